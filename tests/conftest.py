@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests never reach the network: offline flags are set before anything imports."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+for _name, _value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                      "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
+    os.environ[_name] = _value
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "external"
+
+
+@pytest.fixture
+def store(tmp_path):
+    from workbench.store import Store
+
+    with Store(tmp_path / "store.db") as s:
+        yield s
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA

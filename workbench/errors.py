@@ -1,0 +1,64 @@
+"""Errors the workbench raises on purpose, each with enough context for the user to act."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect in user input, located precisely enough to fix it."""
+
+    file: str
+    row: int | None  # 1-based data row (header not counted); None when the problem is file-wide
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.field is not None:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class WorkbenchError(Exception):
+    """Base class: an error with a message fit to show a user as-is."""
+
+
+class InputError(WorkbenchError):
+    """Bad user input (data, prompts, parameters). Lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, (Problem, str)):
+            problems = [problems]
+        self.problems = problems
+        lines = [str(p) for p in problems]
+        head = f"{len(lines)} problem(s) in the input:" if len(lines) > 1 else "Bad input:"
+        super().__init__(head + "\n  - " + "\n  - ".join(lines))
+
+
+class UnknownModelError(InputError):
+    """A model name whose provider is not registered."""
+
+
+class ModelCallError(WorkbenchError):
+    """A failed model call, classified so the caller knows whether a retry can help.
+
+    `kind` is one of: rate_limit, server, timeout, connection (retryable) and auth,
+    bad_request, bad_output, unavailable (not retryable). Messages must never contain secrets.
+    """
+
+    RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection"})
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None):
+        from workbench.secrets import redact
+
+        self.kind = kind
+        self.retry_after = retry_after
+        self.status = status
+        super().__init__(redact(f"{kind}: {message}"))
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.RETRYABLE

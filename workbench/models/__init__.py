@@ -1,0 +1,56 @@
+"""Model adapters, registered by name as "provider/model".
+
+`get_model("litellm/gpt-4o-mini", api_base=...)` returns an adapter. Registering a provider is
+one line in `_PROVIDERS`; adapters import their heavy libraries lazily.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import ValidationError
+
+from workbench.errors import InputError, UnknownModelError
+from workbench.models.base import Adapter, Outcome, Request, Response, Sampling
+
+__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "get_model", "providers", "split_name"]
+
+# provider -> "module:Class"; the module is imported only when the provider is used.
+_PROVIDERS: dict[str, str] = {
+    "litellm": "workbench.models.litellm_adapter:LiteLLMAdapter",
+    "hf": "workbench.models.hf_adapter:HFAdapter",
+    "vllm": "workbench.models.vllm_adapter:VLLMAdapter",
+    "replay": "workbench.models.replay_adapter:ReplayAdapter",
+    "fake": "workbench.models.fake_adapter:FakeAdapter",
+}
+
+
+def providers() -> list[str]:
+    return sorted(_PROVIDERS)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """'litellm/openai/gpt-4o' -> ('litellm', 'openai/gpt-4o')."""
+    provider, sep, model = name.partition("/")
+    if not sep or not model:
+        raise UnknownModelError(f"model name '{name}' must look like 'provider/model' (providers: {', '.join(providers())})")
+    if provider not in _PROVIDERS:
+        raise UnknownModelError(f"unknown model provider '{provider}' in '{name}' (known: {', '.join(providers())})")
+    return provider, model
+
+
+def adapter_class(provider: str) -> type[Adapter]:
+    module_name, _, class_name = _PROVIDERS[provider].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get_model(name: str, **options: Any) -> Adapter:
+    """Build the adapter for `name`; unknown or ill-typed options raise InputError naming them."""
+    provider, model = split_name(name)
+    cls = adapter_class(provider)
+    try:
+        parsed = cls.options_model(**options)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"options for model '{name}': {problems}") from None
+    return cls(model, parsed)

@@ -1,0 +1,103 @@
+"""The one interface every model adapter implements: a batch of requests in, responses out.
+
+Adapters only translate requests to a provider. Caching, retries, timeouts, concurrency and
+progress wrap them once, in `workbench.calls`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from workbench.errors import ModelCallError
+
+
+class Sampling(BaseModel):
+    """Every generation parameter that changes the output (all of it goes into the cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call. `messages` is chat format; `prompt` is set instead for plain completion."""
+
+    item_id: str
+    messages: tuple[dict[str, str], ...] = ()
+    prompt: str | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    sample_index: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        """Canonical content of the request (everything that changes the output except the model)."""
+        return {
+            "messages": [dict(m) for m in self.messages],
+            "prompt": self.prompt,
+            "sampling": self.sampling.model_dump(mode="json"),
+            # The sample index only changes the output when sampling; greedy samples share a key.
+            "sample_index": None if self.sampling.greedy else self.sample_index,
+        }
+
+
+@dataclass(frozen=True)
+class Response:
+    """One model answer with what it cost. Token counts and cost are None when unknown, never 0."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    model_version: str | None = None  # what the provider says it ran, when it says
+
+    def with_latency(self, latency_s: float) -> "Response":
+        return dataclasses.replace(self, latency_s=latency_s)
+
+
+Outcome = Response | ModelCallError
+
+
+class Adapter:
+    """Base class for adapters. Subclasses set `provider` and implement `generate`.
+
+    `options_model` is a pydantic model with extra="forbid", so an unknown option is an error.
+    `max_batch` is how many requests one `generate` call takes (API adapters: 1, local: >1).
+    `concurrent` says whether several `generate` calls may run at once (API: yes, local: no).
+    """
+
+    provider: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]]
+    max_batch: int = 1
+    concurrent: bool = True
+
+    def __init__(self, model: str, options: BaseModel):
+        self.model = model
+        self.options = options
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies the model for caching: provider, model id, resolved endpoint, weights."""
+        return {"provider": self.provider, "model": self.model}
+
+    async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
+        """Answer each request, in order. A failure is returned per item, never raised for the batch."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release clients, sessions or GPU memory."""
