@@ -1,0 +1,359 @@
+"""Blind human pair labels: who sees what, durable append-only decisions, and what they add up to.
+
+The `labels` table is a log: one row per decision, never updated or deleted. Undo appends an
+`undo` row that points at the label it cancels, so the full history survives and two kernels
+writing at once cannot overwrite each other. Everything else (current labels, where a rater
+resumes, progress, agreement, exports) is a pure function of that log plus a deterministic
+assignment computed from a seed, so a restarted kernel rebuilds exactly the same state.
+
+Assignment is derived by hashing, not stored: `sha256(seed, item, rater)` decides the side each
+model appears on (per rater, so one rater's position bias does not line up with one model), and
+rendezvous hashing picks the `overlap` raters of each item (adding items or raters later leaves
+earlier assignments in place). The seed goes into every row, so what was on screen is auditable.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+DECISIONS = ("left", "right", "tie", "both_bad", "skip")
+ACTIONS = (*DECISIONS, "undo")
+LOG_COLUMNS = ["label_id", "task", "item_id", "rater", "left_model", "right_model", "action", "winner_model",
+               "undoes_label_id", "note", "assignment_seed", "session_id", "created_at"]
+PAIR_COLUMNS = ["item_id", "input", "response_a", "response_b"]
+
+
+# ---- deterministic assignment (pure) -----------------------------------------------------------
+def _hash_int(*parts: object) -> int:
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def sides(seed: int, item_id: str, rater: str, model_a: str, model_b: str) -> tuple[str, str]:
+    """(left_model, right_model) shown to `rater` for `item_id`: a fair coin per (seed, item, rater)."""
+    if _hash_int(seed, "side", item_id, rater) & 1:
+        return model_b, model_a
+    return model_a, model_b
+
+
+def item_order(item_ids: Iterable[str], seed: int) -> list[str]:
+    """One seeded shuffled order shared by every rater, so overlapping items get labeled at about
+    the same time and live agreement has shared items early."""
+    unique = list(dict.fromkeys(str(i) for i in item_ids))
+    return sorted(unique, key=lambda i: (_hash_int(seed, "order", i), i))
+
+
+def assign_raters(item_ids: Iterable[str], raters: Sequence[str], overlap: int, seed: int) -> dict[str, tuple[str, ...]]:
+    """Each item -> the `overlap` raters with the highest hash score (rendezvous hashing): balanced
+    in expectation, deterministic, and stable when items or raters are added later."""
+    raters = list(dict.fromkeys(raters))
+    if not raters:
+        raise InputError(Problem("labeler", None, "raters", "the rater list is empty"))
+    if not 1 <= overlap <= len(raters):
+        raise InputError(Problem("labeler", None, "overlap",
+                                 f"overlap must be between 1 and the number of raters ({len(raters)}), got {overlap}"))
+    return {item: tuple(sorted(raters, key=lambda r: (-_hash_int(seed, "rater", item, r), r))[:overlap])
+            for item in dict.fromkeys(str(i) for i in item_ids)}
+
+
+def rater_queue(item_ids: Iterable[str], rater: str, seed: int, raters: Sequence[str] | None = None,
+                overlap: int | None = None) -> list[str]:
+    """The items `rater` should label, in labeling order. Without a rater list everyone labels all."""
+    order = item_order(item_ids, seed)
+    if not raters:
+        return order
+    if rater not in raters:
+        raise InputError(Problem("labeler", None, "rater",
+                                 f"rater '{rater}' is not in the rater list ({', '.join(raters)})"))
+    assigned = assign_raters(order, raters, overlap or len(set(raters)), seed)
+    return [i for i in order if rater in assigned[i]]
+
+
+# ---- the log and what it folds to (pure) -------------------------------------------------------
+def fold(log: pd.DataFrame) -> pd.DataFrame:
+    """Current labels: per (item, rater) the latest decision that no `undo` row cancels.
+    Undoing the latest decision brings back the one before it (a stack, as users expect)."""
+    if log.empty:
+        return pd.DataFrame(columns=LOG_COLUMNS)
+    undone = set(log.loc[log["action"] == "undo", "undoes_label_id"].dropna().astype(int))
+    live = log[(log["action"] != "undo") & ~log["label_id"].isin(undone)]
+    return (live.sort_values("label_id").groupby(["item_id", "rater"], sort=False).tail(1)
+            .sort_values("label_id").reset_index(drop=True))
+
+
+def next_item(queue: Sequence[str], decided: Iterable[str], after: str | None = None) -> str | None:
+    """First item of `queue` without a decision, looking after `after` first and then wrapping;
+    None when every item is decided. With `after=None` this is where a rater resumes."""
+    done = set(decided)
+    start = queue.index(after) + 1 if after in queue else 0
+    for item in list(queue[start:]) + list(queue[:start]):
+        if item not in done:
+            return item
+    return None
+
+
+def progress(current: pd.DataFrame, queues: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Per rater: assigned, labeled (a real choice), skipped, remaining."""
+    rows = []
+    for rater, queue in queues.items():
+        mine = current[(current["rater"] == rater) & current["item_id"].isin(list(queue))]
+        skipped = int((mine["action"] == "skip").sum())
+        labeled = len(mine) - skipped
+        rows.append({"rater": rater, "assigned": len(queue), "labeled": labeled, "skipped": skipped,
+                     "remaining": len(queue) - labeled - skipped})
+    return pd.DataFrame(rows, columns=["rater", "assigned", "labeled", "skipped", "remaining"])
+
+
+def choice_in_model_terms(current: pd.DataFrame, model_a: str, model_b: str) -> pd.Series:
+    """A (model_a won), B (model_b won), tie, both_bad or skip, whatever side each model was on."""
+    unknown = set(current["left_model"]) | set(current["right_model"])
+    unknown -= {model_a, model_b}
+    if unknown:
+        raise InputError(Problem("labels", None, "left_model/right_model",
+                                 f"labels compare models {sorted(unknown)} that are not {model_a!r} or {model_b!r}"))
+    winner = current["winner_model"]
+    choice = np.where(winner == model_a, "A", np.where(winner == model_b, "B", current["action"].astype(str)))
+    return pd.Series(choice, index=current.index, dtype=object)
+
+
+def export_frame(current: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFrame:
+    """The labels a report or a spreadsheet wants: one row per (item, rater), choice in model terms."""
+    out = pd.DataFrame({
+        "task": current["task"], "item_id": current["item_id"], "rater": current["rater"],
+        "model_a": model_a, "model_b": model_b,
+        "left_model": current["left_model"], "right_model": current["right_model"],
+        "choice": choice_in_model_terms(current, model_a, model_b), "winner_model": current["winner_model"],
+        "note": current["note"],
+        "time": pd.to_datetime(current["created_at"].astype(float), unit="s", utc=True),
+        "label_id": current["label_id"], "session_id": current["session_id"],
+        "assignment_seed": current["assignment_seed"],
+    })
+    return out.reset_index(drop=True)
+
+
+# ---- agreement (pure; the statistics live in workbench.stats.agreement) ------------------------
+def _codes(choices: pd.Series, merge_both_bad: bool) -> pd.Series:
+    mapping = {"A": 0, "B": 1, "tie": 2, "both_bad": 2 if merge_both_bad else 3}
+    return choices.map(mapping)
+
+
+def rating_matrix(export: pd.DataFrame, merge_both_bad: bool = True) -> pd.DataFrame:
+    """Raters x items matrix of category codes (NaN = not rated). Skips are not ratings.
+    `merge_both_bad` counts "both bad" as a tie: neither is preferred, which is what a switch
+    decision needs; set it False to also score agreement on quality."""
+    rated = export[export["choice"].isin(["A", "B", "tie", "both_bad"])]
+    if rated.empty:
+        return pd.DataFrame()
+    coded = rated.assign(code=_codes(rated["choice"], merge_both_bad).astype(float))
+    return coded.pivot_table(index="rater", columns="item_id", values="code", aggfunc="last")
+
+
+def agreement(export: pd.DataFrame, merge_both_bad: bool = True) -> pd.DataFrame:
+    """Live inter-rater agreement: Cohen's kappa for every pair of raters on their shared items and,
+    with three or more raters, Krippendorff's alpha (nominal) over all items rated at least twice."""
+    from workbench.stats.agreement import cohen_kappa, krippendorff_alpha
+
+    matrix = rating_matrix(export, merge_both_bad)
+    rows: list[dict[str, object]] = []
+    raters = list(matrix.index)
+    for i, first in enumerate(raters):
+        for second in raters[i + 1:]:
+            both = matrix.loc[[first, second]].dropna(axis=1)
+            value = float(cohen_kappa(both.loc[first].astype(int).tolist(), both.loc[second].astype(int).tolist())) \
+                if both.shape[1] >= 2 else float("nan")
+            rows.append({"raters": f"{first} vs {second}", "statistic": "cohen_kappa", "n_items": both.shape[1],
+                         "value": value})
+    if len(raters) >= 3:
+        shared = matrix.loc[:, matrix.notna().sum() >= 2]
+        value = float(krippendorff_alpha(shared.to_numpy(dtype=float))) if shared.shape[1] >= 2 else float("nan")
+        rows.append({"raters": "all", "statistic": "krippendorff_alpha", "n_items": shared.shape[1], "value": value})
+    return pd.DataFrame(rows, columns=["raters", "statistic", "n_items", "value"])
+
+
+def judge_agreement(export: pd.DataFrame, judge: pd.DataFrame, merge_both_bad: bool = True) -> pd.DataFrame:
+    """Judge vs humans: Cohen's kappa of the judge against each rater and against the human majority
+    (items whose humans are split evenly are left out of the majority). `judge` has `item_id` and
+    `choice` in model terms (A, B or tie), e.g. a pairwise judge's verdict after both orders."""
+    from workbench.stats.agreement import cohen_kappa
+
+    missing = {"item_id", "choice"} - set(judge.columns)
+    if missing:
+        raise InputError(Problem("judge", None, ", ".join(sorted(missing)), "judge verdicts need item_id and choice"))
+    verdict = _codes(judge.drop_duplicates("item_id", keep="last").set_index("item_id")["choice"], merge_both_bad)
+    matrix = rating_matrix(export, merge_both_bad)
+    rows = []
+    humans = {r: matrix.loc[r].dropna() for r in matrix.index}
+    if not matrix.empty:
+        majority = matrix.apply(lambda col: _majority(col.dropna()), axis=0).dropna()
+        humans["majority"] = majority
+    for name, series in humans.items():
+        shared = series.index.intersection(verdict.dropna().index)
+        value = float(cohen_kappa(verdict[shared].astype(int).tolist(), series[shared].astype(int).tolist())) \
+            if len(shared) >= 2 else float("nan")
+        rows.append({"raters": f"judge vs {name}", "statistic": "cohen_kappa", "n_items": len(shared), "value": value})
+    return pd.DataFrame(rows, columns=["raters", "statistic", "n_items", "value"])
+
+
+def _majority(codes: pd.Series) -> float:
+    if codes.empty:
+        return float("nan")
+    counts = codes.value_counts()
+    if len(counts) > 1 and counts.iloc[0] == counts.iloc[1]:
+        return float("nan")
+    return float(counts.index[0])
+
+
+# ---- pairs to label ----------------------------------------------------------------------------
+def validate_pairs(pairs: pd.DataFrame, model_a: str | None = None, model_b: str | None = None) -> pd.DataFrame:
+    """Check a pairs frame and return it with `model_a`/`model_b` columns filled in.
+    Model names come from the columns or from the arguments; every problem is listed at once."""
+    problems: list[Problem] = []
+    for col in PAIR_COLUMNS:
+        if col not in pairs.columns:
+            problems.append(Problem("pairs", None, col, "missing column"))
+    out = pairs.copy()
+    for col, given in (("model_a", model_a), ("model_b", model_b)):
+        if given is not None:
+            out[col] = given
+        elif col not in out.columns:
+            problems.append(Problem("pairs", None, col, f"missing: pass {col}= or add a {col} column"))
+    if problems:
+        raise InputError(problems)
+    out["item_id"] = out["item_id"].astype(str)
+    for row, rec in enumerate(out.to_dict(orient="records"), start=1):
+        for col in ("response_a", "response_b", "input"):
+            if not isinstance(rec[col], str):
+                problems.append(Problem("pairs", row, col, f"item {rec['item_id']}: expected text, got {rec[col]!r}"))
+        if rec["model_a"] == rec["model_b"]:
+            problems.append(Problem("pairs", row, "model_b", f"item {rec['item_id']}: both sides are {rec['model_a']!r}"))
+    for row in np.flatnonzero(out["item_id"].duplicated().to_numpy()):
+        problems.append(Problem("pairs", int(row) + 1, "item_id", f"duplicate item id {out['item_id'].iloc[row]!r}"))
+    if out["model_a"].nunique() > 1 or out["model_b"].nunique() > 1:
+        problems.append(Problem("pairs", None, "model_a/model_b", "one labeling task compares one pair of models"))
+    if problems:
+        raise InputError(problems)
+    return out.reset_index(drop=True)
+
+
+def pairs_from_store(store: Store, model_a: str, model_b: str, prompt_a: str | None = None,
+                     prompt_b: str | None = None, sample_index: int = 0) -> pd.DataFrame:
+    """Pairs of the latest runs of two models on the same items, with each item's input.
+    Items where either call failed are left out; how many is in `.attrs["dropped"]`."""
+    frames = []
+    for model, prompt, side in ((model_a, prompt_a, "a"), (model_b, prompt_b, "b")):
+        frame = store.responses_frame(model, prompt)
+        frame = frame[frame["sample_index"] == sample_index]
+        frames.append(frame[["item_id", "response", "dataset_id"]].rename(
+            columns={"response": f"response_{side}", "dataset_id": f"dataset_{side}"}))
+    both = frames[0].merge(frames[1], on="item_id", how="inner")
+    items = pd.concat([store.items_frame(d) for d in pd.unique(both[["dataset_a", "dataset_b"]].to_numpy().ravel())],
+                      ignore_index=True).drop_duplicates("item_id")
+    both = both.merge(items[["item_id", "input"]], on="item_id", how="left")
+    ok = both["response_a"].notna() & both["response_b"].notna() & both["input"].notna()
+    pairs = both.loc[ok, ["item_id", "input", "response_a", "response_b"]].assign(model_a=model_a, model_b=model_b)
+    pairs = pairs.reset_index(drop=True)
+    pairs.attrs["dropped"] = int((~ok).sum())
+    return pairs
+
+
+# ---- the durable log (I/O) ---------------------------------------------------------------------
+class LabelLog:
+    """Appends decisions for one labeling task to the store, each committed durably before returning.
+
+    Uses its own connection with `synchronous=FULL` (WAL): a returned `record` survives a killed
+    kernel and a power cut. Open one per kernel; several kernels may label the same store at once.
+    """
+
+    def __init__(self, store_path: str | Path, task: str, session_id: str | None = None):
+        from workbench.store import Store
+
+        if not task or not str(task).strip():
+            raise InputError(Problem("labeler", None, "task", "a task name is required"))
+        self.task = str(task)
+        self.session_id = session_id or uuid.uuid4().hex
+        self.store = Store(store_path, synchronous="FULL")
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "LabelLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(self, item_id: str, rater: str, left_model: str, right_model: str, action: str, seed: int,
+               note: str | None = None) -> int:
+        """Append one decision; returns its label id once it is committed."""
+        rater = require_rater(rater)
+        if action not in DECISIONS:
+            raise InputError(Problem("labeler", None, "action", f"unknown action {action!r} (one of {', '.join(DECISIONS)})"))
+        if left_model == right_model:
+            raise InputError(Problem("labeler", None, "right_model", "left and right show the same model"))
+        winner = {"left": left_model, "right": right_model}.get(action)
+        cur = self.store.execute(
+            "INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,"
+            " undoes_label_id, note, assignment_seed, session_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (self.task, str(item_id), rater, left_model, right_model, action, winner, None,
+             (note or "").strip() or None, int(seed), self.session_id, time.time()))
+        return int(cur.lastrowid)
+
+    def undo_last(self, rater: str, seed: int) -> tuple[int, str] | None:
+        """Cancel the rater's latest decision that is not already cancelled (one atomic statement,
+        so two kernels undoing at once never cancel the same label twice). Returns
+        (undo label id, item id) or None when there is nothing to undo."""
+        rater = require_rater(rater)
+        cur = self.store.execute(
+            """
+            INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,
+                               undoes_label_id, note, assignment_seed, session_id, created_at)
+            SELECT task, item_id, rater, left_model, right_model, 'undo', NULL, label_id, NULL, ?, ?, ?
+            FROM labels
+            WHERE task = ? AND rater = ? AND action != 'undo'
+              AND label_id NOT IN (SELECT undoes_label_id FROM labels
+                                   WHERE task = ? AND rater = ? AND action = 'undo')
+            ORDER BY label_id DESC LIMIT 1
+            """, (int(seed), self.session_id, time.time(), self.task, rater, self.task, rater))
+        if cur.rowcount != 1:
+            return None
+        label_id = int(cur.lastrowid)
+        item = self.store.execute("SELECT item_id FROM labels WHERE label_id = ?", (label_id,)).fetchone()[0]
+        return label_id, item
+
+    def log(self, rater: str | None = None) -> pd.DataFrame:
+        """Every row of this task (optionally one rater's), oldest first."""
+        sql, params = f"SELECT {', '.join(LOG_COLUMNS)} FROM labels WHERE task = ?", [self.task]
+        if rater is not None:
+            sql += " AND rater = ?"
+            params.append(rater)
+        return self.store.frame(sql + " ORDER BY label_id", params)
+
+    def current(self, rater: str | None = None) -> pd.DataFrame:
+        return fold(self.log(rater))
+
+
+def require_rater(rater: object) -> str:
+    """A rater id is required: labels without one cannot be used for agreement or audits."""
+    text = str(rater).strip() if rater is not None else ""
+    if not text:
+        raise InputError(Problem("labeler", None, "rater", "enter your rater id (e.g. your initials) before labeling"))
+    return text
+
+
+def write_csv(export: pd.DataFrame, path: str | Path) -> Path:
+    """Write an export frame as UTF-8 CSV (with BOM so spreadsheet apps read Japanese correctly)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export.to_csv(path, index=False, encoding="utf-8-sig")
+    return path

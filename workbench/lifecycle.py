@@ -1,0 +1,89 @@
+"""Model lifecycle: release and retirement dates, so a report warns before a model disappears.
+
+Sources, later ones winning: litellm's model map (`deprecation_date`, where it has one) and a
+user-editable TOML file (default data/model_lifecycle.toml) keyed by the workbench model name.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from workbench.errors import InputError
+
+WARN_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    model: str
+    released: dt.date | None
+    retires: dt.date | None
+    source: str
+    note: str | None = None
+
+    def days_left(self, today: dt.date) -> int | None:
+        return None if self.retires is None else (self.retires - today).days
+
+    def status(self, today: dt.date, warn_days: int = WARN_DAYS) -> str:
+        left = self.days_left(today)
+        if left is None:
+            return "no retirement date known"
+        if left < 0:
+            return f"RETIRED {-left} days ago"
+        if left <= warn_days:
+            return f"RETIRES SOON: in {left} days"
+        return f"retires in {left} days"
+
+
+def _date(value: object, where: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"{where}: '{value}' is not a date (YYYY-MM-DD)") from None
+
+
+def load_registry_file(path: str | Path) -> dict[str, Lifecycle]:
+    """[models."litellm/openai/gpt-4o"] released = 2024-05-13, retires = ..., note = "..." """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    entries = {}
+    for model, fields in data.get("models", {}).items():
+        unknown = set(fields) - {"released", "retires", "note"}
+        if unknown:
+            raise InputError(f"{path}, model '{model}': unknown field(s) {', '.join(sorted(unknown))}")
+        entries[model] = Lifecycle(model, _date(fields.get("released"), f"{path}, {model}.released"),
+                                   _date(fields.get("retires"), f"{path}, {model}.retires"), str(path), fields.get("note"))
+    return entries
+
+
+def from_litellm(model: str) -> Lifecycle | None:
+    """litellm's own deprecation date for `litellm/<model>` names (None for other providers)."""
+    if not model.startswith("litellm/"):
+        return None
+    import litellm
+
+    info = litellm.model_cost.get(model.removeprefix("litellm/")) or litellm.model_cost.get(model.split("/")[-1])
+    if not info or not info.get("deprecation_date"):
+        return None
+    return Lifecycle(model, None, _date(info["deprecation_date"], f"litellm model map, {model}"), "litellm model map")
+
+
+def lookup(models: Iterable[str], registry_file: str | Path | None) -> list[Lifecycle]:
+    file_entries = load_registry_file(registry_file) if registry_file else {}
+    found = []
+    for model in models:
+        entry = file_entries.get(model) or from_litellm(model)
+        found.append(entry or Lifecycle(model, None, None, "unknown"))
+    return found
