@@ -1,9 +1,10 @@
-"""An OpenAI-compatible chat server on 127.0.0.1 that fails on command, for testing the call layer.
+"""An OpenAI-compatible server on 127.0.0.1 that fails on command, for testing the call layer.
 
-Tests script what each item gets (latency, 429 with Retry-After, 500, malformed JSON, a
-connection that never answers, any status) and read back how often each item was hit, how many
-requests were in flight at once, and every request body. The item id is the text of the last
-user message (or an `X-Item-Id` header), so nothing test-specific leaks into the adapter.
+It serves `/v1/chat/completions` and `/v1/completions`. Tests script what each item gets
+(latency, 429 with Retry-After, 500, malformed JSON, a connection that never answers, any
+status) and read back how often each item was hit, how many requests were in flight at once,
+and every request body. The item id is the text of the last user message (or the prompt, or an
+`X-Item-Id` header), so nothing test-specific leaks into the adapter.
 
 In-process (tests): `FaultServer().start()` runs aiohttp on its own loop in a daemon thread;
 `fault_server` is a pytest fixture. Out of process (benchmarks, so the server does not share the
@@ -34,6 +35,7 @@ class Fault:
     status: int = 200
     delay_s: float = 0.0
     retry_after: float | None = None  # seconds, sent as the Retry-After header
+    echo_auth: bool = False  # error message repeats the Authorization header, as careless servers do
 
 
 def ok(delay_s: float = 0.0) -> Fault:
@@ -130,7 +132,7 @@ class FaultServer:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             body = await request.json()
-            text = _last_user_text(body.get("messages", []))
+            text = str(body["prompt"]) if "prompt" in body else _last_user_text(body.get("messages", []))
             item_id = request.headers.get("X-Item-Id", text)
             if self.record_bodies:
                 with self._lock:
@@ -147,20 +149,39 @@ class FaultServer:
                 return web.Response(text=MALFORMED_BODY, content_type="application/json")
             if fault.kind == "status" and fault.status >= 400:
                 headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-                error = {"error": {"message": f"injected {fault.status} for {item_id}",
+                message = f"injected {fault.status} for {item_id}"
+                if fault.echo_auth:
+                    message += f" (credentials sent: {request.headers.get('Authorization', '')})"
+                error = {"error": {"message": message,
                                    "type": _ERROR_TYPES.get(fault.status, "error"), "code": str(fault.status)}}
                 return web.json_response(error, status=fault.status, headers=headers)
+            if "prompt" in body:
+                return web.json_response(self._text_completion(body, text))
             return web.json_response(self._completion(body, text))
         finally:
             self.in_flight -= 1
 
-    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
-        reply = f"echo: {text}"
+    @staticmethod
+    def _reply(body: dict[str, Any], text: str) -> tuple[str, str]:
+        """Echo the text, cut to max_tokens words (then finish_reason is 'length')."""
+        words = f"echo: {text}".split()
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
-        words = reply.split()
-        finish = "stop"
         if max_tokens is not None and len(words) > int(max_tokens):
-            reply, finish = " ".join(words[: int(max_tokens)]), "length"
+            return " ".join(words[: int(max_tokens)]), "length"
+        return " ".join(words), "stop"
+
+    def _text_completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        reply, finish = self._reply(body, text)
+        prompt_tokens, completion_tokens = len(text.split()), len(reply.split())
+        return {
+            "id": "cmpl-fault", "object": "text_completion", "created": int(time.time()), "model": self.model_version,
+            "choices": [{"index": 0, "text": reply, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        reply, finish = self._reply(body, text)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         completion_tokens = len(reply.split())
         return {
@@ -189,6 +210,8 @@ class FaultServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._chat)
+        app.router.add_post("/completions", self._chat)
         app.router.add_post("/_control/script", self._control_script)
         app.router.add_get("/_control/stats", self._control_stats)
         return app

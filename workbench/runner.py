@@ -17,7 +17,7 @@ from workbench import calls
 from workbench.data import dataset_id as compute_dataset_id
 from workbench.hashing import request_key
 from workbench.models import Adapter, Request, Sampling, get_model
-from workbench.prompts import PromptVersion, load_prompt
+from workbench.prompts import PromptVersion, Rendered, load_prompt
 from workbench.store import Store
 
 
@@ -47,22 +47,15 @@ class RunStats:
 
 
 def build_requests(items: pd.DataFrame, prompt: PromptVersion | None, sampling: Sampling, samples: int) -> list[Request]:
-    """Render every item with the model's prompt (or its raw input). Fails before any call if a
-    variable is missing, naming the item and the variable."""
-    requests: list[Request] = []
-    for record in items.to_dict(orient="records"):
-        item_sampling = sampling
-        if prompt is None:
-            messages: tuple[dict[str, str], ...] = ({"role": "user", "content": str(record["input"])},)
-            text = None
-        else:
-            rendered = prompt.render(record)
-            messages, text = rendered.messages, rendered.prompt
-            item_sampling = prompt.apply_to(sampling)
-        for sample_index in range(samples):
-            requests.append(Request(item_id=str(record["item_id"]), messages=messages, prompt=text,
-                                    sampling=item_sampling, sample_index=sample_index))
-    return requests
+    """Render every item with the model's prompt (or send its raw input). Fails before any call
+    if a variable is missing, naming the items and the variables."""
+    records = items.to_dict(orient="records")
+    if prompt is None:
+        rendered = [Rendered(({"role": "user", "content": str(r["input"])},), None, (), None) for r in records]
+    else:
+        rendered = prompt.render_many(records)
+    return [one.to_request(str(record["item_id"]), sampling, sample_index)
+            for record, one in zip(records, rendered) for sample_index in range(samples)]
 
 
 def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.PlannedCall]:

@@ -98,11 +98,11 @@ def aggregate(values: Sequence[float], how: Aggregation) -> float:
     raise ValueError(f"unknown aggregation {how!r}; expected one of {AGGREGATIONS}")
 
 
-def warn_unscored(metric: str, reason: str, item_ids: Sequence[str], total: int) -> None:
+def warn_unscored(subject: str, reason: str, item_ids: Sequence[str], total: int) -> None:
     """One warning per metric and reason, naming a few items so the user can find them."""
     shown = ", ".join(map(str, list(item_ids)[:5])) + (" ..." if len(item_ids) > 5 else "")
     warnings.warn(
-        f"metric {metric!r}: {len(item_ids)} of {total} rows have {reason}; "
+        f"{subject}: {len(item_ids)} of {total} rows have {reason}; "
         f"their value is NaN (items: {shown})",
         MetricWarning,
         stacklevel=3,

@@ -1,0 +1,56 @@
+"""Fixtures for the real-browser tests: a JupyterLab server, a headless Chromium, a page."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from jupyterlab_driver import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, Lab
+
+
+def _require_browser() -> None:
+    missing = [] if CHROMIUM.exists() else [str(CHROMIUM)]
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("playwright (python)")
+    if missing:
+        message = f"browser tests need {', '.join(missing)}: run scripts/setup_browser.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run them: a missing browser must not pass silently
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def jupyter_lab(tmp_path_factory) -> Lab:
+    _require_browser()
+    lab = Lab(tmp_path_factory.mktemp("jupyter"))
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(jupyter_lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    path = REPO_ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

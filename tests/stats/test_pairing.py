@@ -1,0 +1,42 @@
+"""pair_by_item: aligned arrays plus an honest account of what was dropped."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.stats import StatsInputError, pair_by_item
+
+
+def test_pairs_sorted_by_item_and_reports_drops():
+    a = pd.DataFrame({"item_id": ["q3", "q1", "q2", "q9"], "value": [3.0, 1.0, 2.0, 9.0]})
+    b = pd.DataFrame({"item_id": ["q2", "q1", "q3", "q7"], "value": [20.0, 10.0, np.nan, 70.0]})
+    p = pair_by_item(a, b)
+    assert p.item_ids == ["q1", "q2"]
+    np.testing.assert_array_equal(p.a, [1.0, 2.0])
+    np.testing.assert_array_equal(p.b, [10.0, 20.0])
+    assert (p.only_in_a, p.only_in_b, p.missing_value) == (["q9"], ["q7"], ["q3"])
+    assert p.n == 2 and p.dropped == ["q3", "q7", "q9"]
+    assert p.summary() == "used 2 of 5 items; dropped: 1 only in A, 1 only in B, 1 missing value"
+
+
+def test_row_order_does_not_change_the_pairing():
+    a = pd.DataFrame({"item_id": list("abc"), "score": [1.0, 2.0, 3.0]})
+    b = pd.DataFrame({"item_id": list("cab"), "bleu": [30.0, 10.0, 20.0]})
+    p = pair_by_item(a.iloc[::-1], b, value=("score", "bleu"))
+    np.testing.assert_array_equal(p.b - 10 * p.a, [0.0, 0.0, 0.0])
+    assert p.summary() == "used 3 of 3 items"
+
+
+def test_nullable_integers_become_floats():
+    a = pd.DataFrame({"item_id": ["x", "y"], "value": pd.array([1, None], dtype="Int64")})
+    p = pair_by_item(a, a)
+    assert p.a.dtype == np.float64 and p.missing_value == ["y"]
+
+
+def test_duplicates_and_missing_columns_raise():
+    dup = pd.DataFrame({"item_id": ["x", "x"], "value": [1.0, 2.0]})
+    with pytest.raises(StatsInputError, match="more than once"):
+        pair_by_item(dup, dup)
+    with pytest.raises(StatsInputError, match="missing column 'value'"):
+        pair_by_item(pd.DataFrame({"item_id": ["x"]}), dup)

@@ -1,0 +1,371 @@
+"""The call layer end to end: real HTTP through litellm to a scripted fault server, plus the
+retry arithmetic and the batch path for local (non-concurrent) adapters."""
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ holds fault_server.py
+from fault_server import (FaultServer, fault_server, hang, malformed, rate_limited,  # noqa: E402,F401
+                          server_error, status)
+
+from workbench.calls import CallPolicy, PlannedCall, TqdmProgress, execute, run_sync  # noqa: E402
+from workbench.errors import ModelCallError  # noqa: E402
+from workbench.hashing import request_key  # noqa: E402
+from workbench.models import get_model  # noqa: E402
+from workbench.models.base import Adapter, Outcome, Request, Response, Sampling  # noqa: E402
+from workbench.models.fake_adapter import FakeAdapter, FakeOptions  # noqa: E402
+from workbench.retry import RetryPolicy  # noqa: E402
+from workbench.store import Store  # noqa: E402
+
+FAST = dict(backoff_base_s=0.01, backoff_max_s=0.05)  # keep retry waits short in tests
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "store.sqlite") as s:
+        yield s
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    key = "sk-test-SECRET1234567890abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    return key
+
+
+def adapter_for(server: FaultServer, model: str = "openai/fault-model") -> Adapter:
+    return get_model(f"litellm/{model}", api_base=server.url)
+
+
+def plan(adapter: Adapter, *item_ids: str, sampling: Sampling | None = None) -> list[PlannedCall]:
+    calls = []
+    for item_id in item_ids:
+        request = Request(item_id=item_id, messages=({"role": "user", "content": item_id},),
+                          sampling=sampling or Sampling(max_tokens=32))
+        calls.append(PlannedCall(request_key(adapter.identity(), request.payload()), request))
+    return calls
+
+
+def errors_of(store: Store) -> list[tuple]:
+    return store.execute("SELECT item_id, kind, message, attempts FROM call_errors ORDER BY error_id").fetchall()
+
+
+# ---- retry arithmetic ----------------------------------------------------------------------------
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    policy = RetryPolicy(max_attempts=10, base_s=0.5, max_delay_s=4.0)
+    assert [policy.backoff_cap(a) for a in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert policy.delay(3, rand=lambda: 0.0) == 0.0  # full jitter reaches down to zero
+    assert policy.delay(3, rand=lambda: 0.5) == 1.0
+    rng = random.Random(7)
+    waits = [policy.delay(3, rand=rng.random) for _ in range(2000)]
+    assert 0.0 <= min(waits) < 0.05 and 1.95 < max(waits) <= 2.0  # spread over [0, cap]
+
+
+def test_retry_after_is_a_floor_but_never_beyond_max_delay() -> None:
+    policy = RetryPolicy(base_s=0.5, max_delay_s=4.0)
+    assert policy.delay(1, retry_after=3.0, rand=lambda: 0.9) == 3.0
+    assert policy.delay(3, retry_after=0.1, rand=lambda: 0.9) == pytest.approx(1.8)  # backoff larger
+    assert policy.delay(1, retry_after=60.0, rand=lambda: 0.9) == 4.0
+
+
+def test_next_delay_gives_up_on_kind_attempts_and_budget() -> None:
+    policy = RetryPolicy(max_attempts=3, base_s=1.0, max_delay_s=8.0, budget_s=10.0)
+    half = lambda: 0.5  # noqa: E731
+    for kind in ("rate_limit", "server", "timeout", "connection"):
+        assert policy.next_delay(kind, 1, 0.0, rand=half) == 0.5
+    for kind in ("auth", "bad_request", "bad_output", "unavailable"):
+        assert policy.next_delay(kind, 1, 0.0, rand=half) is None
+    assert policy.next_delay("server", 2, 0.0, rand=half) == 1.0
+    assert policy.next_delay("server", 3, 0.0, rand=half) is None  # third attempt was the last
+    assert policy.next_delay("server", 1, 9.6, rand=half) is None  # wait would end past the budget
+    assert policy.next_delay("rate_limit", 1, 0.0, retry_after=20.0, rand=half) == 8.0
+
+
+def test_call_policy_rejects_unknown_fields_and_maps_to_retry_policy() -> None:
+    with pytest.raises(Exception):
+        CallPolicy(concurency=3)
+    retry = CallPolicy(max_attempts=2, backoff_base_s=0.1, backoff_max_s=1, budget_s=5).retry_policy()
+    assert retry == RetryPolicy(max_attempts=2, base_s=0.1, max_delay_s=1.0, budget_s=5.0)
+
+
+# ---- execute through litellm against the fault server -------------------------------------------
+def test_success_is_stored_with_tokens_latency_and_unknown_cost(fault_server, store, api_key) -> None:
+    fault_server.latency_s = 0.05
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "hello world")
+    out = run_sync(execute(adapter, calls, store, CallPolicy()))
+    response = out[calls[0].cache_key]
+    assert isinstance(response, Response)
+    assert response.text == "echo: hello world"
+    assert (response.prompt_tokens, response.completion_tokens) == (2, 3)
+    assert response.cost_usd is None  # no price known for this model: None, never 0
+    assert response.model_version == fault_server.model_version
+    assert 0.05 <= response.latency_s < 2.0
+    row = store.execute("SELECT model, request_json, text, latency_s, cost_usd FROM responses").fetchone()
+    assert row[0] == "litellm/openai/fault-model" and row[2] == "echo: hello world"
+    assert '"api_base"' in row[1] and '"hello world"' in row[1] and row[4] is None
+    assert row[3] == pytest.approx(response.latency_s)
+
+
+def test_second_execute_is_served_from_the_store(fault_server, store, api_key) -> None:
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, *[f"q{i}" for i in range(5)])
+    first = run_sync(execute(adapter, calls, store))
+    assert fault_server.total_hits() == 5
+    second = run_sync(execute(adapter, calls, store))
+    assert fault_server.total_hits() == 5  # zero calls
+    assert second == first
+
+
+def test_duplicate_keys_are_called_once(fault_server, store, api_key) -> None:
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "same", "same", "other")
+    out = run_sync(execute(adapter, calls, store))
+    assert len(out) == 2 and fault_server.hits["same"] == 1
+
+
+def test_rate_limit_waits_at_least_retry_after_then_succeeds(fault_server, store, api_key) -> None:
+    fault_server.script("busy", rate_limited(retry_after=0.6))
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "busy")
+    start = time.monotonic()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**FAST, backoff_max_s=5)))
+    elapsed = time.monotonic() - start
+    assert isinstance(out[calls[0].cache_key], Response)
+    assert fault_server.hits["busy"] == 2
+    assert 0.6 <= elapsed < 2.0  # backoff alone would wait <= 0.01 s
+
+
+def test_persistent_rate_limit_hits_exactly_max_attempts(fault_server, store, api_key) -> None:
+    fault_server.always("busy", rate_limited(retry_after=0.01))
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "busy")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=3, **FAST)))
+    error = out[calls[0].cache_key]
+    assert isinstance(error, ModelCallError) and error.kind == "rate_limit"
+    assert fault_server.hits["busy"] == 3  # no hidden SDK retries underneath ours
+    assert [(e[0], e[1], e[3]) for e in errors_of(store)] == [("busy", "rate_limit", 3)]
+    assert store.execute("SELECT count(*) FROM responses").fetchone()[0] == 0
+
+
+def test_server_error_then_success(fault_server, store, api_key) -> None:
+    fault_server.script("flaky", server_error(500))
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "flaky")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**FAST)))
+    assert out[calls[0].cache_key].text == "echo: flaky"
+    assert fault_server.hits["flaky"] == 2 and errors_of(store) == []
+
+
+def test_malformed_json_is_a_retryable_server_error(fault_server, store, api_key) -> None:
+    fault_server.script("garbled", malformed())
+    fault_server.always("broken", malformed())
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "garbled", "broken")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=2, **FAST)))
+    assert out[calls[0].cache_key].text == "echo: garbled"
+    error = out[calls[1].cache_key]
+    assert isinstance(error, ModelCallError) and error.kind == "server" and "malformed" in str(error)
+    assert fault_server.hits == {"garbled": 2, "broken": 2}
+
+
+def test_never_answering_connection_ends_within_timeout(fault_server, store, api_key) -> None:
+    fault_server.always("silent", hang())
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "silent")
+    start = time.monotonic()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(timeout_s=1.0, max_attempts=1)))
+    elapsed = time.monotonic() - start
+    assert out[calls[0].cache_key].kind == "timeout"
+    assert 1.0 <= elapsed < 2.0
+
+
+def test_budget_bounds_a_call_across_retries(fault_server, store, api_key) -> None:
+    fault_server.always("silent", hang())
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "silent")
+    start = time.monotonic()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(timeout_s=0.6, max_attempts=50, budget_s=1.5, **FAST)))
+    elapsed = time.monotonic() - start
+    assert out[calls[0].cache_key].kind == "timeout"
+    assert elapsed < 2.5 and fault_server.hits["silent"] >= 2
+
+
+def test_auth_error_is_not_retried(fault_server, store, api_key) -> None:
+    fault_server.always("denied", status(401))
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "denied")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**FAST)))
+    assert out[calls[0].cache_key].kind == "auth"
+    assert fault_server.hits["denied"] == 1
+    assert [(e[1], e[3]) for e in errors_of(store)] == [("auth", 1)]
+
+
+def test_concurrency_bound_is_respected_and_used(fault_server, store, api_key) -> None:
+    fault_server.latency_s = 0.1
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, *[f"c{i}" for i in range(24)])
+    out = run_sync(execute(adapter, calls, store, CallPolicy(concurrency=4)))
+    assert all(isinstance(o, Response) for o in out.values())
+    assert fault_server.max_in_flight == 4
+
+
+def test_errors_are_not_cached(fault_server, store, api_key) -> None:
+    fault_server.script("later", server_error(500))
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "later")
+    first = run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=1)))
+    assert first[calls[0].cache_key].kind == "server"
+    second = run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=1)))
+    assert second[calls[0].cache_key].text == "echo: later"
+    assert fault_server.hits["later"] == 2
+    assert len(errors_of(store)) == 1
+
+
+def test_api_key_never_reaches_stored_errors(fault_server, store, api_key) -> None:
+    from fault_server import Fault
+
+    fault_server.always("leaky", Fault("status", status=400, echo_auth=True))
+    fault_server.always("leaky-500", Fault("status", status=500, echo_auth=True))
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "leaky", "leaky-500")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=2, **FAST)))
+    assert any("Bearer" in h.get("Authorization", "") and api_key in h["Authorization"] for h in fault_server.headers)
+    stored = errors_of(store)
+    assert len(stored) == 2 and all("credentials sent" in e[2] for e in stored)  # the server did echo it
+    for outcome in out.values():
+        assert api_key not in str(outcome)
+    dump = "\n".join(line for line in store.conn.iterdump())
+    assert api_key not in dump and "SECRET123" not in dump
+
+
+def test_cancel_keeps_finished_calls_and_stores_nothing_in_flight(fault_server, store, api_key) -> None:
+    fault_server.always("stuck", hang())
+    adapter = adapter_for(fault_server)
+    calls = plan(adapter, "quick", "stuck")
+
+    async def run_then_cancel() -> None:
+        task = asyncio.create_task(execute(adapter, calls, store, CallPolicy(timeout_s=30)))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if store.cached_keys([calls[0].cache_key]):
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_then_cancel())
+    assert store.cached_keys([c.cache_key for c in calls]) == {calls[0].cache_key}
+    assert errors_of(store) == []
+
+
+def test_progress_reports_done_errors_and_cost(fault_server, store, api_key) -> None:
+    fault_server.always("bad", status(400))
+    adapter = get_model("litellm/openai/fault-model", api_base=fault_server.url,
+                        input_cost_per_token=1e-6, output_cost_per_token=2e-6)
+    calls = plan(adapter, "one two", "bad")
+    seen: list[tuple[int, int, float]] = []
+
+    class Recorder:
+        def update(self, n_done: int, n_errors: int, cost_usd: float) -> None:
+            seen.append((n_done, n_errors, cost_usd))
+
+    run_sync(execute(adapter, calls, store, CallPolicy(), progress=Recorder()))
+    assert seen[0] == (0, 0, 0.0) and seen[-1][:2] == (2, 1)
+    assert seen[-1][2] == pytest.approx(2 * 1e-6 + 3 * 2e-6)  # 2 prompt words, "echo: one two" 3
+    seen.clear()
+    run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=1), progress=Recorder()))
+    assert seen[0] == (1, 0, 0.0)  # the cached call counts as done, and costs nothing now
+
+
+def test_tqdm_progress_shows_errors_and_cost() -> None:
+    bar = TqdmProgress(total=3, desc="test")
+    bar.update(2, 1, 0.0123)
+    assert bar._bar.n == 2 and "errors=1" in bar._bar.postfix and "0.0123" in bar._bar.postfix
+    bar.close()
+
+
+# ---- generic behaviour with in-process adapters --------------------------------------------------
+class BatchRecorder(FakeAdapter):
+    """A local-model-like adapter: batches, never concurrent; records batches and overlap."""
+
+    concurrent = False
+
+    def __init__(self, batch: int):
+        super().__init__("batchy", FakeOptions(batch=batch, latency_s=0.01))
+        self.batches: list[list[str]] = []
+        self.active = self.max_active = 0
+
+    async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        self.batches.append([r.item_id for r in requests])
+        try:
+            return await super().generate(requests, timeout_s)
+        finally:
+            self.active -= 1
+
+
+def test_non_concurrent_adapter_gets_length_sorted_batches_one_at_a_time(store) -> None:
+    adapter = BatchRecorder(batch=3)
+    texts = ["a" * n for n in (5, 1, 9, 3, 7, 2, 8)]
+    calls = plan(adapter, *texts)
+    out = run_sync(execute(adapter, calls, store, CallPolicy(concurrency=8)))
+    assert all(isinstance(o, Response) for o in out.values())
+    assert adapter.max_active == 1
+    assert [[len(t) for t in b] for b in adapter.batches] == [[9, 8, 7], [5, 3, 2], [1]]
+
+
+def test_adapter_that_raises_or_miscounts_becomes_item_errors(store) -> None:
+    class Broken(FakeAdapter):
+        async def generate(self, requests, timeout_s):
+            if requests[0].item_id == "raise":
+                raise RuntimeError("adapter bug")
+            return []
+
+    adapter = Broken("broken", FakeOptions())
+    calls = plan(adapter, "raise", "short")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**FAST)))
+    assert out[calls[0].cache_key].kind == "unavailable" and "adapter bug" in str(out[calls[0].cache_key])
+    assert out[calls[1].cache_key].kind == "bad_output"
+    assert len(errors_of(store)) == 2
+
+
+def test_retried_items_do_not_hold_a_concurrency_slot(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions(latency_s=0.05, fail_items=("fails",), fail_kind="server"))
+    calls = plan(adapter, "fails", *[f"ok{i}" for i in range(4)])
+    start = time.monotonic()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(concurrency=1, max_attempts=3,
+                                                             backoff_base_s=0.15, backoff_max_s=0.15)))
+    assert out[calls[0].cache_key].kind == "server"
+    # 7 generate calls of 0.05 s serially = 0.35 s; others run while "fails" waits out its backoff.
+    assert len(adapter.calls) == 7 and time.monotonic() - start < 0.9
+
+
+def test_run_sync_works_inside_a_running_loop(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions())
+    calls = plan(adapter, "x")
+
+    async def notebook_cell() -> dict:
+        return run_sync(execute(adapter, calls, store))  # as a Jupyter cell would call it
+
+    out = asyncio.run(notebook_cell())
+    assert out[calls[0].cache_key].text == "fake: x"
+
+
+def test_run_sync_propagates_exceptions_from_the_thread() -> None:
+    async def boom() -> None:
+        raise ValueError("from the coroutine")
+
+    async def inside_loop() -> None:
+        run_sync(boom())
+
+    with pytest.raises(ValueError, match="from the coroutine"):
+        asyncio.run(inside_loop())

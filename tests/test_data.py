@@ -1,0 +1,359 @@
+"""Loading items: every format gives the same frame, every bad input is located precisely."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.data import dataset_id, load_items
+from workbench.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Awkward on purpose: commas, quotes, newlines, braces and Japanese in text; a missing reference
+# and a missing metadata value; an integer metadata column that CSV must give back as integers.
+ROWS = [
+    {"item_id": "a1", "input": "Hello, \"world\"\nsecond line", "reference": "Hi {there}.",
+     "metadata": {"language": "en", "turns": 1, "channel": "email"}},
+    {"item_id": "a2", "input": "ヘッドホンが壊れました。", "reference": None,
+     "metadata": {"language": "ja", "turns": 3, "channel": None}},
+    {"item_id": "a3", "input": "Is it waterproof?", "reference": "Yes, IPX4.",
+     "metadata": {"language": "en", "turns": 2, "channel": "chat"}},
+]
+
+
+def flat(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if k != "metadata"}
+    out.update(row.get("metadata", {}))
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    rows = [flat(r) for r in rows]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_parquet(path: Path, rows: list[dict]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)  # `metadata` becomes a struct column
+    return path
+
+
+def write_datasets_folder(path: Path, rows: list[dict]) -> Path:
+    from datasets import Dataset
+
+    Dataset.from_list([flat(r) for r in rows]).save_to_disk(str(path))
+    return path
+
+
+def expected_frame() -> pd.DataFrame:
+    return pd.DataFrame.from_records([flat(r) for r in ROWS],
+                                     columns=["item_id", "input", "reference", "language", "turns", "channel"])
+
+
+def problem_text(excinfo: pytest.ExceptionInfo) -> str:
+    return str(excinfo.value)
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("writer,name", [
+    (write_jsonl, "items.jsonl"),
+    (write_csv, "items.csv"),
+    (write_parquet, "items.parquet"),
+    (write_datasets_folder, "items_ds"),
+])
+def test_each_format_loads_the_same_frame(tmp_path, writer, name):
+    path = writer(tmp_path / name, ROWS)
+    frame = load_items(path)
+    pd.testing.assert_frame_equal(frame, expected_frame())
+    assert frame.attrs["source"] == str(path.resolve())
+    assert frame["turns"].dtype == "int64"
+    assert dataset_id(frame) == dataset_id(expected_frame())
+
+
+def test_datasets_dict_with_one_split_is_accepted(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"test": Dataset.from_list([flat(r) for r in ROWS])}).save_to_disk(str(tmp_path / "dd"))
+    pd.testing.assert_frame_equal(load_items(tmp_path / "dd"), expected_frame())
+
+
+def test_nested_metadata_is_flattened_and_flat_jsonl_is_identical(tmp_path):
+    nested = load_items(write_jsonl(tmp_path / "nested.jsonl", ROWS))
+    flat_rows = load_items(write_jsonl(tmp_path / "flat.jsonl", [flat(r) for r in ROWS]))
+    pd.testing.assert_frame_equal(nested, flat_rows)
+    assert "metadata" not in nested.columns
+
+
+def test_dataset_id_changes_with_content_not_with_row_order(tmp_path):
+    base = load_items(write_jsonl(tmp_path / "a.jsonl", ROWS))
+    shuffled = load_items(write_jsonl(tmp_path / "b.jsonl", ROWS[::-1]))
+    edited = load_items(write_jsonl(tmp_path / "c.jsonl", [ROWS[0], ROWS[1], {**ROWS[2], "input": "Is it dustproof?"}]))
+    assert dataset_id(base) == dataset_id(shuffled)
+    assert dataset_id(base) != dataset_id(edited)
+    assert len(dataset_id(base)) == 64
+
+
+def test_custom_field_names_are_renamed(tmp_path):
+    rows = [{"qid": 7, "question": "Why?", "answer": "Because.", "topic": "x"},
+            {"qid": 8, "question": "How?", "answer": None, "topic": "y"}]
+    frame = load_items(write_jsonl(tmp_path / "q.jsonl", rows), id_field="qid", input_field="question",
+                       reference_field="answer")
+    assert list(frame.columns) == ["item_id", "input", "reference", "topic"]
+    assert frame["item_id"].tolist() == ["7", "8"]
+    assert pd.isna(frame.loc[1, "reference"])
+
+
+def test_custom_field_clashing_with_output_column_is_an_error(tmp_path):
+    path = write_jsonl(tmp_path / "q.jsonl", [{"qid": 1, "item_id": "x", "input": "hi"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path, id_field="qid")
+    assert "field 'item_id'" in problem_text(excinfo) and str(path) in problem_text(excinfo)
+
+
+def test_no_reference_column_means_no_reference_in_frame(tmp_path):
+    frame = load_items(write_jsonl(tmp_path / "r.jsonl", [{"item_id": "1", "input": "x"}]))
+    assert list(frame.columns) == ["item_id", "input"]
+
+
+def test_ids_derived_from_content_are_stable_across_loads_and_formats(tmp_path):
+    rows = [{k: v for k, v in flat(r).items() if k != "item_id"} for r in ROWS]
+    first = load_items(write_jsonl(tmp_path / "a.jsonl", rows))
+    again = load_items(tmp_path / "a.jsonl")
+    from_csv = load_items(write_csv(tmp_path / "a.csv", rows))
+    assert first["item_id"].tolist() == again["item_id"].tolist() == from_csv["item_id"].tolist()
+    assert first["item_id"].is_unique and all(i.startswith("h") and len(i) == 17 for i in first["item_id"])
+    changed = load_items(write_jsonl(tmp_path / "b.jsonl", [{**rows[0], "input": "other"}]))
+    assert changed["item_id"][0] != first["item_id"][0]
+
+
+def test_identical_rows_without_ids_are_reported_as_duplicates(tmp_path):
+    path = write_jsonl(tmp_path / "dup.jsonl", [{"input": "same"}, {"input": "other"}, {"input": "same"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    text = problem_text(excinfo)
+    assert "row 3" in text and "rows 1 and 3" in text and "identical content" in text
+
+
+def test_loading_writes_nothing(tmp_path, monkeypatch):
+    import datasets
+
+    cache = tmp_path / "hf_cache"
+    cache.mkdir()
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    paths = [write_jsonl(source_dir / "a.jsonl", ROWS), write_csv(source_dir / "a.csv", ROWS),
+             write_parquet(source_dir / "a.parquet", ROWS), write_datasets_folder(source_dir / "ds", ROWS)]
+
+    def snapshot() -> list:
+        return sorted((root, name, os.stat(os.path.join(root, name)).st_mtime_ns)
+                      for root, _, names in os.walk(tmp_path) for name in names)
+
+    before = snapshot()
+    for path in paths:
+        load_items(path)
+    assert snapshot() == before
+    assert not any(cache.iterdir())
+
+
+# --- bad input: one test per problem, each naming file, row and field -----------------------
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.jsonl"
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert str(path) in problem_text(excinfo) and "file not found" in problem_text(excinfo)
+
+
+def test_unsupported_extension(tmp_path):
+    path = tmp_path / "items.xlsx"
+    path.write_text("x")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    text = problem_text(excinfo)
+    assert str(path) in text and "unsupported extension '.xlsx'" in text and ".jsonl" in text
+
+
+def test_folder_that_is_not_a_datasets_folder(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(InputError) as excinfo:
+        load_items(tmp_path / "d")
+    assert str(tmp_path / "d") in problem_text(excinfo) and "save_to_disk" in problem_text(excinfo)
+
+
+def test_missing_input_column(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", [{"item_id": "1", "text": "hi"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    text = problem_text(excinfo)
+    assert str(path) in text and "field 'input'" in text and "missing column 'input'" in text and "text" in text
+
+
+def test_missing_input_column_in_csv_header(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("item_id,question\n1,hi\n", encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert str(path) in problem_text(excinfo) and "field 'input'" in problem_text(excinfo)
+
+
+def test_row_without_id_when_the_id_column_exists(tmp_path):
+    path = write_jsonl(tmp_path / "id.jsonl", [{"item_id": "1", "input": "a"}, {"input": "b"},
+                                                {"item_id": "", "input": "c"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    text = problem_text(excinfo)
+    assert f"{path}, row 2, field 'item_id': missing id" in text
+    assert f"{path}, row 3, field 'item_id': missing id" in text
+
+
+def test_duplicate_id_names_both_rows(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"item_id": "x", "input": "a"}, {"item_id": "y", "input": "b"},
+                                               {"item_id": "x", "input": "c"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 3, field 'item_id': duplicate id 'x': rows 1 and 3" in problem_text(excinfo)
+
+
+def test_integer_and_text_ids_that_collide_are_duplicates(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"item_id": 1, "input": "a"}, {"item_id": "1", "input": "b"}])
+    with pytest.raises(InputError, match="duplicate id '1': rows 1 and 2"):
+        load_items(path)
+
+
+@pytest.mark.parametrize("value", ["", "   \n", None])
+def test_empty_input(tmp_path, value):
+    path = write_jsonl(tmp_path / "e.jsonl", [{"item_id": "1", "input": "ok"}, {"item_id": "2", "input": value}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 2, field 'input': empty input" in problem_text(excinfo)
+
+
+def test_empty_input_cell_in_csv(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("item_id,input\n1,ok\n2,\n", encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 2, field 'input': empty input" in problem_text(excinfo)
+
+
+def test_non_text_input(tmp_path):
+    path = write_jsonl(tmp_path / "n.jsonl", [{"item_id": "1", "input": {"q": "hi"}}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 1, field 'input': input must be text, got dict" in problem_text(excinfo)
+
+
+def test_invalid_utf8_in_jsonl_names_the_line(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_bytes(b'{"item_id": "1", "input": "ok"}\n{"item_id": "2", "input": "caf\xe9"}\n')
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    text = problem_text(excinfo)
+    assert f"{path}, row 2" in text and "line 2 is not valid UTF-8" in text
+
+
+def test_invalid_utf8_in_csv_names_row_and_field(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_bytes(b"item_id,input,note\n1,ok,fine\n2,good,caf\xe9\n")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 2, field 'note': value is not valid UTF-8" in problem_text(excinfo)
+
+
+def test_invalid_utf8_in_parquet_binary_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "u.parquet"
+    table = pa.table({"item_id": ["1", "2"], "input": pa.array([b"ok", b"caf\xe9"], type=pa.binary())})
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 2, field 'input': value is not valid UTF-8" in problem_text(excinfo)
+
+
+def test_field_over_the_size_limit(tmp_path):
+    path = write_jsonl(tmp_path / "big.jsonl", [{"item_id": "1", "input": "x" * 50},
+                                                 {"item_id": "2", "input": "ok", "context": "y" * 51}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path, max_field_chars=50)
+    text = problem_text(excinfo)
+    assert f"{path}, row 2, field 'context': value has 51 characters, over the limit of 50" in text
+    assert "row 1" not in text  # exactly at the limit is fine
+
+
+def test_unparseable_jsonl_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"item_id": "1", "input": "ok"}\n{"item_id": "2", "input": \n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    text = problem_text(excinfo)
+    assert f"{path}, row 2" in text and "line 2 is not valid JSON" in text
+    assert f"{path}, row 3" in text and "expected an object" in text
+
+
+def test_csv_row_with_wrong_number_of_fields(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_text("item_id,input\n1,ok\n2,a,extra\n", encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 2: has 3 fields, the header has 2" in problem_text(excinfo)
+
+
+def test_metadata_key_clashing_with_top_level_field(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"item_id": "1", "input": "x", "language": "en",
+                                               "metadata": {"language": "ja"}}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert f"{path}, row 1, field 'metadata.language'" in problem_text(excinfo)
+
+
+def test_one_error_lists_every_problem(tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b'{"item_id": "1", "input": ""}\n'
+                     b'not json\n'
+                     b'{"item_id": "1", "input": "dup"}\n'
+                     b'{"input": "no id"}\n'
+                     b'{"item_id": "5", "input": "\xff"}\n')
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    problems = {(p.row, p.field) for p in excinfo.value.problems}
+    assert problems == {(1, "input"), (2, None), (3, "item_id"), (4, "item_id"), (5, None)}
+    assert problem_text(excinfo).startswith("5 problem(s)")
+    assert all(p.file == str(path) for p in excinfo.value.problems)
+
+
+# --- the bundled demo data ------------------------------------------------------------------
+
+def test_bundled_support_reviews():
+    frame = load_items(REPO / "data" / "support_reviews.jsonl")
+    assert len(frame) >= 120 and frame["item_id"].is_unique
+    assert list(frame.columns[:3]) == ["item_id", "input", "reference"]
+    cells = frame.groupby(["language", "task"]).size()
+    assert set(cells.index) == {(lang, task) for lang in ("en", "ja")
+                                for task in ("support_reply", "review_summary")}
+    assert cells.min() >= 30 and cells.max() - cells.min() <= 4
+    assert set(frame["difficulty"]) == {"easy", "medium", "hard"}
+    assert set(frame["product_line"]) == {"headphones", "smart_home", "laptop", "coffee_maker"}
+    assert frame["reference"].notna().all()
+    kana = frame["input"].str.contains(r"[\u3040-\u30ff]") & frame["reference"].str.contains(r"[\u3040-\u30ff]")
+    assert (kana == (frame["language"] == "ja")).all()  # Japanese items are Japanese, English are not
+    assert frame["reference"].str.len().max() <= 200  # short references keep CPU generation fast

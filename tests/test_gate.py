@@ -1,0 +1,156 @@
+"""The migration gate on constructed cases whose right answer is known."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench.errors import InputError
+from workbench.gate import (
+    Estimate,
+    GateConfig,
+    GateEvidence,
+    MetricDelta,
+    evaluate_gate,
+    load_gate_config,
+)
+from workbench.stats import paired_delta_ci, proportion_ci, win_rate_ci
+
+NONINF = {"win_rate": {"noninferiority_margin": 0.05}}
+
+
+def _scores(wins: int, losses: int, ties: int) -> np.ndarray:
+    return np.r_[np.ones(wins), np.zeros(losses), np.full(ties, 0.5)]
+
+
+def _win_evidence(scores: np.ndarray, **extra) -> GateEvidence:
+    return GateEvidence(win_rate=Estimate.from_ci(win_rate_ci(scores, confidence=0.90)), **extra)
+
+
+def _metric(cand, base, higher_is_better=True) -> MetricDelta:
+    ci = paired_delta_ci(cand, base, confidence=0.90)
+    return MetricDelta(ci.estimate, ci.low, ci.high, higher_is_better, ci.n, ci.confidence)
+
+
+def test_clearly_worse_candidate_fails():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.8, 0.1, 400)
+    ev = _win_evidence(_scores(100, 250, 50), metric_deltas={"accuracy": _metric(base - 0.2, base)})
+    cfg = GateConfig.model_validate({**NONINF, "metrics": {"accuracy": {"max_drop": 0.02, "higher_is_better": True}}})
+    res = evaluate_gate(cfg, ev)
+    assert res.verdict == "FAIL" and res.exit_code == 1
+    assert [r.status for r in res.rules] == ["FAIL", "FAIL"]
+    assert "0.3125" in res.rules[0].reason and ">= 0.45" in res.rules[0].reason
+
+
+def test_equal_candidate_passes_a_noninferiority_gate_with_400_items():
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.7, 0.15, 400)
+    cand = base + rng.normal(0, 0.02, 400)
+    latency_b = rng.exponential(1.0, 400)
+    ev = _win_evidence(
+        _scores(150, 150, 100),
+        metric_deltas={"rougeL": _metric(cand, base), "latency_s": _metric(latency_b, latency_b, False)},
+        error_rate=Estimate.from_ci(proportion_ci(0, 400)),
+        cost_ratio=Estimate(0.6),
+        p95_latency_ratio=Estimate(0.9, 0.8, 1.0, 400),
+        position_consistency=Estimate(0.9, 0.86, 0.93, 400),
+    )
+    cfg = GateConfig.model_validate({
+        **NONINF,
+        "metrics": {"rougeL": {"max_drop": 0.02, "higher_is_better": True},
+                    "latency_s": {"max_drop": 0.2, "higher_is_better": False}},
+        "max_error_rate": 0.02, "max_cost_ratio": 1.0, "max_p95_latency_ratio": 1.2,
+        "min_position_consistency": 0.8,
+    })
+    res = evaluate_gate(cfg, ev)
+    assert res.verdict == "PASS", res.summary()
+    assert res.exit_code == 0 and len(res.rules) == 7
+
+
+def test_tiny_sample_is_inconclusive():
+    ev = _win_evidence(_scores(4, 3, 1))  # n = 8
+    res = evaluate_gate(GateConfig.model_validate(NONINF), ev)
+    assert res.verdict == "INCONCLUSIVE" and "only 8 items" in res.rules[0].reason
+    # Even without a minimum, the interval straddles 0.45: more items are needed, not a verdict.
+    res = evaluate_gate(GateConfig.model_validate({**NONINF, "min_items": 1}), ev)
+    assert res.verdict == "INCONCLUSIVE" and "straddles" in res.rules[0].reason and res.exit_code == 2
+
+
+def test_missing_evidence_is_never_a_silent_pass():
+    cfg = GateConfig.model_validate({**NONINF, "metrics": {"bleu": {"max_drop": 1, "higher_is_better": True}},
+                                     "max_cost_ratio": 1.5})
+    res = evaluate_gate(cfg, _win_evidence(_scores(150, 150, 100)))
+    by_name = {r.name: r for r in res.rules}
+    assert by_name["win_rate_noninferiority"].status == "PASS"
+    assert by_name["metric:bleu"].status == "INCONCLUSIVE" and "bleu" in by_name["metric:bleu"].reason
+    assert by_name["max_cost_ratio"].status == "INCONCLUSIVE" and "cost ratio" in by_name["max_cost_ratio"].reason
+    assert res.verdict == "INCONCLUSIVE"
+
+
+def test_fail_outranks_inconclusive_and_nan_is_missing():
+    cfg = GateConfig.model_validate({"max_cost_ratio": 1.0, "min_position_consistency": 0.8})
+    ev = GateEvidence(cost_ratio=Estimate(2.0), position_consistency=Estimate(float("nan")))
+    res = evaluate_gate(cfg, ev)
+    assert [r.status for r in res.rules] == ["FAIL", "INCONCLUSIVE"] and res.verdict == "FAIL"
+
+
+def test_direction_mismatch_is_reported():
+    cfg = GateConfig.model_validate({"metrics": {"latency_s": {"max_drop": 0.1, "higher_is_better": True}}})
+    ev = GateEvidence(metric_deltas={"latency_s": MetricDelta(0.0, -0.01, 0.01, False, 400)})
+    r = evaluate_gate(cfg, ev).rules[0]
+    assert r.status == "INCONCLUSIVE" and "direction mismatch" in r.reason
+
+
+def test_lower_is_better_metric_that_rose_fails():
+    cfg = GateConfig.model_validate({"metrics": {"latency_s": {"max_drop": 0.1, "higher_is_better": False}}})
+    ev = GateEvidence(metric_deltas={"latency_s": MetricDelta(0.5, 0.4, 0.6, False, 400)})
+    res = evaluate_gate(cfg, ev)
+    assert res.verdict == "FAIL" and res.rules[0].numbers["delta"] == 0.5
+
+
+def test_min_lower_bound_rule_and_result_serialises():
+    cfg = GateConfig.model_validate({"win_rate": {"min_lower_bound": 0.55}})
+    res = evaluate_gate(cfg, _win_evidence(_scores(300, 80, 20)))
+    assert res.verdict == "PASS"
+    out = json.loads(json.dumps(res.to_dict()))
+    assert out["verdict"] == "PASS" and out["rules"][0]["numbers"]["threshold"] == 0.55
+    assert res.summary().startswith("Gate verdict: PASS")
+
+
+def test_load_json_and_toml(tmp_path):
+    j = tmp_path / "gate.json"
+    j.write_text(json.dumps({**NONINF, "max_error_rate": 0.01}))
+    assert load_gate_config(j).win_rate.threshold == pytest.approx(0.45)
+    t = tmp_path / "gate.toml"
+    t.write_text('min_items = 50\nmax_cost_ratio = 1.2\n[metrics.bleu]\nmax_drop = 1.0\nhigher_is_better = true\n')
+    cfg = load_gate_config(t)
+    assert cfg.min_items == 50 and cfg.metrics["bleu"].max_drop == 1.0
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("g.json", json.dumps({**NONINF, "max_eror_rate": 0.1}), "field 'max_eror_rate'"),
+        ("g.json", json.dumps({"metrics": {"bleu": {"max_drop": -1, "higher_is_better": True}}}),
+         "field 'metrics.bleu.max_drop'"),
+        ("g.json", json.dumps({"win_rate": {"min_lower_bound": 0.5, "noninferiority_margin": 0.05}}),
+         "exactly one"),
+        ("g.json", json.dumps({"min_items": 10}), "no rule configured"),
+        ("g.json", '{"max_cost_ratio": 1.0,\n "oops"}', "row 2"),
+        ("g.toml", "max_cost_ratio = \n", "invalid TOML"),
+        ("g.yaml", "max_cost_ratio: 1", ".json or .toml"),
+    ],
+)
+def test_bad_config_files_name_the_file_and_field(tmp_path, name, text, expected):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_gate_config(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        load_gate_config(tmp_path / "nope.json")

@@ -1,0 +1,97 @@
+"""The runner with the fake model: caching, resume, errors, and what goes into the cache key."""
+import pandas as pd
+import pytest
+
+from workbench.calls import CallPolicy
+from workbench.errors import InputError
+from workbench.models import Request, Sampling, get_model
+from workbench.hashing import request_key
+from workbench.runner import ModelSpec, build_requests, generate
+
+FAST = CallPolicy(concurrency=4, timeout_s=5, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.02, budget_s=5)
+
+
+def _items(n=6):
+    frame = pd.DataFrame({
+        "item_id": [f"i{k}" for k in range(n)],
+        "input": [f"question {k}" for k in range(n)],
+        "reference": [f"answer {k}" for k in range(n)],
+        "task": ["support_reply" if k % 2 else "review_summary" for k in range(n)],
+        "language": ["en"] * n,
+    })
+    frame.attrs["source"] = "memory"
+    return frame
+
+
+def test_generate_then_warm_rerun_makes_no_calls(store):
+    items = _items()
+    models = [ModelSpec(name="fake/a"), ModelSpec(name="fake/b", prompt="support_chat@v1")]
+    frame, stats = generate(items, models, store, policy=FAST, progress=False)
+    assert len(frame) == 12 and stats.calls_made == 12 and stats.cached == 0 and stats.errors == 0
+    assert set(frame.columns) >= {"item_id", "model", "prompt_version", "sample_index", "response", "finish_reason",
+                                  "prompt_tokens", "completion_tokens", "latency_s", "cost_usd", "error"}
+    b = frame[frame.model == "fake/b"].set_index("item_id")
+    assert "Summarise this product review" in b.loc["i0", "response"]  # the model's own prompt was used
+    assert b.loc["i0", "prompt_version"] == "support_chat@v1"
+    again, stats2 = generate(items, models, store, policy=FAST, progress=False)
+    assert stats2.calls_made == 0 and stats2.cached == 12
+    pd.testing.assert_series_equal(frame["response"], again["response"])
+
+
+def test_failed_items_are_recorded_and_retried_next_run(store):
+    items = _items(4)
+    failing = ModelSpec(name="fake/a", options={"fail_items": ["i1"]})
+    frame, stats = generate(items, [failing], store, policy=FAST, progress=False)
+    row = frame.set_index("item_id").loc["i1"]
+    assert stats.errors == 1 and pd.isna(row["response"]) and "injected failure" in row["error"]
+    healed = ModelSpec(name="fake/a")  # same identity: options that only inject faults are not part of it
+    frame2, stats2 = generate(items, [healed], store, policy=FAST, progress=False)
+    assert stats2.calls_made == 1 and stats2.cached == 3 and stats2.errors == 0  # errors are never cached
+    assert frame2.set_index("item_id").loc["i1", "response"].startswith("a: ")
+
+
+def test_samples_share_a_key_when_greedy_and_differ_when_sampling(store):
+    items = _items(2)
+    _, greedy = generate(items, [ModelSpec(name="fake/a")], store, samples=3, policy=FAST, progress=False)
+    assert greedy.calls_made == 2  # greedy output cannot differ between samples
+    frame, sampled = generate(items, [ModelSpec(name="fake/a")], store, samples=3,
+                              sampling=Sampling(temperature=0.7, seed=1), policy=FAST, progress=False)
+    assert sampled.calls_made == 6 and frame.groupby("item_id")["response"].nunique().eq(3).all()
+
+
+def test_cache_key_changes_with_what_changes_output():
+    adapter = get_model("fake/a")
+    base = Request(item_id="x", messages=({"role": "user", "content": "hi"},), sampling=Sampling())
+    key = request_key(adapter.identity(), base.payload())
+    variants = [
+        request_key(get_model("fake/b").identity(), base.payload()),
+        request_key(adapter.identity(), Request(item_id="x", messages=({"role": "user", "content": "hi!"},)).payload()),
+        request_key(adapter.identity(), Request(item_id="x", messages=base.messages, sampling=Sampling(max_tokens=5)).payload()),
+        request_key(adapter.identity(), Request(item_id="x", messages=base.messages, sampling=Sampling(stop=("\n",))).payload()),
+        request_key(adapter.identity(), Request(item_id="x", messages=base.messages, sampling=Sampling(temperature=0.5)).payload()),
+        request_key(adapter.identity(), Request(item_id="x", messages=base.messages, sampling=Sampling(temperature=0.5), sample_index=1).payload()),
+    ]
+    assert len({key, *variants}) == len(variants) + 1
+    # the item id alone does not change the output: identical requests share one cached answer
+    assert request_key(adapter.identity(), Request(item_id="y", messages=base.messages).payload()) == key
+
+
+def test_timeout_and_concurrency_do_not_change_keys(store):
+    items = _items(3)
+    generate(items, [ModelSpec(name="fake/a")], store, policy=FAST, progress=False)
+    other = CallPolicy(concurrency=1, timeout_s=99, max_attempts=1)
+    _, stats = generate(items, [ModelSpec(name="fake/a")], store, policy=other, progress=False)
+    assert stats.calls_made == 0
+
+
+def test_missing_prompt_variable_fails_before_any_call(store):
+    items = _items(3).drop(columns=["task"])
+    with pytest.raises(InputError) as err:
+        generate(items, [ModelSpec(name="fake/a", prompt="support_chat@v1")], store, policy=FAST, progress=False)
+    assert "task" in str(err.value) and "i0" in str(err.value)
+    assert store.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_unknown_model_option_is_an_error(store):
+    with pytest.raises(InputError, match="bogus"):
+        generate(_items(1), [ModelSpec(name="fake/a", options={"bogus": 1})], store, policy=FAST, progress=False)

@@ -1,0 +1,333 @@
+"""The one place that wraps model adapters with caching, retries, timeouts, concurrency and progress.
+
+`execute` serves cached keys from the store, runs the rest with bounded concurrency and writes
+every success to the store the moment it arrives, so a killed run loses only calls in flight and
+a re-run picks up where it stopped. Errors are recorded in `call_errors` and never cached.
+Adapters only translate requests; nothing here knows a provider.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterator, Protocol, Sequence, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.errors import ModelCallError
+from workbench.models.base import Adapter, Outcome, Request, Response
+from workbench.retry import RetryPolicy
+from workbench.secrets import redact
+
+__all__ = ["CallPolicy", "PlannedCall", "Progress", "TqdmProgress", "execute", "run_sync"]
+
+T = TypeVar("T")
+
+
+class CallPolicy(BaseModel):
+    """How calls are made. None of this changes a model's output, so none of it is in cache keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int = Field(8, ge=1)  # calls (batches) in flight at once
+    timeout_s: float = Field(60, gt=0)  # hard limit of one API call
+    max_attempts: int = Field(4, ge=1)  # first try included
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30, ge=0)
+    budget_s: float = Field(300, gt=0)  # total time of one call, retries and waits included
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, base_s=self.backoff_base_s,
+                           max_delay_s=self.backoff_max_s, budget_s=self.budget_s)
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One call to make, under the key its response is cached by (see `workbench.hashing.request_key`)."""
+
+    cache_key: str
+    request: Request
+
+
+class Progress(Protocol):
+    """Told after each finished call: calls done so far (cached, answered or failed), how many of
+    them failed, and the known cost in USD of the calls made by this `execute` (cached ones were
+    paid for earlier; calls of unknown price add nothing)."""
+
+    def update(self, n_done: int, n_errors: int, cost_usd: float) -> None: ...
+
+
+class TqdmProgress:
+    """A `tqdm.auto` bar (a widget in Jupyter, text elsewhere) with errors and cost as postfix."""
+
+    def __init__(self, total: int, desc: str = "calls"):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=desc, unit="call", dynamic_ncols=True)
+
+    def update(self, n_done: int, n_errors: int, cost_usd: float) -> None:
+        self._bar.set_postfix_str(f"errors={n_errors} cost=${cost_usd:.4f}", refresh=False)
+        self._bar.update(n_done - self._bar.n)  # tqdm throttles redraws itself
+
+    def close(self) -> None:
+        self._bar.refresh()
+        self._bar.close()
+
+    def __enter__(self) -> "TqdmProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, policy: CallPolicy | None = None,
+                  progress: Progress | None = None) -> dict[str, Outcome]:
+    """Outcome of every planned call, keyed by cache key (in first-seen order).
+
+    Keys already in the store are not called. A failure is returned as its ModelCallError and
+    never raised; cancellation (and Ctrl-C) propagates, leaving calls in flight unstored.
+    """
+    policy = policy or CallPolicy()
+    unique: dict[str, PlannedCall] = {}
+    weight: dict[str, int] = {}  # duplicates count towards progress, so total=len(calls) adds up
+    for call in calls:
+        unique.setdefault(call.cache_key, call)
+        weight[call.cache_key] = weight.get(call.cache_key, 0) + 1
+    outcomes: dict[str, Outcome] = dict(_stored_responses(store, list(unique)))
+    tally = _Tally(progress, weight)
+    tally.done += sum(weight[k] for k in outcomes)
+    tally.report()
+    todo = [call for key, call in unique.items() if key not in outcomes]
+    if todo:
+        await _Runner(adapter, store, policy, tally, outcomes).run(todo)
+    return {key: outcomes[key] for key in unique}
+
+
+def run_sync(coro: Awaitable[T]) -> T:
+    """Run a coroutine from synchronous code, also where an event loop already runs (Jupyter):
+    there it runs on a fresh loop in a worker thread, and Ctrl-C (kernel interrupt) cancels it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_as_coroutine(coro))
+    return _run_in_thread(coro)
+
+
+# ---- internals ---------------------------------------------------------------------------------
+_RESPONSE_COLUMNS = "cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s, model_version"
+
+
+def _stored_responses(store: Any, keys: list[str]) -> Iterator[tuple[str, Response]]:
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in store.execute(f"SELECT {_RESPONSE_COLUMNS} FROM responses WHERE cache_key IN ({marks})", chunk):
+            yield row[0], Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
+                                   cost_usd=row[5], latency_s=row[6], model_version=row[7])
+
+
+class _Tally:
+    def __init__(self, progress: Progress | None, weight: dict[str, int]):
+        self.progress, self.weight = progress, weight
+        self.done = self.errors = 0
+        self.cost = 0.0
+
+    def finished(self, key: str, outcome: Outcome) -> None:
+        n = self.weight[key]
+        self.done += n
+        if isinstance(outcome, ModelCallError):
+            self.errors += n
+        elif outcome.cost_usd is not None:
+            self.cost += outcome.cost_usd
+        self.report()
+
+    def report(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.done, self.errors, self.cost)
+
+
+class _Item:
+    __slots__ = ("call", "attempts", "started")
+
+    def __init__(self, call: PlannedCall):
+        self.call = call
+        self.attempts = 0
+        self.started: float | None = None  # loop time of the first attempt (the budget's origin)
+
+
+def _prompt_length(call: PlannedCall) -> int:
+    request = call.request
+    if request.prompt is not None:
+        return len(request.prompt)
+    return sum(len(str(m.get("content", ""))) for m in request.messages)
+
+
+class _Runner:
+    """One execute's worker pool: `n` workers pull batches from a ready queue; a failed item goes
+    back on the queue after its backoff, so waiting never holds a concurrency slot."""
+
+    def __init__(self, adapter: Adapter, store: Any, policy: CallPolicy, tally: _Tally, outcomes: dict[str, Outcome]):
+        self.adapter, self.store, self.policy, self.tally, self.outcomes = adapter, store, policy, tally, outcomes
+        self.retry = policy.retry_policy()
+        self.identity = adapter.identity()
+        self.batch = max(1, int(adapter.max_batch))
+        self.ready: asyncio.Queue[_Item] = asyncio.Queue()
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.remaining = 0
+        self.done = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    async def run(self, todo: list[PlannedCall]) -> None:
+        if not self.adapter.concurrent:  # local models: one batch at a time, similar lengths together
+            todo = sorted(todo, key=_prompt_length, reverse=True)
+            n_workers = 1
+        else:
+            n_workers = min(self.policy.concurrency, -(-len(todo) // self.batch))
+        for call in todo:
+            self.ready.put_nowait(_Item(call))
+        self.remaining = len(todo)
+        workers = [asyncio.create_task(self._worker()) for _ in range(n_workers)]
+        try:
+            await self.done.wait()
+            if self.failure is not None:
+                raise self.failure
+        finally:
+            for handle in self.timers:
+                handle.cancel()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        try:
+            while True:
+                batch = [await self.ready.get()]
+                while len(batch) < self.batch and not self.ready.empty():
+                    batch.append(self.ready.get_nowait())
+                await self._attempt(batch)
+        except Exception as exc:  # a store or programming error: stop the whole execute with it
+            self.failure = exc
+            self.done.set()
+
+    async def _attempt(self, batch: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for item in batch:
+            if item.started is None:
+                item.started = now
+            item.attempts += 1
+        # The hard limit is the timeout, shortened so no call overruns its total budget.
+        left = min(self.retry.budget_s - (now - item.started) for item in batch)  # type: ignore[operator]
+        limit = max(0.001, min(self.policy.timeout_s, left))
+        requests = [item.call.request for item in batch]
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit):
+                results: list[Any] = list(await self.adapter.generate(requests, self.policy.timeout_s))
+            if len(results) != len(batch):
+                results = [ModelCallError("bad_output", f"adapter {self.adapter.name} returned {len(results)} "
+                                          f"outcomes for {len(batch)} requests")] * len(batch)
+        except TimeoutError:
+            results = [ModelCallError("timeout", f"no answer from {self.adapter.name} within {limit:.3g} s")] * len(batch)
+        except Exception as exc:  # adapters should return errors, but one bad adapter must not sink the run
+            results = [ModelCallError("unavailable", f"adapter {self.adapter.name} raised "
+                                      f"{type(exc).__name__}: {exc}")] * len(batch)
+        latency = time.perf_counter() - start
+        for item, result in zip(batch, results):
+            if isinstance(result, Response):
+                self._succeeded(item, result if result.latency_s is not None else result.with_latency(latency))
+            else:
+                if not isinstance(result, ModelCallError):
+                    result = ModelCallError("bad_output", f"adapter {self.adapter.name} returned {type(result).__name__}")
+                self._failed(item, result, loop)
+
+    def _succeeded(self, item: _Item, response: Response) -> None:
+        call = item.call
+        record = {"adapter": self.identity, "request": call.request.payload()}
+        self.store.put_response(call.cache_key, self.adapter.name, record, response)  # durable before we move on
+        self._finish(call.cache_key, response)
+
+    def _failed(self, item: _Item, error: ModelCallError, loop: asyncio.AbstractEventLoop) -> None:
+        elapsed = loop.time() - item.started  # type: ignore[operator]
+        wait = self.retry.next_delay(error.kind, item.attempts, elapsed, error.retry_after)
+        if wait is not None:
+            self._requeue_later(item, wait, loop)
+            return
+        call = item.call
+        self.store.record_error(call.cache_key, self.adapter.name, call.request.item_id, call.request.sample_index,
+                                error.kind, redact(str(error)), item.attempts)
+        self._finish(call.cache_key, error)
+
+    def _requeue_later(self, item: _Item, wait: float, loop: asyncio.AbstractEventLoop) -> None:
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self.timers.discard(handle)
+            self.ready.put_nowait(item)
+
+        handle = loop.call_later(wait, fire)
+        self.timers.add(handle)
+
+    def _finish(self, key: str, outcome: Outcome) -> None:
+        self.outcomes[key] = outcome
+        self.tally.finished(key, outcome)
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.done.set()
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _run_in_thread(coro: Awaitable[T]) -> T:
+    loop = asyncio.new_event_loop()
+    task_box: list[asyncio.Task[T]] = []
+    result: dict[str, Any] = {}
+    started = threading.Event()
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            task = loop.create_task(_as_coroutine(coro))
+            task_box.append(task)
+            started.set()
+            result["value"] = loop.run_until_complete(task)
+        except BaseException as exc:
+            result["error"] = exc
+        finally:
+            started.set()
+            try:
+                _cancel_leftovers(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    thread = threading.Thread(target=main, name="workbench-run-sync", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)  # short joins keep the caller interruptible
+    except BaseException:  # KeyboardInterrupt in the caller's thread: cancel the work, then re-raise
+        started.wait()
+        if task_box and thread.is_alive():
+            try:
+                loop.call_soon_threadsafe(task_box[0].cancel)
+            except RuntimeError:  # the loop closed meanwhile: nothing left to cancel
+                pass
+        thread.join()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

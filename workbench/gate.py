@@ -1,0 +1,293 @@
+"""The migration gate: thresholds in, PASS / FAIL / INCONCLUSIVE out, with a reason per rule.
+
+The gate is pure: it compares already-computed numbers (`GateEvidence`) with a `GateConfig`.
+Each rule looks at a confidence interval, not just a point estimate:
+  PASS when the whole CI is on the good side of the threshold, FAIL when the whole CI is on the bad
+  side, INCONCLUSIVE when it straddles the threshold (more items would decide it).
+A configured rule without evidence, or with too few items behind it, is INCONCLUSIVE and says what is
+missing: the gate never passes by silence. Overall: FAIL if any rule fails, else INCONCLUSIVE if any
+rule is inconclusive, else PASS.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from workbench.errors import InputError, Problem
+
+Status = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+PASS: Status = "PASS"
+FAIL: Status = "FAIL"
+INCONCLUSIVE: Status = "INCONCLUSIVE"
+
+# ---------------------------------------------------------------- config
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WinRateRule(_Strict):
+    """Exactly one of: a minimum for the CI's lower bound, or a non-inferiority margin (win rate > 0.5 - margin).
+
+    Both compare the evidence CI's lower bound: a two-sided 90% CI gives a one-sided test at 5%.
+    """
+
+    min_lower_bound: float | None = Field(None, ge=0, le=1)
+    noninferiority_margin: float | None = Field(None, ge=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "WinRateRule":
+        if (self.min_lower_bound is None) == (self.noninferiority_margin is None):
+            raise ValueError("set exactly one of min_lower_bound or noninferiority_margin")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.min_lower_bound if self.min_lower_bound is not None else 0.5 - self.noninferiority_margin
+
+
+class MetricRule(_Strict):
+    """The candidate may be worse than the baseline by at most `max_drop` (in the metric's own units)."""
+
+    max_drop: float = Field(ge=0)
+    higher_is_better: bool
+
+
+class GateConfig(_Strict):
+    """Thresholds; every rule is optional but at least one must be set. Ratios are candidate / baseline."""
+
+    min_items: int = Field(30, ge=1, description="fewer paired items behind a rule -> INCONCLUSIVE")
+    win_rate: WinRateRule | None = None
+    metrics: dict[str, MetricRule] = Field(default_factory=dict)
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    max_cost_ratio: float | None = Field(None, gt=0)
+    max_p95_latency_ratio: float | None = Field(None, gt=0)
+    min_position_consistency: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> "GateConfig":
+        if not (self.win_rate or self.metrics or any(v is not None for v in (
+                self.max_error_rate, self.max_cost_ratio, self.max_p95_latency_ratio, self.min_position_consistency))):
+            raise ValueError("no rule configured: a gate with no rules cannot pass anything")
+        return self
+
+
+def _problems(exc: ValidationError, file: str) -> list[Problem]:
+    return [Problem(file, None, ".".join(str(p) for p in err["loc"]) or None, err["msg"]) for err in exc.errors()]
+
+
+def load_gate_config(path: str | Path) -> GateConfig:
+    """Read a GateConfig from a .json or .toml file; errors name the file and the field."""
+    path = Path(path)
+    name = str(path)
+    if path.suffix.lower() not in (".json", ".toml"):
+        raise InputError(Problem(name, None, None, "gate config must be a .json or .toml file"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(Problem(name, None, None, f"cannot read: {exc.strerror or exc}")) from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib
+
+            data = tomllib.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(Problem(name, exc.lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})")) from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError
+        raise InputError(Problem(name, None, None, f"invalid TOML: {exc}")) from None
+    if not isinstance(data, dict):
+        raise InputError(Problem(name, None, None, "the top level must be an object/table of settings"))
+    try:
+        return GateConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_problems(exc, name)) from None
+
+
+# ---------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A computed number with its CI (None = not computed) and the number of items behind it."""
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    confidence: float | None = None
+
+    @classmethod
+    def from_ci(cls, ci: Any) -> "Estimate":
+        """From a stats result with estimate/low/high/n/confidence (e.g. BootstrapCI)."""
+        return cls(float(ci.estimate), float(ci.low), float(ci.high), int(ci.n), getattr(ci, "confidence", None))
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    """Mean per-item delta candidate - baseline (metric units) with its CI; direction from the metric registry."""
+
+    delta: float
+    ci_low: float | None
+    ci_high: float | None
+    higher_is_better: bool
+    n: int | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """Everything the gate looks at, already computed; leave out what was not measured."""
+
+    win_rate: Estimate | None = None  # candidate win rate vs baseline, ties as 0.5
+    metric_deltas: dict[str, MetricDelta] = field(default_factory=dict)
+    error_rate: Estimate | None = None  # candidate's share of failed calls
+    cost_ratio: Estimate | None = None  # candidate cost / baseline cost
+    p95_latency_ratio: Estimate | None = None  # candidate p95 latency / baseline p95 latency
+    position_consistency: Estimate | None = None  # judge position consistency
+
+
+# ---------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    name: str
+    status: Status
+    reason: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    verdict: Status
+    rules: list[RuleResult]
+
+    @property
+    def exit_code(self) -> int:
+        """For CI jobs: 0 PASS, 1 FAIL, 2 INCONCLUSIVE."""
+        return {PASS: 0, FAIL: 1, INCONCLUSIVE: 2}[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "rules": [asdict(r) for r in self.rules]}
+
+    def summary(self) -> str:
+        lines = [f"Gate verdict: {self.verdict}"]
+        lines += [f"  [{r.status}] {r.name}: {r.reason}" for r in self.rules]
+        return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _interval_rule(
+    name: str, what: str, value: float | None, low: float | None, high: float | None, n: int | None,
+    threshold: float, *, at_least: bool, min_items: int | None, require_ci: bool, confidence: float | None = None,
+) -> RuleResult:
+    """Compare a CI with a threshold: `at_least` means the true value must be >= threshold, else <=."""
+    numbers = {"value": value, "ci_low": low, "ci_high": high, "threshold": threshold, "n": n,
+               "confidence": confidence}
+    if not _finite(value):
+        return RuleResult(name, INCONCLUSIVE, f"no usable evidence for {what} (value is {value!r})", numbers)
+    if min_items is not None and (n is None or n < min_items):
+        got = "an unknown number of" if n is None else f"only {n}"
+        return RuleResult(name, INCONCLUSIVE,
+                          f"{what} = {_fmt(value)} rests on {got} items (< min_items={min_items})", numbers)
+    has_ci = _finite(low) and _finite(high)
+    if not has_ci and require_ci:
+        return RuleResult(name, INCONCLUSIVE, f"{what} = {_fmt(value)} has no confidence interval", numbers)
+    lo, hi = (low, high) if has_ci else (value, value)
+    rel = ">=" if at_least else "<="
+    if has_ci:
+        level = f"{confidence:.0%} " if confidence else ""
+        count = f", n={n}" if n is not None else ""
+        shown = f"{what} = {_fmt(value)} ({level}CI {_fmt(lo)} to {_fmt(hi)}{count})"
+    else:
+        shown = f"{what} = {_fmt(value)} (point estimate, no CI)"
+    if (lo >= threshold) if at_least else (hi <= threshold):
+        return RuleResult(name, PASS, f"{shown}; required {rel} {_fmt(threshold)}", numbers)
+    if (hi < threshold) if at_least else (lo > threshold):
+        return RuleResult(name, FAIL, f"{shown}; required {rel} {_fmt(threshold)}, missed by the whole interval",
+                          numbers)
+    return RuleResult(name, INCONCLUSIVE, f"{shown} straddles the threshold {_fmt(threshold)}; more items needed",
+                      numbers)
+
+
+def _missing(name: str, what: str) -> RuleResult:
+    return RuleResult(name, INCONCLUSIVE, f"configured, but the evidence has no {what}", {})
+
+
+def _win_rate_rule(rule: WinRateRule, ev: GateEvidence, min_items: int) -> RuleResult:
+    if rule.noninferiority_margin is not None:
+        name, what = "win_rate_noninferiority", f"win rate (non-inferiority margin {rule.noninferiority_margin:g})"
+    else:
+        name, what = "win_rate_lower_bound", "win rate"
+    e = ev.win_rate
+    if e is None:
+        return _missing(name, "candidate win rate")
+    return _interval_rule(name, what, e.value, e.ci_low, e.ci_high, e.n, rule.threshold, at_least=True,
+                          min_items=min_items, require_ci=True, confidence=e.confidence)
+
+
+def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int) -> RuleResult:
+    name = f"metric:{metric}"
+    d = ev.metric_deltas.get(metric)
+    if d is None:
+        return _missing(name, f"delta for metric '{metric}'")
+    if d.higher_is_better != rule.higher_is_better:
+        say = {True: "higher is better", False: "lower is better"}
+        return RuleResult(name, INCONCLUSIVE,
+                          f"direction mismatch: the gate config says {say[rule.higher_is_better]}, the evidence says "
+                          f"{say[d.higher_is_better]}; fix the config", {"delta": d.delta})
+    # Orient so that 'improvement' is positive; the candidate may lose at most max_drop.
+    sign = 1.0 if rule.higher_is_better else -1.0
+    lo, hi = (None, None) if d.ci_low is None or d.ci_high is None else sorted((sign * d.ci_low, sign * d.ci_high))
+    result = _interval_rule(
+        name, f"'{metric}' change ({'higher' if rule.higher_is_better else 'lower'} is better; delta oriented so + is "
+              f"better)", sign * d.delta, lo, hi, d.n, -rule.max_drop, at_least=True, min_items=min_items,
+        require_ci=True, confidence=d.confidence)
+    result.numbers.update({"delta": d.delta, "delta_ci_low": d.ci_low, "delta_ci_high": d.ci_high,
+                           "max_drop": rule.max_drop})
+    return result
+
+
+def evaluate_gate(config: GateConfig, evidence: GateEvidence) -> GateResult:
+    """Apply every configured rule to the evidence; see the module docstring for the semantics."""
+    rules: list[RuleResult] = []
+    if config.win_rate is not None:
+        rules.append(_win_rate_rule(config.win_rate, evidence, config.min_items))
+    for metric, rule in sorted(config.metrics.items()):
+        rules.append(_metric_rule(metric, rule, evidence, config.min_items))
+    simple = [
+        ("max_error_rate", config.max_error_rate, evidence.error_rate, "candidate error rate", False, True),
+        ("max_cost_ratio", config.max_cost_ratio, evidence.cost_ratio, "cost ratio (candidate / baseline)", False,
+         False),
+        ("max_p95_latency_ratio", config.max_p95_latency_ratio, evidence.p95_latency_ratio,
+         "p95 latency ratio (candidate / baseline)", False, False),
+        ("min_position_consistency", config.min_position_consistency, evidence.position_consistency,
+         "judge position consistency", True, False),
+    ]
+    for name, threshold, est, what, at_least, uses_min_items in simple:
+        if threshold is None:
+            continue
+        if est is None:
+            rules.append(_missing(name, what))
+            continue
+        rules.append(_interval_rule(name, what, est.value, est.ci_low, est.ci_high, est.n, threshold,
+                                    at_least=at_least, min_items=config.min_items if uses_min_items else None,
+                                    require_ci=False, confidence=est.confidence))
+    statuses = {r.status for r in rules}
+    verdict: Status = FAIL if FAIL in statuses else INCONCLUSIVE if INCONCLUSIVE in statuses else PASS
+    return GateResult(verdict, rules)

@@ -1,0 +1,39 @@
+"""Reference metrics, response checks and the behavioural diff.
+
+    from workbench.metrics import score_responses, metric_info
+    scores = score_responses(items, responses, ["bleu", "chrf", "rouge_l", "contains:返金"])
+    scores.merge(metric_info(scores["metric"].unique()), on="metric")
+
+Importing this package is cheap: sacrebleu, rouge-score, MeCab, jsonschema and
+sentence-transformers are imported by the first metric call that needs them.
+"""
+from workbench.metrics.base import AGGREGATIONS, Metric, MetricWarning, aggregate
+from workbench.metrics.behaviour import (
+    FORMATS,
+    behaviour_diff,
+    detect_format,
+    detect_refusal,
+    format_transitions,
+    summarize_behaviour,
+)
+from workbench.metrics.reference import CorpusScore, corpus_score
+from workbench.metrics.registry import (
+    FACTORIES,
+    available_metrics,
+    get_metric,
+    metric_info,
+    register_metric,
+    unregister_metric,
+)
+from workbench.metrics.scoring import corpus_scores, score_responses
+from workbench.metrics.semantic import semantic_similarity
+from workbench.metrics.structure import contains, json_schema, json_valid, regex
+from workbench.metrics.text import detect_language
+
+__all__ = [
+    "AGGREGATIONS", "FACTORIES", "FORMATS", "Metric", "MetricWarning", "aggregate", "available_metrics",
+    "behaviour_diff", "contains", "CorpusScore", "corpus_score", "corpus_scores", "detect_format", "detect_language",
+    "detect_refusal", "format_transitions", "get_metric", "json_schema", "json_valid", "metric_info",
+    "regex", "register_metric", "score_responses", "semantic_similarity", "summarize_behaviour",
+    "unregister_metric",
+]

@@ -1,0 +1,272 @@
+"""Behavioural diff, baseline -> candidate, per item: what changed besides the score.
+
+A migration often fails on behaviour that quality metrics average away: answers that got
+twice as long, JSON that became prose, new refusals, or Japanese questions answered in English.
+Everything here is deterministic text inspection (no model), so it is cheap and explainable:
+each detected refusal carries the phrase that matched, so a reviewer can audit it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from workbench.errors import InputError, Problem
+from workbench.metrics.structure import strip_code_fence
+from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
+
+FORMATS: tuple[str, ...] = ("json", "code", "headings", "numbered_list", "bullet_list", "plain")
+
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+\S", re.M)
+_NUMBERED_RE = re.compile(r"^\s*(?:[0-9０-９]{1,3}[.)．）、]|[(（][0-9０-９]{1,3}[)）]|[①-⑳])\s*\S", re.M)
+_BULLET_RE = re.compile(r"^\s*(?:[-*+]\s+|[•・●■◆▪◦]\s*)\S", re.M)
+_FENCE_RE = re.compile(r"^\s*```", re.M)
+
+
+def detect_format(text: str) -> str:
+    """One label from FORMATS, by precedence: JSON object/array (one ``` fence allowed) > code
+    block > markdown headings > list (numbered or bulleted, >= 2 items; the more frequent wins)
+    > plain. A bare JSON scalar ("42") is plain text, not a format change."""
+    body = text.strip()
+    try:
+        if isinstance(json.loads(strip_code_fence(body)), (dict, list)):
+            return "json"
+    except ValueError:
+        pass
+    if _FENCE_RE.search(body):
+        return "code"
+    if _HEADING_RE.search(body):
+        return "headings"
+    numbered, bullets = len(_NUMBERED_RE.findall(body)), len(_BULLET_RE.findall(body))
+    if max(numbered, bullets) >= 2:
+        return "numbered_list" if numbered >= bullets else "bullet_list"
+    return "plain"
+
+
+_CANT_EN = (r"(?:can ?not|can't|won't|will not|(?:won't|will not) be able to|am unable to|'m unable to|"
+            r"am not able to|'m not able to)")
+_REFUSAL_EN = re.compile(
+    "|".join([
+        # "I" + inability + an assisting verb; "I'm sorry, but I can't find your order" is support.
+        rf"\bI {_CANT_EN} (?:help|assist|provide|comply|fulfil|answer|do that|support|engage|create|"
+        rf"generate|share|respond|write)",
+        r"\bI must (?:decline|refuse)\b",
+        r"\bI(?:'m| am) not (?:comfortable|going to) (?:help|provid|assist|answer)",
+        r"\bas an AI(?: language model| assistant)?,? I (?:can ?not|can't|don't|do not|am not|won't)",
+    ]),
+    re.I,
+)
+_CANT_JA = r"(?:でき(?:ません|かねます|ない)|いたしかねます|致しかねます|しかねます)"
+_REFUSAL_JA = re.compile(
+    "|".join([
+        # The assistant declining to answer or help: refusals by construction.
+        rf"(?:お答え|回答|お手伝い|ご協力|お応え|お力になること)(?:すること|いたすこと)?(?:は|が|には|も)?{_CANT_JA}",
+        # Apology + the request itself declined, in one sentence. An apology followed by a
+        # policy ("返品できません") is a support answer, not a refusal, so it does not match.
+        rf"(?:申し訳(?:ありません|ございません)|すみません|恐れ入ります)が[^。！？\n]*"
+        rf"(?:ご依頼|ご要望|ご質問|ご要求|リクエスト|その(?:ような)?(?:内容|質問|依頼|要求))[^。！？\n]*{_CANT_JA}",
+        rf"(?:AI|人工知能)(?:言語モデル|アシスタント)?として[^。！？\n]*{_CANT_JA}",
+    ])
+)
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+
+
+def _sentence_around(text: str, start: int, end: int, limit: int = 200) -> str:
+    """The sentence holding text[start:end], so a reviewer sees the refusal in context."""
+    begin = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    stop = _SENTENCE_END.search(text, end)
+    return text[begin: stop.end() if stop else len(text)].strip()[:limit]
+
+
+def detect_refusal(text: str) -> str | None:
+    """The sentence holding a refusal phrase (English or Japanese), or None.
+
+    Phrase-based and precision-oriented: it looks for the assistant declining ("I can't help
+    with that", "お答えできません", "申し訳ありませんが、そのご依頼には対応できません"), not for any
+    apology, because support answers apologise and state policies all the time.
+    """
+    norm = unicodedata.normalize("NFKC", text).replace("\u2019", "'")
+    for pattern in (_REFUSAL_EN, _REFUSAL_JA):
+        match = pattern.search(norm)
+        if match:
+            return _sentence_around(norm, match.start(), match.end())
+    return None
+
+
+def _json_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _json_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _json_strings(v)]
+    return []
+
+
+def response_language(text: str, fmt: str | None = None) -> str:
+    """"ja", "en" or "unknown". For JSON, only string values count: keys are a schema, usually
+    English whatever language the answer is in."""
+    if (fmt or detect_format(text)) == "json":
+        text = " ".join(_json_strings(json.loads(strip_code_fence(text.strip()))))
+    return detect_language(text)
+
+
+# --- pairing -----------------------------------------------------------------
+
+def _as_frame(responses: pd.DataFrame | Mapping[str, Any] | pd.Series, side: str) -> pd.DataFrame:
+    if isinstance(responses, pd.Series):
+        responses = responses.to_dict()
+    if isinstance(responses, Mapping):
+        return pd.DataFrame({"item_id": [str(k) for k in responses], "response": list(responses.values())})
+    if not isinstance(responses, pd.DataFrame):
+        raise InputError(f"{side} responses must be a DataFrame, Series or dict, got {type(responses).__name__}")
+    missing = [c for c in ("item_id", "response") if c not in responses.columns]
+    if missing:
+        raise InputError([Problem(f"{side} responses", None, c, "required column is missing") for c in missing])
+    if "model" in responses.columns and responses["model"].nunique(dropna=True) > 1:
+        raise InputError(Problem(f"{side} responses", None, "model",
+                                 f"holds several models {sorted(responses['model'].unique())[:5]}; pass one"))
+    cols = ["item_id", "response"] + (["sample_index"] if "sample_index" in responses.columns else [])
+    frame = responses[cols].assign(item_id=responses["item_id"].astype(str))
+    keys = [c for c in ("item_id", "sample_index") if c in frame.columns]
+    if frame.duplicated(keys).any():
+        raise InputError(Problem(f"{side} responses", None, "item_id",
+                                 f"several rows per {'/'.join(keys)}; pass one prompt version"))
+    return frame
+
+
+def _text(value: Any, side: str, item_id: str) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise InputError(Problem(f"{side} responses", None, "response",
+                                 f"item {item_id}: expected text, got {type(value).__name__}"))
+    return value
+
+
+def _describe(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {"chars": math.nan, "format": None, "refusal": None, "refusal_phrase": None, "language": None}
+    fmt = detect_format(text)
+    phrase = detect_refusal(text)
+    return {"chars": float(len(text.strip())), "format": fmt, "refusal": phrase is not None,
+            "refusal_phrase": phrase, "language": response_language(text, fmt)}
+
+
+def _wrong_language(detected: str | None, expected: str | None) -> bool | None:
+    if detected is None or expected not in (EN, JA):
+        return None  # missing response, or an item language we cannot check
+    return detected not in (expected, UNKNOWN)
+
+
+def behaviour_diff(
+    items_df: pd.DataFrame,
+    baseline_responses: pd.DataFrame | Mapping[str, Any] | pd.Series,
+    candidate_responses: pd.DataFrame | Mapping[str, Any] | pd.Series,
+) -> pd.DataFrame:
+    """One row per item (per sample_index when both sides have it) present on either side.
+
+    Responses: a frame with `item_id`, `response` (one model, one prompt version), or a mapping
+    item_id -> text. A missing response (failed call) leaves that side's columns empty and its
+    change flags <NA>, so summaries count it in `n_missing`, not as a change.
+    Columns: item_id, [sample_index], language, missing, baseline_/candidate_ chars, format,
+    refusal, refusal_phrase, language_detected, wrong_language; length_delta, length_ratio,
+    format_changed, became_refusal, stopped_refusing, language_changed.
+    """
+    if "item_id" not in items_df.columns:
+        raise InputError(Problem("items", None, "item_id", "required column is missing"))
+    base, cand = _as_frame(baseline_responses, "baseline"), _as_frame(candidate_responses, "candidate")
+    keys = ["item_id"] + (["sample_index"] if "sample_index" in base and "sample_index" in cand else [])
+    pairs = base[keys + ["response"]].merge(cand[keys + ["response"]], on=keys, how="outer",
+                                            suffixes=("_b", "_c"))
+    langs = dict(zip(items_df["item_id"].astype(str),
+                     items_df["language"] if "language" in items_df else [None] * len(items_df)))
+    unknown = sorted(set(pairs["item_id"]) - set(langs))
+    if unknown:
+        raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
+
+    rows = []
+    for rec in pairs.to_dict("records"):
+        iid = rec["item_id"]
+        expected = normalize_language(langs[iid])
+        b = _describe(_text(rec["response_b"], "baseline", iid))
+        c = _describe(_text(rec["response_c"], "candidate", iid))
+        b_missing, c_missing = b["format"] is None, c["format"] is None
+        both = not (b_missing or c_missing)
+        row = {k: rec[k] for k in keys}
+        row.update({
+            "language": expected,
+            "missing": ("both" if b_missing and c_missing else "baseline" if b_missing
+                        else "candidate" if c_missing else None),
+            "baseline_chars": b["chars"], "candidate_chars": c["chars"],
+            "length_delta": c["chars"] - b["chars"],
+            "length_ratio": c["chars"] / b["chars"] if both and b["chars"] > 0 else math.nan,
+            "baseline_format": b["format"], "candidate_format": c["format"],
+            "format_changed": b["format"] != c["format"] if both else None,
+            "baseline_refusal": b["refusal"], "candidate_refusal": c["refusal"],
+            "candidate_refusal_phrase": c["refusal_phrase"],
+            "became_refusal": (c["refusal"] and not b["refusal"]) if both else None,
+            "stopped_refusing": (b["refusal"] and not c["refusal"]) if both else None,
+            "baseline_language_detected": b["language"], "candidate_language_detected": c["language"],
+            "baseline_wrong_language": _wrong_language(b["language"], expected),
+            "candidate_wrong_language": _wrong_language(c["language"], expected),
+            "language_changed": (b["language"] != c["language"]
+                                 and UNKNOWN not in (b["language"], c["language"])) if both else None,
+        })
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*keys, *_COLUMNS])
+    for col in _BOOL_COLUMNS:
+        out[col] = out[col].astype("boolean")
+    return out
+
+
+_BOOL_COLUMNS = ("format_changed", "baseline_refusal", "candidate_refusal", "became_refusal",
+                 "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed")
+_COLUMNS = ("language", "missing", "baseline_chars", "candidate_chars", "length_delta", "length_ratio",
+            "baseline_format", "candidate_format", "format_changed", "baseline_refusal", "candidate_refusal",
+            "candidate_refusal_phrase", "became_refusal", "stopped_refusing", "baseline_language_detected",
+            "candidate_language_detected", "baseline_wrong_language", "candidate_wrong_language",
+            "language_changed")
+_RATES = ("format_changed", "became_refusal", "stopped_refusing", "baseline_refusal", "candidate_refusal",
+          "baseline_wrong_language", "candidate_wrong_language", "language_changed")
+
+
+def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
+    paired = diff[diff["missing"].isna()]
+    row: dict[str, float] = {"n_pairs": float(len(paired)), "n_missing": float(diff["missing"].notna().sum())}
+    for col in _RATES:
+        values = paired[col].dropna()
+        row[f"{col}_rate"] = float(values.mean()) if len(values) else math.nan
+    ratio = paired["length_ratio"].dropna()
+    row["median_length_ratio"] = float(ratio.median()) if len(ratio) else math.nan
+    row["mean_length_delta"] = float(paired["length_delta"].mean()) if len(paired) else math.nan
+    return row
+
+
+def summarize_behaviour(diff: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Rates of each change over the pairs where both responses exist (NaN flags excluded).
+
+    One row overall, or one per group of `by` (e.g. "language" or a slice column joined from
+    the items). Columns: n_pairs, n_missing, <flag>_rate for each change flag,
+    median_length_ratio, mean_length_delta.
+    """
+    if by is None:
+        return pd.DataFrame([_summary_row(diff)], index=pd.Index(["all"], name="group"))
+    groups = [by] if isinstance(by, str) else list(by)
+    grouper = groups[0] if len(groups) == 1 else groups  # scalar keys for one column, tuples for several
+    parts = {key: _summary_row(g) for key, g in diff.groupby(grouper, dropna=False)}
+    out = pd.DataFrame.from_dict(parts, orient="index")
+    out.index.names = groups
+    return out
+
+
+def format_transitions(diff: pd.DataFrame) -> pd.DataFrame:
+    """Counts of baseline format (rows) -> candidate format (columns) over paired responses."""
+    paired = diff[diff["missing"].isna()]
+    return pd.crosstab(paired["baseline_format"], paired["candidate_format"])

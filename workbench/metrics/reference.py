@@ -1,0 +1,177 @@
+"""Reference-based metrics: BLEU, chrF (sacrebleu), ROUGE-L (rouge-score), normalised exact match.
+
+Scales follow the libraries so numbers match published ones: BLEU and chrF are 0-100
+(sacrebleu), ROUGE-L F1 is 0-1 (rouge-score). Each row is tokenized for its own language:
+Japanese with MeCab/IPAdic (sacrebleu's `ja-mecab`), everything else with sacrebleu's `13a`
+and rouge-score's default tokenizer (lower-case, Porter stemmer). chrF works on characters
+with whitespace removed, so it needs no tokenizer and is the most robust of the three on
+Japanese. Languages without spaces that we have no tokenizer for are refused, not scored as 0.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+from workbench.errors import InputError
+from workbench.metrics.base import Metric
+from workbench.metrics.text import JA, JapaneseRougeTokenizer, normalize_for_match
+
+UNSUPPORTED_LANGUAGES = frozenset({"zh", "ko", "th", "my", "km", "lo"})
+
+
+def _check_language(language: str) -> None:
+    if language in UNSUPPORTED_LANGUAGES:
+        raise InputError(
+            f"no word tokenizer configured for language {language!r}: BLEU/ROUGE-L would be "
+            "meaningless; use chrf or semantic_similarity for it"
+        )
+
+
+def _by_language(languages: Sequence[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, lang in enumerate(languages):
+        _check_language(lang)
+        groups[lang].append(i)
+    return groups
+
+
+def bleu_tokenizer(language: str) -> str:
+    """sacrebleu tokenizer name for a language."""
+    _check_language(language)
+    return "ja-mecab" if language == JA else "13a"
+
+
+@functools.lru_cache(maxsize=8)
+def _bleu(tokenize: str):
+    from sacrebleu.metrics import BLEU
+
+    # effective_order: sentence-level BLEU without it is 0 whenever a 4-gram is missing.
+    return BLEU(tokenize=tokenize, effective_order=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _chrf():
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
+
+
+def _bleu_batch(responses: Sequence[str], references: Sequence[str], languages: Sequence[str]) -> list[float]:
+    out = [0.0] * len(responses)
+    for lang, rows in _by_language(languages).items():
+        scorer = _bleu(bleu_tokenizer(lang))
+        for i in rows:
+            out[i] = scorer.sentence_score(responses[i], [references[i]]).score
+    return out
+
+
+def _chrf_batch(responses: Sequence[str], references: Sequence[str], languages: Sequence[str]) -> list[float]:
+    scorer = _chrf()
+    return [scorer.sentence_score(h, [r]).score for h, r in zip(responses, references)]
+
+
+@functools.lru_cache(maxsize=8)
+def _rouge_scorer(language: str):
+    from rouge_score import rouge_scorer
+
+    if language == JA:
+        return rouge_scorer.RougeScorer(["rougeL"], tokenizer=JapaneseRougeTokenizer())
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def _rouge_l_batch(responses: Sequence[str], references: Sequence[str], languages: Sequence[str]) -> list[float]:
+    out = [0.0] * len(responses)
+    for lang, rows in _by_language(languages).items():
+        scorer = _rouge_scorer(lang)
+        for i in rows:
+            out[i] = scorer.score(references[i], responses[i])["rougeL"].fmeasure
+    return out
+
+
+def _exact_match_batch(responses: Sequence[str], references: Sequence[str], languages: Sequence[str]) -> list[float]:
+    return [
+        float(normalize_for_match(h, lang) == normalize_for_match(r, lang))
+        for h, r, lang in zip(responses, references, languages)
+    ]
+
+
+BLEU = Metric(
+    name="bleu",
+    fn=_bleu_batch,
+    higher_is_better=True,
+    aggregation="mean",
+    needs_reference=True,
+    value_range=(0.0, 100.0),
+    description="Sentence BLEU (sacrebleu, effective order; ja-mecab for Japanese, 13a otherwise), 0-100.",
+    params={"tokenize": {"ja": "ja-mecab", "other": "13a"}, "effective_order": True},
+)
+CHRF = Metric(
+    name="chrf",
+    fn=_chrf_batch,
+    higher_is_better=True,
+    aggregation="mean",
+    needs_reference=True,
+    value_range=(0.0, 100.0),
+    description="Sentence chrF (sacrebleu defaults: char order 6, beta 2), 0-100; tokenizer-free, fine on Japanese.",
+    params={"char_order": 6, "word_order": 0, "beta": 2},
+)
+ROUGE_L = Metric(
+    name="rouge_l",
+    fn=_rouge_l_batch,
+    higher_is_better=True,
+    aggregation="mean",
+    needs_reference=True,
+    value_range=(0.0, 1.0),
+    description="ROUGE-L F1 (rouge-score); MeCab words for Japanese, default tokenizer + Porter stemmer otherwise.",
+    params={"tokenizer": {"ja": "mecab-ipadic", "other": "rouge-score default, stemmed"}},
+)
+EXACT_MATCH = Metric(
+    name="exact_match",
+    fn=_exact_match_batch,
+    higher_is_better=True,
+    aggregation="rate",
+    needs_reference=True,
+    value_range=(0.0, 1.0),
+    description="1 if response equals reference after NFKC, case-fold, punctuation/article/whitespace normalisation.",
+)
+
+METRICS: tuple[Metric, ...] = (BLEU, CHRF, ROUGE_L, EXACT_MATCH)
+
+
+# --- corpus level ---
+
+@dataclass(frozen=True)
+class CorpusScore:
+    """A corpus-level score with sacrebleu's reproducibility signature."""
+
+    metric: str
+    language: str
+    score: float
+    n: int
+    signature: str
+
+
+def corpus_score(name: str, responses: Sequence[str], references: Sequence[str],
+                 language: str = "en") -> CorpusScore:
+    """Corpus-level BLEU or chrF (sacrebleu): n-gram statistics pooled over all rows, the number
+    MT papers report. One language per call: a corpus BLEU over mixed tokenizations is not a
+    number anyone can compare with."""
+    if len(responses) != len(references):
+        raise ValueError("responses and references differ in length")
+    if name == "bleu":
+        from sacrebleu.metrics import BLEU as SacreBLEU
+
+        scorer = SacreBLEU(tokenize=bleu_tokenizer(language))
+    elif name == "chrf":
+        from sacrebleu.metrics import CHRF as SacreCHRF
+
+        scorer = SacreCHRF()
+    else:
+        raise ValueError(f"corpus-level scores exist for 'bleu' and 'chrf', not {name!r}")
+    if not responses:  # sacrebleu cannot score (or sign) an empty corpus
+        return CorpusScore(name, language, math.nan, 0, "")
+    result = scorer.corpus_score(list(responses), [list(references)])
+    return CorpusScore(name, language, float(result.score), len(responses), str(scorer.get_signature()))

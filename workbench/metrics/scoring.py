@@ -1,0 +1,169 @@
+"""`score_responses`: items x responses x metrics -> the long scores frame.
+
+Missing inputs become NaN with a `note`, never 0:
+- no response (the call failed: `response` is None/NaN): every metric is NaN, note
+  "no_response". A failure is counted by the error rate; scoring it 0 as well would count it
+  twice and mix reliability into quality. An EMPTY string is a real answer and is scored.
+- no reference (missing, NaN or blank) for a metric that needs one: NaN, note "no_reference",
+  and one `MetricWarning` per metric naming the items.
+- a response or reference that is not text (a number, a dict...): `InputError` naming the row,
+  because it means the data were loaded wrongly and any number would be misleading.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import pandas as pd
+
+from workbench.errors import InputError, Problem
+from workbench.metrics.base import Metric, warn_unscored
+from workbench.metrics.reference import corpus_score
+from workbench.metrics.registry import get_metric
+from workbench.metrics.text import resolve_language
+
+KEY_COLUMNS: tuple[str, ...] = ("item_id", "model", "prompt_version", "sample_index")
+SCORE_COLUMNS: tuple[str, ...] = ("metric", "value", "note")
+NO_RESPONSE = "no_response"
+NO_REFERENCE = "no_reference"
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _text_or_none(value: Any, source: str, row: int, field: str, problems: list[Problem],
+                  blank_is_missing: bool) -> str | None:
+    if _is_missing(value):
+        return None
+    if not isinstance(value, str):
+        problems.append(Problem(source, row, field, f"expected text, got {type(value).__name__} {value!r:.60}"))
+        return None
+    if blank_is_missing and not value.strip():
+        return None
+    return value
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], source: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError([Problem(source, None, c, "required column is missing") for c in missing])
+
+
+@dataclass
+class _Rows:
+    """Responses joined to their items, validated: one entry per response row."""
+
+    keys: pd.DataFrame  # key columns of the responses, item_id as str
+    item_ids: list[str]
+    texts: list[str | None]  # None: no response (failed call)
+    refs: list[str | None]  # None: no reference
+    langs: list[str]
+
+
+def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
+    _require(items_df, ["item_id"], "items")
+    _require(responses_df, ["item_id", "model", "response"], "responses")
+    item_ids = items_df["item_id"].astype(str)
+    dupes = item_ids[item_ids.duplicated()].unique().tolist()
+    if dupes:
+        raise InputError(Problem("items", None, "item_id", f"duplicate item ids: {dupes[:10]}"))
+    item_pos = {iid: i for i, iid in enumerate(item_ids)}
+    ref_col = items_df["reference"].tolist() if "reference" in items_df else [None] * len(items_df)
+    lang_col = items_df["language"].tolist() if "language" in items_df else [None] * len(items_df)
+
+    resp = responses_df.reset_index(drop=True)
+    resp_ids = resp["item_id"].astype(str).tolist()
+    unknown = sorted({i for i in resp_ids if i not in item_pos})
+    if unknown:
+        raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
+
+    problems: list[Problem] = []
+    texts = [_text_or_none(v, "responses", r + 1, "response", problems, blank_is_missing=False)
+             for r, v in enumerate(resp["response"].tolist())]
+    item_refs = [_text_or_none(v, "items", r + 1, "reference", problems, blank_is_missing=True)
+                 for r, v in enumerate(ref_col)]
+    if problems:
+        raise InputError(problems[:50])
+    refs = [item_refs[item_pos[i]] for i in resp_ids]
+    langs = [resolve_language(lang_col[item_pos[i]], ref, text) for i, ref, text in zip(resp_ids, refs, texts)]
+    keys = [c for c in KEY_COLUMNS if c in resp.columns]
+    return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs)
+
+
+def score_responses(
+    items_df: pd.DataFrame,
+    responses_df: pd.DataFrame,
+    metrics: Sequence[str | Metric],
+) -> pd.DataFrame:
+    """Score every response with every metric.
+
+    items_df: `item_id`, optional `reference` and `language` (en|ja; when absent or NaN the
+        language is detected from the reference, then the response).
+    responses_df: `item_id`, `model`, `response`, optional `prompt_version`, `sample_index`.
+    metrics: names or specs (see `get_metric`) or Metric objects.
+    Returns: one row per response x metric with the key columns present in responses_df,
+        `metric`, `value` (float; NaN when unscorable) and `note` (None, "no_response" or
+        "no_reference"). Join `metric_info()` for direction and aggregation.
+    """
+    resolved = [get_metric(m) for m in metrics]
+    names = [m.name for m in resolved]
+    if len(set(names)) != len(names):
+        raise InputError(f"metric names repeat: {names}")
+    rows = _prepare(items_df, responses_df)
+    n = len(rows.texts)
+    blocks = []
+    for metric in resolved:
+        values = [math.nan] * n
+        notes: list[str | None] = [None] * n
+        scorable, no_ref = [], []
+        for i, text in enumerate(rows.texts):
+            if text is None:
+                notes[i] = NO_RESPONSE
+            elif metric.needs_reference and rows.refs[i] is None:
+                notes[i] = NO_REFERENCE
+                no_ref.append(rows.item_ids[i])
+            else:
+                scorable.append(i)
+        scored = metric.compute([rows.texts[i] for i in scorable],
+                                [rows.refs[i] for i in scorable] if metric.needs_reference else None,
+                                [rows.langs[i] for i in scorable])
+        for i, v in zip(scorable, scored):
+            values[i] = v
+        if no_ref:
+            warn_unscored(f"metric {metric.name!r}", "no reference", no_ref, n)
+        blocks.append(rows.keys.assign(metric=metric.name, value=pd.Series(values, dtype=float),
+                                       note=pd.Series(notes, dtype=object)))
+    missing = [rows.item_ids[i] for i, t in enumerate(rows.texts) if t is None]
+    if missing and resolved:
+        warn_unscored("all metrics", "no response (failed call)", missing, n)
+    if not blocks:
+        return pd.DataFrame(columns=[*rows.keys.columns, *SCORE_COLUMNS])
+    return pd.concat(blocks, ignore_index=True)
+
+
+def corpus_scores(
+    items_df: pd.DataFrame,
+    responses_df: pd.DataFrame,
+    metrics: Sequence[str] = ("bleu", "chrf"),
+) -> pd.DataFrame:
+    """Corpus-level BLEU/chrF per model and language (and prompt_version when present).
+
+    Rows without a response or reference are left out and counted in `n_skipped`; languages
+    are never pooled (different tokenizers). Columns: model, [prompt_version], language,
+    metric, score, n, n_skipped, signature.
+    """
+    rows = _prepare(items_df, responses_df)
+    frame = rows.keys.assign(text=rows.texts, ref=rows.refs, language=rows.langs)
+    groups = [c for c in ("model", "prompt_version") if c in frame.columns] + ["language"]
+    out = []
+    for key, g in frame.groupby(groups, sort=True, dropna=False):
+        ok = g["text"].notna() & g["ref"].notna()
+        for name in metrics:
+            result = corpus_score(name, g.loc[ok, "text"].tolist(), g.loc[ok, "ref"].tolist(), key[-1])
+            out.append({**dict(zip(groups, key)), "metric": name, "score": result.score, "n": result.n,
+                        "n_skipped": int((~ok).sum()), "signature": result.signature})
+    return pd.DataFrame(out, columns=[*groups, "metric", "score", "n", "n_skipped", "signature"])

@@ -1,0 +1,344 @@
+"""Plot helpers: pandas DataFrames in, `plotly.graph_objects.Figure` out.
+
+Why frames and not model objects: the statistics code computes estimates and CIs, the store
+holds the rest, and a plot only draws; the same frame can be shown as a table in a report.
+
+Conventions shared by every function:
+* Estimates with uncertainty come as ``name, estimate, ci_low, ci_high`` (+ optional ``source``
+  to draw several series side by side, e.g. human vs judge, and ``n``). ``ci_low <= estimate <=
+  ci_high`` is checked; NaN bounds draw no error bar.
+* A frame without rows gives a figure with no traces and a centred "No data" annotation, so a
+  report still renders (e.g. before any human label exists); a missing column or a wrong type
+  raises `workbench.errors.InputError` naming the frame and the column.
+* Every label that may come from users or models (names, model ids, categories) is passed
+  through `html.escape`: plotly renders a subset of HTML in labels and hover text.
+"""
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+TEMPLATE = "plotly_white"
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+_CI_COLUMNS = ("name", "estimate", "ci_low", "ci_high")
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _check(df: Any, frame: str, required: Iterable[str]) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(Problem(frame, None, None, f"expected a pandas DataFrame, got {type(df).__name__}"))
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError([Problem(frame, None, c, f"missing column (has: {', '.join(map(str, df.columns))})")
+                          for c in missing])
+    return df
+
+
+def _check_ci(df: pd.DataFrame, frame: str) -> pd.DataFrame:
+    """Numeric estimate/CI columns, and bounds that actually surround the estimate."""
+    out = df.copy()
+    for col in ("estimate", "ci_low", "ci_high"):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    est, lo, hi = (out[c].to_numpy(dtype=float) for c in ("estimate", "ci_low", "ci_high"))
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero((lo > est + 1e-12) | (hi < est - 1e-12))
+    if bad.size:
+        raise InputError([Problem(frame, int(r) + 1, "ci_low/ci_high",
+                                  f"interval [{lo[r]:g}, {hi[r]:g}] does not contain the estimate {est[r]:g}")
+                          for r in bad[:5]])
+    return out
+
+
+def _figure(title: str, **layout: Any) -> "go.Figure":
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.update_layout(template=TEMPLATE, title=_esc(title), **layout)
+    return fig
+
+
+def _empty(title: str, message: str) -> "go.Figure":
+    fig = _figure(title)
+    fig.add_annotation(text=_esc(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 14})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _sources(df: pd.DataFrame, default: str) -> list[tuple[str, pd.DataFrame]]:
+    if "source" not in df.columns:
+        return [(default, df)]
+    return [(str(s), g) for s, g in df.groupby(df["source"].astype(str), sort=False)]
+
+
+def _ci_hover(g: pd.DataFrame, source: str, digits: int = 3) -> list[str]:
+    n = g["n"] if "n" in g.columns else pd.Series(np.nan, index=g.index)
+    return [f"{_esc(name)} · {_esc(source)}<br>{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+            + ("" if pd.isna(k) else f"<br>n = {int(k)}")
+            for name, est, lo, hi, k in zip(g["name"], g["estimate"], g["ci_low"], g["ci_high"], n)]
+
+
+def _ci_traces(fig: "go.Figure", df: pd.DataFrame, horizontal: bool, default_source: str) -> None:
+    """One marker trace per source, with asymmetric error bars, grouped side by side."""
+    import plotly.graph_objects as go
+
+    for i, (source, g) in enumerate(_sources(df, default_source)):
+        names = [_esc(v) for v in g["name"]]
+        errors = {"type": "data", "symmetric": False,
+                  "array": (g["ci_high"] - g["estimate"]).to_numpy(), "arrayminus": (g["estimate"] - g["ci_low"]).to_numpy()}
+        kw = ({"x": g["estimate"].to_numpy(), "y": names, "error_x": errors} if horizontal
+              else {"x": names, "y": g["estimate"].to_numpy(), "error_y": errors})
+        fig.add_trace(go.Scatter(mode="markers", name=_esc(source), hovertext=_ci_hover(g, source), hoverinfo="text",
+                                 marker={"size": 9, "color": _COLORS[i % len(_COLORS)]}, offsetgroup=str(i), **kw))
+    fig.update_layout(scattermode="group", legend_title_text="source")
+
+
+# ---- estimates with CIs ----------------------------------------------------------------------------
+def plot_win_rates(df: pd.DataFrame, title: str = "Win rate (ties count ½)") -> "go.Figure":
+    """Win rates with CIs, e.g. humans and the judge side by side, with the 0.5 (no difference) line.
+
+    Columns: ``name`` (what is compared, e.g. "candidate vs baseline" or a slice), ``estimate``,
+    ``ci_low``, ``ci_high`` (fractions in [0, 1]); optional ``source`` (e.g. human | judge: one
+    trace each) and ``n``.
+    """
+    _check(df, "win_rates", _CI_COLUMNS)
+    df = _check_ci(df, "win_rates").dropna(subset=["estimate"])
+    if df.empty:
+        return _empty(title, "No win rates yet")
+    fig = _figure(title, xaxis_title="win rate of the candidate", height=max(260, 60 + 40 * df["name"].nunique()))
+    _ci_traces(fig, df, horizontal=True, default_source="win rate")
+    fig.add_vline(x=0.5, line_dash="dash", line_color="gray", annotation_text="0.5", annotation_position="top")
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def plot_metric_deltas(df: pd.DataFrame, title: str = "Metric delta (candidate − baseline)",
+                       margin_line: float | None = None) -> "go.Figure":
+    """Forest plot of paired metric deltas with CIs per slice, with the zero line.
+
+    Columns: ``name`` (the slice, e.g. "all", "language=ja"), ``estimate``, ``ci_low``, ``ci_high``;
+    optional ``source`` (e.g. the metric: one trace each) and ``n``. `margin_line` draws the
+    non-inferiority margin at that x (e.g. -0.02 for "at most 0.02 worse").
+    """
+    _check(df, "metric_deltas", _CI_COLUMNS)
+    df = _check_ci(df, "metric_deltas").dropna(subset=["estimate"])
+    if df.empty:
+        return _empty(title, "No metric deltas yet")
+    fig = _figure(title, xaxis_title="delta", height=max(260, 60 + 40 * df["name"].nunique()))
+    _ci_traces(fig, df, horizontal=True, default_source="delta")
+    fig.add_vline(x=0, line_color="gray")
+    if margin_line is not None:
+        fig.add_vline(x=float(margin_line), line_dash="dot", line_color="firebrick",
+                      annotation_text="margin", annotation_position="bottom")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def plot_position_consistency(df: pd.DataFrame, title: str = "Judge position consistency") -> "go.Figure":
+    """Share of pairwise verdicts that survive swapping the two answers, per judge (bar).
+
+    Columns: ``name`` (the judge), ``estimate`` (fraction in [0, 1]); optional ``ci_low``,
+    ``ci_high`` (drawn as error bars when both are present) and ``n``.
+    """
+    import plotly.graph_objects as go
+
+    _check(df, "position_consistency", ("name", "estimate"))
+    has_ci = {"ci_low", "ci_high"} <= set(df.columns)
+    df = _check_ci(df, "position_consistency") if has_ci else df.assign(
+        estimate=pd.to_numeric(df["estimate"], errors="coerce"), ci_low=np.nan, ci_high=np.nan)
+    df = df.dropna(subset=["estimate"])
+    if df.empty:
+        return _empty(title, "No pairwise judgments yet")
+    fig = _figure(title, yaxis_title="consistent verdicts (share)")
+    errors = ({"type": "data", "symmetric": False, "array": (df["ci_high"] - df["estimate"]).to_numpy(),
+               "arrayminus": (df["estimate"] - df["ci_low"]).to_numpy()} if has_ci else None)
+    fig.add_trace(go.Bar(x=[_esc(v) for v in df["name"]], y=df["estimate"].to_numpy(), error_y=errors,
+                         name="consistent", hovertext=_ci_hover(df, "consistency") if has_ci else None,
+                         marker_color=_COLORS[0]))
+    fig.update_yaxes(range=[0, 1.05])
+    return fig
+
+
+# ---- distributions ------------------------------------------------------------------------------
+def plot_score_distributions(scores: pd.DataFrame, metric: str | None = None, kind: str = "box",
+                             models: Sequence[str] | None = None, title: str | None = None) -> "go.Figure":
+    """Distribution of one metric's per-item values, one trace per model.
+
+    Columns: ``model``, ``value``; optional ``metric`` (then pass `metric=` when it holds
+    several). `kind` is "box" (continuous scores) or "histogram" (e.g. 1–5 judge ratings).
+    `models` fixes the order (baseline first); by default, order of first appearance.
+    """
+    import plotly.graph_objects as go
+
+    _check(scores, "scores", ("model", "value"))
+    if kind not in ("box", "histogram"):
+        raise InputError(Problem("plot_score_distributions", None, "kind", f"{kind!r} is not 'box' or 'histogram'"))
+    if "metric" in scores.columns:
+        metrics = list(dict.fromkeys(scores["metric"].dropna().astype(str)))
+        if metric is None and len(metrics) > 1:
+            raise InputError(Problem("scores", None, "metric", f"several metrics {metrics}: pass metric=…"))
+        metric = metric if metric is not None else (metrics[0] if metrics else None)
+        if metric is not None:
+            scores = scores[scores["metric"].astype(str) == metric]
+    title = title or f"Distribution of {metric or 'scores'} per model"
+    values = scores.assign(value=pd.to_numeric(scores["value"], errors="coerce")).dropna(subset=["value"])
+    if values.empty:
+        return _empty(title, f"No {metric or 'score'} values")
+    order = list(models) if models is not None else list(dict.fromkeys(values["model"].astype(str)))
+    fig = _figure(title, **({"barmode": "overlay"} if kind == "histogram" else {}))
+    for i, model in enumerate(order):
+        v = values.loc[values["model"].astype(str) == model, "value"].to_numpy()
+        style = {"name": _esc(model), "marker_color": _COLORS[i % len(_COLORS)]}
+        if kind == "box":
+            fig.add_trace(go.Box(y=v, boxmean=True, boxpoints=False, **style))
+        else:
+            fig.add_trace(go.Histogram(x=v, opacity=0.6, **style))
+    fig.update_layout(yaxis_title=_esc(metric or "value") if kind == "box" else "items",
+                      xaxis_title=_esc(metric or "value") if kind == "histogram" else None)
+    return fig
+
+
+# ---- quality vs cost / latency ------------------------------------------------------------------
+def pareto_front(df: pd.DataFrame, x: str, y: str, higher_is_better: bool = True) -> pd.Series:
+    """True for rows no other row dominates: lower-or-equal `x` and better-or-equal `y`, one strictly.
+    Rows with a missing value are never on the front."""
+    _check(df, "tradeoff", (x, y))
+    xs = pd.to_numeric(df[x], errors="coerce").to_numpy(dtype=float)
+    ys = pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)
+    if not higher_is_better:
+        ys = -ys
+    ok = ~(np.isnan(xs) | np.isnan(ys))
+    xo, yo = xs[:, None], ys[:, None]  # row i against every j
+    dominated = ((xs[None, :] <= xo) & (ys[None, :] >= yo) & ((xs[None, :] < xo) | (ys[None, :] > yo))
+                 & ok[None, :]).any(axis=1)
+    return pd.Series(ok & ~dominated, index=df.index, name="pareto")
+
+
+def plot_quality_tradeoff(df: pd.DataFrame, x: str, quality: str = "quality", higher_is_better: bool = True,
+                          x_title: str | None = None, title: str | None = None) -> "go.Figure":
+    """Quality against a cost axis per model, with the Pareto front highlighted (2 traces:
+    all models, then the front joined by a line).
+
+    Columns: ``model``, `quality` (e.g. mean score or win rate), `x` (e.g. ``cost_usd`` per item,
+    ``latency_s`` p50); optional ``ci_low``, ``ci_high`` for the quality. Models whose `x` or
+    quality is unknown (NaN: an unknown price is not zero) are left out and named in a note.
+    """
+    import plotly.graph_objects as go
+
+    _check(df, "tradeoff", ("model", quality, x))
+    title = title or f"{quality} vs {x_title or x}"
+    data = df.assign(**{x: pd.to_numeric(df[x], errors="coerce"), quality: pd.to_numeric(df[quality], errors="coerce")})
+    unknown = data[data[x].isna() | data[quality].isna()]
+    data = data.drop(unknown.index)
+    if data.empty:
+        return _empty(title, "No model with both values known" if len(unknown) else "No models")
+    front = pareto_front(data, x, quality, higher_is_better)
+    fig = _figure(title, xaxis_title=_esc(x_title or x), yaxis_title=_esc(quality))
+    has_ci = {"ci_low", "ci_high"} <= set(data.columns)
+    errors = None
+    if has_ci:
+        lo, hi = pd.to_numeric(data["ci_low"], errors="coerce"), pd.to_numeric(data["ci_high"], errors="coerce")
+        errors = {"type": "data", "symmetric": False, "array": (hi - data[quality]).to_numpy(),
+                  "arrayminus": (data[quality] - lo).to_numpy()}
+    names = [_esc(m) for m in data["model"]]
+    hover = [f"{n}<br>{_esc(quality)} = {q:.4g}<br>{_esc(x)} = {v:.4g}" + ("<br>on the Pareto front" if f else "")
+             for n, q, v, f in zip(names, data[quality], data[x], front)]
+    fig.add_trace(go.Scatter(x=data[x].to_numpy(), y=data[quality].to_numpy(), mode="markers+text", text=names,
+                             textposition="top center", name="models", hovertext=hover, hoverinfo="text",
+                             error_y=errors, marker={"size": 10, "color": _COLORS[0]}))
+    fr = data[front.to_numpy()].sort_values(x)
+    fig.add_trace(go.Scatter(x=fr[x].to_numpy(), y=fr[quality].to_numpy(), mode="lines+markers", name="Pareto front",
+                             hoverinfo="skip", line={"color": _COLORS[1], "dash": "dash"},
+                             marker={"size": 14, "symbol": "circle-open", "color": _COLORS[1], "line": {"width": 2}}))
+    if len(unknown):
+        fig.add_annotation(text=_esc(f"not shown ({x} or {quality} unknown): {', '.join(map(str, unknown['model']))}"),
+                           x=0, y=-0.18, xref="paper", yref="paper", showarrow=False, xanchor="left")
+    return fig
+
+
+def plot_quality_vs_cost(df: pd.DataFrame, quality: str = "quality", cost: str = "cost_usd",
+                         higher_is_better: bool = True) -> "go.Figure":
+    """`plot_quality_tradeoff` with x = ``cost_usd`` (e.g. mean cost per item in USD)."""
+    return plot_quality_tradeoff(df, x=cost, quality=quality, higher_is_better=higher_is_better,
+                                 x_title="cost per item (USD)", title=f"{quality} vs cost")
+
+
+def plot_quality_vs_latency(df: pd.DataFrame, quality: str = "quality", latency: str = "latency_s",
+                            higher_is_better: bool = True) -> "go.Figure":
+    """`plot_quality_tradeoff` with x = ``latency_s`` (e.g. median latency in seconds)."""
+    return plot_quality_tradeoff(df, x=latency, quality=quality, higher_is_better=higher_is_better,
+                                 x_title="latency (s)", title=f"{quality} vs latency")
+
+
+# ---- agreement and progress ---------------------------------------------------------------------
+def plot_judge_human_confusion(df: pd.DataFrame, labels: Sequence[str] | None = None,
+                               title: str = "Judge vs human verdicts") -> "go.Figure":
+    """Confusion matrix heatmap with counts: rows = human verdict, columns = judge verdict.
+
+    Columns: ``judge``, ``human`` (one row per item, e.g. A | B | tie or model names; missing
+    values are dropped); optional ``count`` to pass pre-aggregated cells. `labels` fixes the
+    category order (default: A, B, tie first when present, then the rest sorted).
+    """
+    import plotly.graph_objects as go
+
+    _check(df, "confusion", ("judge", "human"))
+    data = df.dropna(subset=["judge", "human"])
+    if data.empty:
+        return _empty(title, "No item has both a judge verdict and a human label")
+    counts = pd.to_numeric(data["count"], errors="coerce").fillna(0) if "count" in data.columns else pd.Series(1, index=data.index)
+    judge, human = data["judge"].astype(str), data["human"].astype(str)
+    if labels is None:
+        seen = set(judge) | set(human)
+        labels = [c for c in ("A", "B", "tie") if c in seen] + sorted(seen - {"A", "B", "tie"})
+    labels = [str(c) for c in labels]
+    table = (pd.DataFrame({"judge": judge, "human": human, "count": counts})
+             .pivot_table(index="human", columns="judge", values="count", aggfunc="sum", fill_value=0)
+             .reindex(index=labels, columns=labels, fill_value=0))
+    z = table.to_numpy(dtype=float)
+    total = z.sum()
+    agree = np.trace(z) / total if total else float("nan")
+    names = [_esc(c) for c in labels]
+    fig = _figure(f"{title} — agreement {agree:.0%} of {int(total)}" if total else title,
+                  xaxis_title="judge", yaxis_title="human")
+    fig.add_trace(go.Heatmap(z=z, x=names, y=names, colorscale="Blues", texttemplate="%{z:d}", showscale=False,
+                             hovertemplate="human %{y} · judge %{x}: %{z:d}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def plot_labeling_progress(df: pd.DataFrame, title: str = "Labeling progress per rater") -> "go.Figure":
+    """Stacked horizontal bars per rater: labeled, skipped, remaining (whichever are present).
+
+    Columns: ``rater``, ``labeled``; optional ``skipped`` and ``remaining`` (or ``assigned``,
+    from which remaining = assigned - labeled - skipped). `workbench.labels.progress()` returns
+    exactly this shape.
+    """
+    import plotly.graph_objects as go
+
+    _check(df, "progress", ("rater", "labeled"))
+    if df.empty:
+        return _empty(title, "No raters yet")
+    data = df.copy()
+    if "remaining" not in data.columns and "assigned" in data.columns:
+        data["remaining"] = data["assigned"] - data["labeled"] - (data["skipped"] if "skipped" in data.columns else 0)
+    raters = [_esc(r) for r in data["rater"]]
+    fig = _figure(title, barmode="stack", xaxis_title="items", height=max(220, 80 + 35 * len(data)))
+    colors = {"labeled": _COLORS[2], "skipped": _COLORS[7], "remaining": "#d9d9d9"}
+    for part in (c for c in colors if c in data.columns):
+        fig.add_trace(go.Bar(y=raters, x=pd.to_numeric(data[part], errors="coerce").fillna(0).to_numpy(),
+                             orientation="h", name=part, marker_color=colors[part]))
+    fig.update_yaxes(autorange="reversed")
+    return fig

@@ -1,0 +1,86 @@
+"""Align two models' per-item values so paired statistics compare like with like.
+
+Every paired function takes aligned arrays; this is where they come from. Items present for one model
+only, or with a missing value on either side, are dropped *and listed*, so a report can say exactly
+how many items a number rests on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from workbench.stats._validate import StatsInputError
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Aligned values, sorted by item id (so results do not depend on row order)."""
+
+    item_ids: list
+    a: np.ndarray
+    b: np.ndarray
+    only_in_a: list = field(default_factory=list)
+    only_in_b: list = field(default_factory=list)
+    missing_value: list = field(default_factory=list)  # in both, but NaN/None on at least one side
+
+    @property
+    def n(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def dropped(self) -> list:
+        return sorted(self.only_in_a + self.only_in_b + self.missing_value, key=str)
+
+    def summary(self) -> str:
+        """One line for a report, e.g. 'used 398 of 401 items; dropped: 2 only in A, 1 missing value'."""
+        total = self.n + len(self.dropped)
+        parts = [f"{len(self.only_in_a)} only in A", f"{len(self.only_in_b)} only in B",
+                 f"{len(self.missing_value)} missing value"]
+        return f"used {self.n} of {total} items" + (
+            "; dropped: " + ", ".join(p for p in parts if not p.startswith("0 ")) if self.dropped else "")
+
+
+def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
+    for col in (key, value):
+        if col not in df.columns:
+            raise StatsInputError(f"{side}: missing column {col!r}; has {list(df.columns)}")
+    dup = df[key].duplicated(keep=False)
+    if dup.any():
+        examples = sorted(map(str, df.loc[dup, key].unique()))[:5]
+        raise StatsInputError(
+            f"{side}: {int(df.loc[dup, key].nunique())} item id(s) appear more than once in {key!r} "
+            f"(e.g. {examples}); aggregate repeated samples per item first (e.g. mean over sample_index)"
+        )
+    if df[key].isna().any():
+        raise StatsInputError(f"{side}: {int(df[key].isna().sum())} row(s) with a missing {key!r}")
+    return df.set_index(key)[value]
+
+
+def _values(series: pd.Series, ids: list) -> np.ndarray:
+    picked = series.loc[ids] if ids else series.iloc[:0]
+    if pd.api.types.is_numeric_dtype(picked) and not pd.api.types.is_bool_dtype(picked):
+        return picked.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable ints/floats -> float64 + NaN
+    return picked.to_numpy()
+
+
+def pair_by_item(
+    df_a: pd.DataFrame, df_b: pd.DataFrame, *, key: str = "item_id", value: str | tuple[str, str] = "value"
+) -> Paired:
+    """Inner-join two per-item frames on `key`; value is one column name or (column_in_a, column_in_b)."""
+    value_a, value_b = (value, value) if isinstance(value, str) else value
+    sa = _indexed(df_a, key, value_a, "df_a")
+    sb = _indexed(df_b, key, value_b, "df_b")
+    ids_a, ids_b = set(sa.index), set(sb.index)
+    common = sorted(ids_a & ids_b, key=str)
+    va, vb = _values(sa, common), _values(sb, common)
+    keep = ~(np.asarray(pd.isna(va), dtype=bool) | np.asarray(pd.isna(vb), dtype=bool))
+    return Paired(
+        item_ids=[i for i, k in zip(common, keep) if k],
+        a=va[keep],
+        b=vb[keep],
+        only_in_a=sorted(ids_a - ids_b, key=str),
+        only_in_b=sorted(ids_b - ids_a, key=str),
+        missing_value=[i for i, k in zip(common, keep) if not k],
+    )

@@ -1,0 +1,97 @@
+"""Per-slice deltas and win rates with CIs, flagging slices whose regression is significant.
+
+A migration that is fine on average can still break one language or task. Each slice gets its own
+paired bootstrap CI; a slice with fewer than `min_items` items gets the verdict 'too few items'
+instead of a judgement (its CI would be noise). With many slices, some will be flagged by chance at
+95% confidence: read flags as leads to inspect, not proof.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.stats._validate import StatsInputError, as_float_array, as_scores
+from workbench.stats.bootstrap import bootstrap_ci
+
+ALL = "(all)"
+MISSING = "(missing)"
+TOO_FEW = "too few items"
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+NO_CHANGE = "no significant change"
+
+COLUMNS = ["column", "slice", "n", "estimate", "ci_low", "ci_high", "verdict"]
+
+
+def _groups(frame: pd.DataFrame, by: str | Sequence[str], include_all: bool):
+    columns = [by] if isinstance(by, str) else list(by)
+    for col in columns:
+        if col not in frame.columns:
+            raise StatsInputError(f"slices: no metadata column {col!r}; has {list(frame.columns)}")
+    if include_all:
+        yield ALL, ALL, np.arange(len(frame))
+    for col in columns:
+        keys = frame[col].astype(object).where(frame[col].notna(), MISSING)
+        for value, positions in keys.groupby(keys, sort=True).indices.items():
+            yield col, value, positions
+
+
+def _table(
+    frame: pd.DataFrame, by, values: np.ndarray, verdict: Callable[[float, float], str], *,
+    min_items: int, n_resamples: int, confidence: float, seed: int | None, include_all: bool,
+) -> pd.DataFrame:
+    if min_items < 2:
+        raise StatsInputError(f"min_items must be at least 2, got {min_items}")
+    rows = []
+    for col, value, pos in _groups(frame, by, include_all):
+        v = values[pos]
+        if v.size < min_items:
+            rows.append((col, value, v.size, float(v.mean()) if v.size else np.nan, np.nan, np.nan, TOO_FEW))
+            continue
+        ci = bootstrap_ci(v, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        rows.append((col, value, v.size, ci.estimate, ci.low, ci.high, verdict(ci.low, ci.high)))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def slice_deltas(
+    frame: pd.DataFrame, by: str | Sequence[str], *, candidate: str = "candidate", baseline: str = "baseline",
+    higher_is_better: bool = True, min_items: int = 20, n_resamples: int = 1000, confidence: float = 0.95,
+    seed: int | None = 0, include_all: bool = True,
+) -> pd.DataFrame:
+    """Mean per-item delta (candidate - baseline, in the metric's units) with a CI for each value of each
+    column in `by`. `frame` has one row per paired item (see pair_by_item) plus its metadata columns.
+
+    verdict: 'regression' when the whole CI is on the worse side of 0 (below 0 if higher is better,
+    above 0 if lower is better), 'improvement' for the mirror case, else 'no significant change';
+    'too few items' below `min_items`.
+    """
+    for col in (candidate, baseline):
+        if col not in frame.columns:
+            raise StatsInputError(f"slices: missing value column {col!r}; has {list(frame.columns)}")
+    delta = as_float_array(frame[candidate], candidate) - as_float_array(frame[baseline], baseline)
+
+    def verdict(low: float, high: float) -> str:
+        worse, better = (high < 0, low > 0) if higher_is_better else (low > 0, high < 0)
+        return REGRESSION if worse else IMPROVEMENT if better else NO_CHANGE
+
+    return _table(frame, by, delta, verdict, min_items=min_items, n_resamples=n_resamples,
+                  confidence=confidence, seed=seed, include_all=include_all)
+
+
+def slice_win_rates(
+    frame: pd.DataFrame, by: str | Sequence[str], *, score: str = "score", min_items: int = 20,
+    n_resamples: int = 1000, confidence: float = 0.95, seed: int | None = 0, include_all: bool = True,
+) -> pd.DataFrame:
+    """Candidate win rate (ties 0.5) with a CI per slice; 'regression' when the CI's upper bound is
+    below 0.5, 'improvement' when its lower bound is above 0.5."""
+    if score not in frame.columns:
+        raise StatsInputError(f"slices: missing score column {score!r}; has {list(frame.columns)}")
+    s = as_scores(frame[score], score)
+
+    def verdict(low: float, high: float) -> str:
+        return REGRESSION if high < 0.5 else IMPROVEMENT if low > 0.5 else NO_CHANGE
+
+    return _table(frame, by, s, verdict, min_items=min_items, n_resamples=n_resamples,
+                  confidence=confidence, seed=seed, include_all=include_all)

@@ -1,0 +1,289 @@
+"""Blind pair labeler: a rater picks the better of two responses without knowing which model wrote which.
+
+Every choice is committed to the store (synchronous=FULL) before the next item is shown; if the
+write fails the item stays on screen with the error. The state on screen (current item, progress)
+is rebuilt from the label log, so a restarted kernel resumes exactly where the rater stopped.
+
+Keyboard: ipywidgets has no key events. With `ipyevents` installed (its wheel ships a prebuilt
+JupyterLab extension, so it works offline without a build) keys are read while the pointer is over
+the item panel; ipyevents stops those key events, so JupyterLab's notebook shortcuts do not fire.
+Without ipyevents a small text box takes the same keys (type one and press Enter).
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from workbench import labels as lab
+from workbench.errors import WorkbenchError
+
+KEYS: dict[str, str] = {"1": "left", "2": "right", "3": "tie", "4": "both_bad", "s": "skip", "u": "undo", "b": "back"}
+CHOICE_TEXT = {"left": "Response 1 is better", "right": "Response 2 is better", "tie": "Tie",
+               "both_bad": "Both bad", "skip": "Skipped"}
+_BOX = ("white-space:pre-wrap;word-break:break-word;border:1px solid #ccc;border-radius:4px;"
+        "padding:8px;max-height:420px;overflow:auto;font-family:var(--jp-content-font-family,sans-serif)")
+
+
+def _import_ipyevents() -> Any | None:
+    try:
+        import ipyevents
+    except ImportError:
+        return None
+    return ipyevents
+
+
+class PairLabeler:
+    """Blind A/B labeler over `pairs` (item_id, input, response_a, response_b [, model_a, model_b]).
+
+    `raters` + `overlap` spread items over raters (each item to `overlap` of them); leave `raters`
+    out and every rater labels every item. `keyboard` is "auto" (ipyevents when installed, else a
+    shortcut text box), "ipyevents", "text" or "none". Display the labeler as a cell's last value.
+    """
+
+    def __init__(self, store_path: str | Path, task: str, pairs: pd.DataFrame, rater: str | None = None,
+                 seed: int = 0, overlap: int | None = None, raters: list[str] | None = None,
+                 model_a: str | None = None, model_b: str | None = None, keyboard: str = "auto"):
+        import ipywidgets as w
+
+        self._w = w
+        self.pairs = lab.validate_pairs(pairs, model_a, model_b).set_index("item_id", drop=False)
+        self.model_a = str(self.pairs["model_a"].iloc[0]) if len(self.pairs) else str(model_a)
+        self.model_b = str(self.pairs["model_b"].iloc[0]) if len(self.pairs) else str(model_b)
+        self.seed = int(seed)
+        self.raters = list(raters) if raters else None
+        self.overlap = overlap
+        self.log = lab.LabelLog(store_path, task)
+        self._check_task_models()
+        self.rater: str | None = None
+        self.queue: list[str] = []
+        self.current_item: str | None = None
+        self._decided: dict[str, dict[str, Any]] = {}
+
+        self.header = w.HTML().add_class("wb-progress")
+        self.input_html = w.HTML().add_class("wb-input")
+        self.left_html = w.HTML(layout=w.Layout(width="50%")).add_class("wb-left")
+        self.right_html = w.HTML(layout=w.Layout(width="50%")).add_class("wb-right")
+        self.buttons = {
+            "left": w.Button(description="Response 1 better", tooltip="key 1", button_style="info"),
+            "right": w.Button(description="Response 2 better", tooltip="key 2", button_style="info"),
+            "tie": w.Button(description="Tie", tooltip="key 3"),
+            "both_bad": w.Button(description="Both bad", tooltip="key 4", button_style="warning"),
+            "skip": w.Button(description="Skip", tooltip="key s"),
+            "back": w.Button(description="Back", tooltip="key b", icon="arrow-left"),
+            "undo": w.Button(description="Undo", tooltip="key u", icon="undo"),
+        }
+        for action, button in self.buttons.items():
+            button.on_click(self._on_click(action))
+        self.note = w.Textarea(placeholder="Optional note, saved with your next choice",
+                               layout=w.Layout(width="100%", height="3em")).add_class("wb-note")
+        self.status = w.HTML().add_class("wb-status")
+        self.keys_hint = w.HTML()
+        self.item_panel = w.VBox([
+            self.input_html, w.HBox([self.left_html, self.right_html]),
+            w.HBox([self.buttons[k] for k in ("left", "right", "tie", "both_bad")]),
+            w.HBox([self.buttons[k] for k in ("skip", "back", "undo")]), self.keys_hint,
+        ]).add_class("wb-item-panel")
+        self.rater_box = w.Text(description="Rater id", placeholder="e.g. your initials").add_class("wb-rater")
+        self.start_button = w.Button(description="Start labeling", button_style="primary")
+        self.start_button.on_click(lambda _b: self.start(self.rater_box.value))
+        self.widget = w.VBox([self.status]).add_class("wb-labeler")
+        self._keyboard = self._make_keyboard(keyboard)
+        self.start(rater)
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def _check_task_models(self) -> None:
+        rows = self.log.store.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?",
+                                      (self.log.task,)).fetchall()
+        others = {m for row in rows for m in row} - {self.model_a, self.model_b}
+        if others:
+            raise lab.InputError(lab.Problem(
+                "labeler", None, "task", f"task '{self.log.task}' already holds labels comparing other models;"
+                " use a new task name for this comparison"))
+
+    def _make_keyboard(self, mode: str) -> Any:
+        w = self._w
+        if mode not in ("auto", "ipyevents", "text", "none"):
+            raise lab.InputError(lab.Problem("labeler", None, "keyboard", f"unknown keyboard mode {mode!r}"))
+        events = _import_ipyevents() if mode in ("auto", "ipyevents") else None
+        if mode == "ipyevents" and events is None:
+            raise lab.InputError(lab.Problem("labeler", None, "keyboard", "ipyevents is not installed"))
+        keys = "1 / 2 / 3 / 4 = Response 1 / Response 2 / tie / both bad, s = skip, b = back, u = undo"
+        if events is not None:
+            listener = events.Event(source=self.item_panel, watched_events=["keydown"])
+            listener.on_dom_event(self._on_key_event)
+            self.keys_hint.value = f"<small>Keys (pointer over this panel): {keys}</small>"
+            return listener
+        if mode == "none":
+            return None
+        box = w.Text(placeholder="shortcut + Enter", continuous_update=False,
+                     layout=w.Layout(width="12em")).add_class("wb-shortcut")
+        box.observe(self._on_shortcut_text, names="value")
+        self.keys_hint.value = f"<small>Type a key in the box and press Enter: {keys}</small>"
+        self.item_panel.children = (*self.item_panel.children, box)
+        return box
+
+    def start(self, rater: str | None) -> bool:
+        """Begin (or resume) labeling as `rater`; an empty id shows a message and labels nothing."""
+        try:
+            self.rater = lab.require_rater(rater)
+            self.queue = lab.rater_queue(self.pairs.index, self.rater, self.seed, self.raters, self.overlap)
+        except WorkbenchError as exc:
+            self.rater = None
+            self._show_error(exc)
+            self.widget.children = (self.status, self.rater_box, self.start_button)
+            return False
+        self._refresh()
+        self.current_item = lab.next_item(self.queue, self._decided)
+        self.widget.children = (self.header, self.item_panel, self.note, self.status)
+        self.status.value = ""
+        self._render()
+        return True
+
+    # ---- actions (buttons, keys and tests all come through here) -------------------------------
+    def choose(self, action: str) -> int | None:
+        """Record `action` (left/right/tie/both_bad/skip) for the item on screen, then move on.
+        The label is committed before anything on screen changes; returns its label id."""
+        if not self._ready() or self.current_item is None:
+            return None
+        item = self.current_item
+        left, right = self.sides(item)
+        try:
+            label_id = self.log.record(item, self.rater, left, right, action, self.seed, self.note.value)
+        except Exception as exc:  # the write failed: stay on this item and say so
+            self._show_error(exc)
+            return None
+        self.note.value = ""
+        self._refresh()
+        self.current_item = lab.next_item(self.queue, self._decided, after=item)
+        self.status.value = f"Saved: {CHOICE_TEXT[action]} (label #{label_id})."
+        self._render()
+        return label_id
+
+    def undo(self) -> str | None:
+        """Cancel this rater's latest decision and show that item again."""
+        if not self._ready():
+            return None
+        try:
+            undone = self.log.undo_last(self.rater, self.seed)
+        except Exception as exc:
+            self._show_error(exc)
+            return None
+        if undone is None:
+            self.status.value = "Nothing to undo."
+            return None
+        self._refresh()
+        self.current_item = undone[1]
+        self.status.value = "Undone: this item's previous answer is back (or none)."
+        self._render()
+        return undone[1]
+
+    def back(self) -> str | None:
+        """Show the previous item of the queue (its current answer is shown; choosing again replaces it)."""
+        if not self._ready() or not self.queue:
+            return None
+        if self.current_item is None:
+            self.current_item = self.queue[-1]
+        elif self.queue.index(self.current_item) == 0:
+            self.status.value = "This is the first item."
+            return self.current_item
+        else:
+            self.current_item = self.queue[self.queue.index(self.current_item) - 1]
+        self.status.value = ""
+        self._render()
+        return self.current_item
+
+    def handle_key(self, key: str) -> None:
+        action = KEYS.get((key or "").strip().lower())
+        if action == "undo":
+            self.undo()
+        elif action == "back":
+            self.back()
+        elif action is not None:
+            self.choose(action)
+
+    # ---- state ---------------------------------------------------------------------------------
+    def sides(self, item_id: str) -> tuple[str, str]:
+        return lab.sides(self.seed, item_id, self.rater or "", self.model_a, self.model_b)
+
+    def progress(self) -> pd.DataFrame:
+        """Progress of every rater known (the rater list, or everyone who labeled this task)."""
+        current = self.log.current()
+        raters = self.raters or sorted(set(current["rater"]) | ({self.rater} if self.rater else set()))
+        queues = {r: lab.rater_queue(self.pairs.index, r, self.seed, self.raters, self.overlap) for r in raters}
+        return lab.progress(current, queues)
+
+    def export(self) -> pd.DataFrame:
+        return lab.export_frame(self.log.current(), self.model_a, self.model_b)
+
+    def agreement(self, judge: pd.DataFrame | None = None) -> pd.DataFrame:
+        export = self.export()
+        table = lab.agreement(export)
+        if judge is not None:
+            table = pd.concat([table, lab.judge_agreement(export, judge)], ignore_index=True)
+        return table
+
+    def close(self) -> None:
+        self.widget.close()
+        self.log.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _ready(self) -> bool:
+        if self.rater is None:
+            self.status.value = "<b style='color:#b00'>Enter your rater id first.</b>"
+            return False
+        return True
+
+    def _refresh(self) -> None:
+        current = self.log.current(self.rater)
+        self._decided = {rec["item_id"]: rec for rec in current.to_dict(orient="records")}
+
+    def _on_click(self, action: str) -> Callable[[Any], None]:
+        return lambda _button: self.handle_key(next(k for k, a in KEYS.items() if a == action))
+
+    def _on_key_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "keydown" and not event.get("repeat") and not (
+                event.get("ctrlKey") or event.get("metaKey") or event.get("altKey")):
+            self.handle_key(str(event.get("key", "")))
+
+    def _on_shortcut_text(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            key = change["new"]
+            self._keyboard.value = ""
+            self.handle_key(key)
+
+    def _show_error(self, exc: BaseException) -> None:
+        problems = getattr(exc, "problems", None)  # InputError: the widget is the context, show the messages
+        text = "; ".join(p if isinstance(p, str) else p.message for p in problems) if problems else str(exc)
+        self.status.value = f"<b style='color:#b00'>{html.escape(text)}</b>"
+
+    def _render(self) -> None:
+        done = sum(1 for i in self.queue if i in self._decided)
+        skipped = sum(1 for i in self.queue if self._decided.get(i, {}).get("action") == "skip")
+        where = (f"item {self.queue.index(self.current_item) + 1} of {len(self.queue)}"
+                 if self.current_item is not None else f"{len(self.queue)} items")
+        self.header.value = (
+            f"<b>{html.escape(self.log.task)}</b> · rater <b>{html.escape(self.rater or '')}</b> · {where}"
+            f" · labeled {done - skipped}, skipped {skipped}, remaining {len(self.queue) - done}")
+        for key in ("left", "right", "tie", "both_bad", "skip"):
+            self.buttons[key].disabled = self.current_item is None
+        if self.current_item is None:
+            self.input_html.value = (f"<b>All {len(self.queue)} items are done</b> ({skipped} skipped)."
+                                     " Use Back to review or change an answer.")
+            self.left_html.value = self.right_html.value = ""
+            return
+        row = self.pairs.loc[self.current_item]
+        texts = {self.model_a: row["response_a"], self.model_b: row["response_b"]}
+        left, right = self.sides(self.current_item)
+        previous = self._decided.get(self.current_item)
+        answer = (f"<div style='color:#555'>Your current answer: {CHOICE_TEXT[previous['action']]}"
+                  " (choose again to change it)</div>") if previous else ""
+        self.input_html.value = (f"<div><b>Input</b> <small class='wb-item-id'>{html.escape(self.current_item)}</small></div>"
+                                 f"<div class='wb-text' style='{_BOX}'>{html.escape(row['input'])}</div>{answer}")
+        self.left_html.value = f"<b>Response 1</b><div class='wb-text' style='{_BOX}'>{html.escape(texts[left])}</div>"
+        self.right_html.value = f"<b>Response 2</b><div class='wb-text' style='{_BOX}'>{html.escape(texts[right])}</div>"
