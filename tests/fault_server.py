@@ -80,7 +80,7 @@ class FaultServer:
         self._scripts: dict[str, collections.deque[Fault]] = {}
         self.hits: collections.Counter[str] = collections.Counter()
         self.bodies: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # names lowercased
         self.in_flight = 0
         self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,7 +137,7 @@ class FaultServer:
             if self.record_bodies:
                 with self._lock:
                     self.bodies.append(body)
-                    self.headers.append(dict(request.headers))
+                    self.headers.append({k.lower(): v for k, v in request.headers.items()})
             fault = self._next_fault(item_id)
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)

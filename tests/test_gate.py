@@ -29,8 +29,7 @@ def _win_evidence(scores: np.ndarray, **extra) -> GateEvidence:
 
 
 def _metric(cand, base, higher_is_better=True) -> MetricDelta:
-    ci = paired_delta_ci(cand, base, confidence=0.90)
-    return MetricDelta(ci.estimate, ci.low, ci.high, higher_is_better, ci.n, ci.confidence)
+    return MetricDelta.from_ci(paired_delta_ci(cand, base, confidence=0.90), higher_is_better)
 
 
 def test_clearly_worse_candidate_fails():
@@ -107,7 +106,7 @@ def test_lower_is_better_metric_that_rose_fails():
     cfg = GateConfig.model_validate({"metrics": {"latency_s": {"max_drop": 0.1, "higher_is_better": False}}})
     ev = GateEvidence(metric_deltas={"latency_s": MetricDelta(0.5, 0.4, 0.6, False, 400)})
     res = evaluate_gate(cfg, ev)
-    assert res.verdict == "FAIL" and res.rules[0].numbers["delta"] == 0.5
+    assert res.verdict == "FAIL" and res.rules[0].numbers["value"] == 0.5 and "<= 0.1" in res.rules[0].reason
 
 
 def test_min_lower_bound_rule_and_result_serialises():
@@ -138,7 +137,7 @@ def test_load_json_and_toml(tmp_path):
         ("g.json", json.dumps({"win_rate": {"min_lower_bound": 0.5, "noninferiority_margin": 0.05}}),
          "exactly one"),
         ("g.json", json.dumps({"min_items": 10}), "no rule configured"),
-        ("g.json", '{"max_cost_ratio": 1.0,\n "oops"}', "row 2"),
+        ("g.json", '{"max_cost_ratio": 1.0,\n "oops"}', "line 2"),
         ("g.toml", "max_cost_ratio = \n", "invalid TOML"),
         ("g.yaml", "max_cost_ratio: 1", ".json or .toml"),
     ],
@@ -154,3 +153,13 @@ def test_bad_config_files_name_the_file_and_field(tmp_path, name, text, expected
 def test_missing_config_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_gate_config(tmp_path / "nope.json")
+
+
+def test_non_finite_numbers_serialise_as_null_and_inverted_cis_are_caught():
+    cfg = GateConfig.model_validate({"max_cost_ratio": 1.0, "max_p95_latency_ratio": 1.0})
+    ev = GateEvidence(cost_ratio=Estimate(float("nan")), p95_latency_ratio=Estimate(0.9, 1.0, 0.8))
+    res = evaluate_gate(cfg, ev)
+    assert [r.status for r in res.rules] == ["INCONCLUSIVE", "INCONCLUSIVE"]
+    assert "inverted" in res.rules[1].reason
+    text = json.dumps(res.to_dict(), allow_nan=False)
+    assert '"value": null' in text

@@ -100,7 +100,7 @@ def load_gate_config(path: str | Path) -> GateConfig:
 
             data = tomllib.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(Problem(name, exc.lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})")) from None
+        raise InputError(Problem(name, None, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")) from None
     except ValueError as exc:  # tomllib.TOMLDecodeError
         raise InputError(Problem(name, None, None, f"invalid TOML: {exc}")) from None
     if not isinstance(data, dict):
@@ -141,6 +141,12 @@ class MetricDelta:
     n: int | None = None
     confidence: float | None = None
 
+    @classmethod
+    def from_ci(cls, ci: Any, higher_is_better: bool) -> "MetricDelta":
+        """From a paired-delta result with estimate/low/high/n/confidence (e.g. paired_delta_ci)."""
+        return cls(float(ci.estimate), float(ci.low), float(ci.high), higher_is_better, int(ci.n),
+                   getattr(ci, "confidence", None))
+
 
 @dataclass(frozen=True)
 class GateEvidence:
@@ -176,12 +182,21 @@ class GateResult:
         return {PASS: 0, FAIL: 1, INCONCLUSIVE: 2}[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "rules": [asdict(r) for r in self.rules]}
+        """JSON-safe (NaN/inf become None) for verdict.json."""
+        return {"verdict": self.verdict, "rules": [_json_safe(asdict(r)) for r in self.rules]}
 
     def summary(self) -> str:
         lines = [f"Gate verdict: {self.verdict}"]
         lines += [f"  [{r.status}] {r.name}: {r.reason}" for r in self.rules]
         return "\n".join(lines)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _fmt(x: float | None) -> str:
@@ -206,6 +221,8 @@ def _interval_rule(
         return RuleResult(name, INCONCLUSIVE,
                           f"{what} = {_fmt(value)} rests on {got} items (< min_items={min_items})", numbers)
     has_ci = _finite(low) and _finite(high)
+    if has_ci and low > high:
+        return RuleResult(name, INCONCLUSIVE, f"{what}: CI bounds are inverted ({low!r} > {high!r})", numbers)
     if not has_ci and require_ci:
         return RuleResult(name, INCONCLUSIVE, f"{what} = {_fmt(value)} has no confidence interval", numbers)
     lo, hi = (low, high) if has_ci else (value, value)
@@ -251,15 +268,13 @@ def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int
         return RuleResult(name, INCONCLUSIVE,
                           f"direction mismatch: the gate config says {say[rule.higher_is_better]}, the evidence says "
                           f"{say[d.higher_is_better]}; fix the config", {"delta": d.delta})
-    # Orient so that 'improvement' is positive; the candidate may lose at most max_drop.
-    sign = 1.0 if rule.higher_is_better else -1.0
-    lo, hi = (None, None) if d.ci_low is None or d.ci_high is None else sorted((sign * d.ci_low, sign * d.ci_high))
+    # The candidate may be worse by at most max_drop: delta >= -max_drop if higher is better, else <= +max_drop.
+    better = "higher" if rule.higher_is_better else "lower"
+    threshold = -rule.max_drop if rule.higher_is_better else rule.max_drop
     result = _interval_rule(
-        name, f"'{metric}' change ({'higher' if rule.higher_is_better else 'lower'} is better; delta oriented so + is "
-              f"better)", sign * d.delta, lo, hi, d.n, -rule.max_drop, at_least=True, min_items=min_items,
-        require_ci=True, confidence=d.confidence)
-    result.numbers.update({"delta": d.delta, "delta_ci_low": d.ci_low, "delta_ci_high": d.ci_high,
-                           "max_drop": rule.max_drop})
+        name, f"'{metric}' delta (candidate - baseline; {better} is better)", d.delta, d.ci_low, d.ci_high, d.n,
+        threshold, at_least=rule.higher_is_better, min_items=min_items, require_ci=True, confidence=d.confidence)
+    result.numbers["max_drop"] = rule.max_drop
     return result
 
 

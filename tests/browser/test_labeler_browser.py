@@ -77,7 +77,8 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
     open_notebook(page, jupyter_lab, name)
     run_all_cells(page)
     _wait_counts(page, 0, 0)
-    assert "DEMO" not in page.locator(".jp-Notebook").inner_text()
+    outputs = "\n".join(page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
+    assert "DEMO MODE" not in outputs and f"Labeling {len(items)} items" in outputs
     n_cells = page.locator(".jp-Notebook .jp-Cell").count()
     n_markdown = page.locator(".jp-Notebook .jp-MarkdownCell").count()
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from fault_server import FaultServer, server_error
+from tests.fault_server import FaultServer, server_error
 
 from workbench.calls import CallPolicy
 from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise

@@ -7,7 +7,7 @@ from .judge_helpers import ScriptedJudge, attempt, shown, responses
 
 from workbench.errors import InputError
 from workbench.judges import JudgeSpec, judge_pairwise
-from workbench.judges.pairwise import combine, majority
+from workbench.judges.pairwise import candidate_score, combine, majority
 from workbench.models.base import Sampling
 
 SPEC = JudgeSpec(model="fake/scripted-judge")
@@ -151,3 +151,8 @@ def test_combine():
     assert combine("A", "tie") == ("tie", False)
     assert combine("tie", "tie") == ("tie", True)
     assert combine(None, "A") == (None, None)
+
+
+def test_candidate_score():
+    assert [candidate_score(v) for v in ("A", "B", "tie")] == [0.0, 1.0, 0.5]
+    assert all(pd.isna(candidate_score(v)) for v in (None, float("nan"), "C"))

@@ -11,12 +11,12 @@ unparseable or failed judgment is recorded in `judge_errors` — never turned in
 from workbench.judges.criteria import BUILTIN as BUILTIN_CRITERIA
 from workbench.judges.criteria import Criterion, resolve_criterion
 from workbench.judges.engine import JudgeStats
-from workbench.judges.pairwise import PairwiseResult, ajudge_pairwise, judge_pairwise
+from workbench.judges.pairwise import PairwiseResult, ajudge_pairwise, candidate_score, judge_pairwise
 from workbench.judges.parse import ParseError, parse_score, parse_verdict
 from workbench.judges.pointwise import PointwiseResult, ajudge_pointwise, judge_pointwise
 from workbench.judges.spec import JudgeSpec
 from workbench.judges.templates import TEMPLATES
 
 __all__ = ["BUILTIN_CRITERIA", "Criterion", "JudgeSpec", "JudgeStats", "PairwiseResult", "ParseError",
-           "PointwiseResult", "TEMPLATES", "ajudge_pairwise", "ajudge_pointwise", "judge_pairwise", "judge_pointwise",
+           "PointwiseResult", "TEMPLATES", "ajudge_pairwise", "ajudge_pointwise", "candidate_score", "judge_pairwise", "judge_pointwise",
            "parse_score", "parse_verdict", "resolve_criterion"]

@@ -55,6 +55,16 @@ class PairwiseResult:
     stats: JudgeStats
 
 
+_CANDIDATE_SCORE = {"A": 0.0, "B": 1.0, "tie": 0.5}
+
+
+def candidate_score(verdict: Any) -> float:
+    """A verdict as the candidate-side score the statistics take (B = candidate wins = 1, tie 0.5,
+    A = 0); NaN for a missing verdict. For position consistency, 'ba' is the order with the
+    candidate shown first."""
+    return _CANDIDATE_SCORE.get(verdict, float("nan")) if isinstance(verdict, str) else float("nan")
+
+
 def majority(verdicts: list[str]) -> str | None:
     """The most frequent verdict; a tie between the most frequent ones is a tie. None when empty."""
     if not verdicts:

@@ -457,8 +457,9 @@ class ExplorerData:
             badges.append(f"<td>{self._badges_html(p, m)}</td>")
             texts.append(f'<td><div class="wb-text">{_response_html(r, base_text if diff and m != self.baseline else None)}</div></td>')
         sample_note = f' <span class="wb-muted">sample {sample}</span>' if len(self.sample_indexes) > 1 else ""
+        badge_row = f'<tr>{"".join(badges)}</tr>' if self.metrics else ""
         return (f'<table class="wb-t"><tr>{"".join(head)}</tr><tr>{"".join(meta)}</tr>'
-                f'<tr>{"".join(badges)}</tr><tr>{"".join(texts)}</tr></table>{sample_note}')
+                f'{badge_row}<tr>{"".join(texts)}</tr></table>{sample_note}')
 
     def _badges_html(self, p: int, model: str) -> str:
         out = []
@@ -641,37 +642,52 @@ class Explorer:
         import ipywidgets as w
 
         d = self.data
-        small = w.Layout(width="auto")
-        self.prev_button = w.Button(description="prev", icon="arrow-left", tooltip="previous item (k, ←)", layout=small)
-        self.next_button = w.Button(description="next", icon="arrow-right", tooltip="next item (j, →)", layout=small)
-        self.prev_page_button = w.Button(description="page", icon="angle-double-left", tooltip="previous page", layout=small)
-        self.next_page_button = w.Button(description="page", icon="angle-double-right", tooltip="next page", layout=small)
+        narrow = {"description_width": "5.5em"}
+
+        def button(description: str, icon: str, tooltip: str) -> Any:
+            return w.Button(description=description, icon=icon, tooltip=tooltip, layout=w.Layout(width="auto"))
+
+        def dropdown(description: str, options: Any, **kw: Any) -> Any:
+            return w.Dropdown(description=description, options=options, style=narrow,
+                              layout=w.Layout(width="17em"), **kw)
+
+        def shown(flag: bool) -> dict:  # a control with nothing to choose is left out, not greyed
+            return {} if flag else {"display": "none"}
+
+        self.prev_button = button("prev", "arrow-left", "previous item (k, ←)")
+        self.next_button = button("next", "arrow-right", "next item (j, →)")
+        self.prev_page_button = button("page", "angle-double-left", "previous page of the list")
+        self.next_page_button = button("page", "angle-double-right", "next page of the list")
         self.goto_box = w.Combobox(placeholder="go to item id (Enter)", ensure_option=False,
                                    continuous_update=False, layout=w.Layout(width="16em"))
         self.status = w.HTML()
-        self.item_list = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
-        self.candidate = w.Dropdown(description="candidate", options=d.candidates or [None],
-                                    value=self.filters.candidate, disabled=len(d.candidates) < 2)
-        self.slice_column = w.Dropdown(description="slice", options=[("(all)", None)] + [(c, c) for c in d.slice_columns])
-        self.slice_value = w.Dropdown(description="value", options=[("(all)", None)], disabled=True)
-        self.metric = w.Dropdown(description="Δ metric", options=[("(none)", None)] + [(m, m) for m in d.metrics],
-                                 disabled=not d.metrics or not d.candidates)
+        self.item_list = w.Select(options=[], rows=6, layout=w.Layout(width="100%"))
+        self.candidate = dropdown("candidate", d.candidates or [None], value=self.filters.candidate,
+                                  disabled=len(d.candidates) < 2)
+        self.candidate.layout = w.Layout(width="17em", **shown(len(d.candidates) > 1))
+        self.slice_column = dropdown("slice", [("(all)", None)] + [(c, c) for c in d.slice_columns])
+        self.slice_value = dropdown("value", [("(all)", None)], disabled=True)
+        has_metrics = bool(d.metrics and d.candidates)
+        self.metric = dropdown("Δ metric", [("(none)", None)] + [(m, m) for m in d.metrics], disabled=not has_metrics)
         self.delta_range = w.FloatRangeSlider(description="Δ range", min=-1.0, max=1.0, value=(-1.0, 1.0), step=0.01,
-                                              continuous_update=False, disabled=True, readout_format=".3g")
-        self.verdict = w.Dropdown(description="judge", options=[("(any)", None), ("candidate wins", "candidate_wins"),
-                                                               ("baseline wins", "baseline_wins"), ("tie", "tie"),
-                                                               ("orders disagree", "inconsistent")],
-                                  disabled=d.judgments.empty or not d.candidates)
-        self.disagree = w.Checkbox(description="judge ≠ humans", indent=False,
-                                   disabled=d.judgments.empty or d.labels.empty or not d.candidates)
-        self.errors = w.Dropdown(description="errors", options=[("(all)", None), ("with errors", "with_errors"),
-                                                                ("without errors", "without_errors")])
-        self.search = w.Text(description="search", placeholder="text in input/responses (Enter)",
-                             continuous_update=False)
-        self.reset_button = w.Button(description="reset filters", icon="times", layout=small)
-        self.diff_toggle = w.Checkbox(description="diff vs baseline", value=True, indent=False)
-        self.sample = w.Dropdown(description="sample", options=d.sample_indexes or [0],
-                                 value=(d.sample_indexes or [0])[0], disabled=len(d.sample_indexes) < 2)
+                                              continuous_update=False, disabled=True, readout_format=".3g",
+                                              style=narrow, layout=w.Layout(width="30em"))
+        has_judge = not d.judgments.empty and bool(d.candidates)
+        self.verdict = dropdown("judge", [("(any)", None), ("candidate wins", "candidate_wins"),
+                                          ("baseline wins", "baseline_wins"), ("tie", "tie"),
+                                          ("orders disagree", "inconsistent")], disabled=not has_judge)
+        self.disagree = w.Checkbox(description="judge ≠ humans", indent=False, layout=w.Layout(width="auto"),
+                                   disabled=not has_judge or d.labels.empty)
+        self.errors = dropdown("errors", [("(all)", None), ("with errors", "with_errors"),
+                                          ("without errors", "without_errors")])
+        self.search = w.Text(description="search", placeholder="text in input, responses, errors (Enter)",
+                             continuous_update=False, style=narrow, layout=w.Layout(width="30em"))
+        self.reset_button = button("reset filters", "times", "clear every filter")
+        self.diff_toggle = w.Checkbox(description="diff vs baseline", value=True, indent=False,
+                                      layout=w.Layout(width="auto"))
+        self.sample = dropdown("sample", d.sample_indexes or [0], value=(d.sample_indexes or [0])[0],
+                               disabled=len(d.sample_indexes) < 2)
+        self.sample.layout.display = shown(len(d.sample_indexes) > 1).get("display")
         self.view = w.HTML()
         # Live widgets render this style, which hides the static fallback emitted beside them.
         hide_fallback = w.HTML(f"<style>.{_FALLBACK_CLASS}{{display:none}}</style>", layout=w.Layout(height="0px"))
@@ -693,10 +709,12 @@ class Explorer:
 
         nav = w.HBox([self.prev_button, self.next_button, self.goto_box, self.prev_page_button,
                       self.next_page_button, self.status], layout=w.Layout(flex_flow="row wrap", align_items="center"))
-        filters = w.VBox([w.HBox([self.candidate, self.slice_column, self.slice_value]),
-                          w.HBox([self.metric, self.delta_range]),
-                          w.HBox([self.verdict, self.disagree, self.errors]),
-                          w.HBox([self.search, self.reset_button, self.diff_toggle, self.sample])])
+        row = lambda *children, show=True: w.HBox(list(children), layout=w.Layout(  # noqa: E731
+            flex_flow="row wrap", align_items="center", grid_gap="0 1em", **shown(show)))
+        filters = w.VBox([row(self.slice_column, self.slice_value, self.errors, self.candidate),
+                          row(self.metric, self.delta_range, show=has_metrics),
+                          row(self.verdict, self.disagree, show=has_judge),
+                          row(self.search, self.reset_button, self.diff_toggle, self.sample)])
         self.widget = w.VBox([hide_fallback, nav, filters, self.item_list, self.view])
         self._keyboard = self._attach_keyboard(self.view)
 

@@ -1,0 +1,115 @@
+"""`workbench generate` as CI runs it: a real subprocess, real HTTP through litellm to the fault server."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fault_server import FaultServer, server_error
+
+FAKE_KEY = "sk-test-DO-NOT-LEAK-0123456789abcdef"
+
+
+def _data(tmp_path: Path, n: int) -> Path:
+    path = tmp_path / "items.jsonl"
+    rows = [{"item_id": f"q{k:03d}", "input": f"question number {k}", "reference": f"answer {k}", "language": "en"}
+            for k in range(n)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _cmd(data: Path, store: Path, url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "workbench.cli", "generate", str(data), "--model", "litellm/openai/test-model",
+            "--api-base", url, "--store", str(store), "--no-progress", "--timeout", "5", *extra]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OPENAI_API_KEY": FAKE_KEY}
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
+
+
+def _summary(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_generate_prints_summary_and_warm_rerun_is_free(tmp_path):
+    data, store = _data(tmp_path, 5), tmp_path / "s.db"
+    with FaultServer() as server:
+        first = _run(_cmd(data, store, server.url))
+        assert first.returncode == 0, first.stderr
+        summary = _summary(first)
+        assert summary["items"] == 5 and summary["calls_made"] == 5 and summary["cached"] == 0 and summary["errors"] == 0
+        assert set(summary) == {"items", "calls_made", "cached", "errors", "wall_s"}
+        second = _run(_cmd(data, store, server.url))
+        assert second.returncode == 0 and _summary(second)["calls_made"] == 0 and _summary(second)["cached"] == 5
+        assert server.total_hits() == 5
+
+
+def test_generate_exits_1_when_items_fail_and_keeps_the_key_secret(tmp_path):
+    data, store = _data(tmp_path, 3), tmp_path / "s.db"
+    with FaultServer() as server:
+        server.always("question number 1", server_error(500))
+        proc = _run(_cmd(data, store, server.url, "--max-attempts", "2"))
+        assert proc.returncode == 1, proc.stderr
+        assert _summary(proc)["errors"] == 1
+        assert server.hits["question number 1"] == 2  # exactly max_attempts, no SDK retries on top
+    assert FAKE_KEY not in proc.stdout + proc.stderr
+    conn = sqlite3.connect(store)
+    messages = [r[0] for r in conn.execute("SELECT message FROM call_errors")]
+    assert messages and all(FAKE_KEY not in m for m in messages)
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"item_id": "a", "input": "x"}\n{"item_id": "a", "input": ""}\n', encoding="utf-8")
+    store = tmp_path / "s.db"
+    proc = _run(_cmd(data, store, "http://127.0.0.1:9/v1"))
+    assert proc.returncode == 2
+    assert "bad.jsonl" in proc.stderr and "row 2" in proc.stderr and "item_id" in proc.stderr
+    assert not store.exists()
+
+
+def test_unknown_provider_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "generate", str(_data(tmp_path, 1)), "--model",
+                           "nope/x", "--store", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown model provider 'nope'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_repeats_no_stored_call(tmp_path):
+    data, store = _data(tmp_path, 40), tmp_path / "s.db"
+    with FaultServer(latency_s=0.25) as server:
+        proc = subprocess.Popen(_cmd(data, store, server.url, "--concurrency", "4"), env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        stored = 0
+        while time.monotonic() < deadline and stored < 10:
+            time.sleep(0.1)
+            if store.exists():
+                try:
+                    stored = sqlite3.connect(store).execute("SELECT count(*) FROM responses").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert 10 <= stored < 40, f"kill came too late or too early: {stored} stored"
+        conn = sqlite3.connect(store)
+        done_before = {json.loads(r[0])["request"]["messages"][-1]["content"]
+                       for r in conn.execute("SELECT request_json FROM responses")}
+        conn.close()
+        hits_before = dict(server.hits)
+        rerun = _run(_cmd(data, store, server.url, "--concurrency", "4"))
+        assert rerun.returncode == 0, rerun.stderr
+        summary = _summary(rerun)
+        assert summary["cached"] == len(done_before) and summary["calls_made"] == 40 - len(done_before)
+        for item in done_before:
+            assert server.hits[item] == hits_before[item] == 1, f"{item} was requested again"
+        assert sqlite3.connect(store).execute("SELECT count(*) FROM responses").fetchone()[0] == 40
