@@ -273,7 +273,7 @@ def test_two_processes_labeling_at_once_lose_nothing(tmp_path):
     with lab.LabelLog(path, "task-1") as log:  # migrate once, and leave labels for both to undo
         for k in range(40):
             _decide(log, f"u{k}", "tie", rater="shared-undo")
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")  # no store is open in this process here
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_writer, args=(path, rater, 80, barrier)) for rater in ("ann", "bob")]
     for p in procs:

@@ -7,6 +7,8 @@ the notebook can show every intermediate result.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,7 +33,7 @@ class MigrationConfig(BaseModel):
     candidates: list[str] = Field(default_factory=lambda: ["hf/smollm2-135m-instruct"])
     candidate_prompts: list[str | None] = Field(default_factory=lambda: ["support_chat@v1"])
     judge: str | None = "hf/smollm2-135m-instruct"
-    judge_criterion: str = "overall"
+    judge_criterion: str = "correctness"
     metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"])
     gate: dict[str, Any] = Field(default_factory=dict)
     sample_size: int | None = None
@@ -129,3 +131,173 @@ def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
 
 def today() -> dt.date:
     return dt.date.today()
+
+
+DEFAULT_GATE: dict[str, Any] = {
+    "min_items": 30,
+    "win_rate": {"noninferiority_margin": 0.10},
+    "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True},
+                "semantic_similarity": {"max_drop": 0.05, "higher_is_better": True}},
+    "max_error_rate": 0.05,
+    "min_position_consistency": 0.60,
+}
+
+
+@dataclass
+class MigrationResult:
+    config: MigrationConfig
+    items: pd.DataFrame
+    responses: pd.DataFrame
+    scores: pd.DataFrame
+    judgments: dict[str, Any]
+    comparisons: dict[str, Any]
+    lifecycle: list[Any]
+    run_stats: Any
+    judge_calls: int
+    wall_s: float
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.responses["response"].notna().all())
+
+    @property
+    def verdict(self) -> str:
+        """The best candidate's verdict: the question is whether *a* candidate can replace the baseline."""
+        order = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
+        verdicts = [c.gate.verdict for c in self.comparisons.values() if c.gate is not None]
+        return min(verdicts, key=order.__getitem__) if verdicts else "INCONCLUSIVE"
+
+    def verdict_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "complete": self.complete,
+            "report_name": self.config.report_name,
+            "baseline": self.config.baseline,
+            "candidates": {name: {"verdict": c.gate.verdict if c.gate else None,
+                                  "rules": c.gate.to_dict()["rules"] if c.gate else [],
+                                  "n_paired": c.n_paired,
+                                  "metric_deltas": c.to_dict()["metric_deltas"],
+                                  "win_rates": c.to_dict()["win_rates"],
+                                  "judge_reliability": c.to_dict()["judge_reliability"],
+                                  "ratios": c.to_dict()["ratios"],
+                                  "errors": int(len(c.errors))}
+                           for name, c in self.comparisons.items()},
+        }
+
+
+def model_specs(config: MigrationConfig) -> list[Any]:
+    from workbench.runner import ModelSpec
+
+    options = {"api_base": config.api_base} if config.api_base else {}
+
+    def spec(name: str, prompt: str | None) -> ModelSpec:
+        return ModelSpec(name=name, prompt=prompt, options=options if name.startswith("litellm/") else {})
+
+    return [spec(config.baseline, config.baseline_prompt)] + [
+        spec(name, config.prompt_for(i)) for i, name in enumerate(config.candidates)]
+
+
+def gate_config(config: MigrationConfig) -> Any:
+    from workbench.gate import GateConfig
+
+    try:
+        return GateConfig(**(config.gate or DEFAULT_GATE))
+    except ValidationError as exc:
+        raise InputError([f"parameter 'gate.{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors()]) from None
+
+
+HUMAN_SCORE = {"A": 0.0, "B": 1.0, "tie": 0.5, "both_bad": 0.5}  # model_b = candidate; "both bad" prefers neither
+
+
+def human_scores(store: Any, task: str, baseline: str, candidate: str) -> pd.DataFrame | None:
+    """Human pair labels as candidate-side scores per item (mean over raters), when any exist."""
+    from workbench import labels as labels_mod
+
+    log = store.frame("SELECT * FROM labels WHERE task = ?", (task,))
+    if log.empty:
+        return None
+    export = labels_mod.export_frame(labels_mod.fold(log), baseline, candidate)
+    export = export.assign(score=export["choice"].map(HUMAN_SCORE)).dropna(subset=["score"])
+    return export.groupby("item_id", as_index=False)["score"].mean() if len(export) else None
+
+
+def run_migration(config: MigrationConfig, progress: bool = False) -> MigrationResult:
+    """generate -> score -> judge -> compare -> gate, all cached in the store."""
+    import time
+
+    from workbench.calls import CallPolicy
+    from workbench.compare import compare
+    from workbench.data import dataset_id, load_items
+    from workbench.lifecycle import lookup
+    from workbench.metrics import score_responses
+    from workbench.models import Sampling
+    from workbench.runner import generate
+    from workbench.store import Store
+
+    started = time.perf_counter()
+    items = sample_items(load_items(config.path(config.dataset)), config.sample_size, config.seed)
+    gate = gate_config(config)
+    specs = model_specs(config)
+    policy = CallPolicy(concurrency=config.concurrency, timeout_s=config.timeout_s)
+    sampling = Sampling(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
+    with Store(config.path(config.store)) as store:
+        responses, run_stats = generate(items, specs, store, sampling=sampling, policy=policy, progress=progress)
+        scores = score_responses(items, responses, config.metrics)
+        baseline_resp = responses[responses["model"] == config.baseline]
+        judgments, comparisons, judge_calls = {}, {}, 0
+        for name in config.candidates:
+            candidate_resp = responses[responses["model"] == name]
+            verdicts = None
+            if config.judge:
+                from workbench.judges import JudgeSpec, judge_pairwise
+
+                result = judge_pairwise(store, JudgeSpec(model=config.judge), items, baseline_resp, candidate_resp,
+                                        config.judge_criterion, policy)
+                judgments[name] = result
+                verdicts = result.verdicts
+                judge_calls += int(getattr(result.stats, "model_calls", 0) or 0)
+            task = config.labels_task or f"{config.baseline} vs {name}"
+            human = human_scores(store, task, config.baseline, name)
+            comparisons[name] = compare(items, baseline_resp, candidate_resp, scores=scores, verdicts=verdicts,
+                                        human=human, gate=gate, n_resamples=config.bootstrap_resamples, seed=config.seed)
+        lifecycle = lookup([config.baseline, *config.candidates],
+                           config.path(config.lifecycle_file) if config.lifecycle_file else None)
+        result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
+                                 judge_calls, time.perf_counter() - started)
+        result.manifest = build_manifest(result, store, dataset_id(items))
+    return result
+
+
+def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[str, Any]:
+    from workbench.hashing import content_hash
+    from workbench.manifest import environment, git_state
+    from workbench.prompts import load_prompt
+
+    config = result.config
+    runs = {}
+    for name, info in result.run_stats.per_model.items():
+        row = store.execute("SELECT spec_json, prompt_ref FROM runs WHERE run_id=?", (info["run_id"],)).fetchone()
+        spec = json.loads(row[0])
+        prompt = load_prompt(row[1]) if row[1] else None
+        versions = result.responses.loc[result.responses["model"] == name, "model_version"].dropna().unique().tolist()
+        runs[name] = {"identity": spec["adapter"], "resolved_versions": versions, "run_id": info["run_id"],
+                      "prompt": row[1], "prompt_digest": prompt.digest if prompt else None,
+                      "calls_made": info["calls_made"], "cached": info["cached"], "errors": info["errors"]}
+    costs = result.responses["cost_usd"]
+    return {
+        "report_name": config.report_name,
+        "config_hash": content_hash(config.model_dump(mode="json", exclude={"output_dir"})),
+        "config": config.model_dump(mode="json", exclude={"output_dir"}),
+        "dataset": {"path": config.dataset, "dataset_id": data_id, "items": int(len(result.items))},
+        "models": runs,
+        "judge": {"model": config.judge, "criterion": config.judge_criterion,
+                  "calls_made": result.judge_calls} if config.judge else None,
+        "calls": {"made": result.run_stats.calls_made + result.judge_calls, "cached": result.run_stats.cached,
+                  "generation_made": result.run_stats.calls_made, "judge_made": result.judge_calls},
+        "total_cost_usd": float(costs.sum()) if costs.notna().all() and len(costs) else None,
+        "pipeline_wall_s": round(result.wall_s, 2),
+        "git": git_state(REPO_ROOT),
+        "environment": environment(),
+        "store": str(config.path(config.store)),
+    }

@@ -106,6 +106,16 @@ def _duplicates(frame: pd.DataFrame, name: str, keys: list[str]) -> None:
                           for r in rows])
 
 
+def _columns(frame: pd.DataFrame, names: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Columns as object arrays, so rendering one item reads plain Python values: pandas row
+    access (`iloc`, `to_dict`) costs ~0.1 ms per call, which adds up to most of a click."""
+    return {str(c): frame[c].to_numpy(dtype=object) for c in names}
+
+
+def _records(cols: Mapping[str, np.ndarray], start: int, stop: int) -> list[dict[str, Any]]:
+    return [{c: a[i] for c, a in cols.items()} for i in range(start, stop)]
+
+
 def _bounds(sorted_pos: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Start/stop row of each item position in rows sorted by position."""
     grid = np.arange(n)
@@ -168,14 +178,16 @@ class ExplorerData:
         self.item_ids: np.ndarray = items["item_id"].to_numpy(dtype=object)
         self.n_items = len(items)
         self._id_index = pd.Index(self.item_ids)
+        self._id_pos = dict(zip(self.item_ids, range(self.n_items)))  # O(1) lookups per click
         self.slice_columns: list[str] = [str(c) for c in items.columns if c not in _ITEM_CORE]
+        self._item_cols = _columns(items, list(items.columns))
 
     def _positions(self, ids: pd.Series) -> np.ndarray:
         return self._id_index.get_indexer(ids.astype(str))
 
     def _index_responses(self, responses_df: pd.DataFrame, models: Sequence[str] | None) -> None:
         resp = _require(responses_df, "responses_df", ["item_id", "model", "response"])
-        present = list(dict.fromkeys(resp["model"].dropna().astype(str)))
+        present = [str(m) for m in pd.unique(resp["model"].dropna().astype(str).to_numpy(dtype=object))]
         self.models: list[str] = [str(m) for m in models] if models is not None else present
         if not self.models:
             raise InputError(Problem("responses_df", None, "model", "no model to show: the frame is empty"))
@@ -203,12 +215,15 @@ class ExplorerData:
         order = np.lexsort((resp["sample_index"].to_numpy(), resp["_rank"].to_numpy(), resp["_pos"].to_numpy()))
         self.responses = resp.iloc[order].reset_index(drop=True)
         self._resp_start, self._resp_stop = _bounds(self.responses["_pos"].to_numpy(), self.n_items)
+        self._resp_cols = _columns(self.responses, ["model", "response", *_RESPONSE_OPTIONAL])
         self.sample_indexes: list[int] = sorted(int(s) for s in self.responses["sample_index"].unique())
         failed = self.responses["response"].isna().to_numpy() | _nonempty(self.responses["error"])
         self.failed = failed
         self.has_error = np.bincount(self.responses["_pos"].to_numpy()[failed], minlength=self.n_items) > 0
 
     def _index_scores(self, scores_df: pd.DataFrame | None) -> None:
+        """Mean value per (item, metric, model) as a dense (items x metric·model) float matrix,
+        built with two `bincount`s instead of a groupby/unstack (several times faster)."""
         self.metrics: list[str] = []
         self._score_values = np.empty((self.n_items, 0))
         self._score_col: dict[tuple[str, str], int] = {}
@@ -216,17 +231,21 @@ class ExplorerData:
             return
         scores = _require(scores_df, "scores_df", ["item_id", "model", "metric", "value"])
         pos = self._positions(scores["item_id"])
-        keep = (pos >= 0) & scores["model"].astype(str).isin(self.models).to_numpy()
-        frame = pd.DataFrame({"_pos": pos[keep], "model": scores["model"].astype(str).to_numpy()[keep],
-                              "metric": scores["metric"].astype(str).to_numpy()[keep],
-                              "value": pd.to_numeric(scores["value"], errors="coerce").to_numpy()[keep]})
-        if frame.empty:
+        model = pd.Index(self.models).get_indexer(scores["model"].astype(str))
+        value = pd.to_numeric(scores["value"], errors="coerce").to_numpy(dtype=float)
+        keep = (pos >= 0) & (model >= 0) & ~np.isnan(value)
+        codes, names = pd.factorize(scores["metric"].astype(str).to_numpy(dtype=object)[keep])
+        if not len(names):
             return
-        wide = frame.groupby(["_pos", "metric", "model"], sort=False)["value"].mean().unstack(["metric", "model"])
-        wide = wide.reindex(np.arange(self.n_items))
-        self.metrics = list(dict.fromkeys(str(m) for m, _ in wide.columns))
-        self._score_col = {(str(m), str(mod)): j for j, (m, mod) in enumerate(wide.columns)}
-        self._score_values = wide.to_numpy(dtype=float)
+        k = len(self.models)
+        width = len(names) * k
+        flat = pos[keep] * width + codes * k + model[keep]
+        sums = np.bincount(flat, weights=value[keep], minlength=self.n_items * width)
+        counts = np.bincount(flat, minlength=self.n_items * width)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._score_values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(self.n_items, width)
+        self.metrics = [str(m) for m in names]
+        self._score_col = {(m, mod): i * k + j for i, m in enumerate(self.metrics) for j, mod in enumerate(self.models)}
 
     def _index_judgments(self, judgments_df: pd.DataFrame | None) -> None:
         cols = ["_pos", "model_a", "model_b", "verdict", "consistent", "rationale", "criterion", "judge"]
@@ -251,6 +270,7 @@ class ExplorerData:
             frame = frame[frame["_pos"] >= 0]
             self.judgments = frame.iloc[np.argsort(frame["_pos"].to_numpy(), kind="stable")].reset_index(drop=True)
         self._judg_start, self._judg_stop = _bounds(self.judgments["_pos"].to_numpy(dtype=int), self.n_items)
+        self._judg_cols = _columns(self.judgments, cols[1:])
 
     def _index_labels(self, labels_df: pd.DataFrame | None) -> None:
         cols = ["_pos", "rater", "winner_model", "left_model", "right_model"]
@@ -273,6 +293,7 @@ class ExplorerData:
             frame = frame[frame["_pos"] >= 0]
             self.labels = frame.iloc[np.argsort(frame["_pos"].to_numpy(), kind="stable")].reset_index(drop=True)
         self._lab_start, self._lab_stop = _bounds(self.labels["_pos"].to_numpy(dtype=int), self.n_items)
+        self._lab_cols = _columns(self.labels, cols[1:])
 
     # ---- per-item vectors (cached) --------------------------------------------------------------
     def delta(self, metric: str, candidate: str) -> np.ndarray:
@@ -406,7 +427,7 @@ class ExplorerData:
 
     def position(self, item_id: str) -> int:
         """Position of `item_id` in items_df order; InputError when unknown."""
-        pos = self._id_index.get_indexer([str(item_id)])[0]
+        pos = self._id_pos.get(str(item_id), -1)
         if pos < 0:
             raise InputError(Problem("items_df", None, "item_id", f"no item with id {str(item_id)!r}"))
         return int(pos)
@@ -418,7 +439,7 @@ class ExplorerData:
         (candidates diffed against the baseline), metric badges, latency, cost, judge verdicts and
         human labels. Every value is escaped; `note` is plain text shown under the header."""
         p = self.position(item_id)
-        item = self.items.iloc[p]
+        item = {c: a[p] for c, a in self._item_cols.items()}
         sample = self.sample_indexes[0] if sample_index is None and self.sample_indexes else sample_index
         out = [_CSS, '<div class="wb-explorer">', self._header_html(item)]
         if note:
@@ -430,22 +451,20 @@ class ExplorerData:
         out.append("</div>")
         return "".join(out)
 
-    def _header_html(self, item: pd.Series) -> str:
+    def _header_html(self, item: Mapping[str, Any]) -> str:
         tags = "".join(f'<span class="wb-tag">{_esc(c)}: {_esc(item[c])}</span>'
                        for c in self.slice_columns if not _missing(item[c]))
         return f'<div><b>item {_esc(item["item_id"])}</b> {tags}</div>'
 
-    def _io_html(self, item: pd.Series) -> str:
+    def _io_html(self, item: Mapping[str, Any]) -> str:
         rows = [f'<tr><th style="width:7em">input</th><td><div class="wb-text">{_esc(item["input"])}</div></td></tr>']
-        if "reference" in item.index and not _missing(item["reference"]):
+        if not _missing(item.get("reference")):
             rows.append(f'<tr><th>reference</th><td><div class="wb-text">{_esc(item["reference"])}</div></td></tr>')
         return f'<table class="wb-t">{"".join(rows)}</table>'
 
     def _responses_html(self, p: int, sample: int | None, diff: bool) -> str:
-        rows = self.responses.iloc[self._resp_start[p]:self._resp_stop[p]]
-        if sample is not None:
-            rows = rows[rows["sample_index"] == sample]
-        by_model = {r["model"]: r for r in rows.to_dict(orient="records")}
+        rows = _records(self._resp_cols, self._resp_start[p], self._resp_stop[p])
+        by_model = {r["model"]: r for r in rows if sample is None or r["sample_index"] == sample}
         base = by_model.get(self.baseline)
         base_text = None if base is None or _missing(base["response"]) else str(base["response"])
         head, meta, badges, texts = [], [], [], []
@@ -483,11 +502,11 @@ class ExplorerData:
         return "".join(out) or '<span class="wb-muted">no scores</span>'
 
     def _judgments_html(self, p: int) -> str:
-        rows = self.judgments.iloc[self._judg_start[p]:self._judg_stop[p]]
-        if rows.empty:
+        rows = _records(self._judg_cols, self._judg_start[p], self._judg_stop[p])
+        if not rows:
             return ""
         body = []
-        for r in rows.to_dict(orient="records"):
+        for r in rows:
             winner = r["model_a"] if r["verdict"] == "A" else r["model_b"] if r["verdict"] == "B" else None
             verdict = f"{_esc(winner)} wins" if winner else "tie"
             if not r["consistent"]:
@@ -499,17 +518,17 @@ class ExplorerData:
                 f'<th style="width:20%">verdict</th><th>rationale</th></tr>{"".join(body)}</table>')
 
     def _labels_html(self, p: int) -> str:
-        rows = self.labels.iloc[self._lab_start[p]:self._lab_stop[p]]
-        if rows.empty:
+        rows = _records(self._lab_cols, self._lab_start[p], self._lab_stop[p])
+        if not rows:
             return ""
         parts = [f'<span class="wb-tag">{_esc(r["rater"])}: '
                  f'{_esc(r["winner_model"]) if not _missing(r["winner_model"]) else "tie / both bad"}</span>'
-                 for r in rows.to_dict(orient="records")]
+                 for r in rows]
         return f'<div><b>human labels</b> {"".join(parts)}</div>'
 
     def item_label(self, p: int, width: int = 60) -> str:
         """Short plain-text label for the item list (not HTML: the Select widget shows text)."""
-        text = " ".join(str(self.items["input"].iat[p]).split())
+        text = " ".join(str(self._item_cols["input"][p]).split())
         return f"{self.item_ids[p]} — {text[:width]}{'…' if len(text) > width else ''}"
 
 

@@ -1,0 +1,153 @@
+"""How close `calls.execute` + the litellm adapter come to the ideal wall time N*L/C, next to bare
+`litellm.acompletion` under an `asyncio.Semaphore`, measured in the same run against the fault
+server (a separate process, so it does not share our GIL), then a warm re-run served from the store.
+
+    .venv/bin/python bench/bench_api_concurrency.py [--n 512] [--latency 0.2] [--reps 3]
+
+Goals: ratio <= 1.10 at C=8, <= 1.25 at C=32, execute within 5% of bare litellm, warm re-run < 2 s.
+Runs alternate (bare, execute, bare, ...) and the median is reported, since the machine is shared.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000000")
+
+import workbench  # noqa: E402,F401  (offline defaults before litellm is imported)
+from workbench.calls import CallPolicy, PlannedCall, execute  # noqa: E402
+from workbench.hashing import request_key  # noqa: E402
+from workbench.models import get_model  # noqa: E402
+from workbench.models.base import Request, Sampling  # noqa: E402
+from workbench.store import Store  # noqa: E402
+
+MODEL = "openai/bench-model"  # unknown to litellm's price list: cost lookups fail fast, as for most local servers
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fault_server.py"), "--latency", str(latency),
+                             "--no-record"], stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.kill()
+        raise SystemExit("fault server did not start")
+    return proc, url
+
+
+def server_hits(url: str) -> int:
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats", timeout=10) as resp:
+        return json.load(resp)["total_hits"]
+
+
+def requests_for(n: int, tag: str) -> list[Request]:
+    return [Request(item_id=f"{tag}-{i}", messages=({"role": "user", "content": f"{tag} item {i}"},),
+                    sampling=Sampling(max_tokens=16)) for i in range(n)]
+
+
+async def run_bare(url: str, requests: list[Request], concurrency: int, timeout_s: float) -> float:
+    import litellm
+
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(request: Request) -> None:
+        async with sem:
+            await litellm.acompletion(model=MODEL, messages=[dict(m) for m in request.messages], api_base=url,
+                                      temperature=request.sampling.temperature,
+                                      max_tokens=request.sampling.max_tokens,
+                                      timeout=timeout_s, num_retries=0, max_retries=0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(r) for r in requests))
+    return time.perf_counter() - start
+
+
+async def run_execute(adapter, calls: list[PlannedCall], store: Store, policy: CallPolicy) -> tuple[float, dict]:
+    start = time.perf_counter()
+    out = await execute(adapter, calls, store, policy)
+    return time.perf_counter() - start, out
+
+
+def plan(adapter, requests: list[Request]) -> list[PlannedCall]:
+    identity = adapter.identity()
+    return [PlannedCall(request_key(identity, r.payload()), r) for r in requests]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=512)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    args = parser.parse_args()
+
+    proc, url = start_server(args.latency)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    try:
+        adapter = get_model(f"litellm/{MODEL}", api_base=url)
+        # Warm-up: imports and client caches, for both paths, outside every timing.
+        warm_store = Store(tmp / "warmup.sqlite")
+        asyncio.run(run_bare(url, requests_for(16, "warm-bare"), 8, 60))
+        asyncio.run(run_execute(adapter, plan(adapter, requests_for(16, "warm-exec")), warm_store, CallPolicy()))
+        warm_store.close()
+
+        print(f"N={args.n} latency={args.latency}s reps={args.reps} (median of alternating runs)")
+        print(f"{'C':>4} {'ideal s':>8} {'bare s':>8} {'bare ratio':>10} {'exec s':>8} {'exec ratio':>10} "
+              f"{'exec/bare':>9} {'cpu ms/call bare':>16} {'exec':>6}")
+        last = None
+        for concurrency in args.concurrency:
+            ideal = args.n * args.latency / concurrency
+            policy = CallPolicy(concurrency=concurrency, timeout_s=60)
+            bare_t, exec_t, bare_cpu, exec_cpu = [], [], [], []
+            for rep in range(args.reps):
+                requests = requests_for(args.n, f"c{concurrency}r{rep}")
+                c0 = time.process_time()
+                bare_t.append(asyncio.run(run_bare(url, requests, concurrency, 60)))
+                bare_cpu.append((time.process_time() - c0) / args.n * 1000)
+                store_path = tmp / f"c{concurrency}-r{rep}.sqlite"
+                store = Store(store_path)
+                calls = plan(adapter, requests)
+                c0 = time.process_time()
+                wall, out = asyncio.run(run_execute(adapter, calls, store, policy))
+                exec_cpu.append((time.process_time() - c0) / args.n * 1000)
+                exec_t.append(wall)
+                failed = sum(1 for o in out.values() if not hasattr(o, "text"))
+                if failed:
+                    print(f"  warning: {failed} failed calls in execute run (C={concurrency}, rep {rep})")
+                store.close()
+                last = (store_path, calls)
+            b, e = statistics.median(bare_t), statistics.median(exec_t)
+            print(f"{concurrency:>4} {ideal:>8.2f} {b:>8.2f} {b / ideal:>10.3f} {e:>8.2f} {e / ideal:>10.3f} "
+                  f"{e / b:>9.3f} {statistics.median(bare_cpu):>16.2f} {statistics.median(exec_cpu):>6.2f}")
+            print(f"     runs: bare {[round(x / ideal, 3) for x in bare_t]} execute {[round(x / ideal, 3) for x in exec_t]}")
+
+        # Warm re-run: the same calls against the filled store make zero requests.
+        assert last is not None
+        store_path, calls = last
+        hits_before = server_hits(url)
+        start = time.perf_counter()
+        store = Store(store_path)
+        out = asyncio.run(execute(adapter, calls, store, CallPolicy()))
+        warm = time.perf_counter() - start
+        store.close()
+        made = server_hits(url) - hits_before
+        print(f"warm re-run of {len(calls)} calls (store opened inside the timing): {warm:.3f} s, "
+              f"{made} requests made, {len(out)} outcomes")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

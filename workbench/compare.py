@@ -1,0 +1,310 @@
+"""Evidence for one baseline -> candidate comparison, paired by item: metric deltas with CIs,
+judge win rates (raw and length-controlled), judge reliability, human labels, slices, behaviour,
+cost and latency, errors, and the gate verdict. Used by `workbench compare` and the report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench import stats
+from workbench.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
+
+SLICE_COLUMNS_EXCLUDED = {"item_id", "input", "reference", "instruction"}
+
+
+@dataclass
+class Comparison:
+    baseline: str
+    candidate: str
+    n_items: int
+    n_paired: int
+    only_baseline: list[str]
+    only_candidate: list[str]
+    metric_deltas: pd.DataFrame
+    win_rates: pd.DataFrame
+    judge_reliability: pd.DataFrame
+    slices: pd.DataFrame
+    behaviour: pd.DataFrame
+    behaviour_summary: pd.DataFrame
+    cost_latency: pd.DataFrame
+    ratios: pd.DataFrame
+    errors: pd.DataFrame
+    gate: GateResult | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return _jsonable(frame.to_dict(orient="records")) if frame is not None else []
+
+        return {
+            "baseline": self.baseline, "candidate": self.candidate, "n_items": self.n_items,
+            "n_paired": self.n_paired, "only_baseline": self.only_baseline, "only_candidate": self.only_candidate,
+            "metric_deltas": records(self.metric_deltas), "win_rates": records(self.win_rates),
+            "judge_reliability": records(self.judge_reliability), "cost_latency": records(self.cost_latency),
+            "ratios": records(self.ratios), "error_count": int(len(self.errors)),
+            "flagged_slices": records(self.slices[self.slices["verdict"] == "regression"]) if len(self.slices) else [],
+            "behaviour_summary": records(self.behaviour_summary.reset_index()),
+            "gate": self.gate.to_dict() if self.gate else None, "notes": self.notes,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    """One value per item: the mean over samples (paired statistics need exactly one)."""
+    return frame.groupby("item_id", as_index=False)[value].mean()
+
+
+def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
+    cols = []
+    for col in items.columns:
+        if col in SLICE_COLUMNS_EXCLUDED or col.startswith("_"):
+            continue
+        values = items[col].dropna()
+        if len(values) and values.map(lambda v: isinstance(v, (str, bool, int, np.integer))).all() \
+                and 1 < values.nunique() <= max_values:
+            cols.append(col)
+    return cols
+
+
+def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
+                  n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test; and the
+    per-slice deltas of each metric."""
+    from workbench.metrics import metric_info
+
+    rows, slice_tables = [], []
+    if scores is None or scores.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    info = metric_info(list(scores["metric"].unique())).set_index("metric")
+    slices = slice_columns(items)
+    for metric, group in scores.groupby("metric", sort=False):
+        direction = info.loc[metric, "higher_is_better"]
+        higher = True if direction is None or pd.isna(direction) else bool(direction)
+        descriptive = direction is None or pd.isna(direction)  # e.g. length: no better side
+        a = per_item(group[group["model"] == baseline].dropna(subset=["value"]), "value")
+        b = per_item(group[group["model"] == candidate].dropna(subset=["value"]), "value")
+        paired = stats.pair_by_item(a, b, value="value")
+        row: dict[str, Any] = {"metric": metric, "higher_is_better": None if descriptive else higher, "n": paired.n,
+                               "baseline_mean": float(np.mean(paired.a)) if paired.n else np.nan,
+                               "candidate_mean": float(np.mean(paired.b)) if paired.n else np.nan}
+        if paired.n >= 2:
+            ci = stats.paired_delta_ci(paired.b, paired.a, n_resamples=n_resamples, seed=seed, confidence=confidence)
+            sign = stats.sign_test(paired.b if higher else -paired.b, paired.a if higher else -paired.a)
+            worse, better = (ci.high < 0, ci.low > 0) if higher else (ci.low > 0, ci.high < 0)
+            changed = "changed" if (worse or better) else "no significant change"
+            row.update(delta=ci.estimate, ci_low=ci.low, ci_high=ci.high, sign_test_p=sign.p_value,
+                       n_better=sign.n_better, n_worse=sign.n_worse,
+                       verdict=f"descriptive: {changed}" if descriptive else
+                       "regression" if worse else "improvement" if better else "no significant change")
+            frame = pd.DataFrame({"item_id": paired.item_ids, "baseline": paired.a, "candidate": paired.b})
+            frame = frame.merge(items[["item_id", *slices]], on="item_id", how="left")
+            if slices and not descriptive:
+                table = stats.slice_deltas(frame, slices, higher_is_better=higher, n_resamples=n_resamples,
+                                           seed=seed, include_all=False, min_items=10)
+                table.insert(0, "metric", metric)
+                slice_tables.append(table)
+        else:
+            row.update(delta=np.nan, ci_low=np.nan, ci_high=np.nan, verdict="too few items")
+        rows.append(row)
+    slices_frame = pd.concat(slice_tables, ignore_index=True) if slice_tables else pd.DataFrame()
+    return pd.DataFrame(rows), slices_frame
+
+
+def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
+                   items: pd.DataFrame, *, n_resamples: int, seed: int, human: pd.DataFrame | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Estimate | None, Estimate | None]:
+    """Win rates (judge raw, judge length-controlled, humans) and the judge-reliability panel."""
+    from workbench.judges import candidate_score
+
+    win_rows, reliability, slice_rows = [], [], pd.DataFrame()
+    win_est = consistency_est = None
+    if verdicts is not None and len(verdicts):
+        judged = verdicts.copy()
+        judged["score"] = judged["verdict"].map(candidate_score)
+        judged["score_ab"] = judged["verdict_ab"].map(candidate_score)
+        judged["score_ba"] = judged["verdict_ba"].map(candidate_score)
+        n_errors = int(judged["score"].isna().sum())
+        per = judged.dropna(subset=["score"]).groupby("item_id", as_index=False)["score"].mean()
+        lengths = _lengths(baseline_resp, candidate_resp)
+        per = per.merge(lengths, on="item_id", how="inner")
+        reliability.append({"measure": "judgments without a verdict (errors)", "value": float(n_errors),
+                            "ci_low": np.nan, "ci_high": np.nan, "n": int(len(judged)),
+                            "reading": "unparseable or failed judge answers; never counted as ties"})
+        if len(per) >= 2:
+            scores = per["score"].to_numpy(float)
+            wr = stats.win_rate(scores)
+            ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed)
+            win_est = Estimate.from_ci(ci)
+            win_rows.append({"source": "judge", "win_rate": wr.win_rate, "ci_low": ci.low, "ci_high": ci.high,
+                             "standard_error": wr.standard_error, "n": wr.n, "wins": wr.n_wins,
+                             "losses": wr.n_losses, "ties": wr.n_ties})
+            try:
+                lc = stats.length_controlled_win_rate(scores, per["candidate_len"].to_numpy(float),
+                                                      per["baseline_len"].to_numpy(float), n_resamples=200, seed=seed)
+                win_rows.append({"source": "judge, length-controlled", "win_rate": lc.lc_win_rate, "ci_low": lc.ci_low,
+                                 "ci_high": lc.ci_high, "standard_error": lc.standard_error, "n": lc.n})
+            except stats.StatsInputError as exc:
+                win_rows.append({"source": "judge, length-controlled", "win_rate": np.nan, "n": len(per),
+                                 "note": str(exc)})
+            pref = stats.length_preference(scores, per["candidate_len"].to_numpy(float), per["baseline_len"].to_numpy(float))
+            reliability.append({"measure": "P(judge prefers the longer answer)", "value": pref.rate,
+                                "ci_low": pref.ci_low, "ci_high": pref.ci_high, "n": pref.n,
+                                "reading": "0.5 = no length bias; far above 0.5 = rewards length"})
+            frame = per.merge(items, on="item_id", how="left")
+            cols = slice_columns(items)
+            if cols:
+                slice_rows = stats.slice_win_rates(frame, cols, n_resamples=n_resamples, seed=seed,
+                                                   include_all=False, min_items=10)
+                slice_rows.insert(0, "metric", "judge win rate")
+        both = judged.dropna(subset=["score_ab", "score_ba"])
+        if len(both):
+            pc = stats.position_consistency(both["score_ba"].to_numpy(float), both["score_ab"].to_numpy(float))
+            consistency_est = Estimate(pc.consistency, pc.ci_low, pc.ci_high, pc.n, 0.95)
+            reliability.append({"measure": "position consistency (same verdict in both orders)", "value": pc.consistency,
+                                "ci_low": pc.ci_low, "ci_high": pc.ci_high, "n": pc.n,
+                                "reading": "1.0 = never swayed by order; 0.5 or less = verdicts mostly follow position"})
+            reliability.append({"measure": "P(judge prefers the response shown first)", "value": pc.prefers_first,
+                                "ci_low": np.nan, "ci_high": np.nan, "n": pc.n_decisive,
+                                "reading": "0.5 = no position bias"})
+    if human is not None and len(human):
+        hwin = human.dropna(subset=["score"])
+        if len(hwin) >= 2:
+            scores = hwin["score"].to_numpy(float)
+            wr = stats.win_rate(scores)
+            ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed)
+            win_rows.append({"source": "human labels", "win_rate": wr.win_rate, "ci_low": ci.low, "ci_high": ci.high,
+                             "standard_error": wr.standard_error, "n": wr.n, "wins": wr.n_wins,
+                             "losses": wr.n_losses, "ties": wr.n_ties})
+        if verdicts is not None and len(verdicts):
+            joined = hwin.merge(verdicts[["item_id", "verdict"]].dropna(), on="item_id")
+            if len(joined):
+                judge_labels = joined["verdict"].map(candidate_score).to_numpy(float)
+                agreement = stats.human_agreement(judge_labels, joined["score"].to_numpy(float))
+                reliability.append({"measure": "judge-human agreement (accuracy)", "value": agreement.accuracy,
+                                    "ci_low": np.nan, "ci_high": np.nan, "n": agreement.n,
+                                    "reading": f"Cohen's kappa {agreement.kappa:.2f} (0 = chance, 1 = perfect)"})
+    return pd.DataFrame(win_rows), pd.DataFrame(reliability), slice_rows, win_est, consistency_est
+
+
+def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.DataFrame:
+    def length(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        ok = frame.dropna(subset=["response"]).assign(**{name: lambda f: f["response"].astype(str).str.len()})
+        return ok.groupby("item_id", as_index=False)[name].mean()
+
+    return length(baseline_resp, "baseline_len").merge(length(candidate_resp, "candidate_len"), on="item_id")
+
+
+def cost_latency_ratios(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *, n_resamples: int, seed: int
+                        ) -> tuple[pd.DataFrame, Estimate | None, Estimate | None]:
+    """Candidate / baseline ratios of total cost and p95 latency, paired by item, with bootstrap CIs."""
+    rows, cost_est, latency_est = [], None, None
+    for column, statistic, label in (("cost_usd", "sum", "cost ratio"), ("latency_s", "p95", "p95 latency ratio")):
+        a = per_item(baseline_resp.dropna(subset=["response"]), column).dropna()
+        b = per_item(candidate_resp.dropna(subset=["response"]), column).dropna()
+        paired = stats.pair_by_item(a, b, value=column) if len(a) and len(b) else None
+        if paired is None or paired.n < 2 or not np.all(paired.a >= 0) or float(np.sum(paired.a)) == 0:
+            reason = "price unknown for at least one model" if column == "cost_usd" else "latency not recorded"
+            rows.append({"measure": label, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0, "note": reason})
+            continue
+        ci = stats.paired_ratio_ci(paired.b, paired.a, statistic=statistic, n_resamples=n_resamples, seed=seed)
+        rows.append({"measure": label, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n, "note": ""})
+        if column == "cost_usd":
+            cost_est = Estimate.from_ci(ci)
+        else:
+            latency_est = Estimate.from_ci(ci)
+    return pd.DataFrame(rows), cost_est, latency_est
+
+
+def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *,
+            scores: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None,
+            human: pd.DataFrame | None = None, gate: GateConfig | None = None,
+            n_resamples: int = 1000, seed: int = 0) -> Comparison:
+    """All evidence for baseline vs candidate. `human`: item_id, score (candidate side: 1/0.5/0)."""
+    from workbench.metrics import behaviour_diff, summarize_behaviour
+    from workbench.migration import latency_cost_summary
+
+    baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
+    ok_a = set(baseline_resp.dropna(subset=["response"])["item_id"])
+    ok_b = set(candidate_resp.dropna(subset=["response"])["item_id"])
+    notes = []
+    if ok_a ^ ok_b:
+        notes.append(f"{len(ok_a & ok_b)} items have responses from both models and are paired; "
+                     f"{len(ok_a - ok_b)} only from the baseline, {len(ok_b - ok_a)} only from the candidate.")
+    if scores is not None and len(scores):
+        scores = scores[scores["model"].isin([baseline, candidate])]
+    deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed)
+    win_rates, reliability, judge_slices, win_est, consistency_est = judge_evidence(
+        verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human)
+    ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
+    both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
+    errors = both[both["response"].isna()][["item_id", "model", "sample_index", "error"]]
+    behaviour = behaviour_diff(items, baseline_resp[["item_id", "response"]].dropna(),
+                               candidate_resp[["item_id", "response"]].dropna())
+    behaviour_summary = summarize_behaviour(behaviour)
+    gate_result = None
+    if gate is not None:
+        cand_calls = len(candidate_resp)
+        n_err = int(candidate_resp["response"].isna().sum())
+        err_ci = stats.proportion_ci(n_err, cand_calls) if cand_calls else None
+        evidence = GateEvidence(
+            win_rate=win_est,
+            metric_deltas={r["metric"]: MetricDelta(r["delta"], r["ci_low"], r["ci_high"], bool(r["higher_is_better"]),
+                                                    int(r["n"]), 0.95)
+                           for r in deltas.to_dict(orient="records")
+                           if r.get("higher_is_better") is not None and np.isfinite(r.get("delta", np.nan))},
+            error_rate=Estimate.from_ci(err_ci) if err_ci else None,
+            cost_ratio=cost_est, p95_latency_ratio=latency_est, position_consistency=consistency_est)
+        gate_result = evaluate_gate(gate, evidence)
+    slices = pd.concat([t for t in (metric_slices, judge_slices) if t is not None and len(t)], ignore_index=True) \
+        if (len(metric_slices) or len(judge_slices)) else pd.DataFrame(columns=["metric", "verdict"])
+    return Comparison(baseline, candidate, int(items["item_id"].nunique()), len(ok_a & ok_b), sorted(ok_a - ok_b),
+                      sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
+                      latency_cost_summary(both), ratios, errors, gate_result, notes)
+
+
+def _model_name(frame: pd.DataFrame, role: str) -> str:
+    names = frame["model"].dropna().unique()
+    if len(names) != 1:
+        from workbench.errors import InputError
+
+        raise InputError(f"{role} responses must come from exactly one model, got {list(names)}")
+    return str(names[0])
+
+
+def worst_regressions(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
+                      scores: pd.DataFrame, metric: str, k: int = 5, higher_is_better: bool = True) -> pd.DataFrame:
+    """The k items where the candidate lost most on `metric`, with both texts (to show escaped)."""
+    if scores is None or scores.empty or metric not in set(scores["metric"]):
+        return pd.DataFrame()
+    s = scores[scores["metric"] == metric]
+    base = per_item(s[s["model"] == _model_name(baseline_resp, "baseline")].dropna(subset=["value"]), "value")
+    cand = per_item(s[s["model"] == _model_name(candidate_resp, "candidate")].dropna(subset=["value"]), "value")
+    both = base.merge(cand, on="item_id", suffixes=("_baseline", "_candidate"))
+    both["delta"] = both["value_candidate"] - both["value_baseline"]
+    both = both.sort_values("delta", ascending=higher_is_better).head(k)
+    texts_a = baseline_resp.drop_duplicates("item_id").set_index("item_id")["response"]
+    texts_b = candidate_resp.drop_duplicates("item_id").set_index("item_id")["response"]
+    item_cols = [c for c in ("item_id", "input", "reference") if c in items.columns]
+    out = both.merge(items[item_cols], on="item_id", how="left")
+    out["baseline_response"] = out["item_id"].map(texts_a)
+    out["candidate_response"] = out["item_id"].map(texts_b)
+    return out
