@@ -304,3 +304,21 @@ def test_threads_with_their_own_logs_lose_nothing(tmp_path):
     with lab.LabelLog(path, "task-1") as log:
         assert len(log.log()) == 4 * 30
         assert sorted(log.current()["rater"].unique()) == ["r0", "r1", "r2", "r3"]
+
+
+def test_incremental_rater_state_matches_the_fold(log):
+    import random
+
+    rng = random.Random(4)
+    state = lab.RaterState()
+    for step in range(300):
+        if rng.random() < 0.25:
+            log.undo_last("ann", 0)
+        else:
+            _decide(log, f"i{rng.randrange(12)}", rng.choice(lab.DECISIONS))
+        if step % 7 == 0:  # apply in uneven batches, sometimes overlapping, like a polling kernel
+            state.apply(log.rows_after("ann", max(0, state.last_label_id - 3)))
+    state.apply(log.rows_after("ann", state.last_label_id))
+    folded = log.current("ann").set_index("item_id")["label_id"].astype(int).to_dict()
+    assert {item: int(row["label_id"]) for item, row in state.effective.items()} == folded
+    assert len(folded) > 3

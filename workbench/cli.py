@@ -75,14 +75,102 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 1 if stats.errors else 0
 
 
+def _add_comparison_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--baseline", required=True, metavar="NAME")
+    p.add_argument("--candidate", required=True, metavar="NAME")
+    p.add_argument("--judge", default=None, metavar="NAME", help="pairwise judge model (both orders, cached)")
+    p.add_argument("--criterion", default="correctness", help="judge criterion: built-in name or a sentence")
+    p.add_argument("--metrics", nargs="+", default=["chrf", "rouge_l", "bleu", "length_chars"])
+    p.add_argument("--resamples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="score two models' stored responses (reference metrics, optional judge)")
+    _add_comparison_args(p)
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="paired comparison with CIs and the gate verdict (exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE)")
+    _add_comparison_args(p)
+    p.add_argument("--gate", default=None, metavar="FILE", help="gate thresholds (.toml or .json)")
+    p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the comparison as JSON")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="execute the migration-report notebook (exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE, 3 no report)")
+    p.add_argument("--params", default=None, metavar="FILE", help="parameters as JSON or TOML")
+    p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="one parameter (VALUE parsed as JSON when it parses, else a string)")
+    p.add_argument("--notebook", default=None, help="report notebook (default: notebooks/migration_report.ipynb)")
+    p.add_argument("--reports-dir", default=None, help="where reports/<name>/ goes (default: reports)")
+
+
+def _comparison(args: argparse.Namespace, gate=None):
+    from workbench.compare import compare_from_store
+    from workbench.store import Store
+
+    if not Path(args.store).is_file():
+        raise InputError(f"{args.store}: store not found (run `workbench generate` first)")
+    with Store(args.store) as store:
+        return compare_from_store(store, args.baseline, args.candidate, metrics=args.metrics, judge=args.judge,
+                                  criterion=args.criterion, gate=gate, n_resamples=args.resamples, seed=args.seed)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    comparison, extra = _comparison(args)
+    scores = extra["scores"]
+    means = scores.groupby(["model", "metric"])["value"].mean().unstack("metric")
+    print(means.to_string(float_format=lambda v: f"{v:.4f}"), file=sys.stderr)
+    print(json.dumps({"scored": int(scores["value"].notna().sum()), "unscorable": int(scores["value"].isna().sum()),
+                      "judge": extra["judge"] or None, "paired_items": comparison.n_paired}))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.gate import GateConfig, load_gate_config
+    from workbench.migration import DEFAULT_GATE
+
+    gate = load_gate_config(args.gate) if args.gate else GateConfig(**DEFAULT_GATE)
+    comparison, _ = _comparison(args, gate)
+    payload = comparison.to_dict()
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(text, encoding="utf-8")
+    print(comparison.gate.summary(), file=sys.stderr)
+    print(json.dumps({"verdict": comparison.gate.verdict, "n_paired": comparison.n_paired}))
+    return comparison.gate.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from workbench.report import EXIT_NO_REPORT, parse_cli_value, run_report
+
+    overrides = {name: parse_cli_value(value) for name, value in args.overrides}
+    try:
+        code, out_dir = run_report(args.params, overrides, args.notebook, args.reports_dir)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_REPORT
+    verdict = json.loads((out_dir / "verdict.json").read_text(encoding="utf-8"))
+    if code == EXIT_NO_REPORT:
+        print(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}", file=sys.stderr)
+    print(json.dumps({"verdict": verdict.get("verdict"), "complete": verdict.get("complete"), "report": str(out_dir)}))
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Can this application switch from model A to model B?")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
+    _add_score(sub)
+    _add_compare(sub)
+    _add_report(sub)
     return parser
 
 
-COMMANDS = {"generate": cmd_generate}
+COMMANDS = {"generate": cmd_generate, "score": cmd_score, "compare": cmd_compare, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -308,3 +308,30 @@ def worst_regressions(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidat
     out["baseline_response"] = out["item_id"].map(texts_a)
     out["candidate_response"] = out["item_id"].map(texts_b)
     return out
+
+
+def compare_from_store(store: Any, baseline: str, candidate: str, *, metrics: Sequence[str],
+                       judge: str | None = None, criterion: str = "correctness", gate: GateConfig | None = None,
+                       n_resamples: int = 1000, seed: int = 0, policy: Any = None) -> tuple[Comparison, dict[str, Any]]:
+    """The latest runs of both models in a store, scored and (optionally) judged, then compared.
+    Judge verdicts are cached, so comparing again makes no judge call."""
+    from workbench.errors import InputError
+    from workbench.metrics import score_responses
+
+    baseline_resp = store.responses_frame(baseline)
+    candidate_resp = store.responses_frame(candidate)
+    datasets = set(baseline_resp["dataset_id"]) | set(candidate_resp["dataset_id"])
+    if len(datasets) != 1:
+        raise InputError(f"'{baseline}' and '{candidate}' were last run on different datasets ({len(datasets)}); "
+                         "re-run both on the same data")
+    items = store.items_frame(datasets.pop())
+    scores = score_responses(items, pd.concat([baseline_resp, candidate_resp], ignore_index=True), list(metrics))
+    verdicts, judge_stats = None, {}
+    if judge:
+        from workbench.judges import JudgeSpec, judge_pairwise
+
+        judged = judge_pairwise(store, JudgeSpec(model=judge), items, baseline_resp, candidate_resp, criterion, policy)
+        verdicts, judge_stats = judged.verdicts, judged.stats.as_dict()
+    comparison = compare(items, baseline_resp, candidate_resp, scores=scores, verdicts=verdicts, gate=gate,
+                         n_resamples=n_resamples, seed=seed)
+    return comparison, {"judge": judge_stats, "scores": scores}

@@ -21,6 +21,8 @@ EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 EXIT_NO_REPORT = 3
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
+# plotly's notebook renderer adds a MathJax loader from a CDN; reports typeset no math, so it goes.
+_MATHJAX_CDN = re.compile(r"<script[^>]+src=[\"']https?://[^\"']*mathjax[^\"']*[\"'][^>]*>\s*</script>", re.I)
 
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
@@ -79,6 +81,7 @@ def export_html(executed: Path, html_path: Path) -> None:
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(_TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb.metadata.get("title", "Migration report")}})
+    body = _MATHJAX_CDN.sub("", body)
     if _EXTERNAL_SCRIPT.search(body):
         raise RuntimeError("report HTML would load a script from the network; refusing to write it")
     html_path.write_text(body, encoding="utf-8")

@@ -85,3 +85,15 @@ def test_corpus_scores_per_language():
     assert corpus_score("chrf", refs, refs, language="ja").score == pytest.approx(100)
     with pytest.raises(ValueError):
         corpus_score("rouge_l", hyps, refs)
+
+
+def test_memoised_stemmer_tokenizes_exactly_like_rouge_score():
+    from rouge_score.tokenizers import DefaultTokenizer
+
+    from workbench.metrics.reference import _StemmedTokenizer
+
+    text = ("Refunds are being processed; the processing takes five business days. Replacements "
+            "were shipped, and shipping is free! Generously, generalisation happens, caresses ponies.")
+    ours = _StemmedTokenizer()
+    assert ours.tokenize(text) == DefaultTokenizer(use_stemmer=True).tokenize(text)
+    assert ours.tokenize(text) == ours.tokenize(text)  # second call served from the memo

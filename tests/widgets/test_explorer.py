@@ -364,3 +364,49 @@ def test_ten_thousand_items_open_fast_and_steps_stay_fast():
     # generous bounds for a shared 2-core CI box; docs/bench/explorer.md has the measured numbers
     assert opened < 3.0, opened
     assert step < 0.5, step
+
+
+# ---- the explore notebook: runs on a missing store and degrades to static HTML when exported ----
+NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parents[2] / "notebooks" / "explore.ipynb"
+
+
+def _outputs(nb) -> str:
+    texts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", out
+            texts.append(out.get("text", "") + str(out.get("data", {}).get("text/html", "")))
+    return "\n".join(texts)
+
+
+@pytest.mark.slow
+def test_explore_notebook_on_missing_and_real_store(tmp_path):
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    from workbench.models.base import Response
+    from workbench.store import Store
+
+    missing = pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "missing.ipynb"), kernel_name="python3",
+                                  parameters={"store_path": str(tmp_path / "none.db")}, progress_bar=False)
+    assert "Nothing to explore: No store at" in _outputs(missing) and "workbench generate" in _outputs(missing)
+    assert not (tmp_path / "none.db").exists()  # looking must not create an empty store
+
+    items = pd.DataFrame({"item_id": ["q1", "q2"], "input": ["Where is my parcel?", "返品できますか？"],
+                          "language": ["en", "ja"]})
+    with Store(tmp_path / "store.db") as store:
+        store.save_items("ds", "test", items)
+        for model in ("m/base", "m/cand"):
+            planned = [(i, 0, f"{model}:{i}") for i in items["item_id"]]
+            store.create_run(model, None, "ds", {}, planned)
+            for item, _, key in planned:
+                store.put_response(key, model, {"item": item}, Response(
+                    text=f"{model} says {XSS_SCRIPT} about {item}", finish_reason="stop", latency_s=0.2))
+    nb = pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                             parameters={"store_path": str(tmp_path / "store.db")}, progress_bar=False)
+    text = _outputs(nb)
+    assert "2 items of dataset ds; baseline m/base; candidates ['m/cand']" in text
+    assert '<div class="wb-static-fallback">' in text and "Where is my parcel?" in text
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert "wb-static-fallback" in html and "Where is my parcel?" in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html and XSS_SCRIPT not in html

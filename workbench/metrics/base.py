@@ -44,7 +44,7 @@ class Metric:
     needs_reference: bool
     description: str
     value_range: tuple[float, float] | None = None
-    params: Mapping[str, object] = field(default_factory=dict)
+    params: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:

@@ -73,13 +73,31 @@ def _chrf_batch(responses: Sequence[str], references: Sequence[str], languages: 
     return [scorer.sentence_score(h, [r]).score for h, r in zip(responses, references)]
 
 
+class _StemmedTokenizer:
+    """rouge-score's default tokenizer with Porter stemming, the stems memoised.
+
+    Same tokens as `DefaultTokenizer(use_stemmer=True)` (it calls the same function), but
+    stemming each word once instead of on every occurrence makes English ROUGE-L ~2x faster:
+    nltk's Porter stemmer was over half the cost of scoring a 50-word pair."""
+
+    def __init__(self) -> None:
+        from nltk.stem import porter
+
+        self._porter = porter.PorterStemmer()
+        self.stem = functools.lru_cache(maxsize=2**16)(self._porter.stem)
+
+    def tokenize(self, text: str) -> list[str]:
+        from rouge_score import tokenize
+
+        return tokenize.tokenize(text, self)
+
+
 @functools.lru_cache(maxsize=8)
 def _rouge_scorer(language: str):
     from rouge_score import rouge_scorer
 
-    if language == JA:
-        return rouge_scorer.RougeScorer(["rougeL"], tokenizer=JapaneseRougeTokenizer())
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    tokenizer = JapaneseRougeTokenizer() if language == JA else _StemmedTokenizer()
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=tokenizer)
 
 
 def _rouge_l_batch(responses: Sequence[str], references: Sequence[str], languages: Sequence[str]) -> list[float]:

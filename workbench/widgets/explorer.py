@@ -354,7 +354,7 @@ class ExplorerData:
         return judged & labeled & (judge_sign != human_sign)
 
     def _search_corpus(self) -> pd.Series:
-        """Casefolded input + reference + responses + errors per item, built on first search."""
+        """Lower-cased input + reference + responses + errors per item, built on first search."""
         if self._corpus is None:
             parts = self.items["input"].fillna("").astype(str)
             if "reference" in self.items.columns:
@@ -367,7 +367,7 @@ class ExplorerData:
             for _, group in text.groupby([r["_rank"], r["sample_index"]], sort=False):
                 aligned = pd.Series(group.to_numpy(), index=r["_pos"].to_numpy()[group.index.to_numpy()])
                 parts = parts + "\n" + aligned.reindex(grid, fill_value="").to_numpy()
-            self._corpus = parts.str.casefold()
+            self._corpus = parts.str.lower()  # arrow-native; casefold() is a Python loop
         return self._corpus
 
     # ---- filtering -----------------------------------------------------------------------------
@@ -414,7 +414,7 @@ class ExplorerData:
             keep &= self.has_error
         elif f.errors == "without_errors":
             keep &= ~self.has_error
-        query = f.search.strip().casefold()
+        query = f.search.strip().lower()
         if query:
             keep &= self._search_corpus().str.contains(query, regex=False).to_numpy(dtype=bool)
         return keep

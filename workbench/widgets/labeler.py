@@ -61,6 +61,7 @@ class PairLabeler:
         self.queue: list[str] = []
         self.current_item: str | None = None
         self._decided: dict[str, dict[str, Any]] = {}
+        self._state = lab.RaterState()
 
         self.header = w.HTML().add_class("wb-progress")
         self.input_html = w.HTML().add_class("wb-input")
@@ -135,6 +136,7 @@ class PairLabeler:
             self._show_error(exc)
             self.widget.children = (self.status, self.rater_box, self.start_button)
             return False
+        self._state = lab.RaterState()
         self._refresh()
         self.current_item = lab.next_item(self.queue, self._decided)
         self.widget.children = (self.header, self.item_panel, self.note, self.status)
@@ -240,8 +242,9 @@ class PairLabeler:
         return True
 
     def _refresh(self) -> None:
-        current = self.log.current(self.rater)
-        self._decided = {rec["item_id"]: rec for rec in current.to_dict(orient="records")}
+        """Fold in the rater's new rows (also those another kernel wrote for this rater)."""
+        self._state.apply(self.log.rows_after(self.rater, self._state.last_label_id))
+        self._decided = self._state.effective
 
     def _on_click(self, action: str) -> Callable[[Any], None]:
         return lambda _button: self.handle_key(next(k for k, a in KEYS.items() if a == action))
