@@ -369,3 +369,30 @@ def test_run_sync_propagates_exceptions_from_the_thread() -> None:
 
     with pytest.raises(ValueError, match="from the coroutine"):
         asyncio.run(inside_loop())
+
+
+def test_run_sync_interrupt_in_a_notebook_cancels_the_work() -> None:
+    import _thread
+    import threading
+
+    cancelled = threading.Event()
+
+    async def long_call() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def cell() -> None:
+        threading.Timer(0.3, _thread.interrupt_main).start()  # what a kernel interrupt does
+        run_sync(long_call())
+
+    loop = asyncio.new_event_loop()  # like Jupyter's: no asyncio SIGINT handler installed
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(cell())
+    finally:
+        loop.close()
+    assert cancelled.is_set() and time.monotonic() - start < 5

@@ -163,3 +163,25 @@ def test_non_finite_numbers_serialise_as_null_and_inverted_cis_are_caught():
     assert "inverted" in res.rules[1].reason
     text = json.dumps(res.to_dict(), allow_nan=False)
     assert '"value": null' in text
+
+
+def test_inconsistent_judge_makes_its_win_rate_inconclusive_not_a_fail():
+    cfg = GateConfig.model_validate({"min_items": 10, "win_rate": {"noninferiority_margin": 0.05},
+                                     "min_position_consistency": 0.7,
+                                     "metrics": {"chrf": {"max_drop": 1.0, "higher_is_better": True}}})
+    ev = GateEvidence(win_rate=Estimate(0.2, 0.15, 0.25, 200), position_consistency=Estimate(0.4, 0.33, 0.47, 200),
+                      metric_deltas={"chrf": MetricDelta(0.5, 0.1, 0.9, True, 200)})
+    result = evaluate_gate(cfg, ev)
+    by_name = {r.name: r for r in result.rules}
+    assert by_name["min_position_consistency"].status == "INCONCLUSIVE"
+    assert by_name["win_rate_noninferiority"].status == "INCONCLUSIVE"
+    assert "position-consistency" in by_name["win_rate_noninferiority"].reason
+    assert by_name["metric:chrf"].status == "PASS"
+    assert result.verdict == "INCONCLUSIVE"
+
+
+def test_consistent_judge_keeps_its_win_rate_verdict():
+    cfg = GateConfig.model_validate({"min_items": 10, "win_rate": {"noninferiority_margin": 0.05},
+                                     "min_position_consistency": 0.7})
+    ev = GateEvidence(win_rate=Estimate(0.2, 0.15, 0.25, 200), position_consistency=Estimate(0.9, 0.85, 0.94, 200))
+    assert evaluate_gate(cfg, ev).verdict == "FAIL"

@@ -8,6 +8,7 @@ Adapters only translate requests; nothing here knows a provider.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -148,12 +149,13 @@ class _Tally:
 
 
 class _Item:
-    __slots__ = ("call", "attempts", "started")
+    __slots__ = ("call", "attempts", "started", "last_error")
 
     def __init__(self, call: PlannedCall):
         self.call = call
         self.attempts = 0
         self.started: float | None = None  # loop time of the first attempt (the budget's origin)
+        self.last_error: ModelCallError | None = None
 
 
 def _prompt_length(call: PlannedCall) -> int:
@@ -165,14 +167,16 @@ def _prompt_length(call: PlannedCall) -> int:
 
 class _Runner:
     """One execute's worker pool: `n` workers pull batches from a ready queue; a failed item goes
-    back on the queue after its backoff, so waiting never holds a concurrency slot."""
+    back on the queue after its backoff, so waiting never holds a concurrency slot. Retries jump
+    the queue (priority 0 before fresh calls' 1), so a long run never eats a retried call's budget."""
 
     def __init__(self, adapter: Adapter, store: Any, policy: CallPolicy, tally: _Tally, outcomes: dict[str, Outcome]):
         self.adapter, self.store, self.policy, self.tally, self.outcomes = adapter, store, policy, tally, outcomes
         self.retry = policy.retry_policy()
         self.identity = adapter.identity()
         self.batch = max(1, int(adapter.max_batch))
-        self.ready: asyncio.Queue[_Item] = asyncio.Queue()
+        self.ready: asyncio.PriorityQueue[tuple[int, int, _Item]] = asyncio.PriorityQueue()
+        self.seq = itertools.count()  # ties keep planned (or length-sorted) order
         self.timers: set[asyncio.TimerHandle] = set()
         self.remaining = 0
         self.done = asyncio.Event()
@@ -185,7 +189,7 @@ class _Runner:
         else:
             n_workers = min(self.policy.concurrency, -(-len(todo) // self.batch))
         for call in todo:
-            self.ready.put_nowait(_Item(call))
+            self.ready.put_nowait((1, next(self.seq), _Item(call)))
         self.remaining = len(todo)
         workers = [asyncio.create_task(self._worker()) for _ in range(n_workers)]
         try:
@@ -202,9 +206,9 @@ class _Runner:
     async def _worker(self) -> None:
         try:
             while True:
-                batch = [await self.ready.get()]
+                batch = [(await self.ready.get())[2]]
                 while len(batch) < self.batch and not self.ready.empty():
-                    batch.append(self.ready.get_nowait())
+                    batch.append(self.ready.get_nowait()[2])
                 await self._attempt(batch)
         except Exception as exc:  # a store or programming error: stop the whole execute with it
             self.failure = exc
@@ -213,10 +217,18 @@ class _Runner:
     async def _attempt(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        live = []
         for item in batch:
             if item.started is None:
                 item.started = now
+            elif now - item.started >= self.retry.budget_s and item.last_error is not None:
+                self._give_up(item, item.last_error)  # budget spent waiting for a slot
+                continue
             item.attempts += 1
+            live.append(item)
+        if not live:
+            return
+        batch = live
         # The hard limit is the timeout, shortened so no call overruns its total budget.
         left = min(self.retry.budget_s - (now - item.started) for item in batch)  # type: ignore[operator]
         limit = max(0.001, min(self.policy.timeout_s, left))
@@ -249,11 +261,15 @@ class _Runner:
         self._finish(call.cache_key, response)
 
     def _failed(self, item: _Item, error: ModelCallError, loop: asyncio.AbstractEventLoop) -> None:
+        item.last_error = error
         elapsed = loop.time() - item.started  # type: ignore[operator]
         wait = self.retry.next_delay(error.kind, item.attempts, elapsed, error.retry_after)
         if wait is not None:
             self._requeue_later(item, wait, loop)
-            return
+        else:
+            self._give_up(item, error)
+
+    def _give_up(self, item: _Item, error: ModelCallError) -> None:
         call = item.call
         self.store.record_error(call.cache_key, self.adapter.name, call.request.item_id, call.request.sample_index,
                                 error.kind, redact(str(error)), item.attempts)
@@ -264,7 +280,7 @@ class _Runner:
 
         def fire() -> None:
             self.timers.discard(handle)
-            self.ready.put_nowait(item)
+            self.ready.put_nowait((0, next(self.seq), item))
 
         handle = loop.call_later(wait, fire)
         self.timers.add(handle)
@@ -285,7 +301,7 @@ def _run_in_thread(coro: Awaitable[T]) -> T:
     loop = asyncio.new_event_loop()
     task_box: list[asyncio.Task[T]] = []
     result: dict[str, Any] = {}
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
 
     def main() -> None:
         asyncio.set_event_loop(loop)
@@ -305,20 +321,22 @@ def _run_in_thread(coro: Awaitable[T]) -> T:
             finally:
                 asyncio.set_event_loop(None)
                 loop.close()
+                finished.set()
 
-    thread = threading.Thread(target=main, name="workbench-run-sync", daemon=True)
-    thread.start()
+    threading.Thread(target=main, name="workbench-run-sync", daemon=True).start()
+    # Wait on an Event, not Thread.join: an interrupted join() marks a live thread as stopped
+    # (CPython bpo-45274 fix), after which we could no longer wait for the cancellation.
     try:
-        while thread.is_alive():
-            thread.join(0.1)  # short joins keep the caller interruptible
+        while not finished.wait(0.1):
+            pass
     except BaseException:  # KeyboardInterrupt in the caller's thread: cancel the work, then re-raise
         started.wait()
-        if task_box and thread.is_alive():
+        if task_box and not finished.is_set():
             try:
                 loop.call_soon_threadsafe(task_box[0].cancel)
             except RuntimeError:  # the loop closed meanwhile: nothing left to cancel
                 pass
-        thread.join()
+        finished.wait()
         raise
     if "error" in result:
         raise result["error"]

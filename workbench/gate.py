@@ -7,6 +7,9 @@ Each rule looks at a confidence interval, not just a point estimate:
 A configured rule without evidence, or with too few items behind it, is INCONCLUSIVE and says what is
 missing: the gate never passes by silence. Overall: FAIL if any rule fails, else INCONCLUSIVE if any
 rule is inconclusive, else PASS.
+A judge below the position-consistency minimum is a verdict on the *evidence*, not the candidate:
+that rule and the judge's win-rate rule become INCONCLUSIVE (an untrusted judge can neither pass nor
+fail a migration).
 """
 from __future__ import annotations
 
@@ -278,6 +281,22 @@ def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int
     return result
 
 
+def _distrust_inconsistent_judge(rules: list[RuleResult]) -> list[RuleResult]:
+    judge = next((r for r in rules if r.name == "min_position_consistency"), None)
+    if judge is None or judge.status != FAIL:
+        return rules
+    out = []
+    for rule in rules:
+        if rule is judge:
+            rule = RuleResult(rule.name, INCONCLUSIVE, f"{rule.reason}: the judge is too inconsistent to be evidence",
+                              rule.numbers)
+        elif rule.name.startswith("win_rate_"):
+            rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: the judge failed its position-consistency check "
+                              f"(its own result was {rule.status}: {rule.reason})", rule.numbers)
+        out.append(rule)
+    return out
+
+
 def evaluate_gate(config: GateConfig, evidence: GateEvidence) -> GateResult:
     """Apply every configured rule to the evidence; see the module docstring for the semantics."""
     rules: list[RuleResult] = []
@@ -303,6 +322,7 @@ def evaluate_gate(config: GateConfig, evidence: GateEvidence) -> GateResult:
         rules.append(_interval_rule(name, what, est.value, est.ci_low, est.ci_high, est.n, threshold,
                                     at_least=at_least, min_items=config.min_items if uses_min_items else None,
                                     require_ci=False, confidence=est.confidence))
+    rules = _distrust_inconsistent_judge(rules)
     statuses = {r.status for r in rules}
     verdict: Status = FAIL if FAIL in statuses else INCONCLUSIVE if INCONCLUSIVE in statuses else PASS
     return GateResult(verdict, rules)

@@ -73,6 +73,28 @@ class MigrationConfig(BaseModel):
                 problems.append(f"parameter '{name}': {err['msg']} (got {given!r})" if err["loc"] else err["msg"])
             raise InputError(problems) from None
 
+    def preflight(self) -> None:
+        """Cheap checks that would otherwise fail deep inside the notebook: files, model names, prompts."""
+        from workbench.models import split_name
+        from workbench.prompts import load_prompt
+
+        problems = []
+        if not self.path(self.dataset).exists():
+            problems.append(f"parameter 'dataset': {self.dataset} not found")
+        for name in [self.baseline, *self.candidates, *([self.judge] if self.judge else [])]:
+            try:
+                split_name(name)
+            except InputError as exc:
+                problems.extend(str(p) for p in exc.problems)
+        for ref in [self.baseline_prompt, *self.candidate_prompts]:
+            if ref:
+                try:
+                    load_prompt(ref)
+                except InputError as exc:
+                    problems.extend(str(p) for p in exc.problems)
+        if problems:
+            raise InputError(problems)
+
     def path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else REPO_ROOT / path

@@ -67,7 +67,7 @@ def resolve_parameters(notebook: Path, params_file: str | None, overrides: Mappi
     if unknown:
         raise InputError(f"unknown report parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(defaults))})")
     merged = {**defaults, **given}
-    MigrationConfig.from_parameters(merged)  # raises InputError naming the parameter and the expected type
+    MigrationConfig.from_parameters(merged).preflight()  # InputError naming the parameter and the problem
     return merged
 
 

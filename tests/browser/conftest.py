@@ -40,12 +40,22 @@ def browser(jupyter_lab):
         chromium.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request, artifacts):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
+    if getattr(request.node, "failed_call", False):  # what the browser showed when it failed
+        page.screenshot(path=str(artifacts / f"{request.node.name}-failure.png"), full_page=True)
     context.close()
 
 

@@ -17,7 +17,7 @@ CELL = f'''
 import pandas as pd
 from workbench.widgets.explorer import Explorer
 
-items = pd.DataFrame({{"item_id": ["x1", "x2"], "input": ["Reply to <b>this</b> {IMG}", "second"]}})
+items = pd.DataFrame({{"item_id": ["x1", "x2"], "input": ["Reply to <b>this</b> " + {IMG!r}, "second"]}})
 responses = pd.DataFrame({{
     "item_id": ["x1", "x1", "x2", "x2"],
     "model": ["base", "cand", "base", "cand"],

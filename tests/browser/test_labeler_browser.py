@@ -108,6 +108,9 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
     page.keyboard.press("u")  # undo the skip: that item comes back
     _wait_counts(page, 9, 0)
     assert _screen(page)[0] == skipped_item
+    page.keyboard.press("b")  # back to the previous item, which shows its current answer
+    page.get_by_text("Your current answer: Both bad").wait_for()
+    assert _screen(page)[0] == expected[-2][0]
     page.locator(".wb-labeler").screenshot(path=str(artifacts / "labeler.png"))
 
     # Shortcut keys never reached JupyterLab's command mode (1-4 make headings, b adds a cell, ...).
@@ -115,7 +118,7 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
     assert page.locator(".jp-Notebook .jp-MarkdownCell").count() == n_markdown
     # Model text is shown as text, never run as HTML.
     assert page.evaluate("window.__xss") is None
-    assert PAYLOAD in _screen(page)[1] + _screen(page)[2]
+    assert PAYLOAD in _screen(page)[1] + _screen(page)[2]  # shown as text
     # Model names never reach the page.
     body = page.locator(".wb-labeler").inner_text()
     assert not any(m in body or m.split("/")[1] in body for m in MODELS)

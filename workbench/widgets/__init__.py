@@ -13,6 +13,7 @@ _LAZY = {
     "Explorer": "workbench.widgets.explorer",
     "ExplorerData": "workbench.widgets.explorer",
     "Filters": "workbench.widgets.explorer",
+    "PairLabeler": "workbench.widgets.labeler",
     "diff_html": "workbench.widgets.textdiff",
     "diff_segments": "workbench.widgets.textdiff",
     "tokenize": "workbench.widgets.textdiff",
@@ -29,4 +30,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return list(__all__)

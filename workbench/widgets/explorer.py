@@ -51,8 +51,8 @@ ERROR_FILTERS = ("with_errors", "without_errors")
 _ITEM_CORE = ("item_id", "input", "reference")
 _RESPONSE_OPTIONAL = ("sample_index", "error", "latency_s", "cost_usd", "prompt_tokens",
                       "completion_tokens", "finish_reason")
-_NEXT_KEYS = frozenset({"ArrowRight", "ArrowDown", "j", "n"})
-_PREV_KEYS = frozenset({"ArrowLeft", "ArrowUp", "k", "p"})
+_NEXT_KEYS = frozenset({"ArrowRight", "j", "n"})  # not Up/Down: they scroll the page
+_PREV_KEYS = frozenset({"ArrowLeft", "k", "p"})
 _FALLBACK_CLASS = "wb-static-fallback"
 
 _CSS = """<style>
@@ -218,7 +218,6 @@ class ExplorerData:
         self._resp_cols = _columns(self.responses, ["model", "response", *_RESPONSE_OPTIONAL])
         self.sample_indexes: list[int] = sorted(int(s) for s in self.responses["sample_index"].unique())
         failed = self.responses["response"].isna().to_numpy() | _nonempty(self.responses["error"])
-        self.failed = failed
         self.has_error = np.bincount(self.responses["_pos"].to_numpy()[failed], minlength=self.n_items) > 0
 
     def _index_scores(self, scores_df: pd.DataFrame | None) -> None:

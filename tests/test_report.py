@@ -1,0 +1,117 @@
+"""`workbench report` end to end: papermill, HTML, verdict and manifest, exit codes, bad input, secrets."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fault_server import Fault, FaultServer
+from workbench.migration import MigrationConfig
+from workbench.report import DEFAULT_NOTEBOOK, notebook_parameters
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_KEY = "sk-test-REPORT-LEAK-CHECK-9f8e7d6c5b4a"
+XSS = "<script>window.__xss=1</script><img src=x onerror=alert(1)>"
+
+
+def _dataset(tmp_path: Path, n: int = 12) -> Path:
+    rows = []
+    for k in range(n):
+        lang, task = ("en", "ja")[k % 2], ("support_reply", "review_summary")[(k // 2) % 2]
+        text = f"customer message {k}" + (f" {XSS}" if k == 0 else "")
+        rows.append({"item_id": f"it{k:02d}", "input": text, "reference": f"customer reply {k}", "language": lang,
+                     "task": task, "product_line": "laptop", "difficulty": "easy"})
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _report(tmp_path: Path, params: dict, env: dict | None = None) -> subprocess.CompletedProcess:
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(params), encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "workbench.cli", "report", "--params", str(params_file),
+                           "--reports-dir", str(tmp_path / "reports")], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600, cwd=REPO)
+
+
+def _fake_params(tmp_path: Path, **extra) -> dict:
+    return {"dataset": str(_dataset(tmp_path)), "baseline": "fake/base", "candidates": ["fake/cand"],
+            "judge": None, "metrics": ["chrf", "rouge_l", "length_chars"], "bootstrap_resamples": 100,
+            "store": str(tmp_path / "store.db"), "report_name": "t", **extra}
+
+
+def test_notebook_parameters_are_exactly_the_config_fields():
+    assert set(notebook_parameters(DEFAULT_NOTEBOOK)) == set(MigrationConfig.model_fields)
+    defaults = MigrationConfig.from_parameters(notebook_parameters(DEFAULT_NOTEBOOK))
+    assert defaults == MigrationConfig()  # notebook defaults and the config's defaults are one thing
+
+
+def test_report_with_fake_models_writes_all_files_and_reruns_free(tmp_path):
+    proc = _report(tmp_path, _fake_params(tmp_path))
+    assert proc.returncode == 2, proc.stderr[-3000:]  # 12 items < min_items: honestly INCONCLUSIVE
+    out = tmp_path / "reports" / "t"
+    assert {p.name for p in out.iterdir()} >= {"report.ipynb", "report.html", "verdict.json", "manifest.json"}
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=[\"']https?://", html)  # nothing from a CDN
+    assert "window.__xss=1" not in html.replace("&lt;script&gt;window.__xss=1", "")  # model output escaped
+    assert "&lt;script&gt;window.__xss=1" in html
+    assert "Verdict: INCONCLUSIVE" in html and 'id="Worst-regressions,-side-by-side"' in html
+    assert "import json" not in html  # inputs hidden
+    verdict = json.loads((out / "verdict.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert verdict["verdict"] == "INCONCLUSIVE" and verdict["complete"] is True
+    assert manifest["calls"]["made"] == 24 and manifest["dataset"]["items"] == 12
+    assert manifest["git"]["commit"] and "packages" in manifest["environment"]
+    again = _report(tmp_path, _fake_params(tmp_path))
+    assert again.returncode == 2
+    verdict2 = json.loads((out / "verdict.json").read_text())
+    assert json.loads((out / "manifest.json").read_text())["calls"]["made"] == 0
+    assert verdict2 == verdict  # same numbers from a warm store
+
+
+@pytest.mark.parametrize("override, expected", [
+    ({"sample_size": "ten"}, "parameter 'sample_size'"),
+    ({"no_such_parameter": 1}, "unknown report parameter(s): no_such_parameter"),
+    ({"dataset": "data/missing.jsonl"}, "parameter 'dataset': data/missing.jsonl not found"),
+    ({"candidates": ["nope/model"]}, "unknown model provider 'nope'"),
+])
+def test_bad_parameters_exit_3_with_a_clear_message(tmp_path, override, expected):
+    proc = _report(tmp_path, {**_fake_params(tmp_path), **override})
+    assert proc.returncode == 3
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_failing_cell_is_named_and_a_report_still_comes_out(tmp_path):
+    # metrics is a list of str, so it passes validation; an unknown metric fails inside the notebook
+    proc = _report(tmp_path, _fake_params(tmp_path, metrics=["no_such_metric"]))
+    assert proc.returncode == 3
+    verdict = json.loads((tmp_path / "reports" / "t" / "verdict.json").read_text())
+    assert verdict["verdict"] == "ERROR" and verdict["failed_cell"] is not None
+    assert "no_such_metric" in verdict["error"]
+    assert (tmp_path / "reports" / "t" / "report.html").is_file()  # the errors are shown, not hidden
+
+
+def test_api_key_never_reaches_any_written_file(tmp_path):
+    params = _fake_params(tmp_path, candidates=["litellm/openai/gpt-4o-mini"], candidate_prompts=[None],
+                          timeout_s=10.0)
+    with FaultServer() as server:
+        for k in range(12):  # every item's call fails authentication, and the server echoes the key back
+            text = f"customer message {k}" + (f" {XSS}" if k == 0 else "")
+            server.always(text, Fault("status", status=401, echo_auth=True), times=10)
+        params["api_base"] = server.url
+        proc = _report(tmp_path, params, env={"OPENAI_API_KEY": FAKE_KEY})
+        assert server.total_hits() == 12  # auth errors are not retried
+    assert proc.returncode in (1, 2), proc.stderr[-2000:]
+    out = tmp_path / "reports" / "t"
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["complete"] is False
+    assert "auth" in (out / "report.html").read_text(encoding="utf-8")  # the errors are shown
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in written)
+    for path in written:
+        assert FAKE_KEY.encode() not in path.read_bytes(), f"key leaked into {path}"
+    assert FAKE_KEY not in proc.stdout + proc.stderr
