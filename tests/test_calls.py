@@ -349,6 +349,25 @@ def test_retried_items_do_not_hold_a_concurrency_slot(store) -> None:
     assert len(adapter.calls) == 7 and time.monotonic() - start < 0.9
 
 
+def test_retries_jump_the_queue_of_fresh_calls(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions(latency_s=0.02, fail_items=("fails",)))
+    calls = plan(adapter, "fails", *[f"ok{i}" for i in range(10)])
+    run_sync(execute(adapter, calls, store, CallPolicy(concurrency=1, max_attempts=3, backoff_base_s=0.001,
+                                                       backoff_max_s=0.001)))
+    order = [r.item_id for r in adapter.calls]
+    assert [i for i, item in enumerate(order) if item == "fails"] == [0, 2, 4]  # not behind ok9
+
+
+def test_budget_spent_waiting_for_a_slot_gives_up_with_the_last_error(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions(latency_s=0.2, fail_items=("fails",)))
+    calls = plan(adapter, "fails", "ok")
+    out = run_sync(execute(adapter, calls, store, CallPolicy(concurrency=1, budget_s=0.25, backoff_base_s=0.01,
+                                                             backoff_max_s=0.01)))
+    assert out[calls[0].cache_key].kind == "server"
+    assert [r.item_id for r in adapter.calls] == ["fails", "ok"]
+    assert [(e[1], e[3]) for e in errors_of(store)] == [("server", 1)]
+
+
 def test_run_sync_works_inside_a_running_loop(store) -> None:
     adapter = FakeAdapter("fake", FakeOptions())
     calls = plan(adapter, "x")

@@ -60,7 +60,7 @@ def build_requests(items: pd.DataFrame, prompt: PromptVersion | None, sampling: 
 
 def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.PlannedCall]:
     identity = adapter.identity()
-    return [calls.PlannedCall(request_key(identity, r.payload()), r) for r in requests]
+    return [calls.PlannedCall(request_key(identity, adapter.key_payload(r)), r) for r in requests]
 
 
 async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Store, *, samples: int = 1,

@@ -95,6 +95,11 @@ class Adapter:
         """What identifies the model for caching: provider, model id, resolved endpoint, weights."""
         return {"provider": self.provider, "model": self.model}
 
+    def key_payload(self, request: Request) -> dict[str, Any]:
+        """What of a request goes into its cache key. Models answer from the request's content, so
+        the item id is left out (identical requests share one answer); `replay/` overrides this."""
+        return request.payload()
+
     async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
         """Answer each request, in order. A failure is returned per item, never raised for the batch."""
         raise NotImplementedError

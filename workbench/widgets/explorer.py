@@ -163,7 +163,7 @@ class ExplorerData:
         self._delta_cache: dict[tuple[str, str], np.ndarray] = {}
         self._outcome_cache: dict[str, tuple[np.ndarray, ...]] = {}
         self._human_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._corpus: pd.Series | None = None
+        self._corpus: list[tuple[pd.Series, np.ndarray | None]] | None = None
 
     # ---- indexing ------------------------------------------------------------------------------
     def _index_items(self, items_df: pd.DataFrame) -> None:
@@ -352,22 +352,26 @@ class ExplorerData:
         labeled, human_sign = self.human_outcomes(candidate)
         return judged & labeled & (judge_sign != human_sign)
 
-    def _search_corpus(self) -> pd.Series:
-        """Lower-cased input + reference + responses + errors per item, built on first search."""
+    def search(self, query: str) -> np.ndarray:
+        """Items whose input, reference, any response or any error message contains `query`
+        (case-insensitive substring). Each text column is lower-cased once, on the first search
+        (arrow-native), and searched as a whole; response hits map to items by position."""
         if self._corpus is None:
-            parts = self.items["input"].fillna("").astype(str)
+            columns = [(self.items["input"], None)]
             if "reference" in self.items.columns:
-                parts = parts + "\n" + self.items["reference"].fillna("").astype(str)
-            r = self.responses
-            text = r["response"].fillna("").astype(str) + "\n" + r["error"].fillna("").astype(str)
-            grid = np.arange(self.n_items)
-            # (item, model, sample) is unique, so each group aligns to item positions without a
-            # per-item Python join: a few vectorised concatenations instead of 10,000 small ones.
-            for _, group in text.groupby([r["_rank"], r["sample_index"]], sort=False):
-                aligned = pd.Series(group.to_numpy(), index=r["_pos"].to_numpy()[group.index.to_numpy()])
-                parts = parts + "\n" + aligned.reindex(grid, fill_value="").to_numpy()
-            self._corpus = parts.str.lower()  # arrow-native; casefold() is a Python loop
-        return self._corpus
+                columns.append((self.items["reference"], None))
+            pos = self.responses["_pos"].to_numpy()
+            columns += [(self.responses["response"], pos), (self.responses["error"], pos)]
+            self._corpus = [(text.fillna("").astype(str).str.lower(), p) for text, p in columns]
+        hit = np.zeros(self.n_items, dtype=bool)
+        needle = query.strip().lower()
+        for text, pos in self._corpus:
+            found = text.str.contains(needle, regex=False).to_numpy(dtype=bool)
+            if pos is None:
+                hit |= found
+            else:
+                hit[pos[found]] = True
+        return hit
 
     # ---- filtering -----------------------------------------------------------------------------
     def validate(self, filters: Filters) -> Filters:
@@ -413,9 +417,8 @@ class ExplorerData:
             keep &= self.has_error
         elif f.errors == "without_errors":
             keep &= ~self.has_error
-        query = f.search.strip().lower()
-        if query:
-            keep &= self._search_corpus().str.contains(query, regex=False).to_numpy(dtype=bool)
+        if f.search.strip():
+            keep &= self.search(f.search)
         return keep
 
     def filter_positions(self, filters: Filters) -> np.ndarray:
