@@ -115,3 +115,11 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
     for path in written:
         assert FAKE_KEY.encode() not in path.read_bytes(), f"key leaked into {path}"
     assert FAKE_KEY not in proc.stdout + proc.stderr
+
+
+def test_documented_example_parameters_are_valid():
+    from workbench.migration import gate_config
+    from workbench.report import load_params_file
+
+    config = MigrationConfig.from_parameters(load_params_file(REPO / "docs" / "migration.example.toml"))
+    assert gate_config(config).min_items == 100

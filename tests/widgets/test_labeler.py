@@ -1,6 +1,9 @@
 """The blind labeler driven through its widgets and key handlers like a rater would."""
 from __future__ import annotations
 
+import html
+
+import re
 import sqlite3
 
 import pandas as pd
@@ -43,9 +46,16 @@ def _rows(path):
     return rows
 
 
+def _side(labeler, side):
+    """The (escaped) response text shown on one side."""
+    match = re.search(rf"<div class='wb-{side}'[^>]*><b>[^<]*</b><div class='wb-text'[^>]*>(.*?)</div></div>",
+                      labeler.view.value, re.S)
+    assert match, labeler.view.value
+    return match.group(1)
+
+
 def _shown(labeler):
-    return " ".join([labeler.header.value, labeler.input_html.value, labeler.left_html.value,
-                     labeler.right_html.value, labeler.status.value, labeler.keys_hint.value]
+    return " ".join([labeler.view.value, labeler.status.value, labeler.keys_hint.value]
                     + [b.description + b.tooltip for b in labeler.buttons.values()])
 
 
@@ -71,10 +81,10 @@ def test_blind_and_escaped(path, pairs):
         shown = _shown(labeler)
         assert A not in shown and B not in shown and "base-model" not in shown and "new-model" not in shown
         assert "<script>" not in shown and "<img" not in shown and "<b>bold" not in shown
-        assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in labeler.left_html.value + labeler.right_html.value
-        assert "Response 1" in labeler.left_html.value and "Response 2" in labeler.right_html.value
+        assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in _side(labeler, "left") + _side(labeler, "right")
+        assert "<b>Response 1</b>" in labeler.view.value and "<b>Response 2</b>" in labeler.view.value
         if labeler.current_item != "i0":
-            assert "&lt;b&gt;bold&lt;/b&gt;" in labeler.input_html.value
+            assert "&lt;b&gt;bold&lt;/b&gt;" in labeler.view.value
         labeler.choose("tie")
 
 
@@ -118,11 +128,9 @@ def test_a_failed_write_keeps_the_item_and_says_why(path, pairs, monkeypatch):
 def test_sides_on_screen_match_the_rows(path, pairs):
     labeler = _make(path, pairs)
     text_owner = {**{t: A for t in pairs["response_a"]}, **{t: B for t in pairs["response_b"]}}
-    import html
-
     swapped = 0
     while labeler.current_item is not None:
-        left_text = html.unescape(labeler.left_html.value.split("'>", 1)[1].rsplit("</div>", 1)[0])
+        left_text = html.unescape(_side(labeler, "left"))
         left_model = text_owner[left_text]
         swapped += left_model == B
         labeler.choose("left")
@@ -163,11 +171,11 @@ def test_back_undo_and_relabel(path, pairs):
     labeler.choose("left")
     labeler.choose("right")
     assert labeler.back() == order[1]
-    assert "Your current answer: Response 2 is better" in labeler.input_html.value
+    assert "Your current answer: Response 2 is better" in labeler.view.value
     labeler.choose("tie")  # replaces the answer, then moves to the next undecided item
     assert labeler.current_item == order[2]
     assert labeler.undo() == order[1]  # the tie is undone: the earlier answer is back
-    assert "Response 2 is better" in labeler.input_html.value
+    assert "Response 2 is better" in labeler.view.value
     current = labeler.log.current("ann").set_index("item_id")["action"].to_dict()
     assert current == {order[0]: "left", order[1]: "right"}
     assert labeler.back() == order[0]
@@ -183,10 +191,10 @@ def test_resume_after_restart_and_done_state(path, pairs):
     first.close()  # the kernel goes away
     again = _make(path, pairs)
     assert again.current_item == order[2]
-    assert "labeled 1, skipped 1, remaining 6" in again.header.value
+    assert "labeled 1, skipped 1, remaining 6" in again.view.value
     while again.current_item is not None:
         again.choose("tie")
-    assert "All 8 items are done" in again.input_html.value and again.buttons["left"].disabled
+    assert "All 8 items are done" in again.view.value and again.buttons["left"].disabled
     assert again.choose("left") is None
     assert again.back() == order[-1]
     progress = again.progress().set_index("rater").loc["ann"].tolist()

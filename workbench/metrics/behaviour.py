@@ -53,7 +53,8 @@ _REFUSAL_EN = re.compile(
     "|".join([
         # "I" + inability + an assisting verb; "I'm sorry, but I can't find your order" is support.
         rf"\bI {_CANT_EN} (?:help|assist|provide|comply|fulfil|answer|do that|support|engage|create|"
-        rf"generate|share|respond|write)",
+        rf"generate|share|respond|write|recommend|suggest|encourage|condone|endorse|role-?play|produce|give)",
+        r"\bI (?:do not|don't) feel comfortable\b",
         r"\bI must (?:decline|refuse)\b",
         r"\bI(?:'m| am) not (?:comfortable|going to) (?:help|provid|assist|answer)",
         r"\bas an AI(?: language model| assistant)?,? I (?:can ?not|can't|don't|do not|am not|won't)",
@@ -210,7 +211,7 @@ def behaviour_diff(
             "baseline_format": b["format"], "candidate_format": c["format"],
             "format_changed": b["format"] != c["format"] if both else None,
             "baseline_refusal": b["refusal"], "candidate_refusal": c["refusal"],
-            "candidate_refusal_phrase": c["refusal_phrase"],
+            "baseline_refusal_phrase": b["refusal_phrase"], "candidate_refusal_phrase": c["refusal_phrase"],
             "became_refusal": (c["refusal"] and not b["refusal"]) if both else None,
             "stopped_refusing": (b["refusal"] and not c["refusal"]) if both else None,
             "baseline_language_detected": b["language"], "candidate_language_detected": c["language"],
@@ -230,9 +231,9 @@ _BOOL_COLUMNS = ("format_changed", "baseline_refusal", "candidate_refusal", "bec
                  "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed")
 _COLUMNS = ("language", "missing", "baseline_chars", "candidate_chars", "length_delta", "length_ratio",
             "baseline_format", "candidate_format", "format_changed", "baseline_refusal", "candidate_refusal",
-            "candidate_refusal_phrase", "became_refusal", "stopped_refusing", "baseline_language_detected",
-            "candidate_language_detected", "baseline_wrong_language", "candidate_wrong_language",
-            "language_changed")
+            "baseline_refusal_phrase", "candidate_refusal_phrase", "became_refusal", "stopped_refusing",
+            "baseline_language_detected", "candidate_language_detected", "baseline_wrong_language",
+            "candidate_wrong_language", "language_changed")
 _RATES = ("format_changed", "became_refusal", "stopped_refusing", "baseline_refusal", "candidate_refusal",
           "baseline_wrong_language", "candidate_wrong_language", "language_changed")
 

@@ -63,10 +63,9 @@ class PairLabeler:
         self._decided: dict[str, dict[str, Any]] = {}
         self._state = lab.RaterState()
 
-        self.header = w.HTML().add_class("wb-progress")
-        self.input_html = w.HTML().add_class("wb-input")
-        self.left_html = w.HTML(layout=w.Layout(width="50%")).add_class("wb-left")
-        self.right_html = w.HTML(layout=w.Layout(width="50%")).add_class("wb-right")
+        # One HTML widget for progress, input and both responses: a single model update, so the
+        # screen never shows one item's input beside another item's responses, even for a moment.
+        self.view = w.HTML().add_class("wb-view")
         self.buttons = {
             "left": w.Button(description="Response 1 better", tooltip="key 1", button_style="info"),
             "right": w.Button(description="Response 2 better", tooltip="key 2", button_style="info"),
@@ -83,7 +82,7 @@ class PairLabeler:
         self.status = w.HTML().add_class("wb-status")
         self.keys_hint = w.HTML()
         self.item_panel = w.VBox([
-            self.input_html, w.HBox([self.left_html, self.right_html]),
+            self.view,
             w.HBox([self.buttons[k] for k in ("left", "right", "tie", "both_bad")]),
             w.HBox([self.buttons[k] for k in ("skip", "back", "undo")]), self.keys_hint,
         ]).add_class("wb-item-panel")
@@ -139,7 +138,7 @@ class PairLabeler:
         self._state = lab.RaterState()
         self._refresh()
         self.current_item = lab.next_item(self.queue, self._decided)
-        self.widget.children = (self.header, self.item_panel, self.note, self.status)
+        self.widget.children = (self.item_panel, self.note, self.status)
         self.status.value = ""
         self._render()
         return True
@@ -266,27 +265,32 @@ class PairLabeler:
         self.status.value = f"<b style='color:#b00'>{html.escape(text)}</b>"
 
     def _render(self) -> None:
+        for key in ("left", "right", "tie", "both_bad", "skip"):
+            self.buttons[key].disabled = self.current_item is None
+        self.view.value = self._view_html()
+
+    def _view_html(self) -> str:
         done = sum(1 for i in self.queue if i in self._decided)
         skipped = sum(1 for i in self.queue if self._decided.get(i, {}).get("action") == "skip")
         where = (f"item {self.queue.index(self.current_item) + 1} of {len(self.queue)}"
                  if self.current_item is not None else f"{len(self.queue)} items")
-        self.header.value = (
-            f"<b>{html.escape(self.log.task)}</b> · rater <b>{html.escape(self.rater or '')}</b> · {where}"
-            f" · labeled {done - skipped}, skipped {skipped}, remaining {len(self.queue) - done}")
-        for key in ("left", "right", "tie", "both_bad", "skip"):
-            self.buttons[key].disabled = self.current_item is None
+        header = (f"<div class='wb-progress'><b>{html.escape(self.log.task)}</b> · rater"
+                  f" <b>{html.escape(self.rater or '')}</b> · {where} · labeled {done - skipped},"
+                  f" skipped {skipped}, remaining {len(self.queue) - done}</div>")
         if self.current_item is None:
-            self.input_html.value = (f"<b>All {len(self.queue)} items are done</b> ({skipped} skipped)."
-                                     " Use Back to review or change an answer.")
-            self.left_html.value = self.right_html.value = ""
-            return
+            return (f"{header}<div class='wb-input wb-done'><b>All {len(self.queue)} items are done</b>"
+                    f" ({skipped} skipped). Use Back to review or change an answer.</div>")
         row = self.pairs.loc[self.current_item]
         texts = {self.model_a: row["response_a"], self.model_b: row["response_b"]}
         left, right = self.sides(self.current_item)
         previous = self._decided.get(self.current_item)
-        answer = (f"<div style='color:#555'>Your current answer: {CHOICE_TEXT[previous['action']]}"
+        answer = (f"<div class='wb-answer' style='color:#555'>Your current answer: {CHOICE_TEXT[previous['action']]}"
                   " (choose again to change it)</div>") if previous else ""
-        self.input_html.value = (f"<div><b>Input</b> <small class='wb-item-id'>{html.escape(self.current_item)}</small></div>"
-                                 f"<div class='wb-text' style='{_BOX}'>{html.escape(row['input'])}</div>{answer}")
-        self.left_html.value = f"<b>Response 1</b><div class='wb-text' style='{_BOX}'>{html.escape(texts[left])}</div>"
-        self.right_html.value = f"<b>Response 2</b><div class='wb-text' style='{_BOX}'>{html.escape(texts[right])}</div>"
+        side = "<div class='wb-{cls}' style='flex:1 1 0;min-width:0'><b>{title}</b><div class='wb-text' style='{box}'>{text}</div></div>"
+        return (f"{header}<div class='wb-input' style='margin-top:6px'><div><b>Input</b>"
+                f" <small class='wb-item-id'>{html.escape(self.current_item)}</small></div>"
+                f"<div class='wb-text' style='{_BOX}'>{html.escape(row['input'])}</div>{answer}</div>"
+                "<div style='display:flex;gap:12px;margin-top:6px'>"
+                + side.format(cls="left", title="Response 1", box=_BOX, text=html.escape(texts[left]))
+                + side.format(cls="right", title="Response 2", box=_BOX, text=html.escape(texts[right]))
+                + "</div>")
