@@ -379,6 +379,20 @@ def test_run_sync_works_inside_a_running_loop(store) -> None:
     assert out[calls[0].cache_key].text == "fake: x"
 
 
+def test_run_sync_reuses_one_loop_and_refuses_to_deadlock() -> None:
+    async def current_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    first = run_sync(current_loop())
+    assert run_sync(current_loop()) is first  # litellm's HTTP sessions stay valid between calls
+
+    async def nested() -> None:
+        run_sync(current_loop())
+
+    with pytest.raises(RuntimeError, match="await"):
+        run_sync(nested())
+
+
 def test_run_sync_propagates_exceptions_from_the_thread() -> None:
     async def boom() -> None:
         raise ValueError("from the coroutine")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -106,13 +107,39 @@ async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, po
 
 
 def run_sync(coro: Awaitable[T]) -> T:
-    """Run a coroutine from synchronous code, also where an event loop already runs (Jupyter):
-    there it runs on a fresh loop in a worker thread, and Ctrl-C (kernel interrupt) cancels it."""
+    """Run a coroutine from synchronous code, also where an event loop already runs (Jupyter).
+
+    It runs on one long-lived event loop in a daemon thread, started on first use: litellm binds
+    its HTTP sessions to the loop, so a fresh loop per call would leak a session per call and
+    warn each time. Ctrl-C (a kernel interrupt) cancels the coroutine, waits for its cleanup,
+    and re-raises.
+    """
+    loop = _background_loop()
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(_as_coroutine(coro))
-    return _run_in_thread(coro)
+        running = None
+    if running is loop:
+        raise RuntimeError("run_sync() called from a coroutine it is running: await the coroutine instead")
+    box: list[asyncio.Task[T]] = []
+    created, finished = threading.Event(), threading.Event()
+
+    def start() -> None:
+        task = loop.create_task(_as_coroutine(coro))
+        task.add_done_callback(lambda _: finished.set())
+        box.append(task)
+        created.set()
+
+    loop.call_soon_threadsafe(start)
+    try:
+        while not finished.wait(0.1):  # short waits keep the caller interruptible
+            pass
+    except BaseException:  # KeyboardInterrupt: cancel the work, let it clean up, re-raise
+        created.wait()
+        loop.call_soon_threadsafe(box[0].cancel)
+        finished.wait()
+        raise
+    return box[0].result()
 
 
 # ---- internals ---------------------------------------------------------------------------------
@@ -297,55 +324,22 @@ async def _as_coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-def _run_in_thread(coro: Awaitable[T]) -> T:
-    loop = asyncio.new_event_loop()
-    task_box: list[asyncio.Task[T]] = []
-    result: dict[str, Any] = {}
-    started, finished = threading.Event(), threading.Event()
-
-    def main() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            task = loop.create_task(_as_coroutine(coro))
-            task_box.append(task)
-            started.set()
-            result["value"] = loop.run_until_complete(task)
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            started.set()
-            try:
-                _cancel_leftovers(loop)
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                asyncio.set_event_loop(None)
-                loop.close()
-                finished.set()
-
-    threading.Thread(target=main, name="workbench-run-sync", daemon=True).start()
-    # Wait on an Event, not Thread.join: an interrupted join() marks a live thread as stopped
-    # (CPython bpo-45274 fix), after which we could no longer wait for the cancellation.
-    try:
-        while not finished.wait(0.1):
-            pass
-    except BaseException:  # KeyboardInterrupt in the caller's thread: cancel the work, then re-raise
-        started.wait()
-        if task_box and not finished.is_set():
-            try:
-                loop.call_soon_threadsafe(task_box[0].cancel)
-            except RuntimeError:  # the loop closed meanwhile: nothing left to cancel
-                pass
-        finished.wait()
-        raise
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+class _LoopThread:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="workbench-calls-loop", daemon=True)
+        self.thread.start()
 
 
-def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+_loop_thread: _LoopThread | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """The process's run_sync loop (a new one after fork: threads do not survive it)."""
+    global _loop_thread
+    with _loop_lock:
+        if _loop_thread is None or _loop_thread.pid != os.getpid() or not _loop_thread.thread.is_alive():
+            _loop_thread = _LoopThread()
+        return _loop_thread.loop

@@ -2,8 +2,9 @@
 
 Scales follow the libraries so numbers match published ones: BLEU and chrF are 0-100
 (sacrebleu), ROUGE-L F1 is 0-1 (rouge-score). Each row is tokenized for its own language:
-Japanese with MeCab/IPAdic (sacrebleu's `ja-mecab`), everything else with sacrebleu's `13a`
-and rouge-score's default tokenizer (lower-case, Porter stemmer). chrF works on characters
+Japanese with MeCab/IPAdic (sacrebleu's `ja-mecab`), everything else with sacrebleu's `13a`;
+for ROUGE-L, English uses rouge-score's default tokenizer (lower-case, Porter stemmer) and
+other space-delimited languages lower-cased Unicode words (the default drops non-ASCII letters). chrF works on characters
 with whitespace removed, so it needs no tokenizer and is the most robust of the three on
 Japanese. Languages without spaces that we have no tokenizer for are refused, not scored as 0.
 """
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
 from workbench.errors import InputError
 from workbench.metrics.base import Metric
-from workbench.metrics.text import JA, JapaneseRougeTokenizer, normalize_for_match
+from workbench.metrics.text import EN, JA, JapaneseRougeTokenizer, normalize_for_match
 
 UNSUPPORTED_LANGUAGES = frozenset({"zh", "ko", "th", "my", "km", "lo"})
 
@@ -92,11 +95,28 @@ class _StemmedTokenizer:
         return tokenize.tokenize(text, self)
 
 
+class _UnicodeWordTokenizer:
+    """Lower-cased Unicode words, no stemming: for space-delimited languages other than English.
+
+    rouge-score's default tokenizer keeps only [a-z0-9], so "für" becomes "f", "r" and "été"
+    becomes "t"; its Porter stemmer is English-only."""
+
+    _WORD = re.compile(r"\w+")
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
 @functools.lru_cache(maxsize=8)
 def _rouge_scorer(language: str):
     from rouge_score import rouge_scorer
 
-    tokenizer = JapaneseRougeTokenizer() if language == JA else _StemmedTokenizer()
+    if language == JA:
+        tokenizer = JapaneseRougeTokenizer()
+    elif language == EN:
+        tokenizer = _StemmedTokenizer()
+    else:
+        tokenizer = _UnicodeWordTokenizer()
     return rouge_scorer.RougeScorer(["rougeL"], tokenizer=tokenizer)
 
 
@@ -143,8 +163,9 @@ ROUGE_L = Metric(
     aggregation="mean",
     needs_reference=True,
     value_range=(0.0, 1.0),
-    description="ROUGE-L F1 (rouge-score); MeCab words for Japanese, default tokenizer + Porter stemmer otherwise.",
-    params={"tokenizer": {"ja": "mecab-ipadic", "other": "rouge-score default, stemmed"}},
+    description="ROUGE-L F1 (rouge-score); MeCab words for Japanese, default tokenizer + Porter stemmer for "
+                "English, Unicode words for other languages.",
+    params={"tokenizer": {"ja": "mecab-ipadic", "en": "rouge-score default, stemmed", "other": "unicode words"}},
 )
 EXACT_MATCH = Metric(
     name="exact_match",
