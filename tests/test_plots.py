@@ -45,9 +45,16 @@ def test_metric_deltas_forest_with_zero_and_margin_lines():
     assert len(plots.plot_metric_deltas(by_metric).data) == 2
 
 
-def test_ci_bounds_that_do_not_contain_the_estimate_are_rejected():
+def test_swapped_ci_bounds_are_rejected():
     with pytest.raises(InputError, match="row 2, field 'ci_low/ci_high'"):
-        plots.plot_win_rates(_ci(["a", "b"], [0.5, 0.5], [0.4, 0.6], [0.6, 0.7]))
+        plots.plot_win_rates(_ci(["a", "b"], [0.5, 0.5], [0.4, 0.7], [0.6, 0.6]))
+
+
+def test_an_estimate_outside_its_interval_gets_a_zero_length_side():
+    fig = plots.plot_metric_deltas(_ci(["a"], [0.5], [0.52], [0.6]))  # percentile CIs can do this
+    assert list(fig.data[0].error_x.arrayminus) == [0.0]
+    assert list(fig.data[0].error_x.array) == pytest.approx([0.1])
+    assert "[0.520, 0.600]" in fig.data[0].hovertext[0]
 
 
 def test_nan_bounds_are_allowed():

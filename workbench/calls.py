@@ -8,6 +8,7 @@ Adapters only translate requests; nothing here knows a provider.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import os
 import threading
@@ -120,6 +121,8 @@ def run_sync(coro: Awaitable[T]) -> T:
     except RuntimeError:
         running = None
     if running is loop:
+        if asyncio.iscoroutine(coro):
+            coro.close()  # never awaited: close it so Python does not warn about it
         raise RuntimeError("run_sync() called from a coroutine it is running: await the coroutine instead")
     box: list[asyncio.Task[T]] = []
     created, finished = threading.Event(), threading.Event()
@@ -330,6 +333,27 @@ class _LoopThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="workbench-calls-loop", daemon=True)
         self.thread.start()
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """At exit: cancel what is left on the loop (e.g. litellm's logging worker) and close it."""
+        if self.pid != os.getpid() or not self.thread.is_alive():
+            return
+
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(5)
+        except Exception:  # shutting down anyway: never block or fail the exit
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 _loop_thread: _LoopThread | None = None

@@ -5,8 +5,8 @@ holds the rest, and a plot only draws; the same frame can be shown as a table in
 
 Conventions shared by every function:
 * Estimates with uncertainty come as ``name, estimate, ci_low, ci_high`` (+ optional ``source``
-  to draw several series side by side, e.g. human vs judge, and ``n``). ``ci_low <= estimate <=
-  ci_high`` is checked; NaN bounds draw no error bar.
+  to draw several series side by side, e.g. human vs judge, and ``n``). ``ci_low > ci_high``
+  (swapped columns) raises; NaN bounds draw no error bar.
 * A frame without rows gives a figure with no traces and a centred "No data" annotation, so a
   report still renders (e.g. before any human label exists); a missing column or a wrong type
   raises `workbench.errors.InputError` naming the frame and the column.
@@ -46,18 +46,26 @@ def _check(df: Any, frame: str, required: Iterable[str]) -> pd.DataFrame:
 
 
 def _check_ci(df: pd.DataFrame, frame: str) -> pd.DataFrame:
-    """Numeric estimate/CI columns, and bounds that actually surround the estimate."""
+    """Numeric estimate/CI columns; a lower bound above the upper one (swapped columns) is an error.
+    An estimate just outside its interval (possible with percentile bootstrap CIs) is drawn with a
+    zero-length bar on that side; the hover text shows the interval as given."""
     out = df.copy()
     for col in ("estimate", "ci_low", "ci_high"):
         out[col] = pd.to_numeric(out[col], errors="coerce")
-    est, lo, hi = (out[c].to_numpy(dtype=float) for c in ("estimate", "ci_low", "ci_high"))
+    lo, hi = out["ci_low"].to_numpy(dtype=float), out["ci_high"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero((lo > est + 1e-12) | (hi < est - 1e-12))
+        bad = np.flatnonzero(lo > hi)
     if bad.size:
-        raise InputError([Problem(frame, int(r) + 1, "ci_low/ci_high",
-                                  f"interval [{lo[r]:g}, {hi[r]:g}] does not contain the estimate {est[r]:g}")
+        raise InputError([Problem(frame, int(r) + 1, "ci_low/ci_high", f"ci_low {lo[r]:g} is above ci_high {hi[r]:g}")
                           for r in bad[:5]])
     return out
+
+
+def _error_bars(g: pd.DataFrame) -> dict[str, Any]:
+    with np.errstate(invalid="ignore"):
+        return {"type": "data", "symmetric": False,
+                "array": np.clip((g["ci_high"] - g["estimate"]).to_numpy(dtype=float), 0, None),
+                "arrayminus": np.clip((g["estimate"] - g["ci_low"]).to_numpy(dtype=float), 0, None)}
 
 
 def _figure(title: str, **layout: Any) -> "go.Figure":
@@ -96,8 +104,7 @@ def _ci_traces(fig: "go.Figure", df: pd.DataFrame, horizontal: bool, default_sou
 
     for i, (source, g) in enumerate(_sources(df, default_source)):
         names = [_esc(v) for v in g["name"]]
-        errors = {"type": "data", "symmetric": False,
-                  "array": (g["ci_high"] - g["estimate"]).to_numpy(), "arrayminus": (g["estimate"] - g["ci_low"]).to_numpy()}
+        errors = _error_bars(g)
         kw = ({"x": g["estimate"].to_numpy(), "y": names, "error_x": errors} if horizontal
               else {"x": names, "y": g["estimate"].to_numpy(), "error_y": errors})
         fig.add_trace(go.Scatter(mode="markers", name=_esc(source), hovertext=_ci_hover(g, source), hoverinfo="text",
@@ -163,8 +170,7 @@ def plot_position_consistency(df: pd.DataFrame, title: str = "Judge position con
     if df.empty:
         return _empty(title, "No pairwise judgments yet")
     fig = _figure(title, yaxis_title="consistent verdicts (share)")
-    errors = ({"type": "data", "symmetric": False, "array": (df["ci_high"] - df["estimate"]).to_numpy(),
-               "arrayminus": (df["estimate"] - df["ci_low"]).to_numpy()} if has_ci else None)
+    errors = _error_bars(df) if has_ci else None
     fig.add_trace(go.Bar(x=[_esc(v) for v in df["name"]], y=df["estimate"].to_numpy(), error_y=errors,
                          name="consistent", hovertext=_ci_hover(df, "consistency") if has_ci else None,
                          marker_color=_COLORS[0]))

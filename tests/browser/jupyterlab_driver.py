@@ -80,18 +80,19 @@ class Lab:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
 
-    def kernel_pids(self) -> list[int]:
-        """Pids of this server's kernels, found by their connection files in our private runtime dir."""
+    def kernel_pid(self, notebook: str) -> int:
+        """Pid of the kernel of `notebook`, found by its connection file in our private runtime dir."""
         import psutil
 
-        pids = []
+        (kernel_id,) = [s["kernel"]["id"] for s in self.api("sessions") if s["path"] == notebook and s.get("kernel")]
+        marker = str(self.runtime_dir / f"kernel-{kernel_id}.json")
         for child in psutil.Process(self.process.pid).children(recursive=True):
             try:
-                if any(str(self.runtime_dir) in part for part in child.cmdline()):
-                    pids.append(child.pid)
+                if marker in child.cmdline():
+                    return child.pid
             except psutil.Error:
                 continue
-        return pids
+        raise LookupError(f"no running kernel for {notebook}")
 
     def stop(self) -> None:
         if self.process.poll() is None:

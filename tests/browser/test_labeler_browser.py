@@ -52,15 +52,20 @@ def _labels(path) -> list[dict]:
 
 
 def _restart_after_kill(page, lab, name: str) -> None:
-    (pid,) = lab.kernel_pids()
+    pid = lab.kernel_pid(name)
     os.kill(pid, signal.SIGKILL)  # the kernel this test's server started: a crash mid-session
-    dialog = page.locator(".jp-Dialog .jp-mod-accept")
     try:
-        dialog.click(timeout=15_000)  # "The kernel appears to have died. It will restart automatically."
+        # "The kernel appears to have died. It will restart automatically."
+        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=15_000)
     except Exception:  # noqa: BLE001 - the dialog is informational; no dialog is fine too
         pass
     deadline = time.monotonic() + 60
-    while not [p for p in lab.kernel_pids() if p != pid]:
+    while True:
+        try:
+            if lab.kernel_pid(name) != pid:
+                break
+        except (LookupError, ValueError):
+            pass  # between the old kernel and the new one
         assert time.monotonic() < deadline, "the kernel did not restart"
         time.sleep(0.3)
     wait_kernel(lab, name)

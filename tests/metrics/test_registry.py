@@ -86,3 +86,18 @@ def test_aggregate_ignores_nan():
     assert aggregate([1.0, nan, 0.0, 1.0], "rate") == pytest.approx(2 / 3)
     assert aggregate([1.0, 10.0, 2.0, nan], "median") == 2.0
     assert aggregate([nan], "mean") != aggregate([nan], "mean")  # NaN, not 0
+
+
+def test_compute_detects_language_when_not_given():
+    from workbench.metrics.text import normalize_language
+
+    ref, hyp = "返金は五営業日以内に処理されます。", "返金の処理は五営業日以内に行われます。"
+    rouge = get_metric("rouge_l")
+    assert rouge.compute([hyp], [ref]) == rouge.compute([hyp], [ref], "ja") != rouge.compute([hyp], [ref], "en")
+    assert rouge.compute([hyp], [ref], ["Japanese"]) == rouge.compute([hyp], [ref], "ja")
+    assert normalize_language("ja-JP") == "ja"
+
+
+def test_metrics_are_hashable_and_compare_by_metadata():
+    assert len({get_metric("bleu"), get_metric("bleu"), get_metric("chrf")}) == 2
+    assert get_metric("contains:x") == get_metric("contains:x")

@@ -54,12 +54,23 @@ class Metric:
         self,
         responses: Sequence[str],
         references: Sequence[str | None] | None = None,
-        languages: Sequence[str] | str = "en",
+        languages: Sequence[str] | str | None = None,
     ) -> list[float]:
-        """Score already-clean text rows (no None responses). For DataFrames use `score_responses`."""
+        """Score already-clean text rows (no None responses). For DataFrames use `score_responses`.
+
+        languages: one code for all rows, one per row, or None to detect each row's language
+        from its reference (then its response), as `score_responses` does for items without one.
+        """
+        from workbench.metrics.text import normalize_language, resolve_language
+
         n = len(responses)
         refs = list(references) if references is not None else [None] * n
-        langs = [languages] * n if isinstance(languages, str) else list(languages)
+        if languages is None:
+            langs = [resolve_language(None, r, h) for r, h in zip(refs, responses)]
+        elif isinstance(languages, str):
+            langs = [resolve_language(languages)] * n
+        else:
+            langs = [normalize_language(lang) or "en" for lang in languages]
         if len(refs) != n or len(langs) != n:
             raise ValueError(f"metric {self.name!r}: responses, references and languages differ in length")
         if self.needs_reference and any(r is None for r in refs):
