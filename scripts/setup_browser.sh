@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${WORKBENCH_VENV:-.venv}
-if [ ! -x /usr/bin/chromium ]; then
+# A Japanese font too, so screenshots of Japanese items show text rather than boxes.
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi ipagothic; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends chromium
+  $SUDO apt-get install -y -q --no-install-recommends chromium fonts-ipafont-gothic
 fi
 "$VENV/bin/python" -c "import playwright" 2>/dev/null || "$VENV/bin/pip" install -q playwright
 /usr/bin/chromium --version

@@ -61,6 +61,8 @@ def test_rater_queue_with_overlap_and_errors():
         lab.rater_queue(ITEMS, "zed", 9, raters, 2)
     with pytest.raises(InputError, match="overlap"):
         lab.rater_queue(ITEMS, "ann", 9, raters, 4)
+    with pytest.raises(InputError, match="overlap needs the list of raters"):
+        lab.rater_queue(ITEMS, "ann", 9, None, 2)
 
 
 # ---- log, fold, undo, resume ------------------------------------------------------------------

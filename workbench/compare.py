@@ -257,8 +257,9 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
     errors = both[both["response"].isna()][["item_id", "model", "sample_index", "error"]]
-    behaviour = behaviour_diff(items, baseline_resp[["item_id", "response"]].dropna(),
-                               candidate_resp[["item_id", "response"]].dropna())
+    keys = ["item_id", "sample_index", "response"]
+    behaviour = behaviour_diff(items, baseline_resp[keys].dropna(subset=["response"]),
+                               candidate_resp[keys].dropna(subset=["response"]))
     behaviour_summary = summarize_behaviour(behaviour)
     gate_result = None
     if gate is not None:

@@ -72,6 +72,8 @@ def rater_queue(item_ids: Iterable[str], rater: str, seed: int, raters: Sequence
     """The items `rater` should label, in labeling order. Without a rater list everyone labels all."""
     order = item_order(item_ids, seed)
     if not raters:
+        if overlap is not None:
+            raise InputError(Problem("labeler", None, "overlap", "overlap needs the list of raters (raters=[...])"))
         return order
     if rater not in raters:
         raise InputError(Problem("labeler", None, "rater",

@@ -2,6 +2,7 @@
 item, side mapping, choice and rater; a killed kernel loses nothing and the labeler resumes."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import signal
@@ -72,6 +73,7 @@ def _restart_after_kill(page, lab, name: str) -> None:
 
 
 def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, page, artifacts, tmp_path):
+    assert importlib.util.find_spec("ipyevents"), "keyboard shortcuts need ipyevents (a workbench dependency)"
     items, texts = _data()
     store_path = tmp_path / "store.db"
     prefill_store(store_path, MODELS, items, texts)

@@ -120,6 +120,7 @@ def test_unmatched_missing_and_longer(store, items):
     v = result.verdicts.set_index("item_id")
     assert list(v.index) == ["q1", "q2"]
     assert v.loc["q1", "longer"] == "a" and v.loc["q1", "verdict"] == "tie"
+    assert pd.isna(v.loc["q2", "longer"])
     assert pd.isna(v.loc["q2", "verdict"]) and v.loc["q2", "error"].startswith("baseline: no response to judge")
     reasons = {(r.item_id, r.model): r.reason for r in result.unmatched.itertuples()}
     assert reasons == {("q4", "base"): "item_id not found in items", ("q3", "cand"): "candidate only: no baseline response"}

@@ -52,6 +52,9 @@ def test_completion_prompt_ends_right_before_the_verdict_token():
     assert point.prompt.endswith("\nScore:") and not point.messages
     assert pair.prompt.endswith("\nVerdict: [[")
     assert answer_text(COMPLETION_V1, "pairwise", "A]]\nbecause...") == "Verdict: [[A]]"
+    assert answer_text(COMPLETION_V1, "pairwise", "B] A]") == "Verdict: [[B]"  # SmolLM2-135M really writes this
+    assert answer_text(COMPLETION_V1, "pairwise", "Red, B, C]") == "Verdict: [[Red, B, C]"  # still unparseable
+    assert answer_text(COMPLETION_V1, "pointwise", " 4.5\n") == "Score: 4.5"  # still unparseable
     assert answer_text(COMPLETION_V1, "pointwise", "\n 4\nmore") == "Score: 4"
     assert answer_text(CHAT_V1, "pointwise", "x\nScore: 4") == "x\nScore: 4"
 

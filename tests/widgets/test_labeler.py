@@ -175,6 +175,7 @@ def test_back_undo_and_relabel(path, pairs):
     labeler.choose("tie")  # replaces the answer, then moves to the next undecided item
     assert labeler.current_item == order[2]
     assert labeler.undo() == order[1]  # the tie is undone: the earlier answer is back
+    assert "earlier answer is back: Response 2 is better" in labeler.status.value
     assert "Response 2 is better" in labeler.view.value
     current = labeler.log.current("ann").set_index("item_id")["action"].to_dict()
     assert current == {order[0]: "left", order[1]: "right"}

@@ -5,6 +5,8 @@ a bare "rate 1-5" lets each judge invent its own scale.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from workbench.errors import InputError
@@ -114,7 +116,7 @@ def resolve_criterion(criterion: str | Criterion) -> Criterion:
     return Criterion(name=text, description=text, rubric=GENERIC_RUBRIC)
 
 
-def resolve_criteria(criteria: str | Criterion | list[str | Criterion] | tuple[str | Criterion, ...]) -> list[Criterion]:
+def resolve_criteria(criteria: str | Criterion | Sequence[str | Criterion]) -> list[Criterion]:
     items = [criteria] if isinstance(criteria, (str, Criterion)) else list(criteria)
     if not items:
         raise InputError("no criteria given")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from workbench import calls
@@ -58,7 +58,6 @@ class JudgeStats:
     retries: int = 0
     errors: int = 0
     wall_s: float = 0.0
-    per_round: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"tasks": self.tasks, "cached": self.cached, "model_calls": self.model_calls,
@@ -75,7 +74,7 @@ def _parser(kind: Kind) -> Callable[[str], ParsedScore | ParsedVerdict]:
 
 
 async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Sequence[JudgeTask],
-                     policy: Any = None) -> tuple[dict[str, Outcome], JudgeStats]:
+                     policy: calls.CallPolicy | None = None) -> tuple[dict[str, Outcome], JudgeStats]:
     """Outcome per judge_key. Tasks sharing a key (identical contents) are judged once."""
     started = time.perf_counter()
     unique = list({t.judge_key: t for t in tasks}.values())
@@ -86,7 +85,6 @@ async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Seq
     template = spec.template_set()
     identity = adapter.identity()
     spec_json = json.dumps(spec.record(identity), sort_keys=True, ensure_ascii=False)
-    policy = policy if policy is not None else calls.CallPolicy()
     assert spec.sampling is not None
 
     pending = [(t, t.rendered, 0) for t in unique if t.judge_key not in results]
@@ -100,7 +98,6 @@ async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Seq
             planned.setdefault(key, calls.PlannedCall(key, request))
             keyed.append(key)
         stats.model_calls += len(planned) - len(store.cached_keys(list(planned)))
-        stats.per_round.append(len(planned))
         outcomes = await calls.execute(adapter, list(planned.values()), store, policy)
 
         retry, rows, errors = [], [], []
@@ -136,12 +133,6 @@ async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Seq
         pending = retry
     stats.wall_s = time.perf_counter() - started
     return results, stats
-
-
-def run_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Sequence[JudgeTask],
-              policy: Any = None) -> tuple[dict[str, Outcome], JudgeStats]:
-    """Sync wrapper (works inside a running Jupyter loop too)."""
-    return calls.run_sync(arun_tasks(store, spec, adapter, tasks, policy))
 
 
 def resolve_adapter(spec: JudgeSpec, adapter: Adapter | None) -> tuple[Adapter, bool]:

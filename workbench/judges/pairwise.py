@@ -39,7 +39,7 @@ class PairwiseResult:
         verdict: the combined verdict A | B | tie — the two orders' verdict when they agree, tie when
             they disagree; NA when an order has no verdict (see error) — never a tie by default,
         consistent: whether the orders agree (NA without both verdicts),
-        longer: which response has more characters, a | b | same (for length-bias checks),
+        longer: which response has more characters, a | b | same (for length-bias checks); NA when one is missing,
         n_samples: judge samples that parsed, over both orders; n_errors: those that ended as errors,
         rationale: of the first parsed 'ab' sample, where "A" is model_a (NA in completion mode),
         error: why there is no combined verdict; NA when there is one.
@@ -102,14 +102,14 @@ async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, ba
     try:
         identity = adapter.identity()
         template = spec.template_set()
-        rows: list[tuple[dict[str, Any], list[JudgeTask], str | None, str]] = []
+        rows: list[tuple[dict[str, Any], list[JudgeTask], str | None, str | None]] = []
         for rec_a, rec_b in pairs:
             item = item_map[rec_a["item_id"]]
             base = {"item_id": rec_a["item_id"], "sample_index": rec_a["sample_index"], "model_a": model_a,
                     "model_b": model_b, "criterion": crit.name}
             if missing(rec_a["response"]) or missing(rec_b["response"]):
                 side = "baseline" if missing(rec_a["response"]) else "candidate"
-                rows.append((base, [], f"{side}: {response_error(rec_a if side == 'baseline' else rec_b)}", "same"))
+                rows.append((base, [], f"{side}: {response_error(rec_a if side == 'baseline' else rec_b)}", None))
                 continue
             text_a, text_b = str(rec_a["response"]), str(rec_b["response"])
             reference = text_or_empty(item.get("reference"))

@@ -55,7 +55,7 @@ async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, r
     """Score every response in `responses` (long frame, any number of models) on every criterion."""
     item_map = items_by_id(items)
     records = response_records(responses, "responses")
-    criteria_list = resolve_criteria(criteria if isinstance(criteria, (str, Criterion)) else list(criteria))
+    criteria_list = resolve_criteria(criteria)
     adapter, owned = resolve_adapter(spec, adapter)
     try:
         identity = adapter.identity()

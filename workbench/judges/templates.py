@@ -165,9 +165,16 @@ def reask(template: TemplateSet, kind: Kind, previous: Rendered, raw_output: str
 
 
 def answer_text(template: TemplateSet, kind: Kind, raw_output: str) -> str:
-    """The text the parser sees. In completion mode the answer is the first non-empty line of the
-    continuation, read together with the prompt's trailing `Score:` / `Verdict: [[`."""
+    """The text the parser sees. In completion mode the answer is what directly follows the
+    prompt's trailing `Score:` / `Verdict: [[`: the first non-empty line of the continuation, and
+    for a verdict only up to its closing bracket (small models write "A] A]" or "A]] because";
+    the bracketed letter is the answer, the rest is ignored). "4.5" or "Red]" still fail."""
     if template.mode == "chat":
         return raw_output
-    first_line = next((line for line in raw_output.splitlines() if line.strip()), "")
-    return template.for_kind(kind).answer_prefix + first_line
+    line = next((line for line in raw_output.splitlines() if line.strip()), "")
+    if kind == "pairwise" and "]" in line:
+        end = line.index("]")
+        while end < len(line) and line[end] == "]":
+            end += 1
+        line = line[:end]
+    return template.for_kind(kind).answer_prefix + line

@@ -7,6 +7,7 @@ is passed per call; no litellm global is touched. API keys come from the environ
 """
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import importlib
 import json
@@ -114,8 +115,6 @@ class LiteLLMAdapter(Adapter):
             self._warm_up()
         if len(requests) == 1:
             return [await self._call(requests[0], timeout_s)]
-        import asyncio
-
         return list(await asyncio.gather(*(self._call(r, timeout_s) for r in requests)))
 
     def _call_kwargs(self, request: Request, timeout_s: float) -> dict[str, Any]:

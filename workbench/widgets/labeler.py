@@ -177,7 +177,9 @@ class PairLabeler:
             return None
         self._refresh()
         self.current_item = undone[1]
-        self.status.value = "Undone: this item's previous answer is back (or none)."
+        earlier = self._decided.get(self.current_item)
+        self.status.value = ("Undone. This item has no answer now." if earlier is None
+                             else f"Undone. This item's earlier answer is back: {CHOICE_TEXT[earlier['action']]}.")
         self._render()
         return undone[1]
 
@@ -196,14 +198,19 @@ class PairLabeler:
         self._render()
         return self.current_item
 
-    def handle_key(self, key: str) -> None:
-        action = KEYS.get((key or "").strip().lower())
+    def act(self, action: str) -> None:
+        """One user action by name: a decision (left/right/tie/both_bad/skip), back or undo."""
         if action == "undo":
             self.undo()
         elif action == "back":
             self.back()
-        elif action is not None:
+        else:
             self.choose(action)
+
+    def handle_key(self, key: str) -> None:
+        action = KEYS.get((key or "").strip().lower())
+        if action is not None:
+            self.act(action)
 
     # ---- state ---------------------------------------------------------------------------------
     def sides(self, item_id: str) -> tuple[str, str]:
@@ -246,7 +253,7 @@ class PairLabeler:
         self._decided = self._state.effective
 
     def _on_click(self, action: str) -> Callable[[Any], None]:
-        return lambda _button: self.handle_key(next(k for k, a in KEYS.items() if a == action))
+        return lambda _button: self.act(action)
 
     def _on_key_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == "keydown" and not event.get("repeat") and not (
