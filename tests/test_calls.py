@@ -261,7 +261,7 @@ def test_cancel_keeps_finished_calls_and_stores_nothing_in_flight(fault_server, 
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(run_then_cancel())
+    run_sync(run_then_cancel())  # on the same loop as the other litellm tests
     assert store.cached_keys([c.cache_key for c in calls]) == {calls[0].cache_key}
     assert errors_of(store) == []
 

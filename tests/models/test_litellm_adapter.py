@@ -3,7 +3,6 @@ classifies every failure. Real HTTP to the in-process fault server; no retries h
 layer owns them), so every failure must cost exactly one hit."""
 from __future__ import annotations
 
-import asyncio
 import socket
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds fault_server.py
 from fault_server import FaultServer, fault_server, hang, malformed, rate_limited, server_error, status  # noqa: E402,F401
 
+from workbench.calls import run_sync  # noqa: E402
 from workbench.errors import InputError, ModelCallError  # noqa: E402
 from workbench.models import get_model  # noqa: E402
 from workbench.models.base import Request, Response, Sampling  # noqa: E402
@@ -32,7 +32,7 @@ def ask(adapter: LiteLLMAdapter, text: str, timeout_s: float = 10.0, **sampling)
     request = Request(item_id=text, messages=({"role": "system", "content": "be brief"},
                                               {"role": "user", "content": text}),
                       sampling=Sampling(**sampling))
-    return asyncio.run(adapter.generate([request], timeout_s))[0]
+    return run_sync(adapter.generate([request], timeout_s))[0]
 
 
 def adapter(server: FaultServer, model: str = "openai/fault-model", **options) -> LiteLLMAdapter:
@@ -119,7 +119,7 @@ def test_max_tokens_cut_reports_length(fault_server) -> None:
 def test_plain_prompt_goes_to_the_completions_endpoint(fault_server) -> None:
     a = adapter(fault_server)
     request = Request(item_id="p", prompt="Q: capital of France?\nA:", sampling=Sampling(stop=("\n",)))
-    response = asyncio.run(a.generate([request], 10.0))[0]
+    response = run_sync(a.generate([request], 10.0))[0]
     assert response.text == "echo: Q: capital of France? A:"
     body = fault_server.bodies[0]
     assert body["prompt"] == "Q: capital of France?\nA:" and "messages" not in body and body["stop"] == ["\n"]

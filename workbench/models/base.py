@@ -100,6 +100,10 @@ class Adapter:
         the item id is left out (identical requests share one answer); `replay/` overrides this."""
         return request.payload()
 
+    async def prepare(self) -> None:
+        """Load what the first call needs (weights, a slow import) before any call is timed, so the
+        per-call timeout measures answering, not loading. Called once by `calls.execute`."""
+
     async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
         """Answer each request, in order. A failure is returned per item, never raised for the batch."""
         raise NotImplementedError
