@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ from workbench.errors import ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.retry import RetryPolicy
 from workbench.secrets import redact
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CallPolicy", "PlannedCall", "Progress", "TqdmProgress", "execute", "run_sync"]
 
@@ -103,6 +106,10 @@ async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, po
     tally.report()
     todo = [call for key, call in unique.items() if key not in outcomes]
     if todo:
+        try:
+            await adapter.prepare()  # load weights / slow imports before any call's timeout starts
+        except Exception as exc:  # noqa: BLE001 - each call then fails and is recorded per item
+            logger.warning("preparing %s failed (%s); its calls will be recorded as errors", adapter.name, redact(str(exc)))
         await _Runner(adapter, store, policy, tally, outcomes).run(todo)
     return {key: outcomes[key] for key in unique}
 

@@ -81,6 +81,7 @@ def _add_comparison_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidate", required=True, metavar="NAME")
     p.add_argument("--judge", default=None, metavar="NAME", help="pairwise judge model (both orders, cached)")
     p.add_argument("--criterion", default="correctness", help="judge criterion: built-in name or a sentence")
+    p.add_argument("--judge-template", default="chat-v1", help="chat-v1 (API, instruction-tuned) or completion-v1 (small local)")
     p.add_argument("--metrics", nargs="+", default=["chrf", "rouge_l", "bleu", "length_chars"])
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -115,7 +116,7 @@ def _comparison(args: argparse.Namespace, gate=None):
         raise InputError(f"{args.store}: store not found (run `workbench generate` first)")
     with Store(args.store) as store:
         return compare_from_store(store, args.baseline, args.candidate, metrics=args.metrics, judge=args.judge,
-                                  criterion=args.criterion, gate=gate, n_resamples=args.resamples, seed=args.seed)
+                                  judge_template=args.judge_template, criterion=args.criterion, gate=gate, n_resamples=args.resamples, seed=args.seed)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

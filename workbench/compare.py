@@ -312,7 +312,7 @@ def worst_regressions(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidat
 
 
 def compare_from_store(store: Any, baseline: str, candidate: str, *, metrics: Sequence[str],
-                       judge: str | None = None, criterion: str = "correctness", gate: GateConfig | None = None,
+                       judge: str | None = None, judge_template: str = "chat-v1", criterion: str = "correctness", gate: GateConfig | None = None,
                        n_resamples: int = 1000, seed: int = 0, policy: Any = None) -> tuple[Comparison, dict[str, Any]]:
     """The latest runs of both models in a store, scored and (optionally) judged, then compared.
     Judge verdicts are cached, so comparing again makes no judge call."""
@@ -331,7 +331,7 @@ def compare_from_store(store: Any, baseline: str, candidate: str, *, metrics: Se
     if judge:
         from workbench.judges import JudgeSpec, judge_pairwise
 
-        judged = judge_pairwise(store, JudgeSpec(model=judge), items, baseline_resp, candidate_resp, criterion, policy)
+        judged = judge_pairwise(store, JudgeSpec(model=judge, template=judge_template), items, baseline_resp, candidate_resp, criterion, policy)
         verdicts, judge_stats = judged.verdicts, judged.stats.as_dict()
     comparison = compare(items, baseline_resp, candidate_resp, scores=scores, verdicts=verdicts, gate=gate,
                          n_resamples=n_resamples, seed=seed)

@@ -34,11 +34,12 @@ class MigrationConfig(BaseModel):
     candidate_prompts: list[str | None] = Field(default_factory=lambda: ["support_chat@v1"])
     judge: str | None = "hf/smollm2-135m-instruct"
     judge_criterion: str = "correctness"
+    judge_template: str = "completion-v1"  # chat-v1 for API / instruction-tuned judges
     metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"])
     gate: dict[str, Any] = Field(default_factory=dict)
     sample_size: int | None = None
     seed: int = 0
-    max_tokens: int = 96
+    max_tokens: int = 64
     temperature: float = 0.0
     store: str = ".workbench/store.db"
     api_base: str | None = None
@@ -274,7 +275,8 @@ def run_migration(config: MigrationConfig, progress: bool = False) -> MigrationR
             if config.judge:
                 from workbench.judges import JudgeSpec, judge_pairwise
 
-                result = judge_pairwise(store, JudgeSpec(model=config.judge), items, baseline_resp, candidate_resp,
+                result = judge_pairwise(store, JudgeSpec(model=config.judge, template=config.judge_template), items,
+                                        baseline_resp, candidate_resp,
                                         config.judge_criterion, policy)
                 judgments[name] = result
                 verdicts = result.verdicts

@@ -110,6 +110,10 @@ class LiteLLMAdapter(Adapter):
             except ImportError:  # another litellm/openai version: only the first latency suffers
                 pass
 
+    async def prepare(self) -> None:
+        if not self._warm:
+            await asyncio.to_thread(self._warm_up)  # seconds of imports, outside any call's timeout
+
     async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
         if not self._warm:
             self._warm_up()
