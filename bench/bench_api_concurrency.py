@@ -5,7 +5,8 @@ server (a separate process, so it does not share our GIL), then a warm re-run se
     .venv/bin/python bench/bench_api_concurrency.py [--n 512] [--latency 0.2] [--reps 3]
 
 Goals: ratio <= 1.10 at C=8, <= 1.25 at C=32, execute within 5% of bare litellm, warm re-run < 2 s.
-Runs alternate (bare, execute, bare, ...) and the median is reported, since the machine is shared.
+Runs alternate (bare, raw openai, execute, ...) and the median is reported, since the machine is
+shared. The raw openai SDK row is a reference for what the server and one event loop allow.
 """
 from __future__ import annotations
 
@@ -73,6 +74,22 @@ async def run_bare(url: str, requests: list[Request], concurrency: int, timeout_
     return time.perf_counter() - start
 
 
+async def run_raw_openai(client, requests: list[Request], concurrency: int, timeout_s: float) -> float:
+    """Reference only: the openai SDK without litellm, to show what the server and loop allow."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(request: Request) -> None:
+        async with sem:
+            await client.chat.completions.create(model=MODEL.split("/", 1)[1], timeout=timeout_s,
+                                                 messages=[dict(m) for m in request.messages],
+                                                 temperature=request.sampling.temperature,
+                                                 max_tokens=request.sampling.max_tokens)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(r) for r in requests))
+    return time.perf_counter() - start
+
+
 async def run_execute(adapter, calls: list[PlannedCall], store: Store, policy: CallPolicy) -> tuple[float, dict]:
     start = time.perf_counter()
     out = await execute(adapter, calls, store, policy)
@@ -98,25 +115,30 @@ async def amain(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
         adapter = get_model(f"litellm/{MODEL}", api_base=url)
+        import openai
+
+        raw_client = openai.AsyncOpenAI(base_url=url, api_key=os.environ["OPENAI_API_KEY"], max_retries=0)
         # Warm-up: imports and client caches, for both paths, outside every timing.
         warm_store = Store(tmp / "warmup.sqlite")
         await run_bare(url, requests_for(16, "warm-bare"), 8, 60)
+        await run_raw_openai(raw_client, requests_for(16, "warm-raw"), 8, 60)
         await run_execute(adapter, plan(adapter, requests_for(16, "warm-exec")), warm_store, CallPolicy())
         warm_store.close()
 
         print(f"N={args.n} latency={args.latency}s reps={args.reps} (median of alternating runs)")
         print(f"{'C':>4} {'ideal s':>8} {'bare s':>8} {'bare ratio':>10} {'exec s':>8} {'exec ratio':>10} "
-              f"{'exec/bare':>9} {'cpu ms/call bare':>16} {'exec':>6}")
+              f"{'exec/bare':>9} {'cpu ms/call bare':>16} {'exec':>6} {'raw openai ratio':>16}")
         last = None
         for concurrency in args.concurrency:
             ideal = args.n * args.latency / concurrency
             policy = CallPolicy(concurrency=concurrency, timeout_s=60)
-            bare_t, exec_t, bare_cpu, exec_cpu = [], [], [], []
+            bare_t, exec_t, bare_cpu, exec_cpu, raw_t = [], [], [], [], []
             for rep in range(args.reps):
                 requests = requests_for(args.n, f"c{concurrency}r{rep}")
                 c0 = time.process_time()
                 bare_t.append(await run_bare(url, requests, concurrency, 60))
                 bare_cpu.append((time.process_time() - c0) / args.n * 1000)
+                raw_t.append(await run_raw_openai(raw_client, requests, concurrency, 60))
                 store_path = tmp / f"c{concurrency}-r{rep}.sqlite"
                 store = Store(store_path)
                 calls = plan(adapter, requests)
@@ -131,7 +153,8 @@ async def amain(args: argparse.Namespace) -> None:
                 last = (store_path, calls)
             b, e = statistics.median(bare_t), statistics.median(exec_t)
             print(f"{concurrency:>4} {ideal:>8.2f} {b:>8.2f} {b / ideal:>10.3f} {e:>8.2f} {e / ideal:>10.3f} "
-                  f"{e / b:>9.3f} {statistics.median(bare_cpu):>16.2f} {statistics.median(exec_cpu):>6.2f}")
+                  f"{e / b:>9.3f} {statistics.median(bare_cpu):>16.2f} {statistics.median(exec_cpu):>6.2f} "
+                  f"{statistics.median(raw_t) / ideal:>16.3f}")
             print(f"     runs: bare {[round(x / ideal, 3) for x in bare_t]} execute {[round(x / ideal, 3) for x in exec_t]}")
 
         # The call layer's own cost, without HTTP: a zero-latency in-process fake adapter.

@@ -368,6 +368,21 @@ def test_budget_spent_waiting_for_a_slot_gives_up_with_the_last_error(store) -> 
     assert [(e[1], e[3]) for e in errors_of(store)] == [("server", 1)]
 
 
+def test_a_failing_store_stops_execute_with_its_error(tmp_path) -> None:
+    import sqlite3
+
+    class FullDisk(Store):
+        def put_response(self, *args, **kwargs) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    adapter = FakeAdapter("fake", FakeOptions(latency_s=0.01))
+    calls = plan(adapter, *[f"q{i}" for i in range(20)])
+    with FullDisk(tmp_path / "full.sqlite") as store:
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            run_sync(execute(adapter, calls, store, CallPolicy(concurrency=2)))
+    assert len(adapter.calls) < 20  # it stopped calling instead of answering into the void
+
+
 def test_run_sync_works_inside_a_running_loop(store) -> None:
     adapter = FakeAdapter("fake", FakeOptions())
     calls = plan(adapter, "x")

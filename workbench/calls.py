@@ -4,6 +4,10 @@
 every success to the store the moment it arrives, so a killed run loses only calls in flight and
 a re-run picks up where it stopped. Errors are recorded in `call_errors` and never cached.
 Adapters only translate requests; nothing here knows a provider.
+
+Store writes go through one writer thread per execute: SQLite releases the GIL while it writes,
+and when the event loop thread wrote itself, litellm's helper threads took the GIL and the loop
+stalled for milliseconds per write (measured: +15% wall time at 32 calls in flight).
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import atexit
 import itertools
 import logging
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -228,17 +233,21 @@ class _Runner:
         for call in todo:
             self.ready.put_nowait((1, next(self.seq), _Item(call)))
         self.remaining = len(todo)
+        self.writer = _StoreWriter(self.store)
         workers = [asyncio.create_task(self._worker()) for _ in range(n_workers)]
         try:
             await self.done.wait()
-            if self.failure is not None:
-                raise self.failure
         finally:
             for handle in self.timers:
                 handle.cancel()
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            self.writer.close()  # completed calls are on disk before execute returns or raises
+        if self.failure is not None:
+            raise self.failure
+        if self.writer.error is not None:
+            raise self.writer.error
 
     async def _worker(self) -> None:
         try:
@@ -294,7 +303,7 @@ class _Runner:
     def _succeeded(self, item: _Item, response: Response) -> None:
         call = item.call
         record = {"adapter": self.identity, "request": call.request.payload()}
-        self.store.put_response(call.cache_key, self.adapter.name, record, response)  # durable before we move on
+        self.writer.submit(self.store.put_response, call.cache_key, self.adapter.name, record, response)
         self._finish(call.cache_key, response)
 
     def _failed(self, item: _Item, error: ModelCallError, loop: asyncio.AbstractEventLoop) -> None:
@@ -308,8 +317,8 @@ class _Runner:
 
     def _give_up(self, item: _Item, error: ModelCallError) -> None:
         call = item.call
-        self.store.record_error(call.cache_key, self.adapter.name, call.request.item_id, call.request.sample_index,
-                                error.kind, redact(str(error)), item.attempts)
+        self.writer.submit(self.store.record_error, call.cache_key, self.adapter.name, call.request.item_id,
+                           call.request.sample_index, error.kind, redact(str(error)), item.attempts)
         self._finish(call.cache_key, error)
 
     def _requeue_later(self, item: _Item, wait: float, loop: asyncio.AbstractEventLoop) -> None:
@@ -323,11 +332,40 @@ class _Runner:
         self.timers.add(handle)
 
     def _finish(self, key: str, outcome: Outcome) -> None:
+        if self.writer.error is not None:  # the store is failing (disk full, ...): stop calling
+            raise self.writer.error
         self.outcomes[key] = outcome
         self.tally.finished(key, outcome)
         self.remaining -= 1
         if self.remaining == 0:
             self.done.set()
+
+
+class _StoreWriter:
+    """Runs store writes in order on its own thread, each as soon as it is submitted."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self.error: BaseException | None = None
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="workbench-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        self._jobs.put((write, args))
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self.error is None:
+                try:
+                    job[0](*job[1])
+                except BaseException as exc:  # surfaced by execute on the loop thread
+                    self.error = exc
+
+    def close(self) -> None:
+        """Wait until every submitted write is done (milliseconds: writes never wait for calls)."""
+        self._jobs.put(None)
+        self._thread.join()
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

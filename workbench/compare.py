@@ -165,10 +165,16 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
             except stats.StatsInputError as exc:
                 win_rows.append({"source": "judge, length-controlled", "win_rate": np.nan, "n": len(per),
                                  "note": str(exc)})
-            pref = stats.length_preference(scores, per["candidate_len"].to_numpy(float), per["baseline_len"].to_numpy(float))
-            reliability.append({"measure": "P(judge prefers the longer answer)", "value": pref.rate,
-                                "ci_low": pref.ci_low, "ci_high": pref.ci_high, "n": pref.n,
-                                "reading": "0.5 = no length bias; far above 0.5 = rewards length"})
+            try:
+                pref = stats.length_preference(scores, per["candidate_len"].to_numpy(float),
+                                               per["baseline_len"].to_numpy(float))
+                reliability.append({"measure": "P(judge prefers the longer answer)", "value": pref.rate,
+                                    "ci_low": pref.ci_low, "ci_high": pref.ci_high, "n": pref.n,
+                                    "reading": "0.5 = no length bias; far above 0.5 = rewards length"})
+            except stats.StatsInputError:
+                reliability.append({"measure": "P(judge prefers the longer answer)", "value": np.nan,
+                                    "ci_low": np.nan, "ci_high": np.nan, "n": 0,
+                                    "reading": "undefined: the judge never preferred one answer (every verdict a tie)"})
             frame = per.merge(items, on="item_id", how="left")
             cols = slice_columns(items)
             if cols:

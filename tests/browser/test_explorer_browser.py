@@ -27,7 +27,7 @@ Explorer(items, responses)
 '''
 
 
-def test_explorer_shows_hostile_model_output_as_text(jupyter_lab, page):
+def test_explorer_shows_hostile_model_output_as_text(jupyter_lab, page, artifacts):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -44,3 +44,4 @@ def test_explorer_shows_hostile_model_output_as_text(jupyter_lab, page):
     assert SCRIPT in text and IMG in text, "hostile markup is shown as text"
     assert page.locator(".jp-OutputArea img[src='x']").count() == 0
     assert page.locator(".jp-OutputArea script").count() == 0
+    page.locator(".jp-OutputArea .wb-explorer").first.screenshot(path=str(artifacts / "explorer.png"))
