@@ -37,7 +37,7 @@ class MigrationConfig(BaseModel):
     judge_template: str = "completion-v1"  # chat-v1 for API / instruction-tuned judges
     metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"])
     gate: dict[str, Any] = Field(default_factory=dict)
-    sample_size: int | None = None
+    sample_size: int | None = 96  # stratified by language x task; None = every item
     seed: int = 0
     max_tokens: int = 64
     temperature: float = 0.0
