@@ -22,7 +22,7 @@ def _require_browser() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyter_lab(tmp_path_factory) -> Lab:
     _require_browser()
     lab = Lab(tmp_path_factory.mktemp("jupyter"))
@@ -30,7 +30,7 @@ def jupyter_lab(tmp_path_factory) -> Lab:
     lab.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(jupyter_lab):
     from playwright.sync_api import sync_playwright
 
