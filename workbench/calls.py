@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterator, Protocol, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,7 +105,7 @@ async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, po
     for call in calls:
         unique.setdefault(call.cache_key, call)
         weight[call.cache_key] = weight.get(call.cache_key, 0) + 1
-    outcomes: dict[str, Outcome] = dict(_stored_responses(store, list(unique)))
+    outcomes: dict[str, Outcome] = dict(store.stored_responses(list(unique)))
     tally = _Tally(progress, weight)
     tally.done += sum(weight[k] for k in outcomes)
     tally.report()
@@ -158,18 +158,6 @@ def run_sync(coro: Awaitable[T]) -> T:
 
 
 # ---- internals ---------------------------------------------------------------------------------
-_RESPONSE_COLUMNS = "cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s, model_version"
-
-
-def _stored_responses(store: Any, keys: list[str]) -> Iterator[tuple[str, Response]]:
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in store.execute(f"SELECT {_RESPONSE_COLUMNS} FROM responses WHERE cache_key IN ({marks})", chunk):
-            yield row[0], Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
-                                   cost_usd=row[5], latency_s=row[6], model_version=row[7])
-
-
 class _Tally:
     def __init__(self, progress: Progress | None, weight: dict[str, int]):
         self.progress, self.weight = progress, weight

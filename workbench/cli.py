@@ -45,11 +45,7 @@ def _model_specs(args: argparse.Namespace):
         prompts = prompts * len(args.model)
     if len(prompts) != len(args.model):
         raise InputError(f"--prompt given {len(args.prompt)} times for {len(args.model)} --model: give one, or one per model")
-    specs = []
-    for name, prompt in zip(args.model, prompts):
-        options = {"api_base": args.api_base} if args.api_base and name.startswith("litellm/") else {}
-        specs.append(ModelSpec(name=name, prompt=prompt, options=options))
-    return specs
+    return [ModelSpec.with_endpoint(name, prompt, args.api_base) for name, prompt in zip(args.model, prompts)]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

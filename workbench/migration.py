@@ -212,13 +212,8 @@ class MigrationResult:
 def model_specs(config: MigrationConfig) -> list[Any]:
     from workbench.runner import ModelSpec
 
-    options = {"api_base": config.api_base} if config.api_base else {}
-
-    def spec(name: str, prompt: str | None) -> ModelSpec:
-        return ModelSpec(name=name, prompt=prompt, options=options if name.startswith("litellm/") else {})
-
-    return [spec(config.baseline, config.baseline_prompt)] + [
-        spec(name, config.prompt_for(i)) for i, name in enumerate(config.candidates)]
+    return [ModelSpec.with_endpoint(config.baseline, config.baseline_prompt, config.api_base)] + [
+        ModelSpec.with_endpoint(name, config.prompt_for(i), config.api_base) for i, name in enumerate(config.candidates)]
 
 
 def gate_config(config: MigrationConfig) -> Any:

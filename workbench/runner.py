@@ -30,6 +30,13 @@ class ModelSpec(BaseModel):
     prompt: str | None = None  # "name@version"; None sends each item's `input` as the user message
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def with_endpoint(cls, name: str, prompt: str | None, api_base: str | None) -> "ModelSpec":
+        """A spec whose `api_base` (an OpenAI-compatible server) applies only where it means
+        something: litellm models. Local models ignore it rather than reject it."""
+        options = {"api_base": api_base} if api_base and name.startswith("litellm/") else {}
+        return cls(name=name, prompt=prompt, options=options)
+
 
 @dataclass
 class RunStats:

@@ -229,6 +229,18 @@ class Store:
             found.update(r[0] for r in self.execute(f"SELECT cache_key FROM responses WHERE cache_key IN ({marks})", chunk))
         return found
 
+    def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
+        """The stored answer of each key that has one (a cache hit); missing keys are absent."""
+        found: dict[str, Response] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.execute("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
+                                    f" latency_s, model_version FROM responses WHERE cache_key IN ({marks})", chunk):
+                found[row[0]] = Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3],
+                                         completion_tokens=row[4], cost_usd=row[5], latency_s=row[6],
+                                         model_version=row[7])
+        return found
+
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         self.execute(
             "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)",
