@@ -68,6 +68,28 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
+    """Per model: calls, errors, p50/p95 latency, tokens and cost (cost null when any price is unknown)."""
+    rows = []
+    for model, group in responses.groupby("model", sort=False):
+        ok = group[group["error"].isna() & group["response"].notna()]
+        latency = ok["latency_s"].dropna()
+        cost = ok["cost_usd"]
+        rows.append({
+            "model": model,
+            "items": int(group["item_id"].nunique()),
+            "answered": int(len(ok)),
+            "errors": int(len(group) - len(ok)),
+            "error_rate": float((len(group) - len(ok)) / len(group)) if len(group) else float("nan"),
+            "latency_p50_s": float(latency.quantile(0.5)) if len(latency) else float("nan"),
+            "latency_p95_s": float(latency.quantile(0.95)) if len(latency) else float("nan"),
+            "prompt_tokens": float(ok["prompt_tokens"].sum(min_count=1)) if len(ok) else float("nan"),
+            "completion_tokens": float(ok["completion_tokens"].sum(min_count=1)) if len(ok) else float("nan"),
+            "cost_usd": float(cost.sum()) if len(ok) and cost.notna().all() else None,
+        })
+    return pd.DataFrame(rows)
+
+
 def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """One value per item: the mean over samples (paired statistics need exactly one)."""
     return frame.groupby("item_id", as_index=False)[value].mean()
@@ -246,7 +268,6 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             n_resamples: int = 1000, seed: int = 0) -> Comparison:
     """All evidence for baseline vs candidate. `human`: item_id, score (candidate side: 1/0.5/0)."""
     from workbench.metrics import behaviour_diff, summarize_behaviour
-    from workbench.migration import latency_cost_summary
 
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
     ok_a = set(baseline_resp.dropna(subset=["response"])["item_id"])

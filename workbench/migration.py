@@ -130,28 +130,6 @@ def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple
     return sampled
 
 
-def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
-    """Per model: calls, errors, p50/p95 latency, tokens and cost (cost null when any price is unknown)."""
-    rows = []
-    for model, group in responses.groupby("model", sort=False):
-        ok = group[group["error"].isna() & group["response"].notna()]
-        latency = ok["latency_s"].dropna()
-        cost = ok["cost_usd"]
-        rows.append({
-            "model": model,
-            "items": int(group["item_id"].nunique()),
-            "answered": int(len(ok)),
-            "errors": int(len(group) - len(ok)),
-            "error_rate": float((len(group) - len(ok)) / len(group)) if len(group) else float("nan"),
-            "latency_p50_s": float(latency.quantile(0.5)) if len(latency) else float("nan"),
-            "latency_p95_s": float(latency.quantile(0.95)) if len(latency) else float("nan"),
-            "prompt_tokens": float(ok["prompt_tokens"].sum(min_count=1)) if len(ok) else float("nan"),
-            "completion_tokens": float(ok["completion_tokens"].sum(min_count=1)) if len(ok) else float("nan"),
-            "cost_usd": float(cost.sum()) if len(ok) and cost.notna().all() else None,
-        })
-    return pd.DataFrame(rows)
-
-
 def today() -> dt.date:
     return dt.date.today()
 
