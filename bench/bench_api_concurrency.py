@@ -1,12 +1,12 @@
-"""How close `calls.execute` + the litellm adapter come to the ideal wall time N*L/C, next to bare
-`litellm.acompletion` under an `asyncio.Semaphore`, measured in the same run against the fault
+"""How close `calls.execute` comes to the ideal wall time N*L/C with each HTTP adapter, next to
+the bare client it wraps under an `asyncio.Semaphore`, measured in the same run against the fault
 server (a separate process, so it does not share our GIL), then a warm re-run served from the store.
 
     .venv/bin/python bench/bench_api_concurrency.py [--n 512] [--latency 0.2] [--reps 3]
 
-Goals: ratio <= 1.10 at C=8, <= 1.25 at C=32, execute within 5% of bare litellm, warm re-run < 2 s.
-Runs alternate (bare, raw openai, execute, ...) and the median is reported, since the machine is
-shared. The raw openai SDK row is a reference for what the server and one event loop allow.
+Four clients alternate in each repetition and the median is reported, since the machine is shared:
+bare `litellm.acompletion`, `execute` + `litellm/`, the bare openai SDK, `execute` + `openai/`.
+Goals: ratio <= 1.10 at C=8, <= 1.25 at C=32, execute within 5% of its bare client, warm re-run < 2 s.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from workbench.models import get_model  # noqa: E402
 from workbench.models.base import Request, Sampling  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
-MODEL = "openai/bench-model"  # unknown to litellm's price list: cost lookups fail fast, as for most local servers
+MODEL = "openai/bench-model"  # `openai/` adapter name and litellm model name alike; unpriced, as most local servers
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
@@ -75,7 +75,7 @@ async def run_bare(url: str, requests: list[Request], concurrency: int, timeout_
 
 
 async def run_raw_openai(client, requests: list[Request], concurrency: int, timeout_s: float) -> float:
-    """Reference only: the openai SDK without litellm, to show what the server and loop allow."""
+    """The openai SDK alone: the bare client under `openai/`."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(request: Request) -> None:
@@ -114,48 +114,54 @@ async def amain(args: argparse.Namespace) -> None:
     proc, url = start_server(args.latency)
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
-        adapter = get_model(f"litellm/{MODEL}", api_base=url)
+        adapters = {"litellm": get_model(f"litellm/{MODEL}", api_base=url),
+                    "openai": get_model(MODEL, api_base=url)}
         import openai
 
         raw_client = openai.AsyncOpenAI(base_url=url, api_key=os.environ["OPENAI_API_KEY"], max_retries=0)
-        # Warm-up: imports and client caches, for both paths, outside every timing.
+        bare = {"litellm": lambda requests, c: run_bare(url, requests, c, 60),
+                "openai": lambda requests, c: run_raw_openai(raw_client, requests, c, 60)}
+        # Warm-up: imports and client caches, for every path, outside every timing.
         warm_store = Store(tmp / "warmup.sqlite")
-        await run_bare(url, requests_for(16, "warm-bare"), 8, 60)
-        await run_raw_openai(raw_client, requests_for(16, "warm-raw"), 8, 60)
-        await run_execute(adapter, plan(adapter, requests_for(16, "warm-exec")), warm_store, CallPolicy())
+        for name, adapter in adapters.items():
+            await bare[name](requests_for(16, f"warm-bare-{name}"), 8)
+            await run_execute(adapter, plan(adapter, requests_for(16, f"warm-exec-{name}")), warm_store, CallPolicy())
         warm_store.close()
 
         print(f"N={args.n} latency={args.latency}s reps={args.reps} (median of alternating runs)")
-        print(f"{'C':>4} {'ideal s':>8} {'bare s':>8} {'bare ratio':>10} {'exec s':>8} {'exec ratio':>10} "
-              f"{'exec/bare':>9} {'cpu ms/call bare':>16} {'exec':>6} {'raw openai ratio':>16}")
+        print(f"{'C':>4} {'client':>8} {'ideal s':>8} {'bare s':>7} {'bare ratio':>10} {'exec s':>7} "
+              f"{'exec ratio':>10} {'exec/bare':>9} {'cpu ms/call bare':>16} {'exec':>6}")
         last = None
         for concurrency in args.concurrency:
             ideal = args.n * args.latency / concurrency
             policy = CallPolicy(concurrency=concurrency, timeout_s=60)
-            bare_t, exec_t, bare_cpu, exec_cpu, raw_t = [], [], [], [], []
+            times: dict[tuple[str, str], list[float]] = {}
+            cpu: dict[tuple[str, str], list[float]] = {}
             for rep in range(args.reps):
                 requests = requests_for(args.n, f"c{concurrency}r{rep}")
-                c0 = time.process_time()
-                bare_t.append(await run_bare(url, requests, concurrency, 60))
-                bare_cpu.append((time.process_time() - c0) / args.n * 1000)
-                raw_t.append(await run_raw_openai(raw_client, requests, concurrency, 60))
-                store_path = tmp / f"c{concurrency}-r{rep}.sqlite"
-                store = Store(store_path)
-                calls = plan(adapter, requests)
-                c0 = time.process_time()
-                wall, out = await run_execute(adapter, calls, store, policy)
-                exec_cpu.append((time.process_time() - c0) / args.n * 1000)
-                exec_t.append(wall)
-                failed = sum(1 for o in out.values() if not hasattr(o, "text"))
-                if failed:
-                    print(f"  warning: {failed} failed calls in execute run (C={concurrency}, rep {rep})")
-                store.close()
-                last = (store_path, calls)
-            b, e = statistics.median(bare_t), statistics.median(exec_t)
-            print(f"{concurrency:>4} {ideal:>8.2f} {b:>8.2f} {b / ideal:>10.3f} {e:>8.2f} {e / ideal:>10.3f} "
-                  f"{e / b:>9.3f} {statistics.median(bare_cpu):>16.2f} {statistics.median(exec_cpu):>6.2f} "
-                  f"{statistics.median(raw_t) / ideal:>16.3f}")
-            print(f"     runs: bare {[round(x / ideal, 3) for x in bare_t]} execute {[round(x / ideal, 3) for x in exec_t]}")
+                for name, adapter in adapters.items():
+                    c0 = time.process_time()
+                    times.setdefault((name, "bare"), []).append(await bare[name](requests, concurrency))
+                    cpu.setdefault((name, "bare"), []).append((time.process_time() - c0) / args.n * 1000)
+                    store_path = tmp / f"c{concurrency}-r{rep}-{name}.sqlite"
+                    store = Store(store_path)
+                    calls = plan(adapter, requests)
+                    c0 = time.process_time()
+                    wall, out = await run_execute(adapter, calls, store, policy)
+                    cpu.setdefault((name, "exec"), []).append((time.process_time() - c0) / args.n * 1000)
+                    times.setdefault((name, "exec"), []).append(wall)
+                    failed = sum(1 for o in out.values() if not hasattr(o, "text"))
+                    if failed:
+                        print(f"  warning: {failed} failed calls in execute run ({name}, C={concurrency}, rep {rep})")
+                    store.close()
+                    last = (adapter, store_path, calls)
+            for name in adapters:
+                b, e = statistics.median(times[(name, "bare")]), statistics.median(times[(name, "exec")])
+                print(f"{concurrency:>4} {name:>8} {ideal:>8.2f} {b:>7.2f} {b / ideal:>10.3f} {e:>7.2f} "
+                      f"{e / ideal:>10.3f} {e / b:>9.3f} {statistics.median(cpu[(name, 'bare')]):>16.2f} "
+                      f"{statistics.median(cpu[(name, 'exec')]):>6.2f}")
+                print(f"     runs: bare {[round(x / ideal, 3) for x in times[(name, 'bare')]]} "
+                      f"execute {[round(x / ideal, 3) for x in times[(name, 'exec')]]}")
 
         # The call layer's own cost, without HTTP: a zero-latency in-process fake adapter.
         fake = get_model("fake/overhead")
@@ -171,7 +177,7 @@ async def amain(args: argparse.Namespace) -> None:
 
         # Warm re-run: the same calls against the filled store make zero requests.
         assert last is not None
-        store_path, calls = last
+        adapter, store_path, calls = last
         hits_before = server_hits(url)
         start = time.perf_counter()
         store = Store(store_path)
@@ -179,7 +185,7 @@ async def amain(args: argparse.Namespace) -> None:
         warm = time.perf_counter() - start
         store.close()
         made = server_hits(url) - hits_before
-        print(f"warm re-run of {len(calls)} calls (store opened inside the timing): {warm:.3f} s, "
+        print(f"warm re-run of {len(calls)} {adapter.name} calls (store opened inside the timing): {warm:.3f} s, "
               f"{made} requests made, {len(out)} outcomes")
     finally:
         proc.terminate()

@@ -23,6 +23,14 @@ def store(tmp_path):
 
 
 @pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fake OpenAI key in the environment: tests check it reaches the server and nothing else."""
+    key = "sk-test-SECRET1234567890abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    return key
+
+
+@pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")

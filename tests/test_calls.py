@@ -1,4 +1,4 @@
-"""The call layer end to end: real HTTP through litellm to a scripted fault server, plus the
+"""The call layer end to end: real HTTP through each API adapter (litellm, the bare openai SDK) to a scripted fault server, plus the
 retry arithmetic and the batch path for local (non-concurrent) adapters."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pytest
 
@@ -33,15 +33,11 @@ def store(tmp_path: Path) -> Store:
         yield s
 
 
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    key = "sk-test-SECRET1234567890abcdef"
-    monkeypatch.setenv("OPENAI_API_KEY", key)
-    return key
 
-
-def adapter_for(server: FaultServer, model: str = "openai/fault-model") -> Adapter:
-    return get_model(f"litellm/{model}", api_base=server.url)
+@pytest.fixture(params=["litellm/openai", "openai"])
+def adapter_for(request: pytest.FixtureRequest) -> Callable[[FaultServer], Adapter]:
+    """Every call-layer guarantee holds for both HTTP adapters: litellm and the bare openai SDK."""
+    return lambda server: get_model(f"{request.param}/fault-model", api_base=server.url)
 
 
 def plan(adapter: Adapter, *item_ids: str, sampling: Sampling | None = None) -> list[PlannedCall]:
@@ -96,7 +92,7 @@ def test_call_policy_rejects_unknown_fields_and_maps_to_retry_policy() -> None:
 
 
 # ---- execute through litellm against the fault server -------------------------------------------
-def test_success_is_stored_with_tokens_latency_and_unknown_cost(fault_server, store, api_key) -> None:
+def test_success_is_stored_with_tokens_latency_and_unknown_cost(fault_server, store, api_key, adapter_for) -> None:
     fault_server.latency_s = 0.05
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "hello world")
@@ -109,12 +105,12 @@ def test_success_is_stored_with_tokens_latency_and_unknown_cost(fault_server, st
     assert response.model_version == fault_server.model_version
     assert 0.05 <= response.latency_s < 2.0
     row = store.execute("SELECT model, request_json, text, latency_s, cost_usd FROM responses").fetchone()
-    assert row[0] == "litellm/openai/fault-model" and row[2] == "echo: hello world"
+    assert row[0] == adapter.name and row[2] == "echo: hello world"
     assert '"api_base"' in row[1] and '"hello world"' in row[1] and row[4] is None
     assert row[3] == pytest.approx(response.latency_s)
 
 
-def test_second_execute_is_served_from_the_store(fault_server, store, api_key) -> None:
+def test_second_execute_is_served_from_the_store(fault_server, store, api_key, adapter_for) -> None:
     adapter = adapter_for(fault_server)
     calls = plan(adapter, *[f"q{i}" for i in range(5)])
     first = run_sync(execute(adapter, calls, store))
@@ -124,14 +120,14 @@ def test_second_execute_is_served_from_the_store(fault_server, store, api_key) -
     assert second == first
 
 
-def test_duplicate_keys_are_called_once(fault_server, store, api_key) -> None:
+def test_duplicate_keys_are_called_once(fault_server, store, api_key, adapter_for) -> None:
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "same", "same", "other")
     out = run_sync(execute(adapter, calls, store))
     assert len(out) == 2 and fault_server.hits["same"] == 1
 
 
-def test_rate_limit_waits_at_least_retry_after_then_succeeds(fault_server, store, api_key) -> None:
+def test_rate_limit_waits_at_least_retry_after_then_succeeds(fault_server, store, api_key, adapter_for) -> None:
     fault_server.script("busy", rate_limited(retry_after=0.6))
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "busy")
@@ -143,7 +139,7 @@ def test_rate_limit_waits_at_least_retry_after_then_succeeds(fault_server, store
     assert 0.6 <= elapsed < 2.0  # backoff alone would wait <= 0.01 s
 
 
-def test_persistent_rate_limit_hits_exactly_max_attempts(fault_server, store, api_key) -> None:
+def test_persistent_rate_limit_hits_exactly_max_attempts(fault_server, store, api_key, adapter_for) -> None:
     fault_server.always("busy", rate_limited(retry_after=0.01))
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "busy")
@@ -155,7 +151,7 @@ def test_persistent_rate_limit_hits_exactly_max_attempts(fault_server, store, ap
     assert store.execute("SELECT count(*) FROM responses").fetchone()[0] == 0
 
 
-def test_server_error_then_success(fault_server, store, api_key) -> None:
+def test_server_error_then_success(fault_server, store, api_key, adapter_for) -> None:
     fault_server.script("flaky", server_error(500))
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "flaky")
@@ -164,7 +160,7 @@ def test_server_error_then_success(fault_server, store, api_key) -> None:
     assert fault_server.hits["flaky"] == 2 and errors_of(store) == []
 
 
-def test_malformed_json_is_a_retryable_server_error(fault_server, store, api_key) -> None:
+def test_malformed_json_is_a_retryable_server_error(fault_server, store, api_key, adapter_for) -> None:
     fault_server.script("garbled", malformed())
     fault_server.always("broken", malformed())
     adapter = adapter_for(fault_server)
@@ -176,7 +172,7 @@ def test_malformed_json_is_a_retryable_server_error(fault_server, store, api_key
     assert fault_server.hits == {"garbled": 2, "broken": 2}
 
 
-def test_never_answering_connection_ends_within_timeout(fault_server, store, api_key) -> None:
+def test_never_answering_connection_ends_within_timeout(fault_server, store, api_key, adapter_for) -> None:
     fault_server.always("silent", hang())
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "silent")
@@ -187,7 +183,7 @@ def test_never_answering_connection_ends_within_timeout(fault_server, store, api
     assert 1.0 <= elapsed < 2.0
 
 
-def test_budget_bounds_a_call_across_retries(fault_server, store, api_key) -> None:
+def test_budget_bounds_a_call_across_retries(fault_server, store, api_key, adapter_for) -> None:
     fault_server.always("silent", hang())
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "silent")
@@ -198,7 +194,7 @@ def test_budget_bounds_a_call_across_retries(fault_server, store, api_key) -> No
     assert elapsed < 2.5 and fault_server.hits["silent"] >= 2
 
 
-def test_auth_error_is_not_retried(fault_server, store, api_key) -> None:
+def test_auth_error_is_not_retried(fault_server, store, api_key, adapter_for) -> None:
     fault_server.always("denied", status(401))
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "denied")
@@ -208,7 +204,7 @@ def test_auth_error_is_not_retried(fault_server, store, api_key) -> None:
     assert [(e[1], e[3]) for e in errors_of(store)] == [("auth", 1)]
 
 
-def test_concurrency_bound_is_respected_and_used(fault_server, store, api_key) -> None:
+def test_concurrency_bound_is_respected_and_used(fault_server, store, api_key, adapter_for) -> None:
     fault_server.latency_s = 0.1
     adapter = adapter_for(fault_server)
     calls = plan(adapter, *[f"c{i}" for i in range(24)])
@@ -217,7 +213,7 @@ def test_concurrency_bound_is_respected_and_used(fault_server, store, api_key) -
     assert fault_server.max_in_flight == 4
 
 
-def test_errors_are_not_cached(fault_server, store, api_key) -> None:
+def test_errors_are_not_cached(fault_server, store, api_key, adapter_for) -> None:
     fault_server.script("later", server_error(500))
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "later")
@@ -229,7 +225,7 @@ def test_errors_are_not_cached(fault_server, store, api_key) -> None:
     assert len(errors_of(store)) == 1
 
 
-def test_api_key_never_reaches_stored_errors(fault_server, store, api_key) -> None:
+def test_api_key_never_reaches_stored_errors(fault_server, store, api_key, adapter_for) -> None:
     from fault_server import Fault
 
     fault_server.always("leaky", Fault("status", status=400, echo_auth=True))
@@ -246,7 +242,7 @@ def test_api_key_never_reaches_stored_errors(fault_server, store, api_key) -> No
     assert api_key not in dump and "SECRET123" not in dump
 
 
-def test_cancel_keeps_finished_calls_and_stores_nothing_in_flight(fault_server, store, api_key) -> None:
+def test_cancel_keeps_finished_calls_and_stores_nothing_in_flight(fault_server, store, api_key, adapter_for) -> None:
     fault_server.always("stuck", hang())
     adapter = adapter_for(fault_server)
     calls = plan(adapter, "quick", "stuck")

@@ -32,7 +32,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=60.0, help="hard limit per call, seconds")
     p.add_argument("--max-attempts", type=int, default=4)
     p.add_argument("--store", default=DEFAULT_STORE)
-    p.add_argument("--api-base", default=None, help="OpenAI-compatible server for litellm/ models")
+    p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
     p.add_argument("--no-progress", action="store_true")
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench import calls
 from workbench.data import dataset_id as compute_dataset_id
 from workbench.hashing import request_key
-from workbench.models import Adapter, Request, Sampling, get_model
+from workbench.models import Adapter, Request, Sampling, get_model, takes_api_base
 from workbench.prompts import PromptVersion, Rendered, load_prompt
 from workbench.store import Store
 
@@ -33,8 +33,8 @@ class ModelSpec(BaseModel):
     @classmethod
     def with_endpoint(cls, name: str, prompt: str | None, api_base: str | None) -> "ModelSpec":
         """A spec whose `api_base` (an OpenAI-compatible server) applies only where it means
-        something: litellm models. Local models ignore it rather than reject it."""
-        options = {"api_base": api_base} if api_base and name.startswith("litellm/") else {}
+        something: API models (`litellm/`, `openai/`). Local models ignore it rather than reject it."""
+        options = {"api_base": api_base} if api_base and takes_api_base(name) else {}
         return cls(name=name, prompt=prompt, options=options)
 
 

@@ -13,11 +13,12 @@ from pydantic import ValidationError
 from workbench.errors import InputError, UnknownModelError
 from workbench.models.base import Adapter, Outcome, Request, Response, Sampling
 
-__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "get_model", "providers", "split_name"]
+__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "get_model", "providers", "split_name", "takes_api_base"]
 
 # provider -> "module:Class"; the module is imported only when the provider is used.
 _PROVIDERS: dict[str, str] = {
     "litellm": "workbench.models.litellm_adapter:LiteLLMAdapter",
+    "openai": "workbench.models.openai_adapter:OpenAIAdapter",
     "hf": "workbench.models.hf_adapter:HFAdapter",
     "vllm": "workbench.models.vllm_adapter:VLLMAdapter",
     "replay": "workbench.models.replay_adapter:ReplayAdapter",
@@ -42,6 +43,16 @@ def split_name(name: str) -> tuple[str, str]:
 def adapter_class(provider: str) -> type[Adapter]:
     module_name, _, class_name = _PROVIDERS[provider].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def takes_api_base(name: str) -> bool:
+    """Whether the model's adapter sends its calls to an endpoint (`api_base`); False for an
+    unknown name, which `get_model` rejects with the reason."""
+    try:
+        provider, _ = split_name(name)
+    except UnknownModelError:
+        return False
+    return "api_base" in adapter_class(provider).options_model.model_fields
 
 
 def get_model(name: str, **options: Any) -> Adapter:

@@ -1,0 +1,84 @@
+"""The shape every HTTP API adapter shares: one request, one HTTP call, one Response or one
+classified ModelCallError. Subclasses only say how a request is sent and what a call costs."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Sequence
+
+from workbench.errors import ModelCallError
+from workbench.models.api_errors import classify
+from workbench.models.api_options import ApiOptions, token_cost
+from workbench.models.base import Adapter, Outcome, Request, Response
+
+
+class ApiAdapter(Adapter):
+    options: ApiOptions
+    max_batch = 1
+    concurrent = True
+
+    async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
+        if len(requests) == 1:
+            return [await self._call(requests[0], timeout_s)]
+        return list(await asyncio.gather(*(self._call(r, timeout_s) for r in requests)))
+
+    async def _send(self, request: Request, timeout_s: float) -> Any:
+        """The provider's raw answer to one request (chat or text completion); raises on failure."""
+        raise NotImplementedError
+
+    def _prices(self) -> tuple[float, float] | None:
+        """(input, output) USD per token: the custom prices when given, else unknown."""
+        return self.options.prices
+
+    def _cost(self, raw: Any, usage: Any) -> float | None:
+        return token_cost(self._prices(), getattr(usage, "prompt_tokens", None),
+                          getattr(usage, "completion_tokens", None))
+
+    async def _call(self, request: Request, timeout_s: float) -> Outcome:
+        try:
+            start = time.perf_counter()
+            raw = await self._send(request, timeout_s)
+            return self._response(raw, time.perf_counter() - start, text_completion=request.prompt is not None)
+        except ModelCallError as exc:
+            return exc
+        except Exception as exc:
+            return classify(exc)
+
+    def _response(self, raw: Any, latency: float, text_completion: bool) -> Outcome:
+        choices = getattr(raw, "choices", None) or []
+        if not choices:
+            return ModelCallError("bad_output", f"{self.name} answered with no choices")
+        choice = choices[0]
+        if text_completion:
+            text = getattr(choice, "text", None)
+        else:
+            text = getattr(getattr(choice, "message", None), "content", None)
+        usage = getattr(raw, "usage", None)
+        return Response(
+            text=text or "",
+            finish_reason=getattr(choice, "finish_reason", None),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            cost_usd=self._cost(raw, usage),
+            latency_s=latency,
+            model_version=getattr(raw, "model", None) or None,
+        )
+
+
+def request_kwargs(request: Request) -> dict[str, Any]:
+    """The OpenAI-style body of one request: sampling, then `prompt` (text completion, no chat
+    template: what a base model needs) or `messages`. top_p is left out at its default of 1.0:
+    some APIs reject it beside temperature."""
+    sampling = request.sampling
+    kwargs: dict[str, Any] = {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
+    if sampling.top_p != 1.0:
+        kwargs["top_p"] = sampling.top_p
+    if sampling.seed is not None:
+        kwargs["seed"] = sampling.seed
+    if sampling.stop:
+        kwargs["stop"] = list(sampling.stop)
+    if request.prompt is not None:
+        kwargs["prompt"] = request.prompt
+    else:
+        kwargs["messages"] = [dict(m) for m in request.messages]
+    return kwargs
