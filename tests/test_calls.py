@@ -1,5 +1,6 @@
-"""The call layer end to end: real HTTP through each API adapter (litellm, the bare openai SDK) to a scripted fault server, plus the
-retry arithmetic and the batch path for local (non-concurrent) adapters."""
+"""The call layer end to end: real HTTP through each API adapter (litellm, the bare openai SDK)
+to a scripted fault server, plus the retry arithmetic and the batch path for local
+(non-concurrent) adapters."""
 from __future__ import annotations
 
 import asyncio
