@@ -60,6 +60,8 @@ def load_registry_file(path: str | Path) -> dict[str, Lifecycle]:
         raise InputError(f"{path}: {exc}") from None
     entries = {}
     for model, fields in data.get("models", {}).items():
+        if not isinstance(fields, dict):
+            raise InputError(f"{path}, model '{model}': expected a table of released, retires and note")
         unknown = set(fields) - {"released", "retires", "note"}
         if unknown:
             raise InputError(f"{path}, model '{model}': unknown field(s) {', '.join(sorted(unknown))}")
@@ -69,12 +71,14 @@ def load_registry_file(path: str | Path) -> dict[str, Lifecycle]:
 
 
 def from_litellm(model: str) -> Lifecycle | None:
-    """litellm's own deprecation date for `litellm/<model>` names (None for other providers)."""
-    if not model.startswith("litellm/"):
+    """litellm's own deprecation date for API model names, `litellm/<litellm model>` and
+    `openai/<model>` (None for local models, which no provider retires)."""
+    provider, _, name = model.partition("/")
+    if provider not in ("litellm", "openai") or not name:
         return None
     import litellm
 
-    info = litellm.model_cost.get(model.removeprefix("litellm/")) or litellm.model_cost.get(model.split("/")[-1])
+    info = litellm.model_cost.get(name) or litellm.model_cost.get(name.split("/")[-1])
     if not info or not info.get("deprecation_date"):
         return None
     return Lifecycle(model, None, _date(info["deprecation_date"], f"litellm model map, {model}"), "litellm model map")
