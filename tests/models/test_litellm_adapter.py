@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds fault_server.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # and tests/models/ asking.py
 from asking import ask  # noqa: E402
-from fault_server import FaultServer, fault_server  # noqa: E402,F401
+from fault_server import FaultServer, fault_server, server_error  # noqa: E402,F401
 
 from workbench.errors import InputError  # noqa: E402
 from workbench.models import get_model  # noqa: E402
@@ -49,3 +49,11 @@ def test_cost_from_litellm_prices(fault_server) -> None:
     assert known.cost_usd is not None and known.cost_usd > 0  # litellm's local price list
 
 
+
+
+def test_failed_calls_print_nothing(fault_server, capfd: pytest.CaptureFixture[str]) -> None:
+    """An endpoint that is down fails per item, quietly: no litellm help banner per call."""
+    fault_server.always("down", server_error(500))
+    assert ask(adapter(fault_server), "down").kind == "server"
+    out, _ = capfd.readouterr()
+    assert "Give Feedback" not in out and "LiteLLM.Info" not in out

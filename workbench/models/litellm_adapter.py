@@ -3,7 +3,9 @@
 The adapter only translates: one request in, one `litellm.acompletion` call, one Response or
 classified ModelCallError out. Retries, timeouts and caching live in `workbench.calls`, so the
 SDK's own retries are switched off per call (one retry loop, counted in one place). Every option
-is passed per call; no litellm global is touched. API keys come from the environment only.
+is passed per call. The one litellm global set is `suppress_debug_info`: otherwise litellm prints a
+help banner to stdout for every failed call (hundreds of lines in a notebook when an endpoint is
+down), while the failure is already recorded per item. API keys come from the environment only.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class LiteLLMAdapter(ApiAdapter):
         if self._litellm is None:
             import litellm  # 3-5 s: only when the adapter is really used
 
+            litellm.suppress_debug_info = True
             self._litellm = litellm
         return self._litellm
 
