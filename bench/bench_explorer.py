@@ -21,7 +21,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from workbench.widgets.explorer import Explorer, ExplorerData, _records
+from workbench.widgets.explorer import Explorer  # noqa: E402
+from workbench.widgets.explorer_data import ExplorerData, _records  # noqa: E402
 
 WORDS_EN = "the order ships today please check your account settings and contact support if the refund is late".split()
 WORDS_JA = list("ご注文の商品は本日発送されます返品はマイページから受け付けています")

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from workbench.errors import InputError
-from workbench.widgets.explorer import Explorer, ExplorerData, Filters
+from workbench.widgets.explorer import Explorer
+from workbench.widgets.explorer_data import ExplorerData, Filters
 
 XSS_SCRIPT = '<script>alert("x")</script>'
 XSS_IMG = "<img src=x onerror=alert(1)>"

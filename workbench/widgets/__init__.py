@@ -11,8 +11,8 @@ from typing import Any
 
 _LAZY = {
     "Explorer": "workbench.widgets.explorer",
-    "ExplorerData": "workbench.widgets.explorer",
-    "Filters": "workbench.widgets.explorer",
+    "ExplorerData": "workbench.widgets.explorer_data",
+    "Filters": "workbench.widgets.explorer_data",
     "PairLabeler": "workbench.widgets.labeler",
     "diff_html": "workbench.widgets.textdiff",
     "diff_segments": "workbench.widgets.textdiff",
