@@ -1,4 +1,5 @@
-"""`workbench generate` as CI runs it: a real subprocess, real HTTP through litellm to the fault server."""
+"""`workbench generate` as CI runs it: a real subprocess, real HTTP through litellm (and the bare
+openai SDK) to the fault server."""
 import json
 import os
 import signal
@@ -23,8 +24,8 @@ def _data(tmp_path: Path, n: int) -> Path:
     return path
 
 
-def _cmd(data: Path, store: Path, url: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "workbench.cli", "generate", str(data), "--model", "litellm/openai/test-model",
+def _cmd(data: Path, store: Path, url: str, *extra: str, model: str = "litellm/openai/test-model") -> list[str]:
+    return [sys.executable, "-m", "workbench.cli", "generate", str(data), "--model", model,
             "--api-base", url, "--store", str(store), "--no-progress", "--timeout", "5", *extra]
 
 
@@ -40,15 +41,16 @@ def _summary(proc: subprocess.CompletedProcess) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_generate_prints_summary_and_warm_rerun_is_free(tmp_path):
+@pytest.mark.parametrize("model", ["litellm/openai/test-model", "openai/test-model"])
+def test_generate_prints_summary_and_warm_rerun_is_free(tmp_path, model):
     data, store = _data(tmp_path, 5), tmp_path / "s.db"
     with FaultServer() as server:
-        first = _run(_cmd(data, store, server.url))
+        first = _run(_cmd(data, store, server.url, model=model))
         assert first.returncode == 0, first.stderr
         summary = _summary(first)
         assert summary["items"] == 5 and summary["calls_made"] == 5 and summary["cached"] == 0 and summary["errors"] == 0
         assert set(summary) == {"items", "calls_made", "cached", "errors", "wall_s"}
-        second = _run(_cmd(data, store, server.url))
+        second = _run(_cmd(data, store, server.url, model=model))
         assert second.returncode == 0 and _summary(second)["calls_made"] == 0 and _summary(second)["cached"] == 5
         assert server.total_hits() == 5
 
