@@ -30,3 +30,4 @@ def test_offline_demo_report_on_a_small_slice(tmp_path):
     assert models["hf/gemma3-270m"]["prompt"] == "support_fewshot@v1" and manifest["calls"]["generation_made"] == 16
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Judge reliability" in html and "Model lifecycle" in html and "plotly" in html
+    assert "Loading weights" not in html and "it/s]" not in html  # results, not progress bars
