@@ -13,9 +13,26 @@ from workbench.models.base import Adapter, Outcome, Request, Response
 
 
 class ApiAdapter(Adapter):
+    """Many calls in flight at once, one request each; retries, timeouts and caching stay in
+    `workbench.calls`. Subclasses implement `_send` and `resolved_api_base`."""
+
     options: ApiOptions
     max_batch = 1
     concurrent = True
+    _identity: dict[str, Any] | None = None
+
+    def resolved_api_base(self) -> str | None:
+        """Where calls really go, for the cache key: a different endpoint is a different model."""
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            identity: dict[str, Any] = {"provider": self.provider, "model": self.model,
+                                        "api_base": self.resolved_api_base()}
+            if self.options.extra_headers:  # names only: values may be credentials
+                identity["extra_headers"] = sorted(self.options.extra_headers)
+            self._identity = identity
+        return self._identity
 
     async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
         if len(requests) == 1:

@@ -37,7 +37,6 @@ class LiteLLMAdapter(ApiAdapter):
 
     def __init__(self, model: str, options: LiteLLMOptions):
         super().__init__(model, options)
-        self._identity: dict[str, Any] | None = None
         self._litellm: Any = None
         self._warm = False
 
@@ -49,18 +48,9 @@ class LiteLLMAdapter(ApiAdapter):
             self._litellm = litellm
         return self._litellm
 
-    def identity(self) -> dict[str, Any]:
-        if self._identity is None:
-            identity: dict[str, Any] = {"provider": self.provider, "model": self.model,
-                                        "api_base": self._resolved_api_base()}
-            if self.options.extra_headers:  # names only: values may be credentials
-                identity["extra_headers"] = sorted(self.options.extra_headers)
-            self._identity = identity
-        return self._identity
-
-    def _resolved_api_base(self) -> str | None:
-        """Where calls really go: the option, else the provider's base URL from the environment
-        (litellm's `<PROVIDER>_BASE_URL` / `<PROVIDER>_API_BASE`), else litellm's default for it."""
+    def resolved_api_base(self) -> str | None:
+        """The option, else the provider's base URL from the environment (litellm's
+        `<PROVIDER>_BASE_URL` / `<PROVIDER>_API_BASE`), else litellm's default for it."""
         if self.options.api_base:
             return self.options.api_base.rstrip("/")
         litellm = self._lib()

@@ -40,11 +40,8 @@ class OpenAIAdapter(ApiAdapter):
         self._list_prices: tuple[float, float] | None = None
         self._warm = False
 
-    def identity(self) -> dict[str, Any]:
-        identity: dict[str, Any] = {"provider": self.provider, "model": self.model, "api_base": self.api_base}
-        if self.options.extra_headers:  # names only: values may be credentials
-            identity["extra_headers"] = sorted(self.options.extra_headers)
-        return identity
+    def resolved_api_base(self) -> str:
+        return self.api_base
 
     @property
     def official(self) -> bool:
