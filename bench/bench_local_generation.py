@@ -95,6 +95,8 @@ def main() -> None:
     device = None if args.device == "auto" else args.device
     adapter = get_model(f"hf/{args.model}", batch_size=args.batch, device=device, dtype=args.dtype)
     questions = (QUESTIONS * (args.prompts // len(QUESTIONS) + 1))[:args.prompts]
+    # vLLM first, so a machine without it says so before minutes of hf runs.
+    engine = get_model(f"vllm/{args.model}", batch_size=len(questions)) if args.vllm else None
     requests = [Request(f"q{i}", messages=({"role": "user", "content": q},),
                         sampling=Sampling(max_tokens=args.max_tokens)) for i, q in enumerate(questions)]
 
@@ -113,8 +115,7 @@ def main() -> None:
         print(f"ratio: {many_rate / one_rate:.2f}x tokens/s (goal >= 3x on CPU at batch 8, >= 5x on a GPU "
               f"at batch 32); greedy texts identical: {same}/{len(requests)}")
         await adapter.aclose()
-        if args.vllm:
-            engine = get_model(f"vllm/{args.model}", batch_size=len(requests))
+        if engine is not None:
             started = time.perf_counter()
             await engine.prepare()
             print(f"vllm engine start: {time.perf_counter() - started:.1f} s")
