@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import stats
+from workbench.hashing import json_safe
 from workbench.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
 
 SLICE_COLUMNS_EXCLUDED = {"item_id", "input", "reference", "instruction"}
@@ -38,7 +39,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return _jsonable(frame.to_dict(orient="records")) if frame is not None else []
+            return json_safe(frame.to_dict(orient="records")) if frame is not None else []
 
         return {
             "baseline": self.baseline, "candidate": self.candidate, "n_items": self.n_items,
@@ -50,22 +51,6 @@ class Comparison:
             "behaviour_summary": records(self.behaviour_summary.reset_index()),
             "gate": self.gate.to_dict() if self.gate else None, "notes": self.notes,
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
 
 
 def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import InputError, Problem
-from workbench.hashing import content_hash
+from workbench.hashing import content_hash, json_safe
 
 ITEM_ID, INPUT, REFERENCE = "item_id", "input", "reference"
 METADATA = "metadata"  # a dict under this key is flattened into top-level columns
@@ -72,7 +72,7 @@ def dataset_id(df: pd.DataFrame) -> str:
     row order or column order (rows are hashed sorted by item_id)."""
     columns = sorted(df.columns)
     rows = [
-        {column: _jsonable(value) for column, value in zip(columns, values)}
+        {column: json_safe(value) for column, value in zip(columns, values)}
         for values in df[columns].itertuples(index=False, name=None)
     ]
     rows.sort(key=lambda row: str(row.get(ITEM_ID)))
@@ -341,18 +341,6 @@ def _infer_csv_types(frame: pd.DataFrame) -> pd.DataFrame:
         except (ValueError, TypeError):
             pass
     return frame
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _jsonable(value.tolist())
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
 
 
 def _is_utf8(text: str) -> bool:

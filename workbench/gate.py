@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench.errors import InputError, Problem
+from workbench.hashing import json_safe
 
 Status = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 PASS: Status = "PASS"
@@ -186,20 +187,12 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (NaN/inf become None) for verdict.json."""
-        return {"verdict": self.verdict, "rules": [_json_safe(asdict(r)) for r in self.rules]}
+        return {"verdict": self.verdict, "rules": [json_safe(asdict(r)) for r in self.rules]}
 
     def summary(self) -> str:
         lines = [f"Gate verdict: {self.verdict}"]
         lines += [f"  [{r.status}] {r.name}: {r.reason}" for r in self.rules]
         return "\n".join(lines)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _fmt(x: float | None) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 
@@ -10,6 +11,22 @@ def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace; raises on objects JSON cannot represent
     (hashing `str()` of an object would make keys that silently collide or drift)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON values from numpy and pandas ones: missing and non-finite numbers become None
+    (null, since JSON has no NaN), numpy scalars and arrays Python ones, mapping keys strings."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalars and arrays
+        return json_safe(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing markers, without importing pandas
+        return None
+    return value
 
 
 def content_hash(value: Any) -> str:
