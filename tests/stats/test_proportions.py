@@ -26,3 +26,9 @@ def test_exact_zero_successes_is_rule_of_three_ish():
 def test_bad_counts_raise(k, n):
     with pytest.raises(StatsInputError):
         proportion_ci(k, n)
+
+
+def test_wilson_bounds_are_exact_at_zero_and_all_successes() -> None:
+    for n in (1, 7, 96, 10_000):
+        none, every = proportion_ci(0, n), proportion_ci(n, n)
+        assert none.low == 0.0 and none.high > 0 and every.high == 1.0 and every.low < 1

@@ -43,7 +43,9 @@ def proportion_ci(
         denom = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        low, high = max(0.0, centre - half), min(1.0, centre + half)
+        # At k=0 (k=n) the bound is exactly 0 (1); the subtraction leaves rounding dust like 3e-18.
+        low = 0.0 if k == 0 else max(0.0, centre - half)
+        high = 1.0 if k == n else min(1.0, centre + half)
     else:
         raise StatsInputError(f"proportion_ci: method must be 'wilson' or 'exact', got {method!r}")
     return ProportionCI(k / n, low, high, k, n, confidence, method)
