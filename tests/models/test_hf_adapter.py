@@ -42,6 +42,29 @@ def test_render_plain():
                          {"role": "user", "content": "Bye"}]) == "User: Hi\n\nAssistant: Hello\n\nUser: Bye\n\nAssistant:"
 
 
+def test_stop_on_text_finds_a_stop_spread_over_tokens_in_the_generated_tail_only():
+    import torch
+
+    from workbench.models.hf_adapter import _generation_helpers
+
+    class CharTokenizer:  # one character per token; 0 decodes to nothing, like a skipped special token
+        def decode(self, ids, skip_special_tokens=True):
+            return "".join("" if i == 0 else chr(i) for i in ids)
+
+    prompt = [ord(c) for c in "END END"]  # the stop string in the prompt never counts
+    rows = ["a long answer, then END.", "no stop here at all, ever"]
+    stop = _generation_helpers().StopOnText(CharTokenizer(), len(prompt), ("END",), len(rows))
+    seen = []
+    for step in range(1, len(rows[1]) + 1):
+        ids = torch.tensor([prompt + [ord(c) if c != "," else 0 for c in row[:step].ljust(step, " ")]
+                            for row in rows])
+        seen.append(stop(ids, None).tolist())
+    at = rows[0].index("END") + 3
+    assert stop.finished_at == {0: at}
+    assert [flags[0] for flags in seen] == [False] * (at - 1) + [True] * (len(seen) - at + 1)
+    assert not any(flags[1] for flags in seen)
+
+
 def test_first_stop_takes_the_earliest():
     assert first_stop("Paris.\nQ: next", ("Q:", "\n")) == 6
     assert first_stop("Paris.", ("\n",)) is None

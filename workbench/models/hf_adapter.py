@@ -350,23 +350,30 @@ def _generation_helpers() -> Any:
 
     class StopOnText(StoppingCriteria):
         """Stops a row when its generated text (never the prompt) contains a stop string, and
-        remembers after how many tokens."""
+        remembers after how many tokens.
+
+        Checked every step, so a stop string that just appeared ends within the last tokens: only
+        that tail is decoded (a token carries at least one character; a few more for tokens that
+        decode to nothing), and it crosses from the GPU in one transfer for all rows, not one per row.
+        """
 
         def __init__(self, tokenizer: Any, prompt_width: int, stops: Sequence[str], rows: int):
             self.tokenizer, self.width, self.stops, self.rows = tokenizer, prompt_width, [s for s in stops if s], rows
+            self.window = max((len(s) for s in self.stops), default=0) + 4
             self.finished_at: dict[int, int] = {}
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             if not self.stops:
                 return done
-            for row in range(input_ids.shape[0]):
+            generated = input_ids.shape[1] - self.width
+            tails = input_ids[:, input_ids.shape[1] - min(generated, self.window):].tolist()
+            for row, tail in enumerate(tails):
+                if row not in self.finished_at:
+                    text = self.tokenizer.decode(tail, skip_special_tokens=True)
+                    if any(s in text for s in self.stops):
+                        self.finished_at[row] = generated
                 if row in self.finished_at:
-                    done[row] = True
-                    continue
-                text = self.tokenizer.decode(input_ids[row, self.width:], skip_special_tokens=True)
-                if any(s in text for s in self.stops):
-                    self.finished_at[row] = input_ids.shape[1] - self.width
                     done[row] = True
             return done
 
