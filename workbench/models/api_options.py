@@ -51,10 +51,10 @@ def token_cost(prices: tuple[float, float] | None, prompt_tokens: int | None,
     return prompt_tokens * prices[0] + completion_tokens * prices[1]
 
 
-def key_from_env(name: str) -> str:
-    """The key in environment variable `name`; an auth error (naming the variable, never a value)
-    when it is unset, so the call fails per item without reaching the server."""
+def key_from_env(name: str, why: str = "named by api_key_env") -> str:
+    """The key in environment variable `name`; an auth error (naming the variable and who asked
+    for it, never a value) when it is unset, so the call fails per item without reaching the server."""
     key = os.environ.get(name)
     if not key:
-        raise ModelCallError("auth", f"environment variable {name} (api_key_env) is not set")
+        raise ModelCallError("auth", f"environment variable {name} is not set ({why})")
     return key

@@ -69,8 +69,10 @@ class OpenAIAdapter(ApiAdapter):
                 self._list_prices = (float(prices[0]), float(prices[1]))
 
     def _api_key(self) -> str:
-        if self.options.api_key_env or self.official:
-            return key_from_env(self.options.api_key_env or "OPENAI_API_KEY")
+        if self.options.api_key_env:
+            return key_from_env(self.options.api_key_env)
+        if self.official:
+            return key_from_env("OPENAI_API_KEY", "OpenAI's API needs a key; api_key_env names another variable")
         return os.environ.get("OPENAI_API_KEY") or "EMPTY"
 
     def _client_for_this_loop(self) -> Any:
