@@ -63,6 +63,18 @@ def test_own_server_gets_the_key_when_set_and_a_placeholder_when_not(fault_serve
     assert [h["authorization"] for h in fault_server.headers] == ["Bearer EMPTY", "Bearer sk-test-own-server-123456"]
 
 
+def test_openai_itself_gets_max_completion_tokens_other_servers_max_tokens(fault_server, monkeypatch) -> None:
+    import workbench.models.openai_adapter as openai_adapter
+
+    ask(get_model("openai/fault-model", api_base=fault_server.url), "own server", max_tokens=7)
+    monkeypatch.setattr(openai_adapter, "OPENAI_API_BASE", fault_server.url)  # the server plays OpenAI
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-plays-openai-1234")
+    ask(get_model("openai/fault-model"), "openai itself", max_tokens=7)
+    own, official = fault_server.bodies
+    assert own["max_tokens"] == 7 and "max_completion_tokens" not in own
+    assert official["max_completion_tokens"] == 7 and "max_tokens" not in official
+
+
 def test_list_prices_only_for_openai_itself() -> None:
     official = get_model("openai/gpt-4o-mini")
     run_sync(official.prepare())

@@ -5,7 +5,9 @@ Why beside `litellm/`: litellm spends about 3 ms of client CPU per call (logging
 cost lookup), the SDK alone about a third of that. With 32 calls in flight on one event loop
 that CPU is what stretches the wall time (docs/bench/api.md), so for a fast local server or a
 large sweep this is the quicker road. Same call layer, options and error classification as
-`litellm/`; the SDK's own retries are off (one retry loop, in `workbench.calls`).
+`litellm/`; the SDK's own retries are off (one retry loop, in `workbench.calls`). Parameters go
+out as given, without litellm's per-provider translation (only `max_tokens` is sent as
+`max_completion_tokens` to OpenAI itself, which its reasoning models require).
 """
 from __future__ import annotations
 
@@ -94,6 +96,8 @@ class OpenAIAdapter(ApiAdapter):
         kwargs.update(model=self.model, timeout=timeout_s)
         if request.prompt is not None:
             return await client.completions.create(**kwargs)
+        if self.official:  # OpenAI's reasoning models refuse max_tokens; every chat model takes this
+            kwargs["max_completion_tokens"] = kwargs.pop("max_tokens")
         return await client.chat.completions.create(**kwargs)
 
     def _prices(self) -> tuple[float, float] | None:
