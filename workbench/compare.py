@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from workbench import stats
-from workbench.hashing import json_safe
 from workbench.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
+from workbench.hashing import json_safe
 
 SLICE_COLUMNS_EXCLUDED = {"item_id", "input", "reference", "instruction"}
 

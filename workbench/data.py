@@ -19,7 +19,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -64,6 +64,18 @@ def load_items(
     if path.suffix.lower() == ".csv":
         frame = _infer_csv_types(frame)
     frame.attrs["source"] = str(path.resolve())
+    return frame
+
+
+def require_columns(frame: Any, name: str, required: Iterable[str]) -> pd.DataFrame:
+    """`frame` itself when it is a DataFrame with every `required` column; else one InputError
+    naming the frame (`name`) and each missing column."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(Problem(name, None, None, f"expected a pandas DataFrame, got {type(frame).__name__}"))
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError([Problem(name, None, c, f"missing column (has: {', '.join(map(str, frame.columns))})")
+                          for c in missing])
     return frame
 
 

@@ -20,7 +20,7 @@ def json_safe(value: Any) -> Any:
         return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalars and arrays
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
         return json_safe(value.tolist())
     if isinstance(value, float):
         return value if math.isfinite(value) else None

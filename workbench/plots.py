@@ -16,12 +16,13 @@ Conventions shared by every function:
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+from workbench.data import require_columns
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -33,16 +34,6 @@ _CI_COLUMNS = ("name", "estimate", "ci_low", "ci_high")
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _check(df: Any, frame: str, required: Iterable[str]) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(Problem(frame, None, None, f"expected a pandas DataFrame, got {type(df).__name__}"))
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError([Problem(frame, None, c, f"missing column (has: {', '.join(map(str, df.columns))})")
-                          for c in missing])
-    return df
 
 
 def _check_ci(df: pd.DataFrame, frame: str) -> pd.DataFrame:
@@ -120,7 +111,7 @@ def plot_win_rates(df: pd.DataFrame, title: str = "Win rate (ties count Â½)") ->
     ``ci_low``, ``ci_high`` (fractions in [0, 1]); optional ``source`` (e.g. human | judge: one
     trace each) and ``n``.
     """
-    _check(df, "win_rates", _CI_COLUMNS)
+    require_columns(df, "win_rates", _CI_COLUMNS)
     df = _check_ci(df, "win_rates").dropna(subset=["estimate"])
     if df.empty:
         return _empty(title, "No win rates yet")
@@ -140,7 +131,7 @@ def plot_metric_deltas(df: pd.DataFrame, title: str = "Metric delta (candidate â
     optional ``source`` (e.g. the metric: one trace each) and ``n``. `margin_line` draws the
     non-inferiority margin at that x (e.g. -0.02 for "at most 0.02 worse").
     """
-    _check(df, "metric_deltas", _CI_COLUMNS)
+    require_columns(df, "metric_deltas", _CI_COLUMNS)
     df = _check_ci(df, "metric_deltas").dropna(subset=["estimate"])
     if df.empty:
         return _empty(title, "No metric deltas yet")
@@ -162,7 +153,7 @@ def plot_position_consistency(df: pd.DataFrame, title: str = "Judge position con
     """
     import plotly.graph_objects as go
 
-    _check(df, "position_consistency", ("name", "estimate"))
+    require_columns(df, "position_consistency", ("name", "estimate"))
     has_ci = {"ci_low", "ci_high"} <= set(df.columns)
     df = _check_ci(df, "position_consistency") if has_ci else df.assign(
         estimate=pd.to_numeric(df["estimate"], errors="coerce"), ci_low=np.nan, ci_high=np.nan)
@@ -189,7 +180,7 @@ def plot_score_distributions(scores: pd.DataFrame, metric: str | None = None, ki
     """
     import plotly.graph_objects as go
 
-    _check(scores, "scores", ("model", "value"))
+    require_columns(scores, "scores", ("model", "value"))
     if kind not in ("box", "histogram"):
         raise InputError(Problem("plot_score_distributions", None, "kind", f"{kind!r} is not 'box' or 'histogram'"))
     if "metric" in scores.columns:
@@ -221,7 +212,7 @@ def plot_score_distributions(scores: pd.DataFrame, metric: str | None = None, ki
 def pareto_front(df: pd.DataFrame, x: str, y: str, higher_is_better: bool = True) -> pd.Series:
     """True for rows no other row dominates: lower-or-equal `x` and better-or-equal `y`, one strictly.
     Rows with a missing value are never on the front."""
-    _check(df, "tradeoff", (x, y))
+    require_columns(df, "tradeoff", (x, y))
     xs = pd.to_numeric(df[x], errors="coerce").to_numpy(dtype=float)
     ys = pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)
     if not higher_is_better:
@@ -244,7 +235,7 @@ def plot_quality_tradeoff(df: pd.DataFrame, x: str, quality: str = "quality", hi
     """
     import plotly.graph_objects as go
 
-    _check(df, "tradeoff", ("model", quality, x))
+    require_columns(df, "tradeoff", ("model", quality, x))
     title = title or f"{quality} vs {x_title or x}"
     data = df.assign(**{x: pd.to_numeric(df[x], errors="coerce"), quality: pd.to_numeric(df[quality], errors="coerce")})
     unknown = data[data[x].isna() | data[quality].isna()]
@@ -300,7 +291,7 @@ def plot_judge_human_confusion(df: pd.DataFrame, labels: Sequence[str] | None = 
     """
     import plotly.graph_objects as go
 
-    _check(df, "confusion", ("judge", "human"))
+    require_columns(df, "confusion", ("judge", "human"))
     data = df.dropna(subset=["judge", "human"])
     if data.empty:
         return _empty(title, "No item has both a judge verdict and a human label")
@@ -334,7 +325,7 @@ def plot_labeling_progress(df: pd.DataFrame, title: str = "Labeling progress per
     """
     import plotly.graph_objects as go
 
-    _check(df, "progress", ("rater", "labeled"))
+    require_columns(df, "progress", ("rater", "labeled"))
     if df.empty:
         return _empty(title, "No raters yet")
     data = df.copy()

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+from workbench.data import require_columns
 from workbench.widgets.textdiff import diff_html
 
 VERDICTS = ("candidate_wins", "baseline_wins", "tie", "inconsistent")
@@ -78,16 +79,6 @@ def _missing(value: Any) -> bool:
         return bool(isinstance(value, float) and math.isnan(value))
     except TypeError:
         return False
-
-
-def _require(frame: Any, name: str, required: Sequence[str]) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(Problem(name, None, None, f"expected a pandas DataFrame, got {type(frame).__name__}"))
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InputError([Problem(name, None, c, f"missing column (has: {', '.join(map(str, frame.columns))})")
-                          for c in missing])
-    return frame
 
 
 def _duplicates(frame: pd.DataFrame, name: str, keys: list[str]) -> None:
@@ -160,7 +151,7 @@ class ExplorerData:
 
     # ---- indexing ------------------------------------------------------------------------------
     def _index_items(self, items_df: pd.DataFrame) -> None:
-        items = _require(items_df, "items_df", ["item_id", "input"])
+        items = require_columns(items_df, "items_df", ["item_id", "input"])
         if items["item_id"].isna().any():
             row = int(np.flatnonzero(items["item_id"].isna().to_numpy())[0]) + 1
             raise InputError(Problem("items_df", row, "item_id", "missing item id"))
@@ -179,7 +170,7 @@ class ExplorerData:
         return self._id_index.get_indexer(ids.astype(str))
 
     def _index_responses(self, responses_df: pd.DataFrame, models: Sequence[str] | None) -> None:
-        resp = _require(responses_df, "responses_df", ["item_id", "model", "response"])
+        resp = require_columns(responses_df, "responses_df", ["item_id", "model", "response"])
         present = [str(m) for m in pd.unique(resp["model"].dropna().astype(str).to_numpy(dtype=object))]
         self.models: list[str] = [str(m) for m in models] if models is not None else present
         if not self.models:
@@ -221,7 +212,7 @@ class ExplorerData:
         self._score_col: dict[tuple[str, str], int] = {}
         if scores_df is None:
             return
-        scores = _require(scores_df, "scores_df", ["item_id", "model", "metric", "value"])
+        scores = require_columns(scores_df, "scores_df", ["item_id", "model", "metric", "value"])
         pos = self._positions(scores["item_id"])
         model = pd.Index(self.models).get_indexer(scores["model"].astype(str))
         value = pd.to_numeric(scores["value"], errors="coerce").to_numpy(dtype=float)
@@ -244,7 +235,7 @@ class ExplorerData:
         if judgments_df is None:
             self.judgments = pd.DataFrame(columns=cols)
         else:
-            j = _require(judgments_df, "judgments_df", ["item_id", "model_a", "model_b", "verdict"])
+            j = require_columns(judgments_df, "judgments_df", ["item_id", "model_a", "model_b", "verdict"])
             verdict = j["verdict"].astype(str).str.strip().str.lower().map({"a": "A", "b": "B", "tie": "tie"})
             bad = np.flatnonzero(verdict.isna().to_numpy())
             if bad.size:
@@ -269,7 +260,7 @@ class ExplorerData:
         if labels_df is None:
             self.labels = pd.DataFrame(columns=cols)
         else:
-            lab = _require(labels_df, "labels_df", ["item_id", "rater", "winner_model"])
+            lab = require_columns(labels_df, "labels_df", ["item_id", "rater", "winner_model"])
             if {"action", "label_id", "undoes_label_id"} <= set(lab.columns):
                 from workbench.labels import fold  # the one definition of undo and "latest decision"
 
