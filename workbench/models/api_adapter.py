@@ -3,8 +3,9 @@ classified ModelCallError. Subclasses only say how a request is sent and what a 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from workbench.errors import ModelCallError
 from workbench.models.api_errors import classify
@@ -19,7 +20,10 @@ class ApiAdapter(Adapter):
     options: ApiOptions
     max_batch = 1
     concurrent = True
+    # Modules the SDK would import inside the first call (seconds of it), imported in prepare().
+    lazy_modules: ClassVar[tuple[str, ...]] = ()
     _identity: dict[str, Any] | None = None
+    _warm = False
 
     def resolved_api_base(self) -> str | None:
         """Where calls really go, for the cache key: a different endpoint is a different model."""
@@ -33,6 +37,20 @@ class ApiAdapter(Adapter):
                 identity["extra_headers"] = sorted(self.options.extra_headers)
             self._identity = identity
         return self._identity
+
+    async def prepare(self) -> None:
+        if not self._warm:
+            await asyncio.to_thread(self._warm_up)  # seconds of imports, outside any call's timeout
+
+    def _warm_up(self) -> None:
+        """Import what the client otherwise imports during the first call, so that call's recorded
+        latency is the provider's, not ours. Subclasses add what else their first call needs."""
+        self._warm = True
+        for module in self.lazy_modules:
+            try:
+                importlib.import_module(module)
+            except ImportError:  # another SDK version: only the first call's latency suffers
+                pass
 
     async def generate(self, requests: Sequence[Request], timeout_s: float) -> list[Outcome]:
         if len(requests) == 1:
@@ -53,6 +71,8 @@ class ApiAdapter(Adapter):
 
     async def _call(self, request: Request, timeout_s: float) -> Outcome:
         try:
+            if not self._warm:  # generate() without prepare()
+                self._warm_up()
             start = time.perf_counter()
             raw = await self._send(request, timeout_s)
             return self._response(raw, time.perf_counter() - start, text_completion=request.prompt is not None)

@@ -9,8 +9,6 @@ down), while the failure is already recorded per item. API keys come from the en
 """
 from __future__ import annotations
 
-import asyncio
-import importlib
 import os
 from typing import Any
 
@@ -18,9 +16,6 @@ from workbench.errors import InputError
 from workbench.models.api_adapter import ApiAdapter, request_kwargs
 from workbench.models.api_options import ApiOptions, key_from_env
 from workbench.models.base import Request
-
-# Imported lazily inside the first call by litellm 1.106 / openai 2.x (measured: about 3 s of it).
-_LAZY_MODULES = ("openai.resources", "litellm.proxy._types")
 
 
 class LiteLLMOptions(ApiOptions):
@@ -34,11 +29,11 @@ class LiteLLMAdapter(ApiAdapter):
 
     provider = "litellm"
     options_model = LiteLLMOptions
+    lazy_modules = ("openai.resources", "litellm.proxy._types")  # litellm 1.106 / openai 2.x: about 3 s
 
     def __init__(self, model: str, options: LiteLLMOptions):
         super().__init__(model, options)
         self._litellm: Any = None
-        self._warm = False
 
     def _lib(self) -> Any:
         if self._litellm is None:
@@ -66,23 +61,10 @@ class LiteLLMAdapter(ApiAdapter):
         return base.rstrip("/") if base else None
 
     def _warm_up(self) -> None:
-        """Import what litellm and the openai SDK otherwise import lazily during the first call
-        (seconds of it), so that the first call's recorded latency is the provider's, not ours."""
-        self._warm = True
+        super()._warm_up()
         self._lib()
-        for module in _LAZY_MODULES:
-            try:
-                importlib.import_module(module)
-            except ImportError:  # another litellm/openai version: only the first latency suffers
-                pass
-
-    async def prepare(self) -> None:
-        if not self._warm:
-            await asyncio.to_thread(self._warm_up)  # seconds of imports, outside any call's timeout
 
     async def _send(self, request: Request, timeout_s: float) -> Any:
-        if not self._warm:
-            self._warm_up()
         kwargs = request_kwargs(request)
         kwargs.update(model=self.model, timeout=timeout_s,
                       num_retries=0,  # litellm's retry loop: off

@@ -12,7 +12,6 @@ out as given, without litellm's per-provider translation (only `max_tokens` is s
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from typing import Any
 
@@ -21,8 +20,6 @@ from workbench.models.api_options import ApiOptions, key_from_env
 from workbench.models.base import Request
 
 OPENAI_API_BASE = "https://api.openai.com/v1"
-# Imported lazily by the SDK inside the first call; imported in prepare() instead, untimed.
-_LAZY_MODULES = ("openai.resources.chat", "openai.resources.completions")
 
 
 class OpenAIOptions(ApiOptions):
@@ -33,6 +30,7 @@ class OpenAIOptions(ApiOptions):
 class OpenAIAdapter(ApiAdapter):
     provider = "openai"
     options_model = OpenAIOptions
+    lazy_modules = ("openai.resources.chat", "openai.resources.completions")
 
     def __init__(self, model: str, options: OpenAIOptions):
         super().__init__(model, options)
@@ -40,7 +38,6 @@ class OpenAIAdapter(ApiAdapter):
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._list_prices: tuple[float, float] | None = None
-        self._warm = False
 
     def resolved_api_base(self) -> str:
         return self.api_base
@@ -49,19 +46,10 @@ class OpenAIAdapter(ApiAdapter):
     def official(self) -> bool:
         return self.api_base == OPENAI_API_BASE
 
-    async def prepare(self) -> None:
-        if not self._warm:
-            await asyncio.to_thread(self._warm_up)
-
     def _warm_up(self) -> None:
-        """The SDK's lazy imports, and OpenAI's list prices when the call goes to OpenAI itself
-        (from litellm's bundled price table; a server of your own has no list price)."""
-        self._warm = True
-        for module in _LAZY_MODULES:
-            try:
-                importlib.import_module(module)
-            except ImportError:  # another SDK version: only the first call's latency suffers
-                pass
+        """Also OpenAI's list prices when the call goes to OpenAI itself (from litellm's bundled
+        price table; a server of your own has no list price)."""
+        super()._warm_up()
         if self.official and self.options.prices is None:
             import litellm
 
@@ -89,8 +77,6 @@ class OpenAIAdapter(ApiAdapter):
         return self._client
 
     async def _send(self, request: Request, timeout_s: float) -> Any:
-        if not self._warm:
-            self._warm_up()
         client = self._client_for_this_loop()
         kwargs = request_kwargs(request)
         kwargs.update(model=self.model, timeout=timeout_s)
