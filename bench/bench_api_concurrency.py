@@ -57,37 +57,39 @@ def requests_for(n: int, tag: str) -> list[Request]:
                     sampling=Sampling(max_tokens=16)) for i in range(n)]
 
 
-async def run_bare(url: str, requests: list[Request], concurrency: int, timeout_s: float) -> float:
-    import litellm
-
+async def timed_under_semaphore(call, requests: list[Request], concurrency: int) -> float:
+    """Wall time of `call` over every request, at most `concurrency` at once: the bare-client baseline."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(request: Request) -> None:
         async with sem:
-            await litellm.acompletion(model=MODEL, messages=[dict(m) for m in request.messages], api_base=url,
-                                      temperature=request.sampling.temperature,
-                                      max_tokens=request.sampling.max_tokens,
-                                      timeout=timeout_s, num_retries=0, max_retries=0)
+            await call(request)
 
     start = time.perf_counter()
     await asyncio.gather(*(one(r) for r in requests))
     return time.perf_counter() - start
+
+
+async def run_bare(url: str, requests: list[Request], concurrency: int, timeout_s: float) -> float:
+    import litellm
+
+    def call(request: Request):
+        return litellm.acompletion(model=MODEL, messages=[dict(m) for m in request.messages], api_base=url,
+                                   temperature=request.sampling.temperature, max_tokens=request.sampling.max_tokens,
+                                   timeout=timeout_s, num_retries=0, max_retries=0)
+
+    return await timed_under_semaphore(call, requests, concurrency)
 
 
 async def run_raw_openai(client, requests: list[Request], concurrency: int, timeout_s: float) -> float:
     """The openai SDK alone: the bare client under `openai/`."""
-    sem = asyncio.Semaphore(concurrency)
+    def call(request: Request):
+        return client.chat.completions.create(model=MODEL.split("/", 1)[1], timeout=timeout_s,
+                                              messages=[dict(m) for m in request.messages],
+                                              temperature=request.sampling.temperature,
+                                              max_tokens=request.sampling.max_tokens)
 
-    async def one(request: Request) -> None:
-        async with sem:
-            await client.chat.completions.create(model=MODEL.split("/", 1)[1], timeout=timeout_s,
-                                                 messages=[dict(m) for m in request.messages],
-                                                 temperature=request.sampling.temperature,
-                                                 max_tokens=request.sampling.max_tokens)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(r) for r in requests))
-    return time.perf_counter() - start
+    return await timed_under_semaphore(call, requests, concurrency)
 
 
 async def run_execute(adapter, calls: list[PlannedCall], store: Store, policy: CallPolicy) -> tuple[float, dict]:
