@@ -167,3 +167,193 @@ def test_figures_export_to_self_contained_html(win_rates):
     assert len(html) > 1_000_000  # the bundle itself
     assert "onmouseover=alert(1)>" not in html
     assert "&lt;b onmouseover=alert(1)&gt;" in html
+
+
+# ---- plotted positions equal the input numbers (figure JSON as the browser receives it) ----------
+def _decode(value):
+    """A figure-JSON array: plain list or plotly's typed array ({"dtype", "bdata"[, "shape"]})."""
+    import base64
+
+    if isinstance(value, dict) and "bdata" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return arr.reshape([int(s) for s in str(value["shape"]).split(",")]) if "shape" in value else arr
+    return np.asarray(value, dtype=object)
+
+
+def _json_traces(fig):
+    import json
+
+    return json.loads(fig.to_json())["data"]
+
+
+def _plotted_ci(fig) -> pd.DataFrame:
+    """(source, name, estimate, ci_low, ci_high) as drawn: marker position and error bar ends on the
+    value axis, the category on the other axis."""
+    rows = []
+    for t in _json_traces(fig):
+        horizontal = t.get("orientation") == "h"
+        values = _decode(t["x"] if horizontal else t["y"]).astype(float)
+        names = _decode(t["y"] if horizontal else t["x"])
+        err = t.get("error_x" if horizontal else "error_y") or {}
+        plus = _decode(err["array"]).astype(float) if "array" in err else np.full(len(values), np.nan)
+        minus = _decode(err["arrayminus"]).astype(float) if "arrayminus" in err else np.full(len(values), np.nan)
+        rows += [{"source": t["name"], "name": n, "estimate": v, "ci_low": v - m, "ci_high": v + p}
+                 for n, v, p, m in zip(names, values, plus, minus)]
+    return pd.DataFrame(rows)
+
+
+CI_FRAME = _ci(["all", "ja", "en", "all", "ja", "en", "all", "ja", "en"],
+               [0.5, 0.61, 0.3, 0.5, 0.58, 0.2, 0.45, 0.7, 0.33],
+               [0.5, 0.5, 0.2, 0.5, 0.47, 0.1, 0.4, 0.6, 0.3],
+               [0.5, 0.7, 0.4, 0.5, 0.69, 0.3, 0.5, 0.8, 0.36],
+               source=["judge"] * 3 + ["judge (length-controlled)"] * 3 + ["human"] * 3)
+
+
+@pytest.mark.parametrize("fn", [plots.plot_win_rates, plots.plot_metric_deltas])
+def test_ci_plots_draw_every_estimate_and_interval_at_its_value(fn):
+    drawn = _plotted_ci(fn(CI_FRAME)).sort_values(["source", "name"]).reset_index(drop=True)
+    expected = CI_FRAME.sort_values(["source", "name"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(drawn[expected.columns], expected, check_exact=False, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [plots.plot_win_rates, plots.plot_metric_deltas])
+def test_grouped_ci_traces_are_offset_along_the_category_axis(fn):
+    """With scattermode "group", Plotly offsets traces along the axis their orientation names; a
+    vertical (default) orientation on a horizontal plot moves the dots off their values."""
+    fig = fn(CI_FRAME)
+    assert fig.layout.scattermode == "group"
+    for t in _json_traces(fig):
+        assert isinstance(t["y"], list) and all(isinstance(v, str) for v in t["y"]), "categories on y"
+        assert t["orientation"] == "h", t["name"]
+
+
+def test_position_consistency_bars_are_drawn_at_their_values_with_a_threshold_line():
+    frame = _ci(["judge-1", "judge-2"], [0.9, 0.62], [0.85, 0.5], [0.95, 0.7])
+    fig = plots.plot_position_consistency(frame, threshold=0.8)
+    (bar,) = _json_traces(fig)
+    assert list(_decode(bar["x"])) == ["judge-1", "judge-2"]
+    assert _decode(bar["y"]).astype(float).tolist() == [0.9, 0.62]
+    assert (_decode(bar["y"]) + _decode(bar["error_y"]["array"])).tolist() == pytest.approx([0.95, 0.7])
+    assert (_decode(bar["y"]) - _decode(bar["error_y"]["arrayminus"])).tolist() == pytest.approx([0.85, 0.5])
+    (line,) = fig.layout.shapes
+    assert (line.y0, line.y1, line.yref) == (0.8, 0.8, "y")
+    assert [a.text for a in fig.layout.annotations] == ["gate minimum 0.80"]
+    labelled = plots.plot_position_consistency(frame, threshold=0.75, threshold_label="<min>")
+    assert labelled.layout.annotations[0].text == "&lt;min&gt; 0.75"
+    assert not plots.plot_position_consistency(frame).layout.shapes
+
+
+def test_score_distributions_draw_each_models_values():
+    scores = pd.DataFrame({"model": ["a", "b", "a", "b", "a"], "value": [0.1, 0.9, 0.3, 0.7, 0.2]})
+    for kind, axis in (("box", "y"), ("histogram", "x")):
+        traces = _json_traces(plots.plot_score_distributions(scores, kind=kind, models=["b", "a"]))
+        assert [t["name"] for t in traces] == ["b", "a"]
+        assert [_decode(t[axis]).astype(float).tolist() for t in traces] == [[0.9, 0.7], [0.1, 0.3, 0.2]]
+
+
+def test_quality_tradeoff_points_are_the_frames_numbers():
+    df = pd.DataFrame({"model": ["a", "b", "c"], "quality": [0.5, 0.7, 0.6], "cost_usd": [1.0, 2.0, 3.0],
+                       "ci_low": [0.4, 0.65, 0.5], "ci_high": [0.55, 0.8, 0.7]})
+    models, front = _json_traces(plots.plot_quality_vs_cost(df))
+    assert list(models["text"]) == ["a", "b", "c"]
+    assert _decode(models["x"]).tolist() == [1.0, 2.0, 3.0] and _decode(models["y"]).tolist() == [0.5, 0.7, 0.6]
+    assert (_decode(models["y"]) + _decode(models["error_y"]["array"])).tolist() == pytest.approx([0.55, 0.8, 0.7])
+    assert (_decode(models["y"]) - _decode(models["error_y"]["arrayminus"])).tolist() == pytest.approx([0.4, 0.65, 0.5])
+    assert _decode(front["x"]).tolist() == [1.0, 2.0] and _decode(front["y"]).tolist() == [0.5, 0.7]
+
+
+def test_confusion_and_progress_draw_the_counts():
+    df = pd.DataFrame({"judge": ["A", "B", "A"], "human": ["A", "A", "tie"], "count": [4, 2, 1]})
+    (heat,) = _json_traces(plots.plot_judge_human_confusion(df, labels=["A", "B", "tie"]))
+    assert _decode(heat["z"]).tolist() == [[4, 2, 0], [0, 0, 0], [1, 0, 0]]
+    progress = pd.DataFrame({"rater": ["ann", "bob"], "labeled": [6, 8], "skipped": [1, 0], "remaining": [3, 0]})
+    traces = _json_traces(plots.plot_labeling_progress(progress))
+    assert {t["name"]: _decode(t["x"]).tolist() for t in traces} == {"labeled": [6, 8], "skipped": [1, 0],
+                                                                      "remaining": [3, 0]}
+    assert all(t["orientation"] == "h" and list(t["y"]) == ["ann", "bob"] for t in traces)
+
+
+# ---- in a real browser: where the dots land on screen --------------------------------------------
+CHROMIUM_PATH = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# Rendered positions from the DOM, in page pixels: every marker/bar of every trace, and the tick
+# labels of the value axis (text and centre), so values are read off the axis as a person would.
+_RENDERED_JS = """(axis) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const centre = (el) => { const r = el.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2, top: r.y}; };
+  const traces = Array.from(gd.querySelectorAll('.scatterlayer .trace, .barlayer .trace')).map(t =>
+    Array.from(t.querySelectorAll('path.point, g.point > path')).map(centre));
+  const ticks = Array.from(gd.querySelectorAll('g.' + axis + 'tick text')).map(el => ({label: el.textContent, ...centre(el)}));
+  const shapes = Array.from(gd.querySelectorAll('.shapelayer path')).map(centre);
+  return {traces, ticks, shapes};
+}"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    import os
+    from pathlib import Path
+
+    if not Path(CHROMIUM_PATH).exists():
+        message = "browser plot checks need /usr/bin/chromium: run scripts/setup_browser.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _render(chromium, fig, path, axis: str):
+    fig.write_html(str(path), include_plotlyjs="directory", full_html=True)  # plotly.min.js beside it, offline
+    page = chromium.new_page(viewport={"width": 1000, "height": 700})
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .point').length > 0")
+        page.screenshot(path=str(path.with_suffix(".png")))
+        return page.evaluate(_RENDERED_JS, axis)
+    finally:
+        page.close()
+
+
+def _axis_map(ticks, coord: str):
+    """Pixel -> value from the numeric tick labels (least squares over all ticks)."""
+    pts = [(t[coord], float(t["label"].replace("−", "-"))) for t in ticks if t["label"].strip()]
+    assert len(pts) >= 3, ticks
+    px, val = np.array(pts).T
+    slope, intercept = np.polyfit(px, val, 1)
+    return lambda p: slope * p + intercept, abs(slope)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("fn", [plots.plot_win_rates, plots.plot_metric_deltas])
+def test_browser_draws_grouped_ci_dots_at_their_values(fn, chromium, tmp_path):
+    fig = fn(CI_FRAME)
+    shown = _render(chromium, fig, tmp_path / f"{fn.__name__}.html", axis="x")
+    to_value, per_px = _axis_map(shown["ticks"], "x")
+    sources = list(dict.fromkeys(CI_FRAME["source"]))
+    assert [len(t) for t in shown["traces"]] == [3, 3, 3]
+    for source, points in zip(sources, shown["traces"]):
+        expected = CI_FRAME.loc[CI_FRAME["source"] == source, "estimate"].tolist()
+        assert [to_value(p["x"]) for p in points] == pytest.approx(expected, abs=2 * per_px), source
+    # side by side on the category axis: each category's three dots are at three different heights
+    for i in range(3):
+        ys = sorted(points[i]["y"] for points in shown["traces"])
+        assert ys[0] < ys[1] < ys[2] and ys[2] - ys[0] < 60
+
+
+@pytest.mark.browser
+def test_browser_draws_consistency_bars_and_the_threshold_at_their_values(chromium, tmp_path):
+    fig = plots.plot_position_consistency(_ci(["judge-1", "judge-2"], [0.9, 0.62], [0.85, 0.5], [0.95, 0.7]),
+                                          threshold=0.8)
+    shown = _render(chromium, fig, tmp_path / "consistency.html", axis="y")
+    to_value, per_px = _axis_map(shown["ticks"], "y")
+    (bars,) = shown["traces"]
+    assert [to_value(b["top"]) for b in bars] == pytest.approx([0.9, 0.62], abs=2 * per_px)
+    (line,) = shown["shapes"]
+    assert to_value(line["y"]) == pytest.approx(0.8, abs=2 * per_px)

@@ -89,15 +89,27 @@ def _ci_hover(g: pd.DataFrame, source: str, digits: int = 3) -> list[str]:
             for name, est, lo, hi, k in zip(g["name"], g["estimate"], g["ci_low"], g["ci_high"], n)]
 
 
+def _ci_height(df: pd.DataFrame) -> int:
+    """Room for one dot per (category, source), so grouped dots neither overlap nor touch the frame."""
+    sources = df["source"].nunique() if "source" in df.columns else 1
+    return max(280, 120 + 24 * df["name"].nunique() * max(sources, 1))
+
+
 def _ci_traces(fig: "go.Figure", df: pd.DataFrame, horizontal: bool, default_source: str) -> None:
-    """One marker trace per source, with asymmetric error bars, grouped side by side."""
+    """One marker trace per source, with asymmetric error bars, grouped side by side.
+
+    Why `orientation`: with ``scattermode="group"`` Plotly offsets each trace along the axis its
+    orientation names as the position axis, and a scatter defaults to "v" (offset along x). On a
+    horizontal plot that moved the dots along the value axis (two 0.5 win rates drawn at 0.3 and
+    0.7); "h" puts the offset on the category axis, where side by side belongs.
+    """
     import plotly.graph_objects as go
 
     for i, (source, g) in enumerate(_sources(df, default_source)):
         names = [_esc(v) for v in g["name"]]
         errors = _error_bars(g)
-        kw = ({"x": g["estimate"].to_numpy(), "y": names, "error_x": errors} if horizontal
-              else {"x": names, "y": g["estimate"].to_numpy(), "error_y": errors})
+        kw = ({"x": g["estimate"].to_numpy(), "y": names, "error_x": errors, "orientation": "h"} if horizontal
+              else {"x": names, "y": g["estimate"].to_numpy(), "error_y": errors, "orientation": "v"})
         fig.add_trace(go.Scatter(mode="markers", name=_esc(source), hovertext=_ci_hover(g, source), hoverinfo="text",
                                  marker={"size": 9, "color": _COLORS[i % len(_COLORS)]}, offsetgroup=str(i), **kw))
     fig.update_layout(scattermode="group", legend_title_text="source")
@@ -115,7 +127,7 @@ def plot_win_rates(df: pd.DataFrame, title: str = "Win rate (ties count Â½)") ->
     df = _check_ci(df, "win_rates").dropna(subset=["estimate"])
     if df.empty:
         return _empty(title, "No win rates yet")
-    fig = _figure(title, xaxis_title="win rate of the candidate", height=max(260, 60 + 40 * df["name"].nunique()))
+    fig = _figure(title, xaxis_title="win rate of the candidate", height=_ci_height(df))
     _ci_traces(fig, df, horizontal=True, default_source="win rate")
     fig.add_vline(x=0.5, line_dash="dash", line_color="gray", annotation_text="0.5", annotation_position="top")
     fig.update_xaxes(range=[0, 1])
@@ -135,7 +147,7 @@ def plot_metric_deltas(df: pd.DataFrame, title: str = "Metric delta (candidate â
     df = _check_ci(df, "metric_deltas").dropna(subset=["estimate"])
     if df.empty:
         return _empty(title, "No metric deltas yet")
-    fig = _figure(title, xaxis_title="delta", height=max(260, 60 + 40 * df["name"].nunique()))
+    fig = _figure(title, xaxis_title="delta", height=_ci_height(df))
     _ci_traces(fig, df, horizontal=True, default_source="delta")
     fig.add_vline(x=0, line_color="gray")
     if margin_line is not None:
@@ -145,11 +157,14 @@ def plot_metric_deltas(df: pd.DataFrame, title: str = "Metric delta (candidate â
     return fig
 
 
-def plot_position_consistency(df: pd.DataFrame, title: str = "Judge position consistency") -> "go.Figure":
+def plot_position_consistency(df: pd.DataFrame, title: str = "Judge position consistency",
+                              threshold: float | None = None, threshold_label: str = "gate minimum") -> "go.Figure":
     """Share of pairwise verdicts that survive swapping the two answers, per judge (bar).
 
     Columns: ``name`` (the judge), ``estimate`` (fraction in [0, 1]); optional ``ci_low``,
-    ``ci_high`` (drawn as error bars when both are present) and ``n``.
+    ``ci_high`` (drawn as error bars when both are present) and ``n``. `threshold` draws a
+    labelled reference line at that share (e.g. the gate's minimum position consistency), so a
+    reader sees at once whether the judge is consistent enough to count.
     """
     import plotly.graph_objects as go
 
@@ -166,6 +181,10 @@ def plot_position_consistency(df: pd.DataFrame, title: str = "Judge position con
                          name="consistent", hovertext=_ci_hover(df, "consistency") if has_ci else None,
                          marker_color=_COLORS[0]))
     fig.update_yaxes(range=[0, 1.05])
+    if threshold is not None:
+        fig.add_hline(y=float(threshold), line_dash="dash", line_color="firebrick",
+                      annotation_text=_esc(f"{threshold_label} {float(threshold):.2f}"),
+                      annotation_position="top right")
     return fig
 
 
