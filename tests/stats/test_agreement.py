@@ -111,3 +111,92 @@ def test_alpha_edge_cases():
         krippendorff_alpha([["a", "b"], ["a", "b"]], level="interval")
     assert krippendorff_alpha([["lo", "hi", "mid"], ["lo", "hi", "hi"]], level="ordinal",
                               value_order=["lo", "mid", "hi"]) < 1
+
+
+# ---- agreement_table: what the labeling panel and the report show --------------------------------
+from workbench.stats.agreement import AGREEMENT_COLUMNS, agreement_table  # noqa: E402
+
+
+def _long(**raters):
+    return pd.DataFrame([{"item_id": f"i{k}", "rater": name, "choice": v}
+                         for name, values in raters.items() for k, v in enumerate(values) if v is not None])
+
+
+def test_alice_and_bob_agree_on_3_of_5_and_kappa_0_is_flagged_degenerate():
+    table = agreement_table(_long(alice=list("AAAAA"), bob=["A", "A", "A", "B", "tie"]))
+    assert list(table.columns) == list(AGREEMENT_COLUMNS)
+    (row,) = table.to_dict("records")
+    assert (row["comparison"], row["kind"], row["n"], row["agreed"]) == ("alice vs bob", "pair", 5, 3)
+    assert row["agreement"] == pytest.approx(0.6)
+    assert row["kappa"] == pytest.approx(0.0)
+    assert row["degenerate"] and "alice used one label only ('A')" in row["reason"]
+
+
+def test_alice_and_bob_with_varied_labels_give_a_meaningful_kappa():
+    # agree on i0, i1, i4; alice A2 B2 tie1, bob A2 B3: p_o = 0.6, p_e = (2*2 + 2*3) / 25 = 0.4
+    (row,) = agreement_table(_long(alice=["A", "B", "A", "tie", "B"], bob=["A", "B", "B", "A", "B"])).to_dict("records")
+    assert (row["n"], row["agreed"], row["agreement"]) == (5, 3, pytest.approx(0.6))
+    assert row["kappa"] == pytest.approx((0.6 - 0.4) / (1 - 0.4))
+    assert not row["degenerate"] and row["reason"] is None
+
+
+@pytest.mark.parametrize("alice, bob, kappa_nan, reason", [
+    (list("AAA"), list("AAA"), True, "both used one label only ('A'): kappa is undefined"),
+    (list("AAA"), list("BBB"), False, "alice used only 'A', bob only 'B'"),
+    (["A", "B", "A"], list("BBB"), False, "bob used one label only ('B')"),
+])
+def test_degenerate_kappa_says_why(alice, bob, kappa_nan, reason):
+    (row,) = agreement_table(_long(alice=alice, bob=bob)).to_dict("records")
+    assert row["degenerate"] and reason in row["reason"]
+    assert math.isnan(row["kappa"]) == kappa_nan
+
+
+def test_only_shared_items_count_and_no_shared_item_is_degenerate():
+    table = agreement_table(_long(alice=["A", "B", None, "A"], bob=[None, "B", "A", "B"], carol=[None, None, "A", None]))
+    rows = table.set_index("comparison")
+    assert rows.loc["alice vs bob", ["n", "agreed"]].tolist() == [2, 1]
+    assert rows.loc["alice vs carol", "n"] == 0 and rows.loc["alice vs carol", "reason"] == "no item labelled by both"
+    assert math.isnan(rows.loc["alice vs carol", "agreement"])
+
+
+def test_rater_vs_majority_of_the_other_raters():
+    table = agreement_table(_long(alice=["A", "B", "A", "tie", "B", "A"], bob=["A", "B", "B", "A", "B", "A"],
+                                  carol=["A", "B", "A", "A", "tie", "B"]))
+    majority = table[table["kind"] == "vs majority"].set_index("rater_a")
+    assert list(majority.index) == ["alice", "bob", "carol"] and set(majority["rater_b"]) == {"majority"}
+    # alice vs majority(bob, carol): they agree on i0 A, i1 B, i3 A; split on i2, i4, i5 -> left out
+    assert majority.loc["alice", ["n", "agreed"]].tolist() == [3, 2]
+    # carol vs majority(alice, bob): i0 A, i1 B, i4 B, i5 A agreed by both; carol matches i0, i1
+    assert majority.loc["carol", ["n", "agreed"]].tolist() == [4, 2]
+    assert len(table[table["kind"] == "pair"]) == 3
+
+
+def test_two_raters_have_no_majority_rows_but_a_non_voting_judge_does():
+    humans = _long(alice=["A", "B", "A", "B"], bob=["A", "B", "B", "B"])
+    assert set(agreement_table(humans)["kind"]) == {"pair"}
+    judge = _long(judge=["A", "B", "A", "A"])
+    table = agreement_table(pd.concat([humans, judge]), non_voting=["judge"])
+    (row,) = table[table["kind"] == "vs majority"].to_dict("records")
+    # the humans' strict majority exists where they agree (i0 A, i1 B, i3 B); the judge matches i0, i1
+    assert (row["comparison"], row["n"], row["agreed"]) == ("judge vs majority", 3, 2)
+    with pytest.raises(StatsInputError, match="non_voting"):
+        agreement_table(humans, non_voting=["judge"])
+
+
+def test_agreement_table_rejects_duplicates_and_missing_columns():
+    labels = _long(alice=["A", "B"], bob=["A", "A"])
+    with pytest.raises(StatsInputError, match="duplicate"):
+        agreement_table(pd.concat([labels, labels.iloc[:1]]))
+    with pytest.raises(StatsInputError, match="missing column 'choice'"):
+        agreement_table(labels.rename(columns={"choice": "label"}))
+    assert agreement_table(labels.rename(columns={"choice": "label"}), label="label")["n"].tolist() == [2]
+
+
+def test_agreement_table_kappa_matches_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(5)
+    a = rng.choice(["A", "B", "tie"], 60)
+    b = np.where(rng.random(60) < 0.7, a, rng.choice(["A", "B", "tie"], 60))
+    (row,) = agreement_table(_long(r1=list(a), r2=list(b))).to_dict("records")
+    assert row["kappa"] == pytest.approx(metrics.cohen_kappa_score(a, b))
+    assert row["agreement"] == pytest.approx(float(np.mean(a == b)))

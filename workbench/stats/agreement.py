@@ -144,3 +144,89 @@ def krippendorff_alpha(
     if expected == 0:
         return float("nan")
     return float(1 - (coincidence * d2).sum() / expected)
+
+
+# ---- one table for the labeling panel and the report -------------------------------------------------
+AGREEMENT_COLUMNS = ("comparison", "kind", "rater_a", "rater_b", "n", "agreed", "agreement", "kappa",
+                     "degenerate", "reason")
+
+
+def _one_label_reason(name: str, used: list[Any]) -> str:
+    return f"{name} used one label only ({used[0]!r})"
+
+
+def _pair_row(kind: str, a_name: str, b_name: str, a: pd.Series, b: pd.Series) -> dict[str, Any]:
+    """Raw agreement, n and kappa for two aligned label series (NaN where a rater gave none).
+
+    Why the `degenerate` flag: kappa subtracts the agreement expected from each rater's label
+    frequencies. When a rater used one label only, that expectation equals the raw agreement, so
+    kappa is 0 (or undefined when both did) however often they agreed: 3 of 5 agreed reads as
+    "kappa 0.0". The panel must then show raw agreement and say why kappa says nothing.
+    """
+    both = a.notna() & b.notna()
+    x, y = a[both].tolist(), b[both].tolist()
+    n = len(x)
+    agreed = sum(u == v for u, v in zip(x, y))
+    row = {"comparison": f"{a_name} vs {b_name}", "kind": kind, "rater_a": a_name, "rater_b": b_name, "n": n,
+           "agreed": agreed, "agreement": agreed / n if n else float("nan"), "kappa": float("nan"),
+           "degenerate": True, "reason": None}
+    if n == 0:
+        row["reason"] = "no item labelled by both"
+        return row
+    used_a, used_b = list(dict.fromkeys(x)), list(dict.fromkeys(y))
+    if len(used_a) == 1 and len(used_b) == 1:
+        row["reason"] = (f"both used one label only ({used_a[0]!r}): kappa is undefined" if used_a == used_b
+                         else f"{a_name} used only {used_a[0]!r}, {b_name} only {used_b[0]!r}: kappa is 0 by construction")
+        row["kappa"] = cohen_kappa(x, y)
+        return row
+    row["kappa"] = cohen_kappa(x, y)
+    lone = [(name, used) for name, used in ((a_name, used_a), (b_name, used_b)) if len(used) == 1]
+    if lone:
+        row["reason"] = _one_label_reason(*lone[0]) + ": kappa cannot exceed 0 whatever the raw agreement"
+    else:
+        row["degenerate"] = False
+    return row
+
+
+def _strict_majority(values: pd.Series) -> Any:
+    counts = values.dropna().value_counts()
+    if counts.empty or counts.iloc[0] * 2 <= counts.sum():
+        return None
+    return counts.index[0]
+
+
+def agreement_table(labels: pd.DataFrame, *, item: str = "item_id", rater: str = "rater", label: str = "choice",
+                    non_voting: Sequence[str] = ()) -> pd.DataFrame:
+    """Per rater pair and per rater vs the majority: n, agreed, raw agreement, Cohen's kappa, and
+    whether kappa is degenerate (with the reason), as one frame for the labeling panel and the report.
+
+    `labels`: one row per (item, rater) with the label (e.g. A | B | tie in model terms; missing
+    labels and skips left out or NaN); fold undo/relabel first (`workbench.labels.fold`).
+    Majority rows compare each rater with the strict majority of the *other* voting raters on each
+    item (items without one are left out of that row's n), so a rater never agrees with themself;
+    they appear only with three or more voting raters, since with two the majority of the others is
+    the pair row again. `non_voting` raters (e.g. "judge" added as a rater) get pair rows and a
+    majority row but never vote in any majority. Columns: AGREEMENT_COLUMNS; kind is "pair" or
+    "vs majority".
+    """
+    for col in (item, rater, label):
+        if col not in labels.columns:
+            raise StatsInputError(f"labels: missing column {col!r}; has {list(labels.columns)}")
+    rated = labels.dropna(subset=[label])
+    matrix = reliability_matrix(rated, unit=item, rater=rater, value=label)  # raters x items; raises on duplicates
+    raters = [str(r) for r in matrix.index]
+    matrix.index = raters
+    unknown = sorted(set(map(str, non_voting)) - set(raters))
+    if unknown:
+        raise StatsInputError(f"non_voting raters {unknown} have no labels (raters: {raters})")
+    rows = [_pair_row("pair", a, b, matrix.loc[a], matrix.loc[b])
+            for i, a in enumerate(raters) for b in raters[i + 1:]]
+    voters = [r for r in raters if r not in set(map(str, non_voting))]
+    for r in raters:
+        others = [v for v in voters if v != r]
+        if (len(voters) < 3 and r in voters) or not others:
+            continue
+        majority = matrix.loc[others].apply(_strict_majority, axis=0)
+        rows.append(_pair_row("vs majority", r, "majority", matrix.loc[r], majority))
+    out = pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+    return out.astype({"n": int, "agreed": int, "degenerate": bool})
