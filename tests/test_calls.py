@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ holds fault_s
 from fault_server import (FaultServer, fault_server, hang, malformed, rate_limited,  # noqa: E402,F401
                           server_error, status)
 
-from workbench.calls import CallPolicy, PlannedCall, TqdmProgress, execute, run_sync  # noqa: E402
+from workbench.calls import CallPolicy, PlannedCall, execute, run_sync  # noqa: E402
 from workbench.errors import ModelCallError  # noqa: E402
 from workbench.hashing import request_key  # noqa: E402
 from workbench.models import get_model  # noqa: E402
@@ -280,13 +280,6 @@ def test_progress_reports_done_errors_and_cost(fault_server, store, api_key) -> 
     seen.clear()
     run_sync(execute(adapter, calls, store, CallPolicy(max_attempts=1), progress=Recorder()))
     assert seen[0] == (1, 0, 0.0)  # the cached call counts as done, and costs nothing now
-
-
-def test_tqdm_progress_shows_errors_and_cost() -> None:
-    bar = TqdmProgress(total=3, desc="test")
-    bar.update(2, 1, 0.0123)
-    assert bar._bar.n == 2 and "errors=1" in bar._bar.postfix and "0.0123" in bar._bar.postfix
-    bar.close()
 
 
 # ---- generic behaviour with in-process adapters --------------------------------------------------

@@ -31,7 +31,7 @@ from workbench.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CallPolicy", "PlannedCall", "Progress", "TqdmProgress", "execute", "run_sync"]
+__all__ = ["CallPolicy", "PlannedCall", "Progress", "execute", "run_sync"]
 
 T = TypeVar("T")
 
@@ -67,29 +67,6 @@ class Progress(Protocol):
     paid for earlier; calls of unknown price add nothing)."""
 
     def update(self, n_done: int, n_errors: int, cost_usd: float) -> None: ...
-
-
-class TqdmProgress:
-    """A `tqdm.auto` bar (a widget in Jupyter, text elsewhere) with errors and cost as postfix."""
-
-    def __init__(self, total: int, desc: str = "calls"):
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, desc=desc, unit="call", dynamic_ncols=True)
-
-    def update(self, n_done: int, n_errors: int, cost_usd: float) -> None:
-        self._bar.set_postfix_str(f"errors={n_errors} cost=${cost_usd:.4f}", refresh=False)
-        self._bar.update(n_done - self._bar.n)  # tqdm throttles redraws itself
-
-    def close(self) -> None:
-        self._bar.refresh()
-        self._bar.close()
-
-    def __enter__(self) -> "TqdmProgress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, policy: CallPolicy | None = None,

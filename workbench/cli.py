@@ -1,43 +1,109 @@
-"""`workbench` command line: a thin layer over the library, with exit codes CI can act on.
+"""`workbench` command line: a thin layer over the pipeline, with one set of exit codes for CI.
 
-Exit codes: generate 0 all answered, 1 some items failed after retries, 2 bad input.
-compare/report: 0 PASS, 1 FAIL, 2 INCONCLUSIVE (report: 3 when no report could be produced).
+Exit codes, every command:
+  0  PASS (compare, report) / everything answered (generate) / done (init, score)
+  1  FAIL (compare, report) / some items failed after retries (generate) / drift or alert (drift)
+  2  INCONCLUSIVE (compare, report): the evidence does not decide
+  3  could not run: bad input or usage, a missing or damaged store, an internal error
+     (one line on stderr; the traceback only with --debug)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Any, NoReturn, Sequence
 
 from workbench.errors import InputError, WorkbenchError
 
-DEFAULT_STORE = ".workbench/store.db"
+EXIT_OK, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_COULD_NOT_RUN = 0, 1, 2, 3
+EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
+                   "3 could not run (bad input or usage, missing or damaged store, internal error)")
 
 
+class UsageError(Exception):
+    """argparse's usage errors, raised instead of exiting 2 (2 means INCONCLUSIVE here)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# ---- shared options -------------------------------------------------------------------------------
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    """The report's parameters: a file, `-p NAME VALUE`, and flags for the most used ones."""
+    p.add_argument("--params", default=None, metavar="FILE", help="parameters as TOML or JSON (see `workbench init`)")
+    p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="one parameter (VALUE parsed as JSON when it parses, else a string)")
+    p.add_argument("--store", default=None, help="the store (default .workbench/store.db in the project)")
+    p.add_argument("--dataset", default=None, help="items: jsonl, csv, parquet or a datasets folder")
+    p.add_argument("--baseline", default=None, metavar="MODEL")
+    p.add_argument("--baseline-prompt", default=None, metavar="NAME@VERSION")
+    p.add_argument("--candidate", action="append", default=None, metavar="MODEL", help="repeatable")
+    p.add_argument("--candidate-prompt", action="append", default=None, metavar="NAME@VERSION",
+                   help="once for all candidates, or once per --candidate")
+    p.add_argument("--judge", default=None, metavar="MODEL", help="judge model ('none' for no judge)")
+    p.add_argument("--gate", default=None, metavar="FILE", help="gate rules (.toml or .json)")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from workbench.config import build_config
+    from workbench.report import parse_cli_value
+
+    overrides: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
+    flags = {"store": args.store, "dataset": args.dataset, "baseline": args.baseline,
+             "baseline_prompt": args.baseline_prompt, "candidates": args.candidate,
+             "candidate_prompts": args.candidate_prompt}
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    if args.judge is not None:
+        overrides["judge"] = None if args.judge.lower() == "none" else args.judge
+    if args.gate:
+        overrides["gate_file"] = str(Path(args.gate).resolve())
+    return build_config(args.params, overrides)
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    from workbench.progress import reporter
+
+    return reporter("quiet" if args.quiet else "auto")
+
+
+# ---- commands -------------------------------------------------------------------------------------
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="run models over a dataset into the store (cached, resumable)")
+    from workbench.config import MigrationConfig
+
+    defaults = MigrationConfig.model_fields
+    p = sub.add_parser("generate", help="run models over a dataset into the store (cached, resumable)",
+                       epilog=EXIT_CODES_HELP)
     p.add_argument("data", help="jsonl, csv, parquet file or a datasets save_to_disk folder")
     p.add_argument("--model", action="append", required=True, metavar="NAME",
                    help="provider/model, e.g. litellm/openai/gpt-4o-mini or hf/smollm2-135m-instruct (repeatable)")
     p.add_argument("--prompt", action="append", metavar="NAME@VERSION",
                    help="prompt version: once for all models, or once per --model in the same order")
-    p.add_argument("--prompts-dir", default=None, help="folder of prompt versions (default: data/prompts)")
+    p.add_argument("--prompts-dir", default="prompts", help="the project's prompt versions (bundled ones are found too)")
     p.add_argument("--samples", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=defaults["temperature"].default)
+    p.add_argument("--max-tokens", type=int, default=defaults["max_tokens"].default)
+    p.add_argument("--seed", type=int, default=defaults["seed"].default)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--timeout", type=float, default=60.0, help="hard limit per call, seconds")
     p.add_argument("--max-attempts", type=int, default=4)
-    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--store", default=defaults["store"].default)
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="same as --quiet")
+    _add_common(p)
 
 
-def _model_specs(args: argparse.Namespace):
+def _model_specs(args: argparse.Namespace) -> list[Any]:
     from workbench.runner import ModelSpec
 
     prompts = args.prompt or [None]
@@ -48,108 +114,103 @@ def _model_specs(args: argparse.Namespace):
     return [ModelSpec.with_endpoint(name, prompt, args.api_base) for name, prompt in zip(args.model, prompts)]
 
 
+def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1) -> None:
+    for name in names:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None and value < minimum:
+            raise InputError(f"--{name} must be at least {minimum:g}, got {value:g}")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.calls import CallPolicy
     from workbench.data import load_items
     from workbench.models import Sampling
+    from workbench.progress import reporter
     from workbench.runner import generate
     from workbench.store import Store
 
+    _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
+    if args.timeout <= 0:
+        raise InputError(f"--timeout must be above 0 seconds, got {args.timeout:g}")
     items = load_items(args.data)
     if args.limit is not None:
         items = items.head(args.limit)
     specs = _model_specs(args)
     sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
     policy = CallPolicy(concurrency=args.concurrency, timeout_s=args.timeout, max_attempts=args.max_attempts)
+    quiet = args.quiet or args.no_progress
     with Store(args.store) as store:
-        frame, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
-                                prompts_dir=args.prompts_dir, progress=not args.no_progress)
-    for name, model_stats in stats.per_model.items():
-        print(f"{name}: {model_stats['calls_made']} calls, {model_stats['cached']} cached, "
-              f"{model_stats['errors']} errors", file=sys.stderr)
+        _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
+                            prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"))
+    for name, info in stats.per_model.items():
+        print(f"{name}: {info['calls_made']} calls, {info['cached']} cached, {info['errors']} errors", file=sys.stderr)
+        for kind, entry in info["error_kinds"].items():
+            print(f"  {entry['count']} x {kind}, e.g. {entry['example']}", file=sys.stderr)
     print(json.dumps(stats.as_dict()))
-    return 1 if stats.errors else 0
-
-
-def _add_comparison_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=DEFAULT_STORE)
-    p.add_argument("--baseline", required=True, metavar="NAME")
-    p.add_argument("--candidate", required=True, metavar="NAME")
-    p.add_argument("--judge", default=None, metavar="NAME", help="pairwise judge model (both orders, cached)")
-    p.add_argument("--criterion", default="correctness", help="judge criterion: built-in name or a sentence")
-    p.add_argument("--judge-template", default="chat-v1", help="chat-v1 (API, instruction-tuned) or completion-v1 (small local)")
-    p.add_argument("--metrics", nargs="+", default=["chrf", "rouge_l", "bleu", "length_chars"])
-    p.add_argument("--resamples", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    return EXIT_FAIL if stats.errors else EXIT_OK
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score two models' stored responses (reference metrics, optional judge)")
-    _add_comparison_args(p)
+    p = sub.add_parser("score", help="score the stored responses (reference metrics, judge); makes no generation call",
+                       epilog=EXIT_CODES_HELP)
+    _add_config_args(p)
+    _add_common(p)
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="paired comparison with CIs and the gate verdict (exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE)")
-    _add_comparison_args(p)
-    p.add_argument("--gate", default=None, metavar="FILE", help="gate thresholds (.toml or .json)")
-    p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the comparison as JSON")
+    p = sub.add_parser("compare", help="paired comparison with CIs and the gate verdict, from the store",
+                       epilog=EXIT_CODES_HELP)
+    _add_config_args(p)
+    p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the verdict record as JSON")
+    _add_common(p)
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="execute the migration-report notebook (exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE, 3 no report)")
-    p.add_argument("--params", default=None, metavar="FILE", help="parameters as JSON or TOML")
-    p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="one parameter (VALUE parsed as JSON when it parses, else a string)")
-    p.add_argument("--notebook", default=None, help="report notebook (default: notebooks/migration_report.ipynb)")
-    p.add_argument("--reports-dir", default=None, help="where reports/<name>/ goes (default: reports)")
+    p = sub.add_parser("report", help="generate, judge and execute the report notebook into reports/<name>/",
+                       epilog=EXIT_CODES_HELP)
+    _add_config_args(p)
+    p.add_argument("--notebook", default=None, help="report notebook (default: the bundled migration_report.ipynb)")
+    p.add_argument("--reports-dir", default=None, help="where <report_name>/ goes (default: reports/ in the project)")
+    _add_common(p)
 
 
-def _comparison(args: argparse.Namespace, gate=None):
-    from workbench.compare import compare_from_store
-    from workbench.store import Store
-
-    if not Path(args.store).is_file():
-        raise InputError(f"{args.store}: store not found (run `workbench generate` first)")
-    with Store(args.store) as store:
-        return compare_from_store(store, args.baseline, args.candidate, metrics=args.metrics, judge=args.judge,
-                                  judge_template=args.judge_template, criterion=args.criterion, gate=gate, n_resamples=args.resamples, seed=args.seed)
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="scaffold a migration project: params.toml, gate.toml, prompts/, data/, notebooks",
+                       epilog=EXIT_CODES_HELP)
+    p.add_argument("directory", help="the project folder (created; must be empty if it exists)")
+    _add_common(p)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    comparison, extra = _comparison(args)
-    scores = extra["scores"]
-    means = scores.groupby(["model", "metric"])["value"].mean().unstack("metric")
+    from workbench.pipeline import run_pipeline
+
+    result = run_pipeline(_config(args), allow_calls=False)
+    means = result.scores.groupby(["model", "metric"])["value"].mean().unstack("metric")
     print(means.to_string(float_format=lambda v: f"{v:.4f}"), file=sys.stderr)
-    print(json.dumps({"scored": int(scores["value"].notna().sum()), "unscorable": int(scores["value"].isna().sum()),
-                      "judge": extra["judge"] or None, "paired_items": comparison.n_paired}))
-    return 0
+    print(json.dumps({"scored": int(result.scores["value"].notna().sum()),
+                      "unscorable": int(result.scores["value"].isna().sum()), "judge_calls": result.judge_calls,
+                      "paired_items": {name: c.n_paired for name, c in result.comparisons.items()}}))
+    return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.gate import GateConfig, load_gate_config
-    from workbench.migration import DEFAULT_GATE
+    from workbench.pipeline import comparison_json, run_pipeline
+    from workbench.report import EXIT_CODES
 
-    gate = load_gate_config(args.gate) if args.gate else GateConfig(**DEFAULT_GATE)
-    comparison, _ = _comparison(args, gate)
-    payload = comparison.to_dict()
-    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    result = run_pipeline(_config(args), allow_calls=False)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(text, encoding="utf-8")
-    print(comparison.gate.summary(), file=sys.stderr)
-    print(json.dumps({"verdict": comparison.gate.verdict, "n_paired": comparison.n_paired}))
-    return comparison.gate.exit_code
+        Path(args.json_out).write_text(comparison_json(result), encoding="utf-8")
+    for name, comparison in result.comparisons.items():
+        print(f"{name}: {comparison.gate.summary()}", file=sys.stderr)
+    print(json.dumps({"verdict": result.verdict, "n_paired": {n: c.n_paired for n, c in result.comparisons.items()}}))
+    return EXIT_CODES[result.verdict]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from workbench.report import EXIT_NO_REPORT, parse_cli_value, run_report
+    from workbench.report import EXIT_NO_REPORT, run_report
 
-    overrides = {name: parse_cli_value(value) for name, value in args.overrides}
-    try:
-        code, out_dir = run_report(args.params, overrides, args.notebook, args.reports_dir)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_NO_REPORT
+    code, out_dir = run_report(_config(args), args.notebook, args.reports_dir, progress=_progress(args))
     verdict = json.loads((out_dir / "verdict.json").read_text(encoding="utf-8"))
     if code == EXIT_NO_REPORT:
         print(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}", file=sys.stderr)
@@ -157,9 +218,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from workbench.scaffold import init_project
+
+    folder = init_project(args.directory)
+    print(f"created {folder}: edit params.toml, then `cd {args.directory} && workbench report --params params.toml`",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description="Can this application switch from model A to model B?")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="workbench", description="Can this application switch from model A to model B?",
+                    epilog=EXIT_CODES_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _add_init(sub)
     _add_generate(sub)
     _add_score(sub)
     _add_compare(sub)
@@ -167,23 +239,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"generate": cmd_generate, "score": cmd_score, "compare": cmd_compare, "report": cmd_report}
+COMMANDS = {"init": cmd_init, "generate": cmd_generate, "score": cmd_score, "compare": cmd_compare,
+            "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from workbench.secrets import redact
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"usage error: {redact(str(exc))} (see `workbench --help`)", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
     try:
         return COMMANDS[args.command](args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         print("interrupted: completed calls are stored; re-run the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # an internal error must never read as a verdict
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"internal error: {redact(detail)} (run again with --debug for the traceback)", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
 
 
 if __name__ == "__main__":

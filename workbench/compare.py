@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import stats
+from workbench.config import CONFIDENCE
 from workbench.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
 from workbench.hashing import json_safe
 
@@ -34,6 +35,7 @@ class Comparison:
     cost_latency: pd.DataFrame
     ratios: pd.DataFrame
     errors: pd.DataFrame
+    binary_checks: pd.DataFrame
     gate: GateResult | None
     notes: list[str] = field(default_factory=list)
 
@@ -46,7 +48,7 @@ class Comparison:
             "n_paired": self.n_paired, "only_baseline": self.only_baseline, "only_candidate": self.only_candidate,
             "metric_deltas": records(self.metric_deltas), "win_rates": records(self.win_rates),
             "judge_reliability": records(self.judge_reliability), "cost_latency": records(self.cost_latency),
-            "ratios": records(self.ratios), "error_count": int(len(self.errors)),
+            "ratios": records(self.ratios), "binary_checks": records(self.binary_checks), "error_count": int(len(self.errors)),
             "flagged_slices": records(self.slices[self.slices["verdict"] == "regression"]) if len(self.slices) else [],
             "behaviour_summary": records(self.behaviour_summary.reset_index()),
             "gate": self.gate.to_dict() if self.gate else None, "notes": self.notes,
@@ -93,7 +95,7 @@ def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
 
 
 def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
-                  n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  n_resamples: int, seed: int, confidence: float = CONFIDENCE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test; and the
     per-slice deltas of each metric."""
     from workbench.metrics import metric_info
@@ -159,7 +161,7 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
         if len(per) >= 2:
             scores = per["score"].to_numpy(float)
             wr = stats.win_rate(scores)
-            ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed)
+            ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed, confidence=CONFIDENCE)
             win_est = Estimate.from_ci(ci)
             win_rows.append({"source": "judge", "win_rate": wr.win_rate, "ci_low": ci.low, "ci_high": ci.high,
                              "standard_error": wr.standard_error, "n": wr.n, "wins": wr.n_wins,
@@ -190,8 +192,9 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                 slice_rows.insert(0, "metric", "judge win rate")
         both = judged.dropna(subset=["score_ab", "score_ba"])
         if len(both):
-            pc = stats.position_consistency(both["score_ba"].to_numpy(float), both["score_ab"].to_numpy(float))
-            consistency_est = Estimate(pc.consistency, pc.ci_low, pc.ci_high, pc.n, 0.95)
+            pc = stats.position_consistency(both["score_ba"].to_numpy(float), both["score_ab"].to_numpy(float),
+                                            confidence=CONFIDENCE)
+            consistency_est = Estimate(pc.consistency, pc.ci_low, pc.ci_high, pc.n, CONFIDENCE)
             reliability.append({"measure": "position consistency (same verdict in both orders)", "value": pc.consistency,
                                 "ci_low": pc.ci_low, "ci_high": pc.ci_high, "n": pc.n,
                                 "reading": "1.0 = never swayed by order; 0.5 or less = verdicts mostly follow position"})
@@ -199,23 +202,58 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                                 "ci_low": np.nan, "ci_high": np.nan, "n": pc.n_decisive,
                                 "reading": "0.5 = no position bias"})
     if human is not None and len(human):
-        hwin = human.dropna(subset=["score"])
-        if len(hwin) >= 2:
-            scores = hwin["score"].to_numpy(float)
-            wr = stats.win_rate(scores)
-            ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed)
-            win_rows.append({"source": "human labels", "win_rate": wr.win_rate, "ci_low": ci.low, "ci_high": ci.high,
-                             "standard_error": wr.standard_error, "n": wr.n, "wins": wr.n_wins,
-                             "losses": wr.n_losses, "ties": wr.n_ties})
+        win_rows.extend(_human_win_rate(human, n_resamples=n_resamples, seed=seed))
         if verdicts is not None and len(verdicts):
-            joined = hwin.merge(verdicts[["item_id", "verdict"]].dropna(), on="item_id")
-            if len(joined):
-                judge_labels = joined["verdict"].map(candidate_score).to_numpy(float)
-                agreement = stats.human_agreement(judge_labels, joined["score"].to_numpy(float))
-                reliability.append({"measure": "judge-human agreement (accuracy)", "value": agreement.accuracy,
-                                    "ci_low": np.nan, "ci_high": np.nan, "n": agreement.n,
-                                    "reading": f"Cohen's kappa {agreement.kappa:.2f} (0 = chance, 1 = perfect)"})
+            reliability.extend(_judge_human_agreement(human, verdicts))
     return pd.DataFrame(win_rows), pd.DataFrame(reliability), slice_rows, win_est, consistency_est
+
+
+def _human_win_rate(human: pd.DataFrame, *, n_resamples: int, seed: int) -> list[dict[str, Any]]:
+    """The humans' win rate: per item the mean over its raters (ties and "both bad" count 0.5)."""
+    from workbench.judges import candidate_score
+
+    per_item = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
+    per_item = per_item.groupby("item_id")["score"].mean()
+    if len(per_item) < 2:
+        return []
+    scores = per_item.to_numpy(float)
+    wr = stats.win_rate(scores)
+    ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed, confidence=CONFIDENCE)
+    return [{"source": f"human labels ({human['rater'].nunique()} raters)", "win_rate": wr.win_rate, "ci_low": ci.low,
+             "ci_high": ci.high, "standard_error": wr.standard_error, "n": wr.n, "wins": wr.n_wins,
+             "losses": wr.n_losses, "ties": wr.n_ties}]
+
+
+def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[dict[str, Any]]:
+    """Judge vs each rater and vs the raters' majority, on categories (A / B / tie), never on means."""
+    from workbench.labels import judge_agreement
+
+    judge = verdicts[["item_id", "verdict"]].dropna().rename(columns={"verdict": "choice"})
+    rows = []
+    for rec in judge_agreement(human, judge).to_dict(orient="records"):
+        rows.append({"measure": f"{rec['raters']}: Cohen's kappa", "value": rec["value"], "ci_low": np.nan,
+                     "ci_high": np.nan, "n": rec["n_items"],
+                     "reading": "0 = chance agreement, 1 = perfect; 'both bad' counts as a tie"})
+    return rows
+
+
+def binary_checks(behaviour: pd.DataFrame) -> pd.DataFrame:
+    """Pass/fail checks that each answer either meets or not (refuses, answers in the wrong language),
+    compared on the same items with McNemar's test: does the switch change how often it happens?"""
+    rows = []
+    for check in ("refusal", "wrong_language"):
+        cols = [f"baseline_{check}", f"candidate_{check}"]
+        if not set(cols) <= set(behaviour.columns):
+            continue
+        both = behaviour[cols].dropna()
+        if len(both) < 2:
+            continue
+        base, cand = both[cols[0]].astype(bool).to_numpy(), both[cols[1]].astype(bool).to_numpy()
+        test = stats.mcnemar_test(cand, base)
+        rows.append({"check": check.replace("_", " "), "baseline_rate": float(base.mean()),
+                     "candidate_rate": float(cand.mean()), "n": int(len(both)),
+                     "only_candidate": test.n_candidate_only, "only_baseline": test.n_baseline_only, "p_value": test.p_value, "method": test.method})
+    return pd.DataFrame(rows)
 
 
 def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.DataFrame:
@@ -238,7 +276,8 @@ def cost_latency_ratios(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFram
             reason = "price unknown for at least one model" if column == "cost_usd" else "latency not recorded"
             rows.append({"measure": label, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0, "note": reason})
             continue
-        ci = stats.paired_ratio_ci(paired.b, paired.a, statistic=statistic, n_resamples=n_resamples, seed=seed)
+        ci = stats.paired_ratio_ci(paired.b, paired.a, statistic=statistic, n_resamples=n_resamples, seed=seed,
+                                   confidence=CONFIDENCE)
         rows.append({"measure": label, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n, "note": ""})
         if column == "cost_usd":
             cost_est = Estimate.from_ci(ci)
@@ -251,7 +290,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             scores: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None,
             human: pd.DataFrame | None = None, gate: GateConfig | None = None,
             n_resamples: int = 1000, seed: int = 0) -> Comparison:
-    """All evidence for baseline vs candidate. `human`: item_id, score (candidate side: 1/0.5/0)."""
+    """All evidence for baseline vs candidate. `human`: the label export of this comparison (item_id,
+    rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater."""
     from workbench.metrics import behaviour_diff, summarize_behaviour
 
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
@@ -277,11 +317,11 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     if gate is not None:
         cand_calls = len(candidate_resp)
         n_err = int(candidate_resp["response"].isna().sum())
-        err_ci = stats.proportion_ci(n_err, cand_calls) if cand_calls else None
+        err_ci = stats.proportion_ci(n_err, cand_calls, confidence=CONFIDENCE) if cand_calls else None
         evidence = GateEvidence(
             win_rate=win_est,
             metric_deltas={r["metric"]: MetricDelta(r["delta"], r["ci_low"], r["ci_high"], bool(r["higher_is_better"]),
-                                                    int(r["n"]), 0.95)
+                                                    int(r["n"]), CONFIDENCE)
                            for r in deltas.to_dict(orient="records")
                            if r.get("higher_is_better") is not None and np.isfinite(r.get("delta", np.nan))},
             error_rate=Estimate.from_ci(err_ci) if err_ci else None,
@@ -291,7 +331,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         if (len(metric_slices) or len(judge_slices)) else pd.DataFrame(columns=["metric", "verdict"])
     return Comparison(baseline, candidate, int(items["item_id"].nunique()), len(ok_a & ok_b), sorted(ok_a - ok_b),
                       sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
-                      latency_cost_summary(both), ratios, errors, gate_result, notes)
+                      latency_cost_summary(both), ratios, errors, binary_checks(behaviour), gate_result, notes)
 
 
 def _model_name(frame: pd.DataFrame, role: str) -> str:
@@ -321,30 +361,3 @@ def worst_regressions(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidat
     out["baseline_response"] = out["item_id"].map(texts_a)
     out["candidate_response"] = out["item_id"].map(texts_b)
     return out
-
-
-def compare_from_store(store: Any, baseline: str, candidate: str, *, metrics: Sequence[str],
-                       judge: str | None = None, judge_template: str = "chat-v1", criterion: str = "correctness", gate: GateConfig | None = None,
-                       n_resamples: int = 1000, seed: int = 0, policy: Any = None) -> tuple[Comparison, dict[str, Any]]:
-    """The latest runs of both models in a store, scored and (optionally) judged, then compared.
-    Judge verdicts are cached, so comparing again makes no judge call."""
-    from workbench.errors import InputError
-    from workbench.metrics import score_responses
-
-    baseline_resp = store.responses_frame(baseline)
-    candidate_resp = store.responses_frame(candidate)
-    datasets = set(baseline_resp["dataset_id"]) | set(candidate_resp["dataset_id"])
-    if len(datasets) != 1:
-        raise InputError(f"'{baseline}' and '{candidate}' were last run on different datasets ({len(datasets)}); "
-                         "re-run both on the same data")
-    items = store.items_frame(datasets.pop())
-    scores = score_responses(items, pd.concat([baseline_resp, candidate_resp], ignore_index=True), list(metrics))
-    verdicts, judge_stats = None, {}
-    if judge:
-        from workbench.judges import JudgeSpec, judge_pairwise
-
-        judged = judge_pairwise(store, JudgeSpec(model=judge, template=judge_template), items, baseline_resp, candidate_resp, criterion, policy)
-        verdicts, judge_stats = judged.verdicts, judged.stats.as_dict()
-    comparison = compare(items, baseline_resp, candidate_resp, scores=scores, verdicts=verdicts, gate=gate,
-                         n_resamples=n_resamples, seed=seed)
-    return comparison, {"judge": judge_stats, "scores": scores}

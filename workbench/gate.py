@@ -39,7 +39,9 @@ class _Strict(BaseModel):
 class WinRateRule(_Strict):
     """Exactly one of: a minimum for the CI's lower bound, or a non-inferiority margin (win rate > 0.5 - margin).
 
-    Both compare the evidence CI's lower bound: a two-sided 90% CI gives a one-sided test at 5%.
+    Both compare the evidence CI's lower bound. The comparison computes two-sided intervals at
+    `workbench.config.CONFIDENCE` (95%), so requiring the lower bound above the threshold is a
+    one-sided test at 2.5%.
     """
 
     min_lower_bound: float | None = Field(None, ge=0, le=1)
@@ -59,7 +61,7 @@ class WinRateRule(_Strict):
 class MetricRule(_Strict):
     """The candidate may be worse than the baseline by at most `max_drop` (in the metric's own units)."""
 
-    max_drop: float = Field(ge=0)
+    max_drop: float = Field(ge=0, allow_inf_nan=False)  # inf would pass everything
     higher_is_better: bool
 
 

@@ -1,7 +1,7 @@
 """Model lifecycle: release and retirement dates, so a report warns before a model disappears.
 
 Sources, later ones winning: litellm's model map (`deprecation_date`, where it has one) and a
-user-editable TOML file (default data/model_lifecycle.toml) keyed by the workbench model name.
+user-editable TOML file (default: the bundled resources/data/model_lifecycle.toml) keyed by the workbench model name.
 """
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from typing import Iterable
 from workbench.errors import InputError
 
 WARN_DAYS = 90
+
+
+def today() -> dt.date:
+    """Today's date (one place, so tests can pin it)."""
+    return dt.date.today()
 
 
 @dataclass(frozen=True)

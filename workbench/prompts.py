@@ -10,7 +10,7 @@ Placeholders are `str.format` style, `{field}`, where `field` is an item column 
 doubling it: `{{"sentiment": "positive"}}` renders as `{"sentiment": "positive"}`. Item values
 are inserted verbatim, so braces inside the data need no escaping.
 
-File keys (see data/README.md for examples):
+File keys (see resources/data/README.md for examples):
   description          text shown in listings (required)
   mode                 "chat" or "completion" (required)
   system, user         chat: optional system message and the required user message template
@@ -43,7 +43,7 @@ from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash
 from workbench.models.base import Request, Sampling
 
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "data" / "prompts"
+BUNDLED_PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COMMON_KEYS = {"description", "mode", "stop", "max_tokens", "examples", "lookup"}
 _MODE_KEYS = {
@@ -207,26 +207,36 @@ class PromptVersion:
         return Problem(self.source, None, variable, f"prompt {self.ref}, item '{_text(item.get('item_id'))}': {message}")
 
 
+def prompt_roots(prompts_dir: str | Path | None = None) -> list[Path]:
+    """Where prompt versions are looked up, first match wins: the project's folder (when given and
+    present), then the versions bundled with the package (so `workbench init` projects and the demo
+    find `support_chat@v1` without copying it)."""
+    roots = [Path(prompts_dir)] if prompts_dir is not None and Path(prompts_dir).is_dir() else []
+    return [*roots, BUNDLED_PROMPTS_DIR]
+
+
 def load_prompt(ref: str, prompts_dir: str | Path | None = None) -> PromptVersion:
-    """Load `name@version` from `<prompts_dir>/<name>/<version>.toml` (default: the repository's
-    data/prompts). The version is required: a run must say exactly which prompt it used."""
-    root = Path(prompts_dir) if prompts_dir is not None else DEFAULT_PROMPTS_DIR
+    """Load `name@version` from `<root>/<name>/<version>.toml`, searching `prompt_roots(prompts_dir)`.
+    The version is required: a run must say exactly which prompt it used."""
+    roots = prompt_roots(prompts_dir)
+    where = str(prompts_dir or roots[0])
     name, sep, version = ref.partition("@")
     if not sep or not _NAME.match(name) or not _NAME.match(version):
-        raise InputError(Problem(str(root), None, None, f"prompt reference '{ref}' must look like "
-                                 f"'name@version'; available: {', '.join(list_prompts(root)) or 'none'}"))
-    path = root / name / f"{version}.toml"
-    if not path.is_file():
-        raise InputError(Problem(str(path), None, None, f"no prompt '{ref}'; available: "
-                                 f"{', '.join(list_prompts(root)) or 'none'}"))
-    return _parse(path, name, version)
+        raise InputError(Problem(where, None, None, f"prompt reference '{ref}' must look like "
+                                 f"'name@version'; available: {', '.join(list_prompts(prompts_dir)) or 'none'}"))
+    for root in roots:
+        path = root / name / f"{version}.toml"
+        if path.is_file():
+            return _parse(path, name, version)
+    raise InputError(Problem(str(Path(where) / name / f"{version}.toml"), None, None, f"no prompt '{ref}'; available: "
+                             f"{', '.join(list_prompts(prompts_dir)) or 'none'}"))
 
 
 def list_prompts(prompts_dir: str | Path | None = None) -> list[str]:
-    """Every `name@version` under `prompts_dir`, sorted by name then version (v2 before v10)."""
-    root = Path(prompts_dir) if prompts_dir is not None else DEFAULT_PROMPTS_DIR
-    refs = [(path.parent.name, path.stem) for path in root.glob("*/*.toml")
-            if _NAME.match(path.parent.name) and _NAME.match(path.stem)]
+    """Every `name@version` in the project's folder and the bundled ones, sorted by name then version
+    (v2 before v10)."""
+    refs = {(path.parent.name, path.stem) for root in prompt_roots(prompts_dir) for path in root.glob("*/*.toml")
+            if _NAME.match(path.parent.name) and _NAME.match(path.stem)}
     return [f"{name}@{version}" for name, version in sorted(refs, key=lambda r: (r[0], _natural(r[1])))]
 
 

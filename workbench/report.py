@@ -10,19 +10,25 @@ import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator
 
+from workbench.config import MigrationConfig
 from workbench.errors import InputError
+from workbench.progress import PhaseReporter, phase
+from workbench.project import bundled
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_NOTEBOOK = REPO_ROOT / "notebooks" / "migration_report.ipynb"
+DEFAULT_NOTEBOOK = "migration_report.ipynb"
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 EXIT_NO_REPORT = 3
-_TEMPLATES = Path(__file__).resolve().parent / "templates"
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
 # plotly's notebook renderer adds a MathJax loader from a CDN; reports typeset no math, so it goes.
 _MATHJAX_CDN = re.compile(r"<script[^>]+src=[\"']https?://[^\"']*mathjax[^\"']*[\"'][^>]*>\s*</script>", re.I)
+
+
+def bundled_notebook(name: str) -> Path:
+    return bundled(f"notebooks/{name}")
 
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
@@ -43,34 +49,6 @@ def parse_cli_value(text: str) -> Any:
         return text
 
 
-def load_params_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: parameters file not found")
-    try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            return tomllib.loads(path.read_text(encoding="utf-8"))
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot parse parameters ({exc})") from None
-
-
-def resolve_parameters(notebook: Path, params_file: str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults from the notebook, then the file, then -p overrides; validated before any kernel starts."""
-    from workbench.migration import MigrationConfig
-
-    defaults = notebook_parameters(notebook)
-    given = {**(load_params_file(params_file) if params_file else {}), **overrides}
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise InputError(f"unknown report parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(defaults))})")
-    merged = {**defaults, **given}
-    MigrationConfig.from_parameters(merged).preflight()  # InputError naming the parameter and the problem
-    return merged
-
-
 def export_html(executed: Path, html_path: Path) -> None:
     """Self-contained HTML: inputs hidden, no CDN scripts, widget state dropped (static output stays)."""
     import nbformat
@@ -78,7 +56,7 @@ def export_html(executed: Path, html_path: Path) -> None:
 
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.pop("widgets", None)
-    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(_TEMPLATES)],
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(bundled("templates"))],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb.metadata.get("title", "Migration report")}})
     body = _MATHJAX_CDN.sub("", body)
@@ -92,45 +70,57 @@ def _failure_verdict(out_dir: Path, message: str, cell: int | None) -> None:
     (out_dir / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
 
 
-def run_report(params_file: str | None = None, overrides: Mapping[str, Any] | None = None,
-               notebook: str | Path | None = None, reports_dir: str | Path | None = None) -> tuple[int, Path | None]:
-    """Produce a report; returns (exit code, report folder)."""
+def report_dir(config: MigrationConfig, reports_dir: str | Path | None) -> Path:
+    name = config.report_name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise InputError(f"parameter 'report_name': '{name}' must be letters, digits, '.', '_' or '-'")
+    return (Path(reports_dir) if reports_dir else config.base_dir / "reports") / name
+
+
+def run_report(config: MigrationConfig, notebook: str | Path | None = None, reports_dir: str | Path | None = None,
+               progress: PhaseReporter | None = None) -> tuple[int, Path]:
+    """Produce reports/<name>/; returns (exit code, report folder).
+
+    The model calls (generation, judging) run here first, with progress on stderr; the notebook then
+    runs the same pipeline on the warm store, so the executed notebook holds the record and no call."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from workbench.pipeline import prepare
     from workbench.secrets import redact
 
-    notebook = Path(notebook) if notebook else DEFAULT_NOTEBOOK
+    notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
     if not notebook.is_file():
         raise InputError(f"{notebook}: report notebook not found")
-    params = resolve_parameters(notebook, params_file, overrides or {})
-    name = str(params.get("report_name") or "report")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise InputError(f"report_name '{name}' must be letters, digits, '.', '_' or '-'")
-    out_dir = Path(reports_dir or REPO_ROOT / "reports") / name
+    config.preflight()
+    out_dir = report_dir(config, reports_dir)
+    prepare(config, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("verdict.json", "manifest.json", "report.html"):
         (out_dir / stale).unlink(missing_ok=True)
+    params = config.model_dump(mode="json")
     params["output_dir"] = str(out_dir.resolve())
+    params["project_dir"] = str(config.base_dir)
     executed = out_dir / "report.ipynb"
-    env_before = os.environ.get("PLOTLY_RENDERER")
-    # Figures embed plotly.js once and stay interactive offline in the HTML export.
-    os.environ["PLOTLY_RENDERER"] = "plotly_mimetype+notebook"
     started = time.perf_counter()
     failure: tuple[str, int | None] | None = None
+    cells = phase(progress, "executing the report notebook", 1)
     try:
-        papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
-                                   cwd=str(REPO_ROOT), progress_bar=False, log_output=False)
+        with _report_kernel_env():
+            papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
+                                       cwd=str(config.base_dir), progress_bar=False, log_output=False,
+                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
     except PapermillExecutionError as exc:
         failure = (redact(f"cell {exc.cell_index} (execution count {exc.exec_count}) failed: {exc.ename}: {exc.evalue}"),
                    exc.cell_index)
     finally:
-        if env_before is None:
-            os.environ.pop("PLOTLY_RENDERER", None)
-        else:
-            os.environ["PLOTLY_RENDERER"] = env_before
+        cells.update(1, int(failure is not None))
+        cells.close()
     if executed.is_file():
+        writing = phase(progress, "writing report.html", 1)
         export_html(executed, out_dir / "report.html")
+        writing.update(1)
+        writing.close()
     verdict_path = out_dir / "verdict.json"
     if failure is not None or not verdict_path.is_file():
         message = failure[0] if failure else "the notebook finished without writing verdict.json"
@@ -143,3 +133,20 @@ def run_report(params_file: str | None = None, overrides: Mapping[str, Any] | No
         manifest["report_wall_s"] = round(time.perf_counter() - started, 2)
         manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return EXIT_CODES.get(verdict.get("verdict"), EXIT_NO_REPORT), out_dir
+
+
+@contextmanager
+def _report_kernel_env() -> Iterator[None]:
+    """The kernel inherits these: figures embed plotly.js once (interactive offline in the HTML), no
+    weight-loading bars in the record."""
+    wanted = {"PLOTLY_RENDERER": "plotly_mimetype+notebook", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    before = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

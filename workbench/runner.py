@@ -14,9 +14,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench import calls
+from workbench.errors import InputError
 from workbench.data import dataset_id as compute_dataset_id
 from workbench.hashing import request_key
 from workbench.models import Adapter, Request, Sampling, get_model, takes_api_base
+from workbench.progress import PhaseReporter, phase, reporter
 from workbench.prompts import PromptVersion, Rendered, load_prompt
 from workbench.store import Store
 
@@ -48,6 +50,18 @@ class RunStats:
     cost_usd: float | None = None
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def add(self, arm: str, info: dict[str, Any], failures: Sequence[Exception]) -> None:
+        """One arm's counts, with its failures by kind (count and one example message, already redacted)."""
+        kinds: dict[str, dict[str, Any]] = {}
+        for failure in failures:
+            kind = getattr(failure, "kind", type(failure).__name__)
+            entry = kinds.setdefault(kind, {"count": 0, "example": str(failure)})
+            entry["count"] += 1
+        self.per_model[arm] = {**info, "error_kinds": kinds}
+        self.calls_made += info["calls_made"]
+        self.cached += info["cached"]
+        self.errors += info["errors"]
+
     def as_dict(self) -> dict[str, Any]:
         return {"items": self.items, "calls_made": self.calls_made, "cached": self.cached,
                 "errors": self.errors, "wall_s": round(self.wall_s, 3)}
@@ -70,30 +84,41 @@ def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.Plan
     return [calls.PlannedCall(request_key(identity, adapter.key_payload(r)), r) for r in requests]
 
 
+def arm_names(arms: Sequence[tuple[str, str | None]]) -> list[str]:
+    """The name of each (model, prompt version) arm in frames, tables and label tasks: the model
+    name, or `model [prompt]` when the same model runs with several prompts."""
+    models = [model for model, _ in arms]
+    return [model if models.count(model) == 1 else f"{model} [{prompt or 'raw input'}]" for model, prompt in arms]
+
+
 async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Store, *, samples: int = 1,
                     sampling: Sampling | None = None, policy: calls.CallPolicy | None = None,
-                    prompts_dir: str | Path | None = None, progress: bool = True) -> tuple[pd.DataFrame, RunStats]:
-    """Run every model over every item (and sample); returns the responses and what it cost."""
+                    prompts_dir: str | Path | None = None, progress: bool | PhaseReporter = True,
+                    cache_only: bool = False) -> tuple[pd.DataFrame, RunStats]:
+    """Run every model over every item (and sample); returns the responses (`model` = arm name)
+    and what it cost. `cache_only`: make no call and write nothing; every response must already be
+    stored (or have failed before), else one InputError says what is missing."""
     if samples < 1:
-        from workbench.errors import InputError
-
         raise InputError(f"samples must be >= 1, got {samples}")
     sampling = sampling or Sampling()
     policy = policy or calls.CallPolicy()
+    report = reporter("notebook") if progress is True else (progress or None)
     started = time.perf_counter()
     data_id = compute_dataset_id(items)
-    store.save_items(data_id, str(items.attrs.get("source", "<dataframe>")), items)
 
-    # Build and render everything first: bad prompts or options fail before any call is made.
+    # Build and render everything first: bad prompts or options fail before anything is written.
     prepared = []
-    for spec in models:
+    for spec, arm in zip(models, arm_names([(m.name, m.prompt) for m in models])):
         adapter = get_model(spec.name, **spec.options)
         prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
-        prepared.append((spec, adapter, plan_calls(adapter, build_requests(items, prompt, sampling, samples))))
+        prepared.append((spec, arm, adapter, plan_calls(adapter, build_requests(items, prompt, sampling, samples))))
+    if cache_only:
+        return _from_store(prepared, store, data_id, len(items), started)
+    store.save_items(data_id, str(items.attrs.get("source", "<dataframe>")), items)
 
     stats = RunStats(items=len(items))
     frames = []
-    for spec, adapter, planned in prepared:
+    for spec, arm, adapter, planned in prepared:
         unique_keys = list(dict.fromkeys(c.cache_key for c in planned))
         already = store.cached_keys(unique_keys)
         run_id = store.create_run(
@@ -101,21 +126,41 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
             {"adapter": adapter.identity(), "options": spec.options, "sampling": sampling.model_dump(mode="json"),
              "samples": samples},
             [(c.request.item_id, c.request.sample_index, c.cache_key) for c in planned])
-        bar = calls.TqdmProgress(total=len(unique_keys), desc=spec.name) if progress else None
+        bar = phase(report, f"generating {arm}", len(unique_keys))
         try:
             outcomes = await calls.execute(adapter, planned, store, policy, bar)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             await adapter.aclose()
-        errors = sum(1 for o in outcomes.values() if isinstance(o, Exception))
+        failures = [o for o in outcomes.values() if isinstance(o, Exception)]
         made = len(unique_keys) - len(already)
-        stats.calls_made += made
-        stats.cached += len(already)
-        stats.errors += errors
-        stats.per_model[spec.name] = {"run_id": run_id, "calls_made": made, "cached": len(already), "errors": errors}
-        frames.append(store.run_frame(run_id))
+        stats.add(arm, {"run_id": run_id, "identity": adapter.identity(), "prompt": spec.prompt, "calls_made": made,
+                        "cached": len(already), "errors": len(failures)}, failures)
+        frames.append(store.run_frame(run_id).assign(model=arm))
+    return _finish(stats, frames, started)
 
+
+def _from_store(prepared: list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]], store: Store, data_id: str,
+                n_items: int, started: float) -> tuple[pd.DataFrame, RunStats]:
+    stats = RunStats(items=n_items)
+    frames, missing = [], []
+    for spec, arm, adapter, planned in prepared:
+        frame = store.planned_frame([(c.request.item_id, c.request.sample_index, c.cache_key) for c in planned])
+        frame = frame.assign(model=arm, prompt_version=spec.prompt, dataset_id=data_id, run_id=None)
+        never = frame["response"].isna() & frame["error"].isna()
+        if never.any():
+            missing.append(f"{arm}{f' (prompt {spec.prompt})' if spec.prompt else ''}: {int(never.sum())} of "
+                           f"{len(frame)} responses are not in the store")
+        stats.add(arm, {"run_id": None, "identity": adapter.identity(), "prompt": spec.prompt, "calls_made": 0,
+                        "cached": int(frame["response"].notna().sum()), "errors": int(frame["error"].notna().sum())}, [])
+        frames.append(frame)
+    if missing:
+        raise InputError([*missing, f"store {store.path}: generate them first (`workbench generate` or "
+                          "`workbench report`) with the same dataset, sample, prompts and sampling parameters"])
+    return _finish(stats, frames, started)
+
+
+def _finish(stats: RunStats, frames: list[pd.DataFrame], started: float) -> tuple[pd.DataFrame, RunStats]:
     result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     costs = result["cost_usd"].dropna() if "cost_usd" in result else pd.Series(dtype=float)
     stats.cost_usd = float(costs.sum()) if len(costs) else None

@@ -18,4 +18,28 @@ def redact(text: str) -> str:
     """Replace every known secret value and anything shaped like an API key with a marker."""
     for value in secret_values():
         text = text.replace(value, "[REDACTED]")
-    return _KEY_SHAPES.sub("[REDACTED]", text)
+    return redact_url_credentials(_KEY_SHAPES.sub("[REDACTED]", text))
+
+
+# Credentials inside URLs: `scheme://user:SECRET@host` and query parameters named like credentials.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s?#]+)@")
+_URL_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&;](?:[A-Za-z0-9_\-]*?)(?:key|token|secret|signature|sig|password|passwd|pwd|auth|credential)"
+    r"[A-Za-z0-9_\-]*=)(?P<value>[^&#\s;'\"]+)", re.I)
+
+
+def redact_url_credentials(text: str) -> str:
+    """Hide the credentials a URL can carry: the userinfo part and secret-named query parameters."""
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}[REDACTED]@", text)
+    return _URL_SECRET_PARAM.sub(lambda m: f"{m['name']}[REDACTED]", text)
+
+
+def redact_config(value: object) -> object:
+    """A JSON-like structure with every string redacted (for manifests and recorded parameters)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_config(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_config(v) for v in value]
+    return value

@@ -14,6 +14,7 @@ from workbench.hashing import content_hash, request_key
 from workbench.judges.parse import ParseError, ParsedScore, ParsedVerdict, parse_score, parse_verdict
 from workbench.judges.spec import JudgeSpec
 from workbench.judges.templates import Kind, Rendered, answer_text, reask
+from workbench.progress import PhaseReporter, phase
 from workbench.models.base import Adapter, Request, Response
 from workbench.store import Store
 
@@ -74,7 +75,8 @@ def _parser(kind: Kind) -> Callable[[str], ParsedScore | ParsedVerdict]:
 
 
 async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Sequence[JudgeTask],
-                     policy: calls.CallPolicy | None = None) -> tuple[dict[str, Outcome], JudgeStats]:
+                     policy: calls.CallPolicy | None = None,
+                     progress: PhaseReporter | None = None) -> tuple[dict[str, Outcome], JudgeStats]:
     """Outcome per judge_key. Tasks sharing a key (identical contents) are judged once."""
     started = time.perf_counter()
     unique = list({t.judge_key: t for t in tasks}.values())
@@ -98,7 +100,12 @@ async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Seq
             planned.setdefault(key, calls.PlannedCall(key, request))
             keyed.append(key)
         stats.model_calls += len(planned) - len(store.cached_keys(list(planned)))
-        outcomes = await calls.execute(adapter, list(planned.values()), store, policy)
+        round_name = f"judging with {spec.model}" + (" (re-asks)" if any(a for _, _, a in pending) else "")
+        bar = phase(progress, round_name, len(planned))
+        try:
+            outcomes = await calls.execute(adapter, list(planned.values()), store, policy, bar)
+        finally:
+            bar.close()
 
         retry, rows, errors = [], [], []
         for (task, rendered, attempt), key in zip(pending, keyed):
@@ -150,35 +157,21 @@ def resolve_adapter(spec: JudgeSpec, adapter: Adapter | None) -> tuple[Adapter, 
 
 
 def load_judgments(store: Store, keys: Sequence[str]) -> dict[str, Outcome]:
-    found: dict[str, Outcome] = {}
-    keys = list(keys)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for key, verdict, score, rationale, raw in store.execute(
-                f"SELECT judge_key, verdict, score, rationale, raw_output FROM judgments WHERE judge_key IN ({marks})", chunk):
-            found[key] = Outcome(key, score=score, verdict=verdict, rationale=rationale, raw_output=raw, cached=True)
-    return found
+    return {key: Outcome(key, score=row["score"], verdict=row["verdict"], rationale=row["rationale"],
+                         raw_output=row["raw_output"], cached=True)
+            for key, row in store.stored_judgments(keys).items()}
 
 
 def _write(store: Store, spec_json: str, rows: list[tuple[JudgeTask, Outcome]],
            errors: list[tuple[JudgeTask, str, str | None]]) -> None:
     """Verdicts and errors of one round, atomically (an interrupted run keeps finished rounds)."""
-    now = time.time()
-    statements: list[tuple[str, Sequence[Any]]] = [
-        ("INSERT OR IGNORE INTO judgments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-         (t.judge_key, spec_json, t.kind, t.criterion, t.item_id, t.response_key_a, t.response_key_b, t.position,
-          t.sample_index, r.verdict, r.score, r.rationale, r.raw_output, now))
-        for t, r in rows]
-    for task, message, raw in errors:
-        last = store.execute("SELECT message, raw_output FROM judge_errors WHERE judge_key=? ORDER BY error_id DESC LIMIT 1",
-                             (task.judge_key,)).fetchone()
-        if last is not None and tuple(last) == (message, raw):
-            continue  # the same failure replayed from cached calls: already on record
-        statements.append(("INSERT INTO judge_errors(judge_key, item_id, message, raw_output, created_at) VALUES (?,?,?,?,?)",
-                           (task.judge_key, task.item_id, message, raw, now)))
-    if statements:
-        store.transaction(statements)
+    store.put_judgments(
+        [{"judge_key": t.judge_key, "judge_spec_json": spec_json, "kind": t.kind, "criterion": t.criterion,
+          "item_id": t.item_id, "response_key_a": t.response_key_a, "response_key_b": t.response_key_b,
+          "position": t.position, "sample_index": t.sample_index, "verdict": r.verdict, "score": r.score,
+          "rationale": r.rationale, "raw_output": r.raw_output} for t, r in rows],
+        [{"judge_key": t.judge_key, "item_id": t.item_id, "message": message, "raw_output": raw}
+         for t, message, raw in errors])
 
 
 def judge_key(spec: JudgeSpec, adapter_identity: dict[str, Any], kind: Kind, criterion: Any,

@@ -20,6 +20,7 @@ from workbench.judges.frames import (items_by_id, missing, response_error, respo
 from workbench.judges.spec import JudgeSpec
 from workbench.judges.templates import render
 from workbench.models.base import Adapter
+from workbench.progress import PhaseReporter
 from workbench.store import Store
 
 VERDICT_COLUMNS = ["item_id", "sample_index", "model_a", "model_b", "criterion", "verdict_ab", "verdict_ba", "verdict",
@@ -55,12 +56,12 @@ class PairwiseResult:
     stats: JudgeStats
 
 
-_CANDIDATE_SCORE = {"A": 0.0, "B": 1.0, "tie": 0.5}
+_CANDIDATE_SCORE = {"A": 0.0, "B": 1.0, "tie": 0.5, "both_bad": 0.5}  # humans' "both bad" prefers neither
 
 
 def candidate_score(verdict: Any) -> float:
-    """A verdict as the candidate-side score the statistics take (B = candidate wins = 1, tie 0.5,
-    A = 0); NaN for a missing verdict. For position consistency, 'ba' is the order with the
+    """A judge verdict or a human choice as the candidate-side score the statistics take (B = candidate
+    wins = 1, tie or both bad 0.5, A = 0); NaN for a missing verdict. For position consistency, 'ba' is the order with the
     candidate shown first."""
     return _CANDIDATE_SCORE.get(verdict, float("nan")) if isinstance(verdict, str) else float("nan")
 
@@ -90,7 +91,8 @@ def longer(text_a: str, text_b: str) -> str:
 
 async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, baseline: pd.DataFrame,
                           candidate: pd.DataFrame, criterion: str | Criterion = "correctness",
-                          policy: calls.CallPolicy | None = None, adapter: Adapter | None = None) -> PairwiseResult:
+                          policy: calls.CallPolicy | None = None, adapter: Adapter | None = None,
+                          progress: PhaseReporter | None = None) -> PairwiseResult:
     """Judge the candidate's responses against the baseline's on the items both answered."""
     item_map = items_by_id(items)
     side_a = response_records(baseline, "baseline")
@@ -127,7 +129,7 @@ async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, ba
                                     rendered)
                           for s in range(spec.samples)]
             rows.append((base, tasks, None, longer(text_a, text_b)))
-        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _, _ in rows for t in ts], policy)
+        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _, _ in rows for t in ts], policy, progress)
     finally:
         if owned:
             await adapter.aclose()
@@ -159,9 +161,9 @@ async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, ba
 
 def judge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, baseline: pd.DataFrame, candidate: pd.DataFrame,
                    criterion: str | Criterion = "correctness", policy: calls.CallPolicy | None = None,
-                   adapter: Adapter | None = None) -> PairwiseResult:
+                   adapter: Adapter | None = None, progress: PhaseReporter | None = None) -> PairwiseResult:
     """Sync `ajudge_pairwise` (also inside a running Jupyter loop)."""
-    return calls.run_sync(ajudge_pairwise(store, spec, items, baseline, candidate, criterion, policy, adapter))
+    return calls.run_sync(ajudge_pairwise(store, spec, items, baseline, candidate, criterion, policy, adapter, progress))
 
 
 def _pair(side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], item_map: dict[str, Any]

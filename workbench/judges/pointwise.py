@@ -18,6 +18,7 @@ from workbench.judges.frames import (items_by_id, missing, response_error, respo
 from workbench.judges.spec import JudgeSpec
 from workbench.judges.templates import render
 from workbench.models.base import Adapter
+from workbench.progress import PhaseReporter
 from workbench.store import Store
 
 SCORE_COLUMNS = ["item_id", "model", "sample_index", "criterion", "score", "score_std", "n_samples", "n_errors",
@@ -51,7 +52,7 @@ class PointwiseResult:
 
 async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, responses: pd.DataFrame,
                            criteria: str | Criterion | Sequence[str | Criterion], policy: calls.CallPolicy | None = None,
-                           adapter: Adapter | None = None) -> PointwiseResult:
+                           adapter: Adapter | None = None, progress: PhaseReporter | None = None) -> PointwiseResult:
     """Score every response in `responses` (long frame, any number of models) on every criterion."""
     item_map = items_by_id(items)
     records = response_records(responses, "responses")
@@ -84,7 +85,7 @@ async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, r
                          for s in range(spec.samples)]
                 rows.append((base, tasks, None))
         unmatched.extend(_unanswered(records, item_map))
-        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _ in rows for t in ts], policy)
+        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _ in rows for t in ts], policy, progress)
     finally:
         if owned:
             await adapter.aclose()
@@ -111,9 +112,9 @@ async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, r
 
 def judge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, responses: pd.DataFrame,
                     criteria: str | Criterion | Sequence[str | Criterion], policy: calls.CallPolicy | None = None,
-                    adapter: Adapter | None = None) -> PointwiseResult:
+                    adapter: Adapter | None = None, progress: PhaseReporter | None = None) -> PointwiseResult:
     """Sync `ajudge_pointwise` (also inside a running Jupyter loop)."""
-    return calls.run_sync(ajudge_pointwise(store, spec, items, responses, criteria, policy, adapter))
+    return calls.run_sync(ajudge_pointwise(store, spec, items, responses, criteria, policy, adapter, progress))
 
 
 def _unanswered(records: list[dict[str, Any]], item_map: dict[str, Any]) -> list[dict[str, Any]]:

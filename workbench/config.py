@@ -1,0 +1,271 @@
+"""The one configuration object: every parameter of a migration report and its default.
+
+`MigrationConfig` fields are exactly the report notebook's parameters, and the CLI's `score`,
+`compare` and `report` build the same object (from `--params FILE`, `-p NAME VALUE` and flags), so
+there is one set of defaults and one way runs are selected. Relative paths resolve against
+`project_dir` (the parameters file's folder, the current folder for the CLI, or the project root
+found upwards from a notebook); `bundled:NAME` names a data file shipped in the package.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.errors import InputError
+from workbench.project import project_root, resolve
+
+CONFIDENCE = 0.95  # every interval the comparison computes and the gate reads
+
+DEFAULT_GATE: dict[str, Any] = {
+    "min_items": 30,
+    "win_rate": {"noninferiority_margin": 0.10},
+    "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True},
+                "semantic_similarity": {"max_drop": 0.05, "higher_is_better": True}},
+    "max_error_rate": 0.05,
+    "min_position_consistency": 0.60,
+}
+
+
+class MigrationConfig(BaseModel):
+    """Everything a migration report depends on. Unknown fields and wrong types are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report_name: str = Field("demo", description="folder name under reports/")
+    dataset: str = Field("bundled:support_reviews.jsonl", description="jsonl, csv, parquet or a datasets folder; "
+                         "relative to the project, or bundled:NAME for the packaged demo data")
+    baseline: str = Field("hf/gemma3-270m", description="the model in production, provider/model")
+    baseline_prompt: str | None = Field("support_fewshot@v1", description="its prompt version, name@version "
+                                        "(None: send each item's input as is)")
+    candidates: list[str] = Field(default_factory=lambda: ["hf/smollm2-135m-instruct"],
+                                  description="the models that could replace it")
+    candidate_prompts: list[str | None] = Field(default_factory=lambda: ["support_chat@v1"],
+                                                description="one prompt version for all candidates, or one each")
+    judge: str | None = Field("hf/smollm2-135m-instruct", description="judge model (None: no judge)")
+    judge_mode: Literal["pairwise", "pointwise"] = Field("pairwise", description="pairwise (both orders, win rate) "
+                                                         "or pointwise (1-5 score per answer, compared as a metric)")
+    judge_criterion: str = Field("correctness", description="built-in criterion name or a sentence")
+    judge_template: str = Field("completion-v1", description="chat-v1 for API / instruction-tuned judges, "
+                                "completion-v1 for small local ones")
+    metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"],
+                               description="reference metrics (see workbench.metrics)")
+    gate: dict[str, Any] = Field(default_factory=dict, description="gate rules inline; empty: gate_file, else the default gate")
+    gate_file: str | None = Field(None, description="gate rules as a .toml or .json file (see gate.toml)")
+    sample_size: int | None = Field(96, description="items to use, stratified by language x task (None: every item)")
+    seed: int = Field(0, description="fixes the sample, sampling and bootstrap")
+    max_tokens: int = Field(64, description="answer length cap")
+    temperature: float = Field(0.0, description="sampling temperature (0: greedy)")
+    store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project")
+    prompts_dir: str = Field("prompts", description="the project's prompt versions (bundled ones are found too)")
+    api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models")
+    concurrency: int = Field(4, description="calls in flight at once")
+    timeout_s: float = Field(300.0, description="hard limit per call, seconds")
+    lifecycle_file: str | None = Field("bundled:model_lifecycle.toml", description="release and retirement dates")
+    bootstrap_resamples: int = Field(1000, description="bootstrap resamples for every CI")
+    labels_task: str | None = Field(None, description="human labels' task (None: the name the labeler uses)")
+    project_dir: str | None = Field(None, description="folder relative paths resolve against (None: the project root)")
+    output_dir: str | None = Field(None, description="set by `workbench report`: where verdict.json goes")
+
+    @field_validator("baseline_prompt", "judge", "gate_file", "api_base", "lifecycle_file", "labels_task",
+                     "project_dir", "output_dir", "sample_size", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """TOML has no null: an empty string (or "none") switches an optional parameter off."""
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+
+    @field_validator("candidate_prompts", mode="before")
+    @classmethod
+    def _empty_prompts_are_none(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [None if isinstance(v, str) and v.strip().lower() in ("", "none", "null") else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "MigrationConfig":
+        if not self.candidates:
+            raise ValueError("candidates: give at least one candidate model")
+        if len(self.candidate_prompts) not in (1, len(self.candidates)):
+            raise ValueError(f"candidate_prompts: give one prompt for all candidates or one per candidate "
+                             f"({len(self.candidates)}), got {len(self.candidate_prompts)}")
+        if self.sample_size is not None and self.sample_size < 1:
+            raise ValueError("sample_size must be >= 1 (or null for every item)")
+        if self.max_tokens < 1:
+            raise ValueError("max_tokens must be >= 1")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        if self.bootstrap_resamples < 100:
+            raise ValueError("bootstrap_resamples must be >= 100")
+        return self
+
+    @classmethod
+    def from_parameters(cls, params: Mapping[str, Any]) -> "MigrationConfig":
+        """Build from notebook parameters, naming the parameter and the problem on bad input."""
+        try:
+            return cls(**params)
+        except ValidationError as exc:
+            from workbench.secrets import redact
+
+            problems = []
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "parameters"
+                given = redact(repr(err.get("input")))
+                problems.append(f"parameter '{name}': {err['msg']} (got {given})" if err["loc"] else err["msg"])
+            raise InputError(problems) from None
+
+    # ---- paths ---------------------------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.project_dir).resolve() if self.project_dir else project_root()
+
+    def path(self, value: str) -> Path:
+        return resolve(value, self.base_dir)
+
+    @property
+    def store_path(self) -> Path:
+        return self.path(self.store)
+
+    @property
+    def prompts_path(self) -> Path:
+        return self.path(self.prompts_dir)
+
+    # ---- models --------------------------------------------------------------------------------
+    def prompt_for(self, index: int) -> str | None:
+        prompts = self.candidate_prompts
+        return prompts[0] if len(prompts) == 1 else prompts[index]
+
+    def arms(self) -> list[tuple[str, str | None]]:
+        """(model, prompt version) of the baseline, then of each candidate."""
+        return [(self.baseline, self.baseline_prompt)] + [(name, self.prompt_for(i))
+                                                          for i, name in enumerate(self.candidates)]
+
+    def gate_config(self) -> Any:
+        from workbench.gate import GateConfig, load_gate_config
+
+        if not self.gate and self.gate_file:
+            return load_gate_config(self.path(self.gate_file))
+        try:
+            return GateConfig(**(self.gate or DEFAULT_GATE))
+        except ValidationError as exc:
+            raise InputError([f"parameter 'gate.{'.'.join(map(str, e['loc']))}': {e['msg']}"
+                              for e in exc.errors()]) from None
+
+    def preflight(self) -> None:
+        """Cheap checks that would otherwise fail deep inside a run: files, model names, prompts,
+        a comparison of a model with itself. Nothing is written before these pass."""
+        from workbench.models import split_name
+        from workbench.prompts import load_prompt
+
+        problems: list[str] = []
+        if not self.path(self.dataset).exists():
+            problems.append(f"parameter 'dataset': {self.dataset} not found (looked in {self.base_dir})")
+        if self.lifecycle_file and not self.path(self.lifecycle_file).is_file():
+            problems.append(f"parameter 'lifecycle_file': {self.lifecycle_file} not found")
+        for name in [self.baseline, *self.candidates, *([self.judge] if self.judge else [])]:
+            try:
+                split_name(name)
+            except InputError as exc:
+                problems.extend(str(p) for p in exc.problems)
+        for ref in [self.baseline_prompt, *self.candidate_prompts]:
+            if ref:
+                try:
+                    load_prompt(ref, self.prompts_path)
+                except InputError as exc:
+                    problems.extend(str(p) for p in exc.problems)
+        for i, (name, prompt) in enumerate(self.arms()[1:]):
+            if (name, prompt) == (self.baseline, self.baseline_prompt):
+                problems.append(f"parameter 'candidates': candidate {name} with prompt {prompt} is the baseline "
+                                "itself; compare another model, or the same model with another prompt version")
+        if problems:
+            raise InputError(problems)
+        self.check_gate()
+
+    def check_gate(self) -> None:
+        """Every gate rule must be able to get its evidence from this configuration: a rule that can
+        never be evaluated would hold the verdict at INCONCLUSIVE forever, or pass by mistake."""
+        from workbench.metrics import metric_info
+
+        gate = self.gate_config()
+        where = "gate_file " + str(self.gate_file) if not self.gate and self.gate_file else "gate"
+        problems: list[str] = []
+        pairwise = bool(self.judge) and self.judge_mode == "pairwise"
+        if gate.win_rate is not None and not pairwise:
+            problems.append(f"{where}: rule 'win_rate' needs a pairwise judge (set judge, judge_mode = \"pairwise\") "
+                            "or remove the rule")
+        if gate.min_position_consistency is not None and not pairwise:
+            problems.append(f"{where}: rule 'min_position_consistency' needs a pairwise judge or must be removed")
+        judge_metric = f"judge:{self.judge_criterion}" if self.judge and self.judge_mode == "pointwise" else None
+        directions = {}
+        try:
+            info = metric_info([m for m in self.metrics])
+            directions = dict(zip(info["metric"], info["higher_is_better"]))
+        except InputError as exc:
+            problems.extend(f"parameter 'metrics': {p}" for p in exc.problems)
+        if judge_metric:
+            directions[judge_metric] = True
+        for name, rule in gate.metrics.items():
+            if name not in directions:
+                problems.append(f"{where}: rule 'metrics.{name}' needs metric '{name}', which is not computed "
+                                f"(metrics: {', '.join(directions) or 'none'})")
+            elif directions[name] is None or directions[name] != directions[name]:
+                problems.append(f"{where}: rule 'metrics.{name}': '{name}' has no better direction (descriptive "
+                                "only), so no drop can be gated")
+            elif bool(directions[name]) != rule.higher_is_better:
+                problems.append(f"{where}: rule 'metrics.{name}': higher_is_better = {str(rule.higher_is_better).lower()}"
+                                f" contradicts the metric (higher is {'better' if directions[name] else 'worse'})")
+        if problems:
+            raise InputError(problems)
+
+
+def load_params_file(path: str | Path) -> dict[str, Any]:
+    """Parameters from a .toml or .json file (a missing or unparsable file names itself)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: parameters file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        import json
+
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot parse parameters ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the top level must be an object of parameters")
+    return data
+
+
+def build_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                 base: str | Path | None = None) -> MigrationConfig:
+    """Defaults, then the parameters file, then overrides (`-p` and flags). Relative paths resolve
+    against the file's folder, else `base` (the current folder)."""
+    given = dict(load_params_file(params_file)) if params_file else {}
+    given.update(overrides or {})
+    unknown = sorted(set(given) - set(MigrationConfig.model_fields))
+    if unknown:
+        raise InputError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(MigrationConfig.model_fields)})")
+    if not given.get("project_dir"):
+        folder = Path(params_file).parent if params_file else Path(base or Path.cwd())
+        given["project_dir"] = str(folder.resolve())
+    return MigrationConfig.from_parameters(given)
+
+
+def notebook_config(namespace: Mapping[str, Any]) -> MigrationConfig:
+    """The config of a notebook's parameters cell. Run by `workbench report` (papermill sets
+    project_dir) the cell is the whole config. Opened in JupyterLab, the notebook reads the project's
+    params.toml (found upwards from the notebook's folder), and parameters edited in the cell (those
+    that differ from the defaults) win over the file."""
+    values = {name: namespace[name] for name in MigrationConfig.model_fields if name in namespace}
+    if values.get("project_dir"):
+        return MigrationConfig.from_parameters(values)
+    root = project_root()
+    defaults = MigrationConfig().model_dump(mode="json")
+    edited = {name: value for name, value in values.items() if value != defaults.get(name)}
+    params_file = root / "params.toml"
+    return build_config(params_file if params_file.is_file() else None, edited, base=root)

@@ -1,0 +1,311 @@
+"""The one path from data to verdict: select items -> responses -> scores -> judge -> compare -> gate.
+
+`workbench score`, `workbench compare`, the report notebook, the labeler and the explorer all call
+`run_pipeline` (or its first steps) with a `MigrationConfig`, so they select the same runs (dataset,
+model, prompt version) and reach the same numbers. With `allow_calls=False` nothing is generated:
+every response must already be in the store (an error lists what is missing), which is how the CLI
+compares a warm store without surprising anyone with a bill.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from workbench.config import CONFIDENCE, MigrationConfig
+from workbench.errors import InputError
+
+PhaseReporter = Callable[[str, int], Any]  # (phase description, total) -> a Progress with update/close
+
+
+@dataclass
+class MigrationResult:
+    config: MigrationConfig
+    items: pd.DataFrame
+    responses: pd.DataFrame  # `model` holds the arm label (see arm_labels)
+    scores: pd.DataFrame
+    judgments: dict[str, Any]
+    comparisons: dict[str, Any]
+    lifecycle: list[Any]
+    run_stats: Any
+    judge_calls: int
+    wall_s: float
+    ranking: pd.DataFrame | None = None  # Bradley–Terry over the judge's verdicts, 2+ candidates
+    labels: dict[str, pd.DataFrame] = field(default_factory=dict)  # candidate -> human label export
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> str:
+        return arm_labels(self.config)[0]
+
+    @property
+    def candidates(self) -> list[str]:
+        return arm_labels(self.config)[1:]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.responses["response"].notna().all())
+
+    @property
+    def verdict(self) -> str:
+        """The best candidate's verdict: the question is whether *a* candidate can replace the baseline."""
+        order = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
+        verdicts = [c.gate.verdict for c in self.comparisons.values() if c.gate is not None]
+        return min(verdicts, key=order.__getitem__) if verdicts else "INCONCLUSIVE"
+
+    def verdict_json(self) -> dict[str, Any]:
+        from workbench.hashing import json_safe
+
+        candidates = {}
+        for name, c in self.comparisons.items():
+            data = c.to_dict()
+            candidates[name] = {"verdict": c.gate.verdict if c.gate else None,
+                                "rules": c.gate.to_dict()["rules"] if c.gate else [], "n_paired": c.n_paired,
+                                **{k: data[k] for k in ("metric_deltas", "win_rates", "judge_reliability", "ratios",
+                                                         "binary_checks")},
+                                "errors": int(len(c.errors))}
+        return {"verdict": self.verdict, "complete": self.complete, "report_name": self.config.report_name,
+                "baseline": self.baseline, "confidence": CONFIDENCE, "candidates": candidates,
+                "ranking": json_safe(self.ranking.reset_index().to_dict(orient="records"))
+                if self.ranking is not None else None}
+
+
+def arm_labels(config: MigrationConfig) -> list[str]:
+    """The baseline's then each candidate's name in frames, tables and label tasks."""
+    from workbench.runner import arm_names
+
+    return arm_names(config.arms())
+
+
+def labels_task(config: MigrationConfig, candidate_index: int) -> str:
+    """The labeling task of one comparison; the labeler and the report both use this name."""
+    if config.labels_task:
+        return config.labels_task
+    labels = arm_labels(config)
+    return f"{labels[0]} vs {labels[candidate_index + 1]}"
+
+
+def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple[str, ...] = ("language", "task")) -> pd.DataFrame:
+    """A stratified, seeded sample that keeps every language/task represented, in file order."""
+    if size is None or size >= len(items):
+        return items
+    keys = [c for c in strata if c in items.columns]
+    rng = np.random.default_rng(seed)
+    if not keys:
+        chosen = np.sort(rng.choice(len(items), size=size, replace=False))
+        return items.iloc[chosen].copy()
+    groups = list(items.groupby(keys, sort=True).indices.values())
+    quota = np.full(len(groups), size // len(groups))
+    quota[: size - quota.sum()] += 1
+    picked: list[int] = []
+    for group, want in zip(groups, quota):
+        picked.extend(rng.choice(group, size=min(want, len(group)), replace=False).tolist())
+    short = size - len(picked)
+    if short > 0:
+        rest = np.setdiff1d(np.arange(len(items)), picked)
+        picked.extend(rng.choice(rest, size=short, replace=False).tolist())
+    sampled = items.iloc[sorted(picked)].copy()
+    sampled.attrs = dict(items.attrs)
+    return sampled
+
+
+def select_items(config: MigrationConfig) -> pd.DataFrame:
+    from workbench.data import load_items
+
+    return sample_items(load_items(config.path(config.dataset)), config.sample_size, config.seed)
+
+
+def model_specs(config: MigrationConfig) -> list[Any]:
+    from workbench.runner import ModelSpec
+
+    return [ModelSpec.with_endpoint(model, prompt, config.api_base) for model, prompt in config.arms()]
+
+
+def call_policy(config: MigrationConfig) -> Any:
+    from workbench.calls import CallPolicy
+
+    return CallPolicy(concurrency=config.concurrency, timeout_s=config.timeout_s)
+
+
+def sampling(config: MigrationConfig) -> Any:
+    from workbench.models import Sampling
+
+    return Sampling(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
+
+
+def open_store(config: MigrationConfig, allow_calls: bool) -> Any:
+    """The store; a read-only step never creates one (a typo in a path must not make an empty store)."""
+    from workbench.store import Store
+
+    return Store(config.store_path, create=allow_calls)
+
+
+def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, *, allow_calls: bool,
+                      progress: PhaseReporter | None = None) -> tuple[pd.DataFrame, Any]:
+    """Every arm's responses on `items`, generated (cached, resumable) or, without calls, read from
+    the store. `model` is renamed to the arm label."""
+    from workbench.runner import generate
+
+    return generate(items, model_specs(config), store, sampling=sampling(config), policy=call_policy(config),
+                    prompts_dir=config.prompts_path, progress=progress or False, cache_only=not allow_calls)
+
+
+def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.DataFrame, store: Any, *,
+                    progress: PhaseReporter | None = None) -> tuple[dict[str, Any], int]:
+    """The judge on each candidate (pairwise in both orders, or pointwise on every arm); cached."""
+    if not config.judge:
+        return {}, 0
+    from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
+
+    spec = JudgeSpec(model=config.judge, template=config.judge_template)
+    policy = call_policy(config)
+    labels = arm_labels(config)
+    baseline = responses[responses["model"] == labels[0]]
+    results: dict[str, Any] = {}
+    calls_made = 0
+    if config.judge_mode == "pointwise":
+        result = judge_pointwise(store, spec, items, responses, config.judge_criterion, policy, progress=progress)
+        results = {name: result for name in labels[1:]}
+        return results, int(result.stats.model_calls or 0)
+    for name in labels[1:]:
+        result = judge_pairwise(store, spec, items, baseline, responses[responses["model"] == name],
+                                config.judge_criterion, policy, progress=progress)
+        results[name] = result
+        calls_made += int(result.stats.model_calls or 0)
+    return results, calls_made
+
+
+def judge_scores(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataFrame:
+    """Pointwise judge scores as a metric (`judge:<criterion>`, higher is better) for the paired deltas."""
+    if config.judge_mode != "pointwise" or not judgments:
+        return pd.DataFrame(columns=["item_id", "model", "sample_index", "metric", "value"])
+    scores = next(iter(judgments.values())).scores
+    return pd.DataFrame({"item_id": scores["item_id"], "model": scores["model"], "sample_index": scores["sample_index"],
+                         "metric": f"judge:{config.judge_criterion}", "value": pd.to_numeric(scores["score"])})
+
+
+def human_labels(config: MigrationConfig, store: Any, candidate_index: int) -> pd.DataFrame | None:
+    """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad)."""
+    from workbench import labels as labels_mod
+
+    log = store.labels_frame(labels_task(config, candidate_index))
+    if log.empty:
+        return None
+    names = arm_labels(config)
+    export = labels_mod.export_frame(labels_mod.fold(log), names[0], names[candidate_index + 1])
+    export = export[export["choice"].isin(list(labels_mod.CHOICE_SCORE))]
+    return export if len(export) else None
+
+
+def rank_candidates(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataFrame | None:
+    """Bradley–Terry ratings (anchored on the baseline, bootstrap CIs over items) from the pairwise
+    judge, when there are two or more candidates to rank."""
+    if config.judge_mode != "pairwise" or len(judgments) < 2:
+        return None
+    from workbench import stats
+    from workbench.judges import candidate_score
+
+    rows = []
+    baseline = arm_labels(config)[0]
+    for name, result in judgments.items():
+        verdicts = result.verdicts.dropna(subset=["verdict"])
+        rows.append(pd.DataFrame({"item_id": verdicts["item_id"].astype(str) + "::" + name, "model_a": baseline,
+                                  "model_b": name, "score_a": 1.0 - verdicts["verdict"].map(candidate_score)}))
+    comparisons = pd.concat(rows, ignore_index=True)
+    if comparisons.empty:
+        return None
+    fit = stats.bradley_terry(comparisons, n_resamples=config.bootstrap_resamples, confidence=CONFIDENCE,
+                              seed=config.seed, anchor=baseline)
+    return fit.table
+
+
+def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -> Any:
+    """Make every model call a report needs (generation, then the judge), with progress; what the
+    report notebook then runs is the same pipeline on a warm store. Returns the generation stats."""
+    config.preflight()
+    items = select_items(config)
+    with open_store(config, allow_calls=True) as store:
+        responses, run_stats = collect_responses(config, items, store, allow_calls=True, progress=progress)
+        judge_responses(config, items, responses, store, progress=progress)
+    return run_stats
+
+
+def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
+                 progress: PhaseReporter | None = None) -> MigrationResult:
+    """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store."""
+    from workbench.compare import compare
+    from workbench.data import dataset_id
+    from workbench.lifecycle import lookup
+    from workbench.metrics import score_responses
+
+    started = time.perf_counter()
+    config.preflight()
+    items = select_items(config)
+    gate = config.gate_config()
+    with open_store(config, allow_calls) as store:
+        responses, run_stats = collect_responses(config, items, store, allow_calls=allow_calls, progress=progress)
+        judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress)
+        scores = score_responses(items, responses, config.metrics)
+        scores = pd.concat([scores, judge_scores(config, judgments)], ignore_index=True)
+        labels = arm_labels(config)
+        baseline_resp = responses[responses["model"] == labels[0]]
+        comparisons, human = {}, {}
+        for index, name in enumerate(labels[1:]):
+            verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
+            human_export = human_labels(config, store, index)
+            if human_export is not None:
+                human[name] = human_export
+            comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
+                                        verdicts=verdicts, human=human_export, gate=gate,
+                                        n_resamples=config.bootstrap_resamples, seed=config.seed)
+        lifecycle = lookup([config.baseline, *config.candidates],
+                           config.path(config.lifecycle_file) if config.lifecycle_file else None)
+        result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
+                                 judge_calls, time.perf_counter() - started, rank_candidates(config, judgments), human)
+        result.manifest = build_manifest(result, store, dataset_id(items))
+    return result
+
+
+def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[str, Any]:
+    from workbench import __version__
+    from workbench.hashing import content_hash
+    from workbench.manifest import environment, git_state
+    from workbench.prompts import load_prompt
+    from workbench.secrets import redact_config
+
+    config = result.config
+    runs = {}
+    for name, info in result.run_stats.per_model.items():
+        prompt = load_prompt(info["prompt"], config.prompts_path) if info.get("prompt") else None
+        versions = result.responses.loc[result.responses["model"] == name, "model_version"].dropna().unique().tolist()
+        runs[name] = {"identity": info["identity"], "resolved_versions": versions, "run_id": info["run_id"],
+                      "prompt": info.get("prompt"), "prompt_digest": prompt.digest if prompt else None,
+                      "calls_made": info["calls_made"], "cached": info["cached"], "errors": info["errors"]}
+    costs = result.responses["cost_usd"]
+    recorded = redact_config(config.model_dump(mode="json", exclude={"output_dir"}))
+    return {
+        "report_name": config.report_name,
+        "workbench_version": __version__,
+        "config_hash": content_hash(recorded),
+        "config": recorded,
+        "dataset": {"path": config.dataset, "dataset_id": data_id, "items": int(len(result.items))},
+        "models": runs,
+        "judge": {"model": config.judge, "mode": config.judge_mode, "criterion": config.judge_criterion,
+                  "calls_made": result.judge_calls} if config.judge else None,
+        "calls": {"made": result.run_stats.calls_made + result.judge_calls, "cached": result.run_stats.cached,
+                  "generation_made": result.run_stats.calls_made, "judge_made": result.judge_calls},
+        "total_cost_usd": float(costs.sum()) if costs.notna().all() and len(costs) else None,
+        "pipeline_wall_s": round(result.wall_s, 2),
+        "git": git_state(config.base_dir),
+        "environment": environment(),
+        "store": str(config.store_path),
+    }
+
+
+def comparison_json(result: MigrationResult) -> str:
+    """What `workbench compare --json` writes: the verdict record (the report writes the same)."""
+    return json.dumps(result.verdict_json(), indent=2, ensure_ascii=False)

@@ -1,0 +1,50 @@
+"""Where things live: the user's project folder for everything written, the installed package's
+`resources/` for everything bundled.
+
+Why a project root rather than the current folder: a notebook opened from `notebooks/` runs in
+that folder, and a relative store path there would silently create a second, empty store. The root
+is found the way git finds a repository: the nearest folder upwards holding `params.toml` or
+`.workbench/`. Bundled files (the demo dataset, prompt versions, notebooks, templates) are named
+`bundled:<path>` so a parameter can point at them without knowing where the wheel was installed.
+"""
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+BUNDLED_PREFIX = "bundled:"
+PROJECT_MARKERS = ("params.toml", ".workbench")
+PROJECT_ENV = "WORKBENCH_PROJECT"
+
+
+def resources_dir() -> Path:
+    """The package's bundled resources (a real folder: the wheel installs unzipped)."""
+    return Path(str(files("workbench") / "resources"))
+
+
+def bundled(relative: str) -> Path:
+    """A bundled file: `bundled("data/support_reviews.jsonl")`."""
+    return resources_dir() / relative
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The user's project: $WORKBENCH_PROJECT, else the nearest folder upwards from `start` (the
+    current folder) with a project marker, else `start` itself."""
+    if os.environ.get(PROJECT_ENV):
+        return Path(os.environ[PROJECT_ENV]).expanduser().resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return here
+
+
+def resolve(value: str | Path, base: str | Path) -> Path:
+    """A path parameter as a real path: `bundled:` names a packaged file, an absolute path stays,
+    anything else is relative to `base` (the parameters file's folder, or the project root)."""
+    text = str(value)
+    if text.startswith(BUNDLED_PREFIX):
+        return bundled("data/" + text[len(BUNDLED_PREFIX):].lstrip("/"))
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else Path(base) / path

@@ -1,0 +1,121 @@
+"""`workbench init DIR`: a migration project ready for `workbench report --params params.toml` and
+JupyterLab: every report parameter written out with its meaning, a gate, prompt versions to edit, a
+small sample of real items and the notebooks (which find the project by its params.toml)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from workbench.config import DEFAULT_GATE, MigrationConfig
+from workbench.errors import InputError
+from workbench.project import bundled
+
+SAMPLE_ITEMS = 32
+NOTEBOOKS = ("migration_report.ipynb", "explore.ipynb", "label_pairs.ipynb")
+_SET_BY_COMMAND = {"project_dir", "output_dir"}
+_PROJECT_VALUES = {"dataset": "data/sample.jsonl", "gate_file": "gate.toml", "report_name": "migration",
+                   "sample_size": None}
+
+GATE_TOML = """# Gate rules: each reads a {confidence:.0%} confidence interval of the comparison.
+# PASS when the whole interval is on the good side of the threshold, FAIL when it is all on the bad
+# side, INCONCLUSIVE when it straddles it (more items would decide). Delete a rule to drop it.
+
+min_items = {min_items}                  # fewer paired items behind a rule: INCONCLUSIVE
+max_error_rate = {max_error_rate}            # failed calls of the candidate, after retries
+min_position_consistency = {min_position_consistency}  # a judge below this is not evidence (its win rate is INCONCLUSIVE)
+
+[win_rate]                      # the judge's (and humans') win rate of the candidate, ties = 1/2
+noninferiority_margin = {margin}    # pass when the lower bound is above 0.5 - margin
+# min_lower_bound = 0.5         # or: require this lower bound instead
+
+[metrics.chrf]                  # paired delta candidate - baseline, in the metric's units
+max_drop = {chrf_drop}
+higher_is_better = true
+
+[metrics.semantic_similarity]
+max_drop = {sem_drop}
+higher_is_better = true
+
+# max_cost_ratio = 1.0          # candidate / baseline total cost (needs known prices)
+# max_p95_latency_ratio = 1.5   # candidate / baseline p95 latency
+"""
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the parameter types the config uses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML literal for {value!r}")
+
+
+def params_toml() -> str:
+    """Every report parameter with its meaning; TOML has no null, so "" stands for none."""
+    from workbench.config import CONFIDENCE
+
+    lines = ["# Migration report parameters: `workbench report --params params.toml` (or -p NAME VALUE).",
+             "# Relative paths resolve against this file's folder. Keys come from the environment, never from here.",
+             f"# Intervals are {CONFIDENCE:.0%} confidence intervals throughout. \"\" means none (TOML has no null).", ""]
+    defaults = MigrationConfig().model_dump(mode="json")
+    for name, field in MigrationConfig.model_fields.items():
+        if name in _SET_BY_COMMAND:
+            continue
+        value = _PROJECT_VALUES.get(name, defaults[name])
+        lines.append(f"# {field.description}")
+        if value is None:
+            lines.append(f'{name} = ""  # none')
+        elif value == {}:
+            lines.append(f"# {name} = {{}}")
+        else:
+            lines.append(f"{name} = {toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def gate_toml() -> str:
+    from workbench.config import CONFIDENCE
+
+    gate = DEFAULT_GATE
+    return GATE_TOML.format(confidence=CONFIDENCE, min_items=gate["min_items"], max_error_rate=gate["max_error_rate"],
+                            min_position_consistency=gate["min_position_consistency"],
+                            margin=gate["win_rate"]["noninferiority_margin"],
+                            chrf_drop=gate["metrics"]["chrf"]["max_drop"],
+                            sem_drop=gate["metrics"]["semantic_similarity"]["max_drop"])
+
+
+def sample_lines(n: int = SAMPLE_ITEMS) -> list[str]:
+    """A stratified sample (every language x task) of the bundled data, as jsonl lines."""
+    from workbench.data import load_items
+    from workbench.pipeline import sample_items
+
+    source = bundled("data/support_reviews.jsonl")
+    chosen = set(sample_items(load_items(source), n, seed=0)["item_id"])
+    lines = source.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip() and json.loads(line)["item_id"] in chosen]
+
+
+def init_project(directory: str | Path) -> Path:
+    """Create the project; an existing non-empty folder is refused (nothing is overwritten)."""
+    folder = Path(directory).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError(f"{folder}: exists and is not an empty folder; `workbench init` overwrites nothing")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "params.toml").write_text(params_toml(), encoding="utf-8")
+    (folder / "gate.toml").write_text(gate_toml(), encoding="utf-8")
+    shutil.copytree(bundled("prompts"), folder / "prompts")
+    (folder / "data").mkdir()
+    (folder / "data" / "sample.jsonl").write_text("\n".join(sample_lines()) + "\n", encoding="utf-8")
+    (folder / "notebooks").mkdir()
+    for name in NOTEBOOKS:
+        shutil.copy2(bundled(f"notebooks/{name}"), folder / "notebooks" / name)
+    (folder / ".gitignore").write_text(".workbench/\nreports/\n", encoding="utf-8")
+    return folder.resolve()
