@@ -1,7 +1,14 @@
 import hashlib
+import json
 import multiprocessing
+import re
 import sqlite3
+from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Response
 from workbench.store import MIGRATIONS, Store
 
@@ -51,8 +58,6 @@ def test_concurrent_first_open_migrates_once(tmp_path):
 
 
 def test_run_frame_shows_response_or_latest_error(store):
-    import pandas as pd
-
     items = pd.DataFrame({"item_id": ["a", "b"], "input": ["x", "y"], "reference": ["r", None]})
     store.save_items("d1", "mem", items)
     run = store.create_run("fake/m", None, "d1", {}, [("a", 0, "ka"), ("b", 0, "kb")])
@@ -65,3 +70,261 @@ def test_run_frame_shows_response_or_latest_error(store):
     assert pd.isna(frame.loc["a", "cost_usd"])  # unknown cost stays unknown
     back = store.items_frame("d1")
     assert list(back["item_id"]) == ["a", "b"]
+
+
+# ---- migrations: a store written by an earlier schema opens, keeps its data, and is migrated ------
+def _at_version(path, k: int, migrations=None) -> sqlite3.Connection:
+    """A store file as schema version k wrote it: only the first k migrations applied (raw SQL, not
+    the Store, so the test does not trust the code it tests)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in (migrations or MIGRATIONS)[:k]:
+        conn.executescript(script)
+    conn.execute(f"PRAGMA user_version={k}")
+    return conn
+
+
+def _write_as_version_1(conn: sqlite3.Connection) -> None:
+    """Rows as the version-1 code wrote them: positional inserts, every column in table order."""
+    t = 1_700_000_000.0
+    conn.execute("INSERT INTO datasets VALUES (?,?,?,?)", ("d1", "mem", 2, t))
+    conn.execute("INSERT INTO items VALUES (?,?,?,?,?)", ("d1", "a", "x", "r", json.dumps({"item_id": "a", "input": "x"})))
+    conn.execute("INSERT INTO items VALUES (?,?,?,?,?)", ("d1", "b", "y", None, json.dumps({"item_id": "b", "input": "y"})))
+    conn.execute("INSERT INTO runs(model, prompt_ref, dataset_id, spec_json, created_at) VALUES (?,?,?,?,?)",
+                 ("fake/m", "p@v1", "d1", json.dumps({"adapter": {"name": "fake/m"}}), t))
+    conn.execute("INSERT INTO run_items VALUES (?,?,?,?)", (1, "a", 0, "ka"))
+    conn.execute("INSERT INTO run_items VALUES (?,?,?,?)", (1, "b", 0, "kb"))
+    conn.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 ("ka", "fake/m", "{}", "A!", "stop", 3, 2, None, 0.5, "v", t))
+    conn.execute("INSERT INTO call_errors(cache_key, model, item_id, sample_index, kind, message, attempts, created_at)"
+                 " VALUES (?,?,?,?,?,?,?,?)", ("kb", "fake/m", "b", 0, "server", "boom", 3, t))
+    conn.execute("INSERT OR IGNORE INTO judgments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 ("j1", "{}", "pairwise", "correctness", "a", "ka", "kz", "ab", 0, "A", None, "why", "raw", t))
+    conn.execute("INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,"
+                 " undoes_label_id, note, assignment_seed, session_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                 ("t", "a", "ann", "fake/m", "fake/n", "left", "fake/m", None, None, 0, "s", t))
+
+
+# A migration of the kind the next schema change will be: columns added to the tables whose inserts
+# used to be positional (an unnamed insert breaks on them; the store's named ones must not).
+ADDED_COLUMNS = """
+    ALTER TABLE responses ADD COLUMN reasoning_tokens INTEGER;
+    ALTER TABLE judgments ADD COLUMN judge_latency_s REAL;
+    ALTER TABLE items ADD COLUMN split TEXT;
+    ALTER TABLE datasets ADD COLUMN license TEXT;
+    ALTER TABLE run_items ADD COLUMN note TEXT;
+    ALTER TABLE labels ADD COLUMN ui_version TEXT;
+    """
+
+
+def _check_version_1_data(s: Store) -> None:
+    assert list(s.items_frame("d1")["item_id"]) == ["a", "b"]
+    frame = s.run_frame(1).set_index("item_id")
+    assert frame.loc["a", "response"] == "A!" and frame.loc["b", "error"] == "boom"
+    assert s.stored_responses(["ka"])["ka"].prompt_tokens == 3
+    assert s.stored_judgments(["j1"]) == {"j1": {"verdict": "A", "score": None, "rationale": "why", "raw_output": "raw"}}
+    assert s.labels_frame("t")[["item_id", "rater", "winner_model"]].values.tolist()[0] == ["a", "ann", "fake/m"]
+    assert s.run_spec(1) == ({"adapter": {"name": "fake/m"}}, "p@v1")
+
+
+@pytest.mark.parametrize("k", range(len(MIGRATIONS)))
+def test_a_store_at_every_earlier_version_is_migrated(tmp_path, k):
+    path = tmp_path / "old.db"
+    _at_version(path, k).close()
+    with Store(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+    assert _schema(path) == _schema_of_fresh(tmp_path)
+
+
+def _schema_of_fresh(tmp_path) -> str:
+    Store(tmp_path / "fresh.db").close()
+    return _schema(tmp_path / "fresh.db")
+
+
+def test_a_store_written_by_the_previous_schema_keeps_its_data(tmp_path, monkeypatch):
+    """Today's schema plays 'previous'; a next migration adds columns. Old rows survive, the new
+    columns exist, and every named-column insert of the store still works on the migrated file."""
+    path = tmp_path / "old.db"
+    conn = _at_version(path, len(MIGRATIONS))
+    _write_as_version_1(conn)
+    conn.close()
+    monkeypatch.setattr("workbench.store.sqlite.MIGRATIONS", [*MIGRATIONS, ADDED_COLUMNS])
+    with Store(path, create=False) as s:
+        assert s.schema_version == len(MIGRATIONS) + 1
+        assert "reasoning_tokens" in {r[1] for r in s.execute("PRAGMA table_info(responses)")}
+        _check_version_1_data(s)
+        # every write path after the migration
+        s.save_items("d2", "mem", pd.DataFrame({"item_id": ["c"], "input": ["z"], "reference": ["q"]}))
+        run = s.create_run("fake/n", None, "d2", {"k": 1}, [("c", 0, "kc")])
+        s.put_response("kc", "fake/n", {}, Response(text="C!"))
+        s.record_error("kd", "fake/n", "c", 0, "server", "nope", 1)
+        s.put_judgments([{"judge_key": "j2", "judge_spec_json": "{}", "kind": "pointwise", "criterion": "c",
+                          "item_id": "c", "response_key_a": "kc", "response_key_b": None, "position": None,
+                          "sample_index": 0, "verdict": None, "score": 4.0, "rationale": "ok", "raw_output": "4"}],
+                        [{"judge_key": "j3", "item_id": "c", "message": "bad", "raw_output": None}])
+        s.append_label("t", "b", "ann", "fake/n", "fake/m", "right", "fake/m", None, 0, "s")
+        assert s.append_undo("t", "ann", 0, "s") is not None
+        assert s.run_frame(run)["response"].tolist() == ["C!"]
+        assert s.stored_judgments(["j2"])["j2"]["score"] == 4.0
+        assert len(s.labels_frame("t")) == 3
+    with Store(path) as s:  # and it stays migrated
+        assert s.schema_version == len(MIGRATIONS) + 1
+        _check_version_1_data(s)
+
+
+def test_a_failing_migration_leaves_the_old_store_untouched(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    conn = _at_version(path, len(MIGRATIONS))
+    _write_as_version_1(conn)
+    conn.close()
+    monkeypatch.setattr("workbench.store.sqlite.MIGRATIONS",
+                        [*MIGRATIONS, "ALTER TABLE responses ADD COLUMN x INTEGER;\nALTER TABLE nope ADD COLUMN y INTEGER"])
+    with pytest.raises(sqlite3.OperationalError):
+        Store(path)
+    monkeypatch.undo()
+    with Store(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        assert "x" not in {r[1] for r in s.execute("PRAGMA table_info(responses)")}
+        _check_version_1_data(s)
+
+
+# ---- files that are not (usable) stores: one clear StoreError, never a sqlite3 traceback ----------
+def _store_error(path, **kwargs) -> str:
+    with pytest.raises(StoreError) as caught:
+        Store(path, **kwargs)
+    message = str(caught.value)
+    assert isinstance(caught.value, WorkbenchError) and "\n" not in message and message.startswith(str(path))
+    assert caught.value.__cause__ is None and (caught.value.__context__ is None or caught.value.__suppress_context__)
+    return message
+
+
+def test_a_file_that_is_not_sqlite_is_not_a_workbench_store(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("id,text\n1,hello\n")
+    assert _store_error(path).startswith(f"{path}: not a workbench store")
+    assert path.read_text() == "id,text\n1,hello\n"
+
+
+def test_a_folder_is_not_a_workbench_store(tmp_path):
+    assert "not a workbench store" in _store_error(tmp_path)
+
+
+def test_another_programs_sqlite_database_is_not_a_workbench_store(tmp_path):
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    assert _store_error(path).startswith(f"{path}: not a workbench store")
+    conn = sqlite3.connect(path)  # and it was left as it was
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    conn.close()
+
+
+def test_a_damaged_store_says_how_to_recover(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as s:
+        for i in range(50):
+            s.put_response(f"k{i}", "fake/m", {}, Response(text="x" * 500))
+    data = bytearray(path.read_bytes())
+    for start, end in ((100, 4096), (40, 200)):  # the schema page after an intact header; the header's fields
+        damaged = bytearray(data)
+        damaged[start:end] = b"\xa5" * (end - start)
+        path.write_bytes(bytes(damaged))
+        assert _store_error(path) == f"{path}: damaged database (run `sqlite3 {path} '.recover'`)"
+
+
+def test_a_store_from_a_newer_workbench_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    _at_version(path, len(MIGRATIONS)).execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    assert "newer workbench" in _store_error(path)
+
+
+def test_create_false_never_creates_the_file_or_its_folder(tmp_path):
+    path = tmp_path / "typo" / "store.db"
+    assert _store_error(path, create=False).startswith(f"{path}: store not found")
+    assert not path.parent.exists()
+    Store(path).close()  # created on purpose
+    with Store(path, create=False) as s:
+        assert s.schema_version == len(MIGRATIONS)
+
+
+def test_an_empty_file_becomes_a_store(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    with Store(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+
+
+# ---- the store's read methods ---------------------------------------------------------------------
+def test_runs_frame_run_spec_and_models(store):
+    store.save_items("d1", "mem", pd.DataFrame({"item_id": ["a", "b"], "input": ["x", "y"]}))
+    first = store.create_run("fake/m", None, "d1", {"samples": 2}, [("a", 0, "k1"), ("a", 1, "k2"), ("b", 0, "k3")])
+    second = store.create_run("fake/n", "p@v2", "d1", {"samples": 1}, [("a", 0, "k4")])
+    runs = store.runs_frame()
+    assert list(runs.columns) == ["run_id", "model", "prompt_ref", "dataset_id", "created_at", "n_items"]
+    assert runs[["run_id", "model", "n_items"]].values.tolist() == [[first, "fake/m", 2], [second, "fake/n", 1]]
+    assert pd.isna(runs["prompt_ref"][0]) and runs["prompt_ref"][1] == "p@v2"
+    assert store.run_spec(second) == ({"samples": 1}, "p@v2")
+    assert store.run_models() == ["fake/m", "fake/n"]
+    assert store.latest_run_id("fake/n", "p@v2") == second and store.latest_run_id("fake/n", "p@v1") is None
+    with pytest.raises(StoreError, match="no run 99"):
+        store.run_spec(99)
+    assert store.runs_frame().iloc[:0].columns.tolist() == runs.columns.tolist()
+
+
+def test_planned_frame_matches_run_frame(store):
+    store.save_items("d1", "mem", pd.DataFrame({"item_id": ["a", "b", "c"], "input": ["x", "y", "z"]}))
+    planned = [("a", 0, "ka"), ("b", 0, "kb"), ("c", 0, "kc")]
+    run = store.create_run("fake/m", None, "d1", {}, planned)
+    store.put_response("ka", "fake/m", {}, Response(text="A!", prompt_tokens=3, latency_s=0.1))
+    store.record_error("kb", "fake/m", "b", 0, "server", "first", 1)
+    store.record_error("kb", "fake/m", "b", 0, "server", "second", 2)
+    by_run = store.run_frame(run)
+    planned_frame = store.planned_frame(planned)
+    assert list(planned_frame.columns) == list(by_run.columns)
+    same = ["item_id", "sample_index", "response", "prompt_tokens", "latency_s", "error", "cache_key"]
+    pd.testing.assert_frame_equal(planned_frame[same], by_run[same], check_dtype=False)
+    assert planned_frame[["response", "error"]].iloc[2].isna().all()  # never called
+
+
+def test_labels_frame_all_tasks_or_one(store):
+    assert list(store.labels_frame().columns)[:3] == ["label_id", "task", "item_id"] and store.labels_frame().empty
+    store.append_label("t1", "a", "ann", "m1", "m2", "left", "m1", None, 0, "s")
+    store.append_label("t2", "a", "bob", "m3", "m2", "tie", None, "hm", 0, "s")
+    store.append_label("t1", "b", "bob", "m2", "m1", "skip", None, None, 0, "s")
+    assert store.labels_frame()["task"].tolist() == ["t1", "t2", "t1"]
+    assert store.labels_frame("t1")["item_id"].tolist() == ["a", "b"]
+    assert store.labels_frame("t1", "bob")["action"].tolist() == ["skip"]
+    assert store.label_models("t1") == {"m1", "m2"} and store.label_models("none") == set()
+    assert [r["item_id"] for r in store.label_rows("t1", "ann", 0)] == ["a"]
+    assert store.label_rows("t1", "ann", 1) == []
+
+
+def test_judge_errors_replayed_from_the_cache_are_recorded_once(store):
+    error = {"judge_key": "j", "item_id": "a", "message": "unparseable", "raw_output": "??"}
+    store.put_judgments([], [error])
+    store.put_judgments([], [error])
+    store.put_judgments([], [{**error, "message": "other"}])
+    assert store.frame("SELECT message FROM judge_errors ORDER BY error_id")["message"].tolist() == ["unparseable", "other"]
+
+
+# ---- all SQL lives in workbench/store --------------------------------------------------------------
+SQL = re.compile(r"\b(SELECT\b.*\bFROM\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b"
+                 r"|CREATE\s+(TABLE|INDEX)\b|ALTER\s+TABLE\b|PRAGMA\s+\w+)")
+# Call sites the lead is switching to store methods as part of the explorer rewrite (issue 9).
+PENDING = {"explore.ipynb"}
+
+
+def test_no_sql_outside_the_store():
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for folder in (root / "workbench", root / "notebooks"):
+        for path in sorted(folder.rglob("*")):
+            if path.suffix not in (".py", ".ipynb") or "store" in path.relative_to(root).parts[:2] \
+                    or path.name in PENDING:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if SQL.search(line):
+                    found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert not found, "SQL outside workbench/store (add a store method instead):\n" + "\n".join(found)

@@ -38,6 +38,11 @@ class InputError(WorkbenchError):
         super().__init__(head + "\n  - " + "\n  - ".join(lines))
 
 
+class StoreError(WorkbenchError):
+    """A store that cannot be used: missing (when not to be created), not a workbench store, damaged,
+    or written by a newer workbench. The message is one line that starts with the store's path."""
+
+
 class UnknownModelError(InputError):
     """A model name whose provider is not registered."""
 

@@ -14,7 +14,6 @@ earlier assignments in place). The seed goes into every row, so what was on scre
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
@@ -331,48 +330,23 @@ class LabelLog:
         if left_model == right_model:
             raise InputError(Problem("labeler", None, "right_model", "left and right show the same model"))
         winner = {"left": left_model, "right": right_model}.get(action)
-        cur = self.store.execute(
-            "INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,"
-            " undoes_label_id, note, assignment_seed, session_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (self.task, str(item_id), rater, left_model, right_model, action, winner, None,
-             (note or "").strip() or None, int(seed), self.session_id, time.time()))
-        return int(cur.lastrowid)
+        return self.store.append_label(self.task, str(item_id), rater, left_model, right_model, action, winner,
+                                       (note or "").strip() or None, int(seed), self.session_id)
 
     def undo_last(self, rater: str, seed: int) -> tuple[int, str] | None:
         """Cancel the rater's latest decision that is not already cancelled (one atomic statement,
         so two kernels undoing at once never cancel the same label twice). Returns
         (undo label id, item id) or None when there is nothing to undo."""
         rater = require_rater(rater)
-        cur = self.store.execute(
-            """
-            INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,
-                               undoes_label_id, note, assignment_seed, session_id, created_at)
-            SELECT task, item_id, rater, left_model, right_model, 'undo', NULL, label_id, NULL, ?, ?, ?
-            FROM labels
-            WHERE task = ? AND rater = ? AND action != 'undo'
-              AND label_id NOT IN (SELECT undoes_label_id FROM labels
-                                   WHERE task = ? AND rater = ? AND action = 'undo')
-            ORDER BY label_id DESC LIMIT 1
-            """, (int(seed), self.session_id, time.time(), self.task, rater, self.task, rater))
-        if cur.rowcount != 1:
-            return None
-        label_id = int(cur.lastrowid)
-        item = self.store.execute("SELECT item_id FROM labels WHERE label_id = ?", (label_id,)).fetchone()[0]
-        return label_id, item
+        return self.store.append_undo(self.task, rater, int(seed), self.session_id)
 
     def log(self, rater: str | None = None) -> pd.DataFrame:
         """Every row of this task (optionally one rater's), oldest first."""
-        sql, params = f"SELECT {', '.join(LOG_COLUMNS)} FROM labels WHERE task = ?", [self.task]
-        if rater is not None:
-            sql += " AND rater = ?"
-            params.append(rater)
-        return self.store.frame(sql + " ORDER BY label_id", params)
+        return self.store.labels_frame(self.task, rater)
 
     def rows_after(self, rater: str, label_id: int) -> list[dict[str, object]]:
         """The rater's rows newer than `label_id` (for `RaterState`), oldest first."""
-        cur = self.store.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM labels WHERE task = ? AND rater = ?"
-                                 " AND label_id > ? ORDER BY label_id", (self.task, rater, int(label_id)))
-        return [dict(zip(LOG_COLUMNS, row)) for row in cur.fetchall()]
+        return self.store.label_rows(self.task, rater, int(label_id))
 
     def current(self, rater: str | None = None) -> pd.DataFrame:
         return fold(self.log(rater))

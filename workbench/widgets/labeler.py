@@ -95,9 +95,7 @@ class PairLabeler:
 
     # ---- setup ---------------------------------------------------------------------------------
     def _check_task_models(self) -> None:
-        rows = self.log.store.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?",
-                                      (self.log.task,)).fetchall()
-        others = {m for row in rows for m in row} - {self.model_a, self.model_b}
+        others = self.log.store.label_models(self.log.task) - {self.model_a, self.model_b}
         if others:
             raise lab.InputError(lab.Problem(
                 "labeler", None, "task", f"task '{self.log.task}' already holds labels comparing other models;"

@@ -1,0 +1,136 @@
+"""What a store does, independent of the database behind it.
+
+`BaseStore` is the interface the rest of the workbench uses: methods grouped by concept (datasets,
+runs, responses, judgments, labels), plain Python values and DataFrames in and out, no SQL. A
+backend (SQLite today, PostgreSQL for many raters later) implements the abstract methods; logic
+that only combines them lives here, once.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from workbench.models.base import Response
+
+
+class BaseStore(ABC):
+    path: Path
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection; the store is unusable afterwards."""
+
+    def __enter__(self) -> "BaseStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- datasets and items ----------------------------------------------------------------------
+    @abstractmethod
+    def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
+        """Store a dataset's items once (idempotent: same content, same id)."""
+
+    @abstractmethod
+    def items_frame(self, dataset_id: str) -> pd.DataFrame:
+        """Every stored column of the dataset's items, in the order they were saved."""
+
+    # ---- runs ------------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
+                   planned: Sequence[tuple[str, int, str]]) -> int:
+        """Record a run and its planned (item_id, sample_index, cache_key) before any call is made."""
+
+    @abstractmethod
+    def latest_run_id(self, model: str, prompt_ref: str | None = None) -> int | None:
+        """The newest run of `model` (and prompt version, when given), None when there is none."""
+
+    @abstractmethod
+    def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
+        """(spec, prompt_ref) recorded when the run was created; StoreError for an unknown run."""
+
+    @abstractmethod
+    def runs_frame(self) -> pd.DataFrame:
+        """One row per run, oldest first: run_id, model, prompt_ref, dataset_id, created_at, n_items."""
+
+    @abstractmethod
+    def run_models(self) -> list[str]:
+        """The models that have at least one run, sorted."""
+
+    @abstractmethod
+    def run_frame(self, run_id: int) -> pd.DataFrame:
+        """One row per planned call of a run: the response if stored, else the latest error."""
+
+    @abstractmethod
+    def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
+        """Like `run_frame` for calls that were planned but not recorded as a run: one row per
+        (item_id, sample_index, cache_key), in order, with the stored response or else the key's
+        latest error (both missing when never called). model, prompt_version, run_id and dataset_id
+        are None, for the caller to fill in."""
+
+    def responses_frame(self, model: str, prompt_ref: str | None = None) -> pd.DataFrame:
+        """Responses of the latest run of `model` (and prompt version, when given)."""
+        run_id = self.latest_run_id(model, prompt_ref)
+        if run_id is None:
+            from workbench.errors import InputError
+
+            known = self.run_models()
+            raise InputError(f"no run of model '{model}' in store {self.path} (runs exist for: {', '.join(known) or 'none'})")
+        return self.run_frame(run_id)
+
+    # ---- responses and call errors (the response cache) ------------------------------------------
+    @abstractmethod
+    def cached_keys(self, keys: Sequence[str]) -> set[str]:
+        """The keys that have a stored response."""
+
+    @abstractmethod
+    def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
+        """The stored answer of each key that has one (a cache hit); missing keys are absent."""
+
+    @abstractmethod
+    def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
+        """Cache one successful response (a later one for the same key replaces it)."""
+
+    @abstractmethod
+    def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
+                     message: str, attempts: int) -> None:
+        """Record a failed call; errors are kept for the record and never served as cache hits."""
+
+    # ---- judgments (the judge cache) -------------------------------------------------------------
+    @abstractmethod
+    def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per stored judge key: {verdict, score, rationale, raw_output}; missing keys are absent."""
+
+    @abstractmethod
+    def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
+        """One judging round, atomically. `judgments`: rows with every judgments column but
+        created_at (a key already stored is kept). `errors`: judge_key, item_id, message, raw_output;
+        an error identical to the key's latest recorded one (replayed from cached calls) is skipped."""
+
+    # ---- labels (append-only log) ----------------------------------------------------------------
+    @abstractmethod
+    def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
+                     winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:
+        """Append one rater decision, durably committed before returning; its label id."""
+
+    @abstractmethod
+    def append_undo(self, task: str, rater: str, assignment_seed: int, session_id: str) -> tuple[int, str] | None:
+        """Append an `undo` row cancelling the rater's latest not-yet-cancelled decision, atomically
+        (two kernels undoing at once never cancel the same label twice). (undo label id, item id),
+        or None when there is nothing to undo."""
+
+    @abstractmethod
+    def labels_frame(self, task: str | None = None, rater: str | None = None) -> pd.DataFrame:
+        """Label log rows (every task when `task` is None; optionally one rater's), oldest first."""
+
+    @abstractmethod
+    def label_rows(self, task: str, rater: str, after_label_id: int = 0) -> list[dict[str, Any]]:
+        """The rater's rows of `task` newer than `after_label_id`, oldest first, as dicts."""
+
+    @abstractmethod
+    def label_models(self, task: str) -> set[str]:
+        """Every model that appears on either side in the labels of `task`."""

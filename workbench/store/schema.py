@@ -1,0 +1,127 @@
+"""The store's schema: numbered migrations and the column lists that every insert names.
+
+`MIGRATIONS[i]` takes a store from schema version i to i + 1 (SQLite's `user_version`). Append a
+new migration to change the schema (e.g. `ALTER TABLE runs ADD COLUMN ...`); never edit one that
+has shipped, since stores written by it exist. tests/test_store.py pins the resulting schema and
+opens a store written by the previous version.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE datasets (
+        dataset_id TEXT PRIMARY KEY,          -- hash of the canonical item rows
+        source TEXT NOT NULL,
+        n_items INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE items (
+        dataset_id TEXT NOT NULL REFERENCES datasets(dataset_id),
+        item_id TEXT NOT NULL,
+        input TEXT NOT NULL,
+        reference TEXT,
+        fields_json TEXT NOT NULL,            -- every column of the row, for templates and slices
+        PRIMARY KEY (dataset_id, item_id)
+    );
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,                  -- registered name, e.g. hf/smollm2-135m-instruct
+        prompt_ref TEXT,                      -- name@version, NULL when the raw input is sent
+        dataset_id TEXT NOT NULL REFERENCES datasets(dataset_id),
+        spec_json TEXT NOT NULL,              -- adapter identity, sampling, samples, options
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE run_items (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        item_id TEXT NOT NULL,
+        sample_index INTEGER NOT NULL,
+        cache_key TEXT NOT NULL,
+        PRIMARY KEY (run_id, item_id, sample_index)
+    );
+    CREATE TABLE responses (
+        cache_key TEXT PRIMARY KEY,           -- sha256 of canonical JSON of adapter identity + request
+        model TEXT NOT NULL,
+        request_json TEXT NOT NULL,
+        text TEXT NOT NULL,
+        finish_reason TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd REAL,                        -- NULL when the price is unknown, never 0
+        latency_s REAL,
+        model_version TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE call_errors (                -- errors are recorded, never cached
+        error_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        cache_key TEXT NOT NULL,
+        model TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        sample_index INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX call_errors_key ON call_errors(cache_key);
+    CREATE TABLE judgments (                  -- cached like responses, keyed by judge spec + inputs
+        judge_key TEXT PRIMARY KEY,
+        judge_spec_json TEXT NOT NULL,        -- model, template, parameters
+        kind TEXT NOT NULL,                   -- pointwise | pairwise
+        criterion TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        response_key_a TEXT NOT NULL,
+        response_key_b TEXT,                  -- pairwise only
+        position TEXT,                        -- pairwise: 'ab' (a shown first) or 'ba'
+        sample_index INTEGER NOT NULL,
+        verdict TEXT,                         -- pairwise: A | B | tie (in the a/b naming, not screen order)
+        score REAL,                           -- pointwise: 1..5
+        rationale TEXT,
+        raw_output TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX judgments_item ON judgments(item_id);
+    CREATE TABLE judge_errors (
+        error_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        judge_key TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        raw_output TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE labels (                     -- append-only: one row per rater decision, never updated
+        label_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task TEXT NOT NULL,                   -- labeling task name (which comparison)
+        item_id TEXT NOT NULL,
+        rater TEXT NOT NULL,
+        left_model TEXT NOT NULL,             -- the blind assignment that was on screen
+        right_model TEXT NOT NULL,
+        action TEXT NOT NULL,                 -- left | right | tie | both_bad | skip | undo
+        winner_model TEXT,                    -- resolved from action + assignment; NULL for tie/both_bad/skip/undo
+        undoes_label_id INTEGER,              -- for action = undo
+        note TEXT,
+        assignment_seed INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX labels_task_rater ON labels(task, rater);
+    """,
+]
+
+# Tables every workbench store has; a database with none of them is someone else's.
+TABLES = ("datasets", "items", "runs", "run_items", "responses", "call_errors", "judgments", "judge_errors", "labels")
+
+# Columns written by the store's inserts (named, so a migration that adds a column breaks none).
+DATASET_COLUMNS = ("dataset_id", "source", "n_items", "created_at")
+ITEM_COLUMNS = ("dataset_id", "item_id", "input", "reference", "fields_json")
+RUN_COLUMNS = ("model", "prompt_ref", "dataset_id", "spec_json", "created_at")
+RUN_ITEM_COLUMNS = ("run_id", "item_id", "sample_index", "cache_key")
+RESPONSE_COLUMNS = ("cache_key", "model", "request_json", "text", "finish_reason", "prompt_tokens",
+                    "completion_tokens", "cost_usd", "latency_s", "model_version", "created_at")
+CALL_ERROR_COLUMNS = ("cache_key", "model", "item_id", "sample_index", "kind", "message", "attempts", "created_at")
+JUDGMENT_COLUMNS = ("judge_key", "judge_spec_json", "kind", "criterion", "item_id", "response_key_a",
+                    "response_key_b", "position", "sample_index", "verdict", "score", "rationale", "raw_output",
+                    "created_at")
+JUDGE_ERROR_COLUMNS = ("judge_key", "item_id", "message", "raw_output", "created_at")
+LABEL_COLUMNS = ("label_id", "task", "item_id", "rater", "left_model", "right_model", "action", "winner_model",
+                 "undoes_label_id", "note", "assignment_seed", "session_id", "created_at")

@@ -1,0 +1,372 @@
+"""The SQLite store: one file (WAL) holding items, responses, errors, judgments and labels.
+
+Safe to share between the asyncio loop and worker threads of one process (one connection behind a
+lock) and between processes (WAL, busy timeout). All of the workbench's SQL is in this package.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import pandas as pd
+
+from workbench.errors import StoreError
+from workbench.models.base import Response
+from workbench.store.base import BaseStore
+from workbench.store.schema import (CALL_ERROR_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
+                                    JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
+                                    RUN_ITEM_COLUMNS)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    return f"{verb} INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+INSERT_DATASET = _insert("datasets", DATASET_COLUMNS, "INSERT OR IGNORE")
+INSERT_ITEM = _insert("items", ITEM_COLUMNS, "INSERT OR IGNORE")
+INSERT_RUN = _insert("runs", RUN_COLUMNS)
+INSERT_RUN_ITEM = _insert("run_items", RUN_ITEM_COLUMNS)
+INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, "INSERT OR REPLACE")
+INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
+INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, "INSERT OR IGNORE")
+INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
+INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
+RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
+                     "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
+                     "dataset_id"]
+LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+class SQLiteStore(BaseStore):
+    """A workbench store in one SQLite file. `create=False` opens an existing store only (commands
+    that only read must not leave an empty store behind); `synchronous="FULL"` makes every commit
+    survive a power cut (the label log uses it), NORMAL survives a killed process."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True):
+        self.path = Path(path)
+        if str(synchronous).upper() not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
+        self._check_file(create)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            target, uri = (str(self.path), False) if create else (self.path.resolve().as_uri() + "?mode=rw", True)
+            self.conn = sqlite3.connect(target, timeout=30, check_same_thread=False, isolation_level=None, uri=uri)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._check_schema()
+            self._migrate()
+        except BaseException as exc:
+            self.conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
+                raise StoreError(f"{self.path}: damaged database (run `sqlite3 {self.path} '.recover'`)") from None
+            raise
+
+    # ---- opening and migrating ---------------------------------------------------------------------
+    def _check_file(self, create: bool) -> None:
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"{self.path}: store not found (run `workbench generate ... --store {self.path}` first)")
+            return
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: not a workbench store (not a file)")
+        with open(self.path, "rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            raise StoreError(f"{self.path}: not a workbench store (not a SQLite database)")
+
+    def _check_schema(self) -> None:
+        version = schema_version(self.conn)
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path}: written by a newer workbench (schema version {version}, this one knows "
+                             f"{len(MIGRATIONS)}); upgrade workbench")
+        if version == 0:
+            tables = [r[0] for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            if tables:
+                shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+                raise StoreError(f"{self.path}: not a workbench store (a SQLite database with other tables: {shown})")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            current = schema_version(self.conn)
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if schema_version(self.conn) < version:  # another process may have migrated meanwhile
+                        for statement in script.split(";\n"):
+                            if statement.strip():
+                                self.conn.execute(statement)
+                        self.conn.execute(f"PRAGMA user_version={version}")
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return schema_version(self.conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # ---- raw SQL: SQLite only, for tests, benchmarks and debugging; not the store interface ---------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self.conn.execute(sql, params)
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        with self._lock:
+            return pd.read_sql_query(sql, self.conn, params=params)
+
+    def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """Run statements atomically: all are written or none."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self.conn.execute(sql, params)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    # ---- datasets and items ------------------------------------------------------------------------
+    def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
+        if self.execute("SELECT 1 FROM datasets WHERE dataset_id=?", (dataset_id,)).fetchone():
+            return
+        rows = []
+        for rec in items.to_dict(orient="records"):
+            ref = rec.get("reference")
+            rows.append((INSERT_ITEM, (dataset_id, rec["item_id"], rec["input"], None if _missing(ref) else str(ref),
+                                       json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True))))
+        self.transaction([(INSERT_DATASET, (dataset_id, source, len(items), time.time())), *rows])
+
+    def items_frame(self, dataset_id: str) -> pd.DataFrame:
+        rows = self.execute("SELECT fields_json FROM items WHERE dataset_id=? ORDER BY rowid", (dataset_id,)).fetchall()
+        return pd.DataFrame([json.loads(r[0]) for r in rows])
+
+    # ---- runs --------------------------------------------------------------------------------------
+    def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
+                   planned: Sequence[tuple[str, int, str]]) -> int:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self.conn.execute(INSERT_RUN, (model, prompt_ref, dataset_id,
+                                                     json.dumps(spec, sort_keys=True, default=str), time.time()))
+                run_id = int(cur.lastrowid)
+                self.conn.executemany(INSERT_RUN_ITEM, [(run_id, item, sample, key) for item, sample, key in planned])
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return run_id
+
+    def latest_run_id(self, model: str, prompt_ref: str | None = None) -> int | None:
+        sql, params = "SELECT max(run_id) FROM runs WHERE model=?", [model]
+        if prompt_ref is not None:
+            sql += " AND prompt_ref=?"
+            params.append(prompt_ref)
+        row = self.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
+        row = self.execute("SELECT spec_json, prompt_ref FROM runs WHERE run_id=?", (int(run_id),)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no run {run_id}")
+        return json.loads(row[0]), row[1]
+
+    def runs_frame(self) -> pd.DataFrame:
+        return self.frame(
+            """
+            SELECT r.run_id, r.model, r.prompt_ref, r.dataset_id, r.created_at,
+                   (SELECT count(DISTINCT ri.item_id) FROM run_items ri WHERE ri.run_id = r.run_id) AS n_items
+            FROM runs r ORDER BY r.run_id
+            """)
+
+    def run_models(self) -> list[str]:
+        return sorted(r[0] for r in self.execute("SELECT DISTINCT model FROM runs"))
+
+    def run_frame(self, run_id: int) -> pd.DataFrame:
+        return self.frame(
+            """
+            SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
+                   resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
+                   resp.latency_s, resp.cost_usd, resp.model_version,
+                   CASE WHEN resp.cache_key IS NULL THEN
+                       (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
+                        ORDER BY e.error_id DESC LIMIT 1) END AS error,
+                   ri.cache_key, r.run_id, r.dataset_id
+            FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
+            LEFT JOIN responses resp ON resp.cache_key = ri.cache_key
+            WHERE ri.run_id = ?
+            ORDER BY ri.rowid
+            """, (run_id,))
+
+    def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
+        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
+        stored = self.stored_responses(keys)
+        errors = self._latest_errors([k for k in keys if k not in stored])
+        rows = []
+        for item_id, sample_index, key in planned:
+            resp = stored.get(key)
+            rows.append({"item_id": item_id, "model": None, "prompt_version": None, "sample_index": sample_index,
+                         "response": resp.text if resp else None,
+                         "finish_reason": resp.finish_reason if resp else None,
+                         "prompt_tokens": resp.prompt_tokens if resp else None,
+                         "completion_tokens": resp.completion_tokens if resp else None,
+                         "latency_s": resp.latency_s if resp else None, "cost_usd": resp.cost_usd if resp else None,
+                         "model_version": resp.model_version if resp else None,
+                         "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
+        return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
+
+    def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        latest: dict[str, str] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, message in self.execute(f"SELECT cache_key, message FROM call_errors WHERE cache_key IN ({marks})"
+                                             " ORDER BY error_id", chunk):
+                latest[key] = message
+        return latest
+
+    # ---- responses and call errors -----------------------------------------------------------------
+    def cached_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.execute(f"SELECT cache_key FROM responses WHERE cache_key IN ({marks})", chunk))
+        return found
+
+    def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
+        found: dict[str, Response] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.execute("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
+                                    f" latency_s, model_version FROM responses WHERE cache_key IN ({marks})", chunk):
+                found[row[0]] = Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3],
+                                         completion_tokens=row[4], cost_usd=row[5], latency_s=row[6],
+                                         model_version=row[7])
+        return found
+
+    def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
+        self.execute(INSERT_RESPONSE,
+                     (cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
+                      response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
+                      response.latency_s, response.model_version, time.time()))
+
+    def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
+                     message: str, attempts: int) -> None:
+        self.execute(INSERT_CALL_ERROR, (cache_key, model, item_id, sample_index, kind, message, attempts, time.time()))
+
+    # ---- judgments ---------------------------------------------------------------------------------
+    def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, verdict, score, rationale, raw in self.execute(
+                    "SELECT judge_key, verdict, score, rationale, raw_output FROM judgments"
+                    f" WHERE judge_key IN ({marks})", chunk):
+                found[key] = {"verdict": verdict, "score": score, "rationale": rationale, "raw_output": raw}
+        return found
+
+    def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
+        if not judgments and not errors:
+            return
+        now = time.time()
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(INSERT_JUDGMENT, [(*(row[c] for c in JUDGMENT_COLUMNS[:-1]), now)
+                                                        for row in judgments])
+                for err in errors:
+                    last = self.conn.execute("SELECT message, raw_output FROM judge_errors WHERE judge_key=?"
+                                             " ORDER BY error_id DESC LIMIT 1", (err["judge_key"],)).fetchone()
+                    if last is not None and tuple(last) == (err["message"], err["raw_output"]):
+                        continue  # the same failure replayed from cached calls: already on record
+                    self.conn.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
+    def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
+                     winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:
+        cur = self.execute(INSERT_LABEL, (task, item_id, rater, left_model, right_model, action, winner_model, None,
+                                          note, int(assignment_seed), session_id, time.time()))
+        return int(cur.lastrowid)
+
+    def append_undo(self, task: str, rater: str, assignment_seed: int, session_id: str) -> tuple[int, str] | None:
+        with self._lock:
+            cur = self.conn.execute(
+                """
+                INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,
+                                   undoes_label_id, note, assignment_seed, session_id, created_at)
+                SELECT task, item_id, rater, left_model, right_model, 'undo', NULL, label_id, NULL, ?, ?, ?
+                FROM labels
+                WHERE task = ? AND rater = ? AND action != 'undo'
+                  AND label_id NOT IN (SELECT undoes_label_id FROM labels
+                                       WHERE task = ? AND rater = ? AND action = 'undo')
+                ORDER BY label_id DESC LIMIT 1
+                """, (int(assignment_seed), session_id, time.time(), task, rater, task, rater))
+            if cur.rowcount != 1:
+                return None
+            label_id = int(cur.lastrowid)
+            item = self.conn.execute("SELECT item_id FROM labels WHERE label_id = ?", (label_id,)).fetchone()[0]
+        return label_id, item
+
+    def labels_frame(self, task: str | None = None, rater: str | None = None) -> pd.DataFrame:
+        where, params = _where(task=task, rater=rater)
+        return self.frame(f"{LABEL_SELECT}{where} ORDER BY label_id", params)
+
+    def label_rows(self, task: str, rater: str, after_label_id: int = 0) -> list[dict[str, Any]]:
+        cur = self.execute(f"{LABEL_SELECT} WHERE task = ? AND rater = ? AND label_id > ? ORDER BY label_id",
+                           (task, rater, int(after_label_id)))
+        return [dict(zip(LABEL_COLUMNS, row)) for row in cur.fetchall()]
+
+    def label_models(self, task: str) -> set[str]:
+        rows = self.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?", (task,)).fetchall()
+        return {m for row in rows for m in row}
+
+
+def _where(**equal: Any) -> tuple[str, list[Any]]:
+    """` WHERE a = ? AND b = ?` for the arguments that are not None (names are ours, never user input)."""
+    given = {k: v for k, v in equal.items() if v is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Damage, as opposed to lock contention or a failing statement (which surface as what they are)."""
+    text = str(exc).lower()
+    return not isinstance(exc, sqlite3.OperationalError) or any(
+        sign in text for sign in ("malformed", "unsupported file format", "not a database", "disk i/o error"))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
