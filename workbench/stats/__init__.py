@@ -52,3 +52,17 @@ __all__ = [
     "reliability_matrix", "scores_from_verdicts", "sign_test", "slice_deltas", "slice_win_rates", "win_rate",
     "win_rate_ci", "win_rate_noninferiority",
 ]
+
+# Prediction-powered human win rates, active labelling and the stopping rule (issue 13).
+from workbench.stats.ppi import PPIWinRate, StoppingAdvice, labels_needed, ppi_win_rate  # noqa: E402
+from workbench.stats.active_labeling import (  # noqa: E402
+    LabelQueue,
+    active_win_rate,
+    propose_probabilities,
+    sample_queue,
+)
+
+__all__ += [
+    "LabelQueue", "PPIWinRate", "StoppingAdvice", "active_win_rate", "labels_needed", "ppi_win_rate",
+    "propose_probabilities", "sample_queue",
+]
