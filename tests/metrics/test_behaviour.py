@@ -121,3 +121,128 @@ def test_frames_pair_by_sample_and_reject_ambiguity():
         behaviour_diff(ITEMS, {"99": "x"}, {"99": "y"})
     with pytest.raises(InputError, match="expected text"):
         behaviour_diff(ITEMS, {"1": 3}, {"1": "y"})
+
+
+# ---- copying the input -----------------------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from workbench.metrics.copying import (  # noqa: E402
+    content_tokens, copy_checks, copy_flags, copy_measures, delta_without_copies, input_copy_share)
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "support_reviews.jsonl"
+
+
+def test_content_tokens_are_words_and_cjk_characters_normalised():
+    assert content_tokens("Hello, WORLD!  Ｓｏｎｉｑ Air-Pro") == ["hello", "world", "soniq", "air", "pro"]
+    assert content_tokens("返品は５日以内、OK?") == ["返", "品", "は", "5", "日", "以", "内", "ok"]
+
+
+def test_copy_share_counts_only_verbatim_runs():
+    source = "How do I pair my Soniq Air Pro with a new phone?"
+    assert input_copy_share(source, source) == 1.0
+    assert input_copy_share("Put both earbuds in the case and hold the button.", source) == 0.0
+    # "pair my soniq air pro" (5 tokens) is a verbatim run; the other 5 answer tokens are not
+    assert input_copy_share("To pair my Soniq Air Pro, open the app first.", source) == pytest.approx(5 / 10)
+    assert np.isnan(input_copy_share("...", source))
+    assert input_copy_share("Soniq Air", source) == 1.0  # shorter than n: compared whole
+
+
+def test_copy_share_works_on_japanese_by_character():
+    source = "Soniq Air Proを新しいスマホに接続したいのですが、どうすればいいですか？"
+    assert input_copy_share(source, source) == 1.0
+    answer = "イヤホンをケースに入れ、ケースのボタンを5秒間長押ししてください。"
+    assert input_copy_share(answer, source) == 0.0
+    echoed = copy_measures("質問: " + source + "\n回答:", source)
+    assert echoed[1] == 1.0 and echoed[2] is True  # the whole input repeated: a copy
+
+
+def test_demo_references_are_not_copies_but_echoes_of_every_input_are():
+    items = pd.read_json(DEMO, lines=True)
+    refs = [copy_measures(r, i) for r, i in zip(items["reference"], items["input"])]
+    support = items["task"].eq("support_reply").to_numpy()
+    assert not any(c for (_, _, c), s in zip(refs, support) if s), "a real support answer is not a copy"
+    assert sum(c for _, _, c in refs) <= 2, "summaries in their own words are not copies"
+    for text in items["input"]:
+        assert copy_measures(text, text)[2]
+        assert copy_measures(f"Customer: {text}\nAgent:", text)[2]
+        assert copy_measures(f"{text}\n\nThank you for contacting Soniq support, we will reply within a day.", text)[2]
+
+
+def test_behaviour_diff_reports_copy_rates_per_model():
+    items = ITEMS.assign(input=["Where is my refund?", "返金はいつ届きますか？", "配送の感想を一言で", "How do I reset it?", "Thanks!"])
+    base = dict(BASE, **{"2": "返金はいつ届きますか？", "4": "How do I reset it? How do I reset it?"})
+    diff = behaviour_diff(items, base, CAND).set_index("item_id")
+    assert diff.loc["2", "baseline_copied_input"] and not diff.loc["2", "candidate_copied_input"]
+    assert diff.loc["4", "baseline_input_copy"] == 1.0 and diff.loc["1", "baseline_input_copy"] == 0.0
+    assert pd.isna(diff.loc["5", "candidate_copied_input"])  # failed call
+    summary = summarize_behaviour(diff.reset_index()).iloc[0]
+    assert summary["baseline_copied_input_rate"] == pytest.approx(2 / 4)  # over the 4 pairs
+    assert summary["candidate_copied_input_rate"] == 0.0
+    no_input = behaviour_diff(ITEMS, BASE, CAND)
+    assert no_input["baseline_copied_input"].isna().all()
+    assert np.isnan(summarize_behaviour(no_input).iloc[0]["baseline_copied_input_rate"])
+
+
+def test_copy_flags_for_any_number_of_models():
+    items = pd.DataFrame({"item_id": ["a", "b"], "input": ["Where is my parcel right now?", "Cancel my order please."]})
+    responses = pd.DataFrame({"item_id": ["a", "a", "b", "b", "a"], "model": ["m1", "m2", "m1", "m2", "m3"],
+                              "response": ["Where is my parcel right now?", "It ships today.", None,
+                                           "Your order is cancelled.", "Cancel my order please."]})
+    flags = copy_flags(items, responses)
+    assert flags["copied_input"].tolist() == [True, False, pd.NA, False, False]
+    assert flags["input_copy"].iloc[0] == 1.0 and np.isnan(flags["input_copy"].iloc[2])
+
+
+def _paired(n_copied: int, copied_gain: float, clean_gain: float, n_clean: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Baseline ahead by `copied_gain` on items where it copied and by `clean_gain` elsewhere."""
+    rng = np.random.default_rng(seed)
+    cand = rng.uniform(0.3, 0.6, n_copied + n_clean)
+    gain = np.r_[np.full(n_copied, copied_gain), np.full(n_clean, clean_gain)] + rng.normal(0, 0.02, n_copied + n_clean)
+    return pd.DataFrame({"baseline": cand + gain, "candidate": cand,
+                         "baseline_copied": [True] * n_copied + [False] * n_clean, "candidate_copied": False})
+
+
+def test_a_lead_made_of_copied_answers_disappears():
+    row = delta_without_copies(_paired(n_copied=30, copied_gain=0.4, clean_gain=0.0))
+    assert row["ci_high"] < 0 and row["leader"] == "baseline"
+    assert (row["n"], row["n_copied"], row["n_kept"]) == (70, 30, 40)
+    assert row["ci_low_kept"] <= 0 <= row["ci_high_kept"]
+    assert row["lead_disappears"] is True and "baseline's lead" in row["reading"] and "30 items" in row["reading"]
+
+
+def test_a_lead_that_changes_sign_disappears_and_a_real_lead_holds():
+    flipped = delta_without_copies(_paired(n_copied=30, copied_gain=0.5, clean_gain=-0.1))
+    assert flipped["delta"] < 0 < flipped["ci_low_kept"] and flipped["lead_disappears"] is True
+    assert "changes sign" in flipped["reading"]
+    holds = delta_without_copies(_paired(n_copied=10, copied_gain=0.4, clean_gain=0.1))
+    assert holds["lead_disappears"] is False and "holds" in holds["reading"]
+    lower = delta_without_copies(_paired(n_copied=10, copied_gain=0.4, clean_gain=0.1), higher_is_better=False)
+    assert lower["leader"] == "candidate"  # lower is better: the candidate's lower scores lead
+
+
+def test_no_lead_or_too_few_items_left_gives_no_verdict():
+    none = delta_without_copies(_paired(n_copied=5, copied_gain=0.0, clean_gain=0.0))
+    assert pd.isna(none["lead_disappears"]) and none["reading"] == "no lead on all items"
+    all_copied = _paired(n_copied=30, copied_gain=0.4, clean_gain=0.0, n_clean=1)
+    row = delta_without_copies(all_copied)
+    assert pd.isna(row["lead_disappears"]) and "cannot be checked" in row["reading"] and np.isnan(row["delta_kept"])
+
+
+def test_copy_checks_per_metric_from_long_frames():
+    paired = _paired(n_copied=30, copied_gain=0.4, clean_gain=0.0)
+    ids = [f"i{k}" for k in range(len(paired))]
+    scores = pd.concat([
+        pd.DataFrame({"item_id": ids, "model": "base", "metric": "chrf", "value": paired["baseline"]}),
+        pd.DataFrame({"item_id": ids, "model": "cand", "metric": "chrf", "value": paired["candidate"]}),
+        pd.DataFrame({"item_id": ids, "model": "base", "metric": "length", "value": 1.0}),
+        pd.DataFrame({"item_id": ids, "model": "cand", "metric": "length", "value": 1.0})])
+    copies = pd.DataFrame({"item_id": ids * 2, "model": ["base"] * len(ids) + ["cand"] * len(ids),
+                           "copied_input": list(paired["baseline_copied"]) + [False] * len(ids)})
+    table = copy_checks(scores, copies, "base", "cand").set_index("metric")
+    assert table.loc["chrf", "lead_disappears"] is True and table.loc["chrf", "n_copied"] == 30
+    assert table.loc["chrf", "delta"] == pytest.approx(float((paired["candidate"] - paired["baseline"]).mean()))
+    assert pd.isna(table.loc["length", "lead_disappears"])
+    with pytest.raises(InputError, match="copied_input"):
+        copy_checks(scores, copies.drop(columns="copied_input"), "base", "cand")

@@ -1,7 +1,8 @@
 """Behavioural diff, baseline -> candidate, per item: what changed besides the score.
 
 A migration often fails on behaviour that quality metrics average away: answers that got
-twice as long, JSON that became prose, new refusals, or Japanese questions answered in English.
+twice as long, JSON that became prose, new refusals, Japanese questions answered in English, or
+answers that repeat the input (which inflates reference metrics: `workbench.metrics.copying`).
 Everything here is deterministic text inspection (no model), so it is cheap and explainable:
 each detected refusal carries the phrase that matched, so a reviewer can audit it.
 """
@@ -16,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+from workbench.metrics.copying import COPY_NGRAM, COPY_THRESHOLD, REPRODUCED_THRESHOLD, copy_measures
 from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
 
@@ -170,6 +172,8 @@ def behaviour_diff(
     items_df: pd.DataFrame,
     baseline_responses: pd.DataFrame | Mapping[str, Any] | pd.Series,
     candidate_responses: pd.DataFrame | Mapping[str, Any] | pd.Series,
+    *, copy_threshold: float = COPY_THRESHOLD, reproduced_threshold: float = REPRODUCED_THRESHOLD,
+    copy_ngram: int = COPY_NGRAM,
 ) -> pd.DataFrame:
     """One row per item (per sample_index when both sides have it) present on either side.
 
@@ -177,8 +181,11 @@ def behaviour_diff(
     item_id -> text. A missing response (failed call) leaves that side's columns empty and its
     change flags <NA>, so summaries count it in `n_missing`, not as a change.
     Columns: item_id, [sample_index], language, missing, baseline_/candidate_ chars, format,
-    refusal, refusal_phrase, language_detected, wrong_language; length_delta, length_ratio,
-    format_changed, became_refusal, stopped_refusing, language_changed.
+    refusal, refusal_phrase, language_detected, wrong_language, input_copy (share of the answer
+    that is verbatim from the item's `input`), input_reproduced (share of the input repeated in
+    the answer), copied_input (input_copy >= `copy_threshold` or input_reproduced >=
+    `reproduced_threshold`; <NA> without an input; see `workbench.metrics.copying`);
+    length_delta, length_ratio, format_changed, became_refusal, stopped_refusing, language_changed.
     """
     if "item_id" not in items_df.columns:
         raise InputError(Problem("items", None, "item_id", "required column is missing"))
@@ -188,6 +195,8 @@ def behaviour_diff(
                                             suffixes=("_b", "_c"))
     langs = dict(zip(items_df["item_id"].astype(str),
                      items_df["language"] if "language" in items_df else [None] * len(items_df)))
+    inputs = dict(zip(items_df["item_id"].astype(str),
+                      items_df["input"] if "input" in items_df else [None] * len(items_df)))
     unknown = sorted(set(pairs["item_id"]) - set(langs))
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
@@ -196,8 +205,10 @@ def behaviour_diff(
     for rec in pairs.to_dict("records"):
         iid = rec["item_id"]
         expected = normalize_language(langs[iid])
-        b = _describe(_text(rec["response_b"], "baseline", iid))
-        c = _describe(_text(rec["response_c"], "candidate", iid))
+        b_text, c_text = _text(rec["response_b"], "baseline", iid), _text(rec["response_c"], "candidate", iid)
+        b, c = _describe(b_text), _describe(c_text)
+        b_copy, c_copy = (copy_measures(t, inputs[iid], threshold=copy_threshold, n=copy_ngram,
+                                        reproduced_threshold=reproduced_threshold) for t in (b_text, c_text))
         b_missing, c_missing = b["format"] is None, c["format"] is None
         both = not (b_missing or c_missing)
         row = {k: rec[k] for k in keys}
@@ -219,6 +230,9 @@ def behaviour_diff(
             "candidate_wrong_language": _wrong_language(c["language"], expected),
             "language_changed": (b["language"] != c["language"]
                                  and UNKNOWN not in (b["language"], c["language"])) if both else None,
+            "baseline_input_copy": b_copy[0], "candidate_input_copy": c_copy[0],
+            "baseline_input_reproduced": b_copy[1], "candidate_input_reproduced": c_copy[1],
+            "baseline_copied_input": b_copy[2], "candidate_copied_input": c_copy[2],
         })
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*keys, *_COLUMNS])
@@ -228,20 +242,24 @@ def behaviour_diff(
 
 
 _BOOL_COLUMNS = ("format_changed", "baseline_refusal", "candidate_refusal", "became_refusal",
-                 "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed")
+                 "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed",
+                 "baseline_copied_input", "candidate_copied_input")
 _COLUMNS = ("language", "missing", "baseline_chars", "candidate_chars", "length_delta", "length_ratio",
             "baseline_format", "candidate_format", "format_changed", "baseline_refusal", "candidate_refusal",
             "baseline_refusal_phrase", "candidate_refusal_phrase", "became_refusal", "stopped_refusing",
             "baseline_language_detected", "candidate_language_detected", "baseline_wrong_language",
-            "candidate_wrong_language", "language_changed")
+            "candidate_wrong_language", "language_changed", "baseline_input_copy", "candidate_input_copy",
+            "baseline_input_reproduced", "candidate_input_reproduced", "baseline_copied_input",
+            "candidate_copied_input")
 _RATES = ("format_changed", "became_refusal", "stopped_refusing", "baseline_refusal", "candidate_refusal",
-          "baseline_wrong_language", "candidate_wrong_language", "language_changed")
+          "baseline_wrong_language", "candidate_wrong_language", "language_changed",
+          "baseline_copied_input", "candidate_copied_input")
 
 
 def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
     paired = diff[diff["missing"].isna()]
     row: dict[str, float] = {"n_pairs": float(len(paired)), "n_missing": float(diff["missing"].notna().sum())}
-    for col in _RATES:
+    for col in (c for c in _RATES if c in paired.columns):  # a diff saved before a flag existed lacks it
         values = paired[col].dropna()
         row[f"{col}_rate"] = float(values.mean()) if len(values) else math.nan
     ratio = paired["length_ratio"].dropna()
@@ -254,8 +272,9 @@ def summarize_behaviour(diff: pd.DataFrame, by: str | Sequence[str] | None = Non
     """Rates of each change over the pairs where both responses exist (NaN flags excluded).
 
     One row overall, or one per group of `by` (e.g. "language" or a slice column joined from
-    the items). Columns: n_pairs, n_missing, <flag>_rate for each change flag,
-    median_length_ratio, mean_length_delta.
+    the items). Columns: n_pairs, n_missing, <flag>_rate for each change flag (including
+    baseline_/candidate_copied_input_rate: the per-model input-copy rate), median_length_ratio,
+    mean_length_delta.
     """
     if by is None:
         return pd.DataFrame([_summary_row(diff)], index=pd.Index(["all"], name="group"))
