@@ -275,3 +275,19 @@ def test_ppi_covers_the_full_data_human_win_rate_and_is_narrower(pandalm, judge,
     print(f"\n{judge} n={n}: coverage {coverage:.3f}, width ratio PPI/human-only {width / human_width:.3f}")
     assert coverage >= 0.93
     assert width < 0.95 * human_width
+
+
+# ---- the authors' package as an oracle (skipped where ppi_py is not installed) -----------------
+def test_matches_ppi_py_the_authors_implementation():
+    ppi_py = pytest.importorskip("ppi_py")
+    f, y, lab, judge, human = _toy(seed=7, n_total=700, n=90)
+    mask = np.zeros(f.size, bool)
+    mask[lab] = True
+    for lam in (None, 0.0, 0.3, 1.0):
+        ours = ppi_win_rate(judge, human, lam=lam, confidence=0.9)
+        point = ppi_py.ppi_mean_pointestimate(y[mask], f[mask], f[~mask], lam=lam)
+        low, high = ppi_py.ppi_mean_ci(y[mask], f[mask], f[~mask], alpha=0.1, lam=lam)
+        assert (ours.estimate, ours.ci_low, ours.ci_high) == pytest.approx(
+            (float(np.squeeze(point)), float(np.squeeze(low)), float(np.squeeze(high))), abs=1e-12)
+    low, high = ppi_py.classical_mean_ci(y[mask], alpha=0.1)
+    assert (ours.human_ci_low, ours.human_ci_high) == pytest.approx((low, high), abs=1e-12)

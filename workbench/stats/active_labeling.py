@@ -160,7 +160,7 @@ def sample_queue(probabilities: Any, *, seed: int) -> LabelQueue:
 def _check_probabilities(ids: np.ndarray, pi: np.ndarray) -> None:
     bad = ~np.isfinite(pi) | (pi <= 0) | (pi > 1)
     if bad.any():
-        shown = ", ".join(f"{ids[i]}={pi[i]!r}" for i in np.flatnonzero(bad)[:5])
+        shown = ", ".join(f"{ids[i]}={float(pi[i])!r}" for i in np.flatnonzero(bad)[:5])
         raise StatsInputError(f"probabilities must lie in (0, 1] (an item with probability 0 can never be "
                               f"labelled, so no weight can stand in for it); bad: {shown}")
 
