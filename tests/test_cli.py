@@ -69,20 +69,26 @@ def test_generate_exits_1_when_items_fail_and_keeps_the_key_secret(tmp_path):
     assert messages and all(FAKE_KEY not in m for m in messages)
 
 
-def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+def test_bad_input_exits_3_and_writes_nothing(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text('{"item_id": "a", "input": "x"}\n{"item_id": "a", "input": ""}\n', encoding="utf-8")
     store = tmp_path / "s.db"
     proc = _run(_cmd(data, store, "http://127.0.0.1:9/v1"))
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "bad.jsonl" in proc.stderr and "row 2" in proc.stderr and "item_id" in proc.stderr
     assert not store.exists()
 
 
-def test_unknown_provider_exits_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "generate", str(_data(tmp_path, 1)), "--model",
-                           "nope/x", "--store", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "unknown model provider 'nope'" in proc.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nope/x"], "unknown model provider 'nope'"),
+    (["--model", "fake/a", "--prompt", "missing@v1"], "no prompt 'missing@v1'"),
+])
+def test_unknown_model_or_prompt_exits_3_and_writes_nothing(tmp_path, args, message):
+    store = tmp_path / "s.db"
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "generate", str(_data(tmp_path, 1)), *args,
+                           "--store", str(store)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and message in proc.stderr
+    assert not store.exists()
 
 
 @pytest.mark.slow

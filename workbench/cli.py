@@ -126,7 +126,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.data import load_items
     from workbench.models import Sampling
     from workbench.progress import reporter
-    from workbench.runner import generate
+    from workbench.runner import generate, preflight
     from workbench.store import Store
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
@@ -139,6 +139,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
     policy = CallPolicy(concurrency=args.concurrency, timeout_s=args.timeout, max_attempts=args.max_attempts)
     quiet = args.quiet or args.no_progress
+    preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)  # before any write
     with Store(args.store) as store:
         _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
                             prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"))

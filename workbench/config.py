@@ -53,17 +53,17 @@ class MigrationConfig(BaseModel):
                                description="reference metrics (see workbench.metrics)")
     gate: dict[str, Any] = Field(default_factory=dict, description="gate rules inline; empty: gate_file, else the default gate")
     gate_file: str | None = Field(None, description="gate rules as a .toml or .json file (see gate.toml)")
-    sample_size: int | None = Field(96, description="items to use, stratified by language x task (None: every item)")
+    sample_size: int | None = Field(96, ge=1, description="items to use, stratified by language x task (None: every item)")
     seed: int = Field(0, description="fixes the sample, sampling and bootstrap")
-    max_tokens: int = Field(64, description="answer length cap")
-    temperature: float = Field(0.0, description="sampling temperature (0: greedy)")
+    max_tokens: int = Field(64, ge=1, description="answer length cap")
+    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy)")
     store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project")
     prompts_dir: str = Field("prompts", description="the project's prompt versions (bundled ones are found too)")
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models")
-    concurrency: int = Field(4, description="calls in flight at once")
-    timeout_s: float = Field(300.0, description="hard limit per call, seconds")
+    concurrency: int = Field(4, ge=1, description="calls in flight at once")
+    timeout_s: float = Field(300.0, gt=0, allow_inf_nan=False, description="hard limit per call, seconds")
     lifecycle_file: str | None = Field("bundled:model_lifecycle.toml", description="release and retirement dates")
-    bootstrap_resamples: int = Field(1000, description="bootstrap resamples for every CI")
+    bootstrap_resamples: int = Field(1000, ge=100, description="bootstrap resamples for every CI")
     labels_task: str | None = Field(None, description="human labels' task (None: the name the labeler uses)")
     project_dir: str | None = Field(None, description="folder relative paths resolve against (None: the project root)")
     output_dir: str | None = Field(None, description="set by `workbench report`: where verdict.json goes")
@@ -89,16 +89,6 @@ class MigrationConfig(BaseModel):
         if len(self.candidate_prompts) not in (1, len(self.candidates)):
             raise ValueError(f"candidate_prompts: give one prompt for all candidates or one per candidate "
                              f"({len(self.candidates)}), got {len(self.candidate_prompts)}")
-        if self.sample_size is not None and self.sample_size < 1:
-            raise ValueError("sample_size must be >= 1 (or null for every item)")
-        if self.max_tokens < 1:
-            raise ValueError("max_tokens must be >= 1")
-        if self.concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
-        if self.timeout_s <= 0:
-            raise ValueError("timeout_s must be > 0")
-        if self.bootstrap_resamples < 100:
-            raise ValueError("bootstrap_resamples must be >= 100")
         return self
 
     @classmethod

@@ -84,6 +84,18 @@ def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.Plan
     return [calls.PlannedCall(request_key(identity, adapter.key_payload(r)), r) for r in requests]
 
 
+def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sampling, samples: int = 1,
+              prompts_dir: str | Path | None = None) -> list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]]:
+    """Build every adapter and render every request: unknown models, bad options, missing prompts and
+    items a prompt cannot render fail here, before anything is written."""
+    prepared = []
+    for spec, arm in zip(models, arm_names([(m.name, m.prompt) for m in models])):
+        adapter = get_model(spec.name, **spec.options)
+        prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
+        prepared.append((spec, arm, adapter, plan_calls(adapter, build_requests(items, prompt, sampling, samples))))
+    return prepared
+
+
 def arm_names(arms: Sequence[tuple[str, str | None]]) -> list[str]:
     """The name of each (model, prompt version) arm in frames, tables and label tasks: the model
     name, or `model [prompt]` when the same model runs with several prompts."""
@@ -106,12 +118,7 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
     started = time.perf_counter()
     data_id = compute_dataset_id(items)
 
-    # Build and render everything first: bad prompts or options fail before anything is written.
-    prepared = []
-    for spec, arm in zip(models, arm_names([(m.name, m.prompt) for m in models])):
-        adapter = get_model(spec.name, **spec.options)
-        prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
-        prepared.append((spec, arm, adapter, plan_calls(adapter, build_requests(items, prompt, sampling, samples))))
+    prepared = preflight(items, models, sampling=sampling, samples=samples, prompts_dir=prompts_dir)
     if cache_only:
         return _from_store(prepared, store, data_id, len(items), started)
     store.save_items(data_id, str(items.attrs.get("source", "<dataframe>")), items)

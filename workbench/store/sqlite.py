@@ -89,6 +89,8 @@ class SQLiteStore(BaseStore):
             raise StoreError(f"{self.path}: not a workbench store (not a file)")
         with open(self.path, "rb") as fh:
             header = fh.read(len(SQLITE_HEADER))
+        if not header and not create:  # a read never turns an empty file into a store
+            raise StoreError(f"{self.path}: not a workbench store (an empty file)")
         if header and header != SQLITE_HEADER:
             raise StoreError(f"{self.path}: not a workbench store (not a SQLite database)")
 
