@@ -71,7 +71,7 @@ def test_opens_on_the_first_item_with_all_items(ex):
     assert ex.data.baseline == "base" and ex.data.candidates == ["cand", "cand2"]
     assert ex.current_id == "i1"
     assert ex.filtered_ids == ["i1", "i2", "i3", "i4", "i5", "i6"]
-    assert "1 / 6 filtered" in ex.status.value
+    assert "item 1 of 6<" in ex.status.value  # no filter: no "shown (filtered from …)"
     assert ex.prev_button.disabled and not ex.next_button.disabled
     assert "Where is my order?" in ex.view.value
     assert [v for _, v in ex.item_list.options] == ex.filtered_ids
@@ -95,7 +95,7 @@ def test_prev_next_buttons_walk_the_items(ex):
     for _ in range(10):
         ex.next_button.click()
     assert ex.current_id == "i6" and ex.next_button.disabled
-    assert "6 / 6" in ex.status.value
+    assert "item 6 of 6<" in ex.status.value
 
 
 def test_go_to_box_jumps_and_reports_unknown_ids(ex):
@@ -200,7 +200,7 @@ def test_filters_combine_keep_the_current_item_and_reset(ex):
     assert ex.filtered_ids == ["i6"] and ex.current_id == "i6"
     ex.reset_button.click()
     assert len(ex.filtered_ids) == 6 and ex.current_id == "i6"
-    assert ex.slice_column.value is None and ex.verdict.value is None
+    assert ex.slice_column.label == "(all)" and ex.verdict.label == "(any)"
 
 
 def test_no_match_shows_a_message_and_disables_navigation(ex):
@@ -220,7 +220,7 @@ def test_going_outside_the_filter_then_next_continues_in_item_order(ex):
     ex.goto_box.value = "i3"  # an English item
     assert ex.current_id == "i3"
     assert "outside the current filters" in ex.view.value
-    assert "– / 2" in ex.status.value
+    assert "item i3 is outside the filters (2 of 6 shown)" in ex.status.value
     ex.next_button.click()
     assert ex.current_id == "i4"
     ex.goto_box.value = "i3"
@@ -411,3 +411,67 @@ def test_explore_notebook_on_missing_and_real_store(tmp_path):
     html, _ = HTMLExporter().from_notebook_node(nb)
     assert "wb-static-fallback" in html and "Where is my parcel?" in html
     assert "&lt;script&gt;alert(" in html and "<script>alert" not in html
+
+
+# ---- issue 11: readable diff, reset to "(all)", position label ------------------------------------
+def test_reset_puts_every_dropdown_back_on_its_all_choice_not_blank(ex):
+    ex.slice_column.value = "task"
+    ex.slice_value.value = "review_summary"
+    ex.metric.value = "rouge"
+    ex.verdict.value = "baseline_wins"
+    ex.errors.value = "without_errors"
+    ex.search.value = "review"
+    ex.reset_button.click()
+    labels = [d.label for d in (ex.slice_column, ex.slice_value, ex.metric, ex.verdict, ex.errors)]
+    assert labels == ["(all)", "(all)", "(none)", "(any)", "(all)"]
+    assert ex.search.value == "" and ex.delta_range.disabled and ex.slice_value.disabled
+    assert len(ex.filtered_ids) == 6 and "item 6 of 6<" in ex.status.value
+    ex.slice_column.value = "language"  # a slice column chosen after a reset offers "(all)" again
+    assert ex.slice_value.label == "(all)" and len(ex.filtered_ids) == 6
+    ex.slice_value.value = "ja"
+    assert ex.filtered_ids == ["i2", "i4"]
+    ex.slice_value.value = None  # "nothing selected" (code, or an old notebook) shows "(all)", not a blank
+    assert ex.slice_value.label == "(all)" and len(ex.filtered_ids) == 6
+
+
+def test_status_reads_as_a_position_among_the_shown_items(ex):
+    ex.slice_column.value = "language"
+    ex.slice_value.value = "ja"
+    assert "item 1 of 2 shown (filtered from 6)" in ex.status.value
+    ex.next_button.click()
+    assert ex.current_id == "i4" and "item 2 of 2 shown (filtered from 6)" in ex.status.value
+    ex.search.value = "nothing matches this"
+    assert "no item matches the filters (0 of 6 shown)" in ex.status.value
+    assert ex.position_text() == "no item matches the filters (0 of 6 shown)"
+
+
+def _two_answers(base: str, cand: str) -> Explorer:
+    items = pd.DataFrame({"item_id": ["q"], "input": ["Where is my refund?"]})
+    responses = pd.DataFrame({"item_id": ["q", "q"], "model": ["base", "cand"], "response": [base, cand]})
+    return Explorer(items, responses)
+
+
+def _after_style(html: str) -> str:
+    return html.split("</style>", 1)[1]
+
+
+def test_related_answers_are_diffed_word_by_word_with_a_legend():
+    ex = _two_answers("Your refund was issued and arrives in five business days.",
+                      "Your refund was issued today and arrives in three business days.")
+    view = _after_style(ex.view.value)
+    assert "added by the candidate" in view and "baseline text the candidate dropped" in view
+    assert '<del class="wb-del">five</del><ins class="wb-ins">three</ins>' in view
+    assert '<ins class="wb-ins">today </ins>' in view  # the space stays with the added word
+    assert "without diff marks" not in view
+
+
+def test_unrelated_answers_are_shown_side_by_side_without_marks_and_say_so():
+    script = "<script>window.x=1</script> I cannot help with that request, sorry."
+    ex = _two_answers("Your refund was issued and arrives in five business days.", script)
+    view = _after_style(ex.view.value)
+    assert "wb-ins" not in view and "wb-del" not in view and "added by the candidate" not in view
+    assert "in common with the baseline (under 30%): shown side by side without diff marks" in view
+    assert "<script" not in view and "&lt;script&gt;window.x=1&lt;/script&gt; I cannot help" in view
+    assert "Your refund was issued and arrives in five business days." in view
+    ex.diff_toggle.value = False
+    assert "without diff marks" not in ex.view.value

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from workbench.widgets.textdiff import diff_html, diff_segments, similarity, tokenize
+from workbench.widgets.textdiff import DIFF_LEGEND, MIN_SHARED, diff_html, diff_or_plain, diff_segments, similarity, tokenize
 
 TEXTS = [
     "",
@@ -95,3 +95,45 @@ def test_html_is_escaped_in_every_segment_kind():
 def test_html_marks_only_the_changed_japanese_characters():
     out = diff_html("今日は晴れです。", "今日は雨です。")
     assert out == '今日は<del class="wb-del">晴れ</del><ins class="wb-ins">雨</ins>です。'
+
+
+def test_unrelated_phrases_are_one_removal_and_one_addition_with_spaces_kept():
+    segments = diff_segments("the cat sat", "the dog ran")
+    assert [(s.op, s.text) for s in segments] == [("equal", "the "), ("delete", "cat sat"), ("insert", "dog ran")]
+    raw = diff_segments("the cat sat", "the dog ran", cleanup=False)
+    assert ("equal", " ") in [(s.op, s.text) for s in raw]  # what made the old view alternate word by word
+
+
+def test_cleanup_keeps_real_common_runs():
+    segments = diff_segments("a b c d", "a x c y")
+    assert [(s.op, s.text) for s in segments] == [("equal", "a "), ("delete", "b"), ("insert", "x"), ("equal", " c "),
+                                                   ("delete", "d"), ("insert", "y")]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_cleaned_segments_still_rebuild_both_random_texts(seed):
+    rng = random.Random(seed)
+    vocab = ["a", "the", "cat", "dog", ",", " ", "  ", "\n", "今日", "は", "晴れ", "。", "<b>", "&"]
+    a = "".join(rng.choice(vocab) for _ in range(rng.randint(0, 60)))
+    b = "".join(rng.choice(vocab) for _ in range(rng.randint(0, 60)))
+    segments = diff_segments(a, b)
+    assert _rebuild(segments, "baseline") == a and _rebuild(segments, "candidate") == b
+    assert all(x.op != y.op for x, y in zip(segments, segments[1:]))
+    assert all(s.op != "insert" or nxt.op != "delete" for s, nxt in zip(segments, segments[1:])), "delete before insert"
+
+
+def test_unrelated_answers_fall_back_to_plain_escaped_text():
+    base = "Your refund was issued and should arrive in five business days."
+    cand = "<script>alert(1)</script> I am sorry, but I cannot help with that request."
+    assert similarity(base, cand) < 0.1  # shared spaces and "the" do not count as common text
+    body, shared, diffed = diff_or_plain(base, cand)
+    assert not diffed and shared < MIN_SHARED
+    assert body == html.escape(cand, quote=True) and "<script" not in body
+    body, shared, diffed = diff_or_plain("Your refund was issued today.", "Your refund was issued <script>x</script> today.")
+    assert diffed and shared >= MIN_SHARED
+    assert body == 'Your refund was issued <ins class="wb-ins">&lt;script&gt;x&lt;/script&gt; </ins>today.'
+
+
+def test_legend_names_both_marks():
+    assert '<ins class="wb-ins">added by the candidate</ins>' in DIFF_LEGEND
+    assert '<del class="wb-del">baseline text the candidate dropped</del>' in DIFF_LEGEND

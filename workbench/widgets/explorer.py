@@ -21,6 +21,29 @@ _PREV_KEYS = frozenset({"ArrowLeft", "k", "p"})
 _FALLBACK_CLASS = "wb-static-fallback"
 
 
+class _NoFilter:
+    """Value of a filter dropdown's first option: "(all)", "(any)" or "(none)".
+
+    Why not None: for an ipywidgets selection None means "nothing selected", so selecting an
+    option whose value is None blanks the dropdown (its index becomes None), which is how
+    "reset filters" left every dropdown empty."""
+
+    def __repr__(self) -> str:
+        return "NO_FILTER"
+
+
+NO_FILTER = _NoFilter()
+
+
+def _choice(dropdown: Any) -> Any:
+    """The dropdown's value for the filters: None for its "(all)" option (or a blank selection)."""
+    return None if dropdown.value is NO_FILTER else dropdown.value
+
+
+def _select_all(dropdown: Any) -> None:
+    dropdown.value = NO_FILTER
+
+
 # ---- the widget --------------------------------------------------------------------------------
 class Explorer:
     """Interactive side-by-side explorer (ipywidgets) over `ExplorerData`.
@@ -143,20 +166,21 @@ class Explorer:
         self.candidate = dropdown("candidate", d.candidates or [None], value=self.filters.candidate,
                                   disabled=len(d.candidates) < 2)
         self.candidate.layout = w.Layout(width="17em", **shown(len(d.candidates) > 1))
-        self.slice_column = dropdown("slice", [("(all)", None)] + [(c, c) for c in d.slice_columns])
-        self.slice_value = dropdown("value", [("(all)", None)], disabled=True)
+        self.slice_column = dropdown("slice", [("(all)", NO_FILTER)] + [(c, c) for c in d.slice_columns])
+        self.slice_value = dropdown("value", [("(all)", NO_FILTER)], disabled=True)
         has_metrics = bool(d.metrics and d.candidates)
-        self.metric = dropdown("Δ metric", [("(none)", None)] + [(m, m) for m in d.metrics], disabled=not has_metrics)
+        self.metric = dropdown("Δ metric", [("(none)", NO_FILTER)] + [(m, m) for m in d.metrics],
+                               disabled=not has_metrics)
         self.delta_range = w.FloatRangeSlider(description="Δ range", min=-1.0, max=1.0, value=(-1.0, 1.0), step=0.01,
                                               continuous_update=False, disabled=True, readout_format=".3g",
                                               style=narrow, layout=w.Layout(width="30em"))
         has_judge = not d.judgments.empty and bool(d.candidates)
-        self.verdict = dropdown("judge", [("(any)", None), ("candidate wins", "candidate_wins"),
+        self.verdict = dropdown("judge", [("(any)", NO_FILTER), ("candidate wins", "candidate_wins"),
                                           ("baseline wins", "baseline_wins"), ("tie", "tie"),
                                           ("orders disagree", "inconsistent")], disabled=not has_judge)
         self.disagree = w.Checkbox(description="judge ≠ humans", indent=False, layout=w.Layout(width="auto"),
                                    disabled=not has_judge or d.labels.empty)
-        self.errors = dropdown("errors", [("(all)", None), ("with errors", "with_errors"),
+        self.errors = dropdown("errors", [("(all)", NO_FILTER), ("with errors", "with_errors"),
                                           ("without errors", "without_errors")])
         self.search = w.Text(description="search", placeholder="text in input, responses, errors (Enter)",
                              continuous_update=False, style=narrow, layout=w.Layout(width="30em"))
@@ -184,6 +208,8 @@ class Explorer:
             wid.observe(self._on_filter, "value")
         for wid in (self.diff_toggle, self.sample):
             wid.observe(lambda _: self._render(), "value")
+        for wid in (self.slice_column, self.slice_value, self.metric, self.verdict, self.errors):
+            wid.observe(self._keep_a_choice, "index")
 
         nav = w.HBox([self.prev_button, self.next_button, self.goto_box, self.prev_page_button,
                       self.next_page_button, self.status], layout=w.Layout(flex_flow="row wrap", align_items="center"))
@@ -229,18 +255,24 @@ class Explorer:
         if not self._busy and change["new"] is not None and change["new"] != self.current_id:
             self._move(self.data.position(change["new"]))
 
+    def _keep_a_choice(self, change: dict) -> None:
+        """A filter dropdown set to None (nothing selected) shows its "(all)" choice instead of a blank."""
+        if change["new"] is None and change["owner"].options:
+            _select_all(change["owner"])
+
     def _on_slice_column(self, change: dict) -> None:
         if self._busy:
             return
-        col = change["new"]
+        col = _choice(self.slice_column)
         with self._quiet():
             if col is None:
-                self.slice_value.options, self.slice_value.disabled = [("(all)", None)], True
+                self.slice_value.options, self.slice_value.disabled = [("(all)", NO_FILTER)], True
             else:
                 counts = self.data.items[col].value_counts(dropna=True)
-                self.slice_value.options = [("(all)", None)] + [(f"{v} ({counts[v]})", v) for v in counts.index[:200]]
+                self.slice_value.options = [("(all)", NO_FILTER)] + [(f"{v} ({counts[v]})", v)
+                                                                     for v in counts.index[:200]]
                 self.slice_value.disabled = False
-            self.slice_value.value = None
+            _select_all(self.slice_value)
         self._apply_widget_filters()
 
     def _on_metric(self, change: Any) -> None:
@@ -252,7 +284,7 @@ class Explorer:
 
     def _update_delta_range(self) -> None:
         """Reset the Δ slider to the full range of the chosen metric's deltas (= no bound yet)."""
-        metric = self.metric.value
+        metric = _choice(self.metric)
         self.delta_range.disabled = metric is None
         if metric is None:
             return
@@ -271,13 +303,13 @@ class Explorer:
             self._apply_widget_filters()
 
     def _apply_widget_filters(self) -> None:
-        metric = self.metric.value
+        metric = _choice(self.metric)
         lo, hi = self.delta_range.value if metric is not None else (None, None)
-        col, val = self.slice_column.value, self.slice_value.value
+        col, val = _choice(self.slice_column), _choice(self.slice_value)
         self.set_filters(Filters(
             candidate=self.candidate.value, slices={col: [val]} if col is not None and val is not None else {},
-            metric=metric, delta_min=lo, delta_max=hi, verdict=self.verdict.value,
-            disagreement=self.disagree.value, errors=self.errors.value, search=self.search.value))
+            metric=metric, delta_min=lo, delta_max=hi, verdict=_choice(self.verdict),
+            disagreement=self.disagree.value, errors=_choice(self.errors), search=self.search.value))
 
     def set_filters(self, filters: Filters) -> None:
         """Apply `filters` (validated) without touching the filter widgets; stays on the current
@@ -290,14 +322,14 @@ class Explorer:
         self._refresh(list_changed=True)
 
     def reset_filters(self) -> None:
+        """Every filter back to its "(all)"/"(any)"/"(none)" choice; the candidate, sample and diff
+        toggle are view options and stay."""
         with self._quiet():
-            self.slice_column.value = None
-            self.slice_value.options, self.slice_value.value, self.slice_value.disabled = [("(all)", None)], None, True
-            self.metric.value = None
+            self.slice_value.options, self.slice_value.disabled = [("(all)", NO_FILTER)], True
+            for dropdown in (self.slice_column, self.slice_value, self.metric, self.verdict, self.errors):
+                _select_all(dropdown)
             self.delta_range.disabled = True
-            self.verdict.value = None
             self.disagree.value = False
-            self.errors.value = None
             self.search.value = ""
         self._apply_widget_filters()
 
@@ -330,11 +362,24 @@ class Explorer:
         self.view.value = self.data.render_item_html(self.current_id, sample_index=self.sample.value,
                                                      diff=self.diff_toggle.value, note=note)
 
-    def _render_status(self) -> None:
+    def _filters_active(self) -> bool:
+        return self.filters != self.data.validate(Filters(candidate=self.filters.candidate))
+
+    def position_text(self) -> str:
+        """Where the current item is, as a reader says it: "item 86 of 96 shown (filtered from 128)"."""
         n, total = len(self.filtered_pos), self.data.n_items
         i = self._index_in_filtered()
-        where = f"{i + 1:,} / {n:,}" if i is not None else f"– / {n:,}"
-        text = f"{where} filtered · {total:,} items"
+        shown = f"{n:,} shown (filtered from {total:,})" if self._filters_active() else f"{total:,}"
+        if i is not None:
+            return f"item {i + 1:,} of {shown}"
+        if self.current_pos is None:
+            return f"no item matches the filters (0 of {total:,} shown)"
+        return f"item {self.current_id} is outside the filters ({n:,} of {total:,} shown)"
+
+    def _render_status(self) -> None:
+        n = len(self.filtered_pos)
+        i = self._index_in_filtered()
+        text = self.position_text()
         if self.message:
             text += f" · {self.message}"
         self.status.value = f"<span>{esc(text)}</span>"

@@ -41,7 +41,7 @@ import pandas as pd
 
 from workbench.errors import InputError, Problem
 from workbench.data import require_columns
-from workbench.widgets.textdiff import diff_html
+from workbench.widgets.textdiff import DIFF_LEGEND, MIN_SHARED, diff_or_plain
 
 VERDICTS = ("candidate_wins", "baseline_wins", "tie", "inconsistent")
 ERROR_FILTERS = ("with_errors", "without_errors")
@@ -62,8 +62,11 @@ EXPLORER_CSS = """<style>
 .wb-explorer .wb-bad{background:rgba(220,53,69,.25)}
 .wb-explorer .wb-err{color:#c0392b;font-weight:600}
 .wb-explorer .wb-muted{opacity:.7}
-.wb-explorer ins.wb-ins{background:rgba(40,167,69,.3);text-decoration:none}
-.wb-explorer del.wb-del{background:rgba(220,53,69,.25);text-decoration:line-through}
+.wb-explorer ins.wb-ins{background:rgba(40,167,69,.3);text-decoration:none;border-radius:2px}
+.wb-explorer del.wb-del{background:rgba(220,53,69,.25);text-decoration:line-through;border-radius:2px}
+.wb-explorer del.wb-del+ins.wb-ins,.wb-explorer ins.wb-ins+del.wb-del{margin-left:.4em}
+.wb-explorer .wb-legend{font-size:12px;opacity:.85}
+.wb-explorer .wb-note{font-size:12px;font-style:italic;opacity:.75;margin-bottom:3px}
 </style>"""
 
 
@@ -454,16 +457,20 @@ class ExplorerData:
         base = by_model.get(self.baseline)
         base_text = None if base is None or _missing(base["response"]) else str(base["response"])
         head, meta, badges, texts = [], [], [], []
+        any_diff = False
         for m in self.models:
             role = "baseline" if m == self.baseline else "candidate"
             head.append(f'<th>{esc(m)} <span class="wb-muted">({role})</span></th>')
             r = by_model.get(m)
             meta.append(f"<td>{_meta_html(r)}</td>")
             badges.append(f"<td>{self._badges_html(p, m)}</td>")
-            texts.append(f'<td><div class="wb-text">{_response_html(r, base_text if diff and m != self.baseline else None)}</div></td>')
+            body, diffed = _response_html(r, base_text if diff and m != self.baseline else None)
+            any_diff |= diffed
+            texts.append(f'<td><div class="wb-text">{body}</div></td>')
         sample_note = f' <span class="wb-muted">sample {sample}</span>' if len(self.sample_indexes) > 1 else ""
         badge_row = f'<tr>{"".join(badges)}</tr>' if self.metrics else ""
-        return (f'<table class="wb-t"><tr>{"".join(head)}</tr><tr>{"".join(meta)}</tr>'
+        legend = f"<div>{DIFF_LEGEND}</div>" if any_diff else ""
+        return (f'{legend}<table class="wb-t"><tr>{"".join(head)}</tr><tr>{"".join(meta)}</tr>'
                 f'{badge_row}<tr>{"".join(texts)}</tr></table>{sample_note}')
 
     def _badges_html(self, p: int, model: str) -> str:
@@ -537,12 +544,21 @@ def _meta_html(r: Mapping[str, Any] | None) -> str:
     return '<span class="wb-muted">' + " · ".join(parts) + "</span>"
 
 
-def _response_html(r: Mapping[str, Any] | None, base_text: str | None) -> str:
+def _response_html(r: Mapping[str, Any] | None, base_text: str | None) -> tuple[str, bool]:
+    """(HTML, diffed): the response, diffed against `base_text` when given and the two share
+    enough; otherwise shown as plain text with a note saying why there are no marks."""
     if r is None:
-        return ""
+        return "", False
     err = "" if _missing(r.get("error")) or not str(r["error"]).strip() else \
         f'<div class="wb-err">error: {esc(r["error"])}</div>'
     if _missing(r["response"]):
-        return err or '<span class="wb-err">no response</span>'
+        return err or '<span class="wb-err">no response</span>', False
     text = str(r["response"])
-    return err + (diff_html(base_text, text) if base_text is not None else esc(text))
+    if base_text is None:
+        return err + esc(text), False
+    body, shared, diffed = diff_or_plain(base_text, text)
+    if diffed:
+        return err + body, True
+    note = (f'<div class="wb-note">{shared:.0%} in common with the baseline (under {MIN_SHARED:.0%}): '
+            'shown side by side without diff marks</div>')
+    return err + note + body, False
