@@ -45,3 +45,85 @@ def test_explorer_shows_hostile_model_output_as_text(jupyter_lab, page, artifact
     assert page.locator(".jp-OutputArea img[src='x']").count() == 0
     assert page.locator(".jp-OutputArea script").count() == 0
     page.locator(".jp-OutputArea .wb-explorer").first.screenshot(path=str(artifacts / "explorer.png"))
+
+
+# ---- issue 11: a readable diff, and "reset filters" back to "(all)" --------------------------------
+DIFF_CELL = '''
+import pandas as pd
+from workbench.widgets.explorer import Explorer
+
+items = pd.DataFrame({"item_id": ["r1", "r2", "r3"],
+                      "input": ["When does my refund arrive?", "How do I pair my earbuds?", "返金はいつですか？"],
+                      "language": ["en", "en", "ja"]})
+responses = pd.DataFrame({
+    "item_id": ["r1", "r1", "r2", "r2", "r3", "r3"],
+    "model": ["base", "cand"] * 3,
+    "response": ["Your refund was issued and arrives in five business days.",
+                 "Your refund was issued today and arrives in three business days.",
+                 "Put both earbuds in the case and hold the button for five seconds.",
+                 "<script>window.__xss=3</script> I cannot help with that request, sorry.",
+                 "返金は五営業日以内に処理されます。", "返金は三営業日以内に処理されます。"],
+})
+Explorer(items, responses)
+'''
+
+# Selected option text of every ipywidgets dropdown, by its description ('' = blank selection).
+_DROPDOWNS_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.jp-OutputArea .widget-dropdown'))
+  .map(d => [d.querySelector('label').textContent.trim(),
+             (() => { const s = d.querySelector('select'); return s.selectedIndex < 0 ? '' : s.options[s.selectedIndex].text; })()]))"""
+
+# Horizontal gap in pixels between each removed run and the added run right after it.
+_GAPS_JS = """() => Array.from(document.querySelectorAll('.widget-html-content .wb-explorer del.wb-del + ins.wb-ins'))
+  .map(ins => ins.getBoundingClientRect().left - ins.previousElementSibling.getBoundingClientRect().right)"""
+
+
+def _dropdown(page, description: str):
+    return page.locator(".jp-OutputArea .widget-dropdown", has=page.locator("label", has_text=description)).locator("select")
+
+
+def test_explorer_diff_is_readable_and_reset_restores_the_dropdowns(jupyter_lab, page, artifacts):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(DIFF_CELL)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, jupyter_lab.root / "explorer_diff.ipynb")
+    open_notebook(page, jupyter_lab, "explorer_diff.ipynb")
+    run_all_cells(page)
+    view = page.locator(".jp-OutputArea .widget-html-content .wb-explorer").first
+    view.wait_for()
+    status = page.locator(".jp-OutputArea .widget-html", has_text="item ").first
+
+    # related answers: word-level marks, a legend, the removed and the added words apart
+    assert "item 1 of 3" in status.inner_text()
+    assert "added by the candidate" in view.inner_text() and "baseline text the candidate dropped" in view.inner_text()
+    assert view.locator("del.wb-del", has_text="five").count() == 1
+    assert view.locator("ins.wb-ins", has_text="three").count() == 1
+    assert view.locator("ins.wb-ins").filter(has_text="today").inner_text() == "today "  # its space kept
+    gaps = page.evaluate(_GAPS_JS)
+    assert gaps and min(gaps) >= 3, gaps
+    view.screenshot(path=str(artifacts / "explorer-diff-related.png"))
+
+    # unrelated answers: side by side, no marks, and the view says why; the <script> answer is text
+    page.get_by_role("button", name="next").first.click()
+    page.get_by_text("without diff marks").first.wait_for()
+    assert "item 2 of 3" in status.inner_text()
+    assert view.locator("ins.wb-ins, del.wb-del").count() == 0
+    assert "added by the candidate" not in view.inner_text()
+    assert "<script>window.__xss=3</script> I cannot help" in view.inner_text()
+    assert page.evaluate("window.__xss") is None
+    view.screenshot(path=str(artifacts / "explorer-diff-unrelated.png"))
+
+    # filter by a slice, then reset: every dropdown shows its "(all)" choice again, none is blank
+    _dropdown(page, "slice").select_option(label="language")
+    _dropdown(page, "value").select_option(label="ja (1)")
+    page.get_by_text("item 1 of 1 shown (filtered from 3)").first.wait_for()
+    assert view.locator("del.wb-del", has_text="五").count() == 1  # Japanese diffed per character
+    page.locator(".jp-OutputArea").first.screenshot(path=str(artifacts / "explorer-filtered.png"))
+    page.get_by_role("button", name="reset filters").first.click()
+    page.get_by_text("item 3 of 3").first.wait_for()
+    shown = page.evaluate(_DROPDOWNS_JS)
+    assert shown["slice"] == "(all)" and shown["value"] == "(all)" and shown["errors"] == "(all)", shown
+    assert "" not in shown.values(), shown
+    assert "filtered from" not in status.inner_text()
+    page.locator(".jp-OutputArea").first.screenshot(path=str(artifacts / "explorer-after-reset.png"))
