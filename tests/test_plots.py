@@ -187,19 +187,8 @@ def _json_traces(fig):
 
 
 def _plotted_ci(fig) -> pd.DataFrame:
-    """(source, name, estimate, ci_low, ci_high) as drawn: marker position and error bar ends on the
-    value axis, the category on the other axis."""
-    rows = []
-    for t in _json_traces(fig):
-        horizontal = t.get("orientation") == "h"
-        values = _decode(t["x"] if horizontal else t["y"]).astype(float)
-        names = _decode(t["y"] if horizontal else t["x"])
-        err = t.get("error_x" if horizontal else "error_y") or {}
-        plus = _decode(err["array"]).astype(float) if "array" in err else np.full(len(values), np.nan)
-        minus = _decode(err["arrayminus"]).astype(float) if "arrayminus" in err else np.full(len(values), np.nan)
-        rows += [{"source": t["name"], "name": n, "estimate": v, "ci_low": v - m, "ci_high": v + p}
-                 for n, v, p, m in zip(names, values, plus, minus)]
-    return pd.DataFrame(rows)
+    """(source, name, estimate, ci_low, ci_high) as drawn, via `plots.drawn_points`."""
+    return plots.drawn_points(fig).rename(columns={"trace": "source", "category": "name", "value": "estimate"})
 
 
 CI_FRAME = _ci(["all", "ja", "en", "all", "ja", "en", "all", "ja", "en"],
@@ -230,6 +219,9 @@ def test_grouped_ci_traces_are_offset_along_the_category_axis(fn):
 def test_position_consistency_bars_are_drawn_at_their_values_with_a_threshold_line():
     frame = _ci(["judge-1", "judge-2"], [0.9, 0.62], [0.85, 0.5], [0.95, 0.7])
     fig = plots.plot_position_consistency(frame, threshold=0.8)
+    drawn = plots.drawn_points(fig.to_dict())  # a figure dict, as in a notebook output, works too
+    assert drawn[["category", "value", "ci_low", "ci_high"]].values.tolist() == [
+        ["judge-1", 0.9, pytest.approx(0.85), pytest.approx(0.95)], ["judge-2", 0.62, pytest.approx(0.5), pytest.approx(0.7)]]
     (bar,) = _json_traces(fig)
     assert list(_decode(bar["x"])) == ["judge-1", "judge-2"]
     assert _decode(bar["y"]).astype(float).tolist() == [0.9, 0.62]

@@ -358,3 +358,42 @@ def plot_labeling_progress(df: pd.DataFrame, title: str = "Labeling progress per
                              orientation="h", name=part, marker_color=colors[part]))
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+# ---- reading a figure back ----------------------------------------------------------------------
+def _array(value: Any) -> np.ndarray:
+    """A figure-JSON array: a plain list or plotly's typed array ({"dtype", "bdata"[, "shape"]})."""
+    import base64
+
+    if isinstance(value, dict) and "bdata" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return arr.reshape([int(x) for x in str(value["shape"]).split(",")]) if "shape" in value else arr
+    return np.asarray([] if value is None else value, dtype=object)
+
+
+def drawn_points(fig: "go.Figure | dict") -> pd.DataFrame:
+    """Where each scatter marker and bar is drawn: one row per point with ``trace``, ``category``,
+    ``value`` and, from its error bar, ``ci_low``/``ci_high`` (NaN without one).
+
+    Why: a report test compares these with the table beside the plot. Reading the figure JSON
+    (what the browser receives, e.g. a notebook output's ``application/vnd.plotly.v1+json``)
+    and the trace's orientation catches plots that draw the right number at the wrong place.
+    """
+    import json
+
+    data = json.loads(fig.to_json())["data"] if hasattr(fig, "to_json") else fig.get("data", [])
+    rows = []
+    for t in data:
+        if t.get("type", "scatter") not in ("scatter", "bar"):
+            continue
+        horizontal = t.get("orientation") == "h"
+        values = _array(t.get("x" if horizontal else "y")).astype(float)
+        categories = _array(t.get("y" if horizontal else "x"))
+        err = t.get("error_x" if horizontal else "error_y") or {}
+        plus = _array(err["array"]).astype(float) if err.get("array") is not None else np.full(len(values), np.nan)
+        minus = (_array(err["arrayminus"]).astype(float) if err.get("arrayminus") is not None
+                 else plus if err.get("symmetric", True) else np.full(len(values), np.nan))
+        rows += [{"trace": t.get("name"), "category": c, "value": v, "ci_low": v - m, "ci_high": v + p}
+                 for c, v, p, m in zip(categories, values, plus, minus)]
+    return pd.DataFrame(rows, columns=["trace", "category", "value", "ci_low", "ci_high"])
+
