@@ -95,8 +95,8 @@ def copy_flags(items_df: pd.DataFrame, responses_df: pd.DataFrame, *, threshold:
         if missing:
             raise InputError([Problem(name, None, c, "required column is missing") for c in missing])
     inputs = dict(zip(items_df["item_id"].astype(str), items_df["input"]))
-    measures = [copy_measures(r, inputs.get(str(i)), threshold=threshold, reproduced_threshold=reproduced_threshold, n=n)
-                for i, r in zip(responses_df["item_id"], responses_df["response"])]
+    measures = [copy_measures(r, inputs.get(str(i)), threshold=threshold, reproduced_threshold=reproduced_threshold,
+                              n=n) for i, r in zip(responses_df["item_id"], responses_df["response"])]
     out = responses_df.copy()
     out["input_copy"] = [m[0] for m in measures]
     out["input_reproduced"] = [m[1] for m in measures]
@@ -158,8 +158,8 @@ def delta_without_copies(paired: pd.DataFrame, *, higher_is_better: bool | None 
     if kept is None:
         row["reading"] = f"{who} ({_fmt(full, len(data))}) cannot be checked: fewer than 2 items without a copied answer"
         return row
-    flipped = np.sign(kept.estimate) != np.sign(full.estimate)
     covers = kept.low <= 0 <= kept.high
+    flipped = not covers and np.sign(kept.estimate) != np.sign(full.estimate)
     row["lead_disappears"] = bool(flipped or covers)
     if row["lead_disappears"]:
         why = "changes sign" if flipped else "is no longer distinguishable from 0"
@@ -178,7 +178,8 @@ def copy_checks(scores: pd.DataFrame, copies: pd.DataFrame, baseline: str, candi
 
     scores: ``item_id, model, metric, value`` (several rows per item and model, e.g. samples, are
     averaged); copies: ``item_id, model, copied_input`` (`copy_flags` output; an item counts as
-    copied by a model when any of its samples did). One row per metric with the columns of
+    copied by a model when any of its samples did). `higher_is_better` maps metric -> direction
+    (missing: True; None names no leader). One row per metric: ``metric`` and the keys of
     `delta_without_copies`.
     """
     for name, frame, cols in (("scores", scores, ("item_id", "model", "metric", "value")),
@@ -186,11 +187,13 @@ def copy_checks(scores: pd.DataFrame, copies: pd.DataFrame, baseline: str, candi
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise InputError([Problem(name, None, c, "required column is missing") for c in missing])
-    flags = (copies.assign(item_id=copies["item_id"].astype(str), copied=copies["copied_input"].astype("boolean").fillna(False))
+    copied = copies["copied_input"].astype("boolean").fillna(False)
+    flags = (copies.assign(item_id=copies["item_id"].astype(str), copied=copied)
              .groupby(["item_id", "model"])["copied"].any().unstack("model"))
+    scores = scores.assign(item_id=scores["item_id"].astype(str), value=pd.to_numeric(scores["value"], errors="coerce"))
     rows = []
-    for metric, group in scores.assign(item_id=scores["item_id"].astype(str)).groupby("metric", sort=False):
-        values = group.assign(value=pd.to_numeric(group["value"], errors="coerce")).groupby(["item_id", "model"])["value"].mean().unstack("model")
+    for metric, group in scores.groupby("metric", sort=False):
+        values = group.groupby(["item_id", "model"])["value"].mean().unstack("model")
         paired = pd.DataFrame({"baseline": values.get(baseline), "candidate": values.get(candidate)}, index=values.index)
         for side, model in (("baseline", baseline), ("candidate", candidate)):
             paired[f"{side}_copied"] = flags[model].reindex(paired.index) if model in flags else pd.NA
