@@ -130,6 +130,8 @@ def test_alice_and_bob_agree_on_3_of_5_and_kappa_0_is_flagged_degenerate():
     assert row["agreement"] == pytest.approx(0.6)
     assert row["kappa"] == pytest.approx(0.0)
     assert row["degenerate"] and "alice used one label only ('A')" in row["reason"]
+    assert row["reading"] == ("agreed on 3 of 5 (60%); Cohen's kappa 0.00 (not meaningful: alice used one label only "
+                              "('A'): kappa cannot exceed 0 whatever the raw agreement)")
 
 
 def test_alice_and_bob_with_varied_labels_give_a_meaningful_kappa():
@@ -138,6 +140,7 @@ def test_alice_and_bob_with_varied_labels_give_a_meaningful_kappa():
     assert (row["n"], row["agreed"], row["agreement"]) == (5, 3, pytest.approx(0.6))
     assert row["kappa"] == pytest.approx((0.6 - 0.4) / (1 - 0.4))
     assert not row["degenerate"] and row["reason"] is None
+    assert row["reading"] == "agreed on 3 of 5 (60%); Cohen's kappa 0.33"
 
 
 @pytest.mark.parametrize("alice, bob, kappa_nan, reason", [

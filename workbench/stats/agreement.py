@@ -148,14 +148,30 @@ def krippendorff_alpha(
 
 # ---- one table for the labeling panel and the report -------------------------------------------------
 AGREEMENT_COLUMNS = ("comparison", "kind", "rater_a", "rater_b", "n", "agreed", "agreement", "kappa",
-                     "degenerate", "reason")
+                     "degenerate", "reason", "reading")
 
 
 def _one_label_reason(name: str, used: list[Any]) -> str:
     return f"{name} used one label only ({used[0]!r})"
 
 
+def _reading(row: dict[str, Any]) -> str:
+    """One line for a panel or a report, so both say the same thing."""
+    if row["n"] == 0:
+        return "no item labelled by both"
+    kappa = "undefined" if np.isnan(row["kappa"]) else f"{row['kappa']:.2f}"
+    text = f"agreed on {row['agreed']} of {row['n']} ({row['agreement']:.0%}); Cohen's kappa {kappa}"
+    return text + (f" (not meaningful: {row['reason']})" if row["degenerate"] else "")
+
+
 def _pair_row(kind: str, a_name: str, b_name: str, a: pd.Series, b: pd.Series) -> dict[str, Any]:
+    """`_pair_stats` plus its one-line reading."""
+    row = _pair_stats(kind, a_name, b_name, a, b)
+    row["reading"] = _reading(row)
+    return row
+
+
+def _pair_stats(kind: str, a_name: str, b_name: str, a: pd.Series, b: pd.Series) -> dict[str, Any]:
     """Raw agreement, n and kappa for two aligned label series (NaN where a rater gave none).
 
     Why the `degenerate` flag: kappa subtracts the agreement expected from each rater's label
