@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fault_server import Fault, FaultServer
-from workbench.migration import MigrationConfig
-from workbench.report import DEFAULT_NOTEBOOK, notebook_parameters
+from workbench.config import MigrationConfig
+from workbench.report import DEFAULT_NOTEBOOK, bundled_notebook, notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-test-REPORT-LEAK-CHECK-9f8e7d6c5b4a"
@@ -34,18 +34,21 @@ def _report(tmp_path: Path, params: dict, env: dict | None = None) -> subprocess
     params_file.write_text(json.dumps(params), encoding="utf-8")
     return subprocess.run([sys.executable, "-m", "workbench.cli", "report", "--params", str(params_file),
                            "--reports-dir", str(tmp_path / "reports")], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600, cwd=REPO)
+                          env={**os.environ, **(env or {})}, timeout=600, cwd=tmp_path)
 
 
 def _fake_params(tmp_path: Path, **extra) -> dict:
     return {"dataset": str(_dataset(tmp_path)), "baseline": "fake/base", "candidates": ["fake/cand"],
             "judge": None, "metrics": ["chrf", "rouge_l", "length_chars"], "bootstrap_resamples": 100,
+            "gate": {"min_items": 30, "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True}},
+                     "max_error_rate": 0.05},
             "store": str(tmp_path / "store.db"), "report_name": "t", **extra}
 
 
 def test_notebook_parameters_are_exactly_the_config_fields():
-    assert set(notebook_parameters(DEFAULT_NOTEBOOK)) == set(MigrationConfig.model_fields)
-    defaults = MigrationConfig.from_parameters(notebook_parameters(DEFAULT_NOTEBOOK))
+    notebook = bundled_notebook(DEFAULT_NOTEBOOK)
+    assert set(notebook_parameters(notebook)) == set(MigrationConfig.model_fields)
+    defaults = MigrationConfig.from_parameters(notebook_parameters(notebook))
     assert defaults == MigrationConfig()  # notebook defaults and the config's defaults are one thing
 
 
@@ -64,7 +67,7 @@ def test_report_with_fake_models_writes_all_files_and_reruns_free(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert verdict["verdict"] == "INCONCLUSIVE" and verdict["complete"] is True
     assert manifest["calls"]["made"] == 24 and manifest["dataset"]["items"] == 12
-    assert manifest["git"]["commit"] and "packages" in manifest["environment"]
+    assert "git" in manifest and manifest["workbench_version"] and "packages" in manifest["environment"]
     again = _report(tmp_path, _fake_params(tmp_path))
     assert again.returncode == 2
     verdict2 = json.loads((out / "verdict.json").read_text())
@@ -74,8 +77,9 @@ def test_report_with_fake_models_writes_all_files_and_reruns_free(tmp_path):
 
 @pytest.mark.parametrize("override, expected", [
     ({"sample_size": "ten"}, "parameter 'sample_size'"),
-    ({"no_such_parameter": 1}, "unknown report parameter(s): no_such_parameter"),
+    ({"no_such_parameter": 1}, "unknown parameter(s): no_such_parameter"),
     ({"dataset": "data/missing.jsonl"}, "parameter 'dataset': data/missing.jsonl not found"),
+    ({"metrics": ["no_such_metric"]}, "no_such_metric"),
     ({"candidates": ["nope/model"]}, "unknown model provider 'nope'"),
 ])
 def test_bad_parameters_exit_3_with_a_clear_message(tmp_path, override, expected):
@@ -86,12 +90,13 @@ def test_bad_parameters_exit_3_with_a_clear_message(tmp_path, override, expected
 
 
 def test_failing_cell_is_named_and_a_report_still_comes_out(tmp_path):
-    # metrics is a list of str, so it passes validation; an unknown metric fails inside the notebook
-    proc = _report(tmp_path, _fake_params(tmp_path, metrics=["no_such_metric"]))
+    # the lifecycle file exists, so it passes preflight; its content fails inside the notebook
+    (tmp_path / "life.toml").write_text("[models\nbroken", encoding="utf-8")
+    proc = _report(tmp_path, _fake_params(tmp_path, lifecycle_file=str(tmp_path / "life.toml")))
     assert proc.returncode == 3
     verdict = json.loads((tmp_path / "reports" / "t" / "verdict.json").read_text())
     assert verdict["verdict"] == "ERROR" and verdict["failed_cell"] is not None
-    assert "no_such_metric" in verdict["error"]
+    assert "life.toml" in verdict["error"]
     assert (tmp_path / "reports" / "t" / "report.html").is_file()  # the errors are shown, not hidden
 
 
@@ -105,11 +110,11 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
         params["api_base"] = server.url
         proc = _report(tmp_path, params, env={"OPENAI_API_KEY": FAKE_KEY})
         assert server.total_hits() == 12  # auth errors are not retried
-    assert proc.returncode in (1, 2), proc.stderr[-2000:]
+    assert proc.returncode == 3, proc.stderr[-2000:]  # no evidence for the candidate: could not run, not FAIL
+    assert "none of its 12 calls was answered" in proc.stderr and "auth" in proc.stderr
     out = tmp_path / "reports" / "t"
     verdict = json.loads((out / "verdict.json").read_text())
-    assert verdict["complete"] is False
-    assert "auth" in (out / "report.html").read_text(encoding="utf-8")  # the errors are shown
+    assert verdict["verdict"] == "ERROR" and "auth" in verdict["error"]
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.suffix == ".db" for p in written)
     for path in written:
@@ -118,8 +123,7 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
 
 
 def test_documented_example_parameters_are_valid():
-    from workbench.migration import gate_config
-    from workbench.report import load_params_file
+    from workbench.config import build_config
 
-    config = MigrationConfig.from_parameters(load_params_file(REPO / "docs" / "migration.example.toml"))
-    assert gate_config(config).min_items == 100
+    config = build_config(REPO / "docs" / "migration.example.toml")
+    assert config.gate_config().min_items == 100

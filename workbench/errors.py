@@ -43,6 +43,11 @@ class StoreError(WorkbenchError):
     or written by a newer workbench. The message is one line that starts with the store's path."""
 
 
+class EvidenceError(InputError):
+    """The run produced no evidence for an arm (every call failed): a configuration problem to fix,
+    never a verdict about the model."""
+
+
 class UnknownModelError(InputError):
     """A model name whose provider is not registered."""
 

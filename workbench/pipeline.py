@@ -154,6 +154,40 @@ def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, 
                     prompts_dir=config.prompts_path, progress=progress or False, cache_only=not allow_calls)
 
 
+def require_answers(responses: pd.DataFrame, run_stats: Any) -> None:
+    """An arm without a single answer is a configuration problem (a missing or wrong key, an unknown
+    model, a server that is not there), not evidence that the candidate is worse: stop with the reason
+    instead of letting the gate call it FAIL."""
+    problems = []
+    for arm, group in responses.groupby("model", sort=False):
+        if len(group) and group["response"].isna().all():
+            kinds = run_stats.per_model.get(arm, {}).get("error_kinds") or {}
+            why = "; ".join(f"{v['count']} x {k}, e.g. {v['example']}" for k, v in kinds.items())
+            if not why:
+                errors = group["error"].dropna()
+                why = f"e.g. {errors.iloc[0]}" if len(errors) else "no call was answered"
+            problems.append(f"{arm}: none of its {len(group)} calls was answered ({why}); check the model name, "
+                            "its key in the environment and api_base")
+    if problems:
+        from workbench.errors import EvidenceError
+
+        raise EvidenceError(problems)
+
+
+def require_verdicts(config: MigrationConfig, judgments: dict[str, Any]) -> None:
+    """A judge that returned nothing at all (a key or model problem) is a configuration error too."""
+    for name, result in judgments.items():
+        table = result.verdicts if config.judge_mode == "pairwise" else result.scores
+        column = "verdict" if config.judge_mode == "pairwise" else "score"
+        if len(table) and table[column].isna().all():
+            errors = table["error"].dropna()
+            example = f" (e.g. {errors.iloc[0]})" if len(errors) else ""
+            from workbench.errors import EvidenceError
+
+            raise EvidenceError(f"judge {config.judge}: no verdict on any of {len(table)} items for {name}{example}; "
+                                "check the judge model, its key and judge_template")
+
+
 def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.DataFrame, store: Any, *,
                     progress: PhaseReporter | None = None) -> tuple[dict[str, Any], int]:
     """The judge on each candidate (pairwise in both orders, or pointwise on every arm); cached."""
@@ -223,15 +257,18 @@ def rank_candidates(config: MigrationConfig, judgments: dict[str, Any]) -> pd.Da
     return fit.table
 
 
-def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -> Any:
+def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -> dict[str, int]:
     """Make every model call a report needs (generation, then the judge), with progress; what the
-    report notebook then runs is the same pipeline on a warm store. Returns the generation stats."""
+    report notebook then runs is the same pipeline on a warm store. Returns the call counts."""
     config.preflight()
     items = select_items(config)
     with open_store(config, allow_calls=True) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=True, progress=progress)
-        judge_responses(config, items, responses, store, progress=progress)
-    return run_stats
+        require_answers(responses, run_stats)
+        judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress)
+        require_verdicts(config, judgments)
+    return {"made": run_stats.calls_made + judge_calls, "cached": run_stats.cached,
+            "generation_made": run_stats.calls_made, "judge_made": judge_calls}
 
 
 def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
@@ -248,7 +285,9 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
     gate = config.gate_config()
     with open_store(config, allow_calls) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=allow_calls, progress=progress)
+        require_answers(responses, run_stats)
         judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress)
+        require_verdicts(config, judgments)
         scores = score_responses(items, responses, config.metrics)
         scores = pd.concat([scores, judge_scores(config, judgments)], ignore_index=True)
         labels = arm_labels(config)

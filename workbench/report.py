@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from workbench.config import MigrationConfig
-from workbench.errors import InputError
+from workbench.errors import EvidenceError, InputError
 from workbench.progress import PhaseReporter, phase
 from workbench.project import bundled
 
@@ -65,6 +65,12 @@ def export_html(executed: Path, html_path: Path) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
+def _clear(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("verdict.json", "manifest.json", "report.html"):
+        (out_dir / stale).unlink(missing_ok=True)
+
+
 def _failure_verdict(out_dir: Path, message: str, cell: int | None) -> None:
     verdict = {"verdict": "ERROR", "complete": False, "error": message, "failed_cell": cell, "rules": []}
     (out_dir / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
@@ -94,10 +100,13 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
         raise InputError(f"{notebook}: report notebook not found")
     config.preflight()
     out_dir = report_dir(config, reports_dir)
-    prepare(config, progress=progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("verdict.json", "manifest.json", "report.html"):
-        (out_dir / stale).unlink(missing_ok=True)
+    try:
+        calls_made = prepare(config, progress=progress)
+    except EvidenceError as exc:
+        _clear(out_dir)
+        _failure_verdict(out_dir, str(exc), None)
+        raise
+    _clear(out_dir)
     params = config.model_dump(mode="json")
     params["output_dir"] = str(out_dir.resolve())
     params["project_dir"] = str(config.base_dir)
@@ -131,6 +140,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         manifest["report_wall_s"] = round(time.perf_counter() - started, 2)
+        manifest["calls"] = calls_made  # made before the notebook ran; the notebook itself found them stored
         manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return EXIT_CODES.get(verdict.get("verdict"), EXIT_NO_REPORT), out_dir
 
