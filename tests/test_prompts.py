@@ -268,3 +268,85 @@ def test_to_request_merges_stop_and_caps_max_tokens(tmp_path):
 
 def test_prompt_version_type_is_public():
     assert isinstance(load_prompt("support_chat@v1"), PromptVersion)
+
+
+# --- history, writing and diffs (issue 12) ----------------------------------------------------
+
+HISTORY = CHAT.replace('description = "test"', '''description = "test"
+parent = "p@v1"
+author = "optimizer:abc123"
+note = "added an instruction"
+created = 2026-12-01T10:00:00Z''')
+
+
+def test_history_keys_load_and_do_not_change_the_digest(tmp_path):
+    write(tmp_path, "p@v1", CHAT)
+    write(tmp_path, "p@v2", HISTORY)
+    v1, v2 = load_prompt("p@v1", prompts_dir=tmp_path), load_prompt("p@v2", prompts_dir=tmp_path)
+    assert (v2.parent, v2.author, v2.note) == ("p@v1", "optimizer:abc123", "added an instruction")
+    assert v2.created.isoformat() == "2026-12-01T10:00:00+00:00"
+    assert v1.parent is None and v1.created is None
+    assert v1.digest == v2.digest  # the same prompt is sent: history is metadata
+
+
+@pytest.mark.parametrize("line, key", [
+    ('parent = "no-version"', "parent"),
+    ("parent = 3", "parent"),
+    ('author = ""', "author"),
+    ("note = 1", "note"),
+    ('created = "yesterday"', "created"),
+    ("created = 2026-12-01T10:00:00", "created"),  # no offset: ambiguous
+    ("created = 2026-12-01", "created"),
+])
+def test_bad_history_keys_are_named(tmp_path, line, key):
+    write(tmp_path, "p@v1", CHAT.replace('mode = "chat"', f'mode = "chat"\n{line}'))
+    with pytest.raises(InputError, match=f"field '{key}'"):
+        load_prompt("p@v1", prompts_dir=tmp_path)
+
+
+def test_prompt_toml_round_trips_every_bundled_prompt_and_tricky_text():
+    import tomllib
+
+    from workbench.prompts import prompt_toml
+
+    for ref in [r for r in list_prompts() if r.startswith("support_")]:
+        data = load_prompt(ref).data
+        assert tomllib.loads(prompt_toml(data)) == data, ref
+    tricky = {"description": "quotes \" and ''' and \\ and \t tab", "mode": "chat", "system": "line 1\nit's\n",
+              "user": "{input}\r\nend'", "stop": ["\n", "'''"], "max_tokens": 5,
+              "lookup": {"x": {"field": ["a", "b"], "values": {"k 1": {"ja": "日本語\n二行"}}}},
+              "examples": [{"output": "o", "input": "i", "match": {"task": "t"}}, {"output": "p"}]}
+    assert tomllib.loads(prompt_toml(tricky)) == tricky
+
+
+def test_save_prompt_validates_and_never_overwrites_other_content(tmp_path):
+    from workbench.prompts import save_prompt
+
+    data = {**load_prompt("support_chat@v1").data, "parent": "support_chat@v1", "author": "me", "note": "n"}
+    path = save_prompt(data, "support_chat@v9", tmp_path)
+    assert path == tmp_path / "support_chat" / "v9.toml"
+    loaded = load_prompt("support_chat@v9", prompts_dir=tmp_path)
+    assert loaded.parent == "support_chat@v1" and loaded.digest == load_prompt("support_chat@v1").digest
+    assert save_prompt(data, "support_chat@v9", tmp_path) == path  # same content: nothing to do
+    with pytest.raises(InputError, match="already exists with other content"):
+        save_prompt({**data, "note": "other"}, "support_chat@v9", tmp_path)
+    with pytest.raises(InputError, match="field 'mode'"):
+        save_prompt({**data, "mode": "poem"}, "support_chat@v10", tmp_path)
+    assert not (tmp_path / "support_chat" / "v10.toml").exists()
+
+
+def test_diff_names_changed_keys_and_shows_lines(tmp_path):
+    from workbench.prompts import diff_prompts
+
+    write(tmp_path, "p@v1", CHAT)
+    write(tmp_path, "p@v2", HISTORY.replace("Be brief.", "Be brief. <b>Answer in UPPERCASE.</b>"))
+    diff = diff_prompts(load_prompt("p@v1", prompts_dir=tmp_path), load_prompt("p@v2", prompts_dir=tmp_path))
+    assert diff.changed == ("system",) and not diff.same_prompt
+    text = diff.text()
+    assert text.splitlines()[0] == "p@v1 -> p@v2: changed system"
+    assert "p@v2: parent p@v1; by optimizer:abc123; created 2026-12-01T10:00:00+00:00; note: added an instruction" in text
+    assert '-system = "Be brief."' in text and '+system = "Be brief. <b>Answer in UPPERCASE.</b>"' in text
+    page = diff._repr_html_()
+    assert "&lt;b&gt;Answer" in page and "<b>Answer" not in page  # prompt text is escaped in the notebook view
+    same = diff_prompts(load_prompt("p@v1", prompts_dir=tmp_path), load_prompt("p@v1", prompts_dir=tmp_path))
+    assert same.same_prompt and same.changed == () and "changed nothing sent to the model" in same.text()

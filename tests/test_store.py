@@ -21,7 +21,8 @@ def _schema(path) -> str:
 
 
 # Pinned: changing the schema means adding a numbered migration AND updating this hash on purpose.
-PINNED_SCHEMA_SHA256 = "2c45bd37437dac13aafa02b13ad24ec919e90afeb0074d9c1f28b006b3e07c3a"
+# 2: optimize_runs and optimize_trials (prompt optimisation, issue 12)
+PINNED_SCHEMA_SHA256 = "3fd789f9b098af8d3eb8d0f11a540944544175af0062b52f922ca2bd855dccbf"
 
 
 def test_schema_is_pinned(tmp_path):
@@ -185,6 +186,39 @@ def test_a_failing_migration_leaves_the_old_store_untouched(tmp_path, monkeypatc
         assert s.schema_version == len(MIGRATIONS)
         assert "x" not in {r[1] for r in s.execute("PRAGMA table_info(responses)")}
         _check_version_1_data(s)
+
+
+def _trial(run_id: str, trial: int, **extra) -> dict:
+    row = dict.fromkeys(("parent_version", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
+                         "cost_usd", "model_s", "wall_s"))
+    row.update(run_id=run_id, trial=trial, round=0, split="dev", move="start", prompt_version="p@v1",
+               prompt_digest="d", prompt_toml="t", n_items=2, calls=2, calls_made=2, item_scores={"a": 1.0, "b": 0.5})
+    return {**row, **extra}
+
+
+def test_a_version_1_store_gains_the_optimizer_tables_and_keeps_its_data(tmp_path):
+    """Schema 2 (optimize_runs, optimize_trials) on a store written by schema 1."""
+    path = tmp_path / "v1.db"
+    conn = _at_version(path, 1)
+    _write_as_version_1(conn)
+    conn.close()
+    with Store(path, create=False) as s:
+        assert s.schema_version == len(MIGRATIONS) >= 2
+        _check_version_1_data(s)
+        assert s.optimize_run("r") is None and s.trials_frame("r").empty
+        first = s.start_optimize_run("r", "fake/m", "p@v1", {"seed": 0})
+        assert first["status"] == "running" and first["config"] == {"seed": 0}
+        assert s.put_trial(_trial("r", 0, score=0.75)) is True
+        assert s.put_trial(_trial("r", 0, score=0.1)) is False  # a replayed trial keeps its first record
+        s.put_trial(_trial("r", 1, round=1, move="fewshot", item_scores={"a": 1.0}))
+        s.finish_optimize_run("r", "done", {"best": "p@v2"})
+    with Store(path) as s:
+        trials = s.trials_frame("r")
+        assert trials["trial"].tolist() == [0, 1] and trials["score"].tolist()[0] == 0.75
+        assert trials["item_scores"].tolist() == [{"a": 1.0, "b": 0.5}, {"a": 1.0}]
+        again = s.start_optimize_run("r", "fake/m", "p@v1", {"seed": 0})  # a resume
+        assert again["created_at"] == first["created_at"] and again["result"] == {"best": "p@v2"}
+        assert s.optimize_runs_frame()["run_id"].tolist() == ["r"]
 
 
 # ---- files that are not (usable) stores: one clear StoreError, never a sqlite3 traceback ----------

@@ -27,15 +27,27 @@ File keys (see resources/data/README.md for examples):
   [lookup.<name>]      a variable chosen by item fields: `field = "task"` (or a list of fields)
                        and `values = { support_reply = "...", review_summary = "..." }` (nested
                        one level per field when `field` is a list)
+
+History keys (optional; they say where a version came from and never change what is sent, so
+they are left out of the digest):
+  parent               the version this one was derived from, `name@version`
+  author               a person, or the optimizer run that made it (`optimizer:<run id>`)
+  note                 why it changed
+  created              when, as a TOML offset date-time (`created = 2026-12-01T10:00:00Z`)
+`diff_prompts(a, b)` (and `workbench prompts diff A B`) shows what changed between two versions.
 """
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import functools
+import html
+import json
 import math
 import re
 import string
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -45,7 +57,8 @@ from workbench.models.base import Request, Sampling
 
 BUNDLED_PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_COMMON_KEYS = {"description", "mode", "stop", "max_tokens", "examples", "lookup"}
+HISTORY_KEYS = ("parent", "author", "note", "created")
+_COMMON_KEYS = {"description", "mode", "stop", "max_tokens", "examples", "lookup", *HISTORY_KEYS}
 _MODE_KEYS = {
     "chat": {"system", "user"},
     "completion": {"template", "preamble", "target_delimiter", "fewshot_delimiter"},
@@ -119,10 +132,21 @@ class PromptVersion:
     max_tokens: int | None = None
     examples: tuple[Example, ...] = ()
     lookups: tuple[Lookup, ...] = ()
+    parent: str | None = None
+    author: str | None = None
+    note: str | None = None
+    created: dt.datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)  # the parsed file
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Item fields the templates name directly (lookups excluded): what an example must give."""
+        lookup_names = {lookup.name for lookup in self.lookups}
+        return frozenset(name for text in self._templates() for _, name in _segments(text) if name) - lookup_names
 
     @property
     def variables(self) -> frozenset[str]:
@@ -250,6 +274,14 @@ def _parse(path: Path, name: str, version: str) -> PromptVersion:
         raise InputError(Problem(file, None, None, f"not valid UTF-8 (byte {exc.start})")) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(Problem(file, None, None, f"not valid TOML: {exc}")) from None
+    return prompt_from_data(data, name, version, file)
+
+
+def prompt_from_data(data: Mapping[str, Any], name: str, version: str, source: str = "<memory>") -> PromptVersion:
+    """Validate parsed prompt keys (as read from a TOML file) into a PromptVersion; the optimizer
+    builds its trial prompts this way, under the same rules as files."""
+    file = source
+    data = dict(data)
     problems: list[Problem] = []
 
     def bad(key: str | None, message: str) -> None:
@@ -285,15 +317,36 @@ def _parse(path: Path, name: str, version: str) -> PromptVersion:
         bad("max_tokens", "max_tokens must be a positive integer")
     examples = _parse_examples(data.get("examples", []), bad)
     lookups = _parse_lookups(data.get("lookup", {}), bad)
+    _check_history(data, bad)
     if problems:
         raise InputError(problems)
     return PromptVersion(
         name=name, version=version, description=data["description"], mode=mode, source=file,
-        digest=content_hash(data), system=data.get("system"), user=data.get("user"),
-        template=data.get("template"), preamble=data.get("preamble"),
+        digest=content_hash({k: v for k, v in data.items() if k not in HISTORY_KEYS}), system=data.get("system"),
+        user=data.get("user"), template=data.get("template"), preamble=data.get("preamble"),
         target_delimiter=data.get("target_delimiter", " "), fewshot_delimiter=data.get("fewshot_delimiter", "\n\n"),
         stop=tuple(stop), max_tokens=max_tokens, examples=examples, lookups=lookups,
+        parent=data.get("parent"), author=data.get("author"), note=data.get("note"), created=data.get("created"),
+        data=data,
     )
+
+
+def _check_history(data: Mapping[str, Any], bad) -> None:
+    parent = data.get("parent")
+    if parent is not None and not (isinstance(parent, str) and _is_ref(parent)):
+        bad("parent", f"parent must be a prompt reference 'name@version', got {parent!r}")
+    for key in ("author", "note"):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            bad(key, f"'{key}' must be non-empty text")
+    created = data.get("created")
+    if created is not None and not (isinstance(created, dt.datetime) and created.tzinfo is not None):
+        bad("created", "created must be a TOML offset date-time, e.g. created = 2026-12-01T10:00:00Z")
+
+
+def _is_ref(ref: str) -> bool:
+    name, sep, version = ref.partition("@")
+    return bool(sep) and bool(_NAME.match(name)) and bool(_NAME.match(version))
 
 
 def _parse_examples(raw: Any, bad) -> tuple[Example, ...]:
@@ -391,3 +444,136 @@ def _text(value: Any) -> str | None:
 
 def _natural(text: str) -> list:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+
+
+# --- writing and comparing versions ---------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_KEY_ORDER = ("description", *HISTORY_KEYS, "mode", "system", "user", "preamble", "template", "target_delimiter",
+              "fewshot_delimiter", "stop", "max_tokens")
+
+
+def prompt_toml(data: Mapping[str, Any]) -> str:
+    """Prompt keys as TOML text that `tomllib` reads back to the same values (history first, then
+    the prompt, lookups, examples), so a saved version diffs cleanly against its parent."""
+    ordered = {key: data[key] for key in _KEY_ORDER if key in data}
+    ordered.update({key: value for key, value in data.items() if key not in ordered})
+    lines: list[str] = []
+    _write_table(lines, (), ordered)
+    return "\n".join(lines).strip() + "\n"
+
+
+def save_prompt(data: Mapping[str, Any], ref: str, prompts_dir: str | Path) -> Path:
+    """Write a new version `<prompts_dir>/<name>/<version>.toml` after validating it; an existing
+    file with other content is never overwritten (versions are immutable once used)."""
+    if not _is_ref(ref):
+        raise InputError(f"prompt reference '{ref}' must look like 'name@version'")
+    name, _, version = ref.partition("@")
+    text = prompt_toml(data)
+    path = Path(prompts_dir) / name / f"{version}.toml"
+    prompt_from_data(tomllib.loads(text), name, version, str(path))  # the same rules as any file
+    if path.exists() and path.read_text(encoding="utf-8") != text:
+        raise InputError(Problem(str(path), None, None, f"prompt {ref} already exists with other content; "
+                                 "choose another version"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _write_table(lines: list[str], path: tuple[str, ...], table: Mapping[str, Any]) -> None:
+    tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+    arrays = {k: v for k, v in table.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
+    for key, value in table.items():
+        if key not in tables and key not in arrays:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, value in tables.items():
+        header = ".".join(_toml_key(k) for k in (*path, key))
+        scalars = any(not isinstance(v, dict) for v in value.values())
+        if scalars or not value:
+            lines.extend(["", f"[{header}]"])
+        _write_table(lines, (*path, key), value)
+    for key, value in arrays.items():
+        header = ".".join(_toml_key(k) for k in (*path, key))
+        for entry in value:
+            lines.extend(["", f"[[{header}]]"])
+            _write_table(lines, (*path, key), entry)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a prompt value")
+
+
+def _toml_string(text: str) -> str:
+    """A multi-line literal string for readable multi-line text, else a basic string (JSON's
+    escapes are TOML's)."""
+    plain = all(ch in "\n\t" or ord(ch) >= 32 for ch in text) and "\r" not in text and "\x7f" not in text
+    if "\n" in text and text.strip() and plain and "'''" not in text and not text.endswith("'"):
+        return "'''\n" + text + "'''"
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PromptDiff:
+    """What changed from version `a` to version `b`: the keys, and a line diff of both files as
+    `prompt_toml` writes them (so formatting alone never shows as a change)."""
+
+    a: PromptVersion
+    b: PromptVersion
+    changed: tuple[str, ...]  # prompt keys (history keys excluded) whose values differ
+    lines_a: tuple[str, ...]
+    lines_b: tuple[str, ...]
+
+    @property
+    def same_prompt(self) -> bool:
+        """Nothing the model is sent differs (history may)."""
+        return self.a.digest == self.b.digest
+
+    def summary(self) -> str:
+        counts = f"examples {len(self.a.examples)} -> {len(self.b.examples)}" \
+            if len(self.a.examples) != len(self.b.examples) else ""
+        what = ", ".join(self.changed) if self.changed else "nothing sent to the model"
+        return f"{self.a.ref} -> {self.b.ref}: changed {what}" + (f" ({counts})" if counts else "")
+
+    def history(self, version: PromptVersion) -> str:
+        parts = [f"parent {version.parent}" if version.parent else "",
+                 f"by {version.author}" if version.author else "",
+                 f"created {version.created.isoformat()}" if version.created else "",
+                 f"note: {version.note}" if version.note else ""]
+        return f"{version.ref}: " + ("; ".join(p for p in parts if p) or "no history recorded")
+
+    def text(self) -> str:
+        body = difflib.unified_diff(self.lines_a, self.lines_b, fromfile=self.a.ref, tofile=self.b.ref, lineterm="")
+        return "\n".join([self.summary(), self.history(self.a), self.history(self.b), *body]) + "\n"
+
+    def _repr_html_(self) -> str:
+        """Side by side, changes marked; static HTML (difflib escapes the text), so it survives export."""
+        table = difflib.HtmlDiff(wrapcolumn=70).make_table(list(self.lines_a), list(self.lines_b), self.a.ref,
+                                                            self.b.ref, context=True, numlines=2)
+        head = "".join(f"<div>{html.escape(line)}</div>" for line in
+                       (self.summary(), self.history(self.a), self.history(self.b)))
+        style = ("<style>table.diff{font-family:monospace;font-size:12px}.diff_add{background:#cfc}"
+                 ".diff_chg{background:#ffa}.diff_sub{background:#fcc}</style>")
+        return f"{style}<div class='prompt-diff'>{head}{table}</div>"
+
+
+def diff_prompts(a: PromptVersion, b: PromptVersion) -> PromptDiff:
+    """What differs between two loaded prompt versions."""
+    keys = [k for k in dict.fromkeys([*a.data, *b.data]) if k not in HISTORY_KEYS]
+    changed = tuple(k for k in keys if a.data.get(k) != b.data.get(k))
+    return PromptDiff(a, b, changed, tuple(prompt_toml(a.data).splitlines()), tuple(prompt_toml(b.data).splitlines()))

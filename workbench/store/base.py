@@ -134,3 +134,30 @@ class BaseStore(ABC):
     @abstractmethod
     def label_models(self, task: str) -> set[str]:
         """Every model that appears on either side in the labels of `task`."""
+
+    # ---- prompt optimisation: runs and their trials ----------------------------------------------
+    @abstractmethod
+    def start_optimize_run(self, run_id: str, target: str, start_prompt: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Record an optimisation run, or mark an existing one running again (a resume keeps its first
+        `created_at`); returns the run's row as a dict."""
+
+    @abstractmethod
+    def finish_optimize_run(self, run_id: str, status: str, result: Mapping[str, Any] | None) -> None:
+        """Set a run's final status ('done' or 'failed') and its result."""
+
+    @abstractmethod
+    def optimize_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run's row (config and result parsed from JSON), None when unknown."""
+
+    @abstractmethod
+    def optimize_runs_frame(self) -> pd.DataFrame:
+        """One row per optimisation run, oldest first (JSON columns as text)."""
+
+    @abstractmethod
+    def put_trial(self, row: Mapping[str, Any]) -> bool:
+        """Record one trial (every optimize_trials column but created_at; item_scores as a dict). A
+        trial already recorded for (run_id, trial) is kept as first written; True when written now."""
+
+    @abstractmethod
+    def trials_frame(self, run_id: str) -> pd.DataFrame:
+        """The run's trials in order, `item_scores` parsed into dicts."""

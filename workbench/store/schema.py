@@ -106,10 +106,50 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX labels_task_rater ON labels(task, rater);
     """,
+    # 2: prompt optimisation runs and their trials (issue 12)
+    """
+    CREATE TABLE optimize_runs (
+        run_id TEXT PRIMARY KEY,              -- hash of the settings that decide the result: same command, same run
+        target TEXT NOT NULL,                 -- the model whose prompt is re-tuned
+        start_prompt TEXT NOT NULL,           -- name@version it starts from
+        config_json TEXT NOT NULL,
+        status TEXT NOT NULL,                 -- running | done | failed
+        result_json TEXT,                     -- best prompt, test confirmation, budget spent
+        created_at REAL NOT NULL,             -- first start (a resumed run keeps it)
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE optimize_trials (            -- one row per prompt scored on a whole split, first record kept
+        run_id TEXT NOT NULL REFERENCES optimize_runs(run_id),
+        trial INTEGER NOT NULL,               -- order within the run (a resumed run replays the same order)
+        round INTEGER NOT NULL,               -- 0 start, 1 demonstrations, 2.. instruction rewrites
+        split TEXT NOT NULL,                  -- dev | test
+        move TEXT NOT NULL,                   -- start | fewshot | instruction | confirm
+        prompt_version TEXT NOT NULL,         -- name@version of the trial prompt
+        parent_version TEXT,
+        prompt_digest TEXT NOT NULL,
+        prompt_toml TEXT NOT NULL,            -- the trial prompt itself, so every trial can be rebuilt
+        n_items INTEGER NOT NULL,             -- items scored (dev items used as demonstrations are left out)
+        score REAL,                           -- mean objective score, with its bootstrap CI
+        score_low REAL,
+        score_high REAL,
+        delta REAL,                           -- paired mean difference to the starting prompt, with its CI
+        delta_low REAL,
+        delta_high REAL,
+        calls INTEGER NOT NULL,               -- distinct model calls needed since the previous trial (budget unit)
+        calls_made INTEGER NOT NULL,          -- of those, answered by a model now (the rest by the store)
+        cost_usd REAL,                        -- known cost of those calls; NULL when no price is known
+        model_s REAL,                         -- time inside the runner (model calls, cache reads)
+        wall_s REAL,                          -- time of the whole trial, optimizer bookkeeping included
+        item_scores_json TEXT NOT NULL,       -- {item_id: score}
+        created_at REAL NOT NULL,
+        PRIMARY KEY (run_id, trial)
+    );
+    """,
 ]
 
 # Tables every workbench store has; a database with none of them is someone else's.
-TABLES = ("datasets", "items", "runs", "run_items", "responses", "call_errors", "judgments", "judge_errors", "labels")
+TABLES = ("datasets", "items", "runs", "run_items", "responses", "call_errors", "judgments", "judge_errors", "labels",
+          "optimize_runs", "optimize_trials")
 
 # Columns written by the store's inserts (named, so a migration that adds a column breaks none).
 DATASET_COLUMNS = ("dataset_id", "source", "n_items", "created_at")
@@ -125,3 +165,8 @@ JUDGMENT_COLUMNS = ("judge_key", "judge_spec_json", "kind", "criterion", "item_i
 JUDGE_ERROR_COLUMNS = ("judge_key", "item_id", "message", "raw_output", "created_at")
 LABEL_COLUMNS = ("label_id", "task", "item_id", "rater", "left_model", "right_model", "action", "winner_model",
                  "undoes_label_id", "note", "assignment_seed", "session_id", "created_at")
+OPTIMIZE_RUN_COLUMNS = ("run_id", "target", "start_prompt", "config_json", "status", "result_json", "created_at",
+                        "updated_at")
+TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", "parent_version", "prompt_digest",
+                 "prompt_toml", "n_items", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
+                 "calls", "calls_made", "cost_usd", "model_s", "wall_s", "item_scores_json", "created_at")

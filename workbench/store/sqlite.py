@@ -18,8 +18,8 @@ from workbench.errors import StoreError
 from workbench.models.base import Response
 from workbench.store.base import BaseStore
 from workbench.store.schema import (CALL_ERROR_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
-                                    JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
-                                    RUN_ITEM_COLUMNS)
+                                    JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, OPTIMIZE_RUN_COLUMNS,
+                                    RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, TRIAL_COLUMNS)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -38,6 +38,8 @@ INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
 INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, "INSERT OR IGNORE")
 INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
 INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
+INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, "INSERT OR IGNORE")
+INSERT_TRIAL = _insert("optimize_trials", TRIAL_COLUMNS, "INSERT OR IGNORE")
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
                      "dataset_id"]
@@ -348,6 +350,49 @@ class SQLiteStore(BaseStore):
     def label_models(self, task: str) -> set[str]:
         rows = self.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?", (task,)).fetchall()
         return {m for row in rows for m in row}
+
+    # ---- prompt optimisation -----------------------------------------------------------------------
+    def start_optimize_run(self, run_id: str, target: str, start_prompt: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        config_json = json.dumps(dict(config), sort_keys=True, default=str, ensure_ascii=False)
+        self.transaction([
+            (INSERT_OPTIMIZE_RUN, (run_id, target, start_prompt, config_json, "running", None, now, now)),
+            ("UPDATE optimize_runs SET status = 'running', updated_at = ? WHERE run_id = ?", (now, run_id)),
+        ])
+        run = self.optimize_run(run_id)
+        assert run is not None
+        return run
+
+    def finish_optimize_run(self, run_id: str, status: str, result: Mapping[str, Any] | None) -> None:
+        self.execute("UPDATE optimize_runs SET status = ?, result_json = ?, updated_at = ? WHERE run_id = ?",
+                     (status, None if result is None else json.dumps(result, sort_keys=True, default=str,
+                                                                     ensure_ascii=False), time.time(), run_id))
+
+    def optimize_run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.execute(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs WHERE run_id = ?",
+                           (run_id,)).fetchone()
+        if row is None:
+            return None
+        run = dict(zip(OPTIMIZE_RUN_COLUMNS, row))
+        run["config"] = json.loads(run.pop("config_json"))
+        result = run.pop("result_json")
+        run["result"] = json.loads(result) if result else None
+        return run
+
+    def optimize_runs_frame(self) -> pd.DataFrame:
+        return self.frame(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs ORDER BY created_at, run_id")
+
+    def put_trial(self, row: Mapping[str, Any]) -> bool:
+        values = {**row, "item_scores_json": json.dumps(row["item_scores"], sort_keys=True, allow_nan=False),
+                  "created_at": time.time()}
+        cur = self.execute(INSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS))
+        return cur.rowcount == 1
+
+    def trials_frame(self, run_id: str) -> pd.DataFrame:
+        frame = self.frame(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM optimize_trials WHERE run_id = ? ORDER BY trial",
+                           (run_id,))
+        frame["item_scores"] = [json.loads(text) for text in frame.pop("item_scores_json")]
+        return frame
 
 
 def _where(**equal: Any) -> tuple[str, list[Any]]:
