@@ -1,4 +1,5 @@
-"""`workbench score` and `workbench compare` on a store: JSON out, gate exit codes."""
+"""`workbench score` and `workbench compare` select runs exactly as the report does (dataset, sample,
+model, prompt version) and read them from the store without making a call."""
 import json
 import subprocess
 import sys
@@ -7,64 +8,74 @@ import pandas as pd
 import pytest
 
 from workbench.calls import CallPolicy
+from workbench.models import Sampling
 from workbench.runner import ModelSpec, generate
 from workbench.store import Store
 
+N = 60
+
 
 @pytest.fixture
-def filled_store(tmp_path):
-    n = 60
-    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(n)], "input": [f"tell me about topic {k}" for k in range(n)],
-                          "reference": [f"base: tell me about topic {k}" for k in range(n)],
-                          "language": ["en", "ja"] * (n // 2)})
-    items.attrs["source"] = "memory"
-    path = tmp_path / "s.db"
-    with Store(path) as store:
-        # base echoes the input exactly as the reference says; cand prefixes its own name: a clear chrF drop
-        generate(items, [ModelSpec(name="fake/base"), ModelSpec(name="fake/cand")], store,
-                 policy=CallPolicy(max_attempts=1), progress=False)
-    return path
+def project(tmp_path):
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(N)], "input": [f"tell me about topic {k}" for k in range(N)],
+                          "reference": [f"base: tell me about topic {k}" for k in range(N)],
+                          "language": ["en", "ja"] * (N // 2)})
+    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True)
+    (tmp_path / "params.toml").write_text(
+        'dataset = "items.jsonl"\nbaseline = "fake/base"\nbaseline_prompt = ""\ncandidates = ["fake/cand"]\n'
+        'candidate_prompts = [""]\njudge = ""\nmetrics = ["chrf", "exact_match"]\nbootstrap_resamples = 200\n'
+        'sample_size = ""\ngate_file = "gate.toml"\nstore = "s.db"\n', encoding="utf-8")
+    from workbench.data import load_items
+
+    with Store(tmp_path / "s.db") as store:
+        # base answers exactly the reference; cand prefixes its own name: a clear exact-match drop
+        generate(load_items(tmp_path / "items.jsonl"), [ModelSpec(name="fake/base"), ModelSpec(name="fake/cand")],
+                 store, policy=CallPolicy(max_attempts=1), sampling=Sampling(max_tokens=64, seed=0), progress=False)
+    return tmp_path
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, timeout=300)
+def _cli(project, *args):
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args, "--params", str(project / "params.toml")],
+                          capture_output=True, text=True, timeout=300, cwd=project)
 
 
-def test_score_prints_a_summary(filled_store):
-    proc = _cli("score", "--store", str(filled_store), "--baseline", "fake/base", "--candidate", "fake/cand",
-                "--metrics", "chrf", "exact_match")
+def _gate(project, text):
+    (project / "gate.toml").write_text(text, encoding="utf-8")
+
+
+def test_score_prints_a_summary(project):
+    _gate(project, "[metrics.exact_match]\nmax_drop = 0.05\nhigher_is_better = true\n")
+    proc = _cli(project, "score")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["scored"] == 240 and summary["paired_items"] == 60
+    assert summary["scored"] == 4 * N and summary["paired_items"] == {"fake/cand": N}
 
 
-def test_compare_fails_a_clearly_worse_candidate_and_writes_json(filled_store, tmp_path):
-    gate = tmp_path / "gate.toml"
-    gate.write_text("min_items = 30\n[metrics.exact_match]\nmax_drop = 0.05\nhigher_is_better = true\n", encoding="utf-8")
-    out = tmp_path / "cmp.json"
-    proc = _cli("compare", "--store", str(filled_store), "--baseline", "fake/base", "--candidate", "fake/cand",
-                "--metrics", "exact_match", "--gate", str(gate), "--json", str(out), "--resamples", "200")
+def test_compare_fails_a_clearly_worse_candidate_and_writes_json(project):
+    _gate(project, "min_items = 30\n[metrics.exact_match]\nmax_drop = 0.05\nhigher_is_better = true\n")
+    proc = _cli(project, "compare", "--json", str(project / "cmp.json"))
     assert proc.returncode == 1, proc.stderr
-    payload = json.loads(out.read_text())
-    delta = payload["metric_deltas"][0]
-    assert delta["metric"] == "exact_match" and delta["delta"] == pytest.approx(-1.0)
-    assert payload["gate"]["verdict"] == "FAIL" and payload["n_paired"] == 60
+    payload = json.loads((project / "cmp.json").read_text())
+    cand = payload["candidates"]["fake/cand"]
+    delta = next(d for d in cand["metric_deltas"] if d["metric"] == "exact_match")
+    assert delta["delta"] == pytest.approx(-1.0)
+    assert payload["verdict"] == cand["verdict"] == "FAIL" and cand["n_paired"] == N
 
 
-def test_compare_passes_a_candidate_against_itself_and_is_inconclusive_when_tiny(filled_store, tmp_path):
-    gate = tmp_path / "gate.json"
-    gate.write_text(json.dumps({"min_items": 30, "metrics": {"chrf": {"max_drop": 1.0, "higher_is_better": True}}}))
-    same = _cli("compare", "--store", str(filled_store), "--baseline", "fake/base", "--candidate", "fake/base",
-                "--metrics", "chrf", "--gate", str(gate))
-    assert same.returncode == 0, same.stderr
-    gate.write_text(json.dumps({"min_items": 100, "metrics": {"chrf": {"max_drop": 1.0, "higher_is_better": True}}}))
-    tiny = _cli("compare", "--store", str(filled_store), "--baseline", "fake/base", "--candidate", "fake/base",
-                "--metrics", "chrf", "--gate", str(gate))
-    assert tiny.returncode == 2
+def test_compare_is_inconclusive_when_the_sample_is_too_small_for_the_gate(project):
+    _gate(project, "min_items = 100\n[metrics.chrf]\nmax_drop = 1.0\nhigher_is_better = true\n")
+    assert _cli(project, "compare").returncode == 2
 
 
-def test_compare_names_missing_models_and_stores(tmp_path, filled_store):
-    missing = _cli("compare", "--store", str(tmp_path / "none.db"), "--baseline", "a/b", "--candidate", "c/d")
-    assert missing.returncode == 2 and "store not found" in missing.stderr
-    unknown = _cli("compare", "--store", str(filled_store), "--baseline", "fake/base", "--candidate", "fake/zzz")
-    assert unknown.returncode == 2 and "no run of model 'fake/zzz'" in unknown.stderr
+def test_compare_with_itself_is_refused(project):
+    _gate(project, "[metrics.chrf]\nmax_drop = 1.0\nhigher_is_better = true\n")
+    proc = _cli(project, "compare", "--candidate", "fake/base")
+    assert proc.returncode == 3 and "is the baseline itself" in proc.stderr
+
+
+def test_compare_names_what_the_store_lacks(project):
+    _gate(project, "[metrics.chrf]\nmax_drop = 1.0\nhigher_is_better = true\n")
+    proc = _cli(project, "compare", "--candidate", "fake/zzz")
+    assert proc.returncode == 3 and "fake/zzz: 60 of 60 responses are not in the store" in proc.stderr
+    with Store(project / "s.db") as store:
+        assert "fake/zzz" not in store.run_models()  # a read makes no run

@@ -20,7 +20,7 @@ def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """40 items; fake/base echoes the input, fake/cand too with its own prefix: a measurable chrF gap."""
-    rows = [{"item_id": f"i{k:02d}", "input": f"tell me about topic {k}", "reference": f"fake/base: tell me about topic {k}",
+    rows = [{"item_id": f"i{k:02d}", "input": f"tell me about topic {k}", "reference": f"base: tell me about topic {k}",
              "language": ("en", "ja")[k % 2]} for k in range(40)]
     (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (tmp_path / "params.toml").write_text('dataset = "items.jsonl"\nbaseline = "fake/base"\nbaseline_prompt = ""\n'

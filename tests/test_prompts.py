@@ -74,7 +74,15 @@ def test_list_prompts_sorts_versions_naturally(tmp_path):
         write(tmp_path, f"p@{version}", CHAT)
     write(tmp_path, "a@v1", CHAT)
     (tmp_path / "notes.toml").write_text("x")  # not <name>/<version>.toml
-    assert list_prompts(tmp_path) == ["a@v1", "p@v1", "p@v2", "p@v10"]
+    refs = list_prompts(tmp_path)
+    assert [r for r in refs if r.split("@")[0] in ("a", "p")] == ["a@v1", "p@v1", "p@v2", "p@v10"]
+    assert "support_chat@v1" in refs  # the bundled versions are found too
+
+
+def test_project_prompts_shadow_bundled_ones(tmp_path):
+    write(tmp_path, "support_chat@v1", CHAT)
+    assert load_prompt("support_chat@v1", tmp_path).source.startswith(str(tmp_path))
+    assert load_prompt("support_chat@v1").source != load_prompt("support_chat@v1", tmp_path).source
 
 
 def test_unknown_key_names_the_file_and_key(tmp_path):

@@ -289,7 +289,9 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
         judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress)
         require_verdicts(config, judgments)
         scores = score_responses(items, responses, config.metrics)
-        scores = pd.concat([scores, judge_scores(config, judgments)], ignore_index=True)
+        judged = judge_scores(config, judgments)
+        if len(judged):
+            scores = pd.concat([scores, judged], ignore_index=True)
         labels = arm_labels(config)
         baseline_resp = responses[responses["model"] == labels[0]]
         comparisons, human = {}, {}
