@@ -1,0 +1,79 @@
+"""A deterministic target and optimizer model behind a real OpenAI-compatible server (the fault
+server's HTTP layer, with rule-driven answers), for testing the optimizer without mocks.
+
+`rule-target` answers a chat request with the last user message, transformed by what its prompt
+asks for: in UPPERCASE when the system message says "uppercase", ending in a period when the system
+message says "period" or a demonstration (an assistant turn) ends in one. So the instruction it
+needs is known: "uppercase" and "period" together score 100 chrF against `upper(input) + "."`.
+
+`rule-optimizer` reads GEPA's reflection prompt (the current instruction between the first pair of
+```, then examples with "Generated Outputs" and "Feedback ... Expected answer: ...") and, from the
+first (worst) example, proposes the current instruction plus the one rule that example shows is
+missing, inside ``` as GEPA expects.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fault_server import FaultServer  # noqa: E402
+
+UPPER = "Answer in UPPERCASE."
+PERIOD = "End every answer with a period."
+NOOP = "Be helpful."
+
+
+def target_reply(messages: list[dict[str, Any]]) -> str:
+    system = " ".join(str(m.get("content", "")) for m in messages if m.get("role") == "system").lower()
+    demos = [str(m.get("content", "")) for m in messages if m.get("role") == "assistant"]
+    text = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
+    if "uppercase" in system:
+        text = text.upper()
+    if ("period" in system or any(d.endswith(".") for d in demos)) and not text.endswith("."):
+        text += "."
+    return text
+
+
+def optimizer_reply(prompt: str) -> str:
+    current = prompt.split("```")[1].strip() if prompt.count("```") >= 2 else ""
+    found = re.search(r"## Generated Outputs\n(.*?)\n\n## Feedback\n(.*?)(?:\n\n|$)", prompt, re.S)
+    addition = NOOP
+    if found:
+        generated = found.group(1).strip()
+        expected = found.group(2).split("Expected answer:", 1)[-1].strip()
+        if expected.rstrip(".") == expected.rstrip(".").upper() and generated != generated.upper() and UPPER not in current:
+            addition = UPPER
+        elif expected.endswith(".") and not generated.endswith(".") and PERIOD not in current:
+            addition = PERIOD
+    new = current if addition in current else f"{current} {addition}".strip()
+    return f"Here is a better instruction:\n```\n{new}\n```"
+
+
+class RuleServer(FaultServer):
+    """The fault server's endpoints and hit counting, answering by the rules above."""
+
+    def _reply(self, body: dict[str, Any], text: str) -> tuple[str, str]:  # type: ignore[override]
+        model = str(body.get("model", ""))
+        messages = body.get("messages", [])
+        if "optimizer" in model:
+            return optimizer_reply(next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")), "stop"
+        return target_reply(messages), "stop"
+
+
+def main() -> None:  # out of process, for benchmarks: prints the base URL
+    import argparse
+    import threading
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = RuleServer(latency_s=args.latency, record_bodies=False).start()
+    print(server.url, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
