@@ -185,41 +185,25 @@ def _label_all(log, rater, choices):
         log.record(item, rater, left, right, action, 0)
 
 
-def test_agreement_cohen_kappa_for_two_raters(log):
+def test_agreement_of_folded_labels_by_hand(log):
+    from workbench.stats.agreement import agreement_table
+
     _label_all(log, "ann", {"i1": "A", "i2": "A", "i3": "B", "i4": "B", "i5": "tie", "i6": "A"})
     _label_all(log, "bob", {"i1": "A", "i2": "B", "i3": "B", "i4": "B", "i5": "tie"})
     log.record("i6", "bob", A, B, "skip", 0)  # a skip is not a rating
-    table = lab.agreement(lab.export_frame(log.current(), A, B))
-    assert table["statistic"].tolist() == ["cohen_kappa"]
-    # By hand: p_o = 4/5; marginals ann A2 B2 T1, bob A1 B3 T1 -> p_e = 9/25; (0.8 - 0.36) / 0.64
-    assert table.loc[0, "n_items"] == 5
-    assert table.loc[0, "value"] == pytest.approx(0.6875)
-
-
-def test_agreement_with_three_raters_adds_krippendorff_alpha_and_both_bad_counts_as_tie(log):
-    _label_all(log, "ann", {"i1": "A", "i2": "B", "i3": "tie"})
-    _label_all(log, "bob", {"i1": "A", "i2": "B", "i3": "both_bad"})
-    _label_all(log, "cy", {"i1": "A", "i2": "B", "i3": "tie"})
     export = lab.export_frame(log.current(), A, B)
-    table = lab.agreement(export)
-    assert table["statistic"].tolist() == ["cohen_kappa"] * 3 + ["krippendorff_alpha"]
-    assert table["value"].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
-    strict = lab.agreement(export, merge_both_bad=False).set_index("raters")["value"]
-    assert strict["ann vs cy"] == pytest.approx(1.0) and strict["ann vs bob"] < 1.0 and strict["all"] < 1.0
+    table = agreement_table(export[export["choice"] != "skip"], label="choice")
+    # By hand: p_o = 4/5; marginals ann A2 B2 T1, bob A1 B3 T1 -> p_e = 9/25; (0.8 - 0.36) / 0.64
+    assert table.loc[0, "n"] == 5 and table.loc[0, "agreed"] == 4
+    assert table.loc[0, "kappa"] == pytest.approx(0.6875)
 
 
-def test_judge_agreement_against_each_rater_and_the_majority(log):
-    _label_all(log, "ann", {"i1": "A", "i2": "B", "i3": "tie", "i4": "A"})
-    _label_all(log, "bob", {"i1": "A", "i2": "B", "i3": "tie", "i4": "B"})
-    _label_all(log, "cy", {"i1": "A", "i2": "B", "i3": "A", "i4": "A"})
-    judge = pd.DataFrame({"item_id": ["i1", "i2", "i3", "i4"], "choice": ["A", "B", "tie", "A"]})
-    table = lab.judge_agreement(lab.export_frame(log.current(), A, B), judge).set_index("raters")
-    assert table.loc["judge vs ann", "value"] == pytest.approx(1.0)
-    assert table.loc["judge vs bob", "value"] < 1.0
-    assert table.loc["judge vs majority", "n_items"] == 4  # i3 tie vs tie vs A: majority tie
-    assert table.loc["judge vs majority", "value"] == pytest.approx(1.0)
-    with pytest.raises(InputError, match="choice"):
-        lab.judge_agreement(lab.export_frame(log.current(), A, B), judge.drop(columns="choice"))
+def test_rater_ids_are_normalised_and_remembered(tmp_path):
+    assert lab.require_rater("  Alice   Smith ") == lab.require_rater("alice smith") == "alice smith"
+    path = tmp_path / "last_rater"
+    assert lab.remembered_rater(path) == ""
+    lab.remember_rater(path, "alice")
+    assert lab.remembered_rater(path) == "alice"
 
 
 # ---- pairs --------------------------------------------------------------------------------------
@@ -235,29 +219,6 @@ def test_validate_pairs_lists_every_problem():
     assert "duplicate item id '1'" in str(err.value) and "both sides" in str(err.value)
     ok = lab.validate_pairs(dup.iloc[:1], A, B)
     assert ok.loc[0, "item_id"] == "1" and ok.loc[0, "model_b"] == B
-
-
-def test_pairs_from_store_joins_inputs_and_drops_failed_items(tmp_path):
-    from workbench.store import Store
-
-    items = pd.DataFrame({"item_id": ["q1", "q2", "q3"], "input": ["one?", "two?", "three?"]})
-    with Store(tmp_path / "s.db") as store:
-        store.save_items("ds1", "test", items)
-        for model in (A, B):
-            keys = {i: content_hash([model, i]) for i in items["item_id"]}
-            store.create_run(model, None, "ds1", {}, [(i, 0, k) for i, k in keys.items()])
-            for item, key in keys.items():
-                if (model, item) == (B, "q2"):
-                    store.record_error(key, model, item, 0, "server", "boom", 3)
-                else:
-                    store.put_response(key, model, {"i": item}, Response(text=f"{model} says {item}"))
-        pairs = lab.pairs_from_store(store, A, B)
-        assert pairs["item_id"].tolist() == ["q1", "q3"]
-        assert pairs["input"].tolist() == ["one?", "three?"]
-        assert pairs.loc[1, "response_b"] == f"{B} says q3" and (pairs["model_a"] == A).all()
-        assert pairs.attrs["dropped"] == 1
-        with pytest.raises(InputError, match="no run of model"):
-            lab.pairs_from_store(store, A, "hf/missing")
 
 
 # ---- concurrent writers -----------------------------------------------------------------------

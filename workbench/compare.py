@@ -36,6 +36,7 @@ class Comparison:
     ratios: pd.DataFrame
     errors: pd.DataFrame
     binary_checks: pd.DataFrame
+    copy_checks: pd.DataFrame
     gate: GateResult | None
     notes: list[str] = field(default_factory=list)
 
@@ -48,7 +49,8 @@ class Comparison:
             "n_paired": self.n_paired, "only_baseline": self.only_baseline, "only_candidate": self.only_candidate,
             "metric_deltas": records(self.metric_deltas), "win_rates": records(self.win_rates),
             "judge_reliability": records(self.judge_reliability), "cost_latency": records(self.cost_latency),
-            "ratios": records(self.ratios), "binary_checks": records(self.binary_checks), "error_count": int(len(self.errors)),
+            "ratios": records(self.ratios), "binary_checks": records(self.binary_checks),
+            "copy_checks": records(self.copy_checks), "error_count": int(len(self.errors)),
             "flagged_slices": records(self.slices[self.slices["verdict"] == "regression"]) if len(self.slices) else [],
             "behaviour_summary": records(self.behaviour_summary.reset_index()),
             "gate": self.gate.to_dict() if self.gate else None, "notes": self.notes,
@@ -140,12 +142,14 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
 
 def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
                    items: pd.DataFrame, *, n_resamples: int, seed: int, human: pd.DataFrame | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Estimate | None, Estimate | None]:
-    """Win rates (judge raw, judge length-controlled, humans) and the judge-reliability panel."""
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], Estimate | None]:
+    """Win rates (judge raw, judge length-controlled, humans, prediction-powered), the judge-reliability
+    panel, and the win-rate estimates by source (judge, human, ppi, and the PPI result itself)."""
     from workbench.judges import candidate_score
 
     win_rows, reliability, slice_rows = [], [], pd.DataFrame()
-    win_est = consistency_est = None
+    estimates: dict[str, Any] = {}
+    consistency_est = None
     if verdicts is not None and len(verdicts):
         judged = verdicts.copy()
         judged["score"] = judged["verdict"].map(candidate_score)
@@ -162,7 +166,7 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
             scores = per["score"].to_numpy(float)
             wr = stats.win_rate(scores)
             ci = stats.win_rate_ci(scores, n_resamples=n_resamples, seed=seed, confidence=CONFIDENCE)
-            win_est = Estimate.from_ci(ci)
+            estimates["judge"] = Estimate.from_ci(ci)
             win_rows.append({"source": "judge", "win_rate": wr.win_rate, "ci_low": ci.low, "ci_high": ci.high,
                              "standard_error": wr.standard_error, "n": wr.n, "wins": wr.n_wins,
                              "losses": wr.n_losses, "ties": wr.n_ties})
@@ -202,10 +206,23 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                                 "ci_low": np.nan, "ci_high": np.nan, "n": pc.n_decisive,
                                 "reading": "0.5 = no position bias"})
     if human is not None and len(human):
-        win_rows.extend(_human_win_rate(human, n_resamples=n_resamples, seed=seed))
+        human_rows = _human_win_rate(human, n_resamples=n_resamples, seed=seed)
+        win_rows.extend(human_rows)
+        if human_rows:
+            row = human_rows[0]
+            estimates["human"] = Estimate(row["win_rate"], row["ci_low"], row["ci_high"], row["n"], CONFIDENCE)
         if verdicts is not None and len(verdicts):
             reliability.extend(_judge_human_agreement(human, verdicts))
-    return pd.DataFrame(win_rows), pd.DataFrame(reliability), slice_rows, win_est, consistency_est
+            ppi = _ppi_win_rate(human, verdicts)
+            if ppi is not None:
+                estimates["ppi"] = Estimate(ppi.estimate, ppi.ci_low, ppi.ci_high, ppi.n_total, CONFIDENCE)
+                estimates["ppi_result"] = ppi
+                win_rows.append({"source": "prediction-powered (judge on all items + human labels)",
+                                 "win_rate": ppi.estimate, "ci_low": ppi.ci_low, "ci_high": ppi.ci_high,
+                                 "standard_error": ppi.standard_error, "n": ppi.n_total,
+                                 "note": f"{ppi.n_labeled} labelled items; interval {ppi.width / ppi.human_width:.2f}x "
+                                         "the width of the human-only one" if ppi.human_width else ""})
+    return pd.DataFrame(win_rows), pd.DataFrame(reliability), slice_rows, estimates, consistency_est
 
 
 def _human_win_rate(human: pd.DataFrame, *, n_resamples: int, seed: int) -> list[dict[str, Any]]:
@@ -224,17 +241,68 @@ def _human_win_rate(human: pd.DataFrame, *, n_resamples: int, seed: int) -> list
              "losses": wr.n_losses, "ties": wr.n_ties}]
 
 
-def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[dict[str, Any]]:
-    """Judge vs each rater and vs the raters' majority, on categories (A / B / tie), never on means."""
-    from workbench.labels import judge_agreement
+def _ppi_win_rate(human: pd.DataFrame, verdicts: pd.DataFrame) -> Any:
+    """PPI++ (Angelopoulos et al.): the judge's verdict on every item, corrected by the human labels on
+    the labelled ones; unbiased for the humans' win rate with a narrower interval than theirs alone.
+    Assumes the labelled items are a uniform random subset (the labeler's seeded order gives that)."""
+    from workbench.judges import candidate_score
 
-    judge = verdicts[["item_id", "verdict"]].dropna().rename(columns={"verdict": "choice"})
+    judge = verdicts.assign(score=verdicts["verdict"].map(candidate_score)).groupby("item_id")["score"].mean()
+    labels = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
+    labels = labels[labels["item_id"].isin(judge.index)]
+    if labels["item_id"].nunique() < 2:
+        return None
+    return stats.ppi_win_rate(judge, labels[["item_id", "score"]], confidence=CONFIDENCE)
+
+
+def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[dict[str, Any]]:
+    """Judge vs each rater and vs the raters' majority, on categories (A / B / tie; a human's "both
+    bad" is a tie, as in the win rate), never on per-item means. Raw agreement and n come with kappa,
+    and a degenerate kappa says why."""
+    from workbench.stats.agreement import agreement_table
+
+    judge = verdicts[["item_id", "verdict"]].dropna().rename(columns={"verdict": "choice"}).assign(rater="judge")
+    humans = human[["item_id", "rater", "choice"]].replace({"choice": {"both_bad": "tie"}})
+    if judge.empty or humans.empty:
+        return []
+    table = agreement_table(pd.concat([humans, judge], ignore_index=True), label="choice", non_voting=["judge"])
     rows = []
-    for rec in judge_agreement(human, judge).to_dict(orient="records"):
-        rows.append({"measure": f"{rec['raters']}: Cohen's kappa", "value": rec["value"], "ci_low": np.nan,
-                     "ci_high": np.nan, "n": rec["n_items"],
-                     "reading": "0 = chance agreement, 1 = perfect; 'both bad' counts as a tie"})
+    for rec in table[(table["rater_a"] == "judge") | (table["rater_b"] == "judge")].to_dict(orient="records"):
+        other = rec["rater_b"] if rec["rater_a"] == "judge" else rec["rater_a"]
+        rows.append({"measure": f"judge vs {other}: agreement", "value": rec["agreement"], "ci_low": np.nan,
+                     "ci_high": np.nan, "n": rec["n"], "reading": rec["reading"]})
     return rows
+
+
+def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
+    """How many more human labels would let the win-rate rule decide (PPI's stopping rule)."""
+    if gate.win_rate is None:
+        return []
+    ppi = estimates.get("ppi_result")
+    if ppi is None:
+        if gate.win_rate.source == "judge":
+            return []
+        return [f"The gate reads the {gate.win_rate.source} win rate, and there are no human labels for this "
+                "comparison yet: label pairs with label_pairs.ipynb (same task name as this report)."]
+    advice = stats.labels_needed(ppi, gate.win_rate.threshold)
+    more = "" if advice.more_labels in (None, 0) else f" About {advice.more_labels} more labels would decide it."
+    return [f"Human labels (prediction-powered win rate vs the gate's bound {gate.win_rate.threshold:g}): "
+            f"{advice.reason}{more}"]
+
+
+def _copy_checks(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
+                 scores: pd.DataFrame | None, deltas: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
+    """Does a metric lead survive without the items where an answer copied the input?"""
+    from workbench.metrics import copying
+
+    if scores is None or scores.empty or deltas.empty or "input" not in items.columns:
+        return pd.DataFrame()
+    keys = ["item_id", "model", "response"]
+    copies = copying.copy_flags(items, pd.concat([baseline_resp[keys], candidate_resp[keys]], ignore_index=True))
+    directions = {r["metric"]: r["higher_is_better"] for r in deltas.to_dict(orient="records")}
+    return copying.copy_checks(scores, copies, _model_name(baseline_resp, "baseline"),
+                               _model_name(candidate_resp, "candidate"), higher_is_better=directions,
+                               n_resamples=n_resamples, seed=seed, confidence=CONFIDENCE)
 
 
 def binary_checks(behaviour: pd.DataFrame) -> pd.DataFrame:
@@ -304,7 +372,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     if scores is not None and len(scores):
         scores = scores[scores["model"].isin([baseline, candidate])]
     deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed)
-    win_rates, reliability, judge_slices, win_est, consistency_est = judge_evidence(
+    win_rates, reliability, judge_slices, win_estimates, consistency_est = judge_evidence(
         verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human)
     ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
@@ -319,7 +387,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         n_err = int(candidate_resp["response"].isna().sum())
         err_ci = stats.proportion_ci(n_err, cand_calls, confidence=CONFIDENCE) if cand_calls else None
         evidence = GateEvidence(
-            win_rate=win_est,
+            win_rate=win_estimates.get(gate.win_rate.source if gate.win_rate else "judge"),
             metric_deltas={r["metric"]: MetricDelta(r["delta"], r["ci_low"], r["ci_high"], bool(r["higher_is_better"]),
                                                     int(r["n"]), CONFIDENCE)
                            for r in deltas.to_dict(orient="records")
@@ -327,11 +395,17 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             error_rate=Estimate.from_ci(err_ci) if err_ci else None,
             cost_ratio=cost_est, p95_latency_ratio=latency_est, position_consistency=consistency_est)
         gate_result = evaluate_gate(gate, evidence)
+        notes.extend(_labeling_advice(gate, win_estimates))
+    copies = _copy_checks(items, baseline_resp, candidate_resp, scores, deltas, n_resamples=n_resamples, seed=seed)
+    for reading in copies.get("reading", pd.Series(dtype=object))[copies.get("lead_disappears", pd.Series(dtype=bool))
+                                                                   .fillna(False).astype(bool)]:
+        notes.append(f"Input copying: {reading}")
     slices = pd.concat([t for t in (metric_slices, judge_slices) if t is not None and len(t)], ignore_index=True) \
         if (len(metric_slices) or len(judge_slices)) else pd.DataFrame(columns=["metric", "verdict"])
     return Comparison(baseline, candidate, int(items["item_id"].nunique()), len(ok_a & ok_b), sorted(ok_a - ok_b),
                       sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
-                      latency_cost_summary(both), ratios, errors, binary_checks(behaviour), gate_result, notes)
+                      latency_cost_summary(both), ratios, errors, binary_checks(behaviour), copies, gate_result,
+                      notes)
 
 
 def _model_name(frame: pd.DataFrame, role: str) -> str:

@@ -46,6 +46,9 @@ class WinRateRule(_Strict):
 
     min_lower_bound: float | None = Field(None, ge=0, le=1)
     noninferiority_margin: float | None = Field(None, ge=0, lt=0.5)
+    # judge: the pairwise judge's win rate; human: human labels alone; ppi: the judge on every item
+    # corrected by the human labels (prediction-powered, unbiased for the human preference)
+    source: Literal["judge", "ppi", "human"] = "judge"
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "WinRateRule":
@@ -245,13 +248,14 @@ def _missing(name: str, what: str) -> RuleResult:
 
 
 def _win_rate_rule(rule: WinRateRule, ev: GateEvidence, min_items: int) -> RuleResult:
+    source = {"judge": "judge", "ppi": "prediction-powered (judge + humans)", "human": "human"}[rule.source]
     if rule.noninferiority_margin is not None:
-        name, what = "win_rate_noninferiority", f"win rate (non-inferiority margin {rule.noninferiority_margin:g})"
+        name, what = "win_rate_noninferiority", f"{source} win rate (non-inferiority margin {rule.noninferiority_margin:g})"
     else:
-        name, what = "win_rate_lower_bound", "win rate"
+        name, what = "win_rate_lower_bound", f"{source} win rate"
     e = ev.win_rate
     if e is None:
-        return _missing(name, "candidate win rate")
+        return _missing(name, f"{source} win rate of the candidate" + (" (no human labels yet)" if rule.source != "judge" else ""))
     return _interval_rule(name, what, e.value, e.ci_low, e.ci_high, e.n, rule.threshold, at_least=True,
                           min_items=min_items, require_ci=True, confidence=e.confidence)
 
@@ -276,7 +280,10 @@ def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int
     return result
 
 
-def _distrust_inconsistent_judge(rules: list[RuleResult]) -> list[RuleResult]:
+def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) -> list[RuleResult]:
+    """An inconsistent judge cannot decide: its own rule and (when the win rate is the judge's alone)
+    the win-rate rule become INCONCLUSIVE. A human or prediction-powered win rate does not rest on
+    the judge's unchecked verdicts, so it stands."""
     judge = next((r for r in rules if r.name == "min_position_consistency"), None)
     if judge is None or judge.status != FAIL:
         return rules
@@ -285,7 +292,7 @@ def _distrust_inconsistent_judge(rules: list[RuleResult]) -> list[RuleResult]:
         if rule is judge:
             rule = RuleResult(rule.name, INCONCLUSIVE, f"{rule.reason}: the judge is too inconsistent to be evidence",
                               rule.numbers)
-        elif rule.name.startswith("win_rate_"):
+        elif rule.name.startswith("win_rate_") and judge_win_rate:
             rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: the judge failed its position-consistency check "
                               f"(its own result was {rule.status}: {rule.reason})", rule.numbers)
         out.append(rule)
@@ -317,7 +324,7 @@ def evaluate_gate(config: GateConfig, evidence: GateEvidence) -> GateResult:
         rules.append(_interval_rule(name, what, est.value, est.ci_low, est.ci_high, est.n, threshold,
                                     at_least=at_least, min_items=config.min_items if uses_min_items else None,
                                     require_ci=False, confidence=est.confidence))
-    rules = _distrust_inconsistent_judge(rules)
+    rules = _distrust_inconsistent_judge(rules, config.win_rate is None or config.win_rate.source == "judge")
     statuses = {r.status for r in rules}
     verdict: Status = FAIL if FAIL in statuses else INCONCLUSIVE if INCONCLUSIVE in statuses else PASS
     return GateResult(verdict, rules)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 DECISIONS = ("left", "right", "tie", "both_bad", "skip")
+RATED_CHOICES = ("A", "B", "tie", "both_bad")  # a choice in model terms that is a rating (a skip is not)
 ACTIONS = (*DECISIONS, "undo")
 LOG_COLUMNS = ["label_id", "task", "item_id", "rater", "left_model", "right_model", "action", "winner_model",
                "undoes_label_id", "note", "assignment_seed", "session_id", "created_at"]
@@ -170,78 +171,6 @@ def export_frame(current: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
-# ---- agreement (pure; the statistics live in workbench.stats.agreement) ------------------------
-def _codes(choices: pd.Series, merge_both_bad: bool) -> pd.Series:
-    mapping = {"A": 0, "B": 1, "tie": 2, "both_bad": 2 if merge_both_bad else 3}
-    return choices.map(mapping)
-
-
-def rating_matrix(export: pd.DataFrame, merge_both_bad: bool = True) -> pd.DataFrame:
-    """Raters x items matrix of category codes (NaN = not rated). Skips are not ratings.
-    `merge_both_bad` counts "both bad" as a tie: neither is preferred, which is what a switch
-    decision needs; set it False to also score agreement on quality."""
-    rated = export[export["choice"].isin(["A", "B", "tie", "both_bad"])]
-    if rated.empty:
-        return pd.DataFrame()
-    coded = rated.assign(code=_codes(rated["choice"], merge_both_bad).astype(float))
-    return coded.pivot_table(index="rater", columns="item_id", values="code", aggfunc="last")
-
-
-def agreement(export: pd.DataFrame, merge_both_bad: bool = True) -> pd.DataFrame:
-    """Live inter-rater agreement: Cohen's kappa for every pair of raters on their shared items and,
-    with three or more raters, Krippendorff's alpha (nominal) over all items rated at least twice."""
-    from workbench.stats.agreement import cohen_kappa, krippendorff_alpha
-
-    matrix = rating_matrix(export, merge_both_bad)
-    rows: list[dict[str, object]] = []
-    raters = list(matrix.index)
-    for i, first in enumerate(raters):
-        for second in raters[i + 1:]:
-            both = matrix.loc[[first, second]].dropna(axis=1)
-            value = float(cohen_kappa(both.loc[first].astype(int).tolist(), both.loc[second].astype(int).tolist())) \
-                if both.shape[1] >= 2 else float("nan")
-            rows.append({"raters": f"{first} vs {second}", "statistic": "cohen_kappa", "n_items": both.shape[1],
-                         "value": value})
-    if len(raters) >= 3:
-        shared = matrix.loc[:, matrix.notna().sum() >= 2]
-        value = float(krippendorff_alpha(shared.to_numpy(dtype=float))) if shared.shape[1] >= 2 else float("nan")
-        rows.append({"raters": "all", "statistic": "krippendorff_alpha", "n_items": shared.shape[1], "value": value})
-    return pd.DataFrame(rows, columns=["raters", "statistic", "n_items", "value"])
-
-
-def judge_agreement(export: pd.DataFrame, judge: pd.DataFrame, merge_both_bad: bool = True) -> pd.DataFrame:
-    """Judge vs humans: Cohen's kappa of the judge against each rater and against the human majority
-    (items whose humans are split evenly are left out of the majority). `judge` has `item_id` and
-    `choice` in model terms (A, B or tie), e.g. a pairwise judge's verdict after both orders."""
-    from workbench.stats.agreement import cohen_kappa
-
-    missing = {"item_id", "choice"} - set(judge.columns)
-    if missing:
-        raise InputError(Problem("judge", None, ", ".join(sorted(missing)), "judge verdicts need item_id and choice"))
-    verdict = _codes(judge.drop_duplicates("item_id", keep="last").set_index("item_id")["choice"], merge_both_bad)
-    matrix = rating_matrix(export, merge_both_bad)
-    rows = []
-    humans = {r: matrix.loc[r].dropna() for r in matrix.index}
-    if not matrix.empty:
-        majority = matrix.apply(lambda col: _majority(col.dropna()), axis=0).dropna()
-        humans["majority"] = majority
-    for name, series in humans.items():
-        shared = series.index.intersection(verdict.dropna().index)
-        value = float(cohen_kappa(verdict[shared].astype(int).tolist(), series[shared].astype(int).tolist())) \
-            if len(shared) >= 2 else float("nan")
-        rows.append({"raters": f"judge vs {name}", "statistic": "cohen_kappa", "n_items": len(shared), "value": value})
-    return pd.DataFrame(rows, columns=["raters", "statistic", "n_items", "value"])
-
-
-def _majority(codes: pd.Series) -> float:
-    if codes.empty:
-        return float("nan")
-    counts = codes.value_counts()
-    if len(counts) > 1 and counts.iloc[0] == counts.iloc[1]:
-        return float("nan")
-    return float(counts.index[0])
-
-
 # ---- pairs to label ----------------------------------------------------------------------------
 def validate_pairs(pairs: pd.DataFrame, model_a: str | None = None, model_b: str | None = None) -> pd.DataFrame:
     """Check a pairs frame and return it with `model_a`/`model_b` columns filled in.
@@ -272,27 +201,6 @@ def validate_pairs(pairs: pd.DataFrame, model_a: str | None = None, model_b: str
     if problems:
         raise InputError(problems)
     return out.reset_index(drop=True)
-
-
-def pairs_from_store(store: Store, model_a: str, model_b: str, prompt_a: str | None = None,
-                     prompt_b: str | None = None, sample_index: int = 0) -> pd.DataFrame:
-    """Pairs of the latest runs of two models on the same items, with each item's input.
-    Items where either call failed are left out; how many is in `.attrs["dropped"]`."""
-    frames = []
-    for model, prompt, side in ((model_a, prompt_a, "a"), (model_b, prompt_b, "b")):
-        frame = store.responses_frame(model, prompt)
-        frame = frame[frame["sample_index"] == sample_index]
-        frames.append(frame[["item_id", "response", "dataset_id"]].rename(
-            columns={"response": f"response_{side}", "dataset_id": f"dataset_{side}"}))
-    both = frames[0].merge(frames[1], on="item_id", how="inner")
-    items = pd.concat([store.items_frame(d) for d in pd.unique(both[["dataset_a", "dataset_b"]].to_numpy().ravel())],
-                      ignore_index=True).drop_duplicates("item_id")
-    both = both.merge(items[["item_id", "input"]], on="item_id", how="left")
-    ok = both["response_a"].notna() & both["response_b"].notna() & both["input"].notna()
-    pairs = both.loc[ok, ["item_id", "input", "response_a", "response_b"]].assign(model_a=model_a, model_b=model_b)
-    pairs = pairs.reset_index(drop=True)
-    pairs.attrs["dropped"] = int((~ok).sum())
-    return pairs
 
 
 # ---- the durable log (I/O) ---------------------------------------------------------------------
@@ -353,11 +261,27 @@ class LabelLog:
 
 
 def require_rater(rater: object) -> str:
-    """A rater id is required: labels without one cannot be used for agreement or audits."""
-    text = str(rater).strip() if rater is not None else ""
+    """A rater id is required (labels without one cannot be used for agreement or audits), and it is
+    normalised (case, spaces) so "Alice ", "alice" and "ALICE" are one rater."""
+    text = " ".join(str(rater).split()).casefold() if rater is not None else ""
     if not text:
         raise InputError(Problem("labeler", None, "rater", "enter your rater id (e.g. your initials) before labeling"))
     return text
+
+
+def remembered_rater(path: str | Path) -> str:
+    """The rater id last used on this machine (kept beside the store), or "" when there is none."""
+    try:
+        return require_rater(Path(path).read_text(encoding="utf-8"))
+    except (OSError, InputError):
+        return ""
+
+
+def remember_rater(path: str | Path, rater: str) -> None:
+    try:
+        Path(path).write_text(rater, encoding="utf-8")
+    except OSError:
+        pass  # a preference, never a reason to stop labeling
 
 
 def write_csv(export: pd.DataFrame, path: str | Path) -> Path:

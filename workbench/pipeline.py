@@ -137,6 +137,13 @@ def sampling(config: MigrationConfig) -> Any:
     return Sampling(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
 
 
+def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
+    """Every model builds and every item renders with its prompt, before the store is opened."""
+    from workbench.runner import preflight
+
+    preflight(items, model_specs(config), sampling=sampling(config), prompts_dir=config.prompts_path)
+
+
 def open_store(config: MigrationConfig, allow_calls: bool) -> Any:
     """The store; a read-only step never creates one (a typo in a path must not make an empty store)."""
     from workbench.store import Store
@@ -195,7 +202,10 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
         return {}, 0
     from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
 
-    spec = JudgeSpec(model=config.judge, template=config.judge_template)
+    from workbench.runner import ModelSpec
+
+    endpoint = ModelSpec.with_endpoint(config.judge, None, config.api_base).options  # api_base reaches API judges too
+    spec = JudgeSpec(model=config.judge, template=config.judge_template, options=endpoint)
     policy = call_policy(config)
     labels = arm_labels(config)
     baseline = responses[responses["model"] == labels[0]]
@@ -231,7 +241,7 @@ def human_labels(config: MigrationConfig, store: Any, candidate_index: int) -> p
         return None
     names = arm_labels(config)
     export = labels_mod.export_frame(labels_mod.fold(log), names[0], names[candidate_index + 1])
-    export = export[export["choice"].isin(list(labels_mod.CHOICE_SCORE))]
+    export = export[export["choice"].isin(labels_mod.RATED_CHOICES)]
     return export if len(export) else None
 
 
@@ -262,6 +272,7 @@ def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -
     report notebook then runs is the same pipeline on a warm store. Returns the call counts."""
     config.preflight()
     items = select_items(config)
+    check_requests(config, items)
     with open_store(config, allow_calls=True) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=True, progress=progress)
         require_answers(responses, run_stats)
@@ -269,6 +280,29 @@ def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -
         require_verdicts(config, judgments)
     return {"made": run_stats.calls_made + judge_calls, "cached": run_stats.cached,
             "generation_made": run_stats.calls_made, "judge_made": judge_calls}
+
+
+def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str, pd.DataFrame]:
+    """(task name, pairs) for the blind labeler: the report's items and responses for the baseline and
+    one candidate, read from the store (no call). Items where either side failed are left out; how
+    many is in `.attrs["dropped"]`."""
+    config.preflight()
+    names = arm_labels(config)
+    if not 0 <= candidate_index < len(names) - 1:
+        raise InputError(f"candidate index {candidate_index} is out of range: there are {len(names) - 1} candidate(s)")
+    items = select_items(config)
+    with open_store(config, allow_calls=False) as store:
+        responses, _ = collect_responses(config, items, store, allow_calls=False)
+    first = responses[responses["sample_index"] == 0]
+    sides = [first[first["model"] == name].set_index("item_id")["response"] for name in
+             (names[0], names[candidate_index + 1])]
+    extra = [c for c in ("reference", "instruction") if c in items.columns]
+    pairs = items[["item_id", "input", *extra]].assign(response_a=lambda f: f["item_id"].map(sides[0]),
+                                                        response_b=lambda f: f["item_id"].map(sides[1]))
+    ok = pairs["response_a"].notna() & pairs["response_b"].notna()
+    pairs = pairs[ok].assign(model_a=names[0], model_b=names[candidate_index + 1]).reset_index(drop=True)
+    pairs.attrs["dropped"] = int((~ok).sum())
+    return labels_task(config, candidate_index), pairs
 
 
 def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
@@ -283,6 +317,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
     config.preflight()
     items = select_items(config)
     gate = config.gate_config()
+    check_requests(config, items)
     with open_store(config, allow_calls) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=allow_calls, progress=progress)
         require_answers(responses, run_stats)

@@ -224,10 +224,13 @@ def test_export_and_live_agreement(path, pairs):
     export = ann.export()
     assert set(export["choice"]) == {"A", "tie"} and len(export) == 16
     table = ann.agreement()
-    assert table.loc[0, "raters"] == "ann vs bob" and table.loc[0, "n_items"] == 8
+    assert (table.loc[0, "rater_a"], table.loc[0, "rater_b"]) == ("ann", "bob")
+    assert table.loc[0, "n"] == 8 and table.loc[0, "agreed"] == 7
+    assert table.loc[0, "degenerate"]  # ann used one label only: kappa says nothing, raw agreement does
     judge = pd.DataFrame({"item_id": pairs["item_id"], "choice": "A"})
-    with_judge = ann.agreement(judge).set_index("raters")
-    assert with_judge.loc["judge vs majority", "n_items"] == 7  # i5: A vs tie is split evenly
+    with_judge = ann.agreement(judge)
+    vs_ann = with_judge[(with_judge["rater_a"] == "ann") & (with_judge["rater_b"] == "judge")]
+    assert vs_ann["agreed"].item() == 8
 
 
 def test_a_task_compares_one_pair_of_models(path, pairs):

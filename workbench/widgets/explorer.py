@@ -77,6 +77,25 @@ class Explorer:
         self._build_widgets()
         self._refresh(list_changed=True)
 
+    @classmethod
+    def from_result(cls, result: Any, **kwargs: Any) -> "Explorer":
+        """The explorer over a pipeline result: the report's items, every arm's responses, scores,
+        the judge's verdicts and the human labels, baseline first."""
+        from workbench.metrics import metric_info
+
+        verdicts = [j.verdicts for j in result.judgments.values() if hasattr(j, "verdicts")]
+        labels = list(result.labels.values())
+        metrics = [m for m in result.scores["metric"].unique()] if len(result.scores) else []
+        known = [m for m in metrics if not str(m).startswith("judge:")]
+        info = metric_info(known) if known else None
+        directions = {} if info is None else {m: bool(h) for m, h in zip(info["metric"], info["higher_is_better"])
+                                              if h is not None and h == h}
+        directions.update({m: True for m in metrics if str(m).startswith("judge:")})
+        return cls(result.items, result.responses, scores_df=result.scores if len(result.scores) else None,
+                   judgments_df=pd.concat(verdicts, ignore_index=True) if verdicts else None,
+                   labels_df=pd.concat(labels, ignore_index=True) if labels else None,
+                   models=[result.baseline, *result.candidates], higher_is_better=directions or None, **kwargs)
+
     # ---- state ---------------------------------------------------------------------------------
     @property
     def current_id(self) -> str | None:

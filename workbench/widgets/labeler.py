@@ -45,7 +45,8 @@ class PairLabeler:
 
     def __init__(self, store_path: str | Path, task: str, pairs: pd.DataFrame, rater: str | None = None,
                  seed: int = 0, overlap: int | None = None, raters: list[str] | None = None,
-                 model_a: str | None = None, model_b: str | None = None, keyboard: str = "auto"):
+                 model_a: str | None = None, model_b: str | None = None, keyboard: str = "auto",
+                 guidance: str = "", show_reference: bool = False):
         import ipywidgets as w
 
         self._w = w
@@ -56,6 +57,9 @@ class PairLabeler:
         self.raters = list(raters) if raters else None
         self.overlap = overlap
         self.log = lab.LabelLog(store_path, task)
+        self.guidance = guidance
+        self.show_reference = show_reference and "reference" in self.pairs.columns
+        self._rater_file = Path(store_path).parent / "last_rater"
         self._check_task_models()
         self.rater: str | None = None
         self.queue: list[str] = []
@@ -86,12 +90,13 @@ class PairLabeler:
             w.HBox([self.buttons[k] for k in ("left", "right", "tie", "both_bad")]),
             w.HBox([self.buttons[k] for k in ("skip", "back", "undo")]), self.keys_hint,
         ]).add_class("wb-item-panel")
-        self.rater_box = w.Text(description="Rater id", placeholder="e.g. your initials").add_class("wb-rater")
+        self.rater_box = w.Text(description="Rater id", placeholder="e.g. your initials",
+                                value=lab.remembered_rater(self._rater_file)).add_class("wb-rater")
         self.start_button = w.Button(description="Start labeling", button_style="primary")
         self.start_button.on_click(lambda _b: self.start(self.rater_box.value))
         self.widget = w.VBox([self.status]).add_class("wb-labeler")
         self._keyboard = self._make_keyboard(keyboard)
-        self.start(rater)
+        self.start(rater or self.rater_box.value)
 
     # ---- setup ---------------------------------------------------------------------------------
     def _check_task_models(self) -> None:
@@ -127,12 +132,15 @@ class PairLabeler:
         """Begin (or resume) labeling as `rater`; an empty id shows a message and labels nothing."""
         try:
             self.rater = lab.require_rater(rater)
-            self.queue = lab.rater_queue(self.pairs.index, self.rater, self.seed, self.raters, self.overlap)
+            self.queue = lab.rater_queue(self.pairs.index, self.rater, self.seed,
+                                         [lab.require_rater(r) for r in self.raters] if self.raters else None,
+                                         self.overlap)
         except WorkbenchError as exc:
             self.rater = None
             self._show_error(exc)
             self.widget.children = (self.status, self.rater_box, self.start_button)
             return False
+        lab.remember_rater(self._rater_file, self.rater)
         self._state = lab.RaterState()
         self._refresh()
         self.current_item = lab.next_item(self.queue, self._decided)
@@ -225,11 +233,17 @@ class PairLabeler:
         return lab.export_frame(self.log.current(), self.model_a, self.model_b)
 
     def agreement(self, judge: pd.DataFrame | None = None) -> pd.DataFrame:
-        export = self.export()
-        table = lab.agreement(export)
+        """Raw agreement, n and Cohen's kappa per rater pair and against the majority, saying when kappa
+        is degenerate; with `judge` (item_id, choice) the judge joins as a non-voting rater."""
+        from workbench.stats.agreement import agreement_table
+
+        export = self.export()[["item_id", "rater", "choice"]]
+        export = export[export["choice"].isin(lab.RATED_CHOICES)]
+        non_voting: tuple[str, ...] = ()
         if judge is not None:
-            table = pd.concat([table, lab.judge_agreement(export, judge)], ignore_index=True)
-        return table
+            export = pd.concat([export, judge[["item_id", "choice"]].assign(rater="judge")], ignore_index=True)
+            non_voting = ("judge",)
+        return agreement_table(export, label="choice", non_voting=non_voting)
 
     def close(self) -> None:
         self.widget.close()
@@ -274,14 +288,25 @@ class PairLabeler:
             self.buttons[key].disabled = self.current_item is None
         self.view.value = self._view_html()
 
+    def _reference_html(self, row: pd.Series) -> str:
+        parts = []
+        for column, title in (("instruction", "Instruction"), ("reference", "Reference answer")):
+            if column in row.index and isinstance(row[column], str) and row[column].strip() and (
+                    column == "instruction" or self.show_reference):
+                parts.append(f"<div class='wb-{column}' style='margin-top:4px'><b>{title}</b>"
+                             f"<div class='wb-text' style='{_BOX}'>{html.escape(row[column])}</div></div>")
+        return "".join(parts)
+
     def _view_html(self) -> str:
         done = sum(1 for i in self.queue if i in self._decided)
         skipped = sum(1 for i in self.queue if self._decided.get(i, {}).get("action") == "skip")
         where = (f"item {self.queue.index(self.current_item) + 1} of {len(self.queue)}"
                  if self.current_item is not None else f"{len(self.queue)} items")
-        header = (f"<div class='wb-progress'><b>{html.escape(self.log.task)}</b> · rater"
-                  f" <b>{html.escape(self.rater or '')}</b> · {where} · labeled {done - skipped},"
-                  f" skipped {skipped}, remaining {len(self.queue) - done}</div>")
+        # Blind: nothing on the rater's screen names a model (task names do, so they are not shown).
+        header = (f"<div class='wb-progress'>rater <b>{html.escape(self.rater or '')}</b> · {where} · labeled"
+                  f" {done - skipped}, skipped {skipped}, remaining {len(self.queue) - done}</div>")
+        if self.guidance:
+            header += f"<div class='wb-guidance' style='margin-top:4px'><b>{html.escape(self.guidance)}</b></div>"
         if self.current_item is None:
             return (f"{header}<div class='wb-input wb-done'><b>All {len(self.queue)} items are done</b>"
                     f" ({skipped} skipped). Use Back to review or change an answer.</div>")
@@ -294,7 +319,8 @@ class PairLabeler:
         side = "<div class='wb-{cls}' style='flex:1 1 0;min-width:0'><b>{title}</b><div class='wb-text' style='{box}'>{text}</div></div>"
         return (f"{header}<div class='wb-input' style='margin-top:6px'><div><b>Input</b>"
                 f" <small class='wb-item-id'>{html.escape(self.current_item)}</small></div>"
-                f"<div class='wb-text' style='{_BOX}'>{html.escape(row['input'])}</div>{answer}</div>"
+                f"<div class='wb-text' style='{_BOX}'>{html.escape(row['input'])}</div>{self._reference_html(row)}"
+                f"{answer}</div>"
                 "<div style='display:flex;gap:12px;margin-top:6px'>"
                 + side.format(cls="left", title="Response 1", box=_BOX, text=html.escape(texts[left]))
                 + side.format(cls="right", title="Response 2", box=_BOX, text=html.escape(texts[right]))

@@ -1,0 +1,144 @@
+"""The one pipeline: replay models, a real-HTTP judge, human labels recorded through the labeler's
+API, and what reaches the comparison (human win rate, judge-human agreement, PPI, the gate)."""
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.fault_server import FaultServer
+from workbench.config import MigrationConfig
+from workbench.errors import EvidenceError, InputError
+from workbench.labels import LabelLog, sides
+from workbench.pipeline import arm_labels, label_pairs, labels_task, run_pipeline
+
+N = 40
+
+
+class JudgeServer(FaultServer):
+    """A judge that prefers the response containing GOOD (a tie when both or neither do), in both orders."""
+
+    @staticmethod
+    def _reply(body, text):
+        found = re.search(r"\[Response A\]\n(.*?)\n\[End of response A\].*?\[Response B\]\n(.*?)\n\[End of response B\]",
+                          text, re.S)
+        a, b = (found.group(1), found.group(2)) if found else ("", "")
+        verdict = "C" if ("GOOD" in a) == ("GOOD" in b) else ("A" if "GOOD" in a else "B")
+        return f"Compared.\nVerdict: [[{verdict}]]", "stop"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    items = [{"item_id": f"i{k:02d}", "input": f"question {k}", "reference": f"answer {k}",
+              "language": ("en", "ja")[k % 2]} for k in range(N)]
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
+    # the candidate is GOOD on 3 items in 4, the baseline on 1 in 4: the candidate should win
+    base = [{"item_id": r["item_id"], "response": f"answer {k}" + (" GOOD" if k % 4 == 0 else "")}
+            for k, r in enumerate(items)]
+    cand = [{"item_id": r["item_id"], "response": f"answer {k}" + (" GOOD" if k % 4 else "")}
+            for k, r in enumerate(items)]
+    for name, rows in (("base", base), ("cand", cand)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return tmp_path
+
+
+GATE = {"min_items": 20, "win_rate": {"noninferiority_margin": 0.1},
+        "metrics": {"chrf": {"max_drop": 50.0, "higher_is_better": True}}}
+
+
+def _config(project: Path, url: str, **extra) -> MigrationConfig:
+    extra.setdefault("gate", GATE)
+    return MigrationConfig(project_dir=str(project), dataset="items.jsonl", baseline=f"replay/{project / 'base.jsonl'}",
+                           baseline_prompt=None, candidates=[f"replay/{project / 'cand.jsonl'}"],
+                           candidate_prompts=[None], judge="openai/judge", judge_template="chat-v1", api_base=url,
+                           metrics=["chrf"], sample_size=None, bootstrap_resamples=200, **extra)
+
+
+def _label(config: MigrationConfig, raters: dict[str, int]) -> None:
+    """Raters label through the labeler's API: each prefers the side containing GOOD, with some noise."""
+    task, pairs = label_pairs(config)
+    with LabelLog(config.store_path, task) as log:
+        for rater, stride in raters.items():
+            for k, row in enumerate(pairs.itertuples()):
+                if k >= 24:
+                    break
+                left, right = sides(0, row.item_id, rater, row.model_a, row.model_b)
+                text = {row.model_a: row.response_a, row.model_b: row.response_b}
+                action = "left" if "GOOD" in text[left] else "right"
+                if stride and k % stride == 0:
+                    action = "tie"
+                log.record(row.item_id, rater, left, right, action, 0)
+
+
+def test_labels_reach_the_comparison_by_default(project):
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        first = run_pipeline(config)
+        assert first.labels == {}
+        _label(config, {"alice": 0, "bob": 5, "cy": 7})
+        result = run_pipeline(config)
+    name = result.candidates[0]
+    assert labels_task(config, 0) == f"{result.baseline} vs {name}"
+    comparison = result.comparisons[name]
+    sources = comparison.win_rates.set_index("source")
+    judge = sources.loc["judge", "win_rate"]
+    human = sources.loc["human labels (3 raters)", "win_rate"]
+    ppi = sources.loc["prediction-powered (judge on all items + human labels)"]
+    assert judge == pytest.approx(0.75) and 0.6 < human <= 0.75
+    assert ppi["ci_low"] < ppi["win_rate"] < ppi["ci_high"] and ppi["n"] == N
+    agreement = comparison.judge_reliability.set_index("measure")
+    assert agreement.loc["judge vs alice: agreement", "value"] == pytest.approx(1.0)
+    assert agreement.loc["judge vs bob: agreement", "n"] == 24 and agreement.loc["judge vs bob: agreement", "value"] < 1
+    assert "judge vs majority: agreement" in agreement.index
+    assert any(note.startswith("Human labels (prediction-powered") for note in comparison.notes)
+    verdict = result.verdict_json()["candidates"][name]
+    assert any(w["source"].startswith("prediction-powered") for w in verdict["win_rates"])
+
+
+def test_gate_can_read_the_ppi_or_human_win_rate(project):
+    gate = {"min_items": 20, "win_rate": {"noninferiority_margin": 0.1, "source": "ppi"}}
+    with JudgeServer() as server:
+        config = _config(project, server.url, gate=gate)
+        before = run_pipeline(config).comparisons
+        rule = next(iter(before.values())).gate.rules[0]
+        assert rule.status == "INCONCLUSIVE" and "no human labels yet" in rule.reason
+        _label(config, {"alice": 0, "bob": 5})
+        after = next(iter(run_pipeline(config).comparisons.values())).gate
+    assert after.rules[0].status == "PASS" and "prediction-powered" in after.rules[0].reason
+
+
+def test_same_model_with_two_prompts_is_two_arms(project):
+    config = MigrationConfig(project_dir=str(project), dataset="items.jsonl", baseline="fake/m",
+                             baseline_prompt="support_chat@v1", candidates=["fake/m"],
+                             candidate_prompts=["support_chat@v2"], judge=None, metrics=["chrf"], sample_size=None,
+                             bootstrap_resamples=200, gate={"metrics": {"chrf": {"max_drop": 5, "higher_is_better": True}}})
+    with pytest.raises(InputError):  # support_chat needs a task field the items lack: refused before any write
+        run_pipeline(config)
+    assert not config.store_path.exists()
+    labels = arm_labels(config)
+    assert labels == ["fake/m [support_chat@v1]", "fake/m [support_chat@v2]"]
+
+
+def test_a_candidate_without_any_answer_is_a_configuration_error(project, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the call fails before it leaves the machine
+    config = MigrationConfig(project_dir=str(project), dataset="items.jsonl", baseline=f"replay/{project / 'base.jsonl'}",
+                             baseline_prompt=None, candidates=["openai/missing-key-model"], candidate_prompts=[None],
+                             judge=None, metrics=["chrf"], sample_size=None,
+                             gate={"metrics": {"chrf": {"max_drop": 5, "higher_is_better": True}}},
+                             api_base=None, timeout_s=5)
+    with pytest.raises(EvidenceError, match="none of its 40 calls was answered.*auth"):
+        run_pipeline(config)
+
+
+def test_read_only_pipeline_needs_every_response_and_writes_nothing(project):
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        with pytest.raises(Exception, match="store not found"):
+            run_pipeline(config, allow_calls=False)
+        assert not config.store_path.exists()
+        run_pipeline(config)
+        hits = server.total_hits()
+        again = run_pipeline(config, allow_calls=False)
+        assert server.total_hits() == hits  # judge verdicts come from the store too
+    assert again.comparisons[again.candidates[0]].n_paired == N
