@@ -29,10 +29,14 @@ class ApiAdapter(Adapter):
         """Where calls really go, for the cache key: a different endpoint is a different model."""
         raise NotImplementedError
 
+    def endpoint_identity(self) -> dict[str, Any]:
+        """The endpoint's part of the identity: where calls go. `litellm/` with several
+        deployments replaces it (calls go to any of them, and adding one keeps the cache)."""
+        return {"api_base": self.resolved_api_base()}
+
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
-            identity: dict[str, Any] = {"provider": self.provider, "model": self.model,
-                                        "api_base": self.resolved_api_base()}
+            identity: dict[str, Any] = {"provider": self.provider, "model": self.model, **self.endpoint_identity()}
             if self.options.extra_headers:  # names only: values may be credentials
                 identity["extra_headers"] = sorted(self.options.extra_headers)
             self._identity = identity
