@@ -259,3 +259,16 @@ def notebook_config(namespace: Mapping[str, Any]) -> MigrationConfig:
     edited = {name: value for name, value in values.items() if value != defaults.get(name)}
     params_file = root / "params.toml"
     return build_config(params_file if params_file.is_file() else None, edited, base=root)
+
+
+def project_config(params_file: str = "params.toml", overrides: Mapping[str, Any] | None = None) -> MigrationConfig:
+    """The config the explorer and labeler notebooks use: the project's parameters file (relative to
+    the project root found upwards from the notebook), with `overrides` on top, so they select the
+    same runs as `workbench report --params params.toml`. Without the file: the defaults (the demo)."""
+    root = project_root()
+    path = resolve(params_file, root) if params_file else None
+    if path is not None and not path.is_file():
+        if params_file != "params.toml":
+            raise InputError(f"{path}: parameters file not found")
+        path = None
+    return build_config(path, dict(overrides or {}), base=root)
