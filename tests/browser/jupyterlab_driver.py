@@ -147,22 +147,30 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
 
 
-def prefill_store(path: Path, models: tuple[str, str], items: list[tuple[str, str]],
-                  responses: dict[str, dict[str, str]]) -> None:
-    """Write items and one run per model with the given responses, through the Store API only.
-    `responses[model][item_id]` is the text that model gave for that item."""
-    import pandas as pd
+def prefill_project(folder: Path, names: tuple[str, str], items: list[tuple[str, str]],
+                    responses: dict[str, dict[str, str]]) -> tuple[Path, tuple[str, str]]:
+    """A migration project whose baseline and candidate are replay models answering `responses[name]`
+    for each item, generated into its store through the pipeline. Returns (params.toml, model names)."""
+    import json
 
-    from workbench.hashing import content_hash
-    from workbench.models.base import Response
-    from workbench.store import Store
+    from workbench.config import build_config
+    from workbench.pipeline import arm_labels, prepare
 
-    frame = pd.DataFrame(items, columns=["item_id", "input"])
-    dataset_id = content_hash(frame.to_dict(orient="records"))
-    with Store(path) as store:
-        store.save_items(dataset_id, "browser-test", frame)
-        for model in models:
-            keys = {item: content_hash({"model": model, "item": item}) for item, _ in items}
-            store.create_run(model, None, dataset_id, {"test": True}, [(i, 0, k) for i, k in keys.items()])
-            for item, text in responses[model].items():
-                store.put_response(keys[item], model, {"item": item}, Response(text=text, finish_reason="stop"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "items.jsonl").write_text("".join(json.dumps({"item_id": i, "input": text}) + "\n" for i, text in items),
+                                        encoding="utf-8")
+    models = []
+    for name in names:
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"item_id": i, "response": t}) + "\n" for i, t in responses[name].items()),
+                        encoding="utf-8")
+        models.append(f"replay/{path}")
+    params = folder / "params.toml"
+    params.write_text(f'dataset = "items.jsonl"\nbaseline = "{models[0]}"\nbaseline_prompt = ""\n'
+                      f'candidates = ["{models[1]}"]\ncandidate_prompts = [""]\njudge = ""\nsample_size = ""\n'
+                      'metrics = ["chrf"]\ngate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, '
+                      'higher_is_better = true } } }\n', encoding="utf-8")
+    config = build_config(params)
+    prepare(config)
+    labels = arm_labels(config)
+    return params, (labels[0], labels[1])

@@ -11,12 +11,14 @@ import time
 
 import pytest
 
-from jupyterlab_driver import REPO_ROOT, copy_notebook, open_notebook, prefill_store, run_all_cells, wait_kernel
+from jupyterlab_driver import copy_notebook, open_notebook, prefill_project, run_all_cells, wait_kernel
+
+from workbench.pipeline import labels_task
+from workbench.project import bundled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-MODELS = ("hf/alpha-model", "litellm/beta-model")
-TASK = "browser-blind"
+NAMES = ("alpha", "beta")
 RATER = "ann"
 PAYLOAD = '<img src=x onerror="window.__xss=3">'
 WORDS = "refund order ship damaged photo replace battery screen size return free address cancel soon".split()
@@ -25,10 +27,10 @@ WORDS = "refund order ship damaged photo replace battery screen size return free
 def _data(n: int = 12):
     items = [(f"item-{k:02d}", f"Question {k}: what about my order? <b>#{k}</b>") for k in range(1, n + 1)]
     texts = {}
-    for index, model in enumerate(MODELS):
-        rng = random.Random(f"{model}-texts")
-        texts[model] = {item: " ".join(rng.choice(WORDS) for _ in range(8)) + f" ({item})"
-                        + (f" {PAYLOAD}" if index else "") for item, _ in items}
+    for index, name in enumerate(NAMES):
+        rng = random.Random(f"{name}-texts")
+        texts[name] = {item: " ".join(rng.choice(WORDS) for _ in range(8)) + f" ({item})"
+                       + (f" {PAYLOAD}" if index else "") for item, _ in items}
     return items, texts
 
 
@@ -44,10 +46,10 @@ def _wait_counts(page, labeled: int, skipped: int) -> None:
     expect(page.locator(".wb-progress")).to_contain_text(f"labeled {labeled}, skipped {skipped}", timeout=30_000)
 
 
-def _labels(path) -> list[dict]:
+def _labels(path, task: str) -> list[dict]:
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
-    rows = [dict(r) for r in conn.execute("SELECT * FROM labels WHERE task = ? ORDER BY label_id", (TASK,))]
+    rows = [dict(r) for r in conn.execute("SELECT * FROM labels WHERE task = ? ORDER BY label_id", (task,))]
     conn.close()
     return rows
 
@@ -75,17 +77,24 @@ def _restart_after_kill(page, lab, name: str) -> None:
 def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, page, artifacts, tmp_path):
     assert importlib.util.find_spec("ipyevents"), "keyboard shortcuts need ipyevents (a workbench dependency)"
     items, texts = _data()
-    store_path = tmp_path / "store.db"
-    prefill_store(store_path, MODELS, items, texts)
-    owner = {text: model for model, by_item in texts.items() for text in by_item.values()}
-    name = copy_notebook(jupyter_lab, REPO_ROOT / "notebooks" / "label_pairs.ipynb", "label_pairs_copy.ipynb", {
-        "store_path": str(store_path), "task": TASK, "baseline": MODELS[0], "candidate": MODELS[1],
-        "rater": RATER, "seed": 7})
+    params, models = prefill_project(tmp_path / "project", NAMES, items, texts)
+    from workbench.config import build_config
+
+    config = build_config(params)
+    store_path, task = config.store_path, labels_task(config, 0)
+    MODELS = models  # noqa: N806 - the arm names, as the labels record them
+    owner = {text: models[NAMES.index(name)] for name, by_item in texts.items() for text in by_item.values()}
+    name = copy_notebook(jupyter_lab, bundled("notebooks/label_pairs.ipynb"), "label_pairs_copy.ipynb", {
+        "params_file": str(params), "rater": RATER, "seed": 7, "show_reference": True})
     open_notebook(page, jupyter_lab, name)
     run_all_cells(page)
     _wait_counts(page, 0, 0)
     outputs = "\n".join(page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
-    assert "DEMO MODE" not in outputs and f"Labeling {len(items)} items" in outputs
+    assert f"{len(items)} items to label." in outputs
+    page.get_by_text("Which response answers the input better?").first.wait_for()  # the task is told
+    # Blind: no model name (nor its file name) anywhere on the rater's page, widgets and cell outputs.
+    page_text = page.locator(".jp-Notebook").inner_text()
+    assert not any(n in page_text for n in ("alpha.jsonl", "beta.jsonl", "replay/", " vs "))
     n_cells = page.locator(".jp-Notebook .jp-Cell").count()
     n_markdown = page.locator(".jp-Notebook .jp-MarkdownCell").count()
 
@@ -127,10 +136,10 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
     assert page.evaluate("window.__xss") is None
     assert PAYLOAD in _screen(page)[1] + _screen(page)[2]  # shown as text
     # Model names never reach the page.
-    body = page.locator(".wb-labeler").inner_text()
-    assert not any(m in body or m.split("/")[1] in body for m in MODELS)
+    body = page.locator(".jp-Notebook").inner_text()
+    assert not any(m in body for m in MODELS) and "alpha.jsonl" not in body and "beta.jsonl" not in body
 
-    rows = _labels(store_path)
+    rows = _labels(store_path, task)
     assert len(rows) == len(expected) + 1
     for row, (item, left, right, action, typed) in zip(rows, expected):
         assert (row["item_id"], row["rater"], row["action"], row["note"]) == (item, RATER, action, typed)
@@ -145,13 +154,13 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
 
     # Kill the kernel mid-session, run the notebook again: nothing lost, resume at the right item.
     _restart_after_kill(page, jupyter_lab, name)
-    assert _labels(store_path) == rows
+    assert _labels(store_path, task) == rows
     run_all_cells(page)
     _wait_counts(page, 9, 0)
     assert _screen(page)[0] == skipped_item
     page.get_by_role("button", name="Tie", exact=True).click()
     _wait_counts(page, 10, 0)
-    after = _labels(store_path)
+    after = _labels(store_path, task)
     assert after[:-1] == rows
     assert (after[-1]["item_id"], after[-1]["action"]) == (skipped_item, "tie")
     assert after[-1]["session_id"] != rows[-1]["session_id"]
