@@ -18,8 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fault_server import FaultServer  # noqa: E402
+try:
+    from tests.fault_server import FaultServer
+except ImportError:  # run as a script (benchmarks)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fault_server import FaultServer  # type: ignore[no-redef]
 
 UPPER = "Answer in UPPERCASE."
 PERIOD = "End every answer with a period."

@@ -60,9 +60,11 @@ class Budget:
             raise BudgetExhausted(f"{what}: the wall-time budget of {self.max_wall_s:g} s is used up")
         if self.max_cost_usd is not None and n_new:
             per_call = max((c for c in self.used.values() if c is not None), default=0.0)
-            if self.cost_usd + n_new * per_call > self.max_cost_usd:
+            kept_usd = 0.0 if use_reserve else self.reserved * per_call
+            if self.cost_usd + n_new * per_call > self.max_cost_usd - kept_usd:
+                kept = f" (about ${kept_usd:.4f} kept for the test confirmation)" if kept_usd else ""
                 raise BudgetExhausted(f"{what} would cost about ${n_new * per_call:.4f}; ${self.cost_usd:.4f} of "
-                                      f"${self.max_cost_usd:g} spent")
+                                      f"the ${self.max_cost_usd:g} cost budget spent{kept}")
 
     def record(self, costs: Mapping[str, float | None]) -> None:
         for key, cost in costs.items():

@@ -22,7 +22,8 @@ MIN_SPLIT_ITEMS = 5  # fewer items per split make a CI, and a held-out check, me
 
 # Fields that never change what the run finds (how fast calls go, where the result is written):
 # left out of the run id, so changing them resumes the same run.
-_NOT_IN_RUN_ID = ("concurrency", "timeout_s", "project_dir", "store", "output_prompt", "max_wall_s")
+_NOT_IN_RUN_ID = ("concurrency", "timeout_s", "project_dir", "store", "output_prompt", "max_wall_s",
+                  "model_options")
 
 
 class OptimizeConfig(BaseModel):
@@ -68,6 +69,9 @@ class OptimizeConfig(BaseModel):
     store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project")
     prompts_dir: str = Field("prompts", description="the project's prompt versions; the result is written here")
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models")
+    model_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="adapter options by model name, e.g. prices for the cost budget: "
+        '{"openai/m": {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}} (not part of cache keys)')
     concurrency: int = Field(4, ge=1, description="calls in flight at once")
     timeout_s: float = Field(300.0, gt=0, allow_inf_nan=False, description="hard limit per call, seconds")
     project_dir: str | None = Field(None, description="folder relative paths resolve against (None: the project root)")

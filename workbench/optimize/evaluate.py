@@ -78,6 +78,8 @@ class Evaluator:
         the cached runner, after checking that the calls it still needs fit the budget."""
         sampling = self.sampling if max_tokens is None else self.sampling.model_copy(update={"max_tokens": max_tokens})
         spec = ModelSpec.with_endpoint(model, prompt_ref, self.api_base)
+        if self.config.model_options.get(model):
+            spec = spec.model_copy(update={"options": {**spec.options, **self.config.model_options[model]}})
         planned = preflight(items, [spec], sampling=sampling, prompts_dir=self.scratch)[0][3]
         new = self.budget.new_keys(c.cache_key for c in planned)
         self.budget.require(len(new), what, use_reserve=use_reserve)

@@ -57,7 +57,9 @@ def make_objective(kind: str, metric: str, baseline: str | None, criterion: str)
 def metric_scores(objective: Objective, metric: str, items: pd.DataFrame, responses: pd.DataFrame,
                   teacher: pd.Series) -> pd.Series:
     """Oriented metric per item id (NaN where there is no answer or no teacher answer)."""
-    from workbench.metrics import score_responses
+    import warnings
+
+    from workbench.metrics import MetricWarning, score_responses
 
     ids = items["item_id"].astype(str)
     graded = pd.DataFrame({"item_id": ids.values, "reference": ids.map(teacher).values})
@@ -65,7 +67,9 @@ def metric_scores(objective: Objective, metric: str, items: pd.DataFrame, respon
         graded["language"] = items["language"].values
     frame = pd.DataFrame({"item_id": responses["item_id"].astype(str).values, "model": "target",
                           "response": responses["response"].values})
-    scores = score_responses(graded, frame, [metric])
+    with warnings.catch_warnings():  # failed calls are counted per trial (errors), not warned about per item
+        warnings.simplefilter("ignore", MetricWarning)
+        scores = score_responses(graded, frame, [metric])
     values = pd.Series(scores["value"].values, index=scores["item_id"].astype(str).values, dtype=float)
     return (values * objective.sign).reindex(ids.values)
 

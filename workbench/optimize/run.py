@@ -4,7 +4,9 @@ confirm the best dev prompt on held-out test -> save it as a new prompt version.
 Honest by construction: the search sees only dev; the winner is the dev trial with the largest
 paired gain over the starting prompt, and it is called a win only when the test split confirms
 the gain (the paired CI on test lies above 0). A dev gain the test split does not confirm is
-reported as overfitting. Every call is cached in the store and counted against the budget, so a
+reported as overfitting. Statuses: confirmed (a win), overfitting (a dev gain test does not confirm),
+no_gain (nothing beat the start on dev), unconfirmed (the budget ran out before the test check),
+stopped (the budget ran out before the start was even scored). Every call is cached in the store and counted against the budget, so a
 re-run (or a resume after a kill) repeats no call and ends where an uninterrupted run would.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ JUDGE_DEMO_MIN = 4.0  # judge objective: the target's own answers scored at leas
 @dataclass
 class OptimizeResult:
     run_id: str
-    status: str  # confirmed | overfitting | no_gain | unconfirmed
+    status: str  # confirmed | overfitting | no_gain | unconfirmed | stopped (see the module docstring)
     message: str
     objective: str
     start: str
@@ -179,8 +181,11 @@ class Search:
     # ---- the run ---------------------------------------------------------------------------------
     def run(self, run_id: str, data_id: str, created_at: float) -> OptimizeResult:
         config = self.config
-        self.evaluator.prepare_teacher(self.split.dev)
-        start_row = self.score(self.start, self.split.dev, move="start")
+        try:
+            self.evaluator.prepare_teacher(self.split.dev)
+            start_row = self.score(self.start, self.split.dev, move="start")
+        except BudgetExhausted as exc:
+            return self.stopped(run_id, str(exc))
         try:
             if "fewshot" in config.moves:
                 self.round = 1
@@ -312,6 +317,16 @@ class Search:
     def _install(self, data: dict[str, Any]) -> PromptVersion:
         digest = prompt_from_data(data, self.start.name, "trial").digest
         return self.evaluator.install(data, self.start.name, f"{self.start.version}-t{digest[:10]}")
+
+    def stopped(self, run_id: str, reason: str) -> OptimizeResult:
+        """The budget ran out before the starting prompt had a dev score: nothing to compare yet."""
+        return OptimizeResult(
+            run_id=run_id, status="stopped", message=f"the budget ran out before the starting prompt was scored on "
+            f"dev ({reason}); the calls made are stored: re-run with a larger budget to resume",
+            objective=self.evaluator.objective.describe(), start=self.start.ref, best=self.start.ref, saved=None,
+            saved_path=None, dev={}, test=None, trials=table(self.log.rows), budget=self.budget.summary(),
+            failed_calls=self.evaluator.failed_calls, stopped=f"budget: {reason}", report_command=None,
+            best_prompt=self.start, start_prompt=self.start)
 
     # ---- held-out confirmation, saving -------------------------------------------------------------
     def confirm(self, run_id: str, created_at: float) -> OptimizeResult:

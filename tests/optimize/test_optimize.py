@@ -1,0 +1,130 @@
+"""The optimizer end to end against a real HTTP server with a rule-driven target and optimizer model."""
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+
+import pandas as pd
+import pytest
+
+from tests.optimize.helpers import params, rule_items, write_items
+from tests.optimize.rule_server import PERIOD, UPPER
+from workbench.optimize import OptimizeConfig, optimize
+from workbench.prompts import load_prompt
+from workbench.store import Store
+
+
+def run(project, url, **extra):
+    return optimize(OptimizeConfig(**params(project, url, **extra)))
+
+
+def test_the_loop_finds_the_instruction_the_target_needs(project, rule_server):
+    shown = []
+    result = optimize(OptimizeConfig(**params(project, rule_server.url)), on_trial=shown.append)
+    best = result.best_prompt
+    assert UPPER in best.system and PERIOD in best.system  # two rewrites, each read off the worst example
+    assert result.status == "confirmed" and result.dev["best_score"] == 100.0 and result.dev["start_score"] == 0.0
+    assert result.test["delta_low"] > 0 and result.test["n"] == 8
+    trials = result.trials
+    assert trials["move"].tolist()[0] == "start" and (trials["move"] == "instruction").sum() >= 2
+    assert trials[trials["split"] == "test"]["move"].tolist() == ["start", "confirm"]
+    assert [r["trial"] for r in shown] == trials["trial"].tolist()  # the live table saw every trial as it came
+    # the trial table is in the store, with each trial's prompt
+    with Store(project / "store.db") as store:
+        stored = store.trials_frame(result.run_id)
+        assert stored["prompt_version"].tolist() == trials["prompt_version"].tolist()
+        assert stored["score"].round(6).tolist() == trials["score"].round(6).tolist()
+        assert tomllib.loads(stored["prompt_toml"].iloc[-1])["system"] == best.system
+        assert store.optimize_run(result.run_id)["status"] == "done"
+    # the result is a new prompt version in the project's prompts/, with its history
+    saved = load_prompt(result.saved, project / "prompts")
+    assert saved.system == best.system and saved.parent == "plain@v1"
+    assert saved.author == f"optimizer:{result.run_id}" and saved.note.startswith("confirmed:") and saved.created
+    assert result.report_command.endswith(f"""'["plain@v1", "{result.saved}"]'""")
+
+
+def test_demonstrations_first_then_rewrites(project, rule_server):
+    result = run(project, rule_server.url, moves=["fewshot", "instructions"], fewshot_candidates=3)
+    trials = result.trials
+    fewshot = trials[trials["move"] == "fewshot"]
+    assert len(fewshot) >= 2 and (fewshot["n_items"] < 8).all()  # demonstration items are not scored
+    assert (fewshot["delta"] > 0).all()  # demonstrations ending in a period teach the target the period
+    assert result.status == "confirmed" and result.dev["best_score"] == 100.0
+    assert len(result.best_prompt.examples) > 0 and UPPER in result.best_prompt.system
+
+
+@pytest.mark.parametrize("max_calls", [24, 31, 36, 47, 60])
+def test_the_calls_budget_is_never_exceeded(project, rule_server, max_calls):
+    result = run(project, rule_server.url, max_calls=max_calls, moves=["fewshot", "instructions"])
+    assert rule_server.total_hits() <= max_calls
+    assert result.budget["calls"] == rule_server.total_hits()  # every distinct call counted, none twice
+    assert result.status in ("confirmed", "no_gain")  # the test confirmation always had its calls
+    if max_calls < 60:
+        assert result.stopped.startswith("budget:")
+
+
+def test_the_cost_budget_is_never_exceeded(project, rule_server):
+    prices = {"openai/rule-target": {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002},
+              "openai/rule-optimizer": {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}}
+    result = run(project, rule_server.url, model_options=prices, max_cost_usd=0.2)
+    assert result.budget["cost_usd"] is not None and 0 < result.budget["cost_usd"] <= 0.2
+    assert result.stopped.startswith("budget:") and "cost" in result.stopped
+
+
+def test_the_wall_time_budget_stops_calls_in_flight(project, rule_server):
+    rule_server.latency_s = 0.1
+    started = time.perf_counter()
+    result = run(project, rule_server.url, max_wall_s=1.5, concurrency=1)
+    assert time.perf_counter() - started < 1.5 + 0.5  # stopped by the clock, not after the calls in flight
+    assert "wall-time" in result.stopped and result.saved is None
+    # stopped mid-search: either nothing beat the start yet, or a dev gain that is not confirmed, so not a result
+    assert result.status == "no_gain" or (result.status == "unconfirmed" and "not a result" in result.message)
+
+
+def test_a_budget_too_small_for_the_start_stops_without_a_result(project, rule_server):
+    rule_server.latency_s = 0.2
+    result = run(project, rule_server.url, max_wall_s=0.3, concurrency=1)
+    assert result.status == "stopped" and result.trials.empty and result.saved is None
+    assert "re-run with a larger budget to resume" in result.message
+
+
+def test_a_dev_gain_the_test_split_does_not_confirm_is_overfitting(project, rule_server):
+    # dev items want UPPERCASE, held-out test items want lowercase: the rewrite only fits dev
+    rows = rule_items(lambda w, i: (w.upper() if i < 10 else w) + ".")
+    for i, row in enumerate(rows):
+        row["split"] = "dev" if i < 10 else "test"
+    write_items(project / "items.jsonl", rows)
+    result = run(project, rule_server.url, split_column="split")
+    assert result.dev["delta_low"] > 0  # a real gain on dev...
+    assert result.test["delta"] < 0 and result.status == "overfitting"  # ...that test does not confirm
+    assert "overfitting" in result.message and "not a win" in result.message
+    assert load_prompt(result.saved, project / "prompts").note.startswith("overfitting:")
+
+
+def test_source_model_mode_needs_no_references(project, rule_server):
+    write_items(project / "items.jsonl", [{k: v for k, v in r.items() if k != "reference"} for r in rule_items()])
+    shouty = 'description = "the old prompt"\nmode = "chat"\nsystem = "Use uppercase and end with a period."\n' \
+             'user = "{input}"\n'
+    (project / "prompts" / "old").mkdir()
+    (project / "prompts" / "old" / "v1.toml").write_text(shouty, encoding="utf-8")
+    result = run(project, rule_server.url, objective="source", baseline="openai/rule-target", baseline_prompt="old@v1")
+    assert result.objective.startswith("chrf vs openai/rule-target against the baseline model's outputs")
+    assert result.status == "confirmed" and result.dev["best_score"] == 100.0
+
+
+def test_a_rerun_repeats_no_call_and_gives_the_same_result(project, rule_server):
+    first = run(project, rule_server.url, moves=["fewshot", "instructions"])
+    hits = rule_server.total_hits()
+    again = run(project, rule_server.url, moves=["fewshot", "instructions"])
+    assert rule_server.total_hits() == hits
+    assert (again.trials["calls_made"] == 0).all() and again.trials["calls"].sum() == first.trials["calls"].sum()
+    pd.testing.assert_frame_equal(again.trials.drop(columns=["calls_made", "wall_s"]),
+                                  first.trials.drop(columns=["calls_made", "wall_s"]))
+    assert (again.saved, again.status) == (first.saved, first.status)
+
+
+def test_result_json_and_trial_rows_are_plain_json(project, rule_server):
+    result = run(project, rule_server.url)
+    text = json.dumps(result.to_dict())
+    assert '"status": "confirmed"' in text and "NaN" not in text
