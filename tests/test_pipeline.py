@@ -1,31 +1,18 @@
 """The one pipeline: replay models, a real-HTTP judge, human labels recorded through the labeler's
 API, and what reaches the comparison (human win rate, judge-human agreement, PPI, the gate)."""
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.fault_server import FaultServer
+from tests.judge_server import JudgeServer
 from workbench.config import MigrationConfig
 from workbench.errors import EvidenceError, InputError
 from workbench.labels import LabelLog, sides
 from workbench.pipeline import arm_labels, label_pairs, labels_task, run_pipeline
 
 N = 40
-
-
-class JudgeServer(FaultServer):
-    """A judge that prefers the response containing GOOD (a tie when both or neither do), in both orders."""
-
-    @staticmethod
-    def _reply(body, text):
-        found = re.search(r"\[Response A\]\n(.*?)\n\[End of response A\].*?\[Response B\]\n(.*?)\n\[End of response B\]",
-                          text, re.S)
-        a, b = (found.group(1), found.group(2)) if found else ("", "")
-        verdict = "C" if ("GOOD" in a) == ("GOOD" in b) else ("A" if "GOOD" in a else "B")
-        return f"Compared.\nVerdict: [[{verdict}]]", "stop"
 
 
 @pytest.fixture

@@ -127,3 +127,42 @@ def test_documented_example_parameters_are_valid():
 
     config = build_config(REPO / "docs" / "migration.example.toml")
     assert config.gate_config().min_items == 100
+
+
+def test_every_plotted_win_rate_is_drawn_where_the_table_says(tmp_path):
+    """The report's figures, read from the executed notebook's plotly JSON: each win-rate dot and
+    its interval sit at the numbers in verdict.json (grouped traces once shifted them)."""
+    from tests.judge_server import JudgeServer
+    from workbench.plots import drawn_points
+
+    params = _fake_params(tmp_path)
+    rows = [json.loads(line) for line in _dataset(tmp_path, 40).read_text().splitlines()]
+    replay = {}
+    for name, good in (("base", lambda k: k % 4 == 0), ("cand", lambda k: k % 4 != 0)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"item_id": r["item_id"], "response": f"reply {k}" + (" GOOD" if good(k) else "")})
+                                + "\n" for k, r in enumerate(rows)), encoding="utf-8")
+        replay[name] = f"replay/{path}"
+    with JudgeServer() as server:
+        params.update(baseline=replay["base"], candidates=[replay["cand"]], baseline_prompt=None,
+                      candidate_prompts=[None], judge="openai/judge", judge_template="chat-v1", api_base=server.url,
+                      sample_size=None, gate={"min_items": 30, "win_rate": {"noninferiority_margin": 0.1},
+                                              "min_position_consistency": 0.8})
+        proc = _report(tmp_path, params)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "reports" / "t"
+    verdict = json.loads((out / "verdict.json").read_text())
+    table = {w["source"]: w for w in verdict["candidates"][replay["cand"]]["win_rates"]}
+    nb = json.loads((out / "report.ipynb").read_text())
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for c in nb["cells"] for o in c.get("outputs", [])
+               if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    win_plots = [f for f in figures if "Win rate" in json.dumps(f.get("layout", {}).get("title", ""))]
+    assert win_plots, "the report draws the win rates"
+    drawn = drawn_points(win_plots[0])
+    assert len(drawn) == len([w for w in table.values() if w["win_rate"] is not None])
+    for point in drawn.itertuples():
+        row = table[point.trace]
+        assert point.value == pytest.approx(row["win_rate"]) and point.ci_low == pytest.approx(row["ci_low"])
+        assert point.ci_high == pytest.approx(row["ci_high"])
+    consistency = [f for f in figures if "consisten" in json.dumps(f.get("layout", {})).lower()]
+    assert consistency and "gate minimum" in json.dumps(consistency[0]["layout"])

@@ -2,7 +2,7 @@
 
 Exit codes, every command:
   0  PASS (compare, report) / everything answered (generate) / done (init, score)
-  1  FAIL (compare, report) / some items failed after retries (generate) / drift or alert (drift)
+  1  FAIL (compare, report) / some items failed after retries (generate, optimize) / drift or alert (drift)
   2  INCONCLUSIVE (compare, report): the evidence does not decide
   3  could not run: bad input or usage, a missing or damaged store, an internal error
      (one line on stderr; the traceback only with --debug)
@@ -237,11 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score(sub)
     _add_compare(sub)
     _add_report(sub)
+    from workbench.monitor.cli import add_parser as add_drift
+    from workbench.optimize.cli import add_parsers as add_optimize
+
+    add_drift(sub)
+    COMMANDS.update(add_optimize(sub))
     return parser
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from workbench.monitor.cli import run
+
+    return run(args)
+
+
 COMMANDS = {"init": cmd_init, "generate": cmd_generate, "score": cmd_score, "compare": cmd_compare,
-            "report": cmd_report}
+            "report": cmd_report, "drift": cmd_drift}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,13 +41,16 @@ class LineProgress:
         self.total, self.desc, self.stream = total, desc, stream or sys.stderr
         self.done = self.errors = 0
         self.started = time.perf_counter()
-        print(f"{desc}: {total} to do", file=self.stream, flush=True)
+        print(f"{desc}: {total} to do" if total > 1 else f"{desc} ...", file=self.stream, flush=True)
 
     def update(self, n_done: int, n_errors: int = 0, cost_usd: float = 0.0) -> None:
         self.done, self.errors = n_done, n_errors
 
     def close(self) -> None:
         elapsed = time.perf_counter() - self.started
+        if self.total <= 1:
+            print(f"{self.desc}: {'failed' if self.errors else 'done'} in {elapsed:.1f} s", file=self.stream, flush=True)
+            return
         rate = f", {self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
         print(f"{self.desc}: {self.done}/{self.total} done in {elapsed:.1f} s{rate}, {self.errors} errors",
               file=self.stream, flush=True)
