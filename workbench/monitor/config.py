@@ -79,6 +79,22 @@ class DriftConfig(BaseModel):
     project_dir: str | None = Field(None, description="folder relative paths resolve against (None: the project root)")
     output_dir: str | None = Field(None, description="where drift.json and drifted_items.jsonl go (None: not written)")
 
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        from workbench.monitor.windows import WindowSpec
+
+        WindowSpec.parse(value)  # ValueError names what is wrong
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from workbench.monitor.windows import WindowSpec
+
+        WindowSpec.parse("day", value)
+        return value
+
     @field_validator("signals")
     @classmethod
     def _signals(cls, value: list[str]) -> list[str]:
@@ -107,9 +123,6 @@ class DriftConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "DriftConfig":
-        from workbench.monitor.windows import WindowSpec
-
-        WindowSpec.parse(self.window, self.timezone)  # ValueError names the problem
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be between 0 and 1")
         for name, low in (("min_window_rows", 2), ("min_term_count", 1), ("embedding_sample", 10),

@@ -3,7 +3,8 @@
 A second pass over the log (in chunks, like the first) picks, in each flagged window, the items
 that carry the drift its tests found: an input in a language whose share rose, holding a new term,
 longer (or shorter) than 95% of the reference, or unlike every reference item in embedding space.
-At most `export_per_window` of them per window are kept (a uniform sample), each input once.
+At most `export_per_window` of them per window are kept (a uniform sample of the distinct inputs
+not exported for an earlier window: each input once).
 
 Rows are `{"item_id", "input", ...metadata}`: the id is the log's own id (id_field) when it has
 one, else a hash of the input, so the same message exported twice gets the same id.
@@ -82,6 +83,7 @@ def collect(chunks: Iterable[pd.DataFrame], keys_of, criteria: dict[int, Criteri
             seed: int) -> pd.DataFrame:
     """Drifted items of the flagged windows (`criteria` by window key) from a pass over the log."""
     samples = {key: Reservoir(per_window, seed * 31 + key) for key in criteria}
+    seen: set[str] = set()
     for chunk in chunks:
         keys = keys_of(chunk)
         has_id, has_model = ITEM_ID in chunk.columns, MODEL in chunk.columns
@@ -94,9 +96,13 @@ def collect(chunks: Iterable[pd.DataFrame], keys_of, criteria: dict[int, Criteri
             found, lang, hits = crit.reasons(row, text)
             if not found:
                 continue
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+            if digest in seen:
+                continue  # each input once: the sample goes to distinct items
+            seen.add(digest)
             given_id = chunk[ITEM_ID].iat[i] if has_id else None
             samples[key].add({
-                "item_id": given_id or "drift-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+                "item_id": given_id or f"drift-{digest}",
                 "input": text, "window": crit.label, "timestamp": chunk[TIMESTAMP].iat[i].isoformat(),
                 "drift_signals": ",".join(found), "language": lang if lang != UNDETERMINED else language(text),
                 "new_terms": ", ".join(hits), "input_chars": len(text), "source_row": row,

@@ -204,8 +204,9 @@ class LogReader:
             if not name:
                 continue
             values = raw[name].tolist()
-            if any(v is not _ABSENT for v in values):
-                self.present.add(column)
+            if all(v is _ABSENT for v in values):
+                continue  # not in this file (or chunk): the column is left out, not filled with empties
+            self.present.add(column)
             cleaned = []
             for i, value in enumerate(values):
                 if column == RESPONSE:
@@ -225,8 +226,9 @@ class LogReader:
             out[column] = cleaned
         for name in f.judges:
             values = raw[name].tolist()
-            if any(v is not _ABSENT for v in values):
-                self.present.add(name)
+            if all(v is _ABSENT for v in values):
+                continue
+            self.present.add(name)
             scores = np.full(n, np.nan)
             for i, value in enumerate(values):
                 if value is _ABSENT or _missing(value):

@@ -240,7 +240,6 @@ def profile_reference(config: DriftConfig, embed: Embedder) -> sig.ReferenceProf
         chosen = sorted(rng.choice(len(texts), size=k, replace=False).tolist())
         profile.sample_texts = [texts[i] for i in chosen]
         profile.embeddings = embed(profile.sample_texts)
-        profile.novelty_threshold = sig.novelty_threshold(profile.embeddings)
     return profile
 
 
@@ -332,7 +331,7 @@ def _terms_frame(windows: list[ClosedWindow]) -> pd.DataFrame:
 def _novel_frame(windows: list[ClosedWindow]) -> pd.DataFrame:
     rows = [{"window": w.label, **item} for w in windows if "embedding" in w.tests
             for item in w.tests["embedding"].details["novel"]]
-    return pd.DataFrame(rows, columns=["window", "row", "input", "nearest_cosine"])
+    return pd.DataFrame(rows, columns=["window", "row", "input", "witness", "nearest_cosine"])
 
 
 def _models_frame(windows: list[ClosedWindow]) -> pd.DataFrame:

@@ -13,7 +13,8 @@ an effect size in the signal's own unit, and evidence a reader can check:
   word is new, and the language test already reports it.
 - embedding: maximum mean discrepancy (Gaussian kernel, median-distance bandwidth) between
   all-MiniLM-L6-v2 embeddings of a window sample and of the reference, with a permutation p-value;
-  effect = MMD^2. Items far from every reference item are listed as evidence.
+  effect = MMD^2. The items where the MMD witness function is high (the window has more items
+  there than the reference) are listed as evidence and exported.
 """
 from __future__ import annotations
 
@@ -49,7 +50,6 @@ class ReferenceProfile:
     term_languages: frozenset = frozenset()  # languages whose inputs the vocabulary test reads
     sample_texts: list[str] = field(default_factory=list)
     embeddings: np.ndarray | None = None
-    novelty_threshold: float | None = None  # a window item less similar than this to every reference item is novel
 
     @property
     def median_length(self) -> float:
@@ -170,51 +170,71 @@ def _readable_terms(sketch: InputSketch, new: dict[str, tuple[int, float]], min_
 
 # ---- embedding -------------------------------------------------------------------------------------
 
-def mmd_permutation_test(x: np.ndarray, y: np.ndarray, permutations: int, seed: int) -> tuple[float, float, float]:
+def gaussian_kernel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """(kernel over the pooled rows of x then y, bandwidth): exp(-|a-b|^2 / median |a-b|^2)."""
+    z = np.vstack([x, y]).astype(np.float64)
+    sq = np.sum(z * z, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
+    off = d2[np.triu_indices(len(z), 1)]
+    bandwidth = float(np.median(off[off > 0])) if np.any(off > 0) else 1.0
+    return np.exp(-d2 / bandwidth).astype(np.float32), bandwidth
+
+
+def mmd_permutation_test(x: np.ndarray, y: np.ndarray, permutations: int, seed: int,
+                         kernel: np.ndarray | None = None) -> tuple[float, float, float]:
     """(MMD^2, permutation p-value, kernel bandwidth) for samples x and y (rows are points).
 
     Gaussian kernel with the median pairwise squared distance of the pooled sample as bandwidth;
     the biased MMD^2 estimate w'Kw with w = +1/n on x and -1/m on y. Each permutation reassigns
     the labels; p = (1 + #{permuted >= observed}) / (1 + permutations), exact in level.
     """
-    z = np.vstack([x, y]).astype(np.float64)
-    sq = np.sum(z * z, axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
-    off = d2[np.triu_indices(len(z), 1)]
-    bandwidth = float(np.median(off[off > 0])) if np.any(off > 0) else 1.0
-    kernel = np.exp(-d2 / bandwidth)
+    bandwidth = float("nan")
+    if kernel is None:
+        kernel, bandwidth = gaussian_kernel(x, y)
     n, m = len(x), len(y)
-    w = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
+    w = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)]).astype(np.float32)
     observed = float(w @ kernel @ w)
     rng = np.random.default_rng(seed)
     stats = np.empty(permutations)
     batch = 100
     for start in range(0, permutations, batch):
         size = min(batch, permutations - start)
-        perm = np.stack([rng.permutation(w) for _ in range(size)], axis=1)
+        perm = rng.permuted(np.repeat(w[:, None], size, axis=1), axis=0)
         stats[start:start + size] = np.einsum("ib,ib->b", perm, kernel @ perm)
-    p = (1 + int(np.sum(stats >= observed - 1e-12))) / (1 + permutations)
+    p = (1 + int(np.sum(stats >= observed - 1e-6 * abs(observed)))) / (1 + permutations)
     return observed, p, bandwidth
 
 
+def witness(kernel: np.ndarray, n: int) -> np.ndarray:
+    """The MMD witness at every pooled point (reference first, n of them): mean kernel to the
+    window's points minus mean kernel to the reference's, each leaving the point itself out.
+    High values mark regions the window has and the reference lacks."""
+    k = kernel.astype(np.float64)
+    diag = np.diag(k)
+    to_ref, to_win = k[:, :n].sum(axis=1), k[:, n:].sum(axis=1)
+    m = len(k) - n
+    is_ref = np.arange(len(k)) < n
+    mean_ref = (to_ref - np.where(is_ref, diag, 0.0)) / np.where(is_ref, n - 1, n)
+    mean_win = (to_win - np.where(is_ref, 0.0, diag)) / np.where(is_ref, m, m - 1)
+    return mean_win - mean_ref
+
+
 def embedding_test(ref: ReferenceProfile, sample: list[tuple[int, str]], vectors: np.ndarray,
-                   permutations: int, seed: int, show: int = 5) -> TestResult:
-    mmd2, p, bandwidth = mmd_permutation_test(ref.embeddings, vectors, permutations, seed)
+                   permutations: int, seed: int, show: int = 5, quantile: float = 0.95) -> TestResult:
+    """MMD permutation test, and the sampled items that carry the shift: those whose witness value
+    is above the reference items' own 95% quantile (about 5% of items pass by chance)."""
+    kernel, bandwidth = gaussian_kernel(ref.embeddings, vectors)
+    mmd2, p, _ = mmd_permutation_test(ref.embeddings, vectors, permutations, seed, kernel=kernel)
+    n = len(ref.embeddings)
+    scores = witness(kernel, n)
+    threshold = float(np.quantile(scores[:n], quantile))
     nearest = (vectors @ ref.embeddings.T).max(axis=1)  # unit vectors: cosine similarity
-    novel = [(row, text, float(sim)) for (row, text), sim in zip(sample, nearest)
-             if ref.novelty_threshold is not None and sim < ref.novelty_threshold]
-    novel.sort(key=lambda t: t[2])
-    share = len(novel) / len(sample)
-    evidence = (f"MMD² {mmd2:.4f} over {len(sample)} sampled items; {share:.0%} of them are unlike every reference "
-                f"item (nearest cosine < {ref.novelty_threshold:.2f}; 5% expected)")
+    carriers = sorted(((row, text, float(w), float(c)) for (row, text), w, c in zip(sample, scores[n:], nearest)
+                       if w > threshold), key=lambda t: -t[2])
+    share = len(carriers) / len(sample)
+    evidence = (f"MMD² {mmd2:.4f} over {len(sample)} sampled items; {share:.0%} of them lie where the window has "
+                f"more items than the reference (witness above its 95% reference quantile; 5% expected)")
     return TestResult("embedding", mmd2, p, mmd2, "MMD²", evidence,
-                      {"novel_share": share, "novel": [{"row": r, "input": t, "nearest_cosine": s} for r, t, s in novel[:show]],
-                       "novel_rows": [r for r, _, _ in novel], "bandwidth": bandwidth, "sampled": len(sample)})
-
-
-def novelty_threshold(embeddings: np.ndarray, quantile: float = 0.05) -> float:
-    """The 5% quantile of each reference item's cosine to its nearest other reference item: 95% of
-    reference items have a closer neighbour than this, so a new item below it is unlike them."""
-    sims = embeddings @ embeddings.T
-    np.fill_diagonal(sims, -np.inf)
-    return float(np.quantile(sims.max(axis=1), quantile))
+                      {"drift_like_share": share, "bandwidth": bandwidth, "sampled": len(sample),
+                       "novel": [{"row": r, "input": t, "witness": w, "nearest_cosine": c} for r, t, w, c in carriers[:show]],
+                       "novel_rows": [r for r, _, _, _ in carriers]})

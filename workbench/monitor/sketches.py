@@ -97,8 +97,9 @@ class InputSketch:
         """One row. `words` are counted only for inputs in the reference's languages (the caller
         passes () otherwise): a new language's every word is new, which the language test already
         says; the vocabulary test is about new words in the languages the application knows.
-        Bigrams (two adjacent words) are only counted when one of their words is new to the
-        reference: they exist to show new names whole ("AeroKite X2"), not to test phrasing."""
+        Bigrams (two adjacent words) are only counted when both words are new to the reference, or
+        one is and the other holds a digit: they exist to show new names whole ("AeroKite X2",
+        "Nimbus Vac"), not to test phrasing."""
         from workbench.monitor.text import join_words
 
         self.rows += 1
@@ -120,7 +121,7 @@ class InputSketch:
             new = key not in reference_vocab
             if new and room and key not in self.surface:
                 self.surface[key] = surface
-            if follows and prev is not None and (new or prev[0] not in reference_vocab):
+            if follows and prev is not None and _name_like(prev[0], key, new, reference_vocab):
                 pair = f"{prev[0]} {key}"
                 pairs.add(pair)
                 if room and pair not in self.surface:
@@ -133,3 +134,13 @@ class InputSketch:
     @property
     def texts(self) -> int:
         return self.rows - self.empty_inputs
+
+
+def _name_like(left: str, right: str, right_new: bool, reference_vocab: Any) -> bool:
+    left_new = left not in reference_vocab
+    if left_new and right_new:
+        return True
+    if left_new or right_new:
+        other = right if left_new else left
+        return any(ch.isdigit() for ch in other)
+    return False

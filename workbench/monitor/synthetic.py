@@ -97,7 +97,7 @@ def message(item: dict, rng: np.random.Generator, variation: bool = True) -> str
 
 
 def production_log(n_rows: int, *, seed: int = 0, start: str = "2026-10-05", days: int = 28,
-                   drifts: Sequence[Drift] = (), models: Sequence[str] = ("litellm/openai/gpt-4o-2024-05-13",),
+                   drifts: Sequence[Drift] = (), models: Sequence[str] = ("hf/smollm2-135m-instruct",),
                    switch_at: float | None = None, items: list[dict] | None = None,
                    variation: bool = True) -> pd.DataFrame:
     """A log of `n_rows` requests spread uniformly over `days` from `start` (UTC), sorted by time:
@@ -152,7 +152,7 @@ def reference_dataset(n_items: int, *, seed: int = 0, items: list[dict] | None =
 
 def write_jsonl(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in frame.to_dict(orient="records"))
+    text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in frame.to_dict(orient="records"))
     if path.suffix == ".gz":
         import gzip
 

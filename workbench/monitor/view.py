@@ -66,7 +66,8 @@ hypergeometric (Fisher) p-value, Bonferroni-corrected over every term frequent e
 the window's inputs holding the top new term. Only inputs in the reference's own languages are read.</li>
 <li><b>Embedding</b>: all-MiniLM-L6-v2 embeddings of up to {cfg.embedding_sample} sampled inputs per window and
 {cfg.embedding_reference_sample} reference inputs; maximum mean discrepancy (Gaussian kernel, median bandwidth)
-with a {cfg.permutations}-permutation p-value; effect = MMD².</li>
+with a {cfg.permutations}-permutation p-value; effect = MMD². Items whose witness value (mean kernel to the
+window minus mean kernel to the reference) is above the reference items' own 95% quantile carry the shift.</li>
 <li><b>Multiple testing</b>: {esc(result.method)}. {esc(METHODS[cfg.correction])} adjusted p-values (q) are
 compared with alpha. Minimum effects: {esc(floors)}.</li>
 <li><b>Quality</b>: thresholds are operational limits, checked per window with at least {cfg.min_window_rows}
