@@ -146,3 +146,14 @@ def test_some_failed_calls_exit_1(project, rule_server, capsys):
     assert main(["optimize", "--params", str(params_file), "-q"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["failed_calls"] >= 1
+
+
+def test_a_start_prompt_without_answers_stops_with_exit_1(project, rule_server, capsys):
+    from tests.fault_server import server_error
+    from tests.optimize.helpers import WORDS
+
+    for word in WORDS:
+        rule_server.always(word, server_error(400))
+    assert main(["optimize", "--params", str(_params_file(project, rule_server.url)), "-q"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "stopped" and result["stopped"] == "failed calls" and result["failed_calls"] == 8

@@ -6,7 +6,7 @@ paired gain over the starting prompt, and it is called a win only when the test 
 the gain (the paired CI on test lies above 0). A dev gain the test split does not confirm is
 reported as overfitting. Statuses: confirmed (a win), overfitting (a dev gain test does not confirm),
 no_gain (nothing beat the start on dev), unconfirmed (the budget ran out before the test check),
-stopped (the budget ran out before the start was even scored). Every call is cached in the store and counted against the budget, so a
+stopped (the start has no dev score: budget or failed calls). Every call is cached in the store and counted against the budget, so a
 re-run (or a resume after a kill) repeats no call and ends where an uninterrupted run would.
 """
 from __future__ import annotations
@@ -185,7 +185,12 @@ class Search:
             self.evaluator.prepare_teacher(self.split.dev)
             start_row = self.score(self.start, self.split.dev, move="start")
         except BudgetExhausted as exc:
-            return self.stopped(run_id, str(exc))
+            return self.stopped(run_id, f"the budget ran out before the starting prompt was scored on dev ({exc}); "
+                                "the calls made are stored: re-run with a larger budget to resume", f"budget: {exc}")
+        if start_row["n_items"] < 2:
+            return self.stopped(run_id, f"the starting prompt has a score on {start_row['n_items']} of "
+                                f"{len(self.split.dev)} dev items (failed calls: see the store's call errors); "
+                                "re-run to retry them", "failed calls")
         try:
             if "fewshot" in config.moves:
                 self.round = 1
@@ -318,15 +323,13 @@ class Search:
         digest = prompt_from_data(data, self.start.name, "trial").digest
         return self.evaluator.install(data, self.start.name, f"{self.start.version}-t{digest[:10]}")
 
-    def stopped(self, run_id: str, reason: str) -> OptimizeResult:
-        """The budget ran out before the starting prompt had a dev score: nothing to compare yet."""
+    def stopped(self, run_id: str, message: str, reason: str) -> OptimizeResult:
+        """No dev score for the starting prompt (budget or failed calls): nothing to compare yet."""
         return OptimizeResult(
-            run_id=run_id, status="stopped", message=f"the budget ran out before the starting prompt was scored on "
-            f"dev ({reason}); the calls made are stored: re-run with a larger budget to resume",
-            objective=self.evaluator.objective.describe(), start=self.start.ref, best=self.start.ref, saved=None,
-            saved_path=None, dev={}, test=None, trials=table(self.log.rows), budget=self.budget.summary(),
-            failed_calls=self.evaluator.failed_calls, stopped=f"budget: {reason}", report_command=None,
-            best_prompt=self.start, start_prompt=self.start)
+            run_id=run_id, status="stopped", message=message, objective=self.evaluator.objective.describe(),
+            start=self.start.ref, best=self.start.ref, saved=None, saved_path=None, dev={}, test=None,
+            trials=table(self.log.rows), budget=self.budget.summary(), failed_calls=self.evaluator.failed_calls,
+            stopped=reason, report_command=None, best_prompt=self.start, start_prompt=self.start)
 
     # ---- held-out confirmation, saving -------------------------------------------------------------
     def confirm(self, run_id: str, created_at: float) -> OptimizeResult:
