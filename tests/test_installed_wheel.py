@@ -34,6 +34,9 @@ def installed(tmp_path_factory) -> Path:
 def _run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WORKBENCH_PROJECT")}
     env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    # the dependencies' data files (nbconvert's templates) live in the dev venv's prefix, as the
+    # packages themselves do; a normal install puts both in the same prefix
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
     return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -54,7 +57,8 @@ def test_wheel_runs_init_report_and_compare_from_an_empty_folder(installed, tmp_
     work.mkdir()
     where = _run(installed, work, "python", "-c", "import sys, workbench; print(workbench.__file__); print(sys.path)")
     assert str(installed) in where.stdout.splitlines()[0]
-    assert str(REPO) not in where.stdout  # no checkout on sys.path
+    paths = eval(where.stdout.splitlines()[1])  # noqa: S307 - our own subprocess printed a list literal
+    assert not [p for p in paths if p.rstrip("/") in (str(REPO), str(REPO / "workbench"))]  # no checkout on sys.path
 
     init = _run(installed, work, "workbench", "init", "proj")
     assert init.returncode == 0, init.stderr
