@@ -6,6 +6,9 @@ asks for: in UPPERCASE when the system message says "uppercase", ending in a per
 message says "period" or a demonstration (an assistant turn) ends in one. So the instruction it
 needs is known: "uppercase" and "period" together score 100 chrF against `upper(input) + "."`.
 
+`rule-judge` scores the response of a pointwise judge prompt: 5 when it is in uppercase and ends in a
+period, 3 when it does one of the two, 1 otherwise.
+
 `rule-optimizer` reads GEPA's reflection prompt (the current instruction between the first pair of
 ```, then examples with "Generated Outputs" and "Feedback ... Expected answer: ...") and, from the
 first (worst) example, proposes the current instruction plus the one rule that example shows is
@@ -55,12 +58,21 @@ def optimizer_reply(prompt: str) -> str:
     return f"Here is a better instruction:\n```\n{new}\n```"
 
 
+def judge_reply(prompt: str) -> str:
+    found = re.search(r"\[Response\]\n(.*?)\n\[End of response\]", prompt, re.S)
+    answer = found.group(1).strip() if found else ""
+    kept = (answer == answer.upper() and any(c.isalpha() for c in answer)) + answer.endswith(".")
+    return f"Checked case and punctuation.\nScore: {1 + 2 * kept}"
+
+
 class RuleServer(FaultServer):
     """The fault server's endpoints and hit counting, answering by the rules above."""
 
     def _reply(self, body: dict[str, Any], text: str) -> tuple[str, str]:  # type: ignore[override]
         model = str(body.get("model", ""))
         messages = body.get("messages", [])
+        if "judge" in model:
+            return judge_reply("\n".join(str(m.get("content", "")) for m in messages)), "stop"
         if "optimizer" in model:
             return optimizer_reply(next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")), "stop"
         return target_reply(messages), "stop"

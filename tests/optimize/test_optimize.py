@@ -128,3 +128,13 @@ def test_result_json_and_trial_rows_are_plain_json(project, rule_server):
     result = run(project, rule_server.url)
     text = json.dumps(result.to_dict())
     assert '"status": "confirmed"' in text and "NaN" not in text
+
+
+def test_judge_objective_scores_with_the_judge_and_counts_its_calls(project, rule_server):
+    result = run(project, rule_server.url, objective="judge", judge="openai/rule-judge", judge_criterion="correctness",
+                 moves=["fewshot", "instructions"])
+    assert result.objective == "pointwise judge score (judge:correctness)"
+    assert result.dev["start_score"] == 1.0 and result.dev["best_score"] > 1.0  # the judge's 1-5 scale
+    assert result.status == "confirmed" and PERIOD in result.best_prompt.system
+    assert not (result.trials["move"] == "fewshot").any()  # no start answer the judge liked: no demonstrations
+    assert rule_server.total_hits() <= result.budget["calls"] <= 200  # judge calls are in the budget

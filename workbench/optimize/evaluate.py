@@ -77,9 +77,7 @@ class Evaluator:
         """Answers of `model` with `prompt_ref` on `items` (item_id, response, error, cache_key), through
         the cached runner, after checking that the calls it still needs fit the budget."""
         sampling = self.sampling if max_tokens is None else self.sampling.model_copy(update={"max_tokens": max_tokens})
-        spec = ModelSpec.with_endpoint(model, prompt_ref, self.api_base)
-        if self.config.model_options.get(model):
-            spec = spec.model_copy(update={"options": {**spec.options, **self.config.model_options[model]}})
+        spec = ModelSpec(name=model, prompt=prompt_ref, options=self._options(model))
         planned = preflight(items, [spec], sampling=sampling, prompts_dir=self.scratch)[0][3]
         new = self.budget.new_keys(c.cache_key for c in planned)
         self.budget.require(len(new), what, use_reserve=use_reserve)
@@ -101,6 +99,11 @@ class Evaluator:
         self.budget.record({key: (cost if ok else 0.0) for key, cost, ok in
                             zip(frame["cache_key"], frame["cost_usd"], answered)})
         return frame[["item_id", "response", "error", "cache_key"]].assign(item_id=lambda f: f["item_id"].astype(str))
+
+    def _options(self, model: str) -> dict[str, Any]:
+        """The endpoint where it applies (as the report's model specs do), then the model's own options."""
+        endpoint = ModelSpec.with_endpoint(model, None, self.api_base).options
+        return {**endpoint, **self.config.model_options.get(model, {})}
 
     def ask(self, model: str, text: str, what: str) -> str:
         """One free-text question to a model (the optimizer), cached like every other call."""
@@ -138,12 +141,14 @@ class Evaluator:
         answered = responses[responses["response"].notna()]
         keys = [f"judge:{self.config.judge_criterion}:{k}" for k in answered["cache_key"]]
         self.budget.require(len(self.budget.new_keys(keys)), f"{what} (judge)", use_reserve=use_reserve)
-        spec = JudgeSpec(model=self.config.judge, template=self.config.judge_template)
+        spec = JudgeSpec(model=self.config.judge, template=self.config.judge_template,
+                         options=self._options(str(self.config.judge)))
         started = time.perf_counter()
 
         def judge(batch: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
             result = judge_pointwise(self.store, spec, batch, frame, self.config.judge_criterion, self.policy)
             self.calls_made += int(result.stats.model_calls or 0)
+            self.failed_calls += int(result.stats.errors or 0)
             return result.scores
 
         try:

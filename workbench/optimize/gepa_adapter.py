@@ -67,7 +67,7 @@ class WorkbenchAdapter:
 class BudgetStopper:
     """GEPA stop condition: stop when the budget cannot pay one more rewrite round (one optimizer
     call, a minibatch and the full dev set), when a call failed for good, or when rounds stop
-    needing new calls (the search only revisits what it has seen)."""
+    proposing prompts not seen before (the search only revisits what it has)."""
 
     def __init__(self, can_continue: Callable[[], bool]):
         self.can_continue = can_continue

@@ -32,7 +32,7 @@ from workbench.optimize.trials import TrialLog, table
 from workbench.progress import PhaseReporter
 from workbench.prompts import HISTORY_KEYS, PromptVersion, load_prompt, prompt_from_data, save_prompt
 
-IDLE_ROUNDS = 5  # rewrite rounds in a row that need no new call: the search is only revisiting
+IDLE_ROUNDS = 5  # rewrite rounds in a row that propose no prompt not seen before: the search has converged
 JUDGE_DEMO_MIN = 4.0  # judge objective: the target's own answers scored at least this become demonstrations
 
 
@@ -161,7 +161,7 @@ class Search:
         self.rewrite_round_offset = 1
         self._parent = start.ref
         self._base: PromptVersion = start
-        self._idle, self._last_calls = 0, 0
+        self._idle, self._seen_prompts, self._new_prompts = 0, set(), 0
 
     # ---- scoring ---------------------------------------------------------------------------------
     def score(self, prompt: PromptVersion, items: pd.DataFrame, *, move: str, split: str = "dev",
@@ -231,7 +231,7 @@ class Search:
         adapter = WorkbenchAdapter(self, frozenset(dev["item_id"].astype(str)), objective.floor, objective.perfect,
                                    reflection_examples=max(self.config.minibatch_size, 4))
         self._round_cost = 1 + self.config.minibatch_size + len(dev)
-        self._last_calls = self.budget.calls
+        self._seen_prompts.add(self._base.digest)
         try:
             run_gepa(adapter, str(self._base.data.get(key, "")), records(dev), self._reflect,
                      BudgetStopper(self._can_continue), minibatch_size=min(self.config.minibatch_size, len(dev)),
@@ -247,6 +247,9 @@ class Search:
         data[instruction_key(self._base.mode)] = text
         prompt = self._install(data)
         self.demo_ids.setdefault(prompt.digest, self.demo_ids.get(self._base.digest, frozenset()))
+        if prompt.digest not in self._seen_prompts:
+            self._seen_prompts.add(prompt.digest)
+            self._new_prompts += 1
         return prompt
 
     def evaluate_instruction(self, text: str, batch: list[dict[str, Any]], *, full: bool
@@ -310,14 +313,17 @@ class Search:
             self.stop_reason = f"budget: the wall-time budget of {self.budget.max_wall_s:g} s is used up"
             return False
         if self._idle >= IDLE_ROUNDS:
-            self.stop_reason = f"converged: {IDLE_ROUNDS} rewrite rounds in a row proposed nothing new"
+            self.stop_reason = f"converged: {IDLE_ROUNDS} rewrite rounds in a row proposed no new prompt"
             return False
         return True
 
     def _on_iteration(self, iteration: int) -> None:
+        """Called as each GEPA round starts: a round before it that proposed no prompt not seen
+        before was idle."""
         self.round = self.rewrite_round_offset + iteration - 1
-        self._idle = self._idle + 1 if self.budget.calls == self._last_calls else 0
-        self._last_calls = self.budget.calls
+        if iteration > 1:
+            self._idle = 0 if self._new_prompts else self._idle + 1
+        self._new_prompts = 0
 
     def _install(self, data: dict[str, Any]) -> PromptVersion:
         digest = prompt_from_data(data, self.start.name, "trial").digest
