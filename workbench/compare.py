@@ -5,7 +5,7 @@ cost and latency, errors, and the gate verdict. Used by `workbench compare` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

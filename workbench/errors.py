@@ -59,7 +59,7 @@ class ModelCallError(WorkbenchError):
     bad_request, bad_output, unavailable (not retryable). Messages must never contain secrets.
     """
 
-    RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection"})
+    from workbench.retry import RETRYABLE_KINDS as RETRYABLE  # one list of what a retry can help
 
     def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None):
         from workbench.secrets import redact

@@ -16,15 +16,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
-
-if TYPE_CHECKING:
-    from workbench.store import Store
 
 DECISIONS = ("left", "right", "tie", "both_bad", "skip")
 RATED_CHOICES = ("A", "B", "tie", "both_bad")  # a choice in model terms that is a rating (a skip is not)

@@ -15,13 +15,13 @@ Conventions shared by every function:
 """
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+from workbench.values import esc
 from workbench.data import require_columns
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ _CI_COLUMNS = ("name", "estimate", "ci_low", "ci_high")
 
 
 def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return esc(value, missing="nan")
 
 
 def _check_ci(df: pd.DataFrame, frame: str) -> pd.DataFrame:

@@ -2,19 +2,18 @@
 model text is untrusted and the HTML report must never run it."""
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from workbench import values
+
 VERDICT_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INCONCLUSIVE": "#9a6700", "ERROR": "#6e7781"}
 
 
 def esc(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return html.escape(str(value), quote=True)
+    return values.esc(value, missing="—")
 
 
 def number(value: float, digits: int = 3) -> str:

@@ -134,7 +134,7 @@ def test_input_checks(store, items, pair):
         judge_pairwise(store, SPEC, items, pd.concat([base, cand], ignore_index=True), cand, adapter=judge)
     with pytest.raises(InputError, match="duplicate response"):
         judge_pairwise(store, SPEC, items, pd.concat([base, base], ignore_index=True), cand, adapter=judge)
-    with pytest.raises(InputError, match="required column missing"):
+    with pytest.raises(InputError, match="missing column"):
         judge_pairwise(store, SPEC, items.drop(columns=["input"]), base, cand, adapter=judge)
 
 

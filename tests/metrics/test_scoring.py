@@ -79,7 +79,7 @@ def test_unknown_items_duplicates_and_missing_columns_are_input_errors(items):
         score_responses(items, _responses([("zzz", "a", "v1", 0, "t", None)]), ["bleu"])
     with pytest.raises(InputError, match="duplicate item ids"):
         score_responses(pd.concat([items, items]), _responses([]), ["bleu"])
-    with pytest.raises(InputError, match="field 'response': required column"):
+    with pytest.raises(InputError, match="field 'response': missing column"):
         score_responses(items, pd.DataFrame({"item_id": ["en1"], "model": ["a"]}), ["bleu"])
     with pytest.raises(InputError, match="repeat"):
         score_responses(items, _responses([]), ["bleu", "bleu"])

@@ -5,19 +5,13 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.data import require_columns
+from workbench.values import is_missing
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash
 
 
-def missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
-
-
-def require_columns(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
-    absent = [c for c in columns if c not in frame.columns]
-    if absent:
-        raise InputError([Problem(name, None, c, f"required column missing (columns: {', '.join(map(str, frame.columns))})")
-                          for c in absent])
+missing = is_missing  # one notion of missing (workbench.values)
 
 
 def items_by_id(items: pd.DataFrame) -> dict[str, dict[str, Any]]:

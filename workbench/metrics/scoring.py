@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from workbench.data import require_columns
+from workbench.values import is_missing
 from workbench.errors import InputError, Problem
 from workbench.metrics.base import Metric, warn_unscored
 from workbench.metrics.reference import corpus_score
@@ -29,15 +31,9 @@ NO_RESPONSE = "no_response"
 NO_REFERENCE = "no_reference"
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
 def _text_or_none(value: Any, source: str, row: int, field: str, problems: list[Problem],
                   blank_is_missing: bool) -> str | None:
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if not isinstance(value, str):
         problems.append(Problem(source, row, field, f"expected text, got {type(value).__name__} {value!r:.60}"))
@@ -45,12 +41,6 @@ def _text_or_none(value: Any, source: str, row: int, field: str, problems: list[
     if blank_is_missing and not value.strip():
         return None
     return value
-
-
-def _require(df: pd.DataFrame, columns: Sequence[str], source: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError([Problem(source, None, c, "required column is missing") for c in missing])
 
 
 @dataclass
@@ -65,8 +55,8 @@ class _Rows:
 
 
 def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
-    _require(items_df, ["item_id"], "items")
-    _require(responses_df, ["item_id", "model", "response"], "responses")
+    require_columns(items_df, "items", ["item_id"])
+    require_columns(responses_df, "responses", ["item_id", "model", "response"])
     item_ids = items_df["item_id"].astype(str)
     dupes = item_ids[item_ids.duplicated()].unique().tolist()
     if dupes:

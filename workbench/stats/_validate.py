@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.values import is_missing  # noqa: F401  (re-exported for the stats modules)
 from workbench.errors import InputError
 
 
@@ -75,16 +76,3 @@ def check_confidence(confidence: float) -> float:
     if not (0.0 < float(confidence) < 1.0):
         raise StatsInputError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
     return float(confidence)
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN, pd.NA and NaT count as a missing label."""
-    if value is None:
-        return True
-    import pandas as pd
-
-    try:
-        result = pd.isna(value)
-    except (TypeError, ValueError):
-        return False
-    return bool(result) if isinstance(result, (bool, np.bool_)) else False

@@ -205,10 +205,9 @@ def _pair_stats(kind: str, a_name: str, b_name: str, a: pd.Series, b: pd.Series)
 
 
 def _strict_majority(values: pd.Series) -> Any:
-    counts = values.dropna().value_counts()
-    if counts.empty or counts.iloc[0] * 2 <= counts.sum():
-        return None
-    return counts.index[0]
+    from workbench.stats.judge_reliability import majority_label
+
+    return majority_label([values.tolist()])[0]
 
 
 def agreement_table(labels: pd.DataFrame, *, item: str = "item_id", rater: str = "rater", label: str = "choice",

@@ -31,14 +31,13 @@ Input frames (extra columns are ignored unless said otherwise):
 """
 from __future__ import annotations
 
-import html
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from workbench import values
 from workbench.errors import InputError, Problem
 from workbench.data import require_columns
 from workbench.widgets.textdiff import DIFF_LEGEND, MIN_SHARED, diff_or_plain
@@ -70,18 +69,8 @@ EXPLORER_CSS = """<style>
 </style>"""
 
 
-def esc(value: Any) -> str:
-    """Escape anything for HTML; missing values become an empty string."""
-    return "" if _missing(value) else html.escape(str(value), quote=True)
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    try:
-        return bool(isinstance(value, float) and math.isnan(value))
-    except TypeError:
-        return False
+esc = values.esc  # missing values become an empty string
+_missing = values.is_missing
 
 
 def _duplicates(frame: pd.DataFrame, name: str, keys: list[str]) -> None:
