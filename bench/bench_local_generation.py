@@ -1,22 +1,33 @@
-"""Batched vs one-by-one local generation (`hf/`), and vLLM beside it when it is installed.
+"""Local generation throughput (`hf/`): one-by-one vs static batches vs continuous batching, side by
+side in one process on one loaded model, and vLLM beside them where a GPU exists.
 
-Baseline and candidate run in the same process on the same prompts and the same loaded model:
-one-by-one (batch 1) against batches of `--batch` (left padding). Prints tokens/s for each, the
-ratio (goal >= 3x on CPU at batch 8, >= 5x on a GPU at batch 32) and whether the greedy texts
-agree. With `--vllm`, the same prompts then go to `vllm/<model>` in one call (vLLM batches them
-itself), reported against the same one-by-one baseline.
+Modes, all through the adapter the way `workbench.calls` drives it (prompts longest first, calls
+of `adapter.max_batch` requests each):
+  one-by-one   a call per prompt (the baseline of every ratio);
+  static       `scheduling="static"`: a batch of `--batch` rows runs until its longest answer ends;
+  continuous   the default: a finished row's slot goes to the next waiting prompt at once.
+`--reference` adds transformers' own continuous batching (`model.generate_batch`, default config)
+on the same prompts. The machine these numbers come from is usually shared, so the modes are
+interleaved in `--rounds` rounds: each round runs the batched modes on every prompt and the
+one-by-one baseline on a 1/rounds share of them, so a change of load hits all modes alike. Each
+ratio divides tokens/s summed over rounds; the greedy texts of every mode are compared with the
+one-by-one texts.
 
-    .venv/bin/python bench/bench_local_generation.py [--prompts 16] [--max-tokens 32] [--threads N]
-    .venv/bin/python bench/bench_local_generation.py --conversion   # also time a fresh GGUF conversion
-    # on a GPU, a 0.5-1B model from disk:
-    .venv/bin/python bench/bench_local_generation.py --model /models/Qwen2.5-0.5B-Instruct \
-        --device cuda --batch 32 --prompts 64 --max-tokens 64 [--vllm]
+    .venv/bin/python bench/bench_local_generation.py                 # CPU: 32 prompts, 48 tokens, batch 8
+    .venv/bin/python bench/bench_local_generation.py --batch 16 --rounds 4 --reference
+    .venv/bin/python bench/bench_local_generation.py --conversion    # also time a fresh GGUF conversion
+    # GPU machine (marked for GPU: needs CUDA; bf16, batch 32, and vllm/ when installed):
+    .venv/bin/python bench/bench_local_generation.py --gpu [--model /models/Qwen2.5-0.5B-Instruct]
+
+`--json PATH` writes the record (modes, ratios, load, versions) for docs/bench/local.md.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -41,19 +52,76 @@ QUESTIONS = [
     "What does a CPU do?",
     "Suggest a name for a bakery.",
     "Is a tomato a fruit or a vegetable?",
+    "Write a limerick about a cat who learns to code.",
+    "What is the difference between weather and climate?",
+    "Give a one-line definition of machine learning.",
+    "How many legs does a spider have?",
+    "Describe the taste of coffee to someone who never had it.",
+    "What should I pack for a weekend hiking trip?",
+    "Who wrote Pride and Prejudice?",
+    "Explain what a prime number is, with two examples.",
+    "Write a two-sentence horror story.",
+    "What is the boiling point of water at sea level in Fahrenheit?",
+    "Suggest three names for a pet goldfish.",
+    "Why do leaves change colour in autumn?",
+    "What is 15% of 80?",
+    "Give me a tip for learning a new language.",
+    "Summarise the water cycle in three steps.",
+    "Write a polite email line declining a meeting invitation.",
 ]
 
 
-async def measure(adapter, requests, batch: int) -> tuple[float, int, list[str]]:
+class Mode:
+    """Tokens, seconds and texts of one mode, summed over rounds."""
+
+    def __init__(self, name: str):
+        self.name, self.tokens, self.seconds, self.texts, self.rounds = name, 0, 0.0, {}, []
+
+    def add(self, seconds: float, outputs: dict[str, tuple[str, int]]) -> None:
+        tokens = sum(n for _, n in outputs.values())
+        self.tokens += tokens
+        self.seconds += seconds
+        self.rounds.append(round(tokens / seconds, 2))
+        for key, (text, _) in outputs.items():
+            self.texts.setdefault(key, text)
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds
+
+
+async def through_adapter(adapter, requests, per_call: int) -> tuple[float, dict[str, tuple[str, int]]]:
+    """Calls of `per_call` requests, longest prompt first (what workbench.calls does for hf/)."""
+    ordered = sorted(requests, key=lambda r: len(r.messages[0]["content"]), reverse=True)
     started = time.perf_counter()
     outcomes = []
-    for start in range(0, len(requests), batch):
-        outcomes += await adapter.generate(requests[start:start + batch], 3600)
+    for start in range(0, len(ordered), per_call):
+        outcomes += await adapter.generate(ordered[start:start + per_call], 3600)
     elapsed = time.perf_counter() - started
     bad = [o for o in outcomes if not hasattr(o, "text")]
     if bad:
         raise SystemExit(f"generation failed: {bad[0]}")
-    return elapsed, sum(o.completion_tokens for o in outcomes), [o.text for o in outcomes]
+    return elapsed, {r.item_id: (o.text, o.completion_tokens) for r, o in zip(ordered, outcomes)}
+
+
+def through_generate_batch(adapter, requests) -> tuple[float, dict[str, tuple[str, int]]]:
+    """transformers' continuous batching (`generate_batch`, its default config), greedy."""
+    from transformers import GenerationConfig
+
+    loaded = adapter._loaded  # the bench reuses the adapter's loaded model and tokenizer
+    tokenizer, model = loaded.tokenizer, loaded.model
+    prompts = [adapter._prepare(loaded, i, r).ids for i, r in enumerate(requests)]
+    config = GenerationConfig(max_new_tokens=requests[0].sampling.max_tokens, do_sample=False,
+                              eos_token_id=sorted(loaded.eos_ids), pad_token_id=loaded.pad_id)
+    started = time.perf_counter()
+    results = model.generate_batch(inputs=prompts, generation_config=config, progress_bar=False)
+    elapsed = time.perf_counter() - started
+    outputs = {}
+    for request, result in zip(requests, sorted(results.values(), key=lambda r: int(r.request_id.split("_")[-1]))):
+        tokens = list(result.generated_tokens)
+        kept = [t for t in tokens if t not in loaded.eos_ids]
+        outputs[request.item_id] = (tokenizer.decode(kept, skip_special_tokens=True), len(tokens))
+    return elapsed, outputs
 
 
 def time_conversion() -> None:
@@ -74,61 +142,118 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct",
                         help="bundled name, model folder or .gguf file (loaded from disk only)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="GPU record: device cuda, bf16, batch 32, 128 prompts, 64 tokens, and vllm/ when installed")
     parser.add_argument("--vllm", action="store_true", help="also time vllm/<model> (needs vllm and a GPU)")
-    parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--prompts", type=int, default=None, help="default 32 (128 with --gpu)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="default 48 (64 with --gpu)")
+    parser.add_argument("--batch", type=int, default=None, help="rows decoded at once (default: the adapter's)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (see above)")
+    parser.add_argument("--reference", action="store_true", help="also time transformers' generate_batch")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16")
+    parser.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
     parser.add_argument("--conversion", action="store_true", help="also time a fresh GGUF conversion")
+    parser.add_argument("--json", default=None, help="write the record to this file")
     args = parser.parse_args()
+    if args.gpu:
+        args.device, args.vllm = "cuda", True
+        args.batch = args.batch or 32
+    prompts = args.prompts or (128 if args.gpu else 32)
+    max_tokens = args.max_tokens or (64 if args.gpu else 48)
 
     import torch
 
     import workbench  # noqa: F401  (offline defaults)
     from workbench.models import Request, Sampling, get_model
 
+    if args.gpu and not torch.cuda.is_available():
+        raise SystemExit("--gpu: no CUDA GPU visible to torch on this machine (this record is for GPU machines)")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.conversion:
         time_conversion()
     device = None if args.device == "auto" else args.device
-    adapter = get_model(f"hf/{args.model}", batch_size=args.batch, device=device, dtype=args.dtype)
-    questions = (QUESTIONS * (args.prompts // len(QUESTIONS) + 1))[:args.prompts]
+    options = {"device": device, "dtype": args.dtype, "batch_size": args.batch}
+    continuous = get_model(f"hf/{args.model}", **options)
+    static = get_model(f"hf/{args.model}", scheduling="static", **options)
+    questions = (QUESTIONS * (prompts // len(QUESTIONS) + 1))[:prompts]
     # vLLM first, so a machine without it says so before minutes of hf runs.
     engine = get_model(f"vllm/{args.model}", batch_size=len(questions)) if args.vllm else None
     requests = [Request(f"q{i}", messages=({"role": "user", "content": q},),
-                        sampling=Sampling(max_tokens=args.max_tokens)) for i, q in enumerate(questions)]
+                        sampling=Sampling(max_tokens=max_tokens)) for i, q in enumerate(questions)]
+    rounds = max(1, min(args.rounds, len(requests)))
 
-    async def run() -> None:
-        await adapter.prepare()
-        print(f"model: {adapter.name} ({adapter.dtype}, {adapter.device}, {torch.get_num_threads()} threads, "
-              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); load {adapter.load_seconds:.1f} s")
-        await measure(adapter, requests[:1], 1)  # warm-up
-        one_s, one_tokens, one_texts = await measure(adapter, requests, 1)
-        many_s, many_tokens, many_texts = await measure(adapter, requests, args.batch)
-        one_rate, many_rate = one_tokens / one_s, many_tokens / many_s
-        same = sum(a == b for a, b in zip(one_texts, many_texts))
-        print(f"{len(requests)} prompts, max_tokens={args.max_tokens}")
-        print(f"one-by-one: {one_tokens} tokens in {one_s:.1f} s = {one_rate:.1f} tokens/s")
-        print(f"batch {args.batch}:   {many_tokens} tokens in {many_s:.1f} s = {many_rate:.1f} tokens/s")
-        print(f"ratio: {many_rate / one_rate:.2f}x tokens/s (goal >= 3x on CPU at batch 8, >= 5x on a GPU "
-              f"at batch 32); greedy texts identical: {same}/{len(requests)}")
-        await adapter.aclose()
+    async def run() -> dict:
+        await continuous.prepare()
+        static._loaded, static._lock = continuous._loaded, continuous._lock  # one loaded model for both
+        print(f"model: {continuous.name} ({continuous.dtype}, {continuous.device}, {torch.get_num_threads()} threads, "
+              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); load {continuous.load_seconds:.1f} s; "
+              f"{len(requests)} prompts, max_tokens={max_tokens}, batch {continuous.slots}, "
+              f"{continuous.max_batch} requests per call, {rounds} rounds", flush=True)
+        await continuous.generate(requests[:2], 3600)  # warm-up
+        modes = {name: Mode(name) for name in ("one-by-one", "static", "continuous")
+                 + (("transformers generate_batch",) if args.reference else ())}
+        loads = [os.getloadavg()[0]]
+        for r in range(rounds):
+            share = requests[r::rounds]
+            for name in ([*modes][1:] + ["one-by-one"] if r % 2 else [*modes]):  # alternate the order
+                if name == "one-by-one":
+                    modes[name].add(*await through_adapter(continuous, share, 1))
+                elif name == "static":
+                    modes[name].add(*await through_adapter(static, requests, static.max_batch))
+                elif name == "continuous":
+                    modes[name].add(*await through_adapter(continuous, requests, continuous.max_batch))
+                else:
+                    modes[name].add(*through_generate_batch(continuous, requests))
+                loads.append(os.getloadavg()[0])
+            print(f"round {r + 1}/{rounds}: " + ", ".join(f"{m.name} {m.rounds[-1]:.1f}" for m in modes.values())
+                  + f" tokens/s; load average {loads[-1]:.1f}", flush=True)
+        base = modes["one-by-one"]
+        record: dict = {"model": continuous.name, "device": continuous.device, "dtype": continuous.dtype,
+                        "threads": torch.get_num_threads(), "prompts": len(requests), "max_tokens": max_tokens,
+                        "batch": continuous.slots, "rounds": rounds, "load_average": [min(loads), max(loads)],
+                        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                        "torch": torch.__version__, "transformers": _version("transformers"), "modes": {}}
+        print(f"{'mode':<28}{'tokens':>8}{'seconds':>9}{'tokens/s':>10}{'ratio':>8}  greedy texts = one-by-one")
+        for mode in modes.values():
+            same = sum(mode.texts[k] == base.texts[k] for k in base.texts)
+            ratio = mode.rate / base.rate
+            print(f"{mode.name:<28}{mode.tokens:>8}{mode.seconds:>9.1f}{mode.rate:>10.1f}{ratio:>7.2f}x  "
+                  f"{same}/{len(base.texts)}")
+            record["modes"][mode.name] = {"tokens": mode.tokens, "seconds": round(mode.seconds, 2),
+                                          "tokens_per_s": round(mode.rate, 2), "ratio": round(ratio, 3),
+                                          "per_round_tokens_per_s": mode.rounds, "identical": same}
+        print(f"load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs")
+        await continuous.aclose()
         if engine is not None:
             started = time.perf_counter()
             await engine.prepare()
             print(f"vllm engine start: {time.perf_counter() - started:.1f} s")
-            await measure(engine, requests[:1], 1)  # warm-up
-            vllm_s, vllm_tokens, vllm_texts = await measure(engine, requests, len(requests))
-            vllm_rate = vllm_tokens / vllm_s
-            same = sum(a == b for a, b in zip(one_texts, vllm_texts))
-            print(f"vllm (one call): {vllm_tokens} tokens in {vllm_s:.1f} s = {vllm_rate:.1f} tokens/s = "
-                  f"{vllm_rate / one_rate:.2f}x one-by-one hf, {vllm_rate / many_rate:.2f}x batched hf; "
-                  f"greedy texts identical to hf: {same}/{len(requests)}")
+            await engine.generate(requests[:1], 3600)  # warm-up
+            vllm_s, outputs = await through_adapter(engine, requests, len(requests))
+            tokens = sum(n for _, n in outputs.values())
+            same = sum(outputs[k][0] == base.texts[k] for k in base.texts)
+            print(f"vllm (one call): {tokens} tokens in {vllm_s:.1f} s = {tokens / vllm_s:.1f} tokens/s = "
+                  f"{tokens / vllm_s / base.rate:.2f}x one-by-one hf, {tokens / vllm_s / modes['continuous'].rate:.2f}x "
+                  f"continuous hf; greedy texts identical to hf one-by-one: {same}/{len(base.texts)}")
+            record["modes"]["vllm"] = {"tokens": tokens, "seconds": round(vllm_s, 2),
+                                       "tokens_per_s": round(tokens / vllm_s, 2),
+                                       "ratio": round(tokens / vllm_s / base.rate, 3), "identical": same}
             await engine.aclose()
+        return record
 
-    asyncio.run(run())
+    record = asyncio.run(run())
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

@@ -42,27 +42,21 @@ def test_render_plain():
                          {"role": "user", "content": "Bye"}]) == "User: Hi\n\nAssistant: Hello\n\nUser: Bye\n\nAssistant:"
 
 
-def test_stop_on_text_finds_a_stop_spread_over_tokens_in_the_generated_tail_only():
-    import torch
-
-    from workbench.models.hf_adapter import _generation_helpers
+def test_stop_in_tail_finds_a_stop_spread_over_tokens_in_the_generated_tail_only():
+    from workbench.models.hf_adapter import stop_in_tail
 
     class CharTokenizer:  # one character per token; 0 decodes to nothing, like a skipped special token
         def decode(self, ids, skip_special_tokens=True):
             return "".join("" if i == 0 else chr(i) for i in ids)
 
-    prompt = [ord(c) for c in "END END"]  # the stop string in the prompt never counts
-    rows = ["a long answer, then END.", "no stop here at all, ever"]
-    stop = _generation_helpers().StopOnText(CharTokenizer(), len(prompt), ("END",), len(rows))
-    seen = []
-    for step in range(1, len(rows[1]) + 1):
-        ids = torch.tensor([prompt + [ord(c) if c != "," else 0 for c in row[:step].ljust(step, " ")]
-                            for row in rows])
-        seen.append(stop(ids, None).tolist())
-    at = rows[0].index("END") + 3
-    assert stop.finished_at == {0: at}
-    assert [flags[0] for flags in seen] == [False] * (at - 1) + [True] * (len(seen) - at + 1)
-    assert not any(flags[1] for flags in seen)
+    row = "a long answer, then END."
+    tokens = [ord(c) if c != "," else 0 for c in row]
+    seen = [stop_in_tail(CharTokenizer(), tokens[:step], ("END",)) for step in range(1, len(tokens) + 1)]
+    at = row.index("END") + 3
+    assert seen == [False] * (at - 1) + [True] * (len(tokens) - at + 1)
+    assert not stop_in_tail(CharTokenizer(), tokens, ("",)) and not stop_in_tail(CharTokenizer(), tokens, ())
+    long_ago = [ord(c) for c in "END" + " then a lot more text without the stop string"]
+    assert not stop_in_tail(CharTokenizer(), long_ago, ("END",))  # only the tail is read
 
 
 def test_first_stop_takes_the_earliest():
@@ -83,6 +77,7 @@ def test_sample_seed_depends_on_seed_and_index_only():
     ({"temperature": 0.2}, "temperature"),
     ({"dtype": "int3"}, "unknown dtype"),
     ({"batch_size": 0}, "batch_size"),
+    ({"scheduling": "dynamic"}, "scheduling"),
 ])
 def test_bad_options_are_errors(options, message):
     with pytest.raises(InputError, match=message):
@@ -113,8 +108,9 @@ def test_identity_is_content_dtype_and_spec():
     assert get_model(SMOL, dtype="bf16").identity()["dtype"] == "bfloat16"
     by_path = get_model(f"hf/{adapter.ref.gguf}")
     assert by_path.identity()["weights_sha256"] == identity["weights_sha256"]
-    assert adapter.max_batch == 8 and adapter.concurrent is False
-    assert get_model(SMOL, batch_size=3).max_batch == 3
+    assert adapter.slots == 8 and adapter.max_batch == 4 * 8 and adapter.concurrent is False
+    assert get_model(SMOL, batch_size=3).slots == 3
+    assert get_model(SMOL, batch_size=3, scheduling="static").identity() == identity  # never changes an answer
 
 
 # --- real models (slow) ----------------------------------------------------------------------------
@@ -164,6 +160,43 @@ def test_batched_greedy_matches_one_by_one(smol):
     assert [s.prompt_tokens for s in single] == [b.prompt_tokens for b in batched]
 
 
+def sharing(adapter, **options):
+    """Another adapter on the same loaded model (no second load)."""
+    other = get_model(SMOL, device="cpu", **options)
+    other._loaded, other._lock = adapter._loaded, adapter._lock
+    return other
+
+
+@pytest.mark.slow
+def test_continuous_batching_matches_one_by_one(smol):
+    """More requests than rows, with different prompt lengths, max_tokens and a stop string, in
+    one call: rows finish at different steps and waiting requests take their slots (prefilled on
+    their own, then merged into the running batch's KV cache, left-padded). Greedy outputs must
+    be exactly the one-by-one outputs; the static scheduler gives the same ones."""
+    questions = ["Hi!", "What is 2 + 2?", "Name three primary colours.", "Write a haiku about the sea.",
+                 "Explain in one sentence why the sky is blue during the day.", "What is 12 times 7?",
+                 "Give me three tips for better sleep.", "Translate 'good morning' to French.",
+                 "Write a short, friendly reply to a customer whose parcel arrived two days late.",
+                 "Is a tomato a fruit or a vegetable?"]
+    requests = [chat(f"q{i}", q, max_tokens=6 + 3 * (i % 4), stop=("\n",) if i % 3 == 0 else ())
+                for i, q in enumerate(questions)]
+    narrow, static = sharing(smol, batch_size=3), sharing(smol, batch_size=3, scheduling="static")
+    continuous = answers(run(narrow, requests))
+    in_static = answers(run(static, requests))
+    single = [answers(run(smol, [r]))[0] for r in requests]
+
+    def seen(outcomes):
+        return [(o.text, o.finish_reason, o.completion_tokens, o.prompt_tokens) for o in outcomes]
+
+    assert seen(continuous) == seen(single)
+    assert seen(in_static) == seen(single)
+    assert {o.finish_reason for o in single} == {"stop", "length"}
+    print(f"\ncontinuous: {dict(narrow.stats)}; static: {dict(static.stats)}")
+    assert narrow.stats["joined_rows"] >= 3 and narrow.stats["prefilled_rows"] == len(requests)
+    assert static.stats["joined_rows"] == 0
+    assert narrow.stats["steps"] < static.stats["steps"]  # fewer, fuller steps
+
+
 @pytest.mark.slow
 def test_sampling_is_reproducible_per_request_whatever_the_batch(smol):
     def sample(index: int) -> Request:
@@ -190,8 +223,13 @@ def test_stop_string_and_length_limits(smol):
 def test_deadline_and_input_limits_fail_per_item(smol):
     [late] = run(smol, [chat("late", "Describe the history of Rome.", max_tokens=50)], timeout_s=0)
     assert isinstance(late, ModelCallError) and late.kind == "timeout"
-    limited = get_model(SMOL, max_input_tokens=20)
-    limited._loaded, limited._lock = smol._loaded, smol._lock  # share the loaded model: no second load
+    # A row that finished keeps its answer when the call's time runs out for the others.
+    quick, endless = run(smol, [chat("quick", "Hi", max_tokens=1),
+                                chat("endless", "Describe the history of Rome in detail.", max_tokens=2000)],
+                         timeout_s=5)
+    assert isinstance(quick, Response) and quick.completion_tokens == 1
+    assert isinstance(endless, ModelCallError) and endless.kind == "timeout" and "of 2000 tokens" in str(endless)
+    limited = sharing(smol, max_input_tokens=20)
     long, short = run(limited, [chat("long", "word " * 50, max_tokens=3), Request("short", prompt="Hi", sampling=Sampling(max_tokens=3))])
     assert isinstance(long, ModelCallError) and long.kind == "bad_request" and "max_input_tokens=20" in str(long)
     assert isinstance(short, Response)
@@ -218,12 +256,17 @@ def test_event_loop_stays_responsive_while_generating(smol):
 
 @pytest.mark.slow
 def test_gemma_base_model_answers_a_few_shot_prompt_and_stops(caplog):
-    gemma = get_model(GEMMA)
+    gemma = get_model(GEMMA, batch_size=2)
     try:
         with caplog.at_level(logging.WARNING, logger="workbench.models.hf_adapter"):
-            completion, as_chat = answers(run(gemma, [
+            completion, as_chat, again = answers(run(gemma, [
                 Request("fs", prompt=FEW_SHOT, sampling=Sampling(max_tokens=20, stop=("\n",))),
-                chat("c", "What is the capital of France?", max_tokens=6)]))
+                chat("c", "What is the capital of France?", max_tokens=6),
+                Request("fs2", prompt=FEW_SHOT, sampling=Sampling(max_tokens=20, stop=("\n",)))]))
+        # Gemma 3's cache has sliding-window layers: no row joins a running batch; the third
+        # request waits for an empty batch, and answers like the first.
+        assert gemma.stats["joined_rows"] == 0 and gemma.stats["prefilled_rows"] == 3
+        assert again.text == completion.text
         print(f"\n{GEMMA} loaded in {gemma.load_seconds:.1f} s; few-shot answer {completion.text!r}")
         assert "Paris" in completion.text and "\n" not in completion.text
         assert completion.finish_reason == "stop" and completion.completion_tokens < 20

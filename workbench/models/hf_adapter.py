@@ -10,15 +10,16 @@ awaiting task is cancelled, so a timed-out batch does not keep the CPU busy.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import gc
 import hashlib
+import inspect
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -37,7 +38,8 @@ class HFOptions(BaseModel):
 
     device: str | None = None  # None: cuda when available, else cpu
     dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU (faster batched there, and exact)
-    batch_size: int = Field(8, ge=1, le=1024)
+    batch_size: int | None = Field(None, ge=1, le=1024)  # rows decoded at once; None: 32 on GPU, 8 on CPU
+    scheduling: Literal["continuous", "static"] = "continuous"  # refill finished rows, or wait for the batch
     max_input_tokens: int | None = Field(None, ge=1)  # longer prompts fail as bad_request
 
     @field_validator("dtype")
@@ -48,6 +50,9 @@ class HFOptions(BaseModel):
         if value.lower() not in _DTYPES:
             raise ValueError(f"unknown dtype '{value}' (use float32, bfloat16 or float16)")
         return _DTYPES[value.lower()]
+
+
+CALL_BATCHES = 4  # requests per generate call, in batches: rows refill from the call's own requests
 
 
 @dataclass
@@ -69,7 +74,8 @@ class _Prepared:
 
 
 class HFAdapter(Adapter):
-    """Local transformers model. `max_batch` is the batch size; one batch runs at a time."""
+    """Local transformers model. `slots` rows decode at once; one call (`max_batch` requests, a few
+    batches' worth, so that finished rows are refilled from the same call) runs at a time."""
 
     provider = "hf"
     options_model = HFOptions
@@ -78,12 +84,16 @@ class HFAdapter(Adapter):
     def __init__(self, model: str, options: HFOptions):
         super().__init__(model, options)
         self.ref = locate_local_model(model)  # bad specs fail here, before any call is planned
-        self.max_batch = options.batch_size
         self.device = _pick_device(options.device)
+        self.slots = options.batch_size or (32 if self.device.startswith("cuda") else 8)
+        self.max_batch = self.slots * CALL_BATCHES
         self.dtype = options.dtype or _default_dtype(self.device)
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()  # one load, one batch at a time, whatever the caller does
         self._warned_plain = False
+        # Work done since loading: prefill passes, decode steps and rows decoded in them (their
+        # ratio to steps * slots is how full the batch stayed).
+        self.stats: collections.Counter[str] = collections.Counter()
 
     def identity(self) -> dict[str, Any]:
         # The weights' content (not their path) and the dtype change the output; the device and
@@ -137,6 +147,10 @@ class HFAdapter(Adapter):
             if not eos_ids:
                 raise InputError(f"model '{self.name}': tokenizer has neither a pad nor an eos token to pad with")
             tokenizer.pad_token_id = min(eos_ids)
+        ignored = _unapplied_generation_defaults(model.generation_config)
+        if ignored:
+            log.warning("%s: its generation_config sets %s; hf/ decodes with the request's sampling only and "
+                        "does not apply them", self.name, ", ".join(ignored))
         self._loaded = _Loaded(source, tokenizer, model, eos_ids, int(tokenizer.pad_token_id),
                                getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start)
         log.info("loaded %s from %s in %.1f s (%s, %s)", self.name, source.path, self._loaded.load_s,
@@ -163,26 +177,18 @@ class HFAdapter(Adapter):
             except Exception as exc:  # a broken folder or out of memory: every item fails the same way
                 return [ModelCallError("unavailable", f"could not load {self.name}: {type(exc).__name__}: {exc}")] \
                     * len(requests)
-            deadline = time.monotonic() + timeout_s  # loading does not count against the batch
+            deadline = time.monotonic() + timeout_s  # loading does not count against the call
             outcomes: list[Outcome | None] = [None] * len(requests)
-            groups: dict[tuple[int, tuple[str, ...]], list[_Prepared]] = {}
+            items: list[_Prepared] = []
             for index, request in enumerate(requests):
                 prepared = self._prepare(loaded, index, request)
                 if isinstance(prepared, ModelCallError):
                     outcomes[index] = prepared
                 else:
-                    groups.setdefault((request.sampling.max_tokens, request.sampling.stop), []).append(prepared)
-            for items in groups.values():
-                items.sort(key=lambda p: len(p.ids))  # similar lengths together: less padding
-                for start in range(0, len(items), self.max_batch):
-                    chunk = items[start:start + self.max_batch]
-                    try:
-                        results = self._run_batch(loaded, chunk, deadline, timeout_s, cancel)
-                    except Exception as exc:
-                        results = [ModelCallError("unavailable", f"{self.name} failed: {type(exc).__name__}: {exc}")] \
-                            * len(chunk)
-                    for item, result in zip(chunk, results):
-                        outcomes[item.index] = result
+                    items.append(prepared)
+            if items:
+                for index, outcome in _Decoder(self, loaded, deadline, timeout_s, cancel).run(items).items():
+                    outcomes[index] = outcome
             return [o if o is not None else ModelCallError("bad_output", "no outcome") for o in outcomes]
 
     def _prepare(self, loaded: _Loaded, index: int, request: Request) -> _Prepared | ModelCallError:
@@ -215,58 +221,247 @@ class HFAdapter(Adapter):
                                   f"{request.sampling.max_tokens} exceeds the model's {loaded.max_positions} positions")
         return _Prepared(index, request, list(ids))
 
-    def _run_batch(self, loaded: _Loaded, chunk: list[_Prepared], deadline: float, timeout_s: float,
-                   cancel: threading.Event) -> list[Outcome]:
+@dataclass(eq=False)
+class _Row:
+    """One request while it decodes: its own position, tokens, sampler and stop check."""
+
+    item: _Prepared
+    started: float
+    position: int  # position id of the next token fed (the row's own count, whatever its padding)
+    generator: Any = None  # sampled requests only: their own seeded torch.Generator
+    tokens: list[int] = field(default_factory=list)
+    last: int = -1
+    reason: str | None = None  # "stop" or "length" once finished
+    count: int = 0  # completion tokens, an end-of-sequence token included
+    finished: float = 0.0
+
+
+class _Decoder:
+    """Decodes one call's requests through `adapter.slots` rows at once (one forward pass per step).
+
+    Continuous batching: a row that finishes (end of sequence, stop string, max_tokens) leaves the
+    batch at once, and a waiting request takes its slot: its prompt is prefilled on its own and
+    its KV cache joins the batch's, left-padded to the same width (an attention mask hides the
+    padding; each row keeps its own position ids). Columns that became padding in every row are
+    cut off, so the cache stays as wide as the longest live row. Greedy rows take the argmax of
+    float32 logits; sampled rows draw with their own generator, so neither depends on what else
+    shares the batch (beyond float rounding of other matmul shapes).
+
+    Refilling needs plain growing caches (`DynamicLayer`); a model whose cache has sliding or
+    other special layers (Gemma 3) decodes in static batches: new rows join only an empty batch.
+    """
+
+    refill_at = 1  # free slots that trigger a refill
+
+    def __init__(self, adapter: "HFAdapter", loaded: _Loaded, deadline: float, timeout_s: float,
+                 cancel: threading.Event):
         import torch
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
 
-        helpers = _generation_helpers()
-        tokenizer, model = loaded.tokenizer, loaded.model
-        sampling = chunk[0].request.sampling  # max_tokens and stop are shared within a chunk
-        width = max(len(p.ids) for p in chunk)
-        input_ids = torch.full((len(chunk), width), loaded.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, item in enumerate(chunk):  # left padding: every prompt ends where generation starts
-            input_ids[row, width - len(item.ids):] = torch.tensor(item.ids, dtype=torch.long)
-            attention[row, width - len(item.ids):] = 1
-        stop = helpers.StopOnText(tokenizer, width, sampling.stop, len(chunk))
-        timer = helpers.Deadline(deadline, cancel)
-        sampler = helpers.RowSampler([p.request for p in chunk])
-        config = model.generation_config.__class__.from_dict(model.generation_config.to_dict())
-        config.update(do_sample=False, num_beams=1, max_new_tokens=sampling.max_tokens, max_length=None,
-                      temperature=None, top_p=None, top_k=None, min_p=None, pad_token_id=loaded.pad_id,
-                      eos_token_id=sorted(loaded.eos_ids) or None)
+        self.torch, self.new_cache, self.plain_layer = torch, DynamicCache, DynamicLayer
+        self.adapter, self.loaded, self.model = adapter, loaded, loaded.model
+        self.cache_arg = _cache_argument(type(self.model))
+        self.device, self.slots = adapter.device, adapter.slots
+        self.continuous = adapter.options.scheduling == "continuous"
+        self.deadline, self.timeout_s, self.cancel = deadline, timeout_s, cancel
+        self.rows: list[_Row] = []
+        self.cache: Any = None
+        self.mask: Any = None  # (rows, cache width) 1 = real token, 0 = padding
+        self.mergeable = False  # set by the first prefill: can rows join a running batch?
+        self.outcomes: dict[int, Outcome] = {}
+
+    def run(self, items: list[_Prepared]) -> dict[int, Outcome]:
+        waiting = collections.deque(items)
+        try:
+            with self.torch.inference_mode():
+                while waiting or self.rows:
+                    if self.cancel.is_set() or time.monotonic() > self.deadline:
+                        self._time_out(waiting)
+                        break
+                    free = self.slots - len(self.rows)
+                    if waiting and free and (not self.rows or (self.continuous and self.mergeable
+                                                               and free >= min(self.refill_at, len(waiting)))):
+                        self._admit([waiting.popleft() for _ in range(min(free, len(waiting)))])
+                    else:
+                        self._step()
+                    self._retire()
+        except Exception as exc:  # out of memory, a broken model: what has not finished fails alike
+            error = ModelCallError("unavailable", f"{self.adapter.name} failed: {type(exc).__name__}: {exc}")
+            for item in [row.item for row in self.rows] + list(waiting):
+                self.outcomes[item.index] = error
+        return self.outcomes
+
+    # --- the batch ------------------------------------------------------------------------------
+
+    def _admit(self, items: list[_Prepared]) -> None:
+        """Prefill `items` together (left-padded) and add them to the batch with their first token."""
+        torch = self.torch
+        width = max(len(item.ids) for item in items)
+        pad = self.loaded.pad_id
+        ids = torch.tensor([[pad] * (width - len(i.ids)) + i.ids for i in items], device=self.device)
+        mask = torch.tensor([[0] * (width - len(i.ids)) + [1] * len(i.ids) for i in items], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         started = time.perf_counter()
-        with torch.inference_mode():
-            output = model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                    generation_config=config, logits_processor=[sampler],
-                                    stopping_criteria=[stop, timer])
-        per_item = (time.perf_counter() - started) / len(chunk)
-        if cancel.is_set():
-            return [ModelCallError("timeout", "cancelled by the caller")] * len(chunk)
-        results: list[Outcome] = []
-        for row, item in enumerate(chunk):
-            generated = output[row, width:].tolist()
-            ended = stop.finished_at.get(row)
-            eos_at = next((j for j, t in enumerate(generated) if t in loaded.eos_ids), None)
-            if eos_at is not None and (ended is None or eos_at < ended):
-                tokens, reason, count = generated[:eos_at], "stop", eos_at + 1
-            elif ended is not None:
-                tokens, reason, count = generated[:ended], "stop", ended
-            else:
-                tokens, reason, count = generated, "length", len(generated)
-                if timer.hit and len(generated) < sampling.max_tokens:
-                    results.append(ModelCallError("timeout", f"{self.name} passed the {timeout_s:g} s limit after "
-                                                  f"{len(generated)} of {sampling.max_tokens} tokens"))
-                    continue
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            cut = first_stop(text, sampling.stop)
-            if cut is not None:
-                text, reason = text[:cut], "stop"
-            results.append(Response(text=text, finish_reason=reason, prompt_tokens=len(item.ids),
-                                    completion_tokens=count, cost_usd=None, latency_s=per_item,
-                                    model_version=f"{self.model}@{self.ref.weights_hash[:12]}:{self.dtype}"))
-        return results
+        cache = self.new_cache(config=self.model.config)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                         logits_to_keep=1, **{self.cache_arg: cache})
+        self.adapter.stats.update(prefills=1, prefilled_rows=len(items))
+        rows = [_Row(item, started, len(item.ids), self._generator(item.request)) for item in items]
+        if not self.rows:
+            self.cache, self.mask, self.rows = cache, mask, rows
+            self.mergeable = all(type(layer) is self.plain_layer for layer in self.cache.layers)
+        else:
+            self._merge(cache, mask, rows)
+            self.adapter.stats.update(joined_rows=len(rows))  # rows that joined a running batch
+        self._advance(rows, out.logits[:, -1, :])
 
+    def _merge(self, cache: Any, mask: Any, rows: list[_Row]) -> None:
+        torch = self.torch
+        width = max(self.mask.shape[1], mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, cache.layers):
+            mine.keys = torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)])
+            mine.values = torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)])
+        self.mask = torch.cat([_pad_left(self.mask, width), _pad_left(mask, width)])
+        self.rows += rows
+
+    def _step(self) -> None:
+        """One decode step: every row feeds its last token."""
+        torch, rows = self.torch, self.rows
+        ids = torch.tensor([[row.last] for row in rows], device=self.device)
+        positions = torch.tensor([[row.position] for row in rows], device=self.device)
+        for row in rows:
+            row.position += 1
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(rows), 1))], dim=1)
+        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=positions, use_cache=True,
+                         **{self.cache_arg: self.cache})
+        self.adapter.stats.update(steps=1, row_steps=len(rows))
+        self._advance(rows, out.logits[:, -1, :])
+
+    def _advance(self, rows: list[_Row], logits: Any) -> None:
+        """Choose each row's next token (one device transfer for all rows) and check its end."""
+        logits = logits.float()
+        sampled = [(i, row) for i, row in enumerate(rows) if row.generator is not None]
+        if sampled:
+            logits = logits.clone()
+            for i, row in sampled:
+                sampling = row.item.request.sampling
+                logits[i] = _gumbel(self.torch, logits[i], sampling.temperature, sampling.top_p, row.generator)
+        now = time.perf_counter()
+        eos = self.loaded.eos_ids
+        for row, token in zip(rows, logits.argmax(dim=-1).tolist()):
+            row.last = token
+            sampling = row.item.request.sampling
+            if token in eos:
+                row.reason, row.count = "stop", len(row.tokens) + 1
+            else:
+                row.tokens.append(token)
+                row.count = len(row.tokens)
+                if sampling.stop and stop_in_tail(self.loaded.tokenizer, row.tokens, sampling.stop):
+                    row.reason = "stop"
+                elif len(row.tokens) >= sampling.max_tokens:
+                    row.reason = "length"
+            if row.reason:
+                row.finished = now
+
+    def _retire(self) -> None:
+        """Finished rows leave the batch; padding columns every row has are cut off."""
+        if not any(row.reason for row in self.rows):
+            return
+        keep = []
+        for i, row in enumerate(self.rows):
+            if row.reason:
+                self.outcomes[row.item.index] = self._response(row)
+            else:
+                keep.append(i)
+        if not keep:
+            self.rows, self.cache, self.mask = [], None, None
+            return
+        index = self.torch.tensor(keep, device=self.device)
+        for layer in self.cache.layers:
+            layer.batch_select_indices(index)
+        self.mask = self.mask[index]
+        self.rows = [self.rows[i] for i in keep]
+        if self.mergeable:
+            first = int(self.mask.argmax(dim=1).min())  # the first real token of the longest row
+            if first:
+                for layer in self.cache.layers:
+                    layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+                self.mask = self.mask[:, first:]
+
+    def _time_out(self, waiting: collections.deque[_Prepared]) -> None:
+        if self.cancel.is_set():
+            error = ModelCallError("timeout", "cancelled by the caller")
+            for item in [row.item for row in self.rows] + list(waiting):
+                self.outcomes[item.index] = error
+            return
+        for row in self.rows:
+            self.outcomes[row.item.index] = ModelCallError(
+                "timeout", f"{self.adapter.name} passed the {self.timeout_s:g} s limit after {len(row.tokens)} of "
+                f"{row.item.request.sampling.max_tokens} tokens")
+        for item in waiting:
+            self.outcomes[item.index] = ModelCallError(
+                "timeout", f"{self.adapter.name} passed the {self.timeout_s:g} s limit before this request's turn")
+
+    def _generator(self, request: Request) -> Any:
+        if request.sampling.greedy:
+            return None
+        return self.torch.Generator(device=self.device).manual_seed(sample_seed(request))
+
+    def _response(self, row: _Row) -> Response:
+        sampling, adapter = row.item.request.sampling, self.adapter
+        text = self.loaded.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        reason = row.reason
+        cut = first_stop(text, sampling.stop)
+        if cut is not None:
+            text, reason = text[:cut], "stop"
+        return Response(text=text, finish_reason=reason, prompt_tokens=len(row.item.ids), completion_tokens=row.count,
+                        cost_usd=None, latency_s=row.finished - row.started,
+                        model_version=f"{adapter.model}@{adapter.ref.weights_hash[:12]}:{adapter.dtype}")
+
+
+@functools.cache
+def _cache_argument(model_class: type) -> str:
+    """transformers 5.24 renamed `past_key_values` to `cache` (the old name warns); earlier 5.x
+    releases (the GPU machines') know only the old one."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
+def stop_in_tail(tokenizer: Any, tokens: list[int], stops: Sequence[str]) -> bool:
+    """Whether the generated text (never the prompt) now contains a stop string. Checked after
+    every token, so a stop string that just appeared ends within the last tokens: only that tail
+    is decoded (a token carries at least one character; a few more for tokens that decode to
+    nothing)."""
+    stops = [s for s in stops if s]
+    if not stops:
+        return False
+    window = max(len(s) for s in stops) + 4
+    text = tokenizer.decode(tokens[-window:], skip_special_tokens=True)
+    return any(s in text for s in stops)
+
+
+def _pad_left(tensor: Any, width: int) -> Any:
+    """Zeros before the sequence axis (the last but one for a cache, the last for a mask) up to `width`."""
+    import torch.nn.functional as F
+
+    axis = -2 if tensor.dim() == 4 else -1
+    missing = width - tensor.shape[axis]
+    if missing <= 0:
+        return tensor
+    return F.pad(tensor, (0, 0, missing, 0) if axis == -2 else (missing, 0))
+
+
+def _gumbel(torch: Any, logits: Any, temperature: float, top_p: float, generator: Any) -> Any:
+    """Temperature, top-p and Gumbel noise from the row's own generator, so that the argmax draws
+    exactly from the sampling distribution."""
+    logits = logits / temperature
+    if top_p < 1.0:
+        ordered, order = logits.sort(descending=True)
+        probs = ordered.softmax(-1)
+        drop = (probs.cumsum(-1) - probs) > top_p  # keeps the smallest set reaching top_p
+        logits[order[drop]] = float("-inf")
+    uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-12, 1 - 1e-7)
+    return logits - torch.log(-torch.log(uniform))
 
 def render_plain(messages: Sequence[dict[str, str]]) -> str:
     """Chat messages as plain text for a model without a chat template: a lone user message (with
@@ -289,6 +484,21 @@ def sample_seed(request: Request) -> int:
     shares the batch, different for each sample index."""
     digest = hashlib.sha256(f"{request.sampling.seed}:{request.sample_index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _unapplied_generation_defaults(config: Any) -> list[str]:
+    """Output-changing defaults in a model's generation_config that the decoder does not apply."""
+    found = []
+    for name, neutral in (("repetition_penalty", 1.0), ("encoder_repetition_penalty", 1.0),
+                          ("no_repeat_ngram_size", 0), ("min_new_tokens", 0), ("min_length", 0)):
+        value = getattr(config, name, None)
+        if value is not None and value != neutral:
+            found.append(f"{name}={value}")
+    for name in ("bad_words_ids", "suppress_tokens", "begin_suppress_tokens", "sequence_bias",
+                 "forced_bos_token_id", "forced_eos_token_id"):
+        if getattr(config, name, None):
+            found.append(name)
+    return found
 
 
 def _pick_device(requested: str | None) -> str:
@@ -315,77 +525,3 @@ def _default_dtype(device: str) -> str:
     return "float32"
 
 
-@functools.cache
-def _generation_helpers() -> Any:
-    """transformers classes defined on first use, so importing this module stays cheap."""
-    import torch
-    from transformers import LogitsProcessor, StoppingCriteria
-
-    class RowSampler(LogitsProcessor):
-        """Greedy rows pass through; sampled rows get temperature, top-p and Gumbel noise from the
-        row's own generator, so the following argmax draws exactly from the sampling distribution."""
-
-        def __init__(self, requests: list[Request]):
-            self.rows = [(i, r.sampling.temperature, r.sampling.top_p, sample_seed(r))
-                         for i, r in enumerate(requests) if not r.sampling.greedy]
-            self.generators: dict[int, Any] = {}
-
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            if not self.rows:
-                return scores
-            scores = scores.float().clone()
-            for row, temperature, top_p, seed in self.rows:
-                gen = self.generators.get(row)
-                if gen is None:
-                    gen = self.generators[row] = torch.Generator(device=scores.device).manual_seed(seed)
-                logits = scores[row] / temperature
-                if top_p < 1.0:
-                    ordered, order = logits.sort(descending=True)
-                    probs = ordered.softmax(-1)
-                    drop = (probs.cumsum(-1) - probs) > top_p  # keeps the smallest set reaching top_p
-                    logits[order[drop]] = float("-inf")
-                uniform = torch.rand(logits.shape, generator=gen, device=scores.device).clamp_(1e-12, 1 - 1e-7)
-                scores[row] = logits - torch.log(-torch.log(uniform))
-            return scores
-
-    class StopOnText(StoppingCriteria):
-        """Stops a row when its generated text (never the prompt) contains a stop string, and
-        remembers after how many tokens.
-
-        Checked every step, so a stop string that just appeared ends within the last tokens: only
-        that tail is decoded (a token carries at least one character; a few more for tokens that
-        decode to nothing), and it crosses from the GPU in one transfer for all rows, not one per row.
-        """
-
-        def __init__(self, tokenizer: Any, prompt_width: int, stops: Sequence[str], rows: int):
-            self.tokenizer, self.width, self.stops, self.rows = tokenizer, prompt_width, [s for s in stops if s], rows
-            self.window = max((len(s) for s in self.stops), default=0) + 4
-            self.finished_at: dict[int, int] = {}
-
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-            if not self.stops:
-                return done
-            generated = input_ids.shape[1] - self.width
-            tails = input_ids[:, input_ids.shape[1] - min(generated, self.window):].tolist()
-            for row, tail in enumerate(tails):
-                if row not in self.finished_at:
-                    text = self.tokenizer.decode(tail, skip_special_tokens=True)
-                    if any(s in text for s in self.stops):
-                        self.finished_at[row] = generated
-                if row in self.finished_at:
-                    done[row] = True
-            return done
-
-    class Deadline(StoppingCriteria):
-        """Stops the whole batch when its time is up or the caller gave up waiting."""
-
-        def __init__(self, deadline: float, cancel: threading.Event):
-            self.deadline, self.cancel, self.hit = deadline, cancel, False
-
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            if self.cancel.is_set() or time.monotonic() > self.deadline:
-                self.hit = True
-            return torch.full((input_ids.shape[0],), self.hit, dtype=torch.bool, device=input_ids.device)
-
-    return SimpleNamespace(RowSampler=RowSampler, StopOnText=StopOnText, Deadline=Deadline)
