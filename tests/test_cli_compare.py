@@ -59,6 +59,7 @@ def test_compare_fails_a_clearly_worse_candidate_and_writes_json(project):
     cand = payload["candidates"]["fake/cand"]
     delta = next(d for d in cand["metric_deltas"] if d["metric"] == "exact_match")
     assert delta["delta"] == pytest.approx(-1.0)
+    assert delta["noninferiority_p"] > 0.99  # at the gate's margin of 0.05 the candidate is clearly inferior
     assert payload["verdict"] == cand["verdict"] == "FAIL" and cand["n_paired"] == N
 
 

@@ -97,9 +97,11 @@ def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
 
 
 def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
-                  n_resamples: int, seed: int, confidence: float = CONFIDENCE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test; and the
-    per-slice deltas of each metric."""
+                  n_resamples: int, seed: int, confidence: float = CONFIDENCE,
+                  margins: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test, and for metrics
+    the gate bounds (`margins`: metric -> max_drop) the one-sided non-inferiority p-value at that
+    margin; and the per-slice deltas of each metric."""
     from workbench.metrics import metric_info
 
     rows, slice_tables = [], []
@@ -122,6 +124,10 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
             sign = stats.sign_test(paired.b if higher else -paired.b, paired.a if higher else -paired.a)
             worse, better = (ci.high < 0, ci.low > 0) if higher else (ci.low > 0, ci.high < 0)
             changed = "changed" if (worse or better) else "no significant change"
+            if not descriptive and metric in (margins or {}):
+                test = stats.noninferiority_test(paired.b, paired.a, margin=float(margins[metric]),
+                                                 higher_is_better=higher, confidence=confidence)
+                row["noninferiority_p"] = test.p_value
             row.update(delta=ci.estimate, ci_low=ci.low, ci_high=ci.high, sign_test_p=sign.p_value,
                        n_better=sign.n_better, n_worse=sign.n_worse,
                        verdict=f"descriptive: {changed}" if descriptive else
@@ -371,7 +377,9 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
                      f"{len(ok_a - ok_b)} only from the baseline, {len(ok_b - ok_a)} only from the candidate.")
     if scores is not None and len(scores):
         scores = scores[scores["model"].isin([baseline, candidate])]
-    deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed)
+    margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
+    deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed,
+                                          margins=margins)
     win_rates, reliability, judge_slices, win_estimates, consistency_est = judge_evidence(
         verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human)
     ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
