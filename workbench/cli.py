@@ -76,6 +76,14 @@ def _progress(args: argparse.Namespace) -> Any:
     return reporter("quiet" if args.quiet else "auto")
 
 
+def _quiet_libraries(args: argparse.Namespace) -> None:
+    """Weight-loading bars of transformers belong on an interactive terminal, not in a CI log."""
+    import os
+
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 # ---- commands -------------------------------------------------------------------------------------
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     from workbench.config import MigrationConfig
@@ -264,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"usage error: {redact(str(exc))} (see `workbench --help`)", file=sys.stderr)
         return EXIT_COULD_NOT_RUN
+    _quiet_libraries(args)
     try:
         return COMMANDS[args.command](args)
     except WorkbenchError as exc:
