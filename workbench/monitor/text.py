@@ -44,7 +44,7 @@ def language(text: str) -> str:
     return str(_detector().detect(flat, model="lite", k=1)[0]["lang"])
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4096)
 def terms(text: str) -> tuple[tuple[str, str, bool], ...]:
     """(key, surface, follows) per word in order: key lower-cased for counting, surface as written
     (for display), follows True when the word directly follows the previous term (no word was
