@@ -107,6 +107,10 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=defaults["store"].default)
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
+    p.add_argument("--input-field", default=defaults["input_field"].default, metavar="NAME",
+                   help="the column holding each item's input")
+    p.add_argument("--id-field", default=defaults["id_field"].default, metavar="NAME",
+                   help="the column holding item ids (missing: ids from content)")
     p.add_argument("--no-progress", action="store_true", help="same as --quiet")
     _add_common(p)
 
@@ -140,7 +144,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
     if args.timeout <= 0:
         raise InputError(f"--timeout must be above 0 seconds, got {args.timeout:g}")
-    items = load_items(args.data)
+    from workbench.config import check_api_base
+
+    check_api_base(args.api_base)
+    items = load_items(args.data, input_field=args.input_field, id_field=args.id_field)
     if args.limit is not None:
         items = items.head(args.limit)
     specs = _model_specs(args)

@@ -8,6 +8,7 @@ found upwards from a notebook); `bundled:NAME` names a data file shipped in the 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -28,6 +29,19 @@ DEFAULT_GATE: dict[str, Any] = {
 }
 
 
+def check_api_base(url: str | None) -> None:
+    """An api_base must be an http(s) URL with a host (a typo must not become a request elsewhere)."""
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    from workbench.secrets import redact_url_credentials
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"parameter 'api_base': {redact_url_credentials(url)!r} is not an http(s) URL with a host")
+
+
 class MigrationConfig(BaseModel):
     """Everything a migration report depends on. Unknown fields and wrong types are errors."""
 
@@ -36,6 +50,9 @@ class MigrationConfig(BaseModel):
     report_name: str = Field("demo", description="folder name under reports/")
     dataset: str = Field("bundled:support_reviews.jsonl", description="jsonl, csv, parquet or a datasets folder; "
                          "relative to the project, or bundled:NAME for the packaged demo data")
+    input_field: str = Field("input", description="the dataset column holding each item's input")
+    id_field: str = Field("item_id", description="the column holding item ids (missing: ids from content)")
+    reference_field: str = Field("reference", description="the column holding reference answers, if any")
     baseline: str = Field("hf/gemma3-270m", description="the model in production, provider/model")
     baseline_prompt: str | None = Field("support_fewshot@v1", description="its prompt version, name@version "
                                         "(None: send each item's input as is)")
@@ -59,7 +76,9 @@ class MigrationConfig(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy)")
     store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project")
     prompts_dir: str = Field("prompts", description="the project's prompt versions (bundled ones are found too)")
-    api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models")
+    api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models; "
+                                 "env:NAME reads it from that environment variable (keeps a URL with a key "
+                                 "out of every file)")
     concurrency: int = Field(4, ge=1, description="calls in flight at once")
     timeout_s: float = Field(300.0, gt=0, allow_inf_nan=False, description="hard limit per call, seconds")
     lifecycle_file: str | None = Field("bundled:model_lifecycle.toml", description="release and retirement dates")
@@ -122,6 +141,17 @@ class MigrationConfig(BaseModel):
     def prompts_path(self) -> Path:
         return self.path(self.prompts_dir)
 
+    @property
+    def endpoint(self) -> str | None:
+        """The api_base to call: `env:NAME` is read from the environment (never written anywhere)."""
+        if self.api_base and self.api_base.startswith("env:"):
+            name = self.api_base[4:]
+            value = os.environ.get(name)
+            if not value:
+                raise InputError(f"parameter 'api_base': environment variable {name} is not set")
+            return value
+        return self.api_base
+
     # ---- models --------------------------------------------------------------------------------
     def prompt_for(self, index: int) -> str | None:
         prompts = self.candidate_prompts
@@ -150,6 +180,10 @@ class MigrationConfig(BaseModel):
         from workbench.prompts import load_prompt
 
         problems: list[str] = []
+        try:
+            check_api_base(self.endpoint)
+        except InputError as exc:
+            problems.extend(str(p) for p in exc.problems)
         if not self.path(self.dataset).exists():
             problems.append(f"parameter 'dataset': {self.dataset} not found (looked in {self.base_dir})")
         if self.lifecycle_file and not self.path(self.lifecycle_file).is_file():

@@ -240,8 +240,8 @@ def _validate(
     columns = {name for _, fields in flat for name in fields}
     if input_field not in columns:
         return [], problems + [Problem(source, None, input_field, f"missing column '{input_field}' (columns "
-                                       f"found: {', '.join(sorted(columns))}); pass input_field= if it has "
-                                       f"another name")]
+                                       f"found: {', '.join(sorted(columns))}); name the column that holds the input "
+                                       f"(--input-field NAME, or the input_field parameter)")]
     derive_ids = id_field not in columns
     renames = {id_field: ITEM_ID, input_field: INPUT, reference_field: REFERENCE}
     for name, canonical in renames.items():

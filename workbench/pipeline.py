@@ -116,13 +116,15 @@ def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple
 def select_items(config: MigrationConfig) -> pd.DataFrame:
     from workbench.data import load_items
 
-    return sample_items(load_items(config.path(config.dataset)), config.sample_size, config.seed)
+    items = load_items(config.path(config.dataset), id_field=config.id_field, input_field=config.input_field,
+                       reference_field=config.reference_field)
+    return sample_items(items, config.sample_size, config.seed)
 
 
 def model_specs(config: MigrationConfig) -> list[Any]:
     from workbench.runner import ModelSpec
 
-    return [ModelSpec.with_endpoint(model, prompt, config.api_base) for model, prompt in config.arms()]
+    return [ModelSpec.with_endpoint(model, prompt, config.endpoint) for model, prompt in config.arms()]
 
 
 def call_policy(config: MigrationConfig) -> Any:
@@ -204,7 +206,7 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
 
     from workbench.runner import ModelSpec
 
-    endpoint = ModelSpec.with_endpoint(config.judge, None, config.api_base).options  # api_base reaches API judges too
+    endpoint = ModelSpec.with_endpoint(config.judge, None, config.endpoint).options  # api_base reaches API judges too
     spec = JudgeSpec(model=config.judge, template=config.judge_template, options=endpoint)
     policy = call_policy(config)
     labels = arm_labels(config)

@@ -22,6 +22,7 @@ from workbench.project import bundled
 DEFAULT_NOTEBOOK = "migration_report.ipynb"
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 EXIT_NO_REPORT = 3
+API_BASE_ENV = "WORKBENCH_API_BASE"
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
 # plotly's notebook renderer adds a MathJax loader from a CDN; reports typeset no math, so it goes.
 _MATHJAX_CDN = re.compile(r"<script[^>]+src=[\"']https?://[^\"']*mathjax[^\"']*[\"'][^>]*>\s*</script>", re.I)
@@ -93,7 +94,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     from papermill.exceptions import PapermillExecutionError
 
     from workbench.pipeline import prepare
-    from workbench.secrets import redact
+    from workbench.secrets import redact, redact_url_credentials
 
     notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
     if not notebook.is_file():
@@ -108,6 +109,12 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
         raise
     _clear(out_dir)
     params = config.model_dump(mode="json")
+    kernel_env = {}
+    if config.api_base and redact_url_credentials(config.api_base) != config.api_base:
+        # papermill writes parameters verbatim into the notebook: a URL carrying a key goes through
+        # the kernel's environment instead, and the record says where it came from
+        kernel_env[API_BASE_ENV] = config.api_base
+        params["api_base"] = f"env:{API_BASE_ENV}"
     params["output_dir"] = str(out_dir.resolve())
     params["project_dir"] = str(config.base_dir)
     executed = out_dir / "report.ipynb"
@@ -115,7 +122,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     failure: tuple[str, int | None] | None = None
     cells = phase(progress, "executing the report notebook", 1)
     try:
-        with _report_kernel_env():
+        with _report_kernel_env(kernel_env):
             papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                        cwd=str(config.base_dir), progress_bar=False, log_output=False,
                                        extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
@@ -146,10 +153,10 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
 
 
 @contextmanager
-def _report_kernel_env() -> Iterator[None]:
+def _report_kernel_env(extra: dict[str, str]) -> Iterator[None]:
     """The kernel inherits these: figures embed plotly.js once (interactive offline in the HTML), no
-    weight-loading bars in the record."""
-    wanted = {"PLOTLY_RENDERER": "plotly_mimetype+notebook", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    weight-loading bars in the record, and `extra` (a credential-bearing api_base)."""
+    wanted = {"PLOTLY_RENDERER": "plotly_mimetype+notebook", "HF_HUB_DISABLE_PROGRESS_BARS": "1", **extra}
     before = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
     try:

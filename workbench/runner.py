@@ -19,6 +19,7 @@ from workbench.data import dataset_id as compute_dataset_id
 from workbench.hashing import request_key
 from workbench.models import Adapter, Request, Sampling, get_model, takes_api_base
 from workbench.progress import PhaseReporter, phase, reporter
+from workbench.secrets import redact_config
 from workbench.prompts import PromptVersion, Rendered, load_prompt
 from workbench.store import Store
 
@@ -130,7 +131,8 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
         already = store.cached_keys(unique_keys)
         run_id = store.create_run(
             spec.name, spec.prompt, data_id,
-            {"adapter": adapter.identity(), "options": spec.options, "sampling": sampling.model_dump(mode="json"),
+            {"adapter": adapter.identity(), "options": redact_config(spec.options),
+             "sampling": sampling.model_dump(mode="json"),
              "samples": samples},
             [(c.request.item_id, c.request.sample_index, c.cache_key) for c in planned])
         bar = phase(report, f"generating {arm}", len(unique_keys))

@@ -32,7 +32,10 @@ class ApiAdapter(Adapter):
     def endpoint_identity(self) -> dict[str, Any]:
         """The endpoint's part of the identity: where calls go. `litellm/` with several
         deployments replaces it (calls go to any of them, and adding one keeps the cache)."""
-        return {"api_base": self.resolved_api_base()}
+        from workbench.secrets import redact_url_credentials
+
+        base = self.resolved_api_base()  # credentials in the URL are neither recorded nor part of the key
+        return {"api_base": redact_url_credentials(base) if base else base}
 
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
