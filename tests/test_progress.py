@@ -1,0 +1,52 @@
+"""Progress of long phases: a bar on a terminal, one line per phase in a log, nothing when quiet."""
+import io
+
+from workbench.progress import BarProgress, LineProgress, phase, reporter
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_log_gets_one_line_when_a_phase_starts_and_one_when_it_ends():
+    out = io.StringIO()
+    bar = reporter("auto", out)("generating m", 3)
+    assert isinstance(bar, LineProgress)
+    for done in range(1, 4):
+        bar.update(done, int(done == 3), 0.0)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "generating m: 3 to do"
+    assert lines[1].startswith("generating m: 3/3 done in ") and lines[1].endswith("1 errors") and "/s" in lines[1]
+    assert len(lines) == 2
+
+
+def test_a_terminal_gets_a_bar_with_rate_errors_and_cost():
+    out = Tty()
+    bar = reporter("auto", out)("judging", 4)
+    assert isinstance(bar, BarProgress)
+    bar.update(2, 1, 0.0123)
+    bar.close()
+    text = out.getvalue()
+    assert "judging" in text and "2/4" in text and "errors=1" in text and "0.0123" in text and "/s" in text
+
+
+def test_quiet_and_no_reporter_print_nothing():
+    out = io.StringIO()
+    silent = reporter("quiet", out)("x", 5)
+    silent.update(5)
+    silent.close()
+    none = phase(None, "y", 2)
+    none.update(2)
+    none.close()
+    assert out.getvalue() == ""
+
+
+def test_a_one_step_phase_reads_as_a_step():
+    out = io.StringIO()
+    step = reporter("lines", out)("writing report.html", 1)
+    step.update(1)
+    step.close()
+    assert out.getvalue().splitlines()[0] == "writing report.html ..."
+    assert "writing report.html: done in" in out.getvalue()
