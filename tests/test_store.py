@@ -346,8 +346,6 @@ def test_judge_errors_replayed_from_the_cache_are_recorded_once(store):
 # ---- all SQL lives in workbench/store --------------------------------------------------------------
 SQL = re.compile(r"\b(SELECT\b.*\bFROM\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b"
                  r"|CREATE\s+(TABLE|INDEX)\b|ALTER\s+TABLE\b|PRAGMA\s+\w+)")
-# Call sites the lead is switching to store methods as part of the explorer rewrite (issue 9).
-PENDING = {"explore.ipynb"}
 
 
 def test_no_sql_outside_the_store():
@@ -355,8 +353,7 @@ def test_no_sql_outside_the_store():
     found = []
     for folder in (root / "workbench", root / "notebooks"):
         for path in sorted(folder.rglob("*")):
-            if path.suffix not in (".py", ".ipynb") or "store" in path.relative_to(root).parts[:2] \
-                    or path.name in PENDING:
+            if path.suffix not in (".py", ".ipynb") or "store" in path.relative_to(root).parts[:2]:
                 continue
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if SQL.search(line):
