@@ -128,4 +128,8 @@ def test_read_only_pipeline_needs_every_response_and_writes_nothing(project):
         hits = server.total_hits()
         again = run_pipeline(config, allow_calls=False)
         assert server.total_hits() == hits  # judge verdicts come from the store too
+        other = config.model_copy(update={"judge_criterion": "fluency"})
+        with pytest.raises(InputError, match="verdicts are not in the store"):
+            run_pipeline(other, allow_calls=False)  # never a surprise bill for a judge
+        assert server.total_hits() == hits
     assert again.comparisons[again.candidates[0]].n_paired == N

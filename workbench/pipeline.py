@@ -198,8 +198,9 @@ def require_verdicts(config: MigrationConfig, judgments: dict[str, Any]) -> None
 
 
 def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.DataFrame, store: Any, *,
-                    progress: PhaseReporter | None = None) -> tuple[dict[str, Any], int]:
-    """The judge on each candidate (pairwise in both orders, or pointwise on every arm); cached."""
+                    progress: PhaseReporter | None = None, allow_calls: bool = True) -> tuple[dict[str, Any], int]:
+    """The judge on each candidate (pairwise in both orders, or pointwise on every arm); cached.
+    Without calls every verdict must be stored (failed ones come back as their recorded error)."""
     if not config.judge:
         return {}, 0
     from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
@@ -214,12 +215,13 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     results: dict[str, Any] = {}
     calls_made = 0
     if config.judge_mode == "pointwise":
-        result = judge_pointwise(store, spec, items, responses, config.judge_criterion, policy, progress=progress)
+        result = judge_pointwise(store, spec, items, responses, config.judge_criterion, policy, progress=progress,
+                                 cache_only=not allow_calls)
         results = {name: result for name in labels[1:]}
         return results, int(result.stats.model_calls or 0)
     for name in labels[1:]:
         result = judge_pairwise(store, spec, items, baseline, responses[responses["model"] == name],
-                                config.judge_criterion, policy, progress=progress)
+                                config.judge_criterion, policy, progress=progress, cache_only=not allow_calls)
         results[name] = result
         calls_made += int(result.stats.model_calls or 0)
     return results, calls_made
@@ -323,7 +325,8 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
     with open_store(config, allow_calls) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=allow_calls, progress=progress)
         require_answers(responses, run_stats)
-        judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress)
+        judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress,
+                                                 allow_calls=allow_calls)
         require_verdicts(config, judgments)
         scores = score_responses(items, responses, config.metrics)
         judged = judge_scores(config, judgments)

@@ -75,8 +75,8 @@ def _parser(kind: Kind) -> Callable[[str], ParsedScore | ParsedVerdict]:
 
 
 async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Sequence[JudgeTask],
-                     policy: calls.CallPolicy | None = None,
-                     progress: PhaseReporter | None = None) -> tuple[dict[str, Outcome], JudgeStats]:
+                     policy: calls.CallPolicy | None = None, progress: PhaseReporter | None = None,
+                     cache_only: bool = False) -> tuple[dict[str, Outcome], JudgeStats]:
     """Outcome per judge_key. Tasks sharing a key (identical contents) are judged once."""
     started = time.perf_counter()
     unique = list({t.judge_key: t for t in tasks}.values())
@@ -90,6 +90,18 @@ async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Seq
     assert spec.sampling is not None
 
     pending = [(t, t.rendered, 0) for t in unique if t.judge_key not in results]
+    if cache_only and pending:
+        failed = store.latest_judge_errors([t.judge_key for t, _, _ in pending])
+        never = [t for t, _, _ in pending if t.judge_key not in failed]
+        if never:
+            from workbench.errors import InputError
+
+            raise InputError(f"judge {spec.model}: {len(never)} of {len(unique)} verdicts are not in the store; "
+                             "judge them first (`workbench report` makes every call a comparison needs)")
+        for task, _, _ in pending:
+            results[task.judge_key] = Outcome(task.judge_key, error=failed[task.judge_key])
+        stats.errors = len(pending)
+        pending = []
     while pending:
         keyed = []
         planned: dict[str, calls.PlannedCall] = {}

@@ -92,7 +92,7 @@ def longer(text_a: str, text_b: str) -> str:
 async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, baseline: pd.DataFrame,
                           candidate: pd.DataFrame, criterion: str | Criterion = "correctness",
                           policy: calls.CallPolicy | None = None, adapter: Adapter | None = None,
-                          progress: PhaseReporter | None = None) -> PairwiseResult:
+                          progress: PhaseReporter | None = None, cache_only: bool = False) -> PairwiseResult:
     """Judge the candidate's responses against the baseline's on the items both answered."""
     item_map = items_by_id(items)
     side_a = response_records(baseline, "baseline")
@@ -129,7 +129,8 @@ async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, ba
                                     rendered)
                           for s in range(spec.samples)]
             rows.append((base, tasks, None, longer(text_a, text_b)))
-        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _, _ in rows for t in ts], policy, progress)
+        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _, _ in rows for t in ts], policy, progress,
+                                           cache_only)
     finally:
         if owned:
             await adapter.aclose()
@@ -161,9 +162,11 @@ async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, ba
 
 def judge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, baseline: pd.DataFrame, candidate: pd.DataFrame,
                    criterion: str | Criterion = "correctness", policy: calls.CallPolicy | None = None,
-                   adapter: Adapter | None = None, progress: PhaseReporter | None = None) -> PairwiseResult:
+                   adapter: Adapter | None = None, progress: PhaseReporter | None = None,
+                   cache_only: bool = False) -> PairwiseResult:
     """Sync `ajudge_pairwise` (also inside a running Jupyter loop)."""
-    return calls.run_sync(ajudge_pairwise(store, spec, items, baseline, candidate, criterion, policy, adapter, progress))
+    return calls.run_sync(ajudge_pairwise(store, spec, items, baseline, candidate, criterion, policy, adapter, progress,
+                                          cache_only))
 
 
 def _pair(side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], item_map: dict[str, Any]

@@ -52,7 +52,8 @@ class PointwiseResult:
 
 async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, responses: pd.DataFrame,
                            criteria: str | Criterion | Sequence[str | Criterion], policy: calls.CallPolicy | None = None,
-                           adapter: Adapter | None = None, progress: PhaseReporter | None = None) -> PointwiseResult:
+                           adapter: Adapter | None = None, progress: PhaseReporter | None = None,
+                           cache_only: bool = False) -> PointwiseResult:
     """Score every response in `responses` (long frame, any number of models) on every criterion."""
     item_map = items_by_id(items)
     records = response_records(responses, "responses")
@@ -85,7 +86,8 @@ async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, r
                          for s in range(spec.samples)]
                 rows.append((base, tasks, None))
         unmatched.extend(_unanswered(records, item_map))
-        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _ in rows for t in ts], policy, progress)
+        outcomes, stats = await arun_tasks(store, spec, adapter, [t for _, ts, _ in rows for t in ts], policy, progress,
+                                           cache_only)
     finally:
         if owned:
             await adapter.aclose()
@@ -112,9 +114,11 @@ async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, r
 
 def judge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, responses: pd.DataFrame,
                     criteria: str | Criterion | Sequence[str | Criterion], policy: calls.CallPolicy | None = None,
-                    adapter: Adapter | None = None, progress: PhaseReporter | None = None) -> PointwiseResult:
+                    adapter: Adapter | None = None, progress: PhaseReporter | None = None,
+                    cache_only: bool = False) -> PointwiseResult:
     """Sync `ajudge_pointwise` (also inside a running Jupyter loop)."""
-    return calls.run_sync(ajudge_pointwise(store, spec, items, responses, criteria, policy, adapter, progress))
+    return calls.run_sync(ajudge_pointwise(store, spec, items, responses, criteria, policy, adapter, progress,
+                                          cache_only))
 
 
 def _unanswered(records: list[dict[str, Any]], item_map: dict[str, Any]) -> list[dict[str, Any]]:

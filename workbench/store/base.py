@@ -100,10 +100,38 @@ class BaseStore(ABC):
                      message: str, attempts: int) -> None:
         """Record a failed call; errors are kept for the record and never served as cache hits."""
 
+    # ---- claims: which execute is making which call now (processes sharing a store) ----------------
+    @abstractmethod
+    def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
+        """Claim, atomically, each key that has no stored response, no error recorded at or after
+        `since` (time.time(): another process gave it up during this run), and no live claim of
+        another owner (an expired one is taken over). The keys `owner` holds now; for `lease_s`
+        seconds unless renewed."""
+
+    @abstractmethod
+    def renew_claims(self, owner: str, lease_s: float) -> int:
+        """Extend every claim of `owner` to `lease_s` seconds from now; how many it holds."""
+
+    @abstractmethod
+    def release_claims(self, owner: str, keys: Sequence[str] | None = None) -> None:
+        """Drop `owner`'s claims on `keys` (all of them when None): the calls ended, stored or given up."""
+
+    @abstractmethod
+    def claim_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        """The owner of each key with a live (unexpired) claim; other keys are absent."""
+
+    @abstractmethod
+    def errors_since(self, keys: Sequence[str], since: float) -> dict[str, tuple[str, str]]:
+        """(kind, message) of each key's latest error recorded at or after `since`; others absent."""
+
     # ---- judgments (the judge cache) -------------------------------------------------------------
     @abstractmethod
     def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Per stored judge key: {verdict, score, rationale, raw_output}; missing keys are absent."""
+
+    @abstractmethod
+    def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        """Per judge key without a verdict: the message of its latest recorded failure."""
 
     @abstractmethod
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 from workbench.errors import StoreError
 from workbench.models.base import Response
 from workbench.store.base import BaseStore
-from workbench.store.schema import (CALL_ERROR_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
+from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
                                     JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, OPTIMIZE_RUN_COLUMNS,
                                     RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, TRIAL_COLUMNS)
 
@@ -40,6 +40,12 @@ INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
 INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
 INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, "INSERT OR IGNORE")
 INSERT_TRIAL = _insert("optimize_trials", TRIAL_COLUMNS, "INSERT OR IGNORE")
+# A claim is taken where the key has no response, no error since the claimer started, and no live claim.
+CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?"
+              " WHERE NOT EXISTS (SELECT 1 FROM responses WHERE cache_key = ?)"
+              " AND NOT EXISTS (SELECT 1 FROM call_errors WHERE cache_key = ? AND created_at >= ?)"
+              " ON CONFLICT(cache_key) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at,"
+              " expires_at = excluded.expires_at WHERE claims.expires_at <= excluded.claimed_at")
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
                      "dataset_id"]
@@ -281,6 +287,55 @@ class SQLiteStore(BaseStore):
                      message: str, attempts: int) -> None:
         self.execute(INSERT_CALL_ERROR, (cache_key, model, item_id, sample_index, kind, message, attempts, time.time()))
 
+    # ---- claims ------------------------------------------------------------------------------------
+    def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
+        held: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    now = time.time()
+                    self.conn.executemany(CLAIM_CALL, [(key, owner, now, now + lease_s, key, key, since)
+                                                       for key in chunk])
+                    held.update(r[0] for r in self.conn.execute(
+                        f"SELECT cache_key FROM claims WHERE owner = ? AND cache_key IN ({marks})", (owner, *chunk)))
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+        return held
+
+    def renew_claims(self, owner: str, lease_s: float) -> int:
+        return self.execute("UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease_s, owner)).rowcount
+
+    def release_claims(self, owner: str, keys: Sequence[str] | None = None) -> None:
+        if keys is None:
+            self.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+            return
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            self.execute(f"DELETE FROM claims WHERE owner = ? AND cache_key IN ({marks})", (owner, *chunk))
+
+    def claim_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        holders: dict[str, str] = {}
+        now = time.time()
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            holders.update(self.execute(f"SELECT cache_key, owner FROM claims WHERE cache_key IN ({marks})"
+                                        " AND expires_at > ?", (*chunk, now)).fetchall())
+        return holders
+
+    def errors_since(self, keys: Sequence[str], since: float) -> dict[str, tuple[str, str]]:
+        latest: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, kind, message in self.execute(
+                    f"SELECT cache_key, kind, message FROM call_errors WHERE cache_key IN ({marks})"
+                    " AND created_at >= ? ORDER BY error_id", (*chunk, since)):
+                latest[key] = (kind, message)
+        return latest
+
     # ---- judgments ---------------------------------------------------------------------------------
     def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -291,6 +346,15 @@ class SQLiteStore(BaseStore):
                     f" WHERE judge_key IN ({marks})", chunk):
                 found[key] = {"verdict": verdict, "score": score, "rationale": rationale, "raw_output": raw}
         return found
+
+    def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        latest: dict[str, str] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, message in self.execute(f"SELECT judge_key, message FROM judge_errors WHERE judge_key IN ({marks})"
+                                             " ORDER BY error_id", chunk):
+                latest[key] = message
+        return latest
 
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
         if not judgments and not errors:
