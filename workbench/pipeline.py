@@ -309,6 +309,29 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     return labels_task(config, candidate_index), pairs
 
 
+def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataFrame | None:
+    """The pairwise judge's stored verdicts for one comparison (item_id, choice A / B / tie), for the
+    labeler's live agreement and stopping rule; None without a pairwise judge or stored verdicts."""
+    if not config.judge or config.judge_mode != "pairwise":
+        return None
+    names = arm_labels(config)
+    items = select_items(config)
+    with open_store(config, allow_calls=False) as store:
+        responses, _ = collect_responses(config, items, store, allow_calls=False)
+        try:
+            judged, _ = judge_responses(config, items, responses, store, allow_calls=False)
+        except InputError:
+            return None  # not judged yet: the labeler works without live feedback
+    verdicts = judged[names[candidate_index + 1]].verdicts
+    return verdicts[["item_id", "verdict"]].dropna().rename(columns={"verdict": "choice"}).reset_index(drop=True)
+
+
+def win_rate_threshold(config: MigrationConfig) -> float | None:
+    """The gate's bound on the win rate (0.5 - margin, or the minimum lower bound), if it has one."""
+    gate = config.gate_config()
+    return gate.win_rate.threshold if gate.win_rate is not None else None
+
+
 def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
                  progress: PhaseReporter | None = None) -> MigrationResult:
     """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store."""

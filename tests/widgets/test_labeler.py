@@ -241,3 +241,17 @@ def test_a_task_compares_one_pair_of_models(path, pairs):
     with pytest.raises(InputError, match="response_b"):
         _make(path, pairs.drop(columns="response_b"))
     assert lab.validate_pairs(pairs)["model_a"].iloc[0] == A
+
+
+def test_live_judge_agreement_and_the_stopping_rule(path, pairs):
+    judge = pd.DataFrame({"item_id": pairs["item_id"], "choice": "A"})
+    labeler = _make(path, pairs, judge=judge, gate_threshold=0.4)
+    assert labeler.judge_agreement() == (0, 0) and labeler.feedback.value == ""
+    for k in range(6):
+        left, _right = labeler.sides(labeler.current_item)
+        labeler.choose("tie" if k == 5 else ("left" if left == A else "right"))  # agrees 5 times, then a tie
+    assert labeler.judge_agreement() == (5, 6)
+    assert "5 of 6 (83%)" in labeler.feedback.value
+    advice = labeler.labels_needed()
+    assert advice is not None and ("gate to decide" in labeler.feedback.value or "more labels" in labeler.feedback.value)
+    assert A not in labeler.feedback.value and B not in labeler.feedback.value  # still blind

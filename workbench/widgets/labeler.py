@@ -46,7 +46,8 @@ class PairLabeler:
     def __init__(self, store_path: str | Path, task: str, pairs: pd.DataFrame, rater: str | None = None,
                  seed: int = 0, overlap: int | None = None, raters: list[str] | None = None,
                  model_a: str | None = None, model_b: str | None = None, keyboard: str = "auto",
-                 guidance: str = "", show_reference: bool = False):
+                 guidance: str = "", show_reference: bool = False, judge: pd.DataFrame | None = None,
+                 gate_threshold: float | None = None):
         import ipywidgets as w
 
         self._w = w
@@ -58,6 +59,10 @@ class PairLabeler:
         self.overlap = overlap
         self.log = lab.LabelLog(store_path, task)
         self.guidance = guidance
+        # the judge's verdicts (item_id, choice A/B/tie) and the gate's win-rate bound: live agreement
+        # and "how many more labels" after each click; neither reveals which model is which
+        self.judge = None if judge is None else judge.set_index(judge["item_id"].astype(str))["choice"]
+        self.gate_threshold = gate_threshold
         self.show_reference = show_reference and "reference" in self.pairs.columns
         self._rater_file = Path(store_path).parent / "last_rater"
         self._check_task_models()
@@ -84,6 +89,7 @@ class PairLabeler:
         self.note = w.Textarea(placeholder="Optional note, saved with your next choice",
                                layout=w.Layout(width="100%", height="3em")).add_class("wb-note")
         self.status = w.HTML().add_class("wb-status")
+        self.feedback = w.HTML().add_class("wb-feedback")
         self.keys_hint = w.HTML()
         self.item_panel = w.VBox([
             self.view,
@@ -144,7 +150,7 @@ class PairLabeler:
         self._state = lab.RaterState()
         self._refresh()
         self.current_item = lab.next_item(self.queue, self._decided)
-        self.widget.children = (self.item_panel, self.note, self.status)
+        self.widget.children = (self.item_panel, self.note, self.status, self.feedback)
         self.status.value = ""
         self._render()
         return True
@@ -287,6 +293,51 @@ class PairLabeler:
         for key in ("left", "right", "tie", "both_bad", "skip"):
             self.buttons[key].disabled = self.current_item is None
         self.view.value = self._view_html()
+        self.feedback.value = self._feedback_html()
+
+    def judge_agreement(self) -> tuple[int, int]:
+        """(agreed, compared): this rater's current labels that match the judge ("both bad" = tie)."""
+        if self.judge is None:
+            return 0, 0
+        agreed = compared = 0
+        for item, row in self._decided.items():
+            if row["action"] == "skip" or item not in self.judge.index:
+                continue
+            winner = row.get("winner_model")
+            mine = "A" if winner == self.model_a else "B" if winner == self.model_b else "tie"
+            compared += 1
+            agreed += int(mine == self.judge[item])
+        return agreed, compared
+
+    def labels_needed(self) -> Any:
+        """The stopping rule over every rater's labels so far (prediction-powered, see stats.ppi)."""
+        if self.judge is None or self.gate_threshold is None:
+            return None
+        from workbench.judges import candidate_score
+        from workbench.stats import StatsInputError, labels_needed, ppi_win_rate
+
+        export = self.export()
+        export = export[export["choice"].isin(lab.RATED_CHOICES) & export["item_id"].isin(self.judge.index)]
+        if export["item_id"].nunique() < 2:
+            return None
+        try:
+            ppi = ppi_win_rate(self.judge.map(candidate_score), export.assign(score=export["choice"].map(candidate_score))
+                               [["item_id", "score"]])
+        except StatsInputError:
+            return None
+        return labels_needed(ppi, self.gate_threshold)
+
+    def _feedback_html(self) -> str:
+        parts = []
+        agreed, compared = self.judge_agreement()
+        if compared:
+            parts.append(f"Your agreement with the automatic judge so far: {agreed} of {compared} ({agreed / compared:.0%}).")
+        advice = self.labels_needed()
+        if advice is not None:
+            parts.append("All raters together have labelled enough for the gate to decide; you may stop."
+                         if advice.decided else f"About {advice.more_labels} more labels (all raters together) would "
+                         "let the gate decide." if advice.more_labels else "More labels may or may not decide the gate.")
+        return "".join(f"<div style='color:#555'><small>{html.escape(p)}</small></div>" for p in parts)
 
     def _reference_html(self, row: pd.Series) -> str:
         parts = []
