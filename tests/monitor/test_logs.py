@@ -138,3 +138,19 @@ def test_chat_message_inputs_use_the_last_user_message(tmp_path):
     rows[1]["input"] = messages
     _, chunks = _read(_write(tmp_path / "log.jsonl", rows))
     assert chunks[0]["input"].tolist() == ["message 0", "second", "message 2"]
+
+
+def test_csv_empty_cells_and_parquet_timestamp_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,input,response,judge_score\n2026-10-05T10:00:00Z,hello,,\n"
+                    "2026-10-05T11:00:00Z,,an answer,3.5\n", encoding="utf-8")
+    _, chunks = _read(path)
+    frame = chunks[0]
+    assert frame["response"].tolist() == [None, "an answer"] and frame["input"].tolist() == ["hello", None]
+    assert frame["judge_score"].isna().tolist() == [True, False]
+    stamps = pd.DataFrame({"timestamp": pd.to_datetime(["2026-10-05 10:00", "2026-10-06 09:30"]),  # no zone: UTC
+                           "input": ["a", "b"]})
+    stamps.to_parquet(tmp_path / "log.parquet")
+    _, chunks = _read(tmp_path / "log.parquet")
+    assert chunks[0]["timestamp"].tolist() == [pd.Timestamp("2026-10-05T10:00Z"), pd.Timestamp("2026-10-06T09:30Z")]
+    assert "response" not in chunks[0].columns  # not in the file: left out, not filled with empties

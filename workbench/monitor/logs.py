@@ -198,7 +198,8 @@ class LogReader:
                 self._problem(int(row_no[i]), f.input, error)
                 ok[i] = False
             inputs.append(text)
-        out = pd.DataFrame({ROW: row_no, ORDINAL: ordinal, TIMESTAMP: stamps, INPUT: inputs})
+        # object columns: missing text stays None (pandas' string dtype would turn it into NaN)
+        out = pd.DataFrame({ROW: row_no, ORDINAL: ordinal, TIMESTAMP: stamps, INPUT: pd.Series(inputs, dtype=object)})
 
         for name, column in ((f.response, RESPONSE), (f.model, MODEL), (f.id, ITEM_ID)):
             if not name:
@@ -223,7 +224,7 @@ class LogReader:
                     self._problem(int(row_no[i]), name, error)
                     ok[i] = False
                 cleaned.append(text)
-            out[column] = cleaned
+            out[column] = pd.Series(cleaned, dtype=object)
         for name in f.judges:
             values = raw[name].tolist()
             if all(v is _ABSENT for v in values):

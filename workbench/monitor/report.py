@@ -24,8 +24,9 @@ def notebook_path() -> Path:
 
 
 def report_dir(config: DriftConfig, reports_dir: str | Path | None = None) -> Path:
-    base = Path(reports_dir) if reports_dir else config.base_dir / "reports"
-    return (base if base.is_absolute() else config.base_dir / base) / config.report_name
+    """<reports_dir>/<report_name>: reports_dir as given (the CLI's current folder for a relative
+    one), else reports/ of the project."""
+    return (Path(reports_dir) if reports_dir else config.base_dir / "reports").resolve() / config.report_name
 
 
 def run_report(config: DriftConfig, reports_dir: str | Path | None = None,

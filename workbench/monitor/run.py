@@ -331,7 +331,7 @@ def _terms_frame(windows: list[ClosedWindow]) -> pd.DataFrame:
 def _novel_frame(windows: list[ClosedWindow]) -> pd.DataFrame:
     rows = [{"window": w.label, **item} for w in windows if "embedding" in w.tests
             for item in w.tests["embedding"].details["novel"]]
-    return pd.DataFrame(rows, columns=["window", "row", "input", "witness", "nearest_cosine"])
+    return pd.DataFrame(rows, columns=["window", "row", "input", "sampled", "witness", "nearest_cosine"])
 
 
 def _models_frame(windows: list[ClosedWindow]) -> pd.DataFrame:

@@ -232,9 +232,15 @@ def embedding_test(ref: ReferenceProfile, sample: list[tuple[int, str]], vectors
     carriers = sorted(((row, text, float(w), float(c)) for (row, text), w, c in zip(sample, scores[n:], nearest)
                        if w > threshold), key=lambda t: -t[2])
     share = len(carriers) / len(sample)
+    shown: dict[str, dict[str, Any]] = {}  # each text once (logs repeat messages), with how often it was sampled
+    for row, text, w, c in carriers:
+        if text in shown:
+            shown[text]["sampled"] += 1
+        elif len(shown) < show:
+            shown[text] = {"row": row, "input": text, "witness": w, "nearest_cosine": c, "sampled": 1}
     evidence = (f"MMD² {mmd2:.4f} over {len(sample)} sampled items; {share:.0%} of them lie where the window has "
                 f"more items than the reference (witness above its 95% reference quantile; 5% expected)")
     return TestResult("embedding", mmd2, p, mmd2, "MMD²", evidence,
                       {"drift_like_share": share, "bandwidth": bandwidth, "sampled": len(sample),
-                       "novel": [{"row": r, "input": t, "witness": w, "nearest_cosine": c} for r, t, w, c in carriers[:show]],
+                       "novel": list(shown.values()),
                        "novel_rows": [r for r, _, _, _ in carriers]})
