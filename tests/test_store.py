@@ -22,7 +22,8 @@ def _schema(path) -> str:
 
 # Pinned: changing the schema means adding a numbered migration AND updating this hash on purpose.
 # 2: optimize_runs and optimize_trials (prompt optimisation, issue 12)
-PINNED_SCHEMA_SHA256 = "3fd789f9b098af8d3eb8d0f11a540944544175af0062b52f922ca2bd855dccbf"
+# 3: claims (calls in flight, so processes sharing a store never pay for one call twice, issue 10)
+PINNED_SCHEMA_SHA256 = "7099786314464acbd2b1a2b7a4edc2f990f99ab954ee9c0464a490ac70078aad"
 
 
 def test_schema_is_pinned(tmp_path):
@@ -219,6 +220,71 @@ def test_a_version_1_store_gains_the_optimizer_tables_and_keeps_its_data(tmp_pat
         again = s.start_optimize_run("r", "fake/m", "p@v1", {"seed": 0})  # a resume
         assert again["created_at"] == first["created_at"] and again["result"] == {"best": "p@v2"}
         assert s.optimize_runs_frame()["run_id"].tolist() == ["r"]
+
+
+def test_a_version_2_store_gains_claims_and_keeps_its_data(tmp_path):
+    """Schema 3 (claims) on a store written by schema 2: old rows kept, claims work at once."""
+    path = tmp_path / "v2.db"
+    conn = _at_version(path, 2)
+    _write_as_version_1(conn)
+    conn.close()
+    with Store(path, create=False) as s:
+        assert s.schema_version == len(MIGRATIONS) >= 3
+        _check_version_1_data(s)
+        assert s.claim_calls(["ka", "kb", "kc"], "me", 30, since=0.0) == {"kc"}  # ka answered, kb failed since 0
+        assert s.claim_calls(["kb"], "me", 30, since=1_800_000_000.0) == {"kb"}  # an older error is retried
+    assert _schema(path) == _schema_of_fresh(tmp_path)
+
+
+# ---- claims: one process per call in flight -------------------------------------------------------
+def test_claims_are_exclusive_until_released_or_expired(store):
+    import time
+
+    t0 = time.time()
+    assert store.claim_calls(["a", "b"], "p1", 30, t0) == {"a", "b"}
+    assert store.claim_calls(["a", "b", "c"], "p2", 30, t0) == {"c"}
+    assert store.claim_holders(["a", "b", "c", "d"]) == {"a": "p1", "b": "p1", "c": "p2"}
+    store.put_response("a", "fake/m", {}, Response(text="A"))
+    store.release_claims("p1", ["a"])
+    assert store.claim_calls(["a"], "p2", 30, t0) == set()  # answered: nothing left to claim
+    store.record_error("b", "fake/m", "b", 0, "auth", "auth: no key", 1)
+    store.release_claims("p1", ["b"])
+    assert store.claim_calls(["b"], "p2", 30, t0) == set()  # given up during p2's run: its error is the answer
+    assert store.errors_since(["a", "b", "c"], t0) == {"b": ("auth", "auth: no key")}
+    assert store.claim_calls(["d"], "p1", 0.05, t0) == {"d"}
+    assert store.renew_claims("p2", 30) == 1
+    time.sleep(0.1)
+    assert store.claim_holders(["d"]) == {}  # p1's lease ran out
+    assert store.claim_calls(["d"], "p2", 30, t0) == {"d"}
+    store.release_claims("p2")
+    assert store.claim_holders(["a", "b", "c", "d"]) == {}
+
+
+def _claim_many(path: str, owner: str, keys: list, out) -> None:
+    import time
+
+    with Store(path) as s:
+        got = set()
+        for key in keys:  # one transaction per key: the processes interleave
+            got |= s.claim_calls([key], owner, 30, time.time())
+        out.put((owner, sorted(got)))
+
+
+def test_concurrent_claims_never_give_one_key_to_two_processes(tmp_path):
+    path = str(tmp_path / "s.db")
+    Store(path).close()
+    keys = [f"k{i:03d}" for i in range(200)]
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claim_many, args=(path, f"p{n}", keys, out)) for n in range(4)]
+    for p in procs:
+        p.start()
+    results = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    claimed = [k for got in results.values() for k in got]
+    assert sorted(claimed) == keys  # every key once, none twice
 
 
 # ---- files that are not (usable) stores: one clear StoreError, never a sqlite3 traceback ----------

@@ -145,11 +145,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, trial)
     );
     """,
+    # 3: claims on calls in flight, so processes sharing a store never pay for one call twice (issue 10)
+    """
+    CREATE TABLE claims (                     -- one row per call an execute is making now, deleted when it ends
+        cache_key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,                  -- host/pid-namespace/pid/nonce of the claiming execute
+        claimed_at REAL NOT NULL,
+        expires_at REAL NOT NULL              -- renewed by the owner while it works; past it anyone may take over
+    );
+    CREATE INDEX claims_owner ON claims(owner);
+    """,
 ]
 
 # Tables every workbench store has; a database with none of them is someone else's.
 TABLES = ("datasets", "items", "runs", "run_items", "responses", "call_errors", "judgments", "judge_errors", "labels",
-          "optimize_runs", "optimize_trials")
+          "optimize_runs", "optimize_trials", "claims")
 
 # Columns written by the store's inserts (named, so a migration that adds a column breaks none).
 DATASET_COLUMNS = ("dataset_id", "source", "n_items", "created_at")
@@ -167,6 +177,7 @@ LABEL_COLUMNS = ("label_id", "task", "item_id", "rater", "left_model", "right_mo
                  "undoes_label_id", "note", "assignment_seed", "session_id", "created_at")
 OPTIMIZE_RUN_COLUMNS = ("run_id", "target", "start_prompt", "config_json", "status", "result_json", "created_at",
                         "updated_at")
+CLAIM_COLUMNS = ("cache_key", "owner", "claimed_at", "expires_at")
 TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", "parent_version", "prompt_digest",
                  "prompt_toml", "n_items", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
                  "calls", "calls_made", "cost_usd", "model_s", "wall_s", "item_scores_json", "created_at")
