@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ holds fault_s
 from fault_server import (FaultServer, fault_server, hang, malformed, rate_limited,  # noqa: E402,F401
                           server_error, status)
 
-from workbench.calls import CallPolicy, PlannedCall, execute, run_sync  # noqa: E402
+from workbench.calls import CallCounts, CallPolicy, PlannedCall, execute, run_sync  # noqa: E402
 from workbench.errors import ModelCallError  # noqa: E402
 from workbench.hashing import request_key  # noqa: E402
 from workbench.models import get_model  # noqa: E402
@@ -261,6 +262,7 @@ def test_cancel_keeps_finished_calls_and_stores_nothing_in_flight(fault_server, 
     run_sync(run_then_cancel())  # on the same loop as the other litellm tests
     assert store.cached_keys([c.cache_key for c in calls]) == {calls[0].cache_key}
     assert errors_of(store) == []
+    assert store.claim_holders([c.cache_key for c in calls]) == {}  # another process need not wait out a lease
 
 
 def test_progress_reports_done_errors_and_cost(fault_server, store, api_key) -> None:
@@ -371,6 +373,133 @@ def test_a_failing_store_stops_execute_with_its_error(tmp_path) -> None:
         with pytest.raises(sqlite3.OperationalError, match="disk is full"):
             run_sync(execute(adapter, calls, store, CallPolicy(concurrency=2)))
     assert len(adapter.calls) < 20  # it stopped calling instead of answering into the void
+
+
+# ---- claims: a call another process is making is not made here -----------------------------------
+ELSEWHERE = "another-host/pid:[1]/4242/abc"  # an owner whose liveness this machine cannot judge: the lease decides
+CLAIMS = dict(lease_s=30, poll_s=0.02)
+
+
+def _settle_later(store: Store, delay: float, write) -> threading.Thread:
+    def run() -> None:
+        time.sleep(delay)
+        write()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_call_claimed_elsewhere_is_waited_for_and_served_from_the_store(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions())
+    calls = plan(adapter, "theirs", "mine")
+    assert store.claim_calls([calls[0].cache_key], ELSEWHERE, 30, time.time()) == {calls[0].cache_key}
+
+    def answer() -> None:
+        store.put_response(calls[0].cache_key, "fake", {}, Response(text="from elsewhere", cost_usd=1.0))
+        store.release_claims(ELSEWHERE)
+
+    writer = _settle_later(store, 0.3, answer)
+    counts, seen = CallCounts(), []
+
+    class Recorder:
+        def update(self, n_done: int, n_errors: int, cost_usd: float) -> None:
+            seen.append(cost_usd)
+
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**CLAIMS), Recorder(), counts))
+    writer.join()
+    assert [r.item_id for r in adapter.calls] == ["mine"]
+    assert out[calls[0].cache_key].text == "from elsewhere"
+    assert counts == CallCounts(made=1, answered_elsewhere=1) and seen[-1] == 0.0  # not paid here
+
+
+def test_a_call_given_up_elsewhere_returns_that_error_and_is_not_made_again(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions())
+    calls = plan(adapter, "theirs")
+    key = calls[0].cache_key
+    store.claim_calls([key], ELSEWHERE, 30, time.time())
+
+    def give_up() -> None:
+        store.record_error(key, "fake", "theirs", 0, "auth", "auth: OPENAI_API_KEY is not set", 1)
+        store.release_claims(ELSEWHERE)
+
+    writer = _settle_later(store, 0.2, give_up)
+    counts = CallCounts()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**CLAIMS), counts=counts))
+    writer.join()
+    assert adapter.calls == [] and counts == CallCounts(failed_elsewhere=1)
+    assert out[key].kind == "auth" and str(out[key]) == "auth: OPENAI_API_KEY is not set"
+    assert len(errors_of(store)) == 1  # recorded once, by the process that gave up
+
+
+def test_an_error_from_before_this_run_is_retried(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions())
+    calls = plan(adapter, "failed yesterday")
+    store.record_error(calls[0].cache_key, "fake", "failed yesterday", 0, "server", "server: 500", 4)
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**CLAIMS)))
+    assert isinstance(out[calls[0].cache_key], Response) and len(adapter.calls) == 1
+
+
+def test_an_expired_claim_is_taken_over(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions())
+    calls = plan(adapter, "abandoned")
+    store.claim_calls([calls[0].cache_key], ELSEWHERE, 0.4, time.time())  # its owner is never heard of again
+    start = time.monotonic()
+    counts = CallCounts()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**CLAIMS), counts=counts))
+    assert isinstance(out[calls[0].cache_key], Response) and len(adapter.calls) == 1
+    assert 0.3 < time.monotonic() - start < 3 and counts == CallCounts(made=1)
+    assert store.claim_holders([calls[0].cache_key]) == {}
+
+
+def test_a_claim_of_a_gone_process_on_this_machine_is_taken_over_at_once(store) -> None:
+    import subprocess
+
+    from workbench import calls as calls_module
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # gone and reaped: its pid runs no more
+    owner = calls_module._owner().rsplit("/", 2)[0] + f"/{child.pid}/feed"
+    adapter = FakeAdapter("fake", FakeOptions())
+    calls = plan(adapter, "orphan")
+    store.claim_calls([calls[0].cache_key], owner, 30, time.time())
+    start = time.monotonic()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**CLAIMS)))
+    assert isinstance(out[calls[0].cache_key], Response) and time.monotonic() - start < 3  # not 30 s
+
+
+def test_a_live_call_keeps_its_claim_past_the_lease(store) -> None:
+    adapter = FakeAdapter("fake", FakeOptions(latency_s=1.0))
+    calls = plan(adapter, "slow")
+    key = calls[0].cache_key
+    other = Store(store.path)
+
+    async def race() -> set:
+        task = asyncio.create_task(execute(adapter, calls, store, CallPolicy(lease_s=0.3, poll_s=0.02)))
+        await asyncio.sleep(0.7)  # two leases later: renewed by the heartbeat, so still ours
+        stolen = await asyncio.to_thread(other.claim_calls, [key], ELSEWHERE, 30, time.time())
+        await task
+        return stolen
+
+    try:
+        assert run_sync(race()) == set()
+    finally:
+        other.close()
+    assert len(adapter.calls) == 1 and store.claim_holders([key]) == {}
+
+
+def test_calls_refused_before_sending_are_counted_apart(store) -> None:
+    class NoKey(FakeAdapter):
+        async def generate(self, requests, timeout_s):
+            self.calls.extend(requests)
+            return [ModelCallError("auth", "OPENAI_API_KEY is not set", sent=False) if r.item_id != "sent"
+                    else ModelCallError("auth", "401 from the server") for r in requests]
+
+    adapter = NoKey("nokey", FakeOptions())
+    counts = CallCounts()
+    out = run_sync(execute(adapter, plan(adapter, "a", "b", "sent"), store, CallPolicy(**FAST), counts=counts))
+    assert counts == CallCounts(not_sent=2, made=1) and len(adapter.calls) == 3  # auth: never retried
+    assert all(o.kind == "auth" for o in out.values())
 
 
 def test_run_sync_works_inside_a_running_loop(store) -> None:

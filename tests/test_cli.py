@@ -49,7 +49,8 @@ def test_generate_prints_summary_and_warm_rerun_is_free(tmp_path, model):
         assert first.returncode == 0, first.stderr
         summary = _summary(first)
         assert summary["items"] == 5 and summary["calls_made"] == 5 and summary["cached"] == 0 and summary["errors"] == 0
-        assert set(summary) == {"items", "calls_made", "cached", "errors", "wall_s"}
+        assert set(summary) == {"items", "calls_made", "not_sent", "cached", "errors", "wall_s"}
+        assert f"{model}: 5 calls made, 0 cached, 0 errors" in first.stderr
         second = _run(_cmd(data, store, server.url, model=model))
         assert second.returncode == 0 and _summary(second)["calls_made"] == 0 and _summary(second)["cached"] == 5
         assert server.total_hits() == 5
@@ -89,6 +90,48 @@ def test_unknown_model_or_prompt_exits_3_and_writes_nothing(tmp_path, args, mess
                            "--store", str(store)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and message in proc.stderr
     assert not store.exists()
+
+
+# Runs the CLI with an audit hook that refuses every outgoing connection and name lookup (so nothing
+# can reach the internet, whatever the code does) and writes down each one it refused.
+NO_NETWORK = """
+import json, sys
+tried = []
+def guard(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        tried.append([event, repr(args[1] if event == "socket.connect" else args[0])])
+        raise OSError("no network in this test")
+sys.addaudithook(guard)
+from workbench.cli import main
+try:
+    code = main(sys.argv[2:])
+finally:
+    open(sys.argv[1], "w").write(json.dumps(tried))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("model", ["litellm/openai/gpt-4o-mini", "openai/gpt-4o-mini"])
+def test_a_missing_key_is_an_auth_error_sent_nowhere_and_not_retried(tmp_path, model):
+    """The user's mistake, as they make it: no OPENAI_API_KEY, OpenAI's own endpoint. Every call fails
+    at once as `auth` (litellm/ used to say `server` and retry 4 times: 17 s for 20 items), is counted
+    as not sent, and the summary names the missing variable."""
+    n = 40
+    data, store, tried = _data(tmp_path, n), tmp_path / "s.db", tmp_path / "tried.json"
+    (tmp_path / "guard.py").write_text(NO_NETWORK, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_"))}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    proc = subprocess.run([sys.executable, str(tmp_path / "guard.py"), str(tried), "generate", str(data),
+                           "--model", model, "--store", str(store), "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(tried.read_text()) == []  # not one connection or name lookup was attempted
+    summary = _summary(proc)
+    assert (summary["calls_made"], summary["not_sent"], summary["cached"], summary["errors"]) == (0, n, 0, n)
+    assert f"{model}: 0 calls made, {n} not sent (auth: OPENAI_API_KEY" in proc.stderr and "is not set" in proc.stderr
+    assert summary["wall_s"] < 0.5 * n, summary  # SDK imports included; retries would take 3.5 s per item
+    conn = sqlite3.connect(store)
+    assert conn.execute("SELECT kind, attempts, count(*) FROM call_errors GROUP BY 1, 2").fetchall() == [("auth", 1, n)]
 
 
 @pytest.mark.slow

@@ -5,6 +5,14 @@ every success to the store the moment it arrives, so a killed run loses only cal
 a re-run picks up where it stopped. Errors are recorded in `call_errors` and never cached.
 Adapters only translate requests; nothing here knows a provider.
 
+Processes sharing a store never pay for one call twice: a call is claimed in the store just
+before it is made (a lease of `CallPolicy.lease_s`, renewed every third of it while the call is
+ours) and released once its answer or error is recorded. A key another process holds is looked
+up every `poll_s` until it is answered there (then it is served like a cached one), given up
+there (its error is this execute's answer: not paid again), or its lease runs out (a killed
+process: the call is taken over). A holder on this machine whose process is gone (kill -9) is
+taken over at once.
+
 Store writes go through one writer thread per execute: SQLite releases the GIL while it writes,
 and when the event loop thread wrote itself, litellm's helper threads took the GIL and the loop
 stalled for milliseconds per write (measured: +15% wall time at 32 calls in flight).
@@ -17,9 +25,12 @@ import itertools
 import logging
 import os
 import queue
+import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,7 +42,7 @@ from workbench.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CallPolicy", "PlannedCall", "Progress", "execute", "run_sync"]
+__all__ = ["CallCounts", "CallPolicy", "PlannedCall", "Progress", "execute", "run_sync"]
 
 T = TypeVar("T")
 
@@ -47,6 +58,8 @@ class CallPolicy(BaseModel):
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30, ge=0)
     budget_s: float = Field(300, gt=0)  # total time of one call, retries and waits included
+    lease_s: float = Field(30, gt=0)  # a claim on a call in flight lasts this long unless renewed (every third of it)
+    poll_s: float = Field(0.5, gt=0)  # how often calls claimed by another process are looked up
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, base_s=self.backoff_base_s,
@@ -61,6 +74,17 @@ class PlannedCall:
     request: Request
 
 
+@dataclass
+class CallCounts:
+    """What one execute did with its distinct keys; the five counts add up to them."""
+
+    cached: int = 0  # answered from the store when execute started
+    made: int = 0  # sent by this execute (answered or failed)
+    not_sent: int = 0  # failed before any request left the machine (e.g. no API key)
+    answered_elsewhere: int = 0  # answered by another process sharing the store while this one waited
+    failed_elsewhere: int = 0  # given up by another process meanwhile: its error is the outcome here
+
+
 class Progress(Protocol):
     """Told after each finished call: calls done so far (cached, answered or failed), how many of
     them failed, and the known cost in USD of the calls made by this `execute` (cached ones were
@@ -70,13 +94,17 @@ class Progress(Protocol):
 
 
 async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, policy: CallPolicy | None = None,
-                  progress: Progress | None = None) -> dict[str, Outcome]:
+                  progress: Progress | None = None, counts: CallCounts | None = None) -> dict[str, Outcome]:
     """Outcome of every planned call, keyed by cache key (in first-seen order).
 
-    Keys already in the store are not called. A failure is returned as its ModelCallError and
-    never raised; cancellation (and Ctrl-C) propagates, leaving calls in flight unstored.
+    Keys already in the store are not called, nor keys another process is calling (their outcome
+    there is the outcome here). A failure is returned as its ModelCallError and never raised;
+    cancellation (and Ctrl-C) propagates, leaving calls in flight unstored and unclaimed.
+    `counts`, when given, is filled with what happened to the distinct keys.
     """
     policy = policy or CallPolicy()
+    counts = counts if counts is not None else CallCounts()
+    since = time.time()  # an error recorded from now on by another process answers its key here
     unique: dict[str, PlannedCall] = {}
     weight: dict[str, int] = {}  # duplicates count towards progress, so total=len(calls) adds up
     for call in calls:
@@ -85,6 +113,7 @@ async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, po
     outcomes: dict[str, Outcome] = dict(store.stored_responses(list(unique)))
     tally = _Tally(progress, weight)
     tally.done += sum(weight[k] for k in outcomes)
+    counts.cached += len(outcomes)
     tally.report()
     todo = [call for key, call in unique.items() if key not in outcomes]
     if todo:
@@ -92,7 +121,7 @@ async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, po
             await adapter.prepare()  # load weights / slow imports before any call's timeout starts
         except Exception as exc:  # noqa: BLE001 - each call then fails and is recorded per item
             logger.warning("preparing %s failed (%s); its calls will be recorded as errors", adapter.name, redact(str(exc)))
-        await _Runner(adapter, store, policy, tally, outcomes).run(todo)
+        await _Runner(adapter, store, policy, tally, outcomes, counts, since).run(todo)
     return {key: outcomes[key] for key in unique}
 
 
@@ -141,12 +170,12 @@ class _Tally:
         self.done = self.errors = 0
         self.cost = 0.0
 
-    def finished(self, key: str, outcome: Outcome) -> None:
+    def finished(self, key: str, outcome: Outcome, paid: bool = True) -> None:
         n = self.weight[key]
         self.done += n
         if isinstance(outcome, ModelCallError):
             self.errors += n
-        elif outcome.cost_usd is not None:
+        elif outcome.cost_usd is not None and paid:
             self.cost += outcome.cost_usd
         self.report()
 
@@ -156,13 +185,15 @@ class _Tally:
 
 
 class _Item:
-    __slots__ = ("call", "attempts", "started", "last_error")
+    __slots__ = ("call", "attempts", "started", "last_error", "claimed", "sent")
 
     def __init__(self, call: PlannedCall):
         self.call = call
         self.attempts = 0
         self.started: float | None = None  # loop time of the first attempt (the budget's origin)
         self.last_error: ModelCallError | None = None
+        self.claimed = False  # this execute holds the key's claim in the store
+        self.sent = False  # some attempt got past the adapter's own checks (a request went out)
 
 
 def _prompt_length(call: PlannedCall) -> int:
@@ -177,8 +208,13 @@ class _Runner:
     back on the queue after its backoff, so waiting never holds a concurrency slot. Retries jump
     the queue (priority 0 before fresh calls' 1), so a long run never eats a retried call's budget."""
 
-    def __init__(self, adapter: Adapter, store: Any, policy: CallPolicy, tally: _Tally, outcomes: dict[str, Outcome]):
+    def __init__(self, adapter: Adapter, store: Any, policy: CallPolicy, tally: _Tally, outcomes: dict[str, Outcome],
+                 counts: CallCounts, since: float):
         self.adapter, self.store, self.policy, self.tally, self.outcomes = adapter, store, policy, tally, outcomes
+        self.counts, self.since = counts, since
+        self.owner = _owner()  # this execute, as named on its claims
+        self.waiting: dict[str, _Item] = {}  # keys another process holds, looked up every poll_s
+        self.held: set[str] = set()  # keys this execute claimed and has not finished
         self.retry = policy.retry_policy()
         self.identity = adapter.identity()
         self.batch = max(1, int(adapter.max_batch))
@@ -199,16 +235,19 @@ class _Runner:
             self.ready.put_nowait((1, next(self.seq), _Item(call)))
         self.remaining = len(todo)
         self.writer = _StoreWriter(self.store)
-        workers = [asyncio.create_task(self._worker()) for _ in range(n_workers)]
+        tasks = [asyncio.create_task(self._worker()) for _ in range(n_workers)]
+        tasks += [asyncio.create_task(self._guarded(self._heartbeat())),
+                  asyncio.create_task(self._guarded(self._watch()))]
         try:
             await self.done.wait()
         finally:
             for handle in self.timers:
                 handle.cancel()
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self.writer.close()  # completed calls are on disk before execute returns or raises
+            self._release_all()
         if self.failure is not None:
             raise self.failure
         if self.writer.error is not None:
@@ -220,10 +259,87 @@ class _Runner:
                 batch = [(await self.ready.get())[2]]
                 while len(batch) < self.batch and not self.ready.empty():
                     batch.append(self.ready.get_nowait()[2])
-                await self._attempt(batch)
+                batch = await self._claim(batch)
+                if batch:
+                    await self._attempt(batch)
         except Exception as exc:  # a store or programming error: stop the whole execute with it
             self.failure = exc
             self.done.set()
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as exc:  # the store failing under the heartbeat or the watcher: stop with it
+            self.failure = exc
+            self.done.set()
+
+    # ---- claims: one process per call, across every process sharing the store ----------------------
+    async def _claim(self, batch: list[_Item]) -> list[_Item]:
+        """The batch's items this execute holds, claiming the fresh ones now; the rest wait."""
+        fresh = [item.call.cache_key for item in batch if not item.claimed]
+        if not fresh:
+            return batch
+        got = await asyncio.to_thread(self.store.claim_calls, fresh, self.owner, self.policy.lease_s, self.since)
+        mine = []
+        for item in batch:
+            key = item.call.cache_key
+            if item.claimed or key in got:
+                item.claimed = True
+                self.held.add(key)
+                mine.append(item)
+            else:
+                self.waiting[key] = item
+        return mine
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.lease_s / 3)
+            if self.held:
+                await asyncio.to_thread(self.store.renew_claims, self.owner, self.policy.lease_s)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.poll_s)
+            if not self.waiting:
+                continue
+            stored, failed, free = await asyncio.to_thread(self._look_up, list(self.waiting))
+            for key, response in stored.items():
+                self.counts.answered_elsewhere += 1
+                self._finish_elsewhere(key, response)
+            for key, (kind, message) in failed.items():
+                self.counts.failed_elsewhere += 1
+                prefix = f"{kind}: "
+                self._finish_elsewhere(key, ModelCallError(kind, message[len(prefix):] if message.startswith(prefix)
+                                                           else message))
+            for key in free:  # its holder gave up without a record, was killed, or its lease ran out
+                self.ready.put_nowait((0, next(self.seq), self.waiting.pop(key)))
+
+    def _look_up(self, keys: list[str]) -> tuple[dict[str, Response], dict[str, tuple[str, str]], list[str]]:
+        """(answered, given up, free) among keys held elsewhere when last seen; runs off the loop."""
+        stored = self.store.stored_responses(keys)
+        rest = [k for k in keys if k not in stored]
+        failed = self.store.errors_since(rest, self.since) if rest else {}
+        rest = [k for k in rest if k not in failed]
+        holders = self.store.claim_holders(rest) if rest else {}
+        for owner in {o for o in holders.values() if _owner_is_gone(o)}:
+            logger.warning("taking over the calls of %s: its process is gone", owner)
+            self.store.release_claims(owner)
+            holders = {k: o for k, o in holders.items() if o != owner}
+        return stored, failed, [k for k in rest if k not in holders]
+
+    def _finish_elsewhere(self, key: str, outcome: Outcome) -> None:
+        del self.waiting[key]
+        self._finish(key, outcome, paid=False)
+
+    def _release_all(self) -> None:
+        """Claims of calls cancelled in flight, so no other process waits out their lease."""
+        if not self.held:
+            return
+        try:
+            self.store.release_claims(self.owner)
+        except Exception as exc:  # noqa: BLE001 - the store is failing: its lease frees them later
+            logger.warning("could not release claims in %s (%s); they expire in %g s",
+                           getattr(self.store, "path", "the store"), exc, self.policy.lease_s)
 
     async def _attempt(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
@@ -258,6 +374,8 @@ class _Runner:
                                       f"{type(exc).__name__}: {exc}")] * len(batch)
         latency = time.perf_counter() - start
         for item, result in zip(batch, results):
+            if not (isinstance(result, ModelCallError) and not result.sent):
+                item.sent = True
             if isinstance(result, Response):
                 self._succeeded(item, result if result.latency_s is not None else result.with_latency(latency))
             else:
@@ -269,6 +387,7 @@ class _Runner:
         call = item.call
         record = {"adapter": self.identity, "request": call.request.payload()}
         self.writer.submit(self.store.put_response, call.cache_key, self.adapter.name, record, response)
+        self._release(item)
         self._finish(call.cache_key, response)
 
     def _failed(self, item: _Item, error: ModelCallError, loop: asyncio.AbstractEventLoop) -> None:
@@ -284,7 +403,18 @@ class _Runner:
         call = item.call
         self.writer.submit(self.store.record_error, call.cache_key, self.adapter.name, call.request.item_id,
                            call.request.sample_index, error.kind, redact(str(error)), item.attempts)
+        self._release(item)
         self._finish(call.cache_key, error)
+
+    def _release(self, item: _Item) -> None:
+        """After the outcome's write (same writer, in order): a waiter never sees a free key with no record."""
+        key = item.call.cache_key
+        self.writer.submit(self.store.release_claims, self.owner, [key])
+        self.held.discard(key)
+        if item.sent:
+            self.counts.made += 1
+        else:
+            self.counts.not_sent += 1
 
     def _requeue_later(self, item: _Item, wait: float, loop: asyncio.AbstractEventLoop) -> None:
         handle: asyncio.TimerHandle
@@ -296,11 +426,11 @@ class _Runner:
         handle = loop.call_later(wait, fire)
         self.timers.add(handle)
 
-    def _finish(self, key: str, outcome: Outcome) -> None:
+    def _finish(self, key: str, outcome: Outcome, paid: bool = True) -> None:
         if self.writer.error is not None:  # the store is failing (disk full, ...): stop calling
             raise self.writer.error
         self.outcomes[key] = outcome
-        self.tally.finished(key, outcome)
+        self.tally.finished(key, outcome, paid)
         self.remaining -= 1
         if self.remaining == 0:
             self.done.set()
@@ -331,6 +461,41 @@ class _StoreWriter:
         """Wait until every submitted write is done (milliseconds: writes never wait for calls)."""
         self._jobs.put(None)
         self._thread.join()
+
+
+def _owner() -> str:
+    """A claim's owner: host / pid namespace / pid / a nonce per execute."""
+    return f"{socket.gethostname()}/{_pid_namespace()}/{os.getpid()}/{secrets.token_hex(6)}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")  # e.g. pid:[4026531836]; processes in containers differ
+    except OSError:
+        return ""  # not Linux: pids cannot be compared, the lease alone decides
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """True only when the owner certainly stopped: a process on this host, in this pid namespace,
+    whose pid runs no more (or is a zombie: killed, not yet reaped). Anywhere else the lease decides."""
+    try:
+        host, namespace, pid_text, _nonce = owner.rsplit("/", 3)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname() or not namespace or namespace != _pid_namespace() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: is it there (Linux only here, see above)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # another user's live process
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

@@ -159,11 +159,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
                             prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"))
     for name, info in stats.per_model.items():
-        print(f"{name}: {info['calls_made']} calls, {info['cached']} cached, {info['errors']} errors", file=sys.stderr)
+        print(f"{name}: {_call_counts(info)}", file=sys.stderr)
         for kind, entry in info["error_kinds"].items():
             print(f"  {entry['count']} x {kind}, e.g. {entry['example']}", file=sys.stderr)
     print(json.dumps(stats.as_dict()))
     return EXIT_FAIL if stats.errors else EXIT_OK
+
+
+def _call_counts(info: dict[str, Any]) -> str:
+    """e.g. `0 calls made, 20 not sent (auth: OPENAI_API_KEY is not set), 0 cached, 20 errors`."""
+    parts = [f"{info['calls_made']} calls made"]
+    if info.get("not_sent"):
+        example = info.get("not_sent_example")
+        parts.append(f"{info['not_sent']} not sent" + (f" ({example})" if example else ""))
+    answered, failed = info.get("answered_elsewhere") or 0, info.get("failed_elsewhere") or 0
+    parts.append(f"{info['cached']} cached" + (f" ({answered} answered by another process meanwhile)" if answered else ""))
+    parts.append(f"{info['errors']} errors" + (f" ({failed} given up by another process)" if failed else ""))
+    return ", ".join(parts)
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:

@@ -57,16 +57,20 @@ class ModelCallError(WorkbenchError):
 
     `kind` is one of: rate_limit, server, timeout, connection (retryable) and auth,
     bad_request, bad_output, unavailable (not retryable). Messages must never contain secrets.
+    `sent=False` says no request left the machine (the adapter refused first, e.g. no API key):
+    such a call cost nothing and is counted apart from calls made.
     """
 
     from workbench.retry import RETRYABLE_KINDS as RETRYABLE  # one list of what a retry can help
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None):
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None,
+                 sent: bool = True):
         from workbench.secrets import redact
 
         self.kind = kind
         self.retry_after = retry_after
         self.status = status
+        self.sent = sent
         super().__init__(redact(f"{kind}: {message}"))
 
     @property

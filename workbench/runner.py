@@ -43,8 +43,13 @@ class ModelSpec(BaseModel):
 
 @dataclass
 class RunStats:
+    """Distinct calls of a run: `calls_made` left the machine (paid, or a local model ran),
+    `not_sent` failed before any request went out (e.g. no API key), `cached` came from the store
+    (answered earlier, or by another process while this one waited); `errors` failed in the end."""
+
     items: int = 0
     calls_made: int = 0
+    not_sent: int = 0
     cached: int = 0
     errors: int = 0
     wall_s: float = 0.0
@@ -58,13 +63,16 @@ class RunStats:
             kind = getattr(failure, "kind", type(failure).__name__)
             entry = kinds.setdefault(kind, {"count": 0, "example": str(failure)})
             entry["count"] += 1
-        self.per_model[arm] = {**info, "error_kinds": kinds}
+        unsent = next((str(f) for f in failures if getattr(f, "sent", True) is False), None)
+        self.per_model[arm] = {"not_sent": 0, "answered_elsewhere": 0, "failed_elsewhere": 0, **info,
+                               "not_sent_example": unsent, "error_kinds": kinds}
         self.calls_made += info["calls_made"]
+        self.not_sent += info.get("not_sent", 0)
         self.cached += info["cached"]
         self.errors += info["errors"]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"items": self.items, "calls_made": self.calls_made, "cached": self.cached,
+        return {"items": self.items, "calls_made": self.calls_made, "not_sent": self.not_sent, "cached": self.cached,
                 "errors": self.errors, "wall_s": round(self.wall_s, 3)}
 
 
@@ -128,7 +136,6 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
     frames = []
     for spec, arm, adapter, planned in prepared:
         unique_keys = list(dict.fromkeys(c.cache_key for c in planned))
-        already = store.cached_keys(unique_keys)
         run_id = store.create_run(
             spec.name, spec.prompt, data_id,
             {"adapter": adapter.identity(), "options": redact_config(spec.options),
@@ -136,15 +143,18 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
              "samples": samples},
             [(c.request.item_id, c.request.sample_index, c.cache_key) for c in planned])
         bar = phase(report, f"generating {arm}", len(unique_keys))
+        counts = calls.CallCounts()
         try:
-            outcomes = await calls.execute(adapter, planned, store, policy, bar)
+            outcomes = await calls.execute(adapter, planned, store, policy, bar, counts)
         finally:
             bar.close()
             await adapter.aclose()
         failures = [o for o in outcomes.values() if isinstance(o, Exception)]
-        made = len(unique_keys) - len(already)
-        stats.add(arm, {"run_id": run_id, "identity": adapter.identity(), "prompt": spec.prompt, "calls_made": made,
-                        "cached": len(already), "errors": len(failures)}, failures)
+        stats.add(arm, {"run_id": run_id, "identity": adapter.identity(), "prompt": spec.prompt,
+                        "calls_made": counts.made, "not_sent": counts.not_sent,
+                        "cached": counts.cached + counts.answered_elsewhere,
+                        "answered_elsewhere": counts.answered_elsewhere, "failed_elsewhere": counts.failed_elsewhere,
+                        "errors": len(failures)}, failures)
         frames.append(store.run_frame(run_id).assign(model=arm))
     return _finish(stats, frames, started)
 

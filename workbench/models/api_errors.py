@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 
 from workbench.errors import ModelCallError
@@ -19,6 +20,9 @@ def classify(exc: BaseException) -> ModelCallError:
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     message = f"{type(exc).__name__}: {exc}"
+    refusal = _refused_before_sending(exc)
+    if refusal is not None:  # litellm reports the SDK's "Missing credentials" as a 500: nothing was sent
+        return _not_sent(refusal)
     if isinstance(exc, openai.RateLimitError) or status == 429:
         return ModelCallError("rate_limit", message, retry_after=retry_after_s(exc), status=429)
     if isinstance(exc, (openai.APITimeoutError, TimeoutError)) or status == 408:
@@ -49,6 +53,25 @@ def _causes(exc: BaseException) -> list[BaseException]:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return chain
+
+
+def _not_sent(refusal: BaseException) -> ModelCallError:
+    text = str(refusal)
+    if not any(word in text.lower() for word in ("api_key", "credential", "api key")):
+        return ModelCallError("bad_request", f"nothing sent: {text}", sent=False)
+    names = list(dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9_]*_KEY\b", text)))  # e.g. OPENAI_API_KEY
+    if names:
+        return ModelCallError("auth", f"{' or '.join(names)} is not set", sent=False)
+    return ModelCallError("auth", f"no API key, nothing sent: {text}", sent=False)
+
+
+def _refused_before_sending(exc: BaseException) -> BaseException | None:
+    """The openai SDK's refusal to build a request (no API key, a client setting missing): raised
+    as the bare `openai.OpenAIError`, which the SDK uses for nothing else (errors of a request are
+    `APIError`s; errors parsing an answer are subclasses)."""
+    import openai
+
+    return next((cause for cause in _causes(exc) if type(cause) is openai.OpenAIError), None)
 
 
 def _caused_by_connection_failure(exc: BaseException) -> bool:

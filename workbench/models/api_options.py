@@ -56,5 +56,5 @@ def key_from_env(name: str, why: str = "named by api_key_env") -> str:
     for it, never a value) when it is unset, so the call fails per item without reaching the server."""
     key = os.environ.get(name)
     if not key:
-        raise ModelCallError("auth", f"environment variable {name} is not set ({why})")
+        raise ModelCallError("auth", f"{name} is not set ({why})", sent=False)
     return key
