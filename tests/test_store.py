@@ -210,12 +210,16 @@ def test_a_version_1_store_gains_the_optimizer_tables_and_keeps_its_data(tmp_pat
         first = s.start_optimize_run("r", "fake/m", "p@v1", {"seed": 0})
         assert first["status"] == "running" and first["config"] == {"seed": 0}
         assert s.put_trial(_trial("r", 0, score=0.75)) is True
-        assert s.put_trial(_trial("r", 0, score=0.1)) is False  # a replayed trial keeps its first record
+        assert s.put_trial(_trial("r", 0, calls_made=0)) is False  # a replayed trial keeps its first record
         s.put_trial(_trial("r", 1, round=1, move="fewshot", item_scores={"a": 1.0}))
         s.finish_optimize_run("r", "done", {"best": "p@v2"})
     with Store(path) as s:
         trials = s.trials_frame("r")
         assert trials["trial"].tolist() == [0, 1] and trials["score"].tolist()[0] == 0.75
+        assert trials["calls_made"].tolist()[0] == 2
+        # a retry that answered a call which had failed: new scores replace the record
+        assert s.put_trial(_trial("r", 1, round=1, move="fewshot", item_scores={"a": 1.0, "b": 0.0}, score=0.5))
+        assert s.trials_frame("r")["item_scores"].tolist()[1] == {"a": 1.0, "b": 0.0}
         assert trials["item_scores"].tolist() == [{"a": 1.0, "b": 0.5}, {"a": 1.0}]
         again = s.start_optimize_run("r", "fake/m", "p@v1", {"seed": 0})  # a resume
         assert again["created_at"] == first["created_at"] and again["result"] == {"best": "p@v2"}

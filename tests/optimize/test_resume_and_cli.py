@@ -157,3 +157,19 @@ def test_a_start_prompt_without_answers_stops_with_exit_1(project, rule_server, 
     assert main(["optimize", "--params", str(_params_file(project, rule_server.url)), "-q"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "stopped" and result["stopped"] == "failed calls" and result["failed_calls"] == 8
+
+
+def test_a_rerun_answers_failed_calls_and_updates_the_trial_table(project, rule_server):
+    from tests.fault_server import server_error
+    from workbench.optimize import OptimizeConfig, optimize
+
+    config = OptimizeConfig(**params(project, rule_server.url, moves=["fewshot"]))
+    rule_server.script("eta theta", server_error(400))  # the first request with it fails (400: no retry)
+    first = optimize(config)
+    assert first.failed_calls >= 1
+    again = optimize(config)  # errors are never cached: the call is made again and answered
+    assert again.failed_calls == 0
+    with Store(project / "store.db") as store:
+        stored = store.trials_frame(again.run_id)
+    assert stored["n_items"].tolist() == again.trials["n_items"].tolist()
+    assert stored["n_items"].sum() > first.trials["n_items"].sum()

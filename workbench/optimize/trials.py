@@ -4,7 +4,8 @@ A trial row carries its dev score with a CI, its paired difference to the starti
 CI (on the items both scored), and what it took: the distinct calls it needed since the previous
 trial (the budget's unit), how many of those a model answered now (0 on a resumed run: the store
 answered), their known cost, and the time in the runner against the trial's whole time (the
-optimizer's own overhead is the difference). A replayed trial keeps its first record.
+optimizer's own overhead is the difference). A replayed trial keeps its first record; one whose
+scores changed (a re-run answered calls that had failed) replaces it.
 """
 from __future__ import annotations
 

@@ -184,7 +184,9 @@ class BaseStore(ABC):
     @abstractmethod
     def put_trial(self, row: Mapping[str, Any]) -> bool:
         """Record one trial (every optimize_trials column but created_at; item_scores as a dict). A
-        trial already recorded for (run_id, trial) is kept as first written; True when written now."""
+        trial already recorded for (run_id, trial) is kept as first written (a replay: what it cost
+        then), unless its prompt or item scores differ (a retry answered calls that had failed), which
+        replaces it; True when written now."""
 
     @abstractmethod
     def trials_frame(self, run_id: str) -> pd.DataFrame:

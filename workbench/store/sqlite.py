@@ -39,7 +39,12 @@ INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, "INSERT OR IGNORE")
 INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
 INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
 INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, "INSERT OR IGNORE")
-INSERT_TRIAL = _insert("optimize_trials", TRIAL_COLUMNS, "INSERT OR IGNORE")
+# A replayed trial keeps its first record (what it cost then); one whose prompt or item scores changed
+# (a retry answered calls that had failed) replaces it.
+UPSERT_TRIAL = (_insert("optimize_trials", TRIAL_COLUMNS) + " ON CONFLICT(run_id, trial) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in TRIAL_COLUMNS if c not in ("run_id", "trial"))
+                + " WHERE excluded.item_scores_json != optimize_trials.item_scores_json"
+                + " OR excluded.prompt_digest != optimize_trials.prompt_digest")
 # A claim is taken where the key has no response, no error since the claimer started, and no live claim.
 CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?"
               " WHERE NOT EXISTS (SELECT 1 FROM responses WHERE cache_key = ?)"
@@ -449,7 +454,7 @@ class SQLiteStore(BaseStore):
     def put_trial(self, row: Mapping[str, Any]) -> bool:
         values = {**row, "item_scores_json": json.dumps(row["item_scores"], sort_keys=True, allow_nan=False),
                   "created_at": time.time()}
-        cur = self.execute(INSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS))
+        cur = self.execute(UPSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS))
         return cur.rowcount == 1
 
     def trials_frame(self, run_id: str) -> pd.DataFrame:
