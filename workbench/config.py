@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputError
+from workbench.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
 from workbench.project import project_root, resolve
 
 CONFIDENCE = 0.95  # every interval the comparison computes and the gate reads
@@ -42,10 +43,8 @@ def check_api_base(url: str | None) -> None:
         raise InputError(f"parameter 'api_base': {redact_url_credentials(url)!r} is not an http(s) URL with a host")
 
 
-class MigrationConfig(BaseModel):
+class MigrationConfig(ProjectParameters):
     """Everything a migration report depends on. Unknown fields and wrong types are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     report_name: str = Field("demo", description="folder name under reports/")
     dataset: str = Field("bundled:support_reviews.jsonl", description="jsonl, csv, parquet or a datasets folder; "
@@ -110,29 +109,7 @@ class MigrationConfig(BaseModel):
                              f"({len(self.candidates)}), got {len(self.candidate_prompts)}")
         return self
 
-    @classmethod
-    def from_parameters(cls, params: Mapping[str, Any]) -> "MigrationConfig":
-        """Build from notebook parameters, naming the parameter and the problem on bad input."""
-        try:
-            return cls(**params)
-        except ValidationError as exc:
-            from workbench.secrets import redact
-
-            problems = []
-            for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]) or "parameters"
-                given = redact(repr(err.get("input")))
-                problems.append(f"parameter '{name}': {err['msg']} (got {given})" if err["loc"] else err["msg"])
-            raise InputError(problems) from None
-
     # ---- paths ---------------------------------------------------------------------------------
-    @property
-    def base_dir(self) -> Path:
-        return Path(self.project_dir).resolve() if self.project_dir else project_root()
-
-    def path(self, value: str) -> Path:
-        return resolve(value, self.base_dir)
-
     @property
     def store_path(self) -> Path:
         return self.path(self.store)
@@ -244,40 +221,10 @@ class MigrationConfig(BaseModel):
             raise InputError(problems)
 
 
-def load_params_file(path: str | Path) -> dict[str, Any]:
-    """Parameters from a .toml or .json file (a missing or unparsable file names itself)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: parameters file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            import tomllib
-
-            return tomllib.loads(text)
-        import json
-
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot parse parameters ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: the top level must be an object of parameters")
-    return data
-
-
 def build_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                  base: str | Path | None = None) -> MigrationConfig:
-    """Defaults, then the parameters file, then overrides (`-p` and flags). Relative paths resolve
-    against the file's folder, else `base` (the current folder)."""
-    given = dict(load_params_file(params_file)) if params_file else {}
-    given.update(overrides or {})
-    unknown = sorted(set(given) - set(MigrationConfig.model_fields))
-    if unknown:
-        raise InputError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(MigrationConfig.model_fields)})")
-    if not given.get("project_dir"):
-        folder = Path(params_file).parent if params_file else Path(base or Path.cwd())
-        given["project_dir"] = str(folder.resolve())
-    return MigrationConfig.from_parameters(given)
+    """Defaults, then the parameters file, then overrides (`-p` and flags); see `params.build`."""
+    return build(MigrationConfig, params_file, overrides, base)
 
 
 def notebook_config(namespace: Mapping[str, Any]) -> MigrationConfig:

@@ -109,11 +109,11 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
         raise
     _clear(out_dir)
     params = config.model_dump(mode="json")
-    kernel_env = {}
+    extra_env = {}
     if config.api_base and redact_url_credentials(config.api_base) != config.api_base:
         # papermill writes parameters verbatim into the notebook: a URL carrying a key goes through
         # the kernel's environment instead, and the record says where it came from
-        kernel_env[API_BASE_ENV] = config.api_base
+        extra_env[API_BASE_ENV] = config.api_base
         params["api_base"] = f"env:{API_BASE_ENV}"
     params["output_dir"] = str(out_dir.resolve())
     params["project_dir"] = str(config.base_dir)
@@ -122,7 +122,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     failure: tuple[str, int | None] | None = None
     cells = phase(progress, "executing the report notebook", 1)
     try:
-        with _report_kernel_env(kernel_env):
+        with kernel_env(extra_env):
             papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                        cwd=str(config.base_dir), progress_bar=False, log_output=False,
                                        extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
@@ -153,10 +153,11 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
 
 
 @contextmanager
-def _report_kernel_env(extra: dict[str, str]) -> Iterator[None]:
+def kernel_env(extra: dict[str, str] | None = None) -> Iterator[None]:
     """The kernel inherits these: figures embed plotly.js once (interactive offline in the HTML), no
-    weight-loading bars in the record, and `extra` (a credential-bearing api_base)."""
-    wanted = {"PLOTLY_RENDERER": "plotly_mimetype+notebook", "HF_HUB_DISABLE_PROGRESS_BARS": "1", **extra}
+    weight-loading bars in the record, and `extra` (a credential-bearing api_base). Every
+    papermill-run notebook of the workbench (report, drift) runs inside this."""
+    wanted = {"PLOTLY_RENDERER": "plotly_mimetype+notebook", "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(extra or {})}
     before = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
     try:

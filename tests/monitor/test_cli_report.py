@@ -71,7 +71,7 @@ def test_flags_map_to_parameters_and_files_and_p_work_together(files, tmp_path):
     for bad in (["refusal_rate"], ["refusal_rate:above=3"], ["refusal_rate:max=high"]):
         with pytest.raises(InputError, match="--alert"):
             parse_alerts(bad)
-    with pytest.raises(InputError, match="unknown drift parameter"):
+    with pytest.raises(InputError, match="unknown parameter"):
         config_from_args(_args(str(clean), "-p", "windw", "day"))
 
 

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     if args.no_report:
-        from workbench.monitor.run import ITEMS_JSONL, run_for_report
+        from workbench.monitor.run import run_for_report
 
         out_dir = report_dir(config, args.reports_dir)
         result = run_for_report(config.model_copy(update={"output_dir": str(out_dir)}))

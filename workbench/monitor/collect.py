@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.monitor import signals as sig
-from workbench.monitor.logs import INPUT, ITEM_ID, MODEL, ORDINAL, RESPONSE, ROW, TIMESTAMP
+from workbench.monitor.logs import INPUT, MODEL, ORDINAL, RESPONSE, ROW, TIMESTAMP
 from workbench.monitor.quality import QualitySketch
 from workbench.monitor.sketches import InputSketch, Reservoir, hist_quantiles
 from workbench.monitor.text import UNDETERMINED, language, terms

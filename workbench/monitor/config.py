@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from workbench.errors import InputError
-from workbench.project import project_root, resolve
+from workbench.params import ProjectParameters, build
 
 SIGNALS = ("length", "language", "vocabulary", "embedding")
 DEFAULT_MIN_EFFECT: dict[str, float] = {"length": 0.1, "language": 0.05, "vocabulary": 0.02, "embedding": 0.0}
@@ -29,10 +29,8 @@ DEFAULT_QUALITY_ALERTS: dict[str, dict[str, float]] = {
 REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-class DriftConfig(BaseModel):
+class DriftConfig(ProjectParameters):
     """Everything a drift run depends on. Unknown fields and wrong types are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     report_name: str = Field("drift", description="folder name under reports/")
     reference: str = Field("bundled:support_reviews.jsonl", description="the dataset the migration was validated on "
@@ -135,27 +133,7 @@ class DriftConfig(BaseModel):
         self.alert_thresholds()  # ValueError on an unknown metric or a bad bound
         return self
 
-    @classmethod
-    def from_parameters(cls, params: Mapping[str, Any]) -> "DriftConfig":
-        """Build from notebook parameters, naming the parameter and the problem on bad input."""
-        try:
-            return cls(**params)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]) or "parameters"
-                msg = err["msg"].removeprefix("Value error, ")
-                problems.append(f"parameter '{name}': {msg} (got {err.get('input')!r})" if err["loc"] else msg)
-            raise InputError(problems) from None
-
     # ---- derived values --------------------------------------------------------------------------
-    @property
-    def base_dir(self) -> Path:
-        return Path(self.project_dir).resolve() if self.project_dir else project_root()
-
-    def path(self, value: str) -> Path:
-        return resolve(value, self.base_dir)
-
     def effect_floor(self, signal: str) -> float:
         return float({**DEFAULT_MIN_EFFECT, **self.min_effect}[signal])
 
@@ -202,16 +180,5 @@ class DriftConfig(BaseModel):
 
 def build_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                  base: str | Path | None = None) -> DriftConfig:
-    """Defaults, then the parameters file, then overrides (`-p` and flags). Relative paths resolve
-    against the parameters file's folder, else `base` (the current folder)."""
-    from workbench.config import load_params_file
-
-    given = dict(load_params_file(params_file)) if params_file else {}
-    given.update(overrides or {})
-    unknown = sorted(set(given) - set(DriftConfig.model_fields))
-    if unknown:
-        raise InputError(f"unknown drift parameter(s): {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(DriftConfig.model_fields))})")
-    if not given.get("project_dir"):
-        given["project_dir"] = str(Path(params_file).resolve().parent if params_file else Path(base or Path.cwd()).resolve())
-    return DriftConfig.from_parameters(given)
+    """Defaults, then the parameters file, then overrides (`-p` and flags); see `params.build`."""
+    return build(DriftConfig, params_file, overrides, base)

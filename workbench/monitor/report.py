@@ -6,11 +6,9 @@ as the migration report (plotly embedded once, no CDN).
 from __future__ import annotations
 
 import json
-import os
-from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from workbench.errors import InputError, Problem, WorkbenchError
 from workbench.monitor.config import DriftConfig
@@ -37,7 +35,7 @@ def run_report(config: DriftConfig, reports_dir: str | Path | None = None,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from workbench.report import export_html
+    from workbench.report import export_html, kernel_env
 
     notebook = Path(notebook) if notebook else notebook_path()
     if not notebook.is_file():
@@ -53,7 +51,7 @@ def run_report(config: DriftConfig, reports_dir: str | Path | None = None,
     executed = out_dir / "report.ipynb"
     failure = None
     try:
-        with _kernel_env():
+        with kernel_env():
             papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                        cwd=str(config.base_dir), progress_bar=False, log_output=False,
                                        extra_arguments=["--IPKernelApp.log_level=ERROR"])
@@ -74,20 +72,3 @@ def _read(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-@contextmanager
-def _kernel_env() -> Iterator[None]:
-    """The kernel inherits these: figures embed plotly.js once (interactive offline in the HTML),
-    no weight-loading bars in the record."""
-    wanted = {"PLOTLY_RENDERER": "plotly_mimetype+notebook", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    before = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
