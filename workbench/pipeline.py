@@ -20,6 +20,15 @@ from workbench.config import CONFIDENCE, MigrationConfig
 from workbench.errors import InputError
 
 PhaseReporter = Callable[[str, int], Any]  # (phase description, total) -> a Progress with update/close
+CALLS_MADE_ENV = "WORKBENCH_CALLS_MADE"  # set by `workbench report` for its kernel: every call is made
+
+
+def calls_already_made() -> bool:
+    """True inside a notebook that `workbench report` runs after making every call itself: the
+    notebook then only reads the store (a call that failed there is reported, not paid again)."""
+    import os
+
+    return os.environ.get(CALLS_MADE_ENV) == "1"
 
 
 @dataclass
@@ -148,9 +157,9 @@ def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
 
 def open_store(config: MigrationConfig, allow_calls: bool) -> Any:
     """The store; a read-only step never creates one (a typo in a path must not make an empty store)."""
-    from workbench.store import Store
+    from workbench.store import open_store
 
-    return Store(config.store_path, create=allow_calls)
+    return open_store(config.store_path, create=allow_calls)
 
 
 def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, *, allow_calls: bool,
@@ -379,7 +388,7 @@ def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[st
     from workbench.hashing import content_hash
     from workbench.manifest import environment, git_state
     from workbench.prompts import load_prompt
-    from workbench.secrets import redact_config
+    from workbench.secrets import redact_config, redact_url_credentials
 
     config = result.config
     runs = {}
@@ -406,7 +415,7 @@ def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[st
         "pipeline_wall_s": round(result.wall_s, 2),
         "git": git_state(config.base_dir),
         "environment": environment(),
-        "store": str(config.store_path),
+        "store": redact_url_credentials(str(config.store_path)),
     }
 
 

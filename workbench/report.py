@@ -109,7 +109,9 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
         raise
     _clear(out_dir)
     params = config.model_dump(mode="json")
-    extra_env = {}
+    from workbench.pipeline import CALLS_MADE_ENV
+
+    extra_env = {CALLS_MADE_ENV: "1"}
     if config.api_base and redact_url_credentials(config.api_base) != config.api_base:
         # papermill writes parameters verbatim into the notebook: a URL carrying a key goes through
         # the kernel's environment instead, and the record says where it came from
