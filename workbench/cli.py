@@ -43,7 +43,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default=None, metavar="FILE", help="parameters as TOML or JSON (see `workbench init`)")
     p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="one parameter (VALUE parsed as JSON when it parses, else a string)")
-    p.add_argument("--store", default=None, help="the store (default .workbench/store.db in the project)")
+    p.add_argument("--store", default=None, help="the store (default .workbench/store.db in the project; "
+                   "postgresql://user@host/db for a shared one)")
     p.add_argument("--dataset", default=None, help="items: jsonl, csv, parquet or a datasets folder")
     p.add_argument("--baseline", default=None, metavar="MODEL")
     p.add_argument("--baseline-prompt", default=None, metavar="NAME@VERSION")
@@ -104,7 +105,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--timeout", type=float, default=60.0, help="hard limit per call, seconds")
     p.add_argument("--max-attempts", type=int, default=4)
-    p.add_argument("--store", default=defaults["store"].default)
+    p.add_argument("--store", default=defaults["store"].default,
+                   help="a SQLite file, or postgresql://user@host/db (password from PGPASSWORD)")
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
     p.add_argument("--input-field", default=defaults["input_field"].default, metavar="NAME",
@@ -139,7 +141,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.models import Sampling
     from workbench.progress import reporter
     from workbench.runner import generate, preflight
-    from workbench.store import Store
+    from workbench.store import open_store
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
     if args.timeout <= 0:
@@ -155,7 +157,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     policy = CallPolicy(concurrency=args.concurrency, timeout_s=args.timeout, max_attempts=args.max_attempts)
     quiet = args.quiet or args.no_progress
     preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)  # before any write
-    with Store(args.store) as store:
+    with open_store(args.store) as store:
         _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
                             prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"))
     for name, info in stats.per_model.items():

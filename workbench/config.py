@@ -73,7 +73,8 @@ class MigrationConfig(ProjectParameters):
     seed: int = Field(0, description="fixes the sample, sampling and bootstrap")
     max_tokens: int = Field(64, ge=1, description="answer length cap")
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy)")
-    store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project")
+    store: str = Field(".workbench/store.db", description="the store: a SQLite file relative to the project, or "
+                       "postgresql://user@host/db for a team's shared store (password from PGPASSWORD)")
     prompts_dir: str = Field("prompts", description="the project's prompt versions (bundled ones are found too)")
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models; "
                                  "env:NAME reads it from that environment variable (keeps a URL with a key "
@@ -111,7 +112,8 @@ class MigrationConfig(ProjectParameters):
 
     # ---- paths ---------------------------------------------------------------------------------
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> Path | str:
+        """The store's location for `workbench.store.open_store`: a path, or a database URL as given."""
         return self.path(self.store)
 
     @property

@@ -206,16 +206,17 @@ class LabelLog:
 
     Uses its own connection with `synchronous=FULL` (WAL): a returned `record` survives a killed
     kernel and a power cut. Open one per kernel; several kernels may label the same store at once.
+    `store_path` is a SQLite file or a `postgresql://` URL (raters on many machines, one server).
     """
 
     def __init__(self, store_path: str | Path, task: str, session_id: str | None = None):
-        from workbench.store import Store
+        from workbench.store import open_store
 
         if not task or not str(task).strip():
             raise InputError(Problem("labeler", None, "task", "a task name is required"))
         self.task = str(task)
         self.session_id = session_id or uuid.uuid4().hex
-        self.store = Store(store_path, synchronous="FULL")
+        self.store = open_store(store_path, synchronous="FULL")
 
     def close(self) -> None:
         self.store.close()

@@ -40,10 +40,21 @@ def project_root(start: str | Path | None = None) -> Path:
     return here
 
 
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(value: object) -> bool:
+    """A server database URL (a store location), never a path to resolve."""
+    return isinstance(value, str) and value.strip().lower().startswith(DATABASE_URL_SCHEMES)
+
+
 def resolve(value: str | Path, base: str | Path) -> Path:
     """A path parameter as a real path: `bundled:` names a packaged file, an absolute path stays,
-    anything else is relative to `base` (the parameters file's folder, or the project root)."""
+    anything else is relative to `base` (the parameters file's folder, or the project root). A
+    database URL (`postgresql://...`) is returned untouched, as the string it is."""
     text = str(value)
+    if is_database_url(value):
+        return text  # type: ignore[return-value]  (a URL is a location, not a path)
     if text.startswith(BUNDLED_PREFIX):
         return bundled("data/" + text[len(BUNDLED_PREFIX):].lstrip("/"))
     path = Path(text).expanduser()

@@ -1,13 +1,32 @@
 """The durable store: everything a report needs, so a re-run with a warm store makes no model call.
 
-All SQL lives in this package. `Store` is the SQLite backend; the interface it implements is
-`BaseStore` (store/base.py), so a server database can stand behind the same methods later.
-Schema changes are numbered migrations appended to `MIGRATIONS` (store/schema.py).
+All SQL lives in this package. `BaseStore` (store/base.py) is the interface; `SQLiteStore` (one file,
+the default) and `PostgresStore` (a server shared by a team of raters) implement it. `open_store`
+picks one by location: a `postgresql://` or `postgres://` URL is a PostgreSQL database, anything
+else a SQLite file. `Store` is the SQLite backend (a path, as always). Schema changes are numbered
+migrations appended to `MIGRATIONS` and `POSTGRES_MIGRATIONS` together (store/schema.py).
 """
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.project import is_database_url
 from workbench.store.base import BaseStore
-from workbench.store.schema import MIGRATIONS
+from workbench.store.postgres import PostgresStore, is_postgres_url
+from workbench.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS
 from workbench.store.sqlite import SQLiteStore, schema_version
 
 Store = SQLiteStore
 
-__all__ = ["BaseStore", "MIGRATIONS", "SQLiteStore", "Store", "schema_version"]
+
+def open_store(location: str | Path, *, create: bool = True, synchronous: str = "NORMAL") -> BaseStore:
+    """The store at `location`: PostgreSQL for a `postgresql://`/`postgres://` URL, else a SQLite file.
+    `create=False` opens an existing store only; `synchronous="FULL"` makes each commit durable
+    against a power cut (the label log uses it; PostgreSQL commits durably unless it is "OFF")."""
+    if is_postgres_url(location):
+        return PostgresStore(str(location), synchronous=synchronous, create=create)
+    return SQLiteStore(location, synchronous=synchronous, create=create)
+
+
+__all__ = ["BaseStore", "MIGRATIONS", "POSTGRES_MIGRATIONS", "PostgresStore", "SQLiteStore", "Store",
+           "is_database_url", "open_store", "schema_version"]

@@ -27,6 +27,16 @@ _BOX = ("white-space:pre-wrap;word-break:break-word;border:1px solid #ccc;border
         "padding:8px;max-height:420px;overflow:auto;font-family:var(--jp-content-font-family,sans-serif)")
 
 
+def rater_file(store_path: str | Path) -> Path:
+    """Where the last rater id on this machine is kept: beside a SQLite store; in the home folder for a
+    server store (a URL has no folder, and every store on that server is the same team's)."""
+    from workbench.project import is_database_url
+
+    if is_database_url(store_path):
+        return Path.home() / ".workbench_last_rater"
+    return Path(store_path).parent / "last_rater"
+
+
 def _import_ipyevents() -> Any | None:
     try:
         import ipyevents
@@ -64,7 +74,7 @@ class PairLabeler:
         self.judge = None if judge is None else judge.set_index(judge["item_id"].astype(str))["choice"]
         self.gate_threshold = gate_threshold
         self.show_reference = show_reference and "reference" in self.pairs.columns
-        self._rater_file = Path(store_path).parent / "last_rater"
+        self._rater_file = rater_file(store_path)
         self._check_task_models()
         self.rater: str | None = None
         self.queue: list[str] = []

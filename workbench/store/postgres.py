@@ -1,0 +1,550 @@
+"""The PostgreSQL store: the same tables and methods as the SQLite store, for teams sharing one store.
+
+Selected by URL (`postgresql://user@host:5432/db` or `postgres://...`, see `open_store`). The
+password comes from the URL, `PGPASSWORD` or `~/.pgpass` (libpq reads them); the URL is only ever
+shown with its credentials redacted (`self.path`). One connection per store, behind a lock, like
+the SQLite store: safe between the asyncio loop and worker threads of one process; processes and
+machines share the server.
+
+Where the SQLite store serialises writers with BEGIN IMMEDIATE, this one uses what PostgreSQL has:
+`INSERT ... ON CONFLICT` (responses, judgments, claims, trials), transactions, and transaction-level
+advisory locks: one per (task, rater) around label writes, so a rater's label ids grow in commit
+order (an incremental reader never skips a row) and two kernels undoing at once never cancel the
+same label; one around schema migrations, so concurrent first opens migrate once. Every write
+commits with `synchronous_commit = on` (the server's default) unless `synchronous="OFF"`: a label
+is on the server's disk before `append_label` returns.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from workbench.errors import StoreError
+from workbench.models.base import Response
+from workbench.secrets import redact, redact_url_credentials
+from workbench.store.base import BaseStore
+from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
+                                    JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
+                                    OPTIMIZE_RUN_COLUMNS, POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
+                                    RUN_ITEM_COLUMNS, TRIAL_COLUMNS)
+
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+# Advisory lock keys: (class, key) pairs, the class spells "WB" so other applications' locks never collide.
+LOCK_CLASS = 0x5742
+MIGRATION_LOCK = 0
+JUDGE_ERROR_LOCK = 1
+
+
+def _insert(table: str, columns: Sequence[str], suffix: str = "") -> str:
+    return f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}){suffix}"
+
+
+INSERT_DATASET = _insert("datasets", DATASET_COLUMNS, " ON CONFLICT DO NOTHING")
+INSERT_ITEM = _insert("items", ITEM_COLUMNS, " ON CONFLICT DO NOTHING")
+INSERT_RUN = _insert("runs", RUN_COLUMNS, " RETURNING run_id")
+COPY_RUN_ITEMS = f"COPY run_items({', '.join(RUN_ITEM_COLUMNS)}) FROM STDIN"
+INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, " ON CONFLICT (cache_key) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in RESPONSE_COLUMNS if c != "cache_key"))  # a later answer replaces (INSERT OR REPLACE)
+INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
+INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, " ON CONFLICT (judge_key) DO NOTHING")
+INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
+INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:], " RETURNING label_id")  # label_id: the identity column
+INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, " ON CONFLICT (run_id) DO NOTHING")
+UPSERT_TRIAL = _insert("optimize_trials", TRIAL_COLUMNS, (
+    " ON CONFLICT (run_id, trial) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in TRIAL_COLUMNS if c not in ("run_id", "trial"))
+    + " WHERE excluded.item_scores_json <> optimize_trials.item_scores_json"
+    + " OR excluded.prompt_digest <> optimize_trials.prompt_digest"))
+# A claim is taken where the key has no response, no error since the claimer started, and no live claim.
+CLAIM_CALLS = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)})"
+               " SELECT k, %(owner)s, %(now)s, %(expires)s FROM unnest(%(keys)s::text[]) AS k"
+               " WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.cache_key = k)"
+               " AND NOT EXISTS (SELECT 1 FROM call_errors e WHERE e.cache_key = k AND e.created_at >= %(since)s)"
+               " ON CONFLICT (cache_key) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at,"
+               " expires_at = excluded.expires_at WHERE claims.expires_at <= excluded.claimed_at")
+# Run right after CLAIM_CALLS in the same transaction, with a fresh snapshot: a response or error committed
+# while the insert waited (by a holder that released its claim just then) undoes the claim just taken.
+UNCLAIM_ANSWERED = ("DELETE FROM claims c WHERE c.owner = %(owner)s AND c.cache_key = ANY(%(keys)s)"
+                    " AND (EXISTS (SELECT 1 FROM responses r WHERE r.cache_key = c.cache_key)"
+                    " OR EXISTS (SELECT 1 FROM call_errors e WHERE e.cache_key = c.cache_key"
+                    " AND e.created_at >= %(since)s))")
+LABEL_LOCK = f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(%s || chr(31) || %s))"
+INSERT_UNDO = """
+    INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,
+                       undoes_label_id, note, assignment_seed, session_id, created_at)
+    SELECT task, item_id, rater, left_model, right_model, 'undo', NULL, label_id, NULL, %s, %s, %s
+    FROM labels l
+    WHERE task = %s AND rater = %s AND action <> 'undo'
+      AND NOT EXISTS (SELECT 1 FROM labels u WHERE u.task = l.task AND u.rater = l.rater AND u.action = 'undo'
+                      AND u.undoes_label_id = l.label_id)
+    ORDER BY label_id DESC LIMIT 1
+    RETURNING label_id, item_id
+    """
+RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
+                     "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
+                     "dataset_id"]
+LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
+
+
+def is_postgres_url(location: object) -> bool:
+    return isinstance(location, str) and location.strip().lower().startswith(URL_SCHEMES)
+
+
+class PostgresStore(BaseStore):
+    """A workbench store in a PostgreSQL database (its current schema, normally `public`).
+
+    `create=False` opens an existing store only: a missing database, or one without the workbench's
+    tables, is a StoreError, and nothing is created. With `create=True` a missing database is created
+    when the user may (CREATE DATABASE), and an empty one gets the schema. An existing store at an
+    older schema version is migrated either way, as the SQLite store does. `self.path` is the URL with
+    its credentials redacted: what messages, manifests and logs show."""
+
+    def __init__(self, url: str, synchronous: str = "NORMAL", create: bool = True):
+        import psycopg
+
+        self._psycopg = psycopg
+        self.url = url.strip()
+        self.path = redact_url_credentials(self.url)  # type: ignore[assignment]  (a location, shown everywhere)
+        if str(synchronous).upper() not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
+        if len(POSTGRES_MIGRATIONS) != len(MIGRATIONS):
+            raise StoreError(f"{self.path}: this workbench has {len(MIGRATIONS)} SQLite schema versions but "
+                             f"{len(POSTGRES_MIGRATIONS)} for PostgreSQL (a migration lacks its PostgreSQL DDL)")
+        self._lock = threading.RLock()
+        self.conn = self._connect(create)
+        try:
+            if str(synchronous).upper() == "OFF":
+                self.conn.execute("SET synchronous_commit = off")
+            self._check_schema(create)
+            self._migrate()
+        except psycopg.Error as exc:
+            self.conn.close()
+            raise StoreError(self._message(exc)) from None
+        except BaseException:
+            self.conn.close()
+            raise
+
+    # ---- opening and migrating ---------------------------------------------------------------------
+    def _message(self, exc: BaseException, prefix: str = "") -> str:
+        """One line starting with the redacted URL; libpq's text never carries the password, but it is
+        redacted anyway (a password in the URL is also in PGPASSWORD-like variables some users set)."""
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return f"{self.path}: {prefix}{redact(detail)}"
+
+    def _connect(self, create: bool) -> Any:
+        psycopg = self._psycopg
+        options: dict[str, Any] = {"autocommit": True, "application_name": "workbench"}
+        if "connect_timeout" not in self.url:
+            options["connect_timeout"] = 10
+        try:
+            return psycopg.connect(self.url, **options)
+        except psycopg.OperationalError as exc:
+            if not _database_missing(exc):
+                raise StoreError(self._message(exc, "cannot connect: ")) from None
+        if not create:
+            raise StoreError(f"{self.path}: store not found (the database does not exist; run `workbench generate "
+                             f"... --store URL` to create it)")
+        self._create_database(options)
+        try:
+            return psycopg.connect(self.url, **options)
+        except psycopg.OperationalError as exc:
+            raise StoreError(self._message(exc, "cannot connect: ")) from None
+
+    def _create_database(self, options: dict[str, Any]) -> None:
+        """CREATE DATABASE through the server's maintenance database, as the URL's user."""
+        psycopg = self._psycopg
+        from psycopg import sql
+        from psycopg.conninfo import conninfo_to_dict
+
+        name = conninfo_to_dict(self.url).get("dbname")
+        if not name:
+            raise StoreError(f"{self.path}: store not found (no such database)")
+        try:
+            with psycopg.connect(self.url, **{**options, "dbname": "postgres"}) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+        except psycopg.errors.DuplicateDatabase:
+            pass  # another process created it meanwhile
+        except psycopg.Error as exc:
+            raise StoreError(self._message(exc, f"database {name} does not exist and cannot be created "
+                                                "(create it, or grant CREATEDB): ")) from None
+
+    def _tables(self) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " ORDER BY table_name")]
+
+    def _version(self) -> int | None:
+        """The schema version, None when the database has no `schema_version` table."""
+        if self.conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            return None
+        return int(self.conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+
+    def _check_schema(self, create: bool) -> None:
+        with self.conn.transaction():  # not while another process migrates: it would look half-made
+            self.conn.execute(f"SELECT pg_advisory_xact_lock_shared({LOCK_CLASS}, {MIGRATION_LOCK})")
+            version = self._version()
+            tables = self._tables() if version is None else []
+        if version is None:
+            if tables:
+                shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+                raise StoreError(f"{self.path}: not a workbench store (a PostgreSQL database with other tables: {shown})")
+            if not create:  # a read never turns an empty database into a store
+                raise StoreError(f"{self.path}: store not found (an empty database; run `workbench generate ... "
+                                 f"--store URL` first)")
+        elif version > len(POSTGRES_MIGRATIONS):
+            raise StoreError(f"{self.path}: written by a newer workbench (schema version {version}, this one knows "
+                             f"{len(POSTGRES_MIGRATIONS)}); upgrade workbench")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            current = self._version() or 0
+            for version, script in enumerate(POSTGRES_MIGRATIONS[current:], start=current + 1):
+                with self.conn.transaction():
+                    self.conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {MIGRATION_LOCK})")
+                    if (self._version() or 0) >= version:  # another process migrated meanwhile
+                        continue
+                    self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                                      "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+                    for statement in script.split(";\n"):
+                        if statement.strip():
+                            self.conn.execute(statement)
+                    self.conn.execute("INSERT INTO schema_version(version, applied_at) VALUES (%s, %s)",
+                                      (version, time.time()))
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._version() or 0
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # ---- raw SQL: for tests, benchmarks and debugging; not the store interface -----------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; `?` placeholders (as the SQLite store takes) or `%s`."""
+        with self._lock:
+            return self.conn.execute(_qmark(sql) if params else sql, params or None)
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        with self._lock:
+            cur = self.conn.execute(_qmark(sql) if params else sql, params or None)
+            return _frame(cur)
+
+    def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """Run statements (`%s` placeholders) atomically: all are written or none."""
+        with self._lock, self.conn.transaction():
+            for sql, params in statements:
+                self.conn.execute(sql, params)
+
+    def _rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def _frame(self, sql: str, params: Any = None) -> pd.DataFrame:
+        with self._lock:
+            return _frame(self.conn.execute(sql, params))
+
+    # ---- datasets and items ------------------------------------------------------------------------
+    def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
+        if self._rows("SELECT 1 FROM datasets WHERE dataset_id = %s", (dataset_id,)):
+            return
+        rows = []
+        for rec in items.to_dict(orient="records"):
+            ref = rec.get("reference")
+            rows.append((dataset_id, rec["item_id"], rec["input"], None if _missing(ref) else str(ref),
+                         json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True)))
+        with self._lock, self.conn.transaction():
+            self.conn.execute(INSERT_DATASET, (dataset_id, source, len(items), time.time()))
+            with self.conn.cursor() as cur:
+                cur.executemany(INSERT_ITEM, rows)
+
+    def items_frame(self, dataset_id: str) -> pd.DataFrame:
+        rows = self._rows("SELECT fields_json FROM items WHERE dataset_id = %s ORDER BY seq", (dataset_id,))
+        return pd.DataFrame([json.loads(r[0]) for r in rows])
+
+    # ---- runs --------------------------------------------------------------------------------------
+    def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
+                   planned: Sequence[tuple[str, int, str]]) -> int:
+        with self._lock, self.conn.transaction():
+            run_id = int(self.conn.execute(INSERT_RUN, (model, prompt_ref, dataset_id,
+                                                        json.dumps(spec, sort_keys=True, default=str),
+                                                        time.time())).fetchone()[0])
+            with self.conn.cursor() as cur, cur.copy(COPY_RUN_ITEMS) as copy:
+                for item, sample, key in planned:
+                    copy.write_row((run_id, item, int(sample), key))
+        return run_id
+
+    def latest_run_id(self, model: str, prompt_ref: str | None = None) -> int | None:
+        sql, params = "SELECT max(run_id) FROM runs WHERE model = %s", [model]
+        if prompt_ref is not None:
+            sql += " AND prompt_ref = %s"
+            params.append(prompt_ref)
+        row = self._rows(sql, params)
+        return int(row[0][0]) if row and row[0][0] is not None else None
+
+    def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
+        rows = self._rows("SELECT spec_json, prompt_ref FROM runs WHERE run_id = %s", (int(run_id),))
+        if not rows:
+            raise StoreError(f"{self.path}: no run {run_id}")
+        return json.loads(rows[0][0]), rows[0][1]
+
+    def runs_frame(self) -> pd.DataFrame:
+        return self._frame(
+            """
+            SELECT r.run_id, r.model, r.prompt_ref, r.dataset_id, r.created_at,
+                   (SELECT count(DISTINCT ri.item_id) FROM run_items ri WHERE ri.run_id = r.run_id) AS n_items
+            FROM runs r ORDER BY r.run_id
+            """)
+
+    def run_models(self) -> list[str]:
+        return sorted(r[0] for r in self._rows("SELECT DISTINCT model FROM runs"))
+
+    def run_frame(self, run_id: int) -> pd.DataFrame:
+        frame = self._frame(
+            """
+            SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
+                   resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
+                   resp.latency_s, resp.cost_usd, resp.model_version,
+                   CASE WHEN resp.cache_key IS NULL THEN
+                       (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
+                        ORDER BY e.error_id DESC LIMIT 1) END AS error,
+                   ri.cache_key, r.run_id, r.dataset_id
+            FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
+            LEFT JOIN responses resp ON resp.cache_key = ri.cache_key
+            WHERE ri.run_id = %s
+            ORDER BY ri.seq
+            """, (int(run_id),))
+        return frame[RUN_FRAME_COLUMNS]
+
+    def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
+        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
+        stored = self.stored_responses(keys)
+        errors = self._latest_errors([k for k in keys if k not in stored])
+        rows = []
+        for item_id, sample_index, key in planned:
+            resp = stored.get(key)
+            rows.append({"item_id": item_id, "model": None, "prompt_version": None, "sample_index": sample_index,
+                         "response": resp.text if resp else None,
+                         "finish_reason": resp.finish_reason if resp else None,
+                         "prompt_tokens": resp.prompt_tokens if resp else None,
+                         "completion_tokens": resp.completion_tokens if resp else None,
+                         "latency_s": resp.latency_s if resp else None, "cost_usd": resp.cost_usd if resp else None,
+                         "model_version": resp.model_version if resp else None,
+                         "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
+        return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
+
+    def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        return dict(self._rows("SELECT DISTINCT ON (cache_key) cache_key, message FROM call_errors"
+                               " WHERE cache_key = ANY(%s) ORDER BY cache_key, error_id DESC", (list(keys),)))
+
+    # ---- responses and call errors -----------------------------------------------------------------
+    def cached_keys(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        return {r[0] for r in self._rows("SELECT cache_key FROM responses WHERE cache_key = ANY(%s)", (list(keys),))}
+
+    def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
+        if not keys:
+            return {}
+        rows = self._rows("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
+                          " latency_s, model_version FROM responses WHERE cache_key = ANY(%s)", (list(keys),))
+        return {row[0]: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
+                                 cost_usd=row[5], latency_s=row[6], model_version=row[7]) for row in rows}
+
+    def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
+        with self._lock:
+            self.conn.execute(INSERT_RESPONSE, (
+                cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
+                response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
+                response.latency_s, response.model_version, time.time()))
+
+    def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
+                     message: str, attempts: int) -> None:
+        with self._lock:
+            self.conn.execute(INSERT_CALL_ERROR, (cache_key, model, item_id, int(sample_index), kind, message,
+                                                  int(attempts), time.time()))
+
+    # ---- claims ------------------------------------------------------------------------------------
+    def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return set()
+        with self._lock, self.conn.transaction():
+            now = time.time()
+            params = {"keys": keys, "owner": owner, "now": now, "expires": now + lease_s, "since": since}
+            self.conn.execute(CLAIM_CALLS, params)
+            self.conn.execute(UNCLAIM_ANSWERED, params)
+            return {r[0] for r in self.conn.execute(
+                "SELECT cache_key FROM claims WHERE owner = %s AND cache_key = ANY(%s)", (owner, keys))}
+
+    def renew_claims(self, owner: str, lease_s: float) -> int:
+        with self._lock:
+            return self.conn.execute("UPDATE claims SET expires_at = %s WHERE owner = %s",
+                                     (time.time() + lease_s, owner)).rowcount
+
+    def release_claims(self, owner: str, keys: Sequence[str] | None = None) -> None:
+        with self._lock:
+            if keys is None:
+                self.conn.execute("DELETE FROM claims WHERE owner = %s", (owner,))
+            elif keys:
+                self.conn.execute("DELETE FROM claims WHERE owner = %s AND cache_key = ANY(%s)", (owner, list(keys)))
+
+    def claim_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        return dict(self._rows("SELECT cache_key, owner FROM claims WHERE cache_key = ANY(%s) AND expires_at > %s",
+                               (list(keys), time.time())))
+
+    def errors_since(self, keys: Sequence[str], since: float) -> dict[str, tuple[str, str]]:
+        if not keys:
+            return {}
+        rows = self._rows("SELECT DISTINCT ON (cache_key) cache_key, kind, message FROM call_errors"
+                          " WHERE cache_key = ANY(%s) AND created_at >= %s ORDER BY cache_key, error_id DESC",
+                          (list(keys), since))
+        return {key: (kind, message) for key, kind, message in rows}
+
+    # ---- judgments ---------------------------------------------------------------------------------
+    def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        rows = self._rows("SELECT judge_key, verdict, score, rationale, raw_output FROM judgments"
+                          " WHERE judge_key = ANY(%s)", (list(keys),))
+        return {key: {"verdict": verdict, "score": score, "rationale": rationale, "raw_output": raw}
+                for key, verdict, score, rationale, raw in rows}
+
+    def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        return dict(self._rows("SELECT DISTINCT ON (judge_key) judge_key, message FROM judge_errors"
+                               " WHERE judge_key = ANY(%s) ORDER BY judge_key, error_id DESC", (list(keys),)))
+
+    def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
+        if not judgments and not errors:
+            return
+        now = time.time()
+        with self._lock, self.conn.transaction(), self.conn.cursor() as cur:
+            if judgments:
+                cur.executemany(INSERT_JUDGMENT, [(*(row[c] for c in JUDGMENT_COLUMNS[:-1]), now) for row in judgments])
+            if errors:  # one writer at a time: "same as the latest error" must hold when the row lands
+                cur.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {JUDGE_ERROR_LOCK})")
+            for err in errors:
+                last = cur.execute("SELECT message, raw_output FROM judge_errors WHERE judge_key = %s"
+                                   " ORDER BY error_id DESC LIMIT 1", (err["judge_key"],)).fetchone()
+                if last is not None and tuple(last) == (err["message"], err["raw_output"]):
+                    continue  # the same failure replayed from cached calls: already on record
+                cur.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
+
+    # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
+    def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
+                     winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:
+        with self._lock, self.conn.transaction():
+            self.conn.execute(LABEL_LOCK, (task, rater))
+            row = self.conn.execute(INSERT_LABEL, (task, item_id, rater, left_model, right_model, action, winner_model,
+                                                   None, note, int(assignment_seed), session_id,
+                                                   time.time())).fetchone()
+        return int(row[0])
+
+    def append_undo(self, task: str, rater: str, assignment_seed: int, session_id: str) -> tuple[int, str] | None:
+        with self._lock, self.conn.transaction():
+            self.conn.execute(LABEL_LOCK, (task, rater))
+            # a new statement after the lock: its snapshot sees an undo another kernel committed meanwhile
+            row = self.conn.execute(INSERT_UNDO, (int(assignment_seed), session_id, time.time(), task,
+                                                  rater)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def labels_frame(self, task: str | None = None, rater: str | None = None) -> pd.DataFrame:
+        where, params = _where(task=task, rater=rater)
+        return self._frame(f"{LABEL_SELECT}{where} ORDER BY label_id", params)
+
+    def label_rows(self, task: str, rater: str, after_label_id: int = 0) -> list[dict[str, Any]]:
+        rows = self._rows(f"{LABEL_SELECT} WHERE task = %s AND rater = %s AND label_id > %s ORDER BY label_id",
+                          (task, rater, int(after_label_id)))
+        return [dict(zip(LABEL_COLUMNS, row)) for row in rows]
+
+    def label_models(self, task: str) -> set[str]:
+        rows = self._rows("SELECT DISTINCT left_model, right_model FROM labels WHERE task = %s", (task,))
+        return {m for row in rows for m in row}
+
+    # ---- prompt optimisation -----------------------------------------------------------------------
+    def start_optimize_run(self, run_id: str, target: str, start_prompt: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        config_json = json.dumps(dict(config), sort_keys=True, default=str, ensure_ascii=False)
+        self.transaction([
+            (INSERT_OPTIMIZE_RUN, (run_id, target, start_prompt, config_json, "running", None, now, now)),
+            ("UPDATE optimize_runs SET status = 'running', updated_at = %s WHERE run_id = %s", (now, run_id)),
+        ])
+        run = self.optimize_run(run_id)
+        assert run is not None
+        return run
+
+    def finish_optimize_run(self, run_id: str, status: str, result: Mapping[str, Any] | None) -> None:
+        with self._lock:
+            self.conn.execute("UPDATE optimize_runs SET status = %s, result_json = %s, updated_at = %s WHERE run_id = %s",
+                              (status, None if result is None else json.dumps(result, sort_keys=True, default=str,
+                                                                              ensure_ascii=False),
+                               time.time(), run_id))
+
+    def optimize_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._rows(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs WHERE run_id = %s", (run_id,))
+        if not rows:
+            return None
+        run = dict(zip(OPTIMIZE_RUN_COLUMNS, rows[0]))
+        run["config"] = json.loads(run.pop("config_json"))
+        result = run.pop("result_json")
+        run["result"] = json.loads(result) if result else None
+        return run
+
+    def optimize_runs_frame(self) -> pd.DataFrame:
+        return self._frame(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs ORDER BY created_at, run_id")
+
+    def put_trial(self, row: Mapping[str, Any]) -> bool:
+        values = {**row, "item_scores_json": json.dumps(row["item_scores"], sort_keys=True, allow_nan=False),
+                  "created_at": time.time()}
+        with self._lock:
+            cur = self.conn.execute(UPSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS))
+            return cur.rowcount == 1
+
+    def trials_frame(self, run_id: str) -> pd.DataFrame:
+        frame = self._frame(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM optimize_trials WHERE run_id = %s ORDER BY trial",
+                            (run_id,))
+        frame["item_scores"] = [json.loads(text) for text in frame.pop("item_scores_json")]
+        return frame
+
+
+def _database_missing(exc: Exception) -> bool:
+    return getattr(exc, "sqlstate", None) == "3D000" or bool(re.search(r'database "[^"]*" does not exist', str(exc)))
+
+
+def _frame(cur: Any) -> pd.DataFrame:
+    columns = [d.name for d in cur.description or ()]
+    rows = cur.fetchall()
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)
+
+
+def _qmark(sql: str) -> str:
+    """`?` placeholders (the SQLite store's raw methods) as psycopg's `%s` (a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s") if "?" in sql else sql
+
+
+def _where(**equal: Any) -> tuple[str, list[Any]]:
+    """` WHERE a = %s AND b = %s` for the arguments that are not None (names are ours, never user input)."""
+    given = {k: v for k, v in equal.items() if v is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{k} = %s" for k in given), list(given.values())
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
