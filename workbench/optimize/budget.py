@@ -4,8 +4,11 @@ A call is counted once per distinct request (its cache key), whether a model ans
 the store answers it from an earlier (killed) attempt: so a resumed run spends exactly what an
 uninterrupted one would, and ends at the same trial. Calls the held-out confirmation will need are
 reserved up front, so the search can never eat them. Calls and time are hard limits (a call is
-refused before it is made; the time left bounds the calls in flight); cost is checked before each
-batch with the highest cost per call seen so far, since a price is only known once a call returns.
+refused before it is made; the time left, counted from the start of the run, bounds the calls in
+flight, which are cancelled at the deadline, their finished answers kept); cost is checked before
+each batch with the highest cost per call seen so far (the test confirmation's share kept aside),
+since a price is only known once a call returns: the starting prompt's first dev batch, which every
+run needs, is the one step a cost budget cannot price beforehand.
 """
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import shlex
 import json
+import shlex
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -70,12 +71,14 @@ def optimize(config: OptimizeConfig, *, progress: PhaseReporter | None = None,
     from workbench.data import dataset_id
     from workbench.store import Store
 
+    started = time.perf_counter()  # the wall-time budget counts from here
     checked = _preflight(config)
     run_id = config.run_id(checked.fingerprints)
     with Store(config.store_path) as store:
         run = store.start_optimize_run(run_id, config.target, config.start_prompt, config.model_dump(mode="json"))
         scratch = config.store_path.parent / "optimize" / run_id / "prompts"
-        budget = Budget(config.max_calls, config.max_cost_usd, config.max_wall_s, reserved=checked.reserve)
+        budget = Budget(config.max_calls, config.max_cost_usd, config.max_wall_s, reserved=checked.reserve,
+                        started=started)
         evaluator = Evaluator(config, store, budget, scratch, progress)
         log = TrialLog(store, run_id, budget, evaluator, config.bootstrap_resamples, config.seed, on_trial)
         search = Search(config, evaluator, log, checked.split, evaluator.copy_prompt(config.start_prompt))
