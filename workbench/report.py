@@ -117,6 +117,12 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
         # the kernel's environment instead, and the record says where it came from
         extra_env[API_BASE_ENV] = config.api_base
         params["api_base"] = f"env:{API_BASE_ENV}"
+    from workbench.store.postgres import is_postgres_url, split_password
+
+    if is_postgres_url(config.store):  # a store URL's password goes the same way, as libpq's PGPASSWORD
+        params["store"], password = split_password(config.store)
+        if password is not None:
+            extra_env["PGPASSWORD"] = password
     params["output_dir"] = str(out_dir.resolve())
     params["project_dir"] = str(config.base_dir)
     executed = out_dir / "report.ipynb"

@@ -400,3 +400,35 @@ def test_kernels_undoing_at_once_never_cancel_one_label_twice(pg_url):
         log = s.labels_frame("t")
     cancelled = log.loc[log["action"] == "undo", "undoes_label_id"].astype(int).tolist()
     assert len(undos) == 60 and sorted(cancelled) == sorted(ids)  # each label cancelled exactly once
+
+
+def test_a_raters_label_ids_grow_in_commit_order(pg_url):
+    """A label's id is drawn only once its (task, rater) lock is held, so an incremental reader
+    (`label_rows(after_label_id)`) never misses a row that commits late with a smaller id."""
+    import threading
+
+    from workbench.store.postgres import LOCK_CLASS
+
+    with open_store(pg_url) as writer, _connect(pg_url) as other:
+        writer.append_label("t", "a", "ann", "m1", "m2", "left", "m1", None, 0, "s")
+        with other.transaction():
+            other.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext('t' || chr(31) || 'ann'))")
+            got: list[int] = []
+            blocked = threading.Thread(target=lambda: got.append(
+                writer.append_label("t", "b", "ann", "m1", "m2", "left", "m1", None, 0, "s")))
+            blocked.start()
+            time.sleep(0.5)
+            assert not got  # waits for the lock
+            drawn_meanwhile = other.execute("SELECT nextval(pg_get_serial_sequence('labels', 'label_id'))").fetchone()[0]
+        blocked.join(10)
+        assert got and got[0] > drawn_meanwhile
+
+
+def test_a_store_url_handed_to_the_report_kernel_loses_its_password():
+    """`workbench report` passes parameters to papermill, which writes them into the notebook: the
+    store URL goes without its password, which reaches the kernel as PGPASSWORD."""
+    from workbench.store.postgres import split_password
+
+    assert split_password("postgresql://ann:p%40ss@db:5432/evals?sslmode=require") == \
+        ("postgresql://ann@db:5432/evals?sslmode=require", "p@ss")
+    assert split_password("postgres://ann@db/evals") == ("postgres://ann@db/evals", None)

@@ -55,7 +55,13 @@ INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, " ON CONFLICT (cache_ke
 INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
 INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, " ON CONFLICT (judge_key) DO NOTHING")
 INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
-INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:], " RETURNING label_id")  # label_id: the identity column
+# One statement, one round trip: the (task, rater) lock is taken before the identity value is drawn and held
+# until the commit, so a rater's label ids grow in commit order.
+INSERT_LABEL = (f"WITH rater_lock AS (SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(%(task)s || chr(31) || %(rater)s)))"
+                f" INSERT INTO labels({', '.join(LABEL_COLUMNS[1:])})"
+                " SELECT %(task)s::text, %(item_id)s::text, %(rater)s::text, %(left_model)s::text, %(right_model)s::text,"
+                " %(action)s::text, %(winner_model)s::text, NULL, %(note)s::text, %(assignment_seed)s::bigint,"
+                " %(session_id)s::text, %(created_at)s::double precision FROM rater_lock RETURNING label_id")
 INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, " ON CONFLICT (run_id) DO NOTHING")
 UPSERT_TRIAL = _insert("optimize_trials", TRIAL_COLUMNS, (
     " ON CONFLICT (run_id, trial) DO UPDATE SET "
@@ -95,6 +101,18 @@ LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 
 def is_postgres_url(location: object) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(URL_SCHEMES)
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """(the URL without its password, the password or None): to hand a store URL to a process that
+    records its parameters (papermill) with the password in PGPASSWORD instead."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{host}")), unquote(parts.password)
 
 
 class PostgresStore(BaseStore):
@@ -447,12 +465,11 @@ class PostgresStore(BaseStore):
     # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
     def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
                      winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:
-        with self._lock, self.conn.transaction():
-            self.conn.execute(LABEL_LOCK, (task, rater))
-            row = self.conn.execute(INSERT_LABEL, (task, item_id, rater, left_model, right_model, action, winner_model,
-                                                   None, note, int(assignment_seed), session_id,
-                                                   time.time())).fetchone()
-        return int(row[0])
+        params = {"task": task, "item_id": item_id, "rater": rater, "left_model": left_model,
+                  "right_model": right_model, "action": action, "winner_model": winner_model, "note": note,
+                  "assignment_seed": int(assignment_seed), "session_id": session_id, "created_at": time.time()}
+        with self._lock:  # autocommit: one statement is one transaction, committed before this returns
+            return int(self.conn.execute(INSERT_LABEL, params).fetchone()[0])
 
     def append_undo(self, task: str, rater: str, assignment_seed: int, session_id: str) -> tuple[int, str] | None:
         with self._lock, self.conn.transaction():
