@@ -4,6 +4,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${WORKBENCH_VENV:-.venv}
 STAMP="$VENV/.setup-$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+# PostgreSQL server binaries for the shared-store tests (tests/store start a throwaway server from them):
+# Debian's package, only when missing. Without apt or root the tests that need it are skipped, saying why.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends postgresql; } \
+      || echo "setup: PostgreSQL could not be installed; the PostgreSQL store tests will be skipped" >&2
+  else
+    echo "setup: no apt-get; install PostgreSQL to run the PostgreSQL store tests" >&2
+  fi
+fi
 [ -f "$STAMP" ] && exit 0
 PY=${PYTHON:-python3}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"

@@ -13,7 +13,6 @@ def pg_cluster():
     bindir = find_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it: apt-get install postgresql)")
-    pytest.importorskip("psycopg", reason="psycopg is not installed (requirement psycopg[binary])")
     cluster = PostgresCluster(bindir, fsync=False).start()  # durability is the server's; speed the tests up
     try:
         yield cluster
