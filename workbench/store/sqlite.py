@@ -255,11 +255,15 @@ class SQLiteStore(BaseStore):
         return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
 
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        return self._latest_messages("call_errors", "cache_key", keys)
+
+    def _latest_messages(self, table: str, key_column: str, keys: Sequence[str]) -> dict[str, str]:
+        """Per key, the message of its latest error row (errors are logged, never cached)."""
         latest: dict[str, str] = {}
         for chunk in _chunks(list(keys), 500):
             marks = ",".join("?" * len(chunk))
-            for key, message in self.execute(f"SELECT cache_key, message FROM call_errors WHERE cache_key IN ({marks})"
-                                             " ORDER BY error_id", chunk):
+            for key, message in self.execute(f"SELECT {key_column}, message FROM {table} WHERE {key_column} IN "
+                                             f"({marks}) ORDER BY error_id", chunk):
                 latest[key] = message
         return latest
 
@@ -353,13 +357,7 @@ class SQLiteStore(BaseStore):
         return found
 
     def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
-        latest: dict[str, str] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for key, message in self.execute(f"SELECT judge_key, message FROM judge_errors WHERE judge_key IN ({marks})"
-                                             " ORDER BY error_id", chunk):
-                latest[key] = message
-        return latest
+        return self._latest_messages("judge_errors", "judge_key", keys)
 
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
         if not judgments and not errors:
