@@ -141,3 +141,11 @@ def test_judge_objective_scores_with_the_judge_and_counts_its_calls(project, rul
     assert result.status == "confirmed" and PERIOD in result.best_prompt.system
     assert not (result.trials["move"] == "fewshot").any()  # no start answer the judge liked: no demonstrations
     assert rule_server.total_hits() <= result.budget["calls"] <= 200  # judge calls are in the budget
+
+
+def test_a_prompt_without_a_system_message_gets_one(project, rule_server):
+    (project / "prompts" / "bare").mkdir()
+    (project / "prompts" / "bare" / "v1.toml").write_text('description = "bare"\nmode = "chat"\nuser = "{input}"\n')
+    result = run(project, rule_server.url, start_prompt="bare@v1")
+    assert result.trials["move"].tolist()[:2] == ["start", "instruction"]  # GEPA's seed is the start itself
+    assert result.best_prompt.system == f"{UPPER} {PERIOD}" and result.status == "confirmed"

@@ -5,8 +5,9 @@
 
 Modules: config (the one set of parameters), split (dev/test), objective (what is maximised, by the
 project's scorers), budget, evaluate (the cached runner), fewshot (demonstrations), gepa_adapter
-(instruction rewrites searched by GEPA), trials (the table in the store), run (the rounds, the
-held-out confirmation, saving), cli (`workbench optimize`, `workbench prompts`).
+(instruction rewrites searched by GEPA), trials (the table in the store), search (the rounds),
+result (the held-out confirmation, the verdict, the saved version), run (the entry point and its
+checks), cli (`workbench optimize`, `workbench prompts`).
 """
 from workbench.optimize.config import OptimizeConfig, build_optimize_config
 

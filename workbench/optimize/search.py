@@ -120,8 +120,13 @@ class Search:
 
     # ---- GEPA's hooks ----------------------------------------------------------------------------
     def instruction_prompt(self, text: str) -> PromptVersion:
+        """The best prompt before the rewrites with this instruction (itself when unchanged, so a
+        prompt without a system message is not turned into one with an empty system message)."""
+        key = instruction_key(self._base.mode)
+        if text == str(self._base.data.get(key, "")):
+            return self._base
         data = {k: copy.deepcopy(v) for k, v in self._base.data.items() if k not in HISTORY_KEYS}
-        data[instruction_key(self._base.mode)] = text
+        data[key] = text
         prompt = self._install(data)
         self.demo_ids.setdefault(prompt.digest, self.demo_ids.get(self._base.digest, frozenset()))
         if prompt.digest not in self._seen_prompts:
