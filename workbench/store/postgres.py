@@ -20,7 +20,8 @@ import json
 import re
 import threading
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -204,9 +205,23 @@ class PostgresStore(BaseStore):
             return None
         return int(self.conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
 
+    @contextmanager
+    def _migration_lock(self, shared: bool = False) -> Iterator[None]:
+        """The migration lock, held by the session across transactions: every statement under it starts
+        a transaction of its own, which sees the catalog as the previous holder committed it (a lock
+        taken inside one transaction would leave that transaction's stale catalog cache in use)."""
+        kind = "_shared" if shared else ""
+        self.conn.execute(f"SELECT pg_advisory_lock{kind}({LOCK_CLASS}, {MIGRATION_LOCK})")
+        try:
+            yield
+        finally:
+            try:
+                self.conn.execute(f"SELECT pg_advisory_unlock{kind}({LOCK_CLASS}, {MIGRATION_LOCK})")
+            except self._psycopg.Error:
+                pass  # the connection is gone, and its locks with it
+
     def _check_schema(self, create: bool) -> None:
-        with self.conn.transaction():  # not while another process migrates: it would look half-made
-            self.conn.execute(f"SELECT pg_advisory_xact_lock_shared({LOCK_CLASS}, {MIGRATION_LOCK})")
+        with self._migration_lock(shared=True):  # not while another process migrates: it would look half-made
             version = self._version()
             tables = self._tables() if version is None else []
         if version is None:
@@ -222,19 +237,19 @@ class PostgresStore(BaseStore):
 
     def _migrate(self) -> None:
         with self._lock:
-            current = self._version() or 0
-            for version, script in enumerate(POSTGRES_MIGRATIONS[current:], start=current + 1):
-                with self.conn.transaction():
-                    self.conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {MIGRATION_LOCK})")
-                    if (self._version() or 0) >= version:  # another process migrated meanwhile
-                        continue
-                    self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                                      "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
-                    for statement in script.split(";\n"):
-                        if statement.strip():
-                            self.conn.execute(statement)
-                    self.conn.execute("INSERT INTO schema_version(version, applied_at) VALUES (%s, %s)",
-                                      (version, time.time()))
+            if (self._version() or 0) == len(POSTGRES_MIGRATIONS):
+                return  # the usual case: no lock needed
+            with self._migration_lock():
+                current = self._version() or 0  # after the lock: another process may have migrated meanwhile
+                for version, script in enumerate(POSTGRES_MIGRATIONS[current:], start=current + 1):
+                    with self.conn.transaction():  # one version at a time: DDL is transactional
+                        self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                                          "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+                        for statement in script.split(";\n"):
+                            if statement.strip():
+                                self.conn.execute(statement)
+                        self.conn.execute("INSERT INTO schema_version(version, applied_at) VALUES (%s, %s)",
+                                          (version, time.time()))
 
     @property
     def schema_version(self) -> int:
