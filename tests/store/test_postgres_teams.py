@@ -207,3 +207,24 @@ def test_the_manifest_records_the_store_without_its_password(pg_cluster, tmp_pat
     text = json.dumps(result.manifest)
     assert pg_cluster.password not in text
     assert result.manifest["store"] == f"postgresql://[REDACTED]@127.0.0.1:{pg_cluster.port}/{url.rsplit('/', 1)[1]}"
+
+
+def test_the_labeler_widget_writes_to_a_postgres_store(pg_cluster, monkeypatch, tmp_path):
+    pytest.importorskip("ipywidgets")
+    from workbench.widgets.labeler import PairLabeler, rater_file
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    url = pg_cluster.create_database()
+    assert rater_file(url) == tmp_path / ".workbench_last_rater"  # a URL has no folder to keep it beside
+    assert rater_file(tmp_path / "s.db") == tmp_path / "last_rater"
+    ids = [f"q{k}" for k in range(4)]
+    pairs = pd.DataFrame({"item_id": ids, "input": ids, "response_a": ["a"] * 4, "response_b": ["b"] * 4})
+    labeler = PairLabeler(url, TASK, pairs, rater="ann", seed=1, model_a=A, model_b=B, keyboard="none")
+    first = labeler.current_item
+    labeler.buttons["left"].click()
+    assert labeler.current_item != first
+    labeler.close()
+    with open_store(url, create=False) as other:
+        log = other.labels_frame(TASK)
+    assert log[["item_id", "rater", "action"]].values.tolist() == [[first, "ann", "left"]]
+    assert rater_file(url).read_text() == "ann"  # remembered for this machine, next to no URL
