@@ -62,7 +62,7 @@ BEHAVIOUR_HEADLINES = (  # (summary column of the candidate, of the baseline, wh
 )
 
 
-def behaviour_headlines(summary: pd.DataFrame, candidate: str, baseline: str, limit: int = 3) -> list[str]:
+def behaviour_headlines(summary: pd.DataFrame, candidate: str, baseline: str, limit: int = 4) -> list[str]:
     """The largest behavioural changes, in words, largest first: what a reader should see first."""
     if summary is None or summary.empty:
         return []
