@@ -67,6 +67,11 @@ class SQLiteStore(BaseStore):
     survive a power cut (the label log uses it), NORMAL survives a killed process."""
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True):
+        if "://" in str(path):  # a server URL must never become a file named after it (password included)
+            from workbench.secrets import redact_url_credentials
+
+            raise StoreError(f"{redact_url_credentials(str(path))}: a URL is not a SQLite file; open it with "
+                             "workbench.store.open_store")
         self.path = Path(path)
         if str(synchronous).upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
