@@ -5,13 +5,14 @@ every success to the store the moment it arrives, so a killed run loses only cal
 a re-run picks up where it stopped. Errors are recorded in `call_errors` and never cached.
 Adapters only translate requests; nothing here knows a provider.
 
-Processes sharing a store never pay for one call twice: a call is claimed in the store just
-before it is made (a lease of `CallPolicy.lease_s`, renewed every third of it while the call is
-ours) and released once its answer or error is recorded. A key another process holds is looked
-up every `poll_s` until it is answered there (then it is served like a cached one), given up
-there (its error is this execute's answer: not paid again), or its lease runs out (a killed
-process: the call is taken over). A holder on this machine whose process is gone (kill -9) is
-taken over at once.
+Processes sharing a store never pay for one call twice: calls are claimed in the store a few at
+a time just before they are made (a lease of `CallPolicy.lease_s`, renewed every third of it
+while they are ours) and released after their answer or error is written (an answered key is
+never claimed again, so its release waits for the next heartbeat). A key another process holds
+is looked up every `poll_s` until it is answered there (then it is served like a cached one),
+given up there (its error is this execute's answer: not paid again), or its lease runs out (a
+killed process: the call is taken over). A holder on this machine whose process is gone
+(kill -9) is taken over at once.
 
 Store writes go through one writer thread per execute: SQLite releases the GIL while it writes,
 and when the event loop thread wrote itself, litellm's helper threads took the GIL and the loop
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import itertools
 import logging
 import os
@@ -185,14 +187,13 @@ class _Tally:
 
 
 class _Item:
-    __slots__ = ("call", "attempts", "started", "last_error", "claimed", "sent")
+    __slots__ = ("call", "attempts", "started", "last_error", "sent")
 
     def __init__(self, call: PlannedCall):
         self.call = call
         self.attempts = 0
         self.started: float | None = None  # loop time of the first attempt (the budget's origin)
         self.last_error: ModelCallError | None = None
-        self.claimed = False  # this execute holds the key's claim in the store
         self.sent = False  # some attempt got past the adapter's own checks (a request went out)
 
 
@@ -213,11 +214,16 @@ class _Runner:
         self.adapter, self.store, self.policy, self.tally, self.outcomes = adapter, store, policy, tally, outcomes
         self.counts, self.since = counts, since
         self.owner = _owner()  # this execute, as named on its claims
+        self.fresh: collections.deque[_Item] = collections.deque()  # not yet claimed, in calling order
         self.waiting: dict[str, _Item] = {}  # keys another process holds, looked up every poll_s
         self.held: set[str] = set()  # keys this execute claimed and has not finished
+        self.answered: list[str] = []  # held keys answered since the last heartbeat: released by it
+        self.hungry = asyncio.Event()  # a worker took from the ready queue: claim more
         self.retry = policy.retry_policy()
         self.identity = adapter.identity()
         self.batch = max(1, int(adapter.max_batch))
+        # Claimed at once (one store transaction) and kept ready: a quarter of the workers' appetite.
+        self.chunk = self.batch * max(1, policy.concurrency // 4)
         self.ready: asyncio.PriorityQueue[tuple[int, int, _Item]] = asyncio.PriorityQueue()
         self.seq = itertools.count()  # ties keep planned (or length-sorted) order
         self.timers: set[asyncio.TimerHandle] = set()
@@ -231,13 +237,12 @@ class _Runner:
             n_workers = 1
         else:
             n_workers = min(self.policy.concurrency, -(-len(todo) // self.batch))
-        for call in todo:
-            self.ready.put_nowait((1, next(self.seq), _Item(call)))
+        self.fresh.extend(_Item(call) for call in todo)
         self.remaining = len(todo)
         self.writer = _StoreWriter(self.store)
+        self.hungry.set()
         tasks = [asyncio.create_task(self._worker()) for _ in range(n_workers)]
-        tasks += [asyncio.create_task(self._guarded(self._heartbeat())),
-                  asyncio.create_task(self._guarded(self._watch()))]
+        tasks += [asyncio.create_task(self._guarded(loop())) for loop in (self._feed, self._heartbeat, self._watch)]
         try:
             await self.done.wait()
         finally:
@@ -259,9 +264,8 @@ class _Runner:
                 batch = [(await self.ready.get())[2]]
                 while len(batch) < self.batch and not self.ready.empty():
                     batch.append(self.ready.get_nowait()[2])
-                batch = await self._claim(batch)
-                if batch:
-                    await self._attempt(batch)
+                self.hungry.set()
+                await self._attempt(batch)
         except Exception as exc:  # a store or programming error: stop the whole execute with it
             self.failure = exc
             self.done.set()
@@ -274,28 +278,32 @@ class _Runner:
             self.done.set()
 
     # ---- claims: one process per call, across every process sharing the store ----------------------
-    async def _claim(self, batch: list[_Item]) -> list[_Item]:
-        """The batch's items this execute holds, claiming the fresh ones now; the rest wait."""
-        fresh = [item.call.cache_key for item in batch if not item.claimed]
-        if not fresh:
-            return batch
-        got = await asyncio.to_thread(self.store.claim_calls, fresh, self.owner, self.policy.lease_s, self.since)
-        mine = []
-        for item in batch:
-            key = item.call.cache_key
-            if item.claimed or key in got:
-                item.claimed = True
-                self.held.add(key)
-                mine.append(item)
-            else:
-                self.waiting[key] = item
-        return mine
+    async def _feed(self) -> None:
+        """Keeps the ready queue stocked with calls this execute claimed; the others wait."""
+        while True:
+            while self.fresh and self.ready.qsize() < self.chunk:
+                items = [self.fresh.popleft() for _ in range(min(self.chunk, len(self.fresh)))]
+                got = await asyncio.to_thread(self.store.claim_calls, [item.call.cache_key for item in items],
+                                              self.owner, self.policy.lease_s, self.since)
+                for item in items:
+                    if item.call.cache_key in got:
+                        self.held.add(item.call.cache_key)
+                        self.ready.put_nowait((1, next(self.seq), item))
+                    else:
+                        self.waiting[item.call.cache_key] = item
+            self.hungry.clear()
+            await self.hungry.wait()
 
     async def _heartbeat(self) -> None:
+        """Renews the leases of calls in flight or waiting for a retry, and releases answered ones;
+        through the writer, so a release never overtakes the answer's write."""
         while True:
             await asyncio.sleep(self.policy.lease_s / 3)
+            if self.answered:
+                self.writer.submit(self.store.release_claims, self.owner, self.answered)
+                self.answered = []
             if self.held:
-                await asyncio.to_thread(self.store.renew_claims, self.owner, self.policy.lease_s)
+                self.writer.submit(self.store.renew_claims, self.owner, self.policy.lease_s)
 
     async def _watch(self) -> None:
         while True:
@@ -312,7 +320,9 @@ class _Runner:
                 self._finish_elsewhere(key, ModelCallError(kind, message[len(prefix):] if message.startswith(prefix)
                                                            else message))
             for key in free:  # its holder gave up without a record, was killed, or its lease ran out
-                self.ready.put_nowait((0, next(self.seq), self.waiting.pop(key)))
+                self.fresh.appendleft(self.waiting.pop(key))
+            if free:
+                self.hungry.set()
 
     def _look_up(self, keys: list[str]) -> tuple[dict[str, Response], dict[str, tuple[str, str]], list[str]]:
         """(answered, given up, free) among keys held elsewhere when last seen; runs off the loop."""
@@ -332,9 +342,8 @@ class _Runner:
         self._finish(key, outcome, paid=False)
 
     def _release_all(self) -> None:
-        """Claims of calls cancelled in flight, so no other process waits out their lease."""
-        if not self.held:
-            return
+        """Claims left at the end: answered calls, and calls cancelled in flight (so no other
+        process waits out their lease)."""
         try:
             self.store.release_claims(self.owner)
         except Exception as exc:  # noqa: BLE001 - the store is failing: its lease frees them later
@@ -387,7 +396,8 @@ class _Runner:
         call = item.call
         record = {"adapter": self.identity, "request": call.request.payload()}
         self.writer.submit(self.store.put_response, call.cache_key, self.adapter.name, record, response)
-        self._release(item)
+        self.answered.append(call.cache_key)  # no one claims an answered key: released by the heartbeat
+        self._count(item)
         self._finish(call.cache_key, response)
 
     def _failed(self, item: _Item, error: ModelCallError, loop: asyncio.AbstractEventLoop) -> None:
@@ -403,14 +413,14 @@ class _Runner:
         call = item.call
         self.writer.submit(self.store.record_error, call.cache_key, self.adapter.name, call.request.item_id,
                            call.request.sample_index, error.kind, redact(str(error)), item.attempts)
-        self._release(item)
+        # Released now, after the error's write (same writer, in order): a process waiting for the
+        # key finds the error, never a free key without a record.
+        self.writer.submit(self.store.release_claims, self.owner, [call.cache_key])
+        self._count(item)
         self._finish(call.cache_key, error)
 
-    def _release(self, item: _Item) -> None:
-        """After the outcome's write (same writer, in order): a waiter never sees a free key with no record."""
-        key = item.call.cache_key
-        self.writer.submit(self.store.release_claims, self.owner, [key])
-        self.held.discard(key)
+    def _count(self, item: _Item) -> None:
+        self.held.discard(item.call.cache_key)
         if item.sent:
             self.counts.made += 1
         else:
