@@ -502,6 +502,29 @@ def test_calls_refused_before_sending_are_counted_apart(store) -> None:
     assert all(o.kind == "auth" for o in out.values())
 
 
+def test_refusals_before_sending_are_classified_as_not_sent() -> None:
+    import litellm
+    import openai
+
+    from workbench.models.api_errors import classify
+
+    try:  # what litellm raises for a missing OpenAI key: the SDK's refusal, wrapped as a "500"
+        try:
+            raise openai.OpenAIError("Missing credentials. Please pass an `api_key`, or set the `OPENAI_API_KEY` "
+                                     "environment variable.")
+        except openai.OpenAIError as root:
+            raise litellm.InternalServerError(message="OpenAIException - Missing credentials", llm_provider="openai",
+                                              model="gpt-4o-mini") from root
+    except Exception as wrapped:  # noqa: BLE001
+        missing_key = classify(wrapped)
+    assert (missing_key.kind, missing_key.sent, str(missing_key)) == ("auth", False, "auth: OPENAI_API_KEY is not set")
+    unsupported = classify(litellm.UnsupportedParamsError(message="anthropic does not support parameters: ['seed']",
+                                                          llm_provider="anthropic", model="claude"))
+    assert (unsupported.kind, unsupported.sent) == ("bad_request", False)
+    server = classify(litellm.InternalServerError(message="boom", llm_provider="openai", model="x"))
+    assert (server.kind, server.sent) == ("server", True)
+
+
 def test_run_sync_works_inside_a_running_loop(store) -> None:
     adapter = FakeAdapter("fake", FakeOptions())
     calls = plan(adapter, "x")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import sys
 import time
 
 from workbench.errors import ModelCallError
@@ -23,6 +24,9 @@ def classify(exc: BaseException) -> ModelCallError:
     refusal = _refused_before_sending(exc)
     if refusal is not None:  # litellm reports the SDK's "Missing credentials" as a 500: nothing was sent
         return _not_sent(refusal)
+    litellm = sys.modules.get("litellm")  # loaded if the error can be one of its own
+    if litellm is not None and isinstance(exc, litellm.UnsupportedParamsError):  # checked before sending
+        return ModelCallError("bad_request", message, status=status, sent=False)
     if isinstance(exc, openai.RateLimitError) or status == 429:
         return ModelCallError("rate_limit", message, retry_after=retry_after_s(exc), status=429)
     if isinstance(exc, (openai.APITimeoutError, TimeoutError)) or status == 408:
