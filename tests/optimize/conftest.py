@@ -22,3 +22,6 @@ def project(tmp_path: Path) -> Path:
 def rule_server() -> Iterator[RuleServer]:
     with RuleServer() as server:
         yield server
+
+
+from tests.store.conftest import pg_cluster, pg_url  # noqa: E402,F401  (a real PostgreSQL, for the shared-store test)

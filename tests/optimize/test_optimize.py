@@ -149,3 +149,16 @@ def test_a_prompt_without_a_system_message_gets_one(project, rule_server):
     result = run(project, rule_server.url, start_prompt="bare@v1")
     assert result.trials["move"].tolist()[:2] == ["start", "instruction"]  # GEPA's seed is the start itself
     assert result.best_prompt.system == f"{UPPER} {PERIOD}" and result.status == "confirmed"
+
+
+def test_a_team_store_on_postgresql_keeps_the_trials_and_the_cache(project, rule_server, pg_url):
+    from workbench.store import open_store
+
+    first = run(project, rule_server.url, store=pg_url)
+    hits = rule_server.total_hits()
+    again = run(project, rule_server.url, store=pg_url)
+    assert rule_server.total_hits() == hits and again.status == first.status == "confirmed"
+    with open_store(pg_url, create=False) as store:
+        assert store.trials_frame(first.run_id)["prompt_version"].tolist() == first.trials["prompt_version"].tolist()
+        assert store.optimize_run(first.run_id)["status"] == "done"
+    assert list((project / ".workbench" / "optimize" / first.run_id / "prompts").glob("plain/*.toml"))

@@ -66,7 +66,8 @@ class OptimizeConfig(BaseModel):
     seed: int = Field(0, description="sampling seed and the search's random choices")
     optimizer_max_tokens: int = Field(400, ge=1, description="length cap of the optimizer model's proposals")
     bootstrap_resamples: int = Field(1000, ge=100, description="bootstrap resamples for every CI")
-    store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project")
+    store: str = Field(".workbench/store.db", description="the SQLite store, relative to the project, or a "
+                       "postgresql:// URL of a team's shared store (password from PGPASSWORD)")
     prompts_dir: str = Field("prompts", description="the project's prompt versions; the result is written here")
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models")
     model_options: dict[str, dict[str, Any]] = Field(
@@ -126,8 +127,16 @@ class OptimizeConfig(BaseModel):
         return resolve(value, self.base_dir)
 
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> Path | str:
+        """The store's location for `workbench.store.open_store`: a path, or a database URL as given."""
         return self.path(self.store)
+
+    def scratch_dir(self, run_id: str) -> Path:
+        """Where a run's trial prompt files go: beside a SQLite store, in the project for a server store."""
+        from workbench.project import is_database_url
+
+        base = self.base_dir / ".workbench" if is_database_url(self.store) else Path(self.store_path).parent
+        return base / "optimize" / run_id / "prompts"
 
     @property
     def prompts_path(self) -> Path:

@@ -49,7 +49,7 @@ class Evaluator:
         # A call may take timeout_s; the retry budget (default 300 s) must not cut it shorter. Local
         # models answer a whole batch per call, which on a busy CPU takes minutes.
         self.policy = policy.model_copy(update={"budget_s": max(policy.budget_s, policy.timeout_s)})
-        self.api_base = report_config.api_base
+        self.api_base = report_config.endpoint  # `env:NAME` read from the environment, as the report does
         self.objective: Objective = make_objective(config.objective, config.metric, config.baseline,
                                                    config.judge_criterion)
         self.teacher = pd.Series(dtype=str)  # item id -> the answer a good output resembles

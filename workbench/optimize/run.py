@@ -33,14 +33,14 @@ def optimize(config: OptimizeConfig, *, progress: PhaseReporter | None = None,
     """Run (or resume) the optimisation `config` describes; bad input raises InputError before
     anything is written."""
     from workbench.data import dataset_id
-    from workbench.store import Store
+    from workbench.store import open_store
 
     started = time.perf_counter()  # the wall-time budget counts from here
     checked = _preflight(config)
     run_id = config.run_id(checked.fingerprints)
-    with Store(config.store_path) as store:
+    with open_store(config.store_path) as store:
         run = store.start_optimize_run(run_id, config.target, config.start_prompt, config.model_dump(mode="json"))
-        scratch = config.store_path.parent / "optimize" / run_id / "prompts"
+        scratch = config.scratch_dir(run_id)
         budget = Budget(config.max_calls, config.max_cost_usd, config.max_wall_s, reserved=checked.reserve,
                         started=started)
         evaluator = Evaluator(config, store, budget, scratch, progress)
