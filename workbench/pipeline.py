@@ -139,7 +139,10 @@ def model_specs(config: MigrationConfig) -> list[Any]:
 def call_policy(config: MigrationConfig) -> Any:
     from workbench.calls import CallPolicy
 
-    return CallPolicy(concurrency=config.concurrency, timeout_s=config.timeout_s)
+    # one call's whole budget (retries and waits included) leaves room for a retry after a timeout:
+    # with the default 300 s budget a timeout_s of 300 s or more could never be retried, or even reached
+    return CallPolicy(concurrency=config.concurrency, timeout_s=config.timeout_s,
+                      budget_s=max(300.0, 2 * config.timeout_s))
 
 
 def sampling(config: MigrationConfig) -> Any:
