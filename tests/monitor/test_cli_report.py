@@ -84,7 +84,7 @@ def test_bad_input_raises_input_error_in_process_and_exits_3_as_a_command(files,
         run(_args(str(log), "--timestamp-field", "ts", *args))
     problem = err.value.problems[0]
     assert (problem.file, problem.row, problem.field) == (str(log), 2, "ts")
-    proc = subprocess.run([sys.executable, "-m", "workbench.monitor", "drift", str(log), *args],
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "drift", str(log), *args],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr
     assert f"{log}, field 'timestamp': no timestamp column 'timestamp' (fields found: ts, input)" in proc.stderr

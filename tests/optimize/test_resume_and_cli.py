@@ -13,7 +13,7 @@ import pytest
 
 from tests.optimize.helpers import params
 from workbench.cli import Parser
-from workbench.optimize.__main__ import main
+from workbench.cli import main
 from workbench.optimize.cli import add_parsers, optimize_config
 from workbench.store import Store
 
@@ -27,7 +27,7 @@ def _params_file(project: Path, url: str, **extra) -> Path:
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workbench.optimize", *args], cwd=REPO, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from workbench.config import MigrationConfig
-from workbench.errors import InputError
 from workbench.hashing import content_hash
-from workbench.project import project_root, resolve
+from workbench.params import ProjectParameters, build
+from workbench.project import project_root
 
 Move = Literal["fewshot", "instructions"]
 MIN_SPLIT_ITEMS = 5  # fewer items per split make a CI, and a held-out check, meaningless
@@ -26,10 +26,9 @@ _NOT_IN_RUN_ID = ("concurrency", "timeout_s", "project_dir", "store", "output_pr
                   "model_options")
 
 
-class OptimizeConfig(BaseModel):
+class OptimizeConfig(ProjectParameters):
     """Everything an optimisation depends on. Unknown fields and wrong types are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str = Field("bundled:support_reviews.jsonl", description="items: jsonl, csv, parquet or a datasets folder")
     target: str = Field("hf/smollm2-135m-instruct", description="the model whose prompt is re-tuned")
@@ -102,30 +101,7 @@ class OptimizeConfig(BaseModel):
             raise ValueError("; ".join(problems))
         return self
 
-    @classmethod
-    def from_parameters(cls, params: Mapping[str, Any]) -> "OptimizeConfig":
-        """Build from parameters, naming the parameter and the problem on bad input (exit 3)."""
-        unknown = sorted(set(params) - set(cls.model_fields))
-        if unknown:
-            raise InputError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(cls.model_fields)})")
-        try:
-            return cls(**params)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"])
-                message = err["msg"].removeprefix("Value error, ")
-                problems.append(f"parameter '{name}': {message} (got {err.get('input')!r})" if name else message)
-            raise InputError(problems) from None
-
     # ---- paths and identities ------------------------------------------------------------------
-    @property
-    def base_dir(self) -> Path:
-        return Path(self.project_dir).resolve() if self.project_dir else project_root()
-
-    def path(self, value: str) -> Path:
-        return resolve(value, self.base_dir)
-
     @property
     def store_path(self) -> Path | str:
         """The store's location for `workbench.store.open_store`: a path, or a database URL as given."""
@@ -164,16 +140,8 @@ class OptimizeConfig(BaseModel):
 
 def build_optimize_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                           base: str | Path | None = None) -> OptimizeConfig:
-    """Defaults, then the parameters file, then overrides; relative paths resolve against the
-    file's folder, else `base` (the current folder)."""
-    from workbench.config import load_params_file
-
-    given = dict(load_params_file(params_file)) if params_file else {}
-    given.update(overrides or {})
-    if not given.get("project_dir"):
-        folder = Path(params_file).parent if params_file else Path(base or Path.cwd())
-        given["project_dir"] = str(folder.resolve())
-    return OptimizeConfig.from_parameters(given)
+    """Defaults, then the parameters file, then overrides; see `params.build`."""
+    return build(OptimizeConfig, params_file, overrides, base)
 
 
 def notebook_optimize_config(namespace: Mapping[str, Any]) -> OptimizeConfig:
