@@ -15,6 +15,10 @@ import pandas as pd
 
 from workbench.models.base import Response
 
+RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
+                     "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
+                     "dataset_id"]
+
 
 class BaseStore(ABC):
     path: Path
@@ -65,12 +69,30 @@ class BaseStore(ABC):
     def run_frame(self, run_id: int) -> pd.DataFrame:
         """One row per planned call of a run: the response if stored, else the latest error."""
 
-    @abstractmethod
     def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
         """Like `run_frame` for calls that were planned but not recorded as a run: one row per
         (item_id, sample_index, cache_key), in order, with the stored response or else the key's
         latest error (both missing when never called). model, prompt_version, run_id and dataset_id
         are None, for the caller to fill in."""
+        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
+        stored = self.stored_responses(keys)
+        errors = self._latest_errors([k for k in keys if k not in stored])
+        rows = []
+        for item_id, sample_index, key in planned:
+            resp = stored.get(key)
+            rows.append({"item_id": item_id, "model": None, "prompt_version": None, "sample_index": sample_index,
+                         "response": resp.text if resp else None,
+                         "finish_reason": resp.finish_reason if resp else None,
+                         "prompt_tokens": resp.prompt_tokens if resp else None,
+                         "completion_tokens": resp.completion_tokens if resp else None,
+                         "latency_s": resp.latency_s if resp else None, "cost_usd": resp.cost_usd if resp else None,
+                         "model_version": resp.model_version if resp else None,
+                         "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
+        return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
+
+    @abstractmethod
+    def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
+        """Per key without a response: the message of its latest recorded call error."""
 
     def responses_frame(self, model: str, prompt_ref: str | None = None) -> pd.DataFrame:
         """Responses of the latest run of `model` (and prompt version, when given)."""

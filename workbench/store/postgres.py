@@ -28,7 +28,7 @@ import pandas as pd
 from workbench.errors import StoreError
 from workbench.models.base import Response
 from workbench.secrets import redact, redact_url_credentials
-from workbench.store.base import BaseStore
+from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     OPTIMIZE_RUN_COLUMNS, POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
@@ -94,9 +94,6 @@ INSERT_UNDO = """
     ORDER BY label_id DESC LIMIT 1
     RETURNING label_id, item_id
     """
-RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
-                     "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
-                     "dataset_id"]
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 
 
@@ -356,23 +353,6 @@ class PostgresStore(BaseStore):
             ORDER BY ri.seq
             """, (int(run_id),))
         return frame[RUN_FRAME_COLUMNS]
-
-    def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
-        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
-        stored = self.stored_responses(keys)
-        errors = self._latest_errors([k for k in keys if k not in stored])
-        rows = []
-        for item_id, sample_index, key in planned:
-            resp = stored.get(key)
-            rows.append({"item_id": item_id, "model": None, "prompt_version": None, "sample_index": sample_index,
-                         "response": resp.text if resp else None,
-                         "finish_reason": resp.finish_reason if resp else None,
-                         "prompt_tokens": resp.prompt_tokens if resp else None,
-                         "completion_tokens": resp.completion_tokens if resp else None,
-                         "latency_s": resp.latency_s if resp else None, "cost_usd": resp.cost_usd if resp else None,
-                         "model_version": resp.model_version if resp else None,
-                         "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
-        return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
 
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         if not keys:

@@ -51,9 +51,6 @@ CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?
               " AND NOT EXISTS (SELECT 1 FROM call_errors WHERE cache_key = ? AND created_at >= ?)"
               " ON CONFLICT(cache_key) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at,"
               " expires_at = excluded.expires_at WHERE claims.expires_at <= excluded.claimed_at")
-RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
-                     "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
-                     "dataset_id"]
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 
 
@@ -241,23 +238,6 @@ class SQLiteStore(BaseStore):
             WHERE ri.run_id = ?
             ORDER BY ri.rowid
             """, (run_id,))
-
-    def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
-        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
-        stored = self.stored_responses(keys)
-        errors = self._latest_errors([k for k in keys if k not in stored])
-        rows = []
-        for item_id, sample_index, key in planned:
-            resp = stored.get(key)
-            rows.append({"item_id": item_id, "model": None, "prompt_version": None, "sample_index": sample_index,
-                         "response": resp.text if resp else None,
-                         "finish_reason": resp.finish_reason if resp else None,
-                         "prompt_tokens": resp.prompt_tokens if resp else None,
-                         "completion_tokens": resp.completion_tokens if resp else None,
-                         "latency_s": resp.latency_s if resp else None, "cost_usd": resp.cost_usd if resp else None,
-                         "model_version": resp.model_version if resp else None,
-                         "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
-        return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
 
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         return self._latest_messages("call_errors", "cache_key", keys)
