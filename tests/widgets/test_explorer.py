@@ -368,7 +368,7 @@ def test_ten_thousand_items_open_fast_and_steps_stay_fast():
 
 
 # ---- the explore notebook: runs on a missing store and degrades to static HTML when exported ----
-NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parents[2] / "notebooks" / "explore.ipynb"
+NOTEBOOK = __import__("workbench.project", fromlist=["bundled"]).bundled("notebooks/explore.ipynb")
 
 
 def _outputs(nb) -> str:
@@ -382,35 +382,41 @@ def _outputs(nb) -> str:
 
 @pytest.mark.slow
 def test_explore_notebook_on_missing_and_real_store(tmp_path):
+    """The notebook as users open it: in a project without a store it says so and creates none; with
+    the report's runs in the store it shows them, escaped, and a static fallback for the HTML export."""
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    from workbench.models.base import Response
-    from workbench.store import Store
+    from workbench.config import build_config
+    from workbench.pipeline import run_pipeline
 
+    rows = [{"item_id": "q1", "input": f"Where is my parcel? {XSS_SCRIPT}", "language": "en"},
+            {"item_id": "q2", "input": "返品できますか？", "language": "ja"}]
+    (tmp_path / "items.jsonl").write_text("".join(__import__("json").dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                          encoding="utf-8")
+    (tmp_path / "params.toml").write_text(
+        'dataset = "items.jsonl"\nbaseline = "fake/base"\nbaseline_prompt = ""\ncandidates = ["fake/cand"]\n'
+        'candidate_prompts = [""]\njudge = ""\nmetrics = ["length_chars"]\nbootstrap_resamples = 100\n'
+        'gate = { max_error_rate = 0.5 }\n', encoding="utf-8")
+    params = {"params_file": str(tmp_path / "params.toml")}
     missing = pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "missing.ipynb"), kernel_name="python3",
-                                  parameters={"store_path": str(tmp_path / "none.db")}, progress_bar=False)
-    assert "Nothing to explore: No store at" in _outputs(missing) and "workbench generate" in _outputs(missing)
-    assert not (tmp_path / "none.db").exists()  # looking must not create an empty store
+                                  parameters=params, progress_bar=False, cwd=str(tmp_path))
+    assert "Nothing to explore yet" in _outputs(missing) and "store not found" in _outputs(missing)
+    assert not (tmp_path / ".workbench").exists()  # looking must not create an empty store
 
-    items = pd.DataFrame({"item_id": ["q1", "q2"], "input": ["Where is my parcel?", "返品できますか？"],
-                          "language": ["en", "ja"]})
-    with Store(tmp_path / "store.db") as store:
-        store.save_items("ds", "test", items)
-        for model in ("m/base", "m/cand"):
-            planned = [(i, 0, f"{model}:{i}") for i in items["item_id"]]
-            store.create_run(model, None, "ds", {}, planned)
-            for item, _, key in planned:
-                store.put_response(key, model, {"item": item}, Response(
-                    text=f"{model} says {XSS_SCRIPT} about {item}", finish_reason="stop", latency_s=0.2))
+    run_pipeline(build_config(tmp_path / "params.toml"))
     nb = pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                             parameters={"store_path": str(tmp_path / "store.db")}, progress_bar=False)
+                             parameters=params, progress_bar=False, cwd=str(tmp_path))
     text = _outputs(nb)
-    assert "2 items of dataset ds; baseline m/base; candidates ['m/cand']" in text
+    assert "2 items; baseline fake/base; candidates fake/cand; 0 human labels" in text
     assert '<div class="wb-static-fallback">' in text and "Where is my parcel?" in text
     html, _ = HTMLExporter().from_notebook_node(nb)
     assert "wb-static-fallback" in html and "Where is my parcel?" in html
-    assert "&lt;script&gt;alert(" in html and "<script>alert" not in html
+    # model text is escaped everywhere it is shown; nbconvert's own widget-state JSON block carries the
+    # raw text as JSON data (not shown, not run), so it is left out of this check
+    shown = __import__("re").sub(r'<script type="application/vnd.jupyter.widget-state\+json">.*?</script>\s*</html>',
+                                 "", html, flags=__import__("re").S)
+    assert "&lt;script&gt;alert(" in shown and "<script>alert" not in shown
 
 
 # ---- issue 11: readable diff, reset to "(all)", position label ------------------------------------

@@ -83,7 +83,7 @@ class Explorer:
         the judge's verdicts and the human labels, baseline first."""
         from workbench.metrics import metric_info
 
-        verdicts = [j.verdicts for j in result.judgments.values() if hasattr(j, "verdicts")]
+        verdicts = [j.verdicts.dropna(subset=["verdict"]) for j in result.judgments.values() if hasattr(j, "verdicts")]
         labels = list(result.labels.values())
         metrics = [m for m in result.scores["metric"].unique()] if len(result.scores) else []
         known = [m for m in metrics if not str(m).startswith("judge:")]
