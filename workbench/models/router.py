@@ -100,7 +100,8 @@ def build_router(litellm: Any, model: str, deployments: Sequence[Deployment], de
                  strategy: RoutingStrategy, allowed_fails: int, cooldown_s: float) -> Any:
     """One Router for one logical model. Retries, fallbacks and failover re-picks are off: the
     call layer owns the retry loop (see the module docstring)."""
-    return litellm.Router(
+    known = set(litellm.model_cost)
+    router = litellm.Router(
         model_list=model_list(model, deployments, default_key_env),
         routing_strategy=strategy,
         num_retries=0,
@@ -109,6 +110,12 @@ def build_router(litellm: Any, model: str, deployments: Sequence[Deployment], de
         allowed_fails=allowed_fails,
         cooldown_time=cooldown_s,
     )
+    # The Router registers each deployment in litellm's global price map with zero prices, after which
+    # every call to that model name anywhere in the process would cost "0.0" instead of "unknown".
+    # Library code must not leave global state behind: take those entries out again.
+    for name in set(litellm.model_cost) - known:
+        litellm.model_cost.pop(name, None)
+    return router
 
 
 def cooling_down(router: Any, count: int) -> dict[int, float]:
