@@ -55,6 +55,7 @@ def test_notebook_parameters_are_exactly_the_config_fields():
 def test_report_with_fake_models_writes_all_files_and_reruns_free(tmp_path):
     proc = _report(tmp_path, _fake_params(tmp_path))
     assert proc.returncode == 2, proc.stderr[-3000:]  # 12 items < min_items: honestly INCONCLUSIVE
+    assert "without encryption" not in proc.stderr  # no kernel transport warning on every report
     out = tmp_path / "reports" / "t"
     assert {p.name for p in out.iterdir()} >= {"report.ipynb", "report.html", "verdict.json", "manifest.json"}
     html = (out / "report.html").read_text(encoding="utf-8")
