@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from workbench.config import CONFIDENCE, MigrationConfig
 from workbench.errors import InputError
+from workbench.progress import PhaseReporter
 
-PhaseReporter = Callable[[str, int], Any]  # (phase description, total) -> a Progress with update/close
 CALLS_MADE_ENV = "WORKBENCH_CALLS_MADE"  # set by `workbench report` for its kernel: every call is made
 
 
