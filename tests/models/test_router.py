@@ -204,4 +204,6 @@ def test_a_hanging_deployment_times_out_then_cools_down(replicas, store) -> None
     print(f"\nhits: healthy {healthy.total_hits()}, stuck {stuck.total_hits()}")
     assert all(isinstance(o, Response) for o in outcomes.values())
     assert healthy.total_hits() == n
-    assert 2 <= stuck.total_hits() <= 2 + policy.concurrency
+    # before the second timeout registers, every worker can be waiting on the stuck replica once and
+    # the retry of a timed-out item can land there once more; after that the cooldown keeps it out
+    assert 2 <= stuck.total_hits() <= 2 + 2 * policy.concurrency
