@@ -108,7 +108,7 @@ def test_identity_is_content_dtype_and_spec():
     assert get_model(SMOL, dtype="bf16").identity()["dtype"] == "bfloat16"
     by_path = get_model(f"hf/{adapter.ref.gguf}")
     assert by_path.identity()["weights_sha256"] == identity["weights_sha256"]
-    assert adapter.slots == 8 and adapter.max_batch == 4 * 8 and adapter.concurrent is False
+    assert adapter.slots == 16 and adapter.max_batch == 4 * 16 and adapter.concurrent is False
     assert get_model(SMOL, batch_size=3).slots == 3
     assert get_model(SMOL, batch_size=3, scheduling="static").identity() == identity  # never changes an answer
 
