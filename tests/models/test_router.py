@@ -82,6 +82,8 @@ def plan(adapter, n: int, prefix: str = "item") -> list[PlannedCall]:
 @pytest.mark.parametrize("options, message", [
     ({"deployments": []}, "at least 1 item"),
     ({"deployments": [{"api_base": "10.0.0.1:8000"}]}, "http"),
+    ({"deployments": [{"api_base": "https://user:sk-live-123@host/v1"}]}, "without credentials"),
+    ({"deployments": [{"api_base": "https://host/v1?key=sk-live-123"}]}, "without credentials"),
     ({"deployments": [{"api_base": "http://a/v1", "region": "eu"}]}, "region"),
     ({"deployments": [{"api_base": "http://a/v1", "api_key_env": "sk-live-123"}]}, "NAME of an environment"),
     ({"deployments": [{"api_base": "http://a/v1", "rpm": 0}]}, "rpm"),
@@ -92,8 +94,9 @@ def plan(adapter, n: int, prefix: str = "item") -> list[PlannedCall]:
     ({"allowed_fails": 1, "routing_strategy": "least-busy"}, "apply only with deployments"),
 ])
 def test_router_options_are_strict(options, message) -> None:
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=message) as raised:
         get_model(MODEL, **options)
+    assert "sk-live-123" not in str(raised.value)  # a pasted key is never repeated
 
 
 def test_cache_key_names_the_model_not_the_deployment() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any, Literal, Sequence
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -59,9 +60,16 @@ class Deployment(BaseModel):
     @field_validator("api_base")
     @classmethod
     def _is_a_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:8000/v1, not '{value}'")
-        return value.rstrip("/") if value else value
+        """A base URL only: options are recorded with every run, so no credentials in it."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host, such as http://127.0.0.1:8000/v1")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("must be a base URL without credentials or a query string (the key goes in "
+                             "api_key_env)")
+        return value.rstrip("/")
 
     def label(self, index: int) -> str:
         """How messages name the deployment: its URL, else its model and key variable."""
