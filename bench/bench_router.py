@@ -140,17 +140,21 @@ def main() -> None:
     loads = [os.getloadavg()[0]]
     print(f"replicas: {args.slots} slots x {args.latency:g} s = {one_rate:.0f} calls/s each (slow one: "
           f"{one_rate / 4:.0f}/s); {args.n} items per setup, {concurrency} in flight, {args.rounds} rounds", flush=True)
+    async def run_all(store) -> None:  # one event loop for every setup, as in a notebook session
+        for r in range(args.rounds):
+            order = list(setups) if r % 2 == 0 else list(reversed(setups))
+            for name in order:
+                adapter = setups[name]()  # a fresh Router each round: cooldowns start over
+                result = await run_setup(adapter, args.n, f"{name}-{r}", store, concurrency)
+                await adapter.aclose()
+                results[name].append(result)
+                loads.append(os.getloadavg()[0])
+                print(f"round {r + 1}: {name:<20} {args.n / result[0]:7.1f} items/s, {result[1]}/{args.n} "
+                      f"answered, {result[2] * 1000:.1f} ms client CPU per item; load {loads[-1]:.1f}", flush=True)
+
     try:
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
-            for r in range(args.rounds):
-                order = list(setups) if r % 2 == 0 else list(reversed(setups))
-                for name in order:
-                    adapter = setups[name]()  # a fresh Router each round: cooldowns start over
-                    result = asyncio.run(run_setup(adapter, args.n, f"{name}-{r}", store, concurrency))
-                    results[name].append(result)
-                    loads.append(os.getloadavg()[0])
-                    print(f"round {r + 1}: {name:<20} {args.n / result[0]:7.1f} items/s, {result[1]}/{args.n} "
-                          f"answered, {result[2] * 1000:.1f} ms client CPU per item; load {loads[-1]:.1f}", flush=True)
+            asyncio.run(run_all(store))
             failing_hits = hits(urls["failing"])
     finally:
         for proc in procs:
