@@ -47,7 +47,7 @@ def _pg_schema(url: str) -> str:
 
 
 # Pinned like the SQLite schema: a change means a new numbered migration in BOTH lists and this hash updated.
-PINNED_POSTGRES_SCHEMA_SHA256 = "b8583a5433727a9d8dcc2a2039deaa54886d4628a2c4733efb69e7fdc1c70319"
+PINNED_POSTGRES_SCHEMA_SHA256 = "dc8192bbfc0006c0963eb6666de7815ac5b78f68f098dc343e2f93f9bc74eed1"
 
 
 def test_every_schema_version_has_postgres_ddl():
@@ -348,6 +348,40 @@ def test_judgments_undo_and_optimizer_on_both(any_store):
     assert again["created_at"] == first_run["created_at"] and again["result"] == {"best": "p@v2"}
     assert any_store.trials_frame("r")["item_scores"].tolist() == [{"a": 0.0}]
     assert any_store.optimize_runs_frame()["run_id"].tolist() == ["r"] and any_store.optimize_run("x") is None
+
+
+def test_a_label_queue_is_written_once_on_both(any_store):
+    assert any_store.label_queue("t") is None
+    first = any_store.save_label_queue("t", [("b", 0.25), ("a", 1.0)], seed=7, budget=1.25, n_total=4)
+    assert first == [("b", 0.25), ("a", 1.0)]
+    # a second draw for the same task (another rater starting) gets the first one back, unchanged
+    assert any_store.save_label_queue("t", [("c", 0.5)], seed=8, budget=0.5, n_total=4) == first
+    assert any_store.label_queue("t") == {"queue": first, "seed": 7, "budget": 1.25, "n_total": 4, "queue_size": 2}
+    assert any_store.label_queue("other") is None
+
+
+def _draw_queue(location, seed: int, out) -> None:
+    with open_store(location) as s:
+        out.put(s.save_label_queue("shared", [(f"i{seed}-{k}", 0.5) for k in range(200)], seed=seed, budget=100,
+                                   n_total=400))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_raters_drawing_a_queue_at_once_all_get_the_same_one(backend, tmp_path, request):
+    """Eight kernels start the active labeler at the same moment with different draws: one draw is
+    recorded whole (never a mixture) and every kernel labels from it."""
+    location = tmp_path / "s.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    open_store(location).close()
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_draw_queue, args=(str(location), seed, out)) for seed in range(8)]
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert all(g == got[0] for g in got)
+    assert len({item.split("-")[0] for item, _ in got[0]}) == 1  # one draw, not a mixture
 
 
 # ---- concurrency across processes -------------------------------------------------------------------

@@ -7,6 +7,8 @@ that only combines them lives here, once.
 """
 from __future__ import annotations
 
+import json
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -14,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from workbench.models.base import Response
+from workbench.store.schema import LABEL_QUEUE_COLUMNS
 
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
@@ -33,6 +36,11 @@ class BaseStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One statement with `?` placeholders, written so that SQLite and PostgreSQL both run it
+        (used by the methods below that need no backend-specific SQL); returns a DB-API cursor."""
 
     # ---- datasets and items ----------------------------------------------------------------------
     @abstractmethod
@@ -184,6 +192,31 @@ class BaseStore(ABC):
     @abstractmethod
     def label_models(self, task: str) -> set[str]:
         """Every model that appears on either side in the labels of `task`."""
+
+    # ---- the active labeling queue of a task (written once, read by the labeler and the comparison) ---
+    def save_label_queue(self, task: str, queue: Sequence[tuple[str, float]], *, seed: int, budget: float,
+                         n_total: int) -> list[tuple[str, float]]:
+        """Record `task`'s queue (item_id, probability), front first, unless one is recorded already;
+        returns the recorded one. One row in one statement, so two raters starting at once can never
+        leave a mixture of two draws: the first draw wins and both label from it."""
+        queue_json = json.dumps([[str(item), float(p)] for item, p in queue], allow_nan=False)
+        self.execute(f"INSERT INTO label_queues({', '.join(LABEL_QUEUE_COLUMNS)})"
+                     f" VALUES ({', '.join('?' * len(LABEL_QUEUE_COLUMNS))}) ON CONFLICT (task) DO NOTHING",
+                     (task, int(seed), float(budget), int(n_total), len(queue), queue_json, time.time()))
+        recorded = self.label_queue(task)
+        assert recorded is not None
+        return recorded["queue"]
+
+    def label_queue(self, task: str) -> dict[str, Any] | None:
+        """`task`'s recorded queue: {queue: [(item_id, probability)], seed, budget, n_total, queue_size},
+        or None when the task labels in uniform order."""
+        row = self.execute("SELECT seed, budget, n_total, queue_size, queue_json FROM label_queues WHERE task = ?",
+                           (task,)).fetchone()
+        if row is None:
+            return None
+        seed, budget, n_total, queue_size, queue_json = row
+        return {"queue": [(str(i), float(p)) for i, p in json.loads(queue_json)], "seed": int(seed),
+                "budget": float(budget), "n_total": int(n_total), "queue_size": int(queue_size)}
 
     # ---- prompt optimisation: runs and their trials ----------------------------------------------
     @abstractmethod

@@ -155,6 +155,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX claims_owner ON claims(owner);
     """,
+    # 4: the active labeling queue of a task: which items, in which order, with which probability (issue 13)
+    """
+    CREATE TABLE label_queues (               -- one row per task, written once: the first draw wins
+        task TEXT PRIMARY KEY,
+        seed INTEGER NOT NULL,                -- the draw's seed
+        budget REAL NOT NULL,                 -- expected number of labels the probabilities were fitted to
+        n_total INTEGER NOT NULL,             -- items the queue was drawn from
+        queue_size INTEGER NOT NULL,
+        queue_json TEXT NOT NULL,             -- [[item_id, probability], ...] front first: what the estimator weights by
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 # The same schema versions for PostgreSQL (store/postgres.py): POSTGRES_MIGRATIONS[i] takes a PostgreSQL store
@@ -313,11 +325,23 @@ POSTGRES_MIGRATIONS: list[str] = [
     );
     CREATE INDEX claims_owner ON claims(owner);
     """,
+    # 4: the active labeling queue of a task (issue 13)
+    """
+    CREATE TABLE label_queues (
+        task TEXT PRIMARY KEY,
+        seed BIGINT NOT NULL,
+        budget DOUBLE PRECISION NOT NULL,
+        n_total BIGINT NOT NULL,
+        queue_size BIGINT NOT NULL,
+        queue_json TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 ]
 
 # Tables every workbench store has; a database with none of them is someone else's.
 TABLES = ("datasets", "items", "runs", "run_items", "responses", "call_errors", "judgments", "judge_errors", "labels",
-          "optimize_runs", "optimize_trials", "claims")
+          "optimize_runs", "optimize_trials", "claims", "label_queues")
 
 # Columns written by the store's inserts (named, so a migration that adds a column breaks none).
 DATASET_COLUMNS = ("dataset_id", "source", "n_items", "created_at")
@@ -336,6 +360,7 @@ LABEL_COLUMNS = ("label_id", "task", "item_id", "rater", "left_model", "right_mo
 OPTIMIZE_RUN_COLUMNS = ("run_id", "target", "start_prompt", "config_json", "status", "result_json", "created_at",
                         "updated_at")
 CLAIM_COLUMNS = ("cache_key", "owner", "claimed_at", "expires_at")
+LABEL_QUEUE_COLUMNS = ("task", "seed", "budget", "n_total", "queue_size", "queue_json", "created_at")
 TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", "parent_version", "prompt_digest",
                  "prompt_toml", "n_items", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
                  "calls", "calls_made", "cost_usd", "model_s", "wall_s", "item_scores_json", "created_at")
