@@ -34,3 +34,41 @@ def test_a_candidate_that_answered_nothing_is_reported_not_crashed():
     result = compare(items, base, cand, gate=GateConfig(min_items=10, max_error_rate=0.05))
     assert result.n_paired == 0 and len(result.errors) == 40
     assert result.gate.verdict == "FAIL"  # 100% errors on 40 items: the whole CI is above 5%
+
+
+def _labels(item_ids, choice="A", rater="ann"):
+    return pd.DataFrame({"item_id": list(item_ids), "rater": rater, "choice": choice})
+
+
+def test_active_queue_labels_are_weighted_and_outsiders_left_out():
+    from workbench import stats
+    from workbench.compare import judge_item_scores, prediction_powered_win_rate
+
+    items, base, cand = _frames()
+    verdicts = pd.DataFrame({"item_id": items["item_id"], "verdict_ab": "B", "verdict_ba": "B", "verdict": "B"})
+    queue = {"queue": [(f"i{k}", 0.2 if k % 2 else 0.8) for k in range(12)], "queue_size": 12}
+    human = pd.concat([_labels([f"i{k}" for k in range(8)], "A"), _labels(["i30", "i31"], "B")], ignore_index=True)
+    ppi, left_out = prediction_powered_win_rate(judge_item_scores(verdicts), human, queue)
+    direct = stats.active_win_rate(judge_item_scores(verdicts), pd.DataFrame({"item_id": [f"i{k}" for k in range(8)],
+                                                                              "score": 0.0}),
+                                   dict(queue["queue"]), queue_size=12)
+    assert left_out == 2 and ppi.method == "active" and ppi.estimate == direct.estimate
+    result = compare(items, base, cand, verdicts=verdicts, human=human, label_queue=queue,
+                     gate=GateConfig(min_items=10, win_rate={"noninferiority_margin": 0.1, "source": "human"}))
+    rows = result.win_rates.set_index("source")
+    assert "2 label(s) on items outside the task's queue left out" in rows.loc[
+        "prediction-powered (judge on all items + human labels)", "note"]
+    weighted = rows.loc["human labels (1 raters, weighted: active order)"]
+    assert weighted["win_rate"] == direct.human_estimate == 0.0 and weighted["n"] == 8
+    rule = result.gate.rules[0]  # the gate's human source reads the weighted estimate (on 8 labelled items)
+    assert rule.status == "INCONCLUSIVE" and "human win rate" in rule.reason and "only 8 items" in rule.reason
+
+
+def test_active_labels_without_judge_verdicts_are_not_averaged_plainly():
+    items, base, cand = _frames()
+    queue = {"queue": [(f"i{k}", 0.5) for k in range(10)], "queue_size": 10}
+    result = compare(items, base, cand, human=_labels([f"i{k}" for k in range(6)], "B"), label_queue=queue,
+                     gate=GateConfig(min_items=10, win_rate={"noninferiority_margin": 0.1, "source": "human"}))
+    row = result.win_rates.iloc[0]
+    assert np.isnan(row["win_rate"]) and "need the judge's verdicts" in row["note"]
+    assert result.gate.rules[0].status == "INCONCLUSIVE"

@@ -133,3 +133,76 @@ def test_read_only_pipeline_needs_every_response_and_writes_nothing(project):
             run_pipeline(other, allow_calls=False)  # never a surprise bill for a judge
         assert server.total_hits() == hits
     assert again.comparisons[again.candidates[0]].n_paired == N
+
+
+def test_active_order_labels_reach_the_comparison_weighted(project):
+    """The labeler's active queue is recorded in the store; the report's human and prediction-powered
+    win rates then weight each label by its item's queue probability (active inference)."""
+    from workbench import stats
+    from workbench.compare import judge_item_scores
+    from workbench.pipeline import judge_choices
+    from workbench.store import open_store
+    from workbench.widgets.labeler import PairLabeler
+
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)
+        task, pairs = label_pairs(config)
+        judge = judge_choices(config)
+        assert set(judge.columns) == {"item_id", "choice", "choice_ab", "choice_ba"} and len(judge) == N
+        assert set(pairs["slice"]) == {"en", "ja"}
+        for rater in ("alice", "bob"):
+            labeler = PairLabeler(config.store_path, task, pairs, rater=rater, keyboard="none", judge=judge,
+                                  order="active", budget=16, seed=5)
+            for _ in range(10):  # each rater prefers the side with GOOD, then stops early
+                left, _right = labeler.sides(labeler.current_item)
+                row = pairs.set_index("item_id").loc[labeler.current_item]
+                text = {row["model_a"]: row["response_a"], row["model_b"]: row["response_b"]}
+                labeler.choose("left" if "GOOD" in text[left] else "right")
+            labeler.close()
+        result = run_pipeline(config)
+        with open_store(config.store_path) as store:
+            queue = store.label_queue(task)
+    comparison = result.comparisons[result.candidates[0]]
+    sources = comparison.win_rates.set_index("source")
+    ppi = sources.loc["prediction-powered (judge on all items + human labels)"]
+    assert "active order" in ppi["note"]
+    human = sources.loc["human labels (2 raters, weighted: active order)"]
+    labels = result.labels[result.candidates[0]]
+    assert set(labels["item_id"]) <= {item for item, _ in queue["queue"]}
+    verdicts = result.judgments[result.candidates[0]].verdicts
+    expected = stats.active_win_rate(judge_item_scores(verdicts),
+                                     labels.assign(score=labels["choice"].map({"A": 0.0, "B": 1.0, "tie": 0.5}))
+                                     [["item_id", "score"]], dict(queue["queue"]), queue_size=queue["queue_size"],
+                                     confidence=0.95)
+    assert ppi["win_rate"] == pytest.approx(expected.estimate) and ppi["ci_low"] == pytest.approx(expected.ci_low)
+    assert human["win_rate"] == pytest.approx(expected.human_estimate)
+
+
+@pytest.mark.slow
+def test_the_raters_notebook_draws_and_records_the_active_queue(project):
+    """label_pairs.ipynb with order = "active", run as a rater runs it (papermill, a real kernel): the queue
+    is drawn from the stored judge verdicts, recorded, and its length is what the rater is told."""
+    import nbformat
+    import papermill
+
+    from workbench.project import bundled
+    from workbench.store import open_store
+
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)
+    (project / "params.toml").write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in {
+        "dataset": "items.jsonl", "baseline": config.baseline, "candidates": config.candidates, "judge": "openai/judge",
+        "judge_template": "chat-v1", "api_base": server.url, "metrics": ["chrf"], "sample_size": 40,
+        "baseline_prompt": "", "candidate_prompts": [""]}.items())
+        + "\ngate = { min_items = 20, win_rate = { noninferiority_margin = 0.1 } }\n", encoding="utf-8")
+    out = project / "label_pairs.ipynb"
+    papermill.execute_notebook(str(bundled("notebooks/label_pairs.ipynb")), str(out), cwd=str(project),
+                               parameters={"rater": "nb-rater", "order": "active", "budget": 12, "seed": 4},
+                               kernel_name="python3", progress_bar=False)
+    text = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
+    with open_store(config.store_path) as store:
+        queue = store.label_queue(labels_task(config, 0))
+    assert queue is not None and queue["budget"] == 12 and queue["seed"] == 4
+    assert f"{queue['queue_size']} items to label." in text

@@ -5,7 +5,7 @@ cost and latency, errors, and the gate verdict. Used by `workbench compare` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -147,8 +147,8 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
 
 
 def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
-                   items: pd.DataFrame, *, n_resamples: int, seed: int, human: pd.DataFrame | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], Estimate | None]:
+                   items: pd.DataFrame, *, n_resamples: int, seed: int, human: pd.DataFrame | None = None,
+                   label_queue: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], Estimate | None]:
     """Win rates (judge raw, judge length-controlled, humans, prediction-powered), the judge-reliability
     panel, and the win-rate estimates by source (judge, human, ppi, and the PPI result itself)."""
     from workbench.judges import candidate_score
@@ -213,21 +213,33 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                                 "reading": "0.5 = no position bias"})
     if human is not None and len(human):
         human_rows = _human_win_rate(human, n_resamples=n_resamples, seed=seed)
+        ppi, left_out = (None, 0) if verdicts is None or not len(verdicts) else prediction_powered_win_rate(
+            judge_item_scores(verdicts), human, label_queue)
+        if label_queue is not None and human_rows:
+            # labels drawn by the active queue: a plain mean over-weights the items the queue favoured
+            human_rows[0].update(_weighted_human_row(ppi, human) if ppi is not None else
+                                 {"win_rate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                                  "note": "labels from an active queue need the judge's verdicts to be weighted"})
         win_rows.extend(human_rows)
-        if human_rows:
+        if human_rows and np.isfinite(human_rows[0]["win_rate"]):
             row = human_rows[0]
             estimates["human"] = Estimate(row["win_rate"], row["ci_low"], row["ci_high"], row["n"], CONFIDENCE)
         if verdicts is not None and len(verdicts):
             reliability.extend(_judge_human_agreement(human, verdicts))
-            ppi = _ppi_win_rate(human, verdicts)
             if ppi is not None:
                 estimates["ppi"] = Estimate(ppi.estimate, ppi.ci_low, ppi.ci_high, ppi.n_total, CONFIDENCE)
                 estimates["ppi_result"] = ppi
+                if label_queue is not None:  # the active queue holds all the labels there can be
+                    estimates["labels_cap"] = label_queue["queue_size"]
+                note = (f"{ppi.n_labeled} labelled items; interval {ppi.width / ppi.human_width:.2f}x "
+                        "the width of the human-only one" if ppi.human_width else "")
+                if ppi.method == "active":
+                    note += "; labels weighted by their items' queue probabilities (active order)"
+                if left_out:
+                    note += f"; {left_out} label(s) on items outside the task's queue left out (they cannot be weighted)"
                 win_rows.append({"source": "prediction-powered (judge on all items + human labels)",
                                  "win_rate": ppi.estimate, "ci_low": ppi.ci_low, "ci_high": ppi.ci_high,
-                                 "standard_error": ppi.standard_error, "n": ppi.n_total,
-                                 "note": f"{ppi.n_labeled} labelled items; interval {ppi.width / ppi.human_width:.2f}x "
-                                         "the width of the human-only one" if ppi.human_width else ""})
+                                 "standard_error": ppi.standard_error, "n": ppi.n_total, "note": note})
     return pd.DataFrame(win_rows), pd.DataFrame(reliability), slice_rows, estimates, consistency_est
 
 
@@ -247,18 +259,44 @@ def _human_win_rate(human: pd.DataFrame, *, n_resamples: int, seed: int) -> list
              "losses": wr.n_losses, "ties": wr.n_ties}]
 
 
-def _ppi_win_rate(human: pd.DataFrame, verdicts: pd.DataFrame) -> Any:
-    """PPI++ (Angelopoulos et al.): the judge's verdict on every item, corrected by the human labels on
-    the labelled ones; unbiased for the humans' win rate with a narrower interval than theirs alone.
-    Assumes the labelled items are a uniform random subset (the labeler's seeded order gives that)."""
+def judge_item_scores(verdicts: pd.DataFrame) -> pd.Series:
+    """item_id -> the judge's candidate-side score (both orders combined) on every judged item; NaN
+    where the judge gave no verdict (the estimators score those as ties and keep them)."""
     from workbench.judges import candidate_score
 
-    judge = verdicts.assign(score=verdicts["verdict"].map(candidate_score)).groupby("item_id")["score"].mean()
+    return verdicts.assign(score=verdicts["verdict"].map(candidate_score)).groupby("item_id")["score"].mean()
+
+
+def prediction_powered_win_rate(judge: pd.Series, human: pd.DataFrame, label_queue: Mapping[str, Any] | None = None
+                                ) -> tuple[Any, int]:
+    """(PPI++ estimate of the humans' win rate or None, labels left out): the judge on every item,
+    corrected by the human labels (item_id, choice; one row per rater) on the labelled ones.
+
+    Uniform order (no queue): the labelled items are a uniform random subset (the labeler's seeded
+    order gives that), Angelopoulos et al. With the task's active queue (`store.label_queue`), each
+    label is weighted by the probability its item had of entering the queue (Zrnic & Candès); labels
+    on items outside the queue cannot be weighted and are left out (their count is returned)."""
+    from workbench.judges import candidate_score
+
     labels = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
     labels = labels[labels["item_id"].isin(judge.index)]
+    left_out = 0
+    if label_queue is not None:
+        probabilities = dict(label_queue["queue"])
+        outside = ~labels["item_id"].isin(list(probabilities))
+        left_out, labels = int(outside.sum()), labels[~outside]
     if labels["item_id"].nunique() < 2:
-        return None
-    return stats.ppi_win_rate(judge, labels[["item_id", "score"]], confidence=CONFIDENCE)
+        return None, left_out
+    if label_queue is None:
+        return stats.ppi_win_rate(judge, labels[["item_id", "score"]], confidence=CONFIDENCE), 0
+    return stats.active_win_rate(judge, labels[["item_id", "score"]], probabilities,
+                                 queue_size=label_queue["queue_size"], confidence=CONFIDENCE), left_out
+
+
+def _weighted_human_row(ppi: Any, human: pd.DataFrame) -> dict[str, Any]:
+    return {"win_rate": ppi.human_estimate, "ci_low": ppi.human_ci_low, "ci_high": ppi.human_ci_high,
+            "standard_error": ppi.human_standard_error, "n": ppi.n_labeled,
+            "source": f"human labels ({human['rater'].nunique()} raters, weighted: active order)"}
 
 
 def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[dict[str, Any]]:
@@ -290,7 +328,7 @@ def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
             return []
         return [f"The gate reads the {gate.win_rate.source} win rate, and there are no human labels for this "
                 "comparison yet: label pairs with label_pairs.ipynb (same task name as this report)."]
-    advice = stats.labels_needed(ppi, gate.win_rate.threshold)
+    advice = stats.labels_needed(ppi, gate.win_rate.threshold, max_labels=estimates.get("labels_cap"))
     more = "" if advice.more_labels in (None, 0) else f" About {advice.more_labels} more labels would decide it."
     return [f"Human labels (prediction-powered win rate vs the gate's bound {gate.win_rate.threshold:g}): "
             f"{advice.reason}{more}"]
@@ -363,9 +401,10 @@ def cost_latency_ratios(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFram
 def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *,
             scores: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None,
             human: pd.DataFrame | None = None, gate: GateConfig | None = None,
-            n_resamples: int = 1000, seed: int = 0) -> Comparison:
+            n_resamples: int = 1000, seed: int = 0, label_queue: Mapping[str, Any] | None = None) -> Comparison:
     """All evidence for baseline vs candidate. `human`: the label export of this comparison (item_id,
-    rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater."""
+    rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater.
+    `label_queue`: the task's active labeling queue when its labels were drawn by one."""
     from workbench.metrics import behaviour_diff, summarize_behaviour
 
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
@@ -381,7 +420,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed,
                                           margins=margins)
     win_rates, reliability, judge_slices, win_estimates, consistency_est = judge_evidence(
-        verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human)
+        verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human,
+        label_queue=label_queue)
     ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
     errors = both[both["response"].isna()][["item_id", "model", "sample_index", "error"]]

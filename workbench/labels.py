@@ -16,12 +16,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from workbench.stats.active_labeling import LabelQueue
 
 DECISIONS = ("left", "right", "tie", "both_bad", "skip")
 RATED_CHOICES = ("A", "B", "tie", "both_bad")  # a choice in model terms that is a rating (a skip is not)
@@ -65,9 +68,10 @@ def assign_raters(item_ids: Iterable[str], raters: Sequence[str], overlap: int, 
 
 
 def rater_queue(item_ids: Iterable[str], rater: str, seed: int, raters: Sequence[str] | None = None,
-                overlap: int | None = None) -> list[str]:
-    """The items `rater` should label, in labeling order. Without a rater list everyone labels all."""
-    order = item_order(item_ids, seed)
+                overlap: int | None = None, shuffle: bool = True) -> list[str]:
+    """The items `rater` should label, in labeling order. Without a rater list everyone labels all.
+    `shuffle=False` keeps the order given (an active queue is already in its drawn random order)."""
+    order = item_order(item_ids, seed) if shuffle else list(dict.fromkeys(str(i) for i in item_ids))
     if not raters:
         if overlap is not None:
             raise InputError(Problem("labeler", None, "overlap", "overlap needs the list of raters (raters=[...])"))
@@ -77,6 +81,33 @@ def rater_queue(item_ids: Iterable[str], rater: str, seed: int, raters: Sequence
                                  f"rater '{rater}' is not in the rater list ({', '.join(raters)})"))
     assigned = assign_raters(order, raters, overlap or len(set(raters)), seed)
     return [i for i in order if rater in assigned[i]]
+
+
+# ---- the active order: which items to queue, with which probability (pure) ----------------------
+ORDERS = ("uniform", "active")
+DEFAULT_ACTIVE_BUDGET = 200  # expected labels in an active queue when the labeler is given no budget
+
+
+def draw_active_queue(judge: pd.DataFrame, *, budget: float, seed: int,
+                      slices: pd.Series | None = None) -> "LabelQueue":
+    """An active queue (Zrnic & Candès 2024): items where the judge's two orders disagree, tie or
+    failed are likelier to enter it, slices with few expected labels are raised, and each queued
+    item keeps the probability it had, so the weighted estimate stays unbiased (see
+    stats.active_labeling). `judge`: one row per item of the comparison with `choice` and, when
+    both orders were judged, `choice_ab` / `choice_ba`; `budget`: expected number of labels."""
+    from workbench.judges import candidate_score
+    from workbench.stats import StatsInputError, propose_probabilities, sample_queue
+
+    frame = judge.assign(item_id=judge["item_id"].astype(str)).drop_duplicates("item_id").set_index("item_id")
+    if frame.empty:
+        raise InputError(Problem("labeler", None, "order", "the active order needs the judge's verdicts; none are stored"))
+    first = frame["choice_ba" if "choice_ba" in frame else "choice"].map(candidate_score)  # candidate shown first
+    second = frame["choice_ab" if "choice_ab" in frame else "choice"].map(candidate_score)
+    try:
+        probabilities = propose_probabilities(first, second, budget=budget, slices=slices)
+    except StatsInputError as exc:
+        raise InputError(Problem("labeler", None, "budget", str(exc))) from None
+    return sample_queue(probabilities, seed=seed)
 
 
 # ---- the log and what it folds to (pure) -------------------------------------------------------
@@ -256,6 +287,34 @@ class LabelLog:
 
     def current(self, rater: str | None = None) -> pd.DataFrame:
         return fold(self.log(rater))
+
+    def queue(self, order: str, judge: pd.DataFrame | None, *, budget: float | None, seed: int,
+              slices: pd.Series | None = None) -> list[tuple[str, float]] | None:
+        """The task's active queue [(item_id, probability)], drawn and recorded on first use (the first
+        draw wins when two kernels start at once); None in uniform order. A task keeps one order for
+        good: its labels are weighted by the queue, so uniform labels cannot join an active task, nor
+        active labels a task that already has uniform ones."""
+        if order not in ORDERS:
+            raise InputError(Problem("labeler", None, "order", f"unknown order {order!r} (one of {', '.join(ORDERS)})"))
+        recorded = self.store.label_queue(self.task)
+        if order == "uniform":
+            if recorded is not None:
+                raise InputError(Problem("labeler", None, "order", f"task '{self.task}' labels in active order (its "
+                                         "queue is recorded): open the labeler with order='active', or use a new task"))
+            return None
+        if recorded is not None:
+            return recorded["queue"]
+        if not self.log().empty:
+            raise InputError(Problem("labeler", None, "order", f"task '{self.task}' already has labels in uniform order;"
+                                     " an active queue must draw every label, so use a new task name for it"))
+        if judge is None:
+            raise InputError(Problem("labeler", None, "order", "the active order needs the judge's verdicts on every "
+                                     "item (a pairwise judge in the report's parameters, run once)"))
+        if budget is None:
+            budget = min(DEFAULT_ACTIVE_BUDGET, judge["item_id"].nunique())
+        drawn = draw_active_queue(judge, budget=budget, seed=seed, slices=slices)
+        return self.store.save_label_queue(self.task, list(zip(drawn.item_ids, drawn.probabilities)), seed=seed,
+                                           budget=budget, n_total=drawn.n_total)
 
 
 def require_rater(rater: object) -> str:

@@ -316,14 +316,19 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     pairs = items[["item_id", "input", *extra]].assign(response_a=lambda f: f["item_id"].map(sides[0]),
                                                         response_b=lambda f: f["item_id"].map(sides[1]))
     ok = pairs["response_a"].notna() & pairs["response_b"].notna()
+    strata = [c for c in ("language", "task") if c in items.columns]
+    if strata:  # what the active queue balances its labels over (never shown to the rater)
+        pairs["slice"] = items[strata].astype(str).agg(" / ".join, axis=1)
     pairs = pairs[ok].assign(model_a=names[0], model_b=names[candidate_index + 1]).reset_index(drop=True)
     pairs.attrs["dropped"] = int((~ok).sum())
     return labels_task(config, candidate_index), pairs
 
 
 def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataFrame | None:
-    """The pairwise judge's stored verdicts for one comparison (item_id, choice A / B / tie), for the
-    labeler's live agreement and stopping rule; None without a pairwise judge or stored verdicts."""
+    """The pairwise judge's stored verdicts for one comparison, one row per judged item: item_id, choice
+    (A / B / tie, both orders combined; None where the judge gave no verdict), choice_ab and choice_ba
+    (each order's verdict, model A = the baseline shown first in `ab`). For the labeler's live
+    agreement, stopping rule and active queue; None without a pairwise judge or stored verdicts."""
     if not config.judge or config.judge_mode != "pairwise":
         return None
     names = arm_labels(config)
@@ -335,7 +340,10 @@ def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataF
         except InputError:
             return None  # not judged yet: the labeler works without live feedback
     verdicts = judged[names[candidate_index + 1]].verdicts
-    return verdicts[["item_id", "verdict"]].dropna().rename(columns={"verdict": "choice"}).reset_index(drop=True)
+    verdicts = verdicts.sort_values("sample_index", kind="stable").drop_duplicates("item_id")
+    return (verdicts[["item_id", "verdict", "verdict_ab", "verdict_ba"]]
+            .rename(columns={"verdict": "choice", "verdict_ab": "choice_ab", "verdict_ba": "choice_ba"})
+            .reset_index(drop=True))
 
 
 def win_rate_threshold(config: MigrationConfig) -> float | None:
@@ -377,7 +385,8 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
                 human[name] = human_export
             comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
                                         verdicts=verdicts, human=human_export, gate=gate,
-                                        n_resamples=config.bootstrap_resamples, seed=config.seed)
+                                        n_resamples=config.bootstrap_resamples, seed=config.seed,
+                                        label_queue=store.label_queue(labels_task(config, index)))
         lifecycle = lookup([config.baseline, *config.candidates],
                            config.path(config.lifecycle_file) if config.lifecycle_file else None)
         result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,

@@ -35,7 +35,8 @@ def path(tmp_path):
 
 
 def _make(path, pairs, rater="ann", **kw):
-    return PairLabeler(path, "t1", pairs, rater=rater, seed=3, keyboard=kw.pop("keyboard", "none"), **kw)
+    kw.setdefault("seed", 3)
+    return PairLabeler(path, "t1", pairs, rater=rater, keyboard=kw.pop("keyboard", "none"), **kw)
 
 
 def _rows(path):
@@ -255,3 +256,76 @@ def test_live_judge_agreement_and_the_stopping_rule(path, pairs):
     advice = labeler.labels_needed()
     assert advice is not None and ("gate to decide" in labeler.feedback.value or "more labels" in labeler.feedback.value)
     assert A not in labeler.feedback.value and B not in labeler.feedback.value  # still blind
+
+
+# ---- active order: a recorded queue drawn where the judge is least trustworthy -----------------------
+@pytest.fixture
+def big_pairs():
+    n = 60
+    return pd.DataFrame({"item_id": [f"i{k:02d}" for k in range(n)], "input": [f"question {k}" for k in range(n)],
+                         "response_a": [f"a{k}" for k in range(n)], "response_b": [f"b{k}" for k in range(n)],
+                         "model_a": A, "model_b": B, "slice": ["en", "ja"] * (n // 2)})
+
+
+def _two_order_judge(pairs):
+    """Consistent on most items; the two orders disagree on six (the active queue favours those)."""
+    ids = pairs["item_id"].tolist()
+    ab = ["A" if k % 2 else "B" for k in range(len(ids))]
+    ba = ["B" if k % 5 == 0 else v for k, v in zip(range(len(ids)), ab)]
+    choice = ["tie" if x != y else x for x, y in zip(ab, ba)]
+    return pd.DataFrame({"item_id": ids, "choice": choice, "choice_ab": ab, "choice_ba": ba})
+
+
+def test_active_order_labels_the_recorded_queue_for_every_rater(path, big_pairs):
+    judge = _two_order_judge(big_pairs)
+    ann = _make(path, big_pairs, rater="ann", judge=judge, order="active", budget=20)
+    recorded = lab.LabelLog(path, "t1").store.label_queue("t1")
+    assert recorded["budget"] == 20 and recorded["n_total"] == 60 and recorded["seed"] == 3
+    queue = [item for item, _ in recorded["queue"]]
+    assert ann.queue == queue and 5 <= len(queue) <= 40  # the drawn order, front first
+    probabilities = dict(recorded["queue"])
+    inconsistent = set(judge.loc[judge["choice_ab"] != judge["choice_ba"], "item_id"])
+    assert len(inconsistent) == 6
+    assert all(0 < p <= 1 for p in probabilities.values())
+    assert min(probabilities[i] for i in queue if i in inconsistent) > max(
+        probabilities[i] for i in queue if i not in inconsistent)
+    assert "of %d" % len(queue) in ann.view.value  # the rater sees the queue's length, no model, no probability
+    assert A not in ann.view.value and "probab" not in ann.view.value
+    first = ann.current_item
+    ann.choose("left")
+    # another rater (another kernel, another budget) labels from the same recorded queue
+    bob = _make(path, big_pairs, rater="bob", judge=judge, order="active", budget=50, seed=9)
+    assert bob.queue == queue and bob.current_item == first
+    # a restarted kernel resumes after the labelled item
+    again = _make(path, big_pairs, rater="ann", judge=judge, order="active")
+    assert again.current_item == queue[1]
+    assert set(again.progress()["assigned"]) == {len(queue)}
+
+
+def test_a_task_keeps_one_order(path, big_pairs):
+    judge = _two_order_judge(big_pairs)
+    _make(path, big_pairs, rater="ann").choose("left")  # uniform labels exist
+    with pytest.raises(InputError, match="already has labels in uniform order"):
+        _make(path, big_pairs, rater="ann", judge=judge, order="active")
+    other = path.with_name("other.db")
+    _make(other, big_pairs, rater="ann", judge=judge, order="active", budget=10)
+    with pytest.raises(InputError, match="labels in active order"):
+        _make(other, big_pairs, rater="bob")  # uniform would mix unweighted labels in
+    with pytest.raises(InputError, match="needs the judge's verdicts"):
+        _make(path.with_name("third.db"), big_pairs, order="active")
+    with pytest.raises(InputError, match="unknown order"):
+        _make(path.with_name("fourth.db"), big_pairs, order="smart")
+    with pytest.raises(InputError, match="budget"):
+        _make(path.with_name("fifth.db"), big_pairs, judge=judge, order="active", budget=0)
+    assert not lab.LabelLog(path.with_name("fifth.db"), "t1").store.label_queue("t1")  # nothing recorded
+
+
+def test_active_stopping_rule_uses_the_weighted_estimate(path, big_pairs):
+    judge = _two_order_judge(big_pairs)
+    labeler = _make(path, big_pairs, judge=judge, order="active", budget=30, gate_threshold=0.4)
+    for _ in range(12):
+        left, _right = labeler.sides(labeler.current_item)
+        labeler.choose("left" if left == A else "right")  # the human always prefers the baseline (A)
+    advice = labeler.labels_needed()
+    assert advice is not None and advice.decided and advice.side == "below"
+    assert "enough for the gate to decide" in labeler.feedback.value

@@ -51,13 +51,18 @@ class PairLabeler:
     `raters` + `overlap` spread items over raters (each item to `overlap` of them); leave `raters`
     out and every rater labels every item. `keyboard` is "auto" (ipyevents when installed, else a
     shortcut text box), "ipyevents", "text" or "none". Display the labeler as a cell's last value.
+
+    `order`: "uniform" (every item, in a seeded random order) or "active": a queue of about `budget`
+    items drawn where the judge (`judge` with choice_ab / choice_ba) is least trustworthy, each with
+    its recorded probability, so the report's estimate stays unbiased however far raters get. The
+    first kernel to open a task in active order draws its queue; every later one labels from it.
     """
 
     def __init__(self, store_path: str | Path, task: str, pairs: pd.DataFrame, rater: str | None = None,
                  seed: int = 0, overlap: int | None = None, raters: list[str] | None = None,
                  model_a: str | None = None, model_b: str | None = None, keyboard: str = "auto",
                  guidance: str = "", show_reference: bool = False, judge: pd.DataFrame | None = None,
-                 gate_threshold: float | None = None):
+                 gate_threshold: float | None = None, order: str = "uniform", budget: float | None = None):
         import ipywidgets as w
 
         self._w = w
@@ -76,6 +81,12 @@ class PairLabeler:
         self.show_reference = show_reference and "reference" in self.pairs.columns
         self._rater_file = rater_file(store_path)
         self._check_task_models()
+        self.order = order
+        queue = self.log.queue(order, judge, budget=budget, seed=self.seed,
+                               slices=self.pairs["slice"] if "slice" in self.pairs.columns else None)
+        self.label_queue = None if queue is None else {"queue": queue, "queue_size": len(queue)}
+        # the items this task labels, in the order raters see them (uniform order: shuffled per seed later)
+        self.items = list(self.pairs.index) if queue is None else [i for i, _ in queue if i in self.pairs.index]
         self.rater: str | None = None
         self.queue: list[str] = []
         self.current_item: str | None = None
@@ -148,9 +159,8 @@ class PairLabeler:
         """Begin (or resume) labeling as `rater`; an empty id shows a message and labels nothing."""
         try:
             self.rater = lab.require_rater(rater)
-            self.queue = lab.rater_queue(self.pairs.index, self.rater, self.seed,
-                                         [lab.require_rater(r) for r in self.raters] if self.raters else None,
-                                         self.overlap)
+            self.queue = self._rater_queue(self.rater, [lab.require_rater(r) for r in self.raters] if self.raters
+                                           else None)
         except WorkbenchError as exc:
             self.rater = None
             self._show_error(exc)
@@ -242,8 +252,11 @@ class PairLabeler:
         """Progress of every rater known (the rater list, or everyone who labeled this task)."""
         current = self.log.current()
         raters = self.raters or sorted(set(current["rater"]) | ({self.rater} if self.rater else set()))
-        queues = {r: lab.rater_queue(self.pairs.index, r, self.seed, self.raters, self.overlap) for r in raters}
+        queues = {r: self._rater_queue(r, self.raters) for r in raters}
         return lab.progress(current, queues)
+
+    def _rater_queue(self, rater: str, raters: list[str] | None) -> list[str]:
+        return lab.rater_queue(self.items, rater, self.seed, raters, self.overlap, shuffle=self.label_queue is None)
 
     def export(self) -> pd.DataFrame:
         return lab.export_frame(self.log.current(), self.model_a, self.model_b)
@@ -311,7 +324,7 @@ class PairLabeler:
             return 0, 0
         agreed = compared = 0
         for item, row in self._decided.items():
-            if row["action"] == "skip" or item not in self.judge.index:
+            if row["action"] == "skip" or not isinstance(self.judge.get(item), str):
                 continue
             winner = row.get("winner_model")
             mine = "A" if winner == self.model_a else "B" if winner == self.model_b else "tie"
@@ -320,22 +333,24 @@ class PairLabeler:
         return agreed, compared
 
     def labels_needed(self) -> Any:
-        """The stopping rule over every rater's labels so far (prediction-powered, see stats.ppi)."""
+        """The stopping rule over every rater's labels so far (prediction-powered, see stats.ppi; in
+        active order weighted by the queue, and at most the queue's length)."""
         if self.judge is None or self.gate_threshold is None:
             return None
+        from workbench.compare import prediction_powered_win_rate
         from workbench.judges import candidate_score
-        from workbench.stats import StatsInputError, labels_needed, ppi_win_rate
+        from workbench.stats import StatsInputError, labels_needed
 
         export = self.export()
-        export = export[export["choice"].isin(lab.RATED_CHOICES) & export["item_id"].isin(self.judge.index)]
-        if export["item_id"].nunique() < 2:
-            return None
         try:
-            ppi = ppi_win_rate(self.judge.map(candidate_score), export.assign(score=export["choice"].map(candidate_score))
-                               [["item_id", "score"]])
+            ppi, _ = prediction_powered_win_rate(self.judge.map(candidate_score),
+                                                 export[export["choice"].isin(lab.RATED_CHOICES)], self.label_queue)
         except StatsInputError:
             return None
-        return labels_needed(ppi, self.gate_threshold)
+        if ppi is None:
+            return None
+        return labels_needed(ppi, self.gate_threshold,
+                             max_labels=None if self.label_queue is None else self.label_queue["queue_size"])
 
     def _feedback_html(self) -> str:
         parts = []
