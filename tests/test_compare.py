@@ -72,3 +72,12 @@ def test_active_labels_without_judge_verdicts_are_not_averaged_plainly():
     row = result.win_rates.iloc[0]
     assert np.isnan(row["win_rate"]) and "need the judge's verdicts" in row["note"]
     assert result.gate.rules[0].status == "INCONCLUSIVE"
+
+
+def test_labels_on_items_the_judge_never_saw_are_left_out_and_counted():
+    items, base, cand = _frames()
+    verdicts = pd.DataFrame({"item_id": items["item_id"][:30], "verdict_ab": "B", "verdict_ba": "B", "verdict": "B"})
+    human = _labels([f"i{k}" for k in range(25, 35)], "B")
+    result = compare(items, base, cand, verdicts=verdicts, human=human)
+    row = result.win_rates.set_index("source").loc["prediction-powered (judge on all items + human labels)"]
+    assert row["n"] == 30 and "5 label(s) on items the judge did not judge left out" in row["note"]

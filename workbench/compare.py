@@ -236,7 +236,9 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                 if ppi.method == "active":
                     note += "; labels weighted by their items' queue probabilities (active order)"
                 if left_out:
-                    note += f"; {left_out} label(s) on items outside the task's queue left out (they cannot be weighted)"
+                    note += (f"; {left_out} label(s) on items outside the task's queue left out (they cannot be weighted)"
+                             if label_queue is not None else f"; {left_out} label(s) on items the judge did not "
+                             "judge left out")
                 win_rows.append({"source": "prediction-powered (judge on all items + human labels)",
                                  "win_rate": ppi.estimate, "ci_low": ppi.ci_low, "ci_high": ppi.ci_high,
                                  "standard_error": ppi.standard_error, "n": ppi.n_total, "note": note})
@@ -274,21 +276,19 @@ def prediction_powered_win_rate(judge: pd.Series, human: pd.DataFrame, label_que
 
     Uniform order (no queue): the labelled items are a uniform random subset (the labeler's seeded
     order gives that), Angelopoulos et al. With the task's active queue (`store.label_queue`), each
-    label is weighted by the probability its item had of entering the queue (Zrnic & Candès); labels
-    on items outside the queue cannot be weighted and are left out (their count is returned)."""
+    label is weighted by the probability its item had of entering the queue (Zrnic & Candès). Labels
+    on items outside the judged items (or the queue) cannot enter and are left out (counted)."""
     from workbench.judges import candidate_score
 
     labels = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
-    labels = labels[labels["item_id"].isin(judge.index)]
-    left_out = 0
-    if label_queue is not None:
-        probabilities = dict(label_queue["queue"])
-        outside = ~labels["item_id"].isin(list(probabilities))
-        left_out, labels = int(outside.sum()), labels[~outside]
+    known = set(judge.index) if label_queue is None else set(judge.index) & {i for i, _ in label_queue["queue"]}
+    outside = ~labels["item_id"].isin(known)
+    left_out, labels = int(outside.sum()), labels[~outside]
     if labels["item_id"].nunique() < 2:
         return None, left_out
     if label_queue is None:
-        return stats.ppi_win_rate(judge, labels[["item_id", "score"]], confidence=CONFIDENCE), 0
+        return stats.ppi_win_rate(judge, labels[["item_id", "score"]], confidence=CONFIDENCE), left_out
+    probabilities = dict(label_queue["queue"])
     return stats.active_win_rate(judge, labels[["item_id", "score"]], probabilities,
                                  queue_size=label_queue["queue_size"], confidence=CONFIDENCE), left_out
 
