@@ -148,9 +148,10 @@ def run_all_cells(page) -> None:
 
 
 def prefill_project(folder: Path, names: tuple[str, str], items: list[tuple[str, str]],
-                    responses: dict[str, dict[str, str]]) -> tuple[Path, tuple[str, str]]:
+                    responses: dict[str, dict[str, str]], judge_url: str | None = None) -> tuple[Path, tuple[str, str]]:
     """A migration project whose baseline and candidate are replay models answering `responses[name]`
-    for each item, generated into its store through the pipeline. Returns (params.toml, model names)."""
+    for each item, generated into its store through the pipeline (and judged in both orders by the
+    OpenAI-compatible judge at `judge_url`, when given). Returns (params.toml, model names)."""
     import json
 
     from workbench.config import build_config
@@ -166,8 +167,11 @@ def prefill_project(folder: Path, names: tuple[str, str], items: list[tuple[str,
                         encoding="utf-8")
         models.append(f"replay/{path}")
     params = folder / "params.toml"
+    judge = (f'judge = "openai/judge"\njudge_template = "chat-v1"\njudge_criterion = "instruction_following"\n'
+             f'api_base = "{judge_url}"\n' if judge_url
+             else 'judge = ""\n')
     params.write_text(f'dataset = "items.jsonl"\nbaseline = "{models[0]}"\nbaseline_prompt = ""\n'
-                      f'candidates = ["{models[1]}"]\ncandidate_prompts = [""]\njudge = ""\nsample_size = ""\n'
+                      f'candidates = ["{models[1]}"]\ncandidate_prompts = [""]\n{judge}sample_size = ""\n'
                       'metrics = ["chrf"]\ngate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, '
                       'higher_is_better = true } } }\n', encoding="utf-8")
     config = build_config(params)

@@ -164,3 +164,42 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
     assert after[:-1] == rows
     assert (after[-1]["item_id"], after[-1]["action"]) == (skipped_item, "tie")
     assert after[-1]["session_id"] != rows[-1]["session_id"]
+
+
+def test_active_order_shows_the_recorded_queue_blind(jupyter_lab, page, artifacts, tmp_path):
+    """order = "active" in the raters' notebook: the queue is drawn from the judge's stored verdicts,
+    recorded in the store, and the rater labels it front first, still without any model name."""
+    from playwright.sync_api import expect
+
+    from tests.judge_server import JudgeServer
+    from workbench.config import build_config
+    from workbench.store import open_store
+
+    items, texts = _data(40)
+    for k, item in enumerate(texts["alpha"]):
+        texts["alpha"][item] += " GOOD" if k % 3 == 0 else ""  # the judge prefers alpha on a third of the items
+    with JudgeServer() as server:
+        params, models = prefill_project(tmp_path / "project", NAMES, items, texts, judge_url=server.url)
+    config = build_config(params)
+    task = labels_task(config, 0)
+    name = copy_notebook(jupyter_lab, bundled("notebooks/label_pairs.ipynb"), "label_active.ipynb", {
+        "params_file": str(params), "rater": RATER, "seed": 2, "order": "active", "budget": 12})
+    open_notebook(page, jupyter_lab, name)
+    run_all_cells(page)
+    _wait_counts(page, 0, 0)
+    with open_store(config.store_path) as store:
+        queue = [item for item, _ in store.label_queue(task)["queue"]]
+    outputs = "\n".join(page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
+    assert f"{len(queue)} items to label." in outputs and 3 <= len(queue) < 40
+    expect(page.locator(".wb-progress")).to_contain_text(f"item 1 of {len(queue)}", timeout=30_000)
+    shown = []
+    for _ in range(3):
+        shown.append(_screen(page)[0])
+        page.get_by_role("button", name="Tie", exact=True).click()
+        _wait_counts(page, len(shown), 0)
+    assert shown == queue[:3] and [r["item_id"] for r in _labels(config.store_path, task)] == queue[:3]
+    body = page.locator(".jp-Notebook").inner_text()
+    assert not any(m in body for m in models) and "alpha.jsonl" not in body and "beta.jsonl" not in body
+    # the live feedback compares the rater with the judge (agreement), never shows which side the judge took
+    expect(page.locator(".wb-feedback")).to_contain_text("automatic judge so far: ")
+    page.locator(".wb-labeler").screenshot(path=str(artifacts / "labeler_active.png"))
