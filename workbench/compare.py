@@ -148,7 +148,8 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
 
 def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
                    items: pd.DataFrame, *, n_resamples: int, seed: int, human: pd.DataFrame | None = None,
-                   label_queue: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], Estimate | None]:
+                   label_queue: Mapping[str, Any] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], Estimate | None]:
     """Win rates (judge raw, judge length-controlled, humans, prediction-powered), the judge-reliability
     panel, and the win-rate estimates by source (judge, human, ppi, and the PPI result itself)."""
     from workbench.judges import candidate_score
