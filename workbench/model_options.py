@@ -103,20 +103,22 @@ def _option_problems(model: str, given: dict[str, Any]) -> list[tuple[tuple[str 
         provider, _ = split_name(model)
     except InputError:
         return found  # the model name itself is reported by the config's own checks
+    options_model = adapter_class(provider).options_model
     try:
-        adapter_class(provider).options_model(**given)
+        options_model(**given)
     except ValidationError as exc:
         for error in exc.errors():
             path = tuple(error["loc"])
             if path not in reported:  # one message per field: a secret is not also "not permitted"
-                found.append((path, _message(error)))
+                known = list(options_model.model_fields) if len(path) == 1 else None
+                found.append((path, _message(error, known)))
     return found
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], known: list[str] | None) -> str:
     """pydantic's message, without the value (it may be a key pasted in the wrong place)."""
     if error["type"] == "extra_forbidden":
-        return "unknown option"
+        return f"unknown option (known: {', '.join(known)})" if known else "unknown option"
     return str(error["msg"]).removeprefix("Value error, ")
 
 
