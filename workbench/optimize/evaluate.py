@@ -80,7 +80,8 @@ class Evaluator:
         """Answers of `model` with `prompt_ref` on `items` (item_id, response, error, cache_key), through
         the cached runner, after checking that the calls it still needs fit the budget."""
         sampling = self.sampling if max_tokens is None else self.sampling.model_copy(update={"max_tokens": max_tokens})
-        spec = ModelSpec(name=model, prompt=prompt_ref, options=self._options(model))
+        spec = ModelSpec(name=model, prompt=prompt_ref, options=self._options(model),
+                         base_dir=str(self.config.base_dir))  # a relative hf/ or replay/ path: in the project
         planned = preflight(items, [spec], sampling=sampling, prompts_dir=self.scratch)[0][3]
         new = self.budget.new_keys(c.cache_key for c in planned)
         self.budget.require(len(new), what, use_reserve=use_reserve)
