@@ -105,9 +105,8 @@ class Evaluator:
         return frame[["item_id", "response", "error", "cache_key"]].assign(item_id=lambda f: f["item_id"].astype(str))
 
     def _options(self, model: str) -> dict[str, Any]:
-        """The endpoint where it applies (as the report's model specs do), then the model's own options."""
-        endpoint = ModelSpec.with_endpoint(model, None, self.api_base).options
-        return {**endpoint, **self.config.model_options.get(model, {})}
+        """The model's own options, and the endpoint where it has none of its own (as the report's)."""
+        return ModelSpec.with_endpoint(model, None, self.api_base, options=self.config.model_options.get(model)).options
 
     def ask(self, model: str, text: str, what: str) -> str:
         """One free-text question to a model (the optimizer), cached like every other call."""
