@@ -20,6 +20,7 @@ import pandas as pd
 
 from workbench import calls, pipeline
 from workbench.hashing import content_hash
+from workbench.models import make_adapter
 from workbench.optimize.budget import Budget, BudgetExhausted
 from workbench.optimize.config import OptimizeConfig
 from workbench.optimize.objective import (Objective, judge_scores, make_objective, metric_scores,
@@ -146,10 +147,12 @@ class Evaluator:
         self.budget.require(len(self.budget.new_keys(keys)), f"{what} (judge)", use_reserve=use_reserve)
         spec = JudgeSpec(model=self.config.judge, template=self.config.judge_template,
                          options=self._options(str(self.config.judge)))
+        adapter = make_adapter(spec.model, spec.options, self.config.base_dir)  # a relative hf/ path: in the project
         started = time.perf_counter()
 
         def judge(batch: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-            result = judge_pointwise(self.store, spec, batch, frame, self.config.judge_criterion, self.policy)
+            result = judge_pointwise(self.store, spec, batch, frame, self.config.judge_criterion, self.policy,
+                                     adapter=adapter)
             self.calls_made += int(result.stats.model_calls or 0)
             self.failed_calls += int(result.stats.errors or 0)
             return result.scores
@@ -157,6 +160,7 @@ class Evaluator:
         try:
             return judge_scores(judge, items, responses)
         finally:
+            calls.run_sync(adapter.aclose())
             self.model_s += time.perf_counter() - started
             self.budget.record(dict.fromkeys(keys, None))
 
