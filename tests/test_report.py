@@ -128,6 +128,10 @@ def test_documented_example_parameters_are_valid():
 
     config = build_config(REPO / "docs" / "migration.example.toml")
     assert config.gate_config().min_items == 100
+    from workbench.model_options import check
+
+    check(config.model_options, config.models())
+    assert len(config.model_options["litellm/openai/gpt-4.1-mini"]["deployments"]) == 2
 
 
 def test_every_plotted_win_rate_is_drawn_where_the_table_says(tmp_path):

@@ -95,3 +95,54 @@ def test_missing_prompt_variable_fails_before_any_call(store):
 def test_unknown_model_option_is_an_error(store):
     with pytest.raises(InputError, match="bogus"):
         generate(_items(1), [ModelSpec(name="fake/a", options={"bogus": 1})], store, policy=FAST, progress=False)
+
+
+# ---- per-model timeouts and endpoints ------------------------------------------------------------------
+
+from workbench.models.fake_adapter import FakeAdapter  # noqa: E402
+
+
+class TimedAdapter(FakeAdapter):
+    """A fake local model (registered as `timed/` below): remembers the per-call limit of each call."""
+
+    provider = "timed"
+    default_timeout_s = 600.0
+    seen: list[float] = []
+
+    async def generate(self, requests, timeout_s):
+        self.seen.append(timeout_s)
+        return await super().generate(requests, timeout_s)
+
+
+def test_a_spec_timeout_reaches_the_adapter_with_a_budget_that_allows_a_retry(store, monkeypatch):
+    from workbench import models
+
+    monkeypatch.setitem(models._PROVIDERS, "timed", "tests.test_runner:TimedAdapter")
+    TimedAdapter.seen.clear()
+    spec = ModelSpec(name="timed/local", timeout_s=models.default_timeout_s("timed/local"))
+    assert spec.timeout_s == 600.0
+    policy = spec.policy(FAST)
+    assert (policy.timeout_s, policy.budget_s, policy.concurrency) == (600.0, 1200.0, FAST.concurrency)
+    generate(_items(2), [spec, ModelSpec(name="fake/api")], store, policy=FAST, progress=False)
+    assert TimedAdapter.seen == [600.0, 600.0]  # its two calls; the other model kept the policy's own limit
+    assert ModelSpec(name="fake/api").policy(FAST) is FAST
+
+
+def test_default_timeouts_by_model_kind():
+    from workbench.models import default_timeout_s
+
+    assert default_timeout_s("litellm/openai/gpt-4o-mini") == default_timeout_s("openai/m") == 60.0
+    assert default_timeout_s("hf/smollm2-135m-instruct") == default_timeout_s("vllm/any") == 600.0
+    assert default_timeout_s("replay/x.jsonl") == default_timeout_s("fake/x") == 60.0
+
+
+def test_the_global_api_base_goes_only_to_api_models_without_their_own_endpoint():
+    assert ModelSpec.with_endpoint("openai/m", None, "http://g/v1").options == {"api_base": "http://g/v1"}
+    assert ModelSpec.with_endpoint("hf/smollm2-135m-instruct", None, "http://g/v1").options == {}
+    own = ModelSpec.with_endpoint("openai/m", None, "http://g/v1", options={"api_base": "http://own/v1"})
+    assert own.options == {"api_base": "http://own/v1"}
+    routed = {"deployments": [{"api_base": "http://r/v1"}]}
+    assert ModelSpec.with_endpoint("litellm/openai/m", None, "http://g/v1", options=routed).options == routed
+    priced = {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}
+    assert ModelSpec.with_endpoint("openai/m", None, "http://g/v1", options=priced).options == {
+        "api_base": "http://g/v1", **priced}

@@ -53,6 +53,13 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="once for all candidates, or once per --candidate")
     p.add_argument("--judge", default=None, metavar="MODEL", help="judge model ('none' for no judge)")
     p.add_argument("--gate", default=None, metavar="FILE", help="gate rules (.toml or .json)")
+    _add_model_options(p)
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-options", default=None, metavar="FILE",
+                   help="adapter options by model name (.toml or .json, the table [model_options.\"<model>\"] "
+                        "of params.toml), merged over the parameters option by option")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -68,6 +75,14 @@ def _config(args: argparse.Namespace) -> Any:
         overrides["judge"] = None if args.judge.lower() == "none" else args.judge
     if args.gate:
         overrides["gate_file"] = str(Path(args.gate).resolve())
+    config = build_config(args.params, overrides)
+    if not args.model_options:
+        return config
+    from workbench import model_options
+
+    given = model_options.load_model_options(args.model_options)
+    model_options.check(given, config.models(), source=args.model_options)  # named by its file
+    overrides["model_options"] = model_options.merge(config.model_options, given)
     return build_config(args.params, overrides)
 
 
@@ -103,11 +118,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, default=defaults["max_tokens"].default)
     p.add_argument("--seed", type=int, default=defaults["seed"].default)
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--timeout", type=float, default=60.0, help="hard limit per call, seconds")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="hard limit per call, seconds (default: by model kind: 60 for API models, whose call is "
+                        "one request; 600 for local hf/ and vllm/ models, whose call is a batch of many rows)")
     p.add_argument("--max-attempts", type=int, default=4)
     p.add_argument("--store", default=defaults["store"].default,
                    help="a SQLite file, or postgresql://user@host/db (password from PGPASSWORD)")
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
+    _add_model_options(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
     p.add_argument("--input-field", default=defaults["input_field"].default, metavar="NAME",
                    help="the column holding each item's input")
@@ -118,6 +136,10 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_specs(args: argparse.Namespace) -> list[Any]:
+    """One spec per --model: its --prompt, its --model-options, the --api-base where it has none of
+    its own, and the --timeout or its kind's default (paths relative to the current folder)."""
+    from workbench import model_options
+    from workbench.models import default_timeout_s, split_name
     from workbench.runner import ModelSpec
 
     prompts = args.prompt or [None]
@@ -125,7 +147,13 @@ def _model_specs(args: argparse.Namespace) -> list[Any]:
         prompts = prompts * len(args.model)
     if len(prompts) != len(args.model):
         raise InputError(f"--prompt given {len(args.prompt)} times for {len(args.model)} --model: give one, or one per model")
-    return [ModelSpec.with_endpoint(name, prompt, args.api_base) for name, prompt in zip(args.model, prompts)]
+    for name in args.model:
+        split_name(name)  # an unknown provider is named before the options are read
+    options = model_options.load_model_options(args.model_options) if args.model_options else {}
+    model_options.check(options, args.model, source=args.model_options)
+    return [ModelSpec.with_endpoint(name, prompt, args.api_base, options=options.get(name),
+                                    timeout_s=args.timeout or default_timeout_s(name))
+            for name, prompt in zip(args.model, prompts)]
 
 
 def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1) -> None:
@@ -144,17 +172,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.store import open_store
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
-    if args.timeout <= 0:
+    if args.timeout is not None and args.timeout <= 0:
         raise InputError(f"--timeout must be above 0 seconds, got {args.timeout:g}")
     from workbench.config import check_api_base
 
     check_api_base(args.api_base)
+    specs = _model_specs(args)
     items = load_items(args.data, input_field=args.input_field, id_field=args.id_field)
     if args.limit is not None:
         items = items.head(args.limit)
-    specs = _model_specs(args)
     sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-    policy = CallPolicy(concurrency=args.concurrency, timeout_s=args.timeout, max_attempts=args.max_attempts)
+    policy = CallPolicy(concurrency=args.concurrency, max_attempts=args.max_attempts)  # timeouts: per spec
     quiet = args.quiet or args.no_progress
     preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)  # before any write
     with open_store(args.store) as store:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputError
+from workbench.model_options import problems as model_option_problems
 from workbench.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
 from workbench.project import project_root, resolve
 
@@ -79,6 +80,10 @@ class MigrationConfig(ProjectParameters):
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models; "
                                  "env:NAME reads it from that environment variable (keeps a URL with a key "
                                  "out of every file)")
+    model_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="adapter options by model name (replicas behind litellm's Router, "
+        "prices, a model's own api_base, hf/ device or batch size), checked by the model's adapter; no keys here: "
+        "api_key_env names the environment variable that holds one")
     concurrency: int = Field(4, ge=1, description="calls in flight at once")
     timeout_s: float = Field(300.0, gt=0, allow_inf_nan=False, description="hard limit per call, seconds")
     lifecycle_file: str | None = Field("bundled:model_lifecycle.toml", description="release and retirement dates")
@@ -132,6 +137,18 @@ class MigrationConfig(ProjectParameters):
         return self.api_base
 
     # ---- models --------------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        """Every model this configuration calls: the baseline, the candidates, the judge."""
+        return list(dict.fromkeys([self.baseline, *self.candidates, *([self.judge] if self.judge else [])]))
+
+    def model_spec(self, model: str, prompt: str | None = None) -> Any:
+        """The runner's spec of `model`: its own options, the global api_base where it has none, and
+        relative model paths resolved in the project."""
+        from workbench.runner import ModelSpec
+
+        return ModelSpec.with_endpoint(model, prompt, self.endpoint, options=self.model_options.get(model),
+                                       base_dir=self.base_dir)
+
     def prompt_for(self, index: int) -> str | None:
         prompts = self.candidate_prompts
         return prompts[0] if len(prompts) == 1 else prompts[index]
@@ -167,11 +184,12 @@ class MigrationConfig(ProjectParameters):
             problems.append(f"parameter 'dataset': {self.dataset} not found (looked in {self.base_dir})")
         if self.lifecycle_file and not self.path(self.lifecycle_file).is_file():
             problems.append(f"parameter 'lifecycle_file': {self.lifecycle_file} not found")
-        for name in [self.baseline, *self.candidates, *([self.judge] if self.judge else [])]:
+        for name in self.models():
             try:
                 split_name(name)
             except InputError as exc:
                 problems.extend(str(p) for p in exc.problems)
+        problems.extend(model_option_problems(self.model_options, self.models()))
         for ref in [self.baseline_prompt, *self.candidate_prompts]:
             if ref:
                 try:

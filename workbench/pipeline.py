@@ -131,9 +131,7 @@ def select_items(config: MigrationConfig) -> pd.DataFrame:
 
 
 def model_specs(config: MigrationConfig) -> list[Any]:
-    from workbench.runner import ModelSpec
-
-    return [ModelSpec.with_endpoint(model, prompt, config.endpoint) for model, prompt in config.arms()]
+    return [config.model_spec(model, prompt) for model, prompt in config.arms()]
 
 
 def call_policy(config: MigrationConfig) -> Any:
@@ -215,28 +213,32 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     Without calls every verdict must be stored (failed ones come back as their recorded error)."""
     if not config.judge:
         return {}, 0
+    from workbench.calls import run_sync
     from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
+    from workbench.models import make_adapter
 
-    from workbench.runner import ModelSpec
-
-    endpoint = ModelSpec.with_endpoint(config.judge, None, config.endpoint).options  # api_base reaches API judges too
-    spec = JudgeSpec(model=config.judge, template=config.judge_template, options=endpoint)
+    model = config.model_spec(config.judge)  # its own options; api_base reaches API judges too
+    spec = JudgeSpec(model=config.judge, template=config.judge_template, options=model.options)
+    adapter = make_adapter(model.name, model.options, model.base_dir)  # a relative hf/ path: in the project
     policy = call_policy(config)
     labels = arm_labels(config)
     baseline = responses[responses["model"] == labels[0]]
     results: dict[str, Any] = {}
     calls_made = 0
-    if config.judge_mode == "pointwise":
-        result = judge_pointwise(store, spec, items, responses, config.judge_criterion, policy, progress=progress,
-                                 cache_only=not allow_calls)
-        results = {name: result for name in labels[1:]}
-        return results, int(result.stats.model_calls or 0)
-    for name in labels[1:]:
-        result = judge_pairwise(store, spec, items, baseline, responses[responses["model"] == name],
-                                config.judge_criterion, policy, progress=progress, cache_only=not allow_calls)
-        results[name] = result
-        calls_made += int(result.stats.model_calls or 0)
-    return results, calls_made
+    try:
+        if config.judge_mode == "pointwise":
+            result = judge_pointwise(store, spec, items, responses, config.judge_criterion, policy, adapter=adapter,
+                                     progress=progress, cache_only=not allow_calls)
+            return {name: result for name in labels[1:]}, int(result.stats.model_calls or 0)
+        for name in labels[1:]:
+            result = judge_pairwise(store, spec, items, baseline, responses[responses["model"] == name],
+                                    config.judge_criterion, policy, adapter=adapter, progress=progress,
+                                    cache_only=not allow_calls)
+            results[name] = result
+            calls_made += int(result.stats.model_calls or 0)
+        return results, calls_made
+    finally:
+        run_sync(adapter.aclose())
 
 
 def judge_scores(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataFrame:
@@ -407,7 +409,8 @@ def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[st
     for name, info in result.run_stats.per_model.items():
         prompt = load_prompt(info["prompt"], config.prompts_path) if info.get("prompt") else None
         versions = result.responses.loc[result.responses["model"] == name, "model_version"].dropna().unique().tolist()
-        runs[name] = {"identity": info["identity"], "resolved_versions": versions, "run_id": info["run_id"],
+        runs[name] = {"identity": info["identity"], "options": info.get("options", {}),
+                      "resolved_versions": versions, "run_id": info["run_id"],
                       "prompt": info.get("prompt"), "prompt_digest": prompt.digest if prompt else None,
                       "calls_made": info["calls_made"], "cached": info["cached"], "errors": info["errors"]}
     costs = result.responses["cost_usd"]

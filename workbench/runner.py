@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,7 @@ from workbench import calls
 from workbench.errors import InputError
 from workbench.data import dataset_id as compute_dataset_id
 from workbench.hashing import request_key
-from workbench.models import Adapter, Request, Sampling, get_model, takes_api_base
+from workbench.models import Adapter, Request, Sampling, make_adapter, takes_api_base
 from workbench.progress import PhaseReporter, phase, reporter
 from workbench.secrets import redact_config
 from workbench.prompts import PromptVersion, Rendered, load_prompt
@@ -25,20 +25,41 @@ from workbench.store import Store
 
 
 class ModelSpec(BaseModel):
-    """One model under test: its registered name, its own prompt version and adapter options."""
+    """One model under test: its registered name, its own prompt version and adapter options.
+
+    `base_dir` is the folder a relative `hf/`, `vllm/` or `replay/` path resolves against (the
+    user's project; None: the current folder). `timeout_s` is this model's per-call limit (None:
+    the call policy's), so API and local models can each get the default their kind needs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     prompt: str | None = None  # "name@version"; None sends each item's `input` as the user message
     options: dict[str, Any] = Field(default_factory=dict)
+    base_dir: str | None = None
+    timeout_s: float | None = Field(None, gt=0)
 
     @classmethod
-    def with_endpoint(cls, name: str, prompt: str | None, api_base: str | None) -> "ModelSpec":
-        """A spec whose `api_base` (an OpenAI-compatible server) applies only where it means
-        something: API models (`litellm/`, `openai/`). Local models ignore it rather than reject it."""
-        options = {"api_base": api_base} if api_base and takes_api_base(name) else {}
-        return cls(name=name, prompt=prompt, options=options)
+    def with_endpoint(cls, name: str, prompt: str | None, api_base: str | None, *,
+                      options: Mapping[str, Any] | None = None, base_dir: str | Path | None = None,
+                      timeout_s: float | None = None) -> "ModelSpec":
+        """A spec with the model's own `options` (see `workbench.model_options`) and the global
+        `api_base` (an OpenAI-compatible server) where it means something: API models (`litellm/`,
+        `openai/`) that name no endpoint of their own (`api_base` or `deployments`). Local models
+        ignore it rather than reject it."""
+        own = dict(options or {})
+        endpoint = ({"api_base": api_base} if api_base and takes_api_base(name)
+                    and not own.get("api_base") and not own.get("deployments") else {})
+        return cls(name=name, prompt=prompt, options={**endpoint, **own},
+                   base_dir=str(base_dir) if base_dir is not None else None, timeout_s=timeout_s)
+
+    def policy(self, policy: calls.CallPolicy) -> calls.CallPolicy:
+        """The call policy for this model: its own timeout, with a total budget per call that leaves
+        room for a retry after a timeout (as the report's `call_policy` does)."""
+        if self.timeout_s is None:
+            return policy
+        return policy.model_copy(update={"timeout_s": self.timeout_s,
+                                         "budget_s": max(policy.budget_s, 2 * self.timeout_s)})
 
 
 @dataclass
@@ -99,7 +120,7 @@ def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sam
     items a prompt cannot render fail here, before anything is written."""
     prepared = []
     for spec, arm in zip(models, arm_names([(m.name, m.prompt) for m in models])):
-        adapter = get_model(spec.name, **spec.options)
+        adapter = make_adapter(spec.name, spec.options, spec.base_dir)
         prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
         prepared.append((spec, arm, adapter, plan_calls(adapter, build_requests(items, prompt, sampling, samples))))
     return prepared
@@ -145,12 +166,13 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
         bar = phase(report, f"generating {arm}", len(unique_keys))
         counts = calls.CallCounts()
         try:
-            outcomes = await calls.execute(adapter, planned, store, policy, bar, counts)
+            outcomes = await calls.execute(adapter, planned, store, spec.policy(policy), bar, counts)
         finally:
             bar.close()
             await adapter.aclose()
         failures = [o for o in outcomes.values() if isinstance(o, Exception)]
         stats.add(arm, {"run_id": run_id, "identity": adapter.identity(), "prompt": spec.prompt,
+                        "options": redact_config(spec.options),
                         "calls_made": counts.made, "not_sent": counts.not_sent,
                         "cached": counts.cached + counts.answered_elsewhere,
                         "answered_elsewhere": counts.answered_elsewhere, "failed_elsewhere": counts.failed_elsewhere,
@@ -170,7 +192,8 @@ def _from_store(prepared: list[tuple[ModelSpec, str, Adapter, list[calls.Planned
         if never.any():
             missing.append(f"{arm}{f' (prompt {spec.prompt})' if spec.prompt else ''}: {int(never.sum())} of "
                            f"{len(frame)} responses are not in the store")
-        stats.add(arm, {"run_id": None, "identity": adapter.identity(), "prompt": spec.prompt, "calls_made": 0,
+        stats.add(arm, {"run_id": None, "identity": adapter.identity(), "prompt": spec.prompt,
+                        "options": redact_config(spec.options), "calls_made": 0,
                         "cached": int(frame["response"].notna().sum()), "errors": int(frame["error"].notna().sum())}, [])
         frames.append(frame)
     if missing:

@@ -15,6 +15,34 @@ from workbench.project import bundled
 SAMPLE_ITEMS = 32
 NOTEBOOKS = ("migration_report.ipynb", "explore.ipynb", "label_pairs.ipynb")
 _SET_BY_COMMAND = {"project_dir", "output_dir"}
+_TABLES = {"model_options"}  # written last: in TOML every key after a [table] header belongs to that table
+
+MODEL_OPTIONS_EXAMPLE = """# Adapter options by model name, checked by the model's adapter before anything runs (an unknown
+# option, a wrong type or a model that is not baseline, candidate or judge stops the command).
+# Options are recorded with every run: never a key here, api_key_env names the variable holding it.
+# `workbench report --model-options FILE` merges a file with this table over it, option by option.
+# Examples (uncomment and rename the model; it must be one of the models above):
+#
+# [model_options."litellm/openai/my-model"]   # one model served by two replicas through litellm's Router
+# api_key_env = "MY_SERVER_KEY"               # key of the deployments that name none
+# routing_strategy = "least-busy"             # or usage-based-routing-v2 (default when rpm/tpm are set)
+# allowed_fails = 2                           # failures within cooldown_s before a replica is rested
+# cooldown_s = 60
+# input_cost_per_token = 0.0000005            # USD, for cost figures (give both or neither)
+# output_cost_per_token = 0.0000015
+#
+# [[model_options."litellm/openai/my-model".deployments]]
+# api_base = "http://10.0.0.5:8000/v1"
+# rpm = 600
+#
+# [[model_options."litellm/openai/my-model".deployments]]
+# api_base = "http://10.0.0.6:8000/v1"
+# api_key_env = "REPLICA_2_KEY"
+#
+# [model_options."hf/smollm2-135m-instruct"]  # a local model
+# batch_size = 8
+# dtype = "float32"
+"""
 _PROJECT_VALUES = {"dataset": "data/sample.jsonl", "gate_file": "gate.toml", "report_name": "migration",
                    "sample_size": None}
 
@@ -67,7 +95,7 @@ def params_toml() -> str:
              f"# Intervals are {CONFIDENCE:.0%} confidence intervals throughout. \"\" means none (TOML has no null).", ""]
     defaults = MigrationConfig().model_dump(mode="json")
     for name, field in MigrationConfig.model_fields.items():
-        if name in _SET_BY_COMMAND:
+        if name in _SET_BY_COMMAND or name in _TABLES:
             continue
         value = _PROJECT_VALUES.get(name, defaults[name])
         lines.append(f"# {field.description}")
@@ -78,7 +106,7 @@ def params_toml() -> str:
         else:
             lines.append(f"{name} = {toml_value(value)}")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + MODEL_OPTIONS_EXAMPLE
 
 
 def gate_toml() -> str:

@@ -200,3 +200,17 @@ def test_bundled_models_convert_once_then_resolve_in_a_moment(name, chat, monkey
     assert again == source and second_s < 2.0
     assert (again.path / "model.safetensors").stat().st_mtime_ns == built_at
     assert not list(again.path.parent.glob(f".{again.path.name}.tmp-*"))
+
+
+def test_a_relative_spec_resolves_against_base_dir_and_keeps_spec_and_hash(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    folder = _folder(project / "models" / "tiny")
+    monkeypatch.chdir(project)
+    here = lm.locate_local_model("models/tiny", cache_dir=tmp_path / "cache")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="no such folder"):
+        lm.locate_local_model("models/tiny", cache_dir=tmp_path / "cache")
+    there = lm.locate_local_model("models/tiny", cache_dir=tmp_path / "cache", base_dir=project)
+    assert there == here and there.folder == folder.resolve() and there.spec == "models/tiny"
+    assert lm.locate_local_model("smollm2-135m-instruct", cache_dir=tmp_path / "cache", base_dir=project).kind \
+        == "bundled"  # a bundled name is never a path

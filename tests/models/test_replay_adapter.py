@@ -45,3 +45,22 @@ def test_replay_csv_and_bad_rows_are_reported_with_row_and_field(tmp_path):
     assert "row 3, field 'item_id': duplicate of row 1" in message and "row 4" in message
     with pytest.raises(InputError, match="not found"):
         get_model(f"replay/{tmp_path / 'missing.jsonl'}")
+
+
+def test_a_relative_recording_resolves_against_the_project_with_the_same_identity(tmp_path, monkeypatch):
+    from workbench.models import get_model, make_adapter
+
+    project, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    (project / "logs").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "logs" / "prod.jsonl").write_text('{"item_id": "a", "response": "answer A"}\n', encoding="utf-8")
+    monkeypatch.chdir(project)
+    from_project = get_model("replay/logs/prod.jsonl")  # before: relative to the current folder
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(InputError, match="not found"):
+        get_model("replay/logs/prod.jsonl")  # without a project, the current folder still decides
+    adapter = make_adapter("replay/logs/prod.jsonl", {}, base_dir=project)
+    assert adapter.path == project / "logs" / "prod.jsonl" and adapter.name == "replay/logs/prod.jsonl"
+    assert adapter.identity() == from_project.identity()
+    absolute = make_adapter(f"replay/{project / 'logs' / 'prod.jsonl'}", {}, base_dir=elsewhere)
+    assert absolute.path == project / "logs" / "prod.jsonl"  # an absolute path stays as it is

@@ -162,3 +162,15 @@ def test_a_team_store_on_postgresql_keeps_the_trials_and_the_cache(project, rule
         assert store.trials_frame(first.run_id)["prompt_version"].tolist() == first.trials["prompt_version"].tolist()
         assert store.optimize_run(first.run_id)["status"] == "done"
     assert list((project / ".workbench" / "optimize" / first.run_id / "prompts").glob("plain/*.toml"))
+
+
+def test_bad_model_options_stop_before_anything_is_written(project, rule_server):
+    from workbench.errors import InputError
+
+    options = {"openai/rule-target": {"api_key": "sk-inline-0123456789abcdef"}, "openai/nowhere": {}}
+    with pytest.raises(InputError) as caught:
+        run(project, rule_server.url, model_options=options)
+    text = str(caught.value)
+    assert 'model_options."openai/rule-target".api_key' in text and 'model_options."openai/nowhere"' in text
+    assert "0123456789abcdef" not in text
+    assert not (project / "store.db").exists() and rule_server.total_hits() == 0

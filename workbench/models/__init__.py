@@ -1,19 +1,22 @@
 """Model adapters, registered by name as "provider/model".
 
-`get_model("litellm/gpt-4o-mini", api_base=...)` returns an adapter. Registering a provider is
-one line in `_PROVIDERS`; adapters import their heavy libraries lazily.
+`get_model("litellm/gpt-4o-mini", api_base=...)` returns an adapter; `make_adapter` also takes the
+folder a relative `hf/`, `vllm/` or `replay/` path resolves against (the user's project). Registering a
+provider is one line in `_PROVIDERS`; adapters import their heavy libraries lazily.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 from pydantic import ValidationError
 
 from workbench.errors import InputError, UnknownModelError
 from workbench.models.base import Adapter, Outcome, Request, Response, Sampling
 
-__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "get_model", "providers", "split_name", "takes_api_base"]
+__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "default_timeout_s", "get_model", "make_adapter",
+           "providers", "split_name", "takes_api_base"]
 
 # provider -> "module:Class"; the module is imported only when the provider is used.
 _PROVIDERS: dict[str, str] = {
@@ -55,13 +58,29 @@ def takes_api_base(name: str) -> bool:
     return "api_base" in adapter_class(provider).options_model.model_fields
 
 
-def get_model(name: str, **options: Any) -> Adapter:
-    """Build the adapter for `name`; unknown or ill-typed options raise InputError naming them."""
+def default_timeout_s(name: str) -> float:
+    """The per-call limit a model gets unless the user sets one: an API call is one request, a local
+    model's call a batch of many rows (see `Adapter.default_timeout_s`)."""
+    provider, _ = split_name(name)
+    return adapter_class(provider).default_timeout_s
+
+
+def make_adapter(name: str, options: Mapping[str, Any] | None = None, base_dir: str | Path | None = None) -> Adapter:
+    """Build the adapter for `name`; unknown or ill-typed options raise InputError naming them. A
+    relative model path (`hf/models/mine`, `replay/logs/prod.jsonl`) resolves against `base_dir`
+    (None: the current folder)."""
     provider, model = split_name(name)
     cls = adapter_class(provider)
     try:
-        parsed = cls.options_model(**options)
+        parsed = cls.options_model(**dict(options or {}))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"options for model '{name}': {problems}") from None
+    if cls.local_files and base_dir is not None:
+        return cls(model, parsed, base_dir=Path(base_dir))  # type: ignore[call-arg]
     return cls(model, parsed)
+
+
+def get_model(name: str, **options: Any) -> Adapter:
+    """`make_adapter` with the options as keywords and paths relative to the current folder."""
+    return make_adapter(name, options)

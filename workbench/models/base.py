@@ -76,10 +76,16 @@ class Adapter:
     `options_model` is a pydantic model with extra="forbid", so an unknown option is an error.
     `max_batch` is how many requests one `generate` call takes (API adapters: 1, local: >1).
     `concurrent` says whether several `generate` calls may run at once (API: yes, local: no).
+    `default_timeout_s` is the per-call limit when the user sets none: one HTTP request for API
+    models, a batch of many rows for local ones (which on a CPU takes minutes).
+    `local_files`: the model part of the name is a file or folder; the adapter then takes
+    `base_dir`, the folder a relative path resolves against (the user's project).
     """
 
     provider: ClassVar[str]
     options_model: ClassVar[type[BaseModel]]
+    default_timeout_s: ClassVar[float] = 60.0
+    local_files: ClassVar[bool] = False
     max_batch: int = 1
     concurrent: bool = True
 

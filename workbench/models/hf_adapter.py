@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -82,10 +83,14 @@ class HFAdapter(Adapter):
     provider = "hf"
     options_model = HFOptions
     concurrent = False
+    local_files = True
+    # One call decodes `max_batch` rows (4 batches of 16 on a CPU): 64 answers of 128 tokens take
+    # minutes on 2 cores, more under load. The decoder stops before the limit and keeps what finished.
+    default_timeout_s = 600.0
 
-    def __init__(self, model: str, options: HFOptions):
+    def __init__(self, model: str, options: HFOptions, base_dir: Path | None = None):
         super().__init__(model, options)
-        self.ref = locate_local_model(model)  # bad specs fail here, before any call is planned
+        self.ref = locate_local_model(model, base_dir=base_dir)  # bad specs fail here, before any call is planned
         self.device = _pick_device(options.device)
         # CPU: 16 rows measured 4.7-5.5x one-by-one, 8 rows 3.0-3.3x (docs/bench/local.md)
         self.slots = options.batch_size or (32 if self.device.startswith("cuda") else 16)
@@ -195,7 +200,8 @@ class HFAdapter(Adapter):
                 try:
                     decoder = _Decoder(self, loaded, deadline, timeout_s, cancel)
                 except ImportError as exc:  # transformers before 4.56 has no DynamicLayer / logits_to_keep
-                    return [ModelCallError("unavailable", f"{self.name} needs transformers >= 4.56: {exc}")] \
+                    return [ModelCallError("unavailable", f"{self.name} needs transformers >= 5.17 (as "
+                                           f"pyproject.toml says): {exc}")] \
                         * len(requests)
                 for index, outcome in decoder.run(items).items():
                     outcomes[index] = outcome

@@ -94,8 +94,11 @@ def known_models() -> list[str]:
     return sorted(BUNDLED)
 
 
-def locate_local_model(spec: str, cache_dir: Path | None = None) -> LocalModelRef:
-    """Check `spec` and hash the model; raises InputError saying what is wrong and how to fix it."""
+def locate_local_model(spec: str, cache_dir: Path | None = None, base_dir: Path | None = None) -> LocalModelRef:
+    """Check `spec` and hash the model; raises InputError saying what is wrong and how to fix it. A
+    relative path resolves against `base_dir` (the user's project; None: the current folder). The
+    ref keeps `spec` as written and the hash is of the content, so the cache key of a model does not
+    depend on the folder the command ran from."""
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     text = spec.strip()
     if not text:
@@ -104,6 +107,8 @@ def locate_local_model(spec: str, cache_dir: Path | None = None) -> LocalModelRe
     if text.lower() in BUNDLED:
         return _locate_bundled(BUNDLED[text.lower()], text, root)
     path = Path(text).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = Path(base_dir) / path
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
             raise InputError(f"model 'hf/{spec}': GGUF file not found: {path.resolve()}")

@@ -34,10 +34,13 @@ class ReplayAdapter(Adapter):
     options_model = ReplayOptions
     max_batch = 64
     concurrent = False
+    local_files = True
 
-    def __init__(self, model: str, options: ReplayOptions):
+    def __init__(self, model: str, options: ReplayOptions, base_dir: Path | None = None):
         super().__init__(model, options)
-        self.path = Path(model)
+        path = Path(model).expanduser()
+        # relative to the user's project; the identity names the file and its content, not the folder
+        self.path = Path(base_dir) / path if base_dir is not None and not path.is_absolute() else path
         self.records = load_recording(self.path, options.id_field, options.response_field)
         self._identity = {"provider": self.provider, "file": self.path.name, "content": content_hash(
             {f"{k[0]}#{k[1]}": v.text for k, v in sorted(self.records.items())})}

@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import threading
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,12 +39,14 @@ class VLLMAdapter(Adapter):
     provider = "vllm"
     options_model = VLLMOptions
     concurrent = False
+    local_files = True
+    default_timeout_s = 600.0  # one call is a batch of `batch_size` (256) requests
 
-    def __init__(self, model: str, options: VLLMOptions):
+    def __init__(self, model: str, options: VLLMOptions, base_dir: Path | None = None):
         if importlib.util.find_spec("vllm") is None:
             raise InputError(f"model 'vllm/{model}': {INSTALL_HINT}")
         super().__init__(model, options)
-        self.ref = locate_local_model(model)
+        self.ref = locate_local_model(model, base_dir=base_dir)
         self.max_batch = options.batch_size
         self._llm: Any = None
         self._chat_template = False

@@ -20,6 +20,7 @@ import pandas as pd
 
 from workbench import calls, pipeline
 from workbench.hashing import content_hash
+from workbench.models import make_adapter
 from workbench.optimize.budget import Budget, BudgetExhausted
 from workbench.optimize.config import OptimizeConfig
 from workbench.optimize.objective import (Objective, judge_scores, make_objective, metric_scores,
@@ -80,7 +81,8 @@ class Evaluator:
         """Answers of `model` with `prompt_ref` on `items` (item_id, response, error, cache_key), through
         the cached runner, after checking that the calls it still needs fit the budget."""
         sampling = self.sampling if max_tokens is None else self.sampling.model_copy(update={"max_tokens": max_tokens})
-        spec = ModelSpec(name=model, prompt=prompt_ref, options=self._options(model))
+        spec = ModelSpec(name=model, prompt=prompt_ref, options=self._options(model),
+                         base_dir=str(self.config.base_dir))  # a relative hf/ or replay/ path: in the project
         planned = preflight(items, [spec], sampling=sampling, prompts_dir=self.scratch)[0][3]
         new = self.budget.new_keys(c.cache_key for c in planned)
         self.budget.require(len(new), what, use_reserve=use_reserve)
@@ -104,9 +106,8 @@ class Evaluator:
         return frame[["item_id", "response", "error", "cache_key"]].assign(item_id=lambda f: f["item_id"].astype(str))
 
     def _options(self, model: str) -> dict[str, Any]:
-        """The endpoint where it applies (as the report's model specs do), then the model's own options."""
-        endpoint = ModelSpec.with_endpoint(model, None, self.api_base).options
-        return {**endpoint, **self.config.model_options.get(model, {})}
+        """The model's own options, and the endpoint where it has none of its own (as the report's)."""
+        return ModelSpec.with_endpoint(model, None, self.api_base, options=self.config.model_options.get(model)).options
 
     def ask(self, model: str, text: str, what: str) -> str:
         """One free-text question to a model (the optimizer), cached like every other call."""
@@ -146,10 +147,12 @@ class Evaluator:
         self.budget.require(len(self.budget.new_keys(keys)), f"{what} (judge)", use_reserve=use_reserve)
         spec = JudgeSpec(model=self.config.judge, template=self.config.judge_template,
                          options=self._options(str(self.config.judge)))
+        adapter = make_adapter(spec.model, spec.options, self.config.base_dir)  # a relative hf/ path: in the project
         started = time.perf_counter()
 
         def judge(batch: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-            result = judge_pointwise(self.store, spec, batch, frame, self.config.judge_criterion, self.policy)
+            result = judge_pointwise(self.store, spec, batch, frame, self.config.judge_criterion, self.policy,
+                                     adapter=adapter)
             self.calls_made += int(result.stats.model_calls or 0)
             self.failed_calls += int(result.stats.errors or 0)
             return result.scores
@@ -157,6 +160,7 @@ class Evaluator:
         try:
             return judge_scores(judge, items, responses)
         finally:
+            calls.run_sync(adapter.aclose())
             self.model_s += time.perf_counter() - started
             self.budget.record(dict.fromkeys(keys, None))
 

@@ -78,6 +78,10 @@ def _preflight(config: OptimizeConfig) -> _Checked:
                 split_name(name)
             except InputError as exc:
                 problems.extend(str(p) for p in exc.problems)
+    from workbench.model_options import problems as model_option_problems
+
+    models = [m for m in (config.target, config.baseline, config.judge, config.optimizer_model) if m]
+    problems.extend(model_option_problems(config.model_options, models))  # as the report checks them
     prompts: dict[str, PromptVersion] = {}
     for ref in [config.start_prompt, config.baseline_prompt if config.objective == "source" else None]:
         if ref:
