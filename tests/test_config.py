@@ -256,3 +256,20 @@ def _keys_of(adapter) -> list[str]:
     from workbench.runner import build_requests, plan_calls
 
     return [c.cache_key for c in plan_calls(adapter, build_requests(_items(), None, Sampling(), 1))]
+
+
+def test_the_report_gives_each_model_the_per_call_limit_of_its_kind(tmp_path):
+    """A local model's call is a batch of many rows: it gets minutes, an API request a minute, unless
+    timeout_s is set; the judge's policy follows its own kind too."""
+    from workbench.pipeline import call_policy
+
+    config = MigrationConfig(project_dir=str(tmp_path), dataset="items.jsonl", baseline="hf/smollm2-135m-instruct",
+                             candidates=["openai/gpt-x"], judge="openai/judge")
+    specs = {m: config.model_spec(m) for m in config.models()}
+    assert {m: s.timeout_s for m, s in specs.items()} == {"hf/smollm2-135m-instruct": 600.0, "openai/gpt-x": 60.0,
+                                                          "openai/judge": 60.0}
+    local = call_policy(config, specs["hf/smollm2-135m-instruct"])
+    assert (local.timeout_s, local.budget_s) == (600.0, 1200.0)  # room for one retry after a timeout
+    fixed = config.model_copy(update={"timeout_s": 5.0})
+    assert {fixed.model_spec(m).timeout_s for m in fixed.models()} == {5.0}
+    assert call_policy(fixed).timeout_s == 5.0 and call_policy(config).timeout_s == 60.0

@@ -85,7 +85,9 @@ class MigrationConfig(ProjectParameters):
         "prices, a model's own api_base, hf/ device or batch size), checked by the model's adapter; no keys here: "
         "api_key_env names the environment variable that holds one")
     concurrency: int = Field(4, ge=1, description="calls in flight at once")
-    timeout_s: float = Field(300.0, gt=0, allow_inf_nan=False, description="hard limit per call, seconds")
+    timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                    description="hard limit per call, seconds; None: by model kind (60 for an "
+                                    "API request, 600 for a local model's batch of many rows)")
     lifecycle_file: str | None = Field("bundled:model_lifecycle.toml", description="release and retirement dates")
     bootstrap_resamples: int = Field(1000, ge=100, description="bootstrap resamples for every CI")
     labels_task: str | None = Field(None, description="human labels' task (None: the name the labeler uses)")
@@ -93,7 +95,7 @@ class MigrationConfig(ProjectParameters):
     output_dir: str | None = Field(None, description="set by `workbench report`: where verdict.json goes")
 
     @field_validator("baseline_prompt", "judge", "gate_file", "api_base", "lifecycle_file", "labels_task",
-                     "project_dir", "output_dir", "sample_size", mode="before")
+                     "project_dir", "output_dir", "sample_size", "timeout_s", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         """TOML has no null: an empty string (or "none") switches an optional parameter off."""
@@ -142,12 +144,15 @@ class MigrationConfig(ProjectParameters):
         return list(dict.fromkeys([self.baseline, *self.candidates, *([self.judge] if self.judge else [])]))
 
     def model_spec(self, model: str, prompt: str | None = None) -> Any:
-        """The runner's spec of `model`: its own options, the global api_base where it has none, and
-        relative model paths resolved in the project."""
+        """The runner's spec of `model`: its own options, the global api_base where it has none,
+        relative model paths resolved in the project, and its per-call limit (`timeout_s`, else the
+        default of its kind)."""
         from workbench.runner import ModelSpec
 
+        from workbench.models import default_timeout_s
+
         return ModelSpec.with_endpoint(model, prompt, self.endpoint, options=self.model_options.get(model),
-                                       base_dir=self.base_dir)
+                                       base_dir=self.base_dir, timeout_s=self.timeout_s or default_timeout_s(model))
 
     def prompt_for(self, index: int) -> str | None:
         prompts = self.candidate_prompts

@@ -134,13 +134,14 @@ def model_specs(config: MigrationConfig) -> list[Any]:
     return [config.model_spec(model, prompt) for model, prompt in config.arms()]
 
 
-def call_policy(config: MigrationConfig) -> Any:
+def call_policy(config: MigrationConfig, model: Any | None = None) -> Any:
+    """The call policy of `model` (a ModelSpec, whose per-call limit wins) or the run's default: the
+    configuration's concurrency, and a whole budget per call (retries and waits included) that leaves
+    room for a retry after a timeout."""
     from workbench.calls import CallPolicy
 
-    # one call's whole budget (retries and waits included) leaves room for a retry after a timeout:
-    # with the default 300 s budget a timeout_s of 300 s or more could never be retried, or even reached
-    return CallPolicy(concurrency=config.concurrency, timeout_s=config.timeout_s,
-                      budget_s=max(300.0, 2 * config.timeout_s))
+    timeout = model.timeout_s if model is not None and model.timeout_s else (config.timeout_s or 60.0)
+    return CallPolicy(concurrency=config.concurrency, timeout_s=timeout, budget_s=max(300.0, 2 * timeout))
 
 
 def sampling(config: MigrationConfig) -> Any:
@@ -220,7 +221,7 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     model = config.model_spec(config.judge)  # its own options; api_base reaches API judges too
     spec = JudgeSpec(model=config.judge, template=config.judge_template, options=model.options)
     adapter = make_adapter(model.name, model.options, model.base_dir)  # a relative hf/ path: in the project
-    policy = call_policy(config)
+    policy = call_policy(config, model)
     labels = arm_labels(config)
     baseline = responses[responses["model"] == labels[0]]
     results: dict[str, Any] = {}
