@@ -96,13 +96,16 @@ class Progress(Protocol):
 
 
 async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, policy: CallPolicy | None = None,
-                  progress: Progress | None = None, counts: CallCounts | None = None) -> dict[str, Outcome]:
+                  progress: Progress | None = None, counts: CallCounts | None = None, *,
+                  keep_responses: bool = True) -> dict[str, Outcome]:
     """Outcome of every planned call, keyed by cache key (in first-seen order).
 
     Keys already in the store are not called, nor keys another process is calling (their outcome
     there is the outcome here). A failure is returned as its ModelCallError and never raised;
     cancellation (and Ctrl-C) propagates, leaving calls in flight unstored and unclaimed.
     `counts`, when given, is filled with what happened to the distinct keys.
+    `keep_responses=False` (large runs): answers stay in the store only and the result holds the
+    failed keys alone, so memory does not grow with the calls made or found cached.
     """
     policy = policy or CallPolicy()
     counts = counts if counts is not None else CallCounts()
@@ -112,19 +115,21 @@ async def execute(adapter: Adapter, calls: Sequence[PlannedCall], store: Any, po
     for call in calls:
         unique.setdefault(call.cache_key, call)
         weight[call.cache_key] = weight.get(call.cache_key, 0) + 1
-    outcomes: dict[str, Outcome] = dict(store.stored_responses(list(unique)))
+    outcomes: dict[str, Outcome] = dict(store.stored_responses(list(unique))) if keep_responses else {}
+    cached = outcomes.keys() if keep_responses else store.cached_keys(list(unique))
     tally = _Tally(progress, weight)
-    tally.done += sum(weight[k] for k in outcomes)
-    counts.cached += len(outcomes)
+    tally.done += sum(weight[k] for k in cached)
+    counts.cached += len(cached)
     tally.report()
-    todo = [call for key, call in unique.items() if key not in outcomes]
+    todo = [call for key, call in unique.items() if key not in cached]
+    del cached
     if todo:
         try:
             await adapter.prepare()  # load weights / slow imports before any call's timeout starts
         except Exception as exc:  # noqa: BLE001 - each call then fails and is recorded per item
             logger.warning("preparing %s failed (%s); its calls will be recorded as errors", adapter.name, redact(str(exc)))
-        await _Runner(adapter, store, policy, tally, outcomes, counts, since).run(todo)
-    return {key: outcomes[key] for key in unique}
+        await _Runner(adapter, store, policy, tally, outcomes, counts, since, keep_responses).run(todo)
+    return {key: outcomes[key] for key in unique if key in outcomes}
 
 
 def run_sync(coro: Awaitable[T]) -> T:
@@ -210,9 +215,9 @@ class _Runner:
     the queue (priority 0 before fresh calls' 1), so a long run never eats a retried call's budget."""
 
     def __init__(self, adapter: Adapter, store: Any, policy: CallPolicy, tally: _Tally, outcomes: dict[str, Outcome],
-                 counts: CallCounts, since: float):
+                 counts: CallCounts, since: float, keep_responses: bool = True):
         self.adapter, self.store, self.policy, self.tally, self.outcomes = adapter, store, policy, tally, outcomes
-        self.counts, self.since = counts, since
+        self.counts, self.since, self.keep_responses = counts, since, keep_responses
         self.owner = _owner()  # this execute, as named on its claims
         self.fresh: collections.deque[_Item] = collections.deque()  # not yet claimed, in calling order
         self.waiting: dict[str, _Item] = {}  # keys another process holds, looked up every poll_s
@@ -365,14 +370,15 @@ class _Runner:
         if not live:
             return
         batch = live
-        # The hard limit is the timeout, shortened so no call overruns its total budget.
+        # The hard limit is the timeout, shortened so no call overruns its total budget; the adapter
+        # is told the same remaining time, so one that watches its own deadline (hf/) stops first.
         left = min(self.retry.budget_s - (now - item.started) for item in batch)  # type: ignore[operator]
         limit = max(0.001, min(self.policy.timeout_s, left))
         requests = [item.call.request for item in batch]
         start = time.perf_counter()
         try:
             async with asyncio.timeout(limit):
-                results: list[Any] = list(await self.adapter.generate(requests, self.policy.timeout_s))
+                results: list[Any] = list(await self.adapter.generate(requests, limit))
             if len(results) != len(batch):
                 results = [ModelCallError("bad_output", f"adapter {self.adapter.name} returned {len(results)} "
                                           f"outcomes for {len(batch)} requests")] * len(batch)
@@ -439,7 +445,8 @@ class _Runner:
     def _finish(self, key: str, outcome: Outcome, paid: bool = True) -> None:
         if self.writer.error is not None:  # the store is failing (disk full, ...): stop calling
             raise self.writer.error
-        self.outcomes[key] = outcome
+        if self.keep_responses or isinstance(outcome, ModelCallError):
+            self.outcomes[key] = outcome
         self.tally.finished(key, outcome, paid)
         self.remaining -= 1
         if self.remaining == 0:

@@ -187,7 +187,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)  # before any write
     with open_store(args.store) as store:
         _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
-                            prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"))
+                            prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"),
+                            responses=False)  # answers stay in the store: memory flat on large runs
     for name, info in stats.per_model.items():
         print(f"{name}: {_call_counts(info)}", file=sys.stderr)
         for kind, entry in info["error_kinds"].items():

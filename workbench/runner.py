@@ -22,6 +22,7 @@ from workbench.progress import PhaseReporter, phase, reporter
 from workbench.secrets import redact_config
 from workbench.prompts import PromptVersion, Rendered, load_prompt
 from workbench.store import Store
+from workbench.store.base import RUN_FRAME_COLUMNS
 
 
 class ModelSpec(BaseModel):
@@ -136,10 +137,12 @@ def arm_names(arms: Sequence[tuple[str, str | None]]) -> list[str]:
 async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Store, *, samples: int = 1,
                     sampling: Sampling | None = None, policy: calls.CallPolicy | None = None,
                     prompts_dir: str | Path | None = None, progress: bool | PhaseReporter = True,
-                    cache_only: bool = False) -> tuple[pd.DataFrame, RunStats]:
+                    cache_only: bool = False, responses: bool = True) -> tuple[pd.DataFrame, RunStats]:
     """Run every model over every item (and sample); returns the responses (`model` = arm name)
     and what it cost. `cache_only`: make no call and write nothing; every response must already be
-    stored (or have failed before), else one InputError says what is missing."""
+    stored (or have failed before), else one InputError says what is missing. `responses=False`
+    (the CLI, large runs): answers stay in the store and the frame comes back empty, so memory
+    does not grow with the number of calls."""
     if samples < 1:
         raise InputError(f"samples must be >= 1, got {samples}")
     sampling = sampling or Sampling()
@@ -166,18 +169,23 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
         bar = phase(report, f"generating {arm}", len(unique_keys))
         counts = calls.CallCounts()
         try:
-            outcomes = await calls.execute(adapter, planned, store, spec.policy(policy), bar, counts)
+            failed = await calls.execute(adapter, planned, store, spec.policy(policy), bar, counts,
+                                         keep_responses=False)
         finally:
             bar.close()
             await adapter.aclose()
-        failures = [o for o in outcomes.values() if isinstance(o, Exception)]
+        failures = list(failed.values())
         stats.add(arm, {"run_id": run_id, "identity": adapter.identity(), "prompt": spec.prompt,
                         "options": redact_config(spec.options),
                         "calls_made": counts.made, "not_sent": counts.not_sent,
                         "cached": counts.cached + counts.answered_elsewhere,
                         "answered_elsewhere": counts.answered_elsewhere, "failed_elsewhere": counts.failed_elsewhere,
                         "errors": len(failures)}, failures)
-        frames.append(store.run_frame(run_id).assign(model=arm))
+        if responses:
+            frames.append(store.run_frame(run_id).assign(model=arm))
+        else:
+            cost = store.run_cost(run_id)
+            stats.cost_usd = cost if stats.cost_usd is None else stats.cost_usd + (cost or 0.0)
     return _finish(stats, frames, started)
 
 
@@ -203,9 +211,10 @@ def _from_store(prepared: list[tuple[ModelSpec, str, Adapter, list[calls.Planned
 
 
 def _finish(stats: RunStats, frames: list[pd.DataFrame], started: float) -> tuple[pd.DataFrame, RunStats]:
-    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    costs = result["cost_usd"].dropna() if "cost_usd" in result else pd.Series(dtype=float)
-    stats.cost_usd = float(costs.sum()) if len(costs) else None
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_FRAME_COLUMNS)
+    if frames:
+        costs = result["cost_usd"].dropna()
+        stats.cost_usd = float(costs.sum()) if len(costs) else None
     stats.wall_s = time.perf_counter() - started
     return result, stats
 

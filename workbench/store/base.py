@@ -77,6 +77,11 @@ class BaseStore(ABC):
     def run_frame(self, run_id: int) -> pd.DataFrame:
         """One row per planned call of a run: the response if stored, else the latest error."""
 
+    @abstractmethod
+    def run_cost(self, run_id: int) -> float | None:
+        """Known cost in USD of a run's planned calls that have a stored answer (as the sum of
+        `run_frame(run_id).cost_usd`, without building the frame); None when no price is known."""
+
     def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
         """Like `run_frame` for calls that were planned but not recorded as a run: one row per
         (item_id, sample_index, cache_key), in order, with the stored response or else the key's

@@ -354,6 +354,11 @@ class PostgresStore(BaseStore):
             """, (int(run_id),))
         return frame[RUN_FRAME_COLUMNS]
 
+    def run_cost(self, run_id: int) -> float | None:
+        cost = self._rows("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"
+                          " ON resp.cache_key = ri.cache_key WHERE ri.run_id = %s", (int(run_id),))[0][0]
+        return None if cost is None else float(cost)
+
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
             return {}

@@ -239,6 +239,10 @@ class SQLiteStore(BaseStore):
             ORDER BY ri.rowid
             """, (run_id,))
 
+    def run_cost(self, run_id: int) -> float | None:
+        return self.execute("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"
+                            " ON resp.cache_key = ri.cache_key WHERE ri.run_id = ?", (int(run_id),)).fetchone()[0]
+
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         return self._latest_messages("call_errors", "cache_key", keys)
 
