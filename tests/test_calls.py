@@ -360,6 +360,47 @@ def test_budget_spent_waiting_for_a_slot_gives_up_with_the_last_error(store) -> 
     assert [(e[1], e[3]) for e in errors_of(store)] == [("server", 1)]
 
 
+def test_the_adapter_is_told_the_time_left_not_the_full_timeout(store) -> None:
+    """An adapter that watches its own deadline (hf/) must stop before the call layer's timeout:
+    it gets what is left of the call's budget when that is shorter than timeout_s."""
+    class Deadlines(FakeAdapter):
+        def __init__(self) -> None:
+            super().__init__("deadlines", FakeOptions(fail_items=("fails",), fail_kind="server"))
+            self.told: list[float] = []
+
+        async def generate(self, requests, timeout_s):
+            self.told.append(timeout_s)
+            await asyncio.sleep(0.05)
+            return await super().generate(requests, timeout_s)
+
+    adapter = Deadlines()
+    calls = plan(adapter, "fails")
+    run_sync(execute(adapter, calls, store, CallPolicy(timeout_s=60, budget_s=2.0, max_attempts=3,
+                                                       backoff_base_s=0.01, backoff_max_s=0.01)))
+    assert len(adapter.told) == 3
+    assert adapter.told[0] <= 2.0  # the budget, not the 60 s timeout
+    assert adapter.told[1] < adapter.told[0] - 0.04 and adapter.told[2] < adapter.told[1] - 0.04  # what is left
+    run_sync(execute(adapter, plan(adapter, "ok"), store, CallPolicy(timeout_s=1.5)))
+    assert adapter.told[-1] == 1.5  # the timeout, when it is the shorter of the two
+
+
+def test_without_keeping_responses_answers_stay_in_the_store_and_failures_come_back(store) -> None:
+    """Large runs: execute returns only the failed keys, so nothing per answer stays in memory."""
+    adapter = FakeAdapter("fake", FakeOptions(fail_items=("bad",), fail_kind="auth"))
+    calls = plan(adapter, "bad", *[f"ok{i}" for i in range(20)])
+    counts = CallCounts()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**FAST), counts=counts, keep_responses=False))
+    assert list(out) == [calls[0].cache_key] and out[calls[0].cache_key].kind == "auth"
+    assert counts.made == 21 and store.cached_keys([c.cache_key for c in calls]) == {c.cache_key for c in calls[1:]}
+    adapter.calls.clear()
+    again = CallCounts()
+    out = run_sync(execute(adapter, calls, store, CallPolicy(**FAST), counts=again, keep_responses=False))
+    assert list(out) == [calls[0].cache_key]  # errors are never cached: the failed call was made again
+    assert again.cached == 20 and again.made == 1 and [r.item_id for r in adapter.calls] == ["bad"]
+    full = run_sync(execute(adapter, calls[1:], store))
+    assert all(isinstance(o, Response) for o in full.values()) and len(full) == 20  # default: every outcome
+
+
 def test_a_failing_store_stops_execute_with_its_error(tmp_path) -> None:
     import sqlite3
 

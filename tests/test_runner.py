@@ -146,3 +146,92 @@ def test_the_global_api_base_goes_only_to_api_models_without_their_own_endpoint(
     priced = {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}
     assert ModelSpec.with_endpoint("openai/m", None, "http://g/v1", options=priced).options == {
         "api_base": "http://g/v1", **priced}
+
+
+# ---- a large run through the local server ----------------------------------------------------------
+def _server_process():
+    """tests/fault_server.py in its own process (its memory and GIL are not the client's)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent / "fault_server.py"
+    proc = subprocess.Popen([sys.executable, str(script), "--no-record"], stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http"), "fault server did not start"
+    return proc, url
+
+
+def _server_hits(url: str) -> int:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats", timeout=10) as resp:
+        return int(json.load(resp)["total_hits"])
+
+
+class _MemoryProbe:
+    """A phase reporter recording Python's traced memory (tracemalloc) each time a phase's count of
+    finished calls crosses a tenth of its total."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[str, int, int]] = []  # (phase, calls done, bytes)
+
+    def __call__(self, desc: str, total: int) -> "_MemoryProbe._Phase":
+        return self._Phase(self, desc, total)
+
+    class _Phase:
+        def __init__(self, probe: "_MemoryProbe", desc: str, total: int) -> None:
+            self.probe, self.desc, self.step, self.next = probe, desc, max(1, total // 10), 0
+
+        def update(self, n_done: int, n_errors: int = 0, cost_usd: float = 0.0) -> None:
+            import tracemalloc
+
+            if n_done >= self.next:
+                self.probe.samples.append((self.desc, n_done, tracemalloc.get_traced_memory()[0]))
+                self.next = n_done + self.step
+
+        def close(self) -> None:
+            pass
+
+
+@pytest.mark.slow
+def test_a_large_run_keeps_memory_flat_and_its_warm_rerun_makes_no_call(tmp_path, api_key):
+    """3,000 items x 2 models through a real OpenAI-compatible server: the memory the run holds does
+    not grow with the calls made (answers go to the store on disk), and the same run again is served
+    from the store without a single request."""
+    import tracemalloc
+
+    from workbench.store import Store
+
+    n = 3000
+    items = pd.DataFrame({"item_id": [f"item-{k:05d}" for k in range(n)],
+                          "input": [f"question {k}: where is my order and when will it ship" for k in range(n)]})
+    proc, url = _server_process()
+    try:
+        models = [ModelSpec.with_endpoint("openai/scale-base", None, url),
+                  ModelSpec.with_endpoint("openai/scale-cand", None, url)]
+        policy = CallPolicy(concurrency=16, timeout_s=30)
+        probe = _MemoryProbe()
+        with Store(tmp_path / "store.db") as store:
+            tracemalloc.start()
+            try:
+                frame, stats = generate(items, models, store, policy=policy, progress=probe, responses=False)
+            finally:
+                tracemalloc.stop()
+            assert stats.calls_made == 2 * n and stats.errors == 0 and frame.empty
+            assert _server_hits(url) == 2 * n
+            assert store.execute("SELECT count(*) FROM responses").fetchone()[0] == 2 * n
+            # From a tenth of the first model's calls to the last call of the second: 5,700 calls.
+            first = next(b for desc, done, b in probe.samples if done >= n // 10)
+            last = probe.samples[-1][2]
+            assert probe.samples[-1][1] == n and len({desc for desc, *_ in probe.samples}) == 2
+            growth = last - first
+            assert growth < 1 * 2**20, f"memory grew {growth / 2**20:.2f} MiB over {2 * n - n // 10} calls"
+
+            again, warm = generate(items, models, store, policy=policy, progress=False)
+            assert warm.calls_made == 0 and warm.cached == 2 * n and _server_hits(url) == 2 * n
+            assert len(again) == 2 * n and again["response"].str.startswith("echo: question").all()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -319,6 +319,26 @@ def test_items_and_run_order_survive_on_both(any_store):
     assert any_store.cached_keys([]) == set() and any_store.stored_responses([]) == {}
 
 
+def test_one_items_rows_failed_items_and_run_cost_on_both(any_store):
+    """What the explorer reads per item and the CLI's cost without building a run's frame."""
+    any_store.save_items("d", "mem", pd.DataFrame({"item_id": ["a", "b", "c"], "input": ["1", "2", "3"]}))
+    base = any_store.create_run("fake/base", None, "d", {"samples": 2},
+                                [(i, s, f"base-{i}-{s}") for i in "abc" for s in (0, 1)])
+    cand = any_store.create_run("fake/cand", None, "d", {"samples": 1}, [(i, 0, f"cand-{i}") for i in "abc"])
+    for key, cost in [("base-a-0", 0.25), ("base-a-1", None), ("base-b-0", 0.5), ("base-b-1", 0.5), ("base-c-0", 1.0),
+                      ("base-c-1", 1.0), ("cand-a", None), ("cand-c", None)]:
+        any_store.put_response(key, "fake/m", {}, Response(text=f"text of {key}", cost_usd=cost, latency_s=0.1))
+    any_store.record_error("cand-b", "fake/cand", "b", 0, "server", "server: boom", 2)
+    rows = any_store.run_item_rows([base, cand], "b")
+    assert [(r["run_id"], r["sample_index"], r["response"], r["error"]) for r in rows] == [
+        (base, 0, "text of base-b-0", None), (base, 1, "text of base-b-1", None), (cand, 0, None, "server: boom")]
+    assert set(rows[0]) >= {"model", "latency_s", "cost_usd", "prompt_tokens", "finish_reason", "cache_key"}
+    assert any_store.run_item_rows([cand], "zz") == []
+    assert any_store.run_failed_items([base, cand]) == ["b"] and any_store.run_failed_items([base]) == []
+    assert any_store.run_cost(base) == pytest.approx(float(any_store.run_frame(base)["cost_usd"].sum())) == 3.25
+    assert any_store.run_cost(cand) is None  # no price known: unknown, never 0
+
+
 def test_judgments_undo_and_optimizer_on_both(any_store):
     row = {"judge_key": "j", "judge_spec_json": "{}", "kind": "pairwise", "criterion": "c", "item_id": "a",
            "response_key_a": "ka", "response_key_b": "kb", "position": "ab", "sample_index": 0, "verdict": "A",

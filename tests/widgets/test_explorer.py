@@ -481,3 +481,59 @@ def test_unrelated_answers_are_shown_side_by_side_without_marks_and_say_so():
     assert "Your refund was issued and arrives in five business days." in view
     ex.diff_toggle.value = False
     assert "without diff marks" not in ex.view.value
+
+
+# ---- over a store's runs, read lazily -----------------------------------------------------------
+@pytest.fixture
+def generated(tmp_path):
+    """A store with two fake models' runs over 40 items (one call failed), and the run frames."""
+    from workbench.calls import CallPolicy
+    from workbench.runner import ModelSpec, generate
+    from workbench.store import Store
+
+    items = pd.DataFrame({"item_id": [f"it{k:02d}" for k in range(40)], "input": [f"Question {k}?" for k in range(40)],
+                          "language": ["en", "ja"] * 20})
+    models = [ModelSpec(name="fake/base"), ModelSpec(name="fake/cand", options={"fail_items": ["it07"]})]
+    policy = CallPolicy(max_attempts=1)
+    with Store(tmp_path / "store.db") as store:
+        frame, _ = generate(items, models, store, policy=policy, progress=False)
+        yield store, frame
+
+
+def test_from_store_reads_only_the_item_on_screen(generated):
+    store, _frame = generated
+    ex = Explorer.from_store(store, ["fake/base", "fake/cand"])
+    assert ex.data.n_items == 40 and ex.data.models == ["fake/base", "fake/cand"] and ex.current_id == "it00"
+    assert ex.data.rows_loaded == 2  # the first item's two responses, not 80 rows
+    ex.next()
+    ex.go_to("it30")
+    assert ex.data.rows_loaded == 6 and "Question 30?" in ex.view.value
+    assert ex.position_text() == "item 31 of 40"
+
+
+def test_from_store_shows_what_the_frame_explorer_shows(generated):
+    store, frame = generated
+    lazy = Explorer.from_store(store, ["fake/base", "fake/cand"])
+    eager = Explorer(store.items_frame(frame["dataset_id"].iloc[0]), frame)
+    for item in ("it00", "it07", "it39"):
+        assert lazy.data.render_item_html(item) == eager.data.render_item_html(item)
+    assert "error: server: injected failure for it07" in lazy.data.render_item_html("it07")
+    for filters in (Filters(errors="with_errors"), Filters(errors="without_errors"), Filters(search="question 1"),
+                    Filters(search="FAKE/CAND: QUESTION 3"), Filters(slices={"language": ["ja"]})):
+        assert lazy.data.filter_ids(filters) == eager.data.filter_ids(filters)
+    assert lazy.data.filter_ids(Filters(errors="with_errors")) == ["it07"]
+
+
+def test_from_store_names_runs_and_refuses_what_it_cannot_pair(generated):
+    store, frame = generated
+    runs = {"base run": int(store.latest_run_id("fake/base")), "cand run": int(store.latest_run_id("fake/cand"))}
+    ex = Explorer.from_store(store, runs=runs)
+    assert ex.data.baseline == "base run" and "cand run" in ex.view.value
+    with pytest.raises(InputError, match="no run of model 'fake/other'.*fake/base, fake/cand"):
+        Explorer.from_store(store, ["fake/base", "fake/other"])
+    with pytest.raises(InputError, match="not both"):
+        Explorer.from_store(store, ["fake/base"], runs=runs)
+    store.save_items("d2", "mem", pd.DataFrame({"item_id": ["x"], "input": ["x"]}))
+    elsewhere = store.create_run("fake/x", None, "d2", {"samples": 1}, [("x", 0, "kx")])
+    with pytest.raises(InputError, match="different datasets"):
+        Explorer.from_store(store, runs={"a": runs["base run"], "b": elsewhere})

@@ -78,6 +78,16 @@ class BaseStore(ABC):
         """One row per planned call of a run: the response if stored, else the latest error."""
 
     @abstractmethod
+    def run_item_rows(self, run_ids: Sequence[int], item_id: str) -> list[dict[str, Any]]:
+        """`run_frame`'s rows of one item in several runs (by run, then sample), as dicts keyed by
+        RUN_FRAME_COLUMNS: what the explorer reads per item instead of every run's whole frame."""
+
+    @abstractmethod
+    def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
+        """Items with at least one planned call in these runs that has no stored answer (failed or
+        never made): the explorer's error filter, without reading the responses."""
+
+    @abstractmethod
     def run_cost(self, run_id: int) -> float | None:
         """Known cost in USD of a run's planned calls that have a stored answer (as the sum of
         `run_frame(run_id).cost_usd`, without building the frame); None when no price is known."""

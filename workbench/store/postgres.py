@@ -95,6 +95,17 @@ INSERT_UNDO = """
     RETURNING label_id, item_id
     """
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
+# One row per planned call of a run (RUN_FRAME_COLUMNS): the stored answer, else the key's latest error.
+RUN_ROWS = """
+    SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
+           resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
+           resp.latency_s, resp.cost_usd, resp.model_version,
+           CASE WHEN resp.cache_key IS NULL THEN
+               (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
+                ORDER BY e.error_id DESC LIMIT 1) END AS error,
+           ri.cache_key, r.run_id, r.dataset_id
+    FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
+    LEFT JOIN responses resp ON resp.cache_key = ri.cache_key"""
 
 
 def is_postgres_url(location: object) -> bool:
@@ -338,21 +349,19 @@ class PostgresStore(BaseStore):
         return sorted(r[0] for r in self._rows("SELECT DISTINCT model FROM runs"))
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
-        frame = self._frame(
-            """
-            SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
-                   resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
-                   resp.latency_s, resp.cost_usd, resp.model_version,
-                   CASE WHEN resp.cache_key IS NULL THEN
-                       (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
-                        ORDER BY e.error_id DESC LIMIT 1) END AS error,
-                   ri.cache_key, r.run_id, r.dataset_id
-            FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
-            LEFT JOIN responses resp ON resp.cache_key = ri.cache_key
-            WHERE ri.run_id = %s
-            ORDER BY ri.seq
-            """, (int(run_id),))
+        frame = self._frame(f"{RUN_ROWS} WHERE ri.run_id = %s ORDER BY ri.seq", (int(run_id),))
         return frame[RUN_FRAME_COLUMNS]
+
+    def run_item_rows(self, run_ids: Sequence[int], item_id: str) -> list[dict[str, Any]]:
+        rows = self._rows(f"{RUN_ROWS} WHERE ri.run_id = ANY(%s) AND ri.item_id = %s"
+                          " ORDER BY ri.run_id, ri.sample_index", ([int(r) for r in run_ids], str(item_id)))
+        return [dict(zip(RUN_FRAME_COLUMNS, row)) for row in rows]
+
+    def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
+        return [r[0] for r in self._rows(
+            "SELECT DISTINCT ri.item_id FROM run_items ri WHERE ri.run_id = ANY(%s)"
+            " AND NOT EXISTS (SELECT 1 FROM responses resp WHERE resp.cache_key = ri.cache_key)",
+            ([int(r) for r in run_ids],))]
 
     def run_cost(self, run_id: int) -> float | None:
         cost = self._rows("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.models.base import Response
-from workbench.store.base import BaseStore
+from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
                                     JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, OPTIMIZE_RUN_COLUMNS,
                                     RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, TRIAL_COLUMNS)
@@ -52,6 +52,17 @@ CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?
               " ON CONFLICT(cache_key) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at,"
               " expires_at = excluded.expires_at WHERE claims.expires_at <= excluded.claimed_at")
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
+# One row per planned call of a run (RUN_FRAME_COLUMNS): the stored answer, else the key's latest error.
+RUN_ROWS = """
+    SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
+           resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
+           resp.latency_s, resp.cost_usd, resp.model_version,
+           CASE WHEN resp.cache_key IS NULL THEN
+               (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
+                ORDER BY e.error_id DESC LIMIT 1) END AS error,
+           ri.cache_key, r.run_id, r.dataset_id
+    FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
+    LEFT JOIN responses resp ON resp.cache_key = ri.cache_key"""
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -224,20 +235,20 @@ class SQLiteStore(BaseStore):
         return sorted(r[0] for r in self.execute("SELECT DISTINCT model FROM runs"))
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
-        return self.frame(
-            """
-            SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
-                   resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
-                   resp.latency_s, resp.cost_usd, resp.model_version,
-                   CASE WHEN resp.cache_key IS NULL THEN
-                       (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
-                        ORDER BY e.error_id DESC LIMIT 1) END AS error,
-                   ri.cache_key, r.run_id, r.dataset_id
-            FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
-            LEFT JOIN responses resp ON resp.cache_key = ri.cache_key
-            WHERE ri.run_id = ?
-            ORDER BY ri.rowid
-            """, (run_id,))
+        return self.frame(f"{RUN_ROWS} WHERE ri.run_id = ? ORDER BY ri.rowid", (run_id,))
+
+    def run_item_rows(self, run_ids: Sequence[int], item_id: str) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(run_ids))
+        rows = self.execute(f"{RUN_ROWS} WHERE ri.run_id IN ({marks}) AND ri.item_id = ?"
+                            " ORDER BY ri.run_id, ri.sample_index", (*map(int, run_ids), str(item_id))).fetchall()
+        return [dict(zip(RUN_FRAME_COLUMNS, row)) for row in rows]
+
+    def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
+        marks = ",".join("?" * len(run_ids))
+        return [r[0] for r in self.execute(
+            f"SELECT DISTINCT ri.item_id FROM run_items ri WHERE ri.run_id IN ({marks})"
+            " AND NOT EXISTS (SELECT 1 FROM responses resp WHERE resp.cache_key = ri.cache_key)",
+            tuple(map(int, run_ids)))]
 
     def run_cost(self, run_id: int) -> float | None:
         return self.execute("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"

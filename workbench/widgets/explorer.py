@@ -65,8 +65,11 @@ class Explorer:
                  labels_df: pd.DataFrame | None = None, models: Sequence[str] | None = None, *,
                  higher_is_better: Mapping[str, bool] | None = None, page_size: int = 20,
                  combobox_limit: int = 1000):
-        self.data = ExplorerData(items_df, responses_df, scores_df, judgments_df, labels_df, models,
-                                 higher_is_better)
+        self._start(ExplorerData(items_df, responses_df, scores_df, judgments_df, labels_df, models, higher_is_better),
+                    page_size, combobox_limit)
+
+    def _start(self, data: ExplorerData, page_size: int, combobox_limit: int) -> None:
+        self.data = data
         self.page_size = page_size
         self.combobox_limit = combobox_limit
         self.filters = self.data.validate(Filters())
@@ -76,6 +79,24 @@ class Explorer:
         self._busy = False
         self._build_widgets()
         self._refresh(list_changed=True)
+
+    @classmethod
+    def from_store(cls, store: Any, models: Sequence[str] | None = None, *, runs: Mapping[str, int] | None = None,
+                   scores_df: pd.DataFrame | None = None, judgments_df: pd.DataFrame | None = None,
+                   labels_df: pd.DataFrame | None = None, higher_is_better: Mapping[str, bool] | None = None,
+                   **kwargs: Any) -> "Explorer":
+        """The explorer over a store's runs without reading them: the latest run of each of `models`
+        (baseline first) or the given `runs` ({label: run id}). Responses are read one item at a
+        time as they are shown, so a 100k-item run opens as fast as a small one."""
+        return cls._over(ExplorerData.from_store(store, models, runs=runs, scores_df=scores_df,
+                                                 judgments_df=judgments_df, labels_df=labels_df,
+                                                 higher_is_better=higher_is_better), **kwargs)
+
+    @classmethod
+    def _over(cls, data: ExplorerData, page_size: int = 20, combobox_limit: int = 1000) -> "Explorer":
+        explorer = cls.__new__(cls)
+        explorer._start(data, page_size, combobox_limit)
+        return explorer
 
     @classmethod
     def from_result(cls, result: Any, **kwargs: Any) -> "Explorer":

@@ -40,6 +40,7 @@ import pandas as pd
 from workbench import values
 from workbench.errors import InputError, Problem
 from workbench.data import require_columns
+from workbench.widgets.explorer_store import StoreResponses, store_runs
 from workbench.widgets.textdiff import DIFF_LEGEND, MIN_SHARED, diff_or_plain
 
 VERDICTS = ("candidate_wins", "baseline_wins", "tie", "inconsistent")
@@ -126,12 +127,17 @@ class ExplorerData:
     for the frame columns. `models[0]` is the baseline (default: order of first appearance in
     responses_df). `higher_is_better` maps metric -> direction, used to colour deltas."""
 
-    def __init__(self, items_df: pd.DataFrame, responses_df: pd.DataFrame,
+    def __init__(self, items_df: pd.DataFrame, responses_df: pd.DataFrame | None,
                  scores_df: pd.DataFrame | None = None, judgments_df: pd.DataFrame | None = None,
                  labels_df: pd.DataFrame | None = None, models: Sequence[str] | None = None,
-                 higher_is_better: Mapping[str, bool] | None = None):
+                 higher_is_better: Mapping[str, bool] | None = None, *, source: StoreResponses | None = None):
         self._index_items(items_df)
-        self._index_responses(responses_df, models)
+        self._source = source
+        self._has_error: np.ndarray | None = None
+        if source is None:
+            self._index_responses(responses_df, models)
+        else:
+            self._use_source(source)
         self._index_scores(scores_df)
         self._index_judgments(judgments_df)
         self._index_labels(labels_df)
@@ -194,7 +200,44 @@ class ExplorerData:
         self._resp_cols = _columns(self.responses, ["model", "response", *_RESPONSE_OPTIONAL])
         self.sample_indexes: list[int] = sorted(int(s) for s in self.responses["sample_index"].unique())
         failed = self.responses["response"].isna().to_numpy() | _nonempty(self.responses["error"])
-        self.has_error = np.bincount(self.responses["_pos"].to_numpy()[failed], minlength=self.n_items) > 0
+        self._has_error = np.bincount(self.responses["_pos"].to_numpy()[failed], minlength=self.n_items) > 0
+
+    def _use_source(self, source: StoreResponses) -> None:
+        """Responses read per item from a store (see explorer_store): nothing is read until shown."""
+        self.models = source.models
+        self.baseline, self.candidates = self.models[0], self.models[1:]
+        self.responses = None
+        self.unknown_response_items = 0
+        self.sample_indexes = source.sample_indexes()
+
+    @classmethod
+    def from_store(cls, store: Any, models: Sequence[str] | None = None, *, runs: Mapping[str, int] | None = None,
+                   **frames: Any) -> "ExplorerData":
+        """The latest run of each of `models` (baseline first), or the given `runs` ({label: run id}),
+        on their dataset's items; responses are read from the store one item at a time. `frames`:
+        scores_df, judgments_df, labels_df, higher_is_better, as for the constructor."""
+        source = StoreResponses(store, store_runs(store, models, runs))
+        return cls(store.items_frame(source.dataset_id()), None, source=source, **frames)
+
+    @property
+    def rows_loaded(self) -> int:
+        """Response rows held or read so far (all of them for frames; for a store, those shown)."""
+        return len(self.responses) if self._source is None else self._source.rows_loaded
+
+    @property
+    def has_error(self) -> np.ndarray:
+        """Per item position: some model's call failed (no response, or an error message)."""
+        if self._has_error is None:
+            assert self._source is not None
+            self._has_error = np.zeros(self.n_items, dtype=bool)
+            pos = self._positions(pd.Series(self._source.failed_items(), dtype=object))
+            self._has_error[pos[pos >= 0]] = True
+        return self._has_error
+
+    def _item_rows(self, p: int) -> list[dict[str, Any]]:
+        if self._source is None:
+            return _records(self._resp_cols, self._resp_start[p], self._resp_stop[p])
+        return self._source.rows(str(self.item_ids[p]))
 
     def _index_scores(self, scores_df: pd.DataFrame | None) -> None:
         """Mean value per (item, metric, model) as a dense (items x metric·model) float matrix,
@@ -336,8 +379,10 @@ class ExplorerData:
             columns = [(self.items["input"], None)]
             if "reference" in self.items.columns:
                 columns.append((self.items["reference"], None))
-            pos = self.responses["_pos"].to_numpy()
-            columns += [(self.responses["response"], pos), (self.responses["error"], pos)]
+            texts = self.responses if self._source is None else self._source.texts()
+            pos = texts["_pos"].to_numpy() if self._source is None else self._positions(texts["item_id"])
+            texts, pos = texts[pos >= 0], pos[pos >= 0]
+            columns += [(texts["response"], pos), (texts["error"], pos)]
             self._corpus = [(text.fillna("").astype(str).str.lower(), p) for text, p in columns]
         hit = np.zeros(self.n_items, dtype=bool)
         needle = query.strip().lower()
@@ -441,7 +486,7 @@ class ExplorerData:
         return f'<table class="wb-t">{"".join(rows)}</table>'
 
     def _responses_html(self, p: int, sample: int | None, diff: bool) -> str:
-        rows = _records(self._resp_cols, self._resp_start[p], self._resp_stop[p])
+        rows = self._item_rows(p)
         by_model = {r["model"]: r for r in rows if sample is None or r["sample_index"] == sample}
         base = by_model.get(self.baseline)
         base_text = None if base is None or _missing(base["response"]) else str(base["response"])
