@@ -57,7 +57,7 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
 
 
 def server_hits(url: str) -> int:
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats", timeout=10) as resp:
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats?total=1", timeout=10) as resp:
         return int(json.load(resp)["total_hits"])
 
 
@@ -114,16 +114,18 @@ def memory_table(samples: list[tuple[float, int, int]], n: int, base_hits: int) 
     for k, model in enumerate(("baseline", "candidate")):
         for frac in (0.1, 0.3, 1.0):
             rows[f"{model} {frac:.0%} ({int(frac * n):,} calls)"] = rss_at(samples, base_hits + k * n + int(frac * n)) * mib
-    rows["peak"] = max(rss for *_x, rss in samples) * mib
+    peak = max(samples, key=lambda sample: sample[2])
+    rows[f"peak (at {peak[0]:.0f} s, {peak[1] - base_hits:,} calls)"] = peak[2] * mib
     return rows
 
 
 def open_explorer(store_path: Path) -> dict[str, float]:
     """CPU seconds to open the explorer on the store (imports done first), in this process."""
+    import pandas as pd
+    import psutil
+
     from workbench.store import open_store
     from workbench.widgets import Explorer
-
-    import psutil
 
     rss0 = psutil.Process().memory_info().rss
     with open_store(store_path, create=False) as store:
@@ -136,8 +138,29 @@ def open_explorer(store_path: Path) -> dict[str, float]:
         step = (time.process_time() - c1) / 20
         rows = explorer.data.rows_loaded
         shown = explorer.position_text()
-    return {"cpu_s": cpu, "wall_s": wall, "next_ms_cpu": step * 1000, "rows_loaded": rows,
-            "rss_mib": (psutil.Process().memory_info().rss - rss0) / 2**20, "status": shown}
+        rss = (psutil.Process().memory_info().rss - rss0) / 2**20
+        del explorer
+        # Baseline, same store, same process: every run's frame read, then the frame explorer built on it.
+        c0 = time.process_time()
+        frames = [store.run_frame(store.latest_run_id(m)).assign(model=m) for m in MODELS]
+        eager = Explorer(store.items_frame(frames[0]["dataset_id"].iloc[0]), pd.concat(frames, ignore_index=True),
+                         models=list(MODELS))
+        eager_cpu = time.process_time() - c0
+        same = eager.render_item_html() == Explorer.from_store(store, models=list(MODELS)).render_item_html()
+    return {"cpu_s": cpu, "wall_s": wall, "next_ms_cpu": step * 1000, "rows_loaded": rows, "rss_mib": rss,
+            "status": shown, "eager_cpu_s": eager_cpu, "eager_rows": eager.data.rows_loaded, "same_html": same}
+
+
+def report_explorer(store_path: Path) -> None:
+    print(f"load average {os.getloadavg()[0]:.2f}; opening the explorer on {store_path}")
+    ex = open_explorer(store_path)
+    print(f"explorer open: {ex['cpu_s']:.3f} s CPU ({ex['wall_s']:.3f} s wall), {ex['rows_loaded']} response rows "
+          f"read, +{ex['rss_mib']:.1f} MiB; next item {ex['next_ms_cpu']:.2f} ms CPU; shows \"{ex['status']}\" "
+          f"(goal <= 1 s CPU)")
+    print(f"  baseline (read every run's frame, build the frame explorer): {ex['eager_cpu_s']:.3f} s CPU, "
+          f"{ex['eager_rows']:,} rows; lazy/baseline {ex['cpu_s'] / ex['eager_cpu_s']:.3f}x; "
+          f"same first item HTML: {ex['same_html']}")
+    print(f"store size {store_path.stat().st_size / 2**20:.0f} MiB; load average {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
@@ -146,7 +169,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.0, help="server latency per request, seconds")
     parser.add_argument("--keep", default=None, metavar="DIR", help="project folder to keep (default: a temp dir)")
+    parser.add_argument("--explorer-only", default=None, metavar="DIR", help="only open the explorer on DIR/store.db "
+                        "(a project kept with --keep)")
     args = parser.parse_args()
+    if args.explorer_only:
+        report_explorer(Path(args.explorer_only) / "store.db")
+        return
 
     project = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-large-"))
     project.mkdir(parents=True, exist_ok=True)
@@ -175,13 +203,7 @@ def main() -> None:
         print(f"warm re-run: {warm_wall:.2f} s wall (process start and imports included), {warm_hits} requests at "
               f"the server, peak RSS {max(s[2] for s in warm_samples) / 2**20:.1f} MiB; {warm_out}")
 
-        print(f"load average {os.getloadavg()[0]:.2f}; opening the explorer on the store")
-        ex = open_explorer(project / "store.db")
-        print(f"explorer open on {args.n:,} x {len(MODELS)}: {ex['cpu_s']:.3f} s CPU ({ex['wall_s']:.3f} s wall), "
-              f"{ex['rows_loaded']} response rows read, +{ex['rss_mib']:.1f} MiB; next item {ex['next_ms_cpu']:.2f} ms "
-              f"CPU; shows \"{ex['status']}\" (goal <= 1 s CPU)")
-        print(f"store size {(project / 'store.db').stat().st_size / 2**20:.0f} MiB; load average "
-              f"{os.getloadavg()[0]:.2f}")
+        report_explorer(project / "store.db")
     finally:
         proc.terminate()
         proc.wait(10)

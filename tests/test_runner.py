@@ -166,7 +166,7 @@ def _server_hits(url: str) -> int:
     import json
     import urllib.request
 
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats", timeout=10) as resp:
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats?total=1", timeout=10) as resp:
         return int(json.load(resp)["total_hits"])
 
 

@@ -429,3 +429,15 @@ def test_no_sql_outside_the_store():
                 if SQL.search(line):
                     found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert not found, "SQL outside workbench/store (add a store method instead):\n" + "\n".join(found)
+
+
+def test_items_from_json_builds_the_frame_a_row_of_dicts_would():
+    """Column by column when every row has the same fields (one dataset), else row by row."""
+    from workbench.store.base import items_from_json
+
+    rows = [{"item_id": "a", "input": "x", "n": 1, "ref": None}, {"item_id": "b", "input": "y", "n": 2, "ref": "r"}]
+    texts = [json.dumps(r, sort_keys=True) for r in rows]
+    pd.testing.assert_frame_equal(items_from_json(texts), pd.DataFrame([json.loads(t) for t in texts]))
+    ragged = ['{"a": 1}', '{"b": 2.5}', '{"a": NaN, "c": "z"}']
+    pd.testing.assert_frame_equal(items_from_json(ragged), pd.DataFrame([json.loads(t) for t in ragged]))
+    assert items_from_json([]).empty

@@ -107,7 +107,8 @@ class Rendered:
         cap is the lower of the two, since both are limits."""
         stop = tuple(dict.fromkeys(sampling.stop + self.stop))
         max_tokens = sampling.max_tokens if self.max_tokens is None else min(sampling.max_tokens, self.max_tokens)
-        sampling = sampling.model_copy(update={"stop": stop, "max_tokens": max_tokens})
+        if stop != sampling.stop or max_tokens != sampling.max_tokens:  # Sampling is frozen: share it when unchanged
+            sampling = sampling.model_copy(update={"stop": stop, "max_tokens": max_tokens})
         return Request(item_id=item_id, messages=self.messages, prompt=self.prompt,
                        sampling=sampling, sample_index=sample_index)
 

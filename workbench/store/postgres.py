@@ -28,7 +28,7 @@ import pandas as pd
 from workbench.errors import StoreError
 from workbench.models.base import Response
 from workbench.secrets import redact, redact_url_credentials
-from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore
+from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     OPTIMIZE_RUN_COLUMNS, POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
@@ -309,7 +309,7 @@ class PostgresStore(BaseStore):
 
     def items_frame(self, dataset_id: str) -> pd.DataFrame:
         rows = self._rows("SELECT fields_json FROM items WHERE dataset_id = %s ORDER BY seq", (dataset_id,))
-        return pd.DataFrame([json.loads(r[0]) for r in rows])
+        return items_from_json([r[0] for r in rows])
 
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],

@@ -16,7 +16,7 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.models.base import Response
-from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore
+from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
                                     JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, OPTIMIZE_RUN_COLUMNS,
                                     RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, TRIAL_COLUMNS)
@@ -191,7 +191,7 @@ class SQLiteStore(BaseStore):
 
     def items_frame(self, dataset_id: str) -> pd.DataFrame:
         rows = self.execute("SELECT fields_json FROM items WHERE dataset_id=? ORDER BY rowid", (dataset_id,)).fetchall()
-        return pd.DataFrame([json.loads(r[0]) for r in rows])
+        return items_from_json([r[0] for r in rows])
 
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
