@@ -102,8 +102,11 @@ def run_generate(project: Path, url: str, concurrency: int) -> tuple[float, list
     return wall, sampler.samples, out.strip().splitlines()[-1]
 
 
-def rss_at(samples: list[tuple[float, int, int]], hits: int) -> int:
-    """RSS of the first sample taken once the server had answered `hits` requests."""
+def rss_at(samples: list[tuple[float, int, int]], hits: int, last: bool = False) -> int:
+    """RSS of the first sample taken once the server had answered `hits` requests; with `last`, of
+    the last sample taken before (the run's last calls, not its teardown)."""
+    if last:
+        return [rss for _t, h, rss in samples if h < hits][-1]
     return next((rss for _t, h, rss in samples if h >= hits), samples[-1][2])
 
 
@@ -113,7 +116,9 @@ def memory_table(samples: list[tuple[float, int, int]], n: int, base_hits: int) 
     rows = {"planned (first call)": first_call * mib}
     for k, model in enumerate(("baseline", "candidate")):
         for frac in (0.1, 0.3, 1.0):
-            rows[f"{model} {frac:.0%} ({int(frac * n):,} calls)"] = rss_at(samples, base_hits + k * n + int(frac * n)) * mib
+            rows[f"{model} {frac:.0%} ({int(frac * n):,} calls)"] = rss_at(
+                samples, base_hits + k * n + int(frac * n), last=frac == 1.0) * mib
+    rows["after the last call (writing, closing)"] = rss_at(samples, base_hits + 2 * n) * mib
     peak = max(samples, key=lambda sample: sample[2])
     rows[f"peak (at {peak[0]:.0f} s, {peak[1] - base_hits:,} calls)"] = peak[2] * mib
     return rows
@@ -191,10 +196,10 @@ def main() -> None:
         table = memory_table(samples, args.n, hits0)
         first = next(iter(table.values()))
         for name, mib in table.items():
-            print(f"  RSS {name:<34} {mib:8.1f} MiB  ({mib - first:+.1f})")
+            print(f"  RSS {name:<38} {mib:8.1f} MiB  ({mib - first:+.1f})")
         mid = table[f"baseline 10% ({args.n // 10:,} calls)"]
         end = table[f"candidate 100% ({args.n:,} calls)"]
-        print(f"  growth from 10% of the baseline's calls to the last call: {end - mid:+.1f} MiB over "
+        print(f"  growth from 10% of the baseline's calls to its last calls: {end - mid:+.1f} MiB over "
               f"{2 * args.n - args.n // 10:,} calls ({(end - mid) * 1024 / max(1, 2 * args.n - args.n // 10):.3f} KiB/call)")
 
         hits1 = server_hits(url)
