@@ -87,7 +87,8 @@ class Explorer:
                    **kwargs: Any) -> "Explorer":
         """The explorer over a store's runs without reading them: the latest run of each of `models`
         (baseline first) or the given `runs` ({label: run id}). Responses are read one item at a
-        time as they are shown, so a 100k-item run opens as fast as a small one."""
+        time as they are shown, so a 100k-item run opens in half a second of CPU (docs/bench/scale.md).
+        Keep the store open while the explorer is in use."""
         return cls._over(ExplorerData.from_store(store, models, runs=runs, scores_df=scores_df,
                                                  judgments_df=judgments_df, labels_df=labels_df,
                                                  higher_is_better=higher_is_better), **kwargs)
