@@ -235,3 +235,14 @@ def test_a_large_run_keeps_memory_flat_and_its_warm_rerun_makes_no_call(tmp_path
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_models_with_one_prompt_share_their_rendered_requests():
+    """A large run holds each rendered request once, however many models answer it."""
+    from workbench.runner import preflight
+
+    models = [ModelSpec(name="fake/a"), ModelSpec(name="fake/b"), ModelSpec(name="fake/c", prompt="support_chat@v1")]
+    prepared = preflight(_items(3), models, sampling=Sampling())
+    a, b, c = ([call.request for call in planned] for *_, planned in prepared)
+    assert all(x is y for x, y in zip(a, b)) and not any(x is z for x, z in zip(a, c))
+    assert [call.cache_key for call in prepared[0][3]] != [call.cache_key for call in prepared[1][3]]

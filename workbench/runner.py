@@ -118,12 +118,16 @@ def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.Plan
 def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sampling, samples: int = 1,
               prompts_dir: str | Path | None = None) -> list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]]:
     """Build every adapter and render every request: unknown models, bad options, missing prompts and
-    items a prompt cannot render fail here, before anything is written."""
+    items a prompt cannot render fail here, before anything is written. Models with the same prompt
+    share one list of (frozen) requests: rendered once, held once (a large run's planning memory)."""
     prepared = []
+    rendered: dict[str | None, list[Request]] = {}
     for spec, arm in zip(models, arm_names([(m.name, m.prompt) for m in models])):
         adapter = make_adapter(spec.name, spec.options, spec.base_dir)
-        prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
-        prepared.append((spec, arm, adapter, plan_calls(adapter, build_requests(items, prompt, sampling, samples))))
+        if spec.prompt not in rendered:
+            prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
+            rendered[spec.prompt] = build_requests(items, prompt, sampling, samples)
+        prepared.append((spec, arm, adapter, plan_calls(adapter, rendered[spec.prompt])))
     return prepared
 
 
