@@ -120,3 +120,44 @@ def test_opening_a_notebook_outside_a_project_creates_no_store(tmp_path, monkeyp
     with pytest.raises(StoreError, match="store not found"):
         run_pipeline(project_config(), allow_calls=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_explore_opens_from_the_store_with_responses_only(prepared):
+    """evidence = False: the explorer reads the report's runs one item at a time (how a 100k-item run
+    opens in half a second, docs/bench/scale.md) and says how to get scores, verdicts and labels."""
+    project = prepared[0].parent
+    out = project / "explore_lazy.ipynb"
+    papermill.execute_notebook(str(bundled("notebooks/explore.ipynb")), str(out), kernel_name="python3",
+                               parameters={"params_file": str(project / "params.toml"), "evidence": False},
+                               cwd=str(project), progress_bar=False)
+    shown = _outputs(out)
+    assert "12 items; baseline fake/base; candidates fake/cand; responses only (set evidence = True" in shown
+    assert "Latency per call" not in shown and "Nothing to explore" not in shown
+    assert "wb-explorer" in shown  # the explorer's item view was rendered
+
+
+def test_report_runs_are_each_arms_latest_run(tmp_path):
+    from workbench.config import build_config
+    from workbench.errors import InputError
+    from workbench.pipeline import report_runs, run_pipeline
+    from workbench.store import open_store
+
+    items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).head(6)
+    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True, force_ascii=False)
+    (tmp_path / "params.toml").write_text(
+        'dataset = "items.jsonl"\nbaseline = "fake/base"\ncandidates = ["fake/cand"]\njudge = ""\nmetrics = ["chrf"]\n'
+        'baseline_prompt = ""\ncandidate_prompts = [""]\nsample_size = ""\n'
+        'gate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, higher_is_better = true } } }\n',
+        encoding="utf-8")
+    config = build_config(tmp_path / "params.toml")
+    with open_store(config.store_path) as store:
+        with pytest.raises(InputError, match="no run of fake/base, fake/cand"):
+            report_runs(config, store)
+    run_pipeline(config)
+    run_pipeline(config)  # a second report run: the explorer reads the newest runs
+    with open_store(config.store_path) as store:
+        runs = report_runs(config, store)
+        frame = store.runs_frame()
+    assert list(runs) == ["fake/base", "fake/cand"]
+    assert runs == {m: int(frame.loc[frame["model"] == m, "run_id"].max()) for m in runs}

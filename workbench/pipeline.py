@@ -327,6 +327,23 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     return labels_task(config, candidate_index), pairs
 
 
+def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:
+    """{arm label: run id}: each arm's latest run (its model and prompt version) in the store, baseline
+    first: what the explorer reads lazily, one item at a time, without running the pipeline."""
+    runs = store.runs_frame()
+    chosen, missing = {}, []
+    for label, (model, prompt) in zip(arm_labels(config), config.arms()):
+        mine = runs[(runs["model"] == model) & (runs["prompt_ref"].isna() if prompt is None
+                                                 else runs["prompt_ref"] == prompt)]
+        if mine.empty:
+            missing.append(label)
+        else:
+            chosen[label] = int(mine["run_id"].max())
+    if missing:
+        raise InputError(f"no run of {', '.join(missing)} in the store: run `workbench report` (or generate) first")
+    return chosen
+
+
 def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataFrame | None:
     """The pairwise judge's stored verdicts for one comparison, one row per judged item: item_id, choice
     (A / B / tie, both orders combined; None where the judge gave no verdict), choice_ab and choice_ba

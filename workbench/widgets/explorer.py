@@ -103,20 +103,8 @@ class Explorer:
     def from_result(cls, result: Any, **kwargs: Any) -> "Explorer":
         """The explorer over a pipeline result: the report's items, every arm's responses, scores,
         the judge's verdicts and the human labels, baseline first."""
-        from workbench.metrics import metric_info
-
-        verdicts = [j.verdicts.dropna(subset=["verdict"]) for j in result.judgments.values() if hasattr(j, "verdicts")]
-        labels = list(result.labels.values())
-        metrics = [m for m in result.scores["metric"].unique()] if len(result.scores) else []
-        known = [m for m in metrics if not str(m).startswith("judge:")]
-        info = metric_info(known) if known else None
-        directions = {} if info is None else {m: bool(h) for m, h in zip(info["metric"], info["higher_is_better"])
-                                              if h is not None and h == h}
-        directions.update({m: True for m in metrics if str(m).startswith("judge:")})
-        return cls(result.items, result.responses, scores_df=result.scores if len(result.scores) else None,
-                   judgments_df=pd.concat(verdicts, ignore_index=True) if verdicts else None,
-                   labels_df=pd.concat(labels, ignore_index=True) if labels else None,
-                   models=[result.baseline, *result.candidates], higher_is_better=directions or None, **kwargs)
+        return cls(result.items, result.responses, models=[result.baseline, *result.candidates],
+                   **evidence_frames(result), **kwargs)
 
     # ---- state ---------------------------------------------------------------------------------
     @property
@@ -443,3 +431,22 @@ class Explorer:
             self.goto_box.options = [str(x) for x in self.data.item_ids[self.filtered_pos[:self.combobox_limit]]]
         self.prev_page_button.disabled = bool(start == 0)
         self.next_page_button.disabled = bool(start + self.page_size >= n)
+
+
+def evidence_frames(result: Any) -> dict[str, Any]:
+    """What a pipeline result adds to the responses: scores (with each metric's direction), the
+    judge's verdicts and the human labels, as the explorer's keyword arguments."""
+    from workbench.metrics import metric_info
+
+    verdicts = [j.verdicts.dropna(subset=["verdict"]) for j in result.judgments.values() if hasattr(j, "verdicts")]
+    labels = list(result.labels.values())
+    metrics = [m for m in result.scores["metric"].unique()] if len(result.scores) else []
+    known = [m for m in metrics if not str(m).startswith("judge:")]
+    info = metric_info(known) if known else None
+    directions = {} if info is None else {m: bool(h) for m, h in zip(info["metric"], info["higher_is_better"])
+                                          if h is not None and h == h}
+    directions.update({m: True for m in metrics if str(m).startswith("judge:")})
+    return {"scores_df": result.scores if len(result.scores) else None,
+            "judgments_df": pd.concat(verdicts, ignore_index=True) if verdicts else None,
+            "labels_df": pd.concat(labels, ignore_index=True) if labels else None,
+            "higher_is_better": directions or None}
