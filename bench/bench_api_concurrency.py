@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000000")
 
 import workbench  # noqa: E402,F401  (offline defaults before litellm is imported)
+from bench.local_server import server_hits, start_server  # noqa: E402
 from workbench.calls import CallPolicy, PlannedCall, execute  # noqa: E402
 from workbench.hashing import request_key  # noqa: E402
 from workbench.models import get_model  # noqa: E402
@@ -37,19 +35,8 @@ from workbench.store import Store  # noqa: E402
 MODEL = "openai/bench-model"  # `openai/` adapter name and litellm model name alike; unpriced, as most local servers
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fault_server.py"), "--latency", str(latency),
-                             "--no-record"], stdout=subprocess.PIPE, text=True)
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        raise SystemExit("fault server did not start")
-    return proc, url
 
 
-def server_hits(url: str) -> int:
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats", timeout=10) as resp:
-        return json.load(resp)["total_hits"]
 
 
 def requests_for(n: int, tag: str) -> list[Request]:
@@ -113,7 +100,7 @@ def main() -> None:
 
 
 async def amain(args: argparse.Namespace) -> None:
-    proc, url = start_server(args.latency)
+    proc, url = start_server("tests/fault_server.py", "--latency", str(args.latency), "--no-record")
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
         adapters = {"litellm": get_model(f"litellm/{MODEL}", api_base=url),

@@ -26,11 +26,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.local_server import server_hits, start_server  # noqa: E402
 
 MODELS = ("openai/bench-baseline", "openai/bench-candidate")  # unpriced, as most local servers
 WORDS = ("the order ships today please check your account settings and contact support if the refund "
@@ -46,19 +47,8 @@ def write_dataset(path: Path, n: int) -> None:
                                   "language": "en" if i % 3 else "ja", "task": ("support", "summary")[i % 2]}) + "\n")
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fault_server.py"), "--latency", str(latency),
-                             "--no-record"], stdout=subprocess.PIPE, text=True)
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        raise SystemExit("fault server did not start")
-    return proc, url
 
 
-def server_hits(url: str) -> int:
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats?total=1", timeout=10) as resp:
-        return int(json.load(resp)["total_hits"])
 
 
 class Sampler(threading.Thread):
@@ -184,7 +174,7 @@ def main() -> None:
     project = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-large-"))
     project.mkdir(parents=True, exist_ok=True)
     write_dataset(project / "data.jsonl", args.n)
-    proc, url = start_server(args.latency)
+    proc, url = start_server("tests/fault_server.py", "--latency", str(args.latency), "--no-record")
     try:
         print(f"N={args.n:,} items x {len(MODELS)} models, C={args.concurrency}, server latency {args.latency}s, "
               f"load average {os.getloadavg()[0]:.2f}")

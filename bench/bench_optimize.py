@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from bench.local_server import server_hits, start_server  # noqa: E402
 from workbench.optimize import OptimizeConfig, optimize  # noqa: E402
 from workbench.optimize.trials import trial_line  # noqa: E402
 
@@ -39,18 +39,8 @@ WORDS = [f"{a} {b}" for a in ("red", "blue", "green", "grey", "gold", "pink", "t
          for b in ("cat", "dog", "owl", "fox", "elk", "bee", "ant", "yak")]
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "optimize" / "rule_server.py"), "--latency",
-                             str(latency)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return proc, proc.stdout.readline().strip()
 
 
-def server_hits(url: str) -> int:
-    import urllib.request
-
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/_control/stats") as response:
-        return int(json.load(response)["total_hits"])
 
 
 def overhead(args: argparse.Namespace) -> dict:
@@ -61,7 +51,7 @@ def overhead(args: argparse.Namespace) -> dict:
     items = [{"item_id": f"i{i:03d}", "input": w, "reference": w.upper() + ".", "group": "ab"[i % 2]}
              for i, w in enumerate(WORDS[: args.items])]
     (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
-    proc, url = start_server(args.latency)
+    proc, url = start_server("tests/optimize/rule_server.py", "--latency", str(args.latency))
     try:
         config = OptimizeConfig(
             dataset=str(folder / "items.jsonl"), target="openai/rule-target", start_prompt="plain@v1",

@@ -32,7 +32,7 @@ from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     OPTIMIZE_RUN_COLUMNS, POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
-                                    RUN_ITEM_COLUMNS, TRIAL_COLUMNS)
+                                    RUN_ITEM_COLUMNS, RUN_ROWS, TRIAL_COLUMNS)
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -95,17 +95,6 @@ INSERT_UNDO = """
     RETURNING label_id, item_id
     """
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
-# One row per planned call of a run (RUN_FRAME_COLUMNS): the stored answer, else the key's latest error.
-RUN_ROWS = """
-    SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
-           resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
-           resp.latency_s, resp.cost_usd, resp.model_version,
-           CASE WHEN resp.cache_key IS NULL THEN
-               (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
-                ORDER BY e.error_id DESC LIMIT 1) END AS error,
-           ri.cache_key, r.run_id, r.dataset_id
-    FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
-    LEFT JOIN responses resp ON resp.cache_key = ri.cache_key"""
 
 
 def is_postgres_url(location: object) -> bool:

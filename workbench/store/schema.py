@@ -364,3 +364,16 @@ LABEL_QUEUE_COLUMNS = ("task", "seed", "budget", "n_total", "queue_size", "queue
 TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", "parent_version", "prompt_digest",
                  "prompt_toml", "n_items", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
                  "calls", "calls_made", "cost_usd", "model_s", "wall_s", "item_scores_json", "created_at")
+
+# One row per planned call of a run (RUN_FRAME_COLUMNS): the stored answer, else the key's latest error. No
+# placeholders: each backend appends its WHERE clause.
+RUN_ROWS = """
+    SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
+           resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
+           resp.latency_s, resp.cost_usd, resp.model_version,
+           CASE WHEN resp.cache_key IS NULL THEN
+               (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
+                ORDER BY e.error_id DESC LIMIT 1) END AS error,
+           ri.cache_key, r.run_id, r.dataset_id
+    FROM run_items ri JOIN runs r ON r.run_id = ri.run_id
+    LEFT JOIN responses resp ON resp.cache_key = ri.cache_key"""
