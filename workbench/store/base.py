@@ -11,12 +11,22 @@ import json
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from workbench.models.base import Response
-from workbench.store.schema import LABEL_QUEUE_COLUMNS
+from workbench.store.schema import LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, TRIAL_COLUMNS
+
+INSERT_OPTIMIZE_RUN = (f"INSERT INTO optimize_runs({', '.join(OPTIMIZE_RUN_COLUMNS)})"
+                       f" VALUES ({', '.join('?' * len(OPTIMIZE_RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING")
+# A replayed trial keeps its first record (what it cost then); one whose prompt or item scores changed
+# (a retry answered calls that had failed) replaces it.
+UPSERT_TRIAL = (f"INSERT INTO optimize_trials({', '.join(TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(TRIAL_COLUMNS))})"
+                " ON CONFLICT (run_id, trial) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in TRIAL_COLUMNS if c not in ("run_id", "trial"))
+                + " WHERE excluded.item_scores_json <> optimize_trials.item_scores_json"
+                + " OR excluded.prompt_digest <> optimize_trials.prompt_digest")
 
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
@@ -49,10 +59,19 @@ class BaseStore(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # Statements with `?` placeholders that SQLite and PostgreSQL both run: the methods below that need
+    # no backend-specific SQL are written once, on these three.
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """One statement with `?` placeholders, written so that SQLite and PostgreSQL both run it
-        (used by the methods below that need no backend-specific SQL); returns a DB-API cursor."""
+        """One statement; returns a DB-API cursor."""
+
+    @abstractmethod
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """A query's rows as a DataFrame."""
+
+    @abstractmethod
+    def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """Statements run atomically: all are written or none."""
 
     # ---- datasets and items ----------------------------------------------------------------------
     @abstractmethod
@@ -246,30 +265,53 @@ class BaseStore(ABC):
                 "budget": float(budget), "n_total": int(n_total), "queue_size": int(queue_size)}
 
     # ---- prompt optimisation: runs and their trials ----------------------------------------------
-    @abstractmethod
     def start_optimize_run(self, run_id: str, target: str, start_prompt: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """Record an optimisation run, or mark an existing one running again (a resume keeps its first
         `created_at`); returns the run's row as a dict."""
+        now = time.time()
+        config_json = json.dumps(dict(config), sort_keys=True, default=str, ensure_ascii=False)
+        self.transaction([
+            (INSERT_OPTIMIZE_RUN, (run_id, target, start_prompt, config_json, "running", None, now, now)),
+            ("UPDATE optimize_runs SET status = 'running', updated_at = ? WHERE run_id = ?", (now, run_id)),
+        ])
+        run = self.optimize_run(run_id)
+        assert run is not None
+        return run
 
-    @abstractmethod
     def finish_optimize_run(self, run_id: str, status: str, result: Mapping[str, Any] | None) -> None:
         """Set a run's final status ('done' or 'failed') and its result."""
+        self.execute("UPDATE optimize_runs SET status = ?, result_json = ?, updated_at = ? WHERE run_id = ?",
+                     (status, None if result is None else json.dumps(result, sort_keys=True, default=str,
+                                                                     ensure_ascii=False), time.time(), run_id))
 
-    @abstractmethod
     def optimize_run(self, run_id: str) -> dict[str, Any] | None:
         """One run's row (config and result parsed from JSON), None when unknown."""
+        row = self.execute(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs WHERE run_id = ?",
+                           (run_id,)).fetchone()
+        if row is None:
+            return None
+        run = dict(zip(OPTIMIZE_RUN_COLUMNS, row))
+        run["config"] = json.loads(run.pop("config_json"))
+        result = run.pop("result_json")
+        run["result"] = json.loads(result) if result else None
+        return run
 
-    @abstractmethod
     def optimize_runs_frame(self) -> pd.DataFrame:
         """One row per optimisation run, oldest first (JSON columns as text)."""
+        return self.frame(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs ORDER BY created_at, run_id")
 
-    @abstractmethod
     def put_trial(self, row: Mapping[str, Any]) -> bool:
         """Record one trial (every optimize_trials column but created_at; item_scores as a dict). A
         trial already recorded for (run_id, trial) is kept as first written (a replay: what it cost
         then), unless its prompt or item scores differ (a retry answered calls that had failed), which
         replaces it; True when written now."""
+        values = {**row, "item_scores_json": json.dumps(row["item_scores"], sort_keys=True, allow_nan=False),
+                  "created_at": time.time()}
+        return self.execute(UPSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS)).rowcount == 1
 
-    @abstractmethod
     def trials_frame(self, run_id: str) -> pd.DataFrame:
         """The run's trials in order, `item_scores` parsed into dicts."""
+        frame = self.frame(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM optimize_trials WHERE run_id = ? ORDER BY trial",
+                           (run_id,))
+        frame["item_scores"] = [json.loads(text) for text in frame.pop("item_scores_json")]
+        return frame

@@ -31,8 +31,7 @@ from workbench.secrets import redact, redact_url_credentials
 from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
-                                    OPTIMIZE_RUN_COLUMNS, POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS,
-                                    RUN_ITEM_COLUMNS, RUN_ROWS, TRIAL_COLUMNS)
+                                    POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -63,12 +62,6 @@ INSERT_LABEL = (f"WITH rater_lock AS (SELECT pg_advisory_xact_lock({LOCK_CLASS},
                 " SELECT %(task)s::text, %(item_id)s::text, %(rater)s::text, %(left_model)s::text, %(right_model)s::text,"
                 " %(action)s::text, %(winner_model)s::text, NULL, %(note)s::text, %(assignment_seed)s::bigint,"
                 " %(session_id)s::text, %(created_at)s::double precision FROM rater_lock RETURNING label_id")
-INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, " ON CONFLICT (run_id) DO NOTHING")
-UPSERT_TRIAL = _insert("optimize_trials", TRIAL_COLUMNS, (
-    " ON CONFLICT (run_id, trial) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in TRIAL_COLUMNS if c not in ("run_id", "trial"))
-    + " WHERE excluded.item_scores_json <> optimize_trials.item_scores_json"
-    + " OR excluded.prompt_digest <> optimize_trials.prompt_digest"))
 # A claim is taken where the key has no response, no error since the claimer started, and no live claim.
 CLAIM_CALLS = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)})"
                " SELECT k, %(owner)s, %(now)s, %(expires)s FROM unnest(%(keys)s::text[]) AS k"
@@ -269,10 +262,10 @@ class PostgresStore(BaseStore):
             return _frame(cur)
 
     def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """Run statements (`%s` placeholders) atomically: all are written or none."""
+        """Run statements (`?` or `%s` placeholders) atomically: all are written or none."""
         with self._lock, self.conn.transaction():
             for sql, params in statements:
-                self.conn.execute(sql, params)
+                self.conn.execute(_qmark(sql) if params else sql, params)
 
     def _rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -490,50 +483,6 @@ class PostgresStore(BaseStore):
         rows = self._rows("SELECT DISTINCT left_model, right_model FROM labels WHERE task = %s", (task,))
         return {m for row in rows for m in row}
 
-    # ---- prompt optimisation -----------------------------------------------------------------------
-    def start_optimize_run(self, run_id: str, target: str, start_prompt: str, config: Mapping[str, Any]) -> dict[str, Any]:
-        now = time.time()
-        config_json = json.dumps(dict(config), sort_keys=True, default=str, ensure_ascii=False)
-        self.transaction([
-            (INSERT_OPTIMIZE_RUN, (run_id, target, start_prompt, config_json, "running", None, now, now)),
-            ("UPDATE optimize_runs SET status = 'running', updated_at = %s WHERE run_id = %s", (now, run_id)),
-        ])
-        run = self.optimize_run(run_id)
-        assert run is not None
-        return run
-
-    def finish_optimize_run(self, run_id: str, status: str, result: Mapping[str, Any] | None) -> None:
-        with self._lock:
-            self.conn.execute("UPDATE optimize_runs SET status = %s, result_json = %s, updated_at = %s WHERE run_id = %s",
-                              (status, None if result is None else json.dumps(result, sort_keys=True, default=str,
-                                                                              ensure_ascii=False),
-                               time.time(), run_id))
-
-    def optimize_run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self._rows(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs WHERE run_id = %s", (run_id,))
-        if not rows:
-            return None
-        run = dict(zip(OPTIMIZE_RUN_COLUMNS, rows[0]))
-        run["config"] = json.loads(run.pop("config_json"))
-        result = run.pop("result_json")
-        run["result"] = json.loads(result) if result else None
-        return run
-
-    def optimize_runs_frame(self) -> pd.DataFrame:
-        return self._frame(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs ORDER BY created_at, run_id")
-
-    def put_trial(self, row: Mapping[str, Any]) -> bool:
-        values = {**row, "item_scores_json": json.dumps(row["item_scores"], sort_keys=True, allow_nan=False),
-                  "created_at": time.time()}
-        with self._lock:
-            cur = self.conn.execute(UPSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS))
-            return cur.rowcount == 1
-
-    def trials_frame(self, run_id: str) -> pd.DataFrame:
-        frame = self._frame(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM optimize_trials WHERE run_id = %s ORDER BY trial",
-                            (run_id,))
-        frame["item_scores"] = [json.loads(text) for text in frame.pop("item_scores_json")]
-        return frame
 
 
 def _database_missing(exc: Exception) -> bool:

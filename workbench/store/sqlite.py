@@ -17,9 +17,9 @@ import pandas as pd
 from workbench.errors import StoreError
 from workbench.models.base import Response
 from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
-from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
-                                    JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS, OPTIMIZE_RUN_COLUMNS,
-                                    RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS, TRIAL_COLUMNS)
+from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
+                                    JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
+                                    RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -38,13 +38,6 @@ INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
 INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, "INSERT OR IGNORE")
 INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
 INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
-INSERT_OPTIMIZE_RUN = _insert("optimize_runs", OPTIMIZE_RUN_COLUMNS, "INSERT OR IGNORE")
-# A replayed trial keeps its first record (what it cost then); one whose prompt or item scores changed
-# (a retry answered calls that had failed) replaces it.
-UPSERT_TRIAL = (_insert("optimize_trials", TRIAL_COLUMNS) + " ON CONFLICT(run_id, trial) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in TRIAL_COLUMNS if c not in ("run_id", "trial"))
-                + " WHERE excluded.item_scores_json != optimize_trials.item_scores_json"
-                + " OR excluded.prompt_digest != optimize_trials.prompt_digest")
 # A claim is taken where the key has no response, no error since the claimer started, and no live claim.
 CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?"
               " WHERE NOT EXISTS (SELECT 1 FROM responses WHERE cache_key = ?)"
@@ -407,48 +400,6 @@ class SQLiteStore(BaseStore):
         rows = self.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?", (task,)).fetchall()
         return {m for row in rows for m in row}
 
-    # ---- prompt optimisation -----------------------------------------------------------------------
-    def start_optimize_run(self, run_id: str, target: str, start_prompt: str, config: Mapping[str, Any]) -> dict[str, Any]:
-        now = time.time()
-        config_json = json.dumps(dict(config), sort_keys=True, default=str, ensure_ascii=False)
-        self.transaction([
-            (INSERT_OPTIMIZE_RUN, (run_id, target, start_prompt, config_json, "running", None, now, now)),
-            ("UPDATE optimize_runs SET status = 'running', updated_at = ? WHERE run_id = ?", (now, run_id)),
-        ])
-        run = self.optimize_run(run_id)
-        assert run is not None
-        return run
-
-    def finish_optimize_run(self, run_id: str, status: str, result: Mapping[str, Any] | None) -> None:
-        self.execute("UPDATE optimize_runs SET status = ?, result_json = ?, updated_at = ? WHERE run_id = ?",
-                     (status, None if result is None else json.dumps(result, sort_keys=True, default=str,
-                                                                     ensure_ascii=False), time.time(), run_id))
-
-    def optimize_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.execute(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs WHERE run_id = ?",
-                           (run_id,)).fetchone()
-        if row is None:
-            return None
-        run = dict(zip(OPTIMIZE_RUN_COLUMNS, row))
-        run["config"] = json.loads(run.pop("config_json"))
-        result = run.pop("result_json")
-        run["result"] = json.loads(result) if result else None
-        return run
-
-    def optimize_runs_frame(self) -> pd.DataFrame:
-        return self.frame(f"SELECT {', '.join(OPTIMIZE_RUN_COLUMNS)} FROM optimize_runs ORDER BY created_at, run_id")
-
-    def put_trial(self, row: Mapping[str, Any]) -> bool:
-        values = {**row, "item_scores_json": json.dumps(row["item_scores"], sort_keys=True, allow_nan=False),
-                  "created_at": time.time()}
-        cur = self.execute(UPSERT_TRIAL, tuple(values[c] for c in TRIAL_COLUMNS))
-        return cur.rowcount == 1
-
-    def trials_frame(self, run_id: str) -> pd.DataFrame:
-        frame = self.frame(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM optimize_trials WHERE run_id = ? ORDER BY trial",
-                           (run_id,))
-        frame["item_scores"] = [json.loads(text) for text in frame.pop("item_scores_json")]
-        return frame
 
 
 def _where(**equal: Any) -> tuple[str, list[Any]]:
