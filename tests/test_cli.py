@@ -176,3 +176,20 @@ def test_generate_timeout_defaults_by_model_kind_and_a_flag_sets_all(tmp_path):
     assert [s.timeout_s for s in _model_specs(args)] == [60.0, 600.0, 60.0]
     args = build_parser().parse_args(["generate", "d.jsonl", *models, "--timeout", "5"])
     assert [s.timeout_s for s in _model_specs(args)] == [5.0, 5.0, 5.0]
+
+
+def test_generate_renders_each_request_once(tmp_path, monkeypatch, capsys):
+    """The CLI checks every request before the store exists and hands that check to the runner:
+    requests are rendered and adapters built once per run, not twice."""
+    from workbench import cli, runner
+
+    data, store = _data(tmp_path, 4), tmp_path / "s.db"
+    calls = []
+    real = runner.preflight
+    monkeypatch.setattr(runner, "preflight", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    with FaultServer() as server:
+        assert cli.main(["generate", str(data), "--model", "openai/test-model", "--api-base", server.url,
+                         "--store", str(store), "--no-progress"]) == 0
+        assert server.total_hits() == 4
+    assert len(calls) == 1 and json.loads(capsys.readouterr().out.splitlines()[-1])["calls_made"] == 4

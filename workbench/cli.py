@@ -184,11 +184,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
     policy = CallPolicy(concurrency=args.concurrency, max_attempts=args.max_attempts)  # timeouts: per spec
     quiet = args.quiet or args.no_progress
-    preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)  # before any write
+    # checked before the store is opened or created, and handed on: nothing is rendered twice
+    prepared = preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)
     with open_store(args.store) as store:
         _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
                             prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"),
-                            responses=False)  # answers stay in the store: memory flat on large runs
+                            responses=False, prepared=prepared)  # answers stay in the store: memory flat
     for name, info in stats.per_model.items():
         print(f"{name}: {_call_counts(info)}", file=sys.stderr)
         for kind, entry in info["error_kinds"].items():

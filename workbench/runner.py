@@ -141,12 +141,16 @@ def arm_names(arms: Sequence[tuple[str, str | None]]) -> list[str]:
 async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Store, *, samples: int = 1,
                     sampling: Sampling | None = None, policy: calls.CallPolicy | None = None,
                     prompts_dir: str | Path | None = None, progress: bool | PhaseReporter = True,
-                    cache_only: bool = False, responses: bool = True) -> tuple[pd.DataFrame, RunStats]:
+                    cache_only: bool = False, responses: bool = True,
+                    prepared: list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]] | None = None
+                    ) -> tuple[pd.DataFrame, RunStats]:
     """Run every model over every item (and sample); returns the responses (`model` = arm name)
     and what it cost. `cache_only`: make no call and write nothing; every response must already be
     stored (or have failed before), else one InputError says what is missing. `responses=False`
     (the CLI, large runs): answers stay in the store and the frame comes back empty, so memory
-    does not grow with the number of calls."""
+    does not grow with the number of calls. `prepared`: what `preflight` returned for these items,
+    models and settings, when the caller checked them before opening the store (nothing is rendered
+    or built twice)."""
     if samples < 1:
         raise InputError(f"samples must be >= 1, got {samples}")
     sampling = sampling or Sampling()
@@ -155,7 +159,8 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
     started = time.perf_counter()
     data_id = compute_dataset_id(items)
 
-    prepared = preflight(items, models, sampling=sampling, samples=samples, prompts_dir=prompts_dir)
+    if prepared is None:
+        prepared = preflight(items, models, sampling=sampling, samples=samples, prompts_dir=prompts_dir)
     if cache_only:
         return _from_store(prepared, store, data_id, len(items), started)
     store.save_items(data_id, str(items.attrs.get("source", "<dataframe>")), items)
