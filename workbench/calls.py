@@ -63,6 +63,11 @@ class CallPolicy(BaseModel):
     lease_s: float = Field(30, gt=0)  # a claim on a call in flight lasts this long unless renewed (every third of it)
     poll_s: float = Field(0.5, gt=0)  # how often calls claimed by another process are looked up
 
+    def with_timeout(self, timeout_s: float) -> "CallPolicy":
+        """This policy with another per-call limit, and a whole budget per call that still leaves room
+        for a retry after a timeout (a budget shorter than two timeouts could never retry one)."""
+        return self.model_copy(update={"timeout_s": timeout_s, "budget_s": max(self.budget_s, 2 * timeout_s)})
+
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, base_s=self.backoff_base_s,
                            max_delay_s=self.backoff_max_s, budget_s=self.budget_s)

@@ -147,9 +147,8 @@ class MigrationConfig(ProjectParameters):
         """The runner's spec of `model`: its own options, the global api_base where it has none,
         relative model paths resolved in the project, and its per-call limit (`timeout_s`, else the
         default of its kind)."""
-        from workbench.runner import ModelSpec
-
         from workbench.models import default_timeout_s
+        from workbench.runner import ModelSpec
 
         return ModelSpec.with_endpoint(model, prompt, self.endpoint, options=self.model_options.get(model),
                                        base_dir=self.base_dir, timeout_s=self.timeout_s or default_timeout_s(model))

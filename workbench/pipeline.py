@@ -135,13 +135,12 @@ def model_specs(config: MigrationConfig) -> list[Any]:
 
 
 def call_policy(config: MigrationConfig, model: Any | None = None) -> Any:
-    """The call policy of `model` (a ModelSpec, whose per-call limit wins) or the run's default: the
-    configuration's concurrency, and a whole budget per call (retries and waits included) that leaves
-    room for a retry after a timeout."""
+    """The call policy of `model` (a ModelSpec, whose per-call limit wins) or the run's default, at the
+    configuration's concurrency."""
     from workbench.calls import CallPolicy
 
     timeout = model.timeout_s if model is not None and model.timeout_s else (config.timeout_s or 60.0)
-    return CallPolicy(concurrency=config.concurrency, timeout_s=timeout, budget_s=max(300.0, 2 * timeout))
+    return CallPolicy(concurrency=config.concurrency).with_timeout(timeout)
 
 
 def sampling(config: MigrationConfig) -> Any:

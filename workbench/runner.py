@@ -55,12 +55,8 @@ class ModelSpec(BaseModel):
                    base_dir=str(base_dir) if base_dir is not None else None, timeout_s=timeout_s)
 
     def policy(self, policy: calls.CallPolicy) -> calls.CallPolicy:
-        """The call policy for this model: its own timeout, with a total budget per call that leaves
-        room for a retry after a timeout (as the report's `call_policy` does)."""
-        if self.timeout_s is None:
-            return policy
-        return policy.model_copy(update={"timeout_s": self.timeout_s,
-                                         "budget_s": max(policy.budget_s, 2 * self.timeout_s)})
+        """The call policy for this model: its own timeout, when it has one."""
+        return policy if self.timeout_s is None else policy.with_timeout(self.timeout_s)
 
 
 @dataclass

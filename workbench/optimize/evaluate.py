@@ -46,10 +46,9 @@ class Evaluator:
         self.config, self.store, self.budget, self.scratch, self.progress = config, store, budget, scratch, progress
         report_config = config.migration_config(prompts_dir=scratch)
         self.sampling = pipeline.sampling(report_config)
-        policy = pipeline.call_policy(report_config)
-        # A call may take timeout_s; the retry budget (default 300 s) must not cut it shorter. Local
-        # models answer a whole batch per call, which on a busy CPU takes minutes.
-        self.policy = policy.model_copy(update={"budget_s": max(policy.budget_s, policy.timeout_s)})
+        # a call may take timeout_s (local models answer a whole batch per call, minutes on a busy CPU);
+        # the policy's budget per call leaves room for a retry after that (CallPolicy.with_timeout)
+        self.policy = pipeline.call_policy(report_config)
         self.api_base = report_config.endpoint  # `env:NAME` read from the environment, as the report does
         self.objective: Objective = make_objective(config.objective, config.metric, config.baseline,
                                                    config.judge_criterion)
