@@ -35,12 +35,9 @@ def check_api_base(url: str | None) -> None:
     """An api_base must be an http(s) URL with a host (a typo must not become a request elsewhere)."""
     if url is None:
         return
-    from urllib.parse import urlsplit
+    from workbench.secrets import endpoint_problem, redact_url_credentials
 
-    from workbench.secrets import redact_url_credentials
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if endpoint_problem(url, recorded=False):
         raise InputError(f"parameter 'api_base': {redact_url_credentials(url)!r} is not an http(s) URL with a host")
 
 

@@ -13,11 +13,11 @@ import json
 import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from workbench.errors import InputError
+from workbench.secrets import endpoint_problem, redact
 
 # Option (or header) names that hold a credential: `api_key`, `token`, `X-Api-Key`, `Authorization`...
 # (and not `api_key_env` or `input_cost_per_token`).
@@ -134,8 +134,6 @@ def _walk(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[
 
 def _secrets(given: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Keys written into the options: by name (`api_key`, an Authorization header) or by shape."""
-    from workbench.secrets import redact
-
     for path, value in _walk(given):
         last = path[-1] if path else None
         if isinstance(last, str) and _SECRET_NAME.search(last) and value not in (None, ""):
@@ -154,13 +152,8 @@ def _endpoints(given: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], s
     """Every api_base: what the global `api_base` must be (an http(s) URL with a host), and, since
     options are recorded with every run, no credentials or query string in it."""
     for path, value in _walk(given):
-        if not _is_api_base(path) or value is None:
-            continue
-        if not isinstance(value, str):
-            continue  # the options model names the type
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            yield path, "must be an http(s) URL with a host, such as http://127.0.0.1:8000/v1"
-        elif parts.username or parts.password or parts.query:
-            yield path, ("must be a base URL without credentials or a query string (options are recorded with "
-                         "every run; the key goes in an environment variable named by api_key_env)")
+        if not _is_api_base(path) or not isinstance(value, str):
+            continue  # not an api_base, or unset, or of a wrong type (the options model names that)
+        problem = endpoint_problem(value, recorded=True)
+        if problem:
+            yield path, problem

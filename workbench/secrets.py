@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit
 
 _KEY_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
 _KEY_SHAPES = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{30,}|Bearer\s+[A-Za-z0-9._\-]{8,})")
@@ -43,3 +44,16 @@ def redact_config(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [redact_config(v) for v in value]
     return value
+
+
+def endpoint_problem(url: str, *, recorded: bool) -> str | None:
+    """What is wrong with `url` as a model server's base URL, None when nothing is: it must be an
+    http(s) URL with a host (a typo must not become a request elsewhere), and one that is `recorded`
+    (options are written with every run) must carry no credentials or query string."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL with a host, such as http://127.0.0.1:8000/v1"
+    if recorded and (parts.username or parts.password or parts.query):
+        return ("must be a base URL without credentials or a query string (options are recorded with every run; "
+                "the key goes in an environment variable named by api_key_env)")
+    return None

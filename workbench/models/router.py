@@ -27,11 +27,11 @@ from __future__ import annotations
 import re
 import time
 from typing import Any, Literal, Sequence
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.models.api_options import key_from_env
+from workbench.secrets import endpoint_problem
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -63,12 +63,9 @@ class Deployment(BaseModel):
         """A base URL only: options are recorded with every run, so no credentials in it."""
         if value is None:
             return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL with a host, such as http://127.0.0.1:8000/v1")
-        if parts.username or parts.password or parts.query:
-            raise ValueError("must be a base URL without credentials or a query string (the key goes in "
-                             "api_key_env)")
+        problem = endpoint_problem(value, recorded=True)
+        if problem:
+            raise ValueError(problem)
         return value.rstrip("/")
 
     def label(self, index: int) -> str:
