@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from workbench.models.base import Response
-from workbench.store.schema import LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, TRIAL_COLUMNS
+from workbench.store.schema import LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, RUN_ROWS, TRIAL_COLUMNS
 
 INSERT_OPTIMIZE_RUN = (f"INSERT INTO optimize_runs({', '.join(OPTIMIZE_RUN_COLUMNS)})"
                        f" VALUES ({', '.join('?' * len(OPTIMIZE_RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING")
@@ -31,6 +31,11 @@ UPSERT_TRIAL = (f"INSERT INTO optimize_trials({', '.join(TRIAL_COLUMNS)}) VALUES
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
                      "dataset_id"]
+
+
+def _marks(values: Sequence[Any]) -> str:
+    """`?, ?, ?`: one placeholder per value of an IN list."""
+    return ", ".join("?" * len(values))
 
 
 def items_from_json(texts: Sequence[str]) -> pd.DataFrame:
@@ -108,20 +113,27 @@ class BaseStore(ABC):
     def run_frame(self, run_id: int) -> pd.DataFrame:
         """One row per planned call of a run: the response if stored, else the latest error."""
 
-    @abstractmethod
     def run_item_rows(self, run_ids: Sequence[int], item_id: str) -> list[dict[str, Any]]:
         """`run_frame`'s rows of one item in several runs (by run, then sample), as dicts keyed by
         RUN_FRAME_COLUMNS: what the explorer reads per item instead of every run's whole frame."""
+        rows = self.execute(f"{RUN_ROWS} WHERE ri.run_id IN ({_marks(run_ids)}) AND ri.item_id = ?"
+                            " ORDER BY ri.run_id, ri.sample_index", (*map(int, run_ids), str(item_id))).fetchall()
+        return [dict(zip(RUN_FRAME_COLUMNS, row)) for row in rows]
 
-    @abstractmethod
     def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
         """Items with at least one planned call in these runs that has no stored answer (failed or
         never made): the explorer's error filter, without reading the responses."""
+        return [r[0] for r in self.execute(
+            f"SELECT DISTINCT ri.item_id FROM run_items ri WHERE ri.run_id IN ({_marks(run_ids)})"
+            " AND NOT EXISTS (SELECT 1 FROM responses resp WHERE resp.cache_key = ri.cache_key)",
+            tuple(map(int, run_ids))).fetchall()]
 
-    @abstractmethod
     def run_cost(self, run_id: int) -> float | None:
         """Known cost in USD of a run's planned calls that have a stored answer (as the sum of
         `run_frame(run_id).cost_usd`, without building the frame); None when no price is known."""
+        cost = self.execute("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"
+                            " ON resp.cache_key = ri.cache_key WHERE ri.run_id = ?", (int(run_id),)).fetchone()[0]
+        return None if cost is None else float(cost)
 
     def planned_frame(self, planned: Sequence[tuple[str, int, str]]) -> pd.DataFrame:
         """Like `run_frame` for calls that were planned but not recorded as a run: one row per

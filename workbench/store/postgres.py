@@ -334,22 +334,6 @@ class PostgresStore(BaseStore):
         frame = self._frame(f"{RUN_ROWS} WHERE ri.run_id = %s ORDER BY ri.seq", (int(run_id),))
         return frame[RUN_FRAME_COLUMNS]
 
-    def run_item_rows(self, run_ids: Sequence[int], item_id: str) -> list[dict[str, Any]]:
-        rows = self._rows(f"{RUN_ROWS} WHERE ri.run_id = ANY(%s) AND ri.item_id = %s"
-                          " ORDER BY ri.run_id, ri.sample_index", ([int(r) for r in run_ids], str(item_id)))
-        return [dict(zip(RUN_FRAME_COLUMNS, row)) for row in rows]
-
-    def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
-        return [r[0] for r in self._rows(
-            "SELECT DISTINCT ri.item_id FROM run_items ri WHERE ri.run_id = ANY(%s)"
-            " AND NOT EXISTS (SELECT 1 FROM responses resp WHERE resp.cache_key = ri.cache_key)",
-            ([int(r) for r in run_ids],))]
-
-    def run_cost(self, run_id: int) -> float | None:
-        cost = self._rows("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"
-                          " ON resp.cache_key = ri.cache_key WHERE ri.run_id = %s", (int(run_id),))[0][0]
-        return None if cost is None else float(cost)
-
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
             return {}

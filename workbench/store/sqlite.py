@@ -16,7 +16,7 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.models.base import Response
-from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
+from workbench.store.base import BaseStore, items_from_json
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
@@ -218,23 +218,6 @@ class SQLiteStore(BaseStore):
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
         return self.frame(f"{RUN_ROWS} WHERE ri.run_id = ? ORDER BY ri.rowid", (run_id,))
-
-    def run_item_rows(self, run_ids: Sequence[int], item_id: str) -> list[dict[str, Any]]:
-        marks = ",".join("?" * len(run_ids))
-        rows = self.execute(f"{RUN_ROWS} WHERE ri.run_id IN ({marks}) AND ri.item_id = ?"
-                            " ORDER BY ri.run_id, ri.sample_index", (*map(int, run_ids), str(item_id))).fetchall()
-        return [dict(zip(RUN_FRAME_COLUMNS, row)) for row in rows]
-
-    def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
-        marks = ",".join("?" * len(run_ids))
-        return [r[0] for r in self.execute(
-            f"SELECT DISTINCT ri.item_id FROM run_items ri WHERE ri.run_id IN ({marks})"
-            " AND NOT EXISTS (SELECT 1 FROM responses resp WHERE resp.cache_key = ri.cache_key)",
-            tuple(map(int, run_ids)))]
-
-    def run_cost(self, run_id: int) -> float | None:
-        return self.execute("SELECT sum(resp.cost_usd) FROM run_items ri JOIN responses resp"
-                            " ON resp.cache_key = ri.cache_key WHERE ri.run_id = ?", (int(run_id),)).fetchone()[0]
 
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         return self._latest_messages("call_errors", "cache_key", keys)
