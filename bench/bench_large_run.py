@@ -73,12 +73,14 @@ class Sampler(threading.Thread):
             self.stop.wait(self.every)
 
 
-def run_generate(project: Path, url: str, concurrency: int) -> tuple[float, list[tuple[float, int, int]], str]:
-    """`workbench generate` as a user types it, in its own process; (wall s, samples, stdout)."""
+def run_generate(project: Path, url: str, concurrency: int) -> tuple[float, list[tuple[float, int, int]], str, int, int]:
+    """`workbench generate` as a user types it, in its own process; (wall s, samples, stdout, requests
+    the server had answered before, requests it answered during the run)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-bench-not-a-real-key-000000"}
     cmd = [sys.executable, "-c", "import sys; from workbench.cli import main; sys.exit(main())", "generate",
            "data.jsonl", *[a for m in MODELS for a in ("--model", m)], "--api-base", url,
            "--concurrency", str(concurrency), "--store", "store.db", "--max-tokens", "32", "-q"]
+    before = server_hits(url)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = Sampler(proc.pid, url)
@@ -89,7 +91,7 @@ def run_generate(project: Path, url: str, concurrency: int) -> tuple[float, list
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"workbench generate exited {proc.returncode}:\n{err[-3000:]}")
-    return wall, sampler.samples, out.strip().splitlines()[-1]
+    return wall, sampler.samples, out.strip().splitlines()[-1], before, server_hits(url) - before
 
 
 def rss_at(samples: list[tuple[float, int, int]], hits: int, last: bool = False) -> int:
@@ -178,9 +180,7 @@ def main() -> None:
     try:
         print(f"N={args.n:,} items x {len(MODELS)} models, C={args.concurrency}, server latency {args.latency}s, "
               f"load average {os.getloadavg()[0]:.2f}")
-        hits0 = server_hits(url)
-        cold_wall, samples, cold_out = run_generate(project, url, args.concurrency)
-        cold_hits = server_hits(url) - hits0
+        cold_wall, samples, cold_out, hits0, cold_hits = run_generate(project, url, args.concurrency)
         print(f"cold run: {cold_wall:.1f} s wall, {cold_hits:,} requests at the server "
               f"({cold_hits / cold_wall:.0f}/s); {cold_out}")
         table = memory_table(samples, args.n, hits0)
@@ -192,9 +192,7 @@ def main() -> None:
         print(f"  growth from 10% of the baseline's calls to its last calls: {end - mid:+.1f} MiB over "
               f"{2 * args.n - args.n // 10:,} calls ({(end - mid) * 1024 / max(1, 2 * args.n - args.n // 10):.3f} KiB/call)")
 
-        hits1 = server_hits(url)
-        warm_wall, warm_samples, warm_out = run_generate(project, url, args.concurrency)
-        warm_hits = server_hits(url) - hits1
+        warm_wall, warm_samples, warm_out, _, warm_hits = run_generate(project, url, args.concurrency)
         print(f"warm re-run: {warm_wall:.2f} s wall (process start and imports included), {warm_hits} requests at "
               f"the server, peak RSS {max(s[2] for s in warm_samples) / 2**20:.1f} MiB; {warm_out}")
 
