@@ -291,6 +291,21 @@ def test_concurrent_claims_never_give_one_key_to_two_processes(tmp_path):
     assert sorted(claimed) == keys  # every key once, none twice
 
 
+def test_a_half_read_result_never_blocks_the_next_write_after_another_process_commits(tmp_path):
+    """The CI failure of `generate` with 4 processes: a read left half-consumed by one thread held a snapshot
+    on the shared connection; once another process committed, this store's BEGIN IMMEDIATE failed at once
+    with "database is locked" (a stale snapshot skips the busy timeout)."""
+    path = tmp_path / "s.db"
+    with Store(path) as mine, Store(path) as other:
+        for k in range(5):
+            mine.put_response(f"k{k}", "fake/m", {"x": k}, Response(text=str(k)))
+        rows = mine.execute("SELECT cache_key FROM responses ORDER BY cache_key")
+        assert rows.fetchone() == ("k0",)  # one row read, four left: as a thread iterating it would leave them
+        other.put_response("k9", "fake/m", {"x": 9}, Response(text="9"))  # another process commits meanwhile
+        assert mine.claim_calls(["new"], "me", 30, since=0.0) == {"new"}  # BEGIN IMMEDIATE on this connection
+        assert [r[0] for r in rows] == ["k1", "k2", "k3", "k4"]
+
+
 # ---- files that are not (usable) stores: one clear StoreError, never a sqlite3 traceback ----------
 def _store_error(path, **kwargs) -> str:
     with pytest.raises(StoreError) as caught:

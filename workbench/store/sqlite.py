@@ -47,6 +47,27 @@ CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 
 
+class FetchedRows:
+    """A statement's result, read in full under the store's lock. A cursor left half-read keeps a read
+    transaction open on the shared connection; another thread's BEGIN IMMEDIATE on that stale snapshot
+    then fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT skips the busy timeout)."""
+
+    def __init__(self, cursor: sqlite3.Cursor):
+        self._rows: list[tuple[Any, ...]] = cursor.fetchall()
+        self.rowcount: int = cursor.rowcount
+        self.lastrowid: int | None = cursor.lastrowid
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows.pop(0) if self._rows else None
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.fetchall())
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
@@ -140,9 +161,9 @@ class SQLiteStore(BaseStore):
             self.conn.close()
 
     # ---- raw SQL: SQLite only, for tests, benchmarks and debugging; not the store interface ---------
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> "FetchedRows":
         with self._lock:
-            return self.conn.execute(sql, params)
+            return FetchedRows(self.conn.execute(sql, params))
 
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self._lock:
