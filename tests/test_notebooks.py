@@ -2,6 +2,7 @@
 papermill-prepared copy (fake models for speed; the real-model report runs in test_demo_report)."""
 import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,27 +138,46 @@ def test_explore_opens_from_the_store_with_responses_only(prepared):
     assert "wb-explorer" in shown  # the explorer's item view was rendered
 
 
-def test_report_runs_are_each_arms_latest_run(tmp_path):
+def _params(project: Path, name: str, dataset: str) -> Path:
+    (project / name).write_text(
+        f'dataset = "{dataset}"\nbaseline = "fake/base"\ncandidates = ["fake/cand"]\njudge = ""\nmetrics = ["chrf"]\n'
+        'baseline_prompt = ""\ncandidate_prompts = [""]\nsample_size = ""\n'
+        'gate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, higher_is_better = true } } }\n',
+        encoding="utf-8")
+    return project / name
+
+
+def test_report_runs_are_each_arms_latest_run_on_the_configurations_data(tmp_path):
     from workbench.config import build_config
     from workbench.errors import InputError
     from workbench.pipeline import report_runs, run_pipeline
     from workbench.store import open_store
 
-    items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).head(6)
-    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True, force_ascii=False)
-    (tmp_path / "params.toml").write_text(
-        'dataset = "items.jsonl"\nbaseline = "fake/base"\ncandidates = ["fake/cand"]\njudge = ""\nmetrics = ["chrf"]\n'
-        'baseline_prompt = ""\ncandidate_prompts = [""]\nsample_size = ""\n'
-        'gate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, higher_is_better = true } } }\n',
-        encoding="utf-8")
-    config = build_config(tmp_path / "params.toml")
+    project = tmp_path / "project"
+    project.mkdir()
+    items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True)
+    items.head(6).to_json(project / "items.jsonl", orient="records", lines=True, force_ascii=False)
+    items.tail(7).to_json(project / "other.jsonl", orient="records", lines=True, force_ascii=False)
+    config = build_config(_params(project, "params.toml", "items.jsonl"))
+    other = build_config(_params(project, "other.toml", "other.jsonl"))  # a second params file, one store
     with open_store(config.store_path) as store:
-        with pytest.raises(InputError, match="no run of fake/base, fake/cand"):
+        with pytest.raises(InputError, match="no run of fake/base, fake/cand on items.jsonl"):
             report_runs(config, store)
     run_pipeline(config)
     run_pipeline(config)  # a second report run: the explorer reads the newest runs
     with open_store(config.store_path) as store:
-        runs = report_runs(config, store)
-        frame = store.runs_frame()
+        newest = store.runs_frame()
+    run_pipeline(other)  # later runs of the same models on another file
+    with open_store(config.store_path) as store:
+        runs, runs_other = report_runs(config, store), report_runs(other, store)
+        frame = store.runs_frame().set_index("run_id")
     assert list(runs) == ["fake/base", "fake/cand"]
-    assert runs == {m: int(frame.loc[frame["model"] == m, "run_id"].max()) for m in runs}
+    assert runs == {m: int(newest.loc[newest["model"] == m, "run_id"].max()) for m in runs}
+    assert set(frame.loc[list(runs.values()), "source"]) == {str(project / "items.jsonl")}
+    assert set(frame.loc[list(runs_other.values()), "source"]) == {str(project / "other.jsonl")}
+    assert min(runs_other.values()) > max(runs.values())
+
+    moved = tmp_path / "moved"  # the project copied elsewhere: its runs are found by their items
+    shutil.copytree(project, moved)
+    with open_store(build_config(moved / "params.toml").store_path) as store:
+        assert report_runs(build_config(moved / "params.toml"), store) == runs

@@ -381,8 +381,9 @@ def test_runs_frame_run_spec_and_models(store):
     first = store.create_run("fake/m", None, "d1", {"samples": 2}, [("a", 0, "k1"), ("a", 1, "k2"), ("b", 0, "k3")])
     second = store.create_run("fake/n", "p@v2", "d1", {"samples": 1}, [("a", 0, "k4")])
     runs = store.runs_frame()
-    assert list(runs.columns) == ["run_id", "model", "prompt_ref", "dataset_id", "created_at", "n_items"]
-    assert runs[["run_id", "model", "n_items"]].values.tolist() == [[first, "fake/m", 2], [second, "fake/n", 1]]
+    assert list(runs.columns) == ["run_id", "model", "prompt_ref", "dataset_id", "source", "created_at", "n_items"]
+    assert runs[["run_id", "model", "source", "n_items"]].values.tolist() == [[first, "fake/m", "mem", 2],
+                                                                      [second, "fake/n", "mem", 1]]
     assert pd.isna(runs["prompt_ref"][0]) and runs["prompt_ref"][1] == "p@v2"
     assert store.run_spec(second) == ({"samples": 1}, "p@v2")
     assert store.run_models() == ["fake/m", "fake/n"]

@@ -327,20 +327,29 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
 
 
 def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:
-    """{arm label: run id}: each arm's latest run (its model and prompt version) in the store, baseline
-    first: what the explorer reads lazily, one item at a time, without running the pipeline."""
+    """{arm label: run id}, baseline first: what the explorer reads lazily, one item at a time, without
+    running the pipeline. Each arm's latest run (its model and prompt version) on the newest dataset that
+    every arm ran on, read from this configuration's data file: runs on another file (another params file
+    sharing the store) are never shown, and the arms are always on the same items."""
     runs = store.runs_frame()
-    chosen, missing = {}, []
-    for label, (model, prompt) in zip(arm_labels(config), config.arms()):
-        mine = runs[(runs["model"] == model) & (runs["prompt_ref"].isna() if prompt is None
-                                                 else runs["prompt_ref"] == prompt)]
-        if mine.empty:
-            missing.append(label)
-        else:
-            chosen[label] = int(mine["run_id"].max())
+    mine = runs[runs["source"] == str(config.path(config.dataset).resolve())]
+    if mine.empty and not runs.empty:  # a moved project: match the items themselves (reads the data, seconds)
+        from workbench.data import dataset_id
+
+        mine = runs[runs["dataset_id"] == dataset_id(select_items(config))]
+    per_arm = {label: mine[(mine["model"] == model) & (mine["prompt_ref"].isna() if prompt is None
+                                                       else mine["prompt_ref"] == prompt)]
+               for label, (model, prompt) in zip(arm_labels(config), config.arms())}
+    missing = [label for label, arm in per_arm.items() if arm.empty]
     if missing:
-        raise InputError(f"no run of {', '.join(missing)} in the store: run `workbench report` (or generate) first")
-    return chosen
+        raise InputError(f"no run of {', '.join(missing)} on {config.dataset} in the store: run "
+                         "`workbench report` (or generate) first")
+    common = set.intersection(*(set(arm["dataset_id"]) for arm in per_arm.values()))
+    if not common:
+        raise InputError(f"the arms' runs on {config.dataset} were made on different selections of its items "
+                         "(sample_size or the file changed between them): run `workbench report` again")
+    newest = max(common, key=lambda d: mine.loc[mine["dataset_id"] == d, "run_id"].max())
+    return {label: int(arm.loc[arm["dataset_id"] == newest, "run_id"].max()) for label, arm in per_arm.items()}
 
 
 def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataFrame | None:

@@ -101,9 +101,15 @@ class BaseStore(ABC):
     def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
         """(spec, prompt_ref) recorded when the run was created; StoreError for an unknown run."""
 
-    @abstractmethod
     def runs_frame(self) -> pd.DataFrame:
-        """One row per run, oldest first: run_id, model, prompt_ref, dataset_id, created_at, n_items."""
+        """One row per run, oldest first: run_id, model, prompt_ref, dataset_id, source (the data file it
+        was read from), created_at, n_items."""
+        return self.frame(
+            """
+            SELECT r.run_id, r.model, r.prompt_ref, r.dataset_id, d.source, r.created_at,
+                   (SELECT count(DISTINCT ri.item_id) FROM run_items ri WHERE ri.run_id = r.run_id) AS n_items
+            FROM runs r LEFT JOIN datasets d ON d.dataset_id = r.dataset_id ORDER BY r.run_id
+            """)
 
     @abstractmethod
     def run_models(self) -> list[str]:

@@ -226,14 +226,6 @@ class SQLiteStore(BaseStore):
             raise StoreError(f"{self.path}: no run {run_id}")
         return json.loads(row[0]), row[1]
 
-    def runs_frame(self) -> pd.DataFrame:
-        return self.frame(
-            """
-            SELECT r.run_id, r.model, r.prompt_ref, r.dataset_id, r.created_at,
-                   (SELECT count(DISTINCT ri.item_id) FROM run_items ri WHERE ri.run_id = r.run_id) AS n_items
-            FROM runs r ORDER BY r.run_id
-            """)
-
     def run_models(self) -> list[str]:
         return sorted(r[0] for r in self.execute("SELECT DISTINCT model FROM runs"))
 
