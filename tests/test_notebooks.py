@@ -3,18 +3,12 @@ papermill-prepared copy (fake models for speed; the real-model report runs in te
 import ast
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import papermill
 import pytest
-
-from workbench.calls import CallPolicy
-from workbench.runner import ModelSpec, generate
-from workbench.store import Store
 
 from workbench.project import bundled
 

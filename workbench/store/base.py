@@ -1,9 +1,10 @@
 """What a store does, independent of the database behind it.
 
 `BaseStore` is the interface the rest of the workbench uses: methods grouped by concept (datasets,
-runs, responses, judgments, labels), plain Python values and DataFrames in and out, no SQL. A
-backend (SQLite today, PostgreSQL for many raters later) implements the abstract methods; logic
-that only combines them lives here, once.
+runs, responses, judgments, labels), plain Python values and DataFrames in and out, no SQL outside
+the store package. A backend (SQLite, or PostgreSQL for teams of raters) implements the abstract
+methods: opening, migrating and the writes whose SQL or locking differ. Reads and writes that both
+databases run as the same `?` statements are written here, once.
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import json
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
 from workbench.models.base import Response
-from workbench.store.schema import LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, RUN_ROWS, TRIAL_COLUMNS
+from workbench.store.schema import (LABEL_COLUMNS, LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, RUN_ROWS,
+                                    TRIAL_COLUMNS)
 
 INSERT_OPTIMIZE_RUN = (f"INSERT INTO optimize_runs({', '.join(OPTIMIZE_RUN_COLUMNS)})"
                        f" VALUES ({', '.join('?' * len(OPTIMIZE_RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING")
@@ -28,9 +30,19 @@ UPSERT_TRIAL = (f"INSERT INTO optimize_trials({', '.join(TRIAL_COLUMNS)}) VALUES
                 + " WHERE excluded.item_scores_json <> optimize_trials.item_scores_json"
                 + " OR excluded.prompt_digest <> optimize_trials.prompt_digest")
 
+LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
                      "dataset_id"]
+
+
+KEYS_PER_STATEMENT = 500  # an IN list's length: under SQLite's bound-parameter limit, planned quickly by both
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    values = list(values)
+    for start in range(0, len(values), KEYS_PER_STATEMENT):
+        yield values[start:start + KEYS_PER_STATEMENT]
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -74,6 +86,14 @@ class BaseStore(ABC):
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """A query's rows as a DataFrame."""
 
+    def _rows_for_keys(self, sql: str, keys: Sequence[Any], after: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of `sql` with `{keys}` as an IN list, run per chunk of keys (`after`: the parameters
+        that follow the list); rows of one key come from one statement, in its order."""
+        rows: list[tuple[Any, ...]] = []
+        for chunk in _chunks(dict.fromkeys(keys)):
+            rows.extend(self.execute(sql.format(keys=_marks(chunk)), (*chunk, *after)).fetchall())
+        return rows
+
     @abstractmethod
     def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Statements run atomically: all are written or none."""
@@ -93,13 +113,23 @@ class BaseStore(ABC):
                    planned: Sequence[tuple[str, int, str]]) -> int:
         """Record a run and its planned (item_id, sample_index, cache_key) before any call is made."""
 
-    @abstractmethod
     def latest_run_id(self, model: str, prompt_ref: str | None = None) -> int | None:
         """The newest run of `model` (and prompt version, when given), None when there is none."""
+        sql, params = "SELECT max(run_id) FROM runs WHERE model = ?", [model]
+        if prompt_ref is not None:
+            sql += " AND prompt_ref = ?"
+            params.append(prompt_ref)
+        row = self.execute(sql, params).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
-    @abstractmethod
     def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
         """(spec, prompt_ref) recorded when the run was created; StoreError for an unknown run."""
+        row = self.execute("SELECT spec_json, prompt_ref FROM runs WHERE run_id = ?", (int(run_id),)).fetchone()
+        if row is None:
+            from workbench.errors import StoreError
+
+            raise StoreError(f"{self.path}: no run {run_id}")
+        return json.loads(row[0]), row[1]
 
     def runs_frame(self) -> pd.DataFrame:
         """One row per run, oldest first: run_id, model, prompt_ref, dataset_id, source (the data file it
@@ -111,9 +141,9 @@ class BaseStore(ABC):
             FROM runs r LEFT JOIN datasets d ON d.dataset_id = r.dataset_id ORDER BY r.run_id
             """)
 
-    @abstractmethod
     def run_models(self) -> list[str]:
         """The models that have at least one run, sorted."""
+        return sorted(r[0] for r in self.execute("SELECT DISTINCT model FROM runs").fetchall())
 
     @abstractmethod
     def run_frame(self, run_id: int) -> pd.DataFrame:
@@ -162,9 +192,14 @@ class BaseStore(ABC):
                          "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
         return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
 
-    @abstractmethod
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         """Per key without a response: the message of its latest recorded call error."""
+        return self._latest_messages("call_errors", "cache_key", keys)
+
+    def _latest_messages(self, table: str, key_column: str, keys: Sequence[str]) -> dict[str, str]:
+        """Per key, the message of its latest error row (errors are logged, never cached)."""
+        return dict(self._rows_for_keys(f"SELECT {key_column}, message FROM {table} WHERE {key_column} IN ({{keys}})"
+                                        " ORDER BY error_id", keys))  # the latest row of a key comes last
 
     def responses_frame(self, model: str, prompt_ref: str | None = None) -> pd.DataFrame:
         """Responses of the latest run of `model` (and prompt version, when given)."""
@@ -177,13 +212,16 @@ class BaseStore(ABC):
         return self.run_frame(run_id)
 
     # ---- responses and call errors (the response cache) ------------------------------------------
-    @abstractmethod
     def cached_keys(self, keys: Sequence[str]) -> set[str]:
         """The keys that have a stored response."""
+        return {r[0] for r in self._rows_for_keys("SELECT cache_key FROM responses WHERE cache_key IN ({keys})", keys)}
 
-    @abstractmethod
     def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored answer of each key that has one (a cache hit); missing keys are absent."""
+        rows = self._rows_for_keys("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
+                                   " latency_s, model_version FROM responses WHERE cache_key IN ({keys})", keys)
+        return {row[0]: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
+                                 cost_usd=row[5], latency_s=row[6], model_version=row[7]) for row in rows}
 
     @abstractmethod
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
@@ -202,30 +240,40 @@ class BaseStore(ABC):
         another owner (an expired one is taken over). The keys `owner` holds now; for `lease_s`
         seconds unless renewed."""
 
-    @abstractmethod
     def renew_claims(self, owner: str, lease_s: float) -> int:
         """Extend every claim of `owner` to `lease_s` seconds from now; how many it holds."""
+        return self.execute("UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease_s, owner)).rowcount
 
-    @abstractmethod
     def release_claims(self, owner: str, keys: Sequence[str] | None = None) -> None:
         """Drop `owner`'s claims on `keys` (all of them when None): the calls ended, stored or given up."""
+        if keys is None:
+            self.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+            return
+        for chunk in _chunks(keys):
+            self.execute(f"DELETE FROM claims WHERE owner = ? AND cache_key IN ({_marks(chunk)})", (owner, *chunk))
 
-    @abstractmethod
     def claim_holders(self, keys: Sequence[str]) -> dict[str, str]:
         """The owner of each key with a live (unexpired) claim; other keys are absent."""
+        return dict(self._rows_for_keys("SELECT cache_key, owner FROM claims WHERE cache_key IN ({keys})"
+                                        " AND expires_at > ?", keys, after=(time.time(),)))
 
-    @abstractmethod
     def errors_since(self, keys: Sequence[str], since: float) -> dict[str, tuple[str, str]]:
         """(kind, message) of each key's latest error recorded at or after `since`; others absent."""
+        rows = self._rows_for_keys("SELECT cache_key, kind, message FROM call_errors WHERE cache_key IN ({keys})"
+                                   " AND created_at >= ? ORDER BY error_id", keys, after=(since,))
+        return {key: (kind, message) for key, kind, message in rows}  # the latest row of a key comes last
 
     # ---- judgments (the judge cache) -------------------------------------------------------------
-    @abstractmethod
     def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Per stored judge key: {verdict, score, rationale, raw_output}; missing keys are absent."""
+        rows = self._rows_for_keys("SELECT judge_key, verdict, score, rationale, raw_output FROM judgments"
+                                   " WHERE judge_key IN ({keys})", keys)
+        return {key: {"verdict": verdict, "score": score, "rationale": rationale, "raw_output": raw}
+                for key, verdict, score, rationale, raw in rows}
 
-    @abstractmethod
     def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
         """Per judge key without a verdict: the message of its latest recorded failure."""
+        return self._latest_messages("judge_errors", "judge_key", keys)
 
     @abstractmethod
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
@@ -245,17 +293,22 @@ class BaseStore(ABC):
         (two kernels undoing at once never cancel the same label twice). (undo label id, item id),
         or None when there is nothing to undo."""
 
-    @abstractmethod
     def labels_frame(self, task: str | None = None, rater: str | None = None) -> pd.DataFrame:
         """Label log rows (every task when `task` is None; optionally one rater's), oldest first."""
+        given = {k: v for k, v in {"task": task, "rater": rater}.items() if v is not None}
+        where = " WHERE " + " AND ".join(f"{k} = ?" for k in given) if given else ""
+        return self.frame(f"{LABEL_SELECT}{where} ORDER BY label_id", list(given.values()))
 
-    @abstractmethod
     def label_rows(self, task: str, rater: str, after_label_id: int = 0) -> list[dict[str, Any]]:
         """The rater's rows of `task` newer than `after_label_id`, oldest first, as dicts."""
+        rows = self.execute(f"{LABEL_SELECT} WHERE task = ? AND rater = ? AND label_id > ? ORDER BY label_id",
+                            (task, rater, int(after_label_id))).fetchall()
+        return [dict(zip(LABEL_COLUMNS, row)) for row in rows]
 
-    @abstractmethod
     def label_models(self, task: str) -> set[str]:
         """Every model that appears on either side in the labels of `task`."""
+        rows = self.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?", (task,)).fetchall()
+        return {m for row in rows for m in row}
 
     # ---- the active labeling queue of a task (written once, read by the labeler and the comparison) ---
     def save_label_queue(self, task: str, queue: Sequence[tuple[str, float]], *, seed: int, budget: float,

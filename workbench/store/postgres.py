@@ -87,7 +87,6 @@ INSERT_UNDO = """
     ORDER BY label_id DESC LIMIT 1
     RETURNING label_id, item_id
     """
-LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 
 
 def is_postgres_url(location: object) -> bool:
@@ -305,47 +304,11 @@ class PostgresStore(BaseStore):
                     copy.write_row((run_id, item, int(sample), key))
         return run_id
 
-    def latest_run_id(self, model: str, prompt_ref: str | None = None) -> int | None:
-        sql, params = "SELECT max(run_id) FROM runs WHERE model = %s", [model]
-        if prompt_ref is not None:
-            sql += " AND prompt_ref = %s"
-            params.append(prompt_ref)
-        row = self._rows(sql, params)
-        return int(row[0][0]) if row and row[0][0] is not None else None
-
-    def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
-        rows = self._rows("SELECT spec_json, prompt_ref FROM runs WHERE run_id = %s", (int(run_id),))
-        if not rows:
-            raise StoreError(f"{self.path}: no run {run_id}")
-        return json.loads(rows[0][0]), rows[0][1]
-
-    def run_models(self) -> list[str]:
-        return sorted(r[0] for r in self._rows("SELECT DISTINCT model FROM runs"))
-
     def run_frame(self, run_id: int) -> pd.DataFrame:
         frame = self._frame(f"{RUN_ROWS} WHERE ri.run_id = %s ORDER BY ri.seq", (int(run_id),))
         return frame[RUN_FRAME_COLUMNS]
 
-    def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
-        if not keys:
-            return {}
-        return dict(self._rows("SELECT DISTINCT ON (cache_key) cache_key, message FROM call_errors"
-                               " WHERE cache_key = ANY(%s) ORDER BY cache_key, error_id DESC", (list(keys),)))
-
     # ---- responses and call errors -----------------------------------------------------------------
-    def cached_keys(self, keys: Sequence[str]) -> set[str]:
-        if not keys:
-            return set()
-        return {r[0] for r in self._rows("SELECT cache_key FROM responses WHERE cache_key = ANY(%s)", (list(keys),))}
-
-    def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
-        if not keys:
-            return {}
-        rows = self._rows("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
-                          " latency_s, model_version FROM responses WHERE cache_key = ANY(%s)", (list(keys),))
-        return {row[0]: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
-                                 cost_usd=row[5], latency_s=row[6], model_version=row[7]) for row in rows}
-
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         with self._lock:
             self.conn.execute(INSERT_RESPONSE, (
@@ -372,47 +335,7 @@ class PostgresStore(BaseStore):
             return {r[0] for r in self.conn.execute(
                 "SELECT cache_key FROM claims WHERE owner = %s AND cache_key = ANY(%s)", (owner, keys))}
 
-    def renew_claims(self, owner: str, lease_s: float) -> int:
-        with self._lock:
-            return self.conn.execute("UPDATE claims SET expires_at = %s WHERE owner = %s",
-                                     (time.time() + lease_s, owner)).rowcount
-
-    def release_claims(self, owner: str, keys: Sequence[str] | None = None) -> None:
-        with self._lock:
-            if keys is None:
-                self.conn.execute("DELETE FROM claims WHERE owner = %s", (owner,))
-            elif keys:
-                self.conn.execute("DELETE FROM claims WHERE owner = %s AND cache_key = ANY(%s)", (owner, list(keys)))
-
-    def claim_holders(self, keys: Sequence[str]) -> dict[str, str]:
-        if not keys:
-            return {}
-        return dict(self._rows("SELECT cache_key, owner FROM claims WHERE cache_key = ANY(%s) AND expires_at > %s",
-                               (list(keys), time.time())))
-
-    def errors_since(self, keys: Sequence[str], since: float) -> dict[str, tuple[str, str]]:
-        if not keys:
-            return {}
-        rows = self._rows("SELECT DISTINCT ON (cache_key) cache_key, kind, message FROM call_errors"
-                          " WHERE cache_key = ANY(%s) AND created_at >= %s ORDER BY cache_key, error_id DESC",
-                          (list(keys), since))
-        return {key: (kind, message) for key, kind, message in rows}
-
     # ---- judgments ---------------------------------------------------------------------------------
-    def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not keys:
-            return {}
-        rows = self._rows("SELECT judge_key, verdict, score, rationale, raw_output FROM judgments"
-                          " WHERE judge_key = ANY(%s)", (list(keys),))
-        return {key: {"verdict": verdict, "score": score, "rationale": rationale, "raw_output": raw}
-                for key, verdict, score, rationale, raw in rows}
-
-    def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
-        if not keys:
-            return {}
-        return dict(self._rows("SELECT DISTINCT ON (judge_key) judge_key, message FROM judge_errors"
-                               " WHERE judge_key = ANY(%s) ORDER BY judge_key, error_id DESC", (list(keys),)))
-
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
         if not judgments and not errors:
             return
@@ -446,20 +369,6 @@ class PostgresStore(BaseStore):
                                                   rater)).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
-    def labels_frame(self, task: str | None = None, rater: str | None = None) -> pd.DataFrame:
-        where, params = _where(task=task, rater=rater)
-        return self._frame(f"{LABEL_SELECT}{where} ORDER BY label_id", params)
-
-    def label_rows(self, task: str, rater: str, after_label_id: int = 0) -> list[dict[str, Any]]:
-        rows = self._rows(f"{LABEL_SELECT} WHERE task = %s AND rater = %s AND label_id > %s ORDER BY label_id",
-                          (task, rater, int(after_label_id)))
-        return [dict(zip(LABEL_COLUMNS, row)) for row in rows]
-
-    def label_models(self, task: str) -> set[str]:
-        rows = self._rows("SELECT DISTINCT left_model, right_model FROM labels WHERE task = %s", (task,))
-        return {m for row in rows for m in row}
-
-
 
 def _database_missing(exc: Exception) -> bool:
     return getattr(exc, "sqlstate", None) == "3D000" or bool(re.search(r'database "[^"]*" does not exist', str(exc)))
@@ -476,14 +385,6 @@ def _frame(cur: Any) -> pd.DataFrame:
 def _qmark(sql: str) -> str:
     """`?` placeholders (the SQLite store's raw methods) as psycopg's `%s` (a literal % doubled)."""
     return sql.replace("%", "%%").replace("?", "%s") if "?" in sql else sql
-
-
-def _where(**equal: Any) -> tuple[str, list[Any]]:
-    """` WHERE a = %s AND b = %s` for the arguments that are not None (names are ours, never user input)."""
-    given = {k: v for k, v in equal.items() if v is not None}
-    if not given:
-        return "", []
-    return " WHERE " + " AND ".join(f"{k} = %s" for k in given), list(given.values())
 
 
 def _missing(value: Any) -> bool:

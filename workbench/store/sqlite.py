@@ -16,7 +16,7 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.models.base import Response
-from workbench.store.base import BaseStore, items_from_json
+from workbench.store.base import BaseStore, _chunks, _marks, items_from_json
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
@@ -44,7 +44,6 @@ CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?
               " AND NOT EXISTS (SELECT 1 FROM call_errors WHERE cache_key = ? AND created_at >= ?)"
               " ON CONFLICT(cache_key) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at,"
               " expires_at = excluded.expires_at WHERE claims.expires_at <= excluded.claimed_at")
-LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 
 
 class FetchedRows:
@@ -212,58 +211,10 @@ class SQLiteStore(BaseStore):
                 raise
         return run_id
 
-    def latest_run_id(self, model: str, prompt_ref: str | None = None) -> int | None:
-        sql, params = "SELECT max(run_id) FROM runs WHERE model=?", [model]
-        if prompt_ref is not None:
-            sql += " AND prompt_ref=?"
-            params.append(prompt_ref)
-        row = self.execute(sql, params).fetchone()
-        return row[0] if row else None
-
-    def run_spec(self, run_id: int) -> tuple[dict[str, Any], str | None]:
-        row = self.execute("SELECT spec_json, prompt_ref FROM runs WHERE run_id=?", (int(run_id),)).fetchone()
-        if row is None:
-            raise StoreError(f"{self.path}: no run {run_id}")
-        return json.loads(row[0]), row[1]
-
-    def run_models(self) -> list[str]:
-        return sorted(r[0] for r in self.execute("SELECT DISTINCT model FROM runs"))
-
     def run_frame(self, run_id: int) -> pd.DataFrame:
         return self.frame(f"{RUN_ROWS} WHERE ri.run_id = ? ORDER BY ri.rowid", (run_id,))
 
-    def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
-        return self._latest_messages("call_errors", "cache_key", keys)
-
-    def _latest_messages(self, table: str, key_column: str, keys: Sequence[str]) -> dict[str, str]:
-        """Per key, the message of its latest error row (errors are logged, never cached)."""
-        latest: dict[str, str] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for key, message in self.execute(f"SELECT {key_column}, message FROM {table} WHERE {key_column} IN "
-                                             f"({marks}) ORDER BY error_id", chunk):
-                latest[key] = message
-        return latest
-
     # ---- responses and call errors -----------------------------------------------------------------
-    def cached_keys(self, keys: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.execute(f"SELECT cache_key FROM responses WHERE cache_key IN ({marks})", chunk))
-        return found
-
-    def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
-        found: dict[str, Response] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.execute("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
-                                    f" latency_s, model_version FROM responses WHERE cache_key IN ({marks})", chunk):
-                found[row[0]] = Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3],
-                                         completion_tokens=row[4], cost_usd=row[5], latency_s=row[6],
-                                         model_version=row[7])
-        return found
-
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         self.execute(INSERT_RESPONSE,
                      (cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
@@ -277,8 +228,7 @@ class SQLiteStore(BaseStore):
     # ---- claims ------------------------------------------------------------------------------------
     def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
         held: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
-            marks = ",".join("?" * len(chunk))
+        for chunk in _chunks(dict.fromkeys(keys)):
             with self._lock:
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -286,57 +236,15 @@ class SQLiteStore(BaseStore):
                     self.conn.executemany(CLAIM_CALL, [(key, owner, now, now + lease_s, key, key, since)
                                                        for key in chunk])
                     held.update(r[0] for r in self.conn.execute(
-                        f"SELECT cache_key FROM claims WHERE owner = ? AND cache_key IN ({marks})", (owner, *chunk)))
+                        f"SELECT cache_key FROM claims WHERE owner = ? AND cache_key IN ({_marks(chunk)})",
+                        (owner, *chunk)))
                     self.conn.execute("COMMIT")
                 except BaseException:
                     self.conn.execute("ROLLBACK")
                     raise
         return held
 
-    def renew_claims(self, owner: str, lease_s: float) -> int:
-        return self.execute("UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease_s, owner)).rowcount
-
-    def release_claims(self, owner: str, keys: Sequence[str] | None = None) -> None:
-        if keys is None:
-            self.execute("DELETE FROM claims WHERE owner = ?", (owner,))
-            return
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            self.execute(f"DELETE FROM claims WHERE owner = ? AND cache_key IN ({marks})", (owner, *chunk))
-
-    def claim_holders(self, keys: Sequence[str]) -> dict[str, str]:
-        holders: dict[str, str] = {}
-        now = time.time()
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            holders.update(self.execute(f"SELECT cache_key, owner FROM claims WHERE cache_key IN ({marks})"
-                                        " AND expires_at > ?", (*chunk, now)).fetchall())
-        return holders
-
-    def errors_since(self, keys: Sequence[str], since: float) -> dict[str, tuple[str, str]]:
-        latest: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for key, kind, message in self.execute(
-                    f"SELECT cache_key, kind, message FROM call_errors WHERE cache_key IN ({marks})"
-                    " AND created_at >= ? ORDER BY error_id", (*chunk, since)):
-                latest[key] = (kind, message)
-        return latest
-
     # ---- judgments ---------------------------------------------------------------------------------
-    def stored_judgments(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for key, verdict, score, rationale, raw in self.execute(
-                    "SELECT judge_key, verdict, score, rationale, raw_output FROM judgments"
-                    f" WHERE judge_key IN ({marks})", chunk):
-                found[key] = {"verdict": verdict, "score": score, "rationale": rationale, "raw_output": raw}
-        return found
-
-    def latest_judge_errors(self, keys: Sequence[str]) -> dict[str, str]:
-        return self._latest_messages("judge_errors", "judge_key", keys)
-
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
         if not judgments and not errors:
             return
@@ -383,28 +291,6 @@ class SQLiteStore(BaseStore):
             item = self.conn.execute("SELECT item_id FROM labels WHERE label_id = ?", (label_id,)).fetchone()[0]
         return label_id, item
 
-    def labels_frame(self, task: str | None = None, rater: str | None = None) -> pd.DataFrame:
-        where, params = _where(task=task, rater=rater)
-        return self.frame(f"{LABEL_SELECT}{where} ORDER BY label_id", params)
-
-    def label_rows(self, task: str, rater: str, after_label_id: int = 0) -> list[dict[str, Any]]:
-        cur = self.execute(f"{LABEL_SELECT} WHERE task = ? AND rater = ? AND label_id > ? ORDER BY label_id",
-                           (task, rater, int(after_label_id)))
-        return [dict(zip(LABEL_COLUMNS, row)) for row in cur.fetchall()]
-
-    def label_models(self, task: str) -> set[str]:
-        rows = self.execute("SELECT DISTINCT left_model, right_model FROM labels WHERE task = ?", (task,)).fetchall()
-        return {m for row in rows for m in row}
-
-
-
-def _where(**equal: Any) -> tuple[str, list[Any]]:
-    """` WHERE a = ? AND b = ?` for the arguments that are not None (names are ours, never user input)."""
-    given = {k: v for k, v in equal.items() if v is not None}
-    if not given:
-        return "", []
-    return " WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
-
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """Damage, as opposed to lock contention or a failing statement (which surface as what they are)."""
@@ -416,7 +302,3 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
-
-def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
