@@ -306,6 +306,27 @@ def test_a_half_read_result_never_blocks_the_next_write_after_another_process_co
         assert [r[0] for r in rows] == ["k1", "k2", "k3", "k4"]
 
 
+def test_a_lock_held_past_the_busy_timeout_is_a_store_error_and_writes_nothing(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as s:
+        s.put_response("k0", "fake/m", {"x": 0}, Response(text="kept"))
+        s.execute("PRAGMA busy_timeout=200")
+        other = sqlite3.connect(path, isolation_level=None)  # another process, stopped mid-write
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            for write in (lambda: s.put_response("k1", "fake/m", {"x": 1}, Response(text="lost")),
+                          lambda: s.claim_calls(["k2"], "me", 30, since=0.0)):
+                with pytest.raises(StoreError, match=r"s\.db: another process kept the store locked for over 0\.2 s"
+                                                     r" \(a long write, or one stopped mid-write\); this step wrote"):
+                    write()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert s.cached_keys(["k0", "k1"]) == {"k0"} and s.claim_holders(["k2"]) == {}
+        s.put_response("k1", "fake/m", {"x": 1}, Response(text="now"))  # usable once the lock is gone
+        assert s.stored_responses(["k1"])["k1"].text == "now"
+
+
 # ---- files that are not (usable) stores: one clear StoreError, never a sqlite3 traceback ----------
 def _store_error(path, **kwargs) -> str:
     with pytest.raises(StoreError) as caught:

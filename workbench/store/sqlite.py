@@ -9,6 +9,7 @@ import json
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -135,7 +136,7 @@ class SQLiteStore(BaseStore):
                 raise StoreError(f"{self.path}: not a workbench store (a SQLite database with other tables: {shown})")
 
     def _migrate(self) -> None:
-        with self._lock:
+        with self._locked():
             current = schema_version(self.conn)
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -150,9 +151,23 @@ class SQLiteStore(BaseStore):
                     self.conn.execute("ROLLBACK")
                     raise
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This thread alone on the connection. A write lock another process held past the busy timeout
+        becomes a StoreError that says so, where sqlite3 says only "database is locked"."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if "database is locked" not in str(exc):
+                    raise
+                waited = self.conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
+                raise StoreError(f"{self.path}: another process kept the store locked for over {waited:g} s (a long "
+                                 "write, or one stopped mid-write); this step wrote nothing, run it again") from None
+
     @property
     def schema_version(self) -> int:
-        with self._lock:
+        with self._locked():
             return schema_version(self.conn)
 
     def close(self) -> None:
@@ -161,16 +176,16 @@ class SQLiteStore(BaseStore):
 
     # ---- raw SQL: SQLite only, for tests, benchmarks and debugging; not the store interface ---------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> "FetchedRows":
-        with self._lock:
+        with self._locked():
             return FetchedRows(self.conn.execute(sql, params))
 
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        with self._lock:
+        with self._locked():
             return pd.read_sql_query(sql, self.conn, params=params)
 
     def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Run statements atomically: all are written or none."""
-        with self._lock:
+        with self._locked():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in statements:
@@ -198,7 +213,7 @@ class SQLiteStore(BaseStore):
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
                    planned: Sequence[tuple[str, int, str]]) -> int:
-        with self._lock:
+        with self._locked():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = self.conn.execute(INSERT_RUN, (model, prompt_ref, dataset_id,
@@ -229,7 +244,7 @@ class SQLiteStore(BaseStore):
     def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
         held: set[str] = set()
         for chunk in _chunks(dict.fromkeys(keys)):
-            with self._lock:
+            with self._locked():
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
                     now = time.time()
@@ -249,7 +264,7 @@ class SQLiteStore(BaseStore):
         if not judgments and not errors:
             return
         now = time.time()
-        with self._lock:
+        with self._locked():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 self.conn.executemany(INSERT_JUDGMENT, [(*(row[c] for c in JUDGMENT_COLUMNS[:-1]), now)
@@ -273,7 +288,7 @@ class SQLiteStore(BaseStore):
         return int(cur.lastrowid)
 
     def append_undo(self, task: str, rater: str, assignment_seed: int, session_id: str) -> tuple[int, str] | None:
-        with self._lock:
+        with self._locked():
             cur = self.conn.execute(
                 """
                 INSERT INTO labels(task, item_id, rater, left_model, right_model, action, winner_model,
