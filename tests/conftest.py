@@ -15,10 +15,16 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "external"
 
 
 @pytest.fixture
-def store(tmp_path):
-    from workbench.store import Store
+def store_location(tmp_path):
+    """Where a test's store lives: a SQLite file here, a PostgreSQL URL in tests/store."""
+    return str(tmp_path / "store.db")
 
-    with Store(tmp_path / "store.db") as s:
+
+@pytest.fixture
+def store(store_location):
+    from workbench.store import open_store
+
+    with open_store(store_location) as s:
         yield s
 
 

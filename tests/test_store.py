@@ -264,23 +264,23 @@ def test_claims_are_exclusive_until_released_or_expired(store):
     assert store.claim_holders(["a", "b", "c", "d"]) == {}
 
 
-def _claim_many(path: str, owner: str, keys: list, out) -> None:
+def _claim_many(location: str, owner: str, keys: list, out) -> None:
     import time
 
-    with Store(path) as s:
+    from workbench.store import open_store
+
+    with open_store(location) as s:
         got = set()
         for key in keys:  # one transaction per key: the processes interleave
             got |= s.claim_calls([key], owner, 30, time.time())
         out.put((owner, sorted(got)))
 
 
-def test_concurrent_claims_never_give_one_key_to_two_processes(tmp_path):
-    path = str(tmp_path / "s.db")
-    Store(path).close()
+def test_concurrent_claims_never_give_one_key_to_two_processes(store, store_location):
     keys = [f"k{i:03d}" for i in range(200)]
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_claim_many, args=(path, f"p{n}", keys, out)) for n in range(4)]
+    procs = [ctx.Process(target=_claim_many, args=(store_location, f"p{n}", keys, out)) for n in range(4)]
     for p in procs:
         p.start()
     results = dict(out.get(timeout=120) for _ in procs)

@@ -37,9 +37,6 @@ def any_store(request, tmp_path):
 
 
 @pytest.fixture
-def store(pg_url):
+def store_location(pg_url) -> str:
     """tests/test_store.py's contract tests, imported into tests/store, run on PostgreSQL with this."""
-    from workbench.store import open_store
-
-    with open_store(pg_url) as s:
-        yield s
+    return pg_url

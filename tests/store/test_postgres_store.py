@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.test_store import (_trial, test_claims_are_exclusive_until_released_or_expired,  # noqa: F401
+                              test_concurrent_claims_never_give_one_key_to_two_processes,
                               test_judge_errors_replayed_from_the_cache_are_recorded_once,
                               test_labels_frame_all_tasks_or_one, test_planned_frame_matches_run_frame,
                               test_run_frame_shows_response_or_latest_error, test_runs_frame_run_spec_and_models)
@@ -263,7 +264,7 @@ def test_wrong_password_and_closed_port_name_the_store_without_the_password(pg_c
     message = _store_error(wrong)
     assert "cannot connect" in message and "password authentication failed" in message
     assert "not-the-password-123" not in message and message.startswith("postgresql://[REDACTED]@127.0.0.1:")
-    closed = f"postgresql://someone:hunter2-secret@127.0.0.1:1/db"
+    closed = "postgresql://someone:hunter2-secret@127.0.0.1:1/db"
     message = _store_error(closed)
     assert message.startswith("postgresql://[REDACTED]@127.0.0.1:1/db: cannot connect") and "hunter2" not in message
 
@@ -405,29 +406,6 @@ def test_raters_drawing_a_queue_at_once_all_get_the_same_one(backend, tmp_path, 
 
 
 # ---- concurrency across processes -------------------------------------------------------------------
-def _claim_many(url: str, owner: str, keys: list, out) -> None:
-    with open_store(url) as s:
-        got = set()
-        for key in keys:
-            got |= s.claim_calls([key], owner, 30, time.time())
-        out.put((owner, sorted(got)))
-
-
-def test_concurrent_claims_never_give_one_key_to_two_processes(pg_url):
-    open_store(pg_url).close()
-    keys = [f"k{i:03d}" for i in range(200)]
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_claim_many, args=(pg_url, f"p{n}", keys, out)) for n in range(4)]
-    for p in procs:
-        p.start()
-    results = dict(out.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    assert sorted(k for got in results.values() for k in got) == keys
-
-
 def _undo_all(url: str, start, out) -> None:
     with open_store(url, synchronous="FULL") as s:
         start.wait(30)
