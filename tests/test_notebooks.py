@@ -132,6 +132,27 @@ def test_explore_opens_from_the_store_with_responses_only(prepared):
     assert "wb-explorer" in shown  # the explorer's item view was rendered
 
 
+@pytest.mark.slow
+def test_explore_shows_the_latest_runs_when_the_reports_selection_cannot_be_read(tmp_path):
+    """A report run with `-p sample_size 4` leaves runs of 4 items; params.toml selects all 6. The explorer
+    still shows those responses, and says why scores, verdicts and labels are missing."""
+    from workbench.config import build_config
+    from workbench.pipeline import run_pipeline
+
+    pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).head(6).to_json(
+        tmp_path / "items.jsonl", orient="records", lines=True, force_ascii=False)
+    params = _params(tmp_path, "params.toml", "items.jsonl")
+    run_pipeline(build_config(params, {"sample_size": 4}))
+    out = tmp_path / "explore.ipynb"
+    papermill.execute_notebook(str(bundled("notebooks/explore.ipynb")), str(out), kernel_name="python3",
+                               parameters={"params_file": str(params)}, cwd=str(tmp_path), progress_bar=False)
+    shown = _outputs(out)
+    assert ("4 items; baseline fake/base; candidates fake/cand; responses only: scores, judge verdicts and human "
+            "labels need the report's selection, which cannot be read now:") in shown
+    assert "2 of 6 responses are not in the store" in shown and "Nothing to explore" not in shown
+    assert "wb-explorer" in shown  # the explorer's item view was rendered
+
+
 def _params(project: Path, name: str, dataset: str) -> Path:
     (project / name).write_text(
         f'dataset = "{dataset}"\nbaseline = "fake/base"\ncandidates = ["fake/cand"]\njudge = ""\nmetrics = ["chrf"]\n'
