@@ -331,6 +331,8 @@ def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:
     running the pipeline. Each arm's latest run (its model and prompt version) on the newest dataset that
     every arm ran on, read from this configuration's data file: runs on another file (another params file
     sharing the store) are never shown, and the arms are always on the same items."""
+    from workbench.store.base import latest_common_runs
+
     runs = store.runs_frame()
     mine = runs[runs["source"] == str(config.path(config.dataset).resolve())]
     if mine.empty and not runs.empty:  # a moved project: match the items themselves (reads the data, seconds)
@@ -344,12 +346,11 @@ def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:
     if missing:
         raise InputError(f"no run of {', '.join(missing)} on {config.dataset} in the store: run "
                          "`workbench report` (or generate) first")
-    common = set.intersection(*(set(arm["dataset_id"]) for arm in per_arm.values()))
-    if not common:
+    chosen = latest_common_runs(per_arm)
+    if chosen is None:
         raise InputError(f"the arms' runs on {config.dataset} were made on different selections of its items "
                          "(sample_size or the file changed between them): run `workbench report` again")
-    newest = max(common, key=lambda d: mine.loc[mine["dataset_id"] == d, "run_id"].max())
-    return {label: int(arm.loc[arm["dataset_id"] == newest, "run_id"].max()) for label, arm in per_arm.items()}
+    return chosen
 
 
 def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataFrame | None:

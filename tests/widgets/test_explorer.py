@@ -10,6 +10,7 @@ import pytest
 from workbench.errors import InputError
 from workbench.widgets.explorer import Explorer
 from workbench.widgets.explorer_data import ExplorerData, Filters
+from workbench.widgets.explorer_store import store_runs
 
 XSS_SCRIPT = '<script>alert("x")</script>'
 XSS_IMG = "<img src=x onerror=alert(1)>"
@@ -537,3 +538,8 @@ def test_from_store_names_runs_and_refuses_what_it_cannot_pair(generated):
     elsewhere = store.create_run("fake/x", None, "d2", {"samples": 1}, [("x", 0, "kx")])
     with pytest.raises(InputError, match="different datasets"):
         Explorer.from_store(store, runs={"a": runs["base run"], "b": elsewhere})
+    with pytest.raises(InputError, match="models fake/base, fake/x have no dataset they all ran on"):
+        Explorer.from_store(store, ["fake/base", "fake/x"])
+    later = store.create_run("fake/base", None, "d2", {"samples": 1}, [("x", 0, "kx")])  # newest, other items
+    assert Explorer.from_store(store, ["fake/base", "fake/cand"]).data.n_items == 40  # still the pair's dataset
+    assert store_runs(store, ["fake/base", "fake/x"]) == {"fake/base": later, "fake/x": elsewhere}

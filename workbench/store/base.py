@@ -62,6 +62,17 @@ def items_from_json(texts: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({k: [r[k] for r in records] for k in keys})
 
 
+def latest_common_runs(per_label: Mapping[str, pd.DataFrame]) -> dict[str, int] | None:
+    """{label: run id}: each label's latest run (rows of `runs_frame`) on the newest dataset every
+    label has a run on; None when they share none."""
+    common = set.intersection(*(set(runs["dataset_id"]) for runs in per_label.values())) if per_label else set()
+    if not common:
+        return None
+    everything = pd.concat(list(per_label.values()))
+    newest = max(common, key=lambda d: everything.loc[everything["dataset_id"] == d, "run_id"].max())
+    return {label: int(runs.loc[runs["dataset_id"] == newest, "run_id"].max()) for label, runs in per_label.items()}
+
+
 class BaseStore(ABC):
     path: Path
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from workbench.errors import InputError
+from workbench.store.base import latest_common_runs
 
 __all__ = ["StoreResponses", "store_runs"]
 
@@ -65,16 +66,22 @@ class StoreResponses:
 
 
 def store_runs(store: Any, models: Sequence[str] | None = None, runs: Mapping[str, int] | None = None) -> dict[str, int]:
-    """{label: run id}: the given runs, or the latest run of each model (baseline first)."""
+    """{label: run id}: the given runs, or each model's latest run on the newest dataset that every
+    model ran on (baseline first): runs on different items cannot be paired."""
     if (models is None) == (runs is None):
         raise InputError("give the models to explore (their latest runs) or runs={label: run_id}, not both")
     if runs is not None:
         return {str(k): int(v) for k, v in runs.items()}
-    chosen = {}
-    for model in models or []:
-        run_id = store.latest_run_id(model)
-        if run_id is None:
-            raise InputError(f"no run of model '{model}' in store {store.path} "
-                             f"(runs exist for: {', '.join(store.run_models()) or 'none'})")
-        chosen[str(model)] = int(run_id)
+    if not models:
+        return {}
+    frame = store.runs_frame()
+    missing = [str(m) for m in models if not (frame["model"] == m).any()]
+    if missing:
+        raise InputError(f"no run of model {', '.join(repr(m) for m in missing)} in store {store.path} "
+                         f"(runs exist for: {', '.join(store.run_models()) or 'none'})")
+    chosen = latest_common_runs({str(m): frame[frame["model"] == m] for m in models})
+    if chosen is None:
+        raise InputError(f"models {', '.join(map(str, models))} have no dataset they all ran on in store "
+                         f"{store.path}: give runs={{label: run_id}}")
     return chosen
+
