@@ -175,7 +175,7 @@ class SQLiteStore(BaseStore):
             self.conn.close()
 
     # ---- raw SQL: SQLite only, for tests, benchmarks and debugging; not the store interface ---------
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> "FetchedRows":
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> FetchedRows:
         with self._locked():
             return FetchedRows(self.conn.execute(sql, params))
 
