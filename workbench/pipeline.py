@@ -135,12 +135,14 @@ def model_specs(config: MigrationConfig) -> list[Any]:
 
 
 def call_policy(config: MigrationConfig, model: Any | None = None) -> Any:
-    """The call policy of `model` (a ModelSpec, whose per-call limit wins) or the run's default, at the
-    configuration's concurrency."""
+    """The call policy of `model` (a ModelSpec, whose per-call limit wins: `ModelSpec.policy`) or the
+    run's default (`timeout_s`, else the policy's own), at the configuration's concurrency."""
     from workbench.calls import CallPolicy
 
-    timeout = model.timeout_s if model is not None and model.timeout_s else (config.timeout_s or 60.0)
-    return CallPolicy(concurrency=config.concurrency).with_timeout(timeout)
+    policy = CallPolicy(concurrency=config.concurrency)
+    if config.timeout_s:
+        policy = policy.with_timeout(config.timeout_s)
+    return policy if model is None else model.policy(policy)
 
 
 def sampling(config: MigrationConfig) -> Any:

@@ -85,10 +85,10 @@ class Explorer:
                    scores_df: pd.DataFrame | None = None, judgments_df: pd.DataFrame | None = None,
                    labels_df: pd.DataFrame | None = None, higher_is_better: Mapping[str, bool] | None = None,
                    **kwargs: Any) -> "Explorer":
-        """The explorer over a store's runs without reading them: the latest run of each of `models`
-        (baseline first) or the given `runs` ({label: run id}). Responses are read one item at a
-        time as they are shown, so a 100k-item run opens in half a second of CPU (docs/bench/scale.md).
-        Keep the store open while the explorer is in use."""
+        """The explorer over a store's runs without reading them: each of `models`' latest run on the
+        newest dataset they all ran on (baseline first), or the given `runs` ({label: run id}). Responses
+        are read one item at a time as they are shown, so a 100k-item run opens in half a second of CPU
+        (docs/bench/scale.md). Keep the store open while the explorer is in use."""
         return cls._over(ExplorerData.from_store(store, models, runs=runs, scores_df=scores_df,
                                                  judgments_df=judgments_df, labels_df=labels_df,
                                                  higher_is_better=higher_is_better), **kwargs)

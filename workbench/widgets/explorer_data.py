@@ -214,8 +214,9 @@ class ExplorerData:
     def from_store(cls, store: Any, models: Sequence[str] | None = None, *, runs: Mapping[str, int] | None = None,
                    **frames: Any) -> "ExplorerData":
         """Each of `models`' latest run on the newest dataset they all ran on (baseline first), or the
-        given `runs` ({label: run id}), on that dataset's items; responses are read from the store one item at a time. `frames`:
-        scores_df, judgments_df, labels_df, higher_is_better, as for the constructor."""
+        given `runs` ({label: run id}), on that dataset's items; responses are read from the store one
+        item at a time. `frames`: scores_df, judgments_df, labels_df, higher_is_better, as for the
+        constructor."""
         source = StoreResponses(store, store_runs(store, models, runs))
         return cls(store.items_frame(source.dataset_id()), None, source=source, **frames)
 
