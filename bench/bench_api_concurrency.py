@@ -35,10 +35,6 @@ from workbench.store import Store  # noqa: E402
 MODEL = "openai/bench-model"  # `openai/` adapter name and litellm model name alike; unpriced, as most local servers
 
 
-
-
-
-
 def requests_for(n: int, tag: str) -> list[Request]:
     return [Request(item_id=f"{tag}-{i}", messages=({"role": "user", "content": f"{tag} item {i}"},),
                     sampling=Sampling(max_tokens=16)) for i in range(n)]

@@ -47,10 +47,6 @@ def write_dataset(path: Path, n: int) -> None:
                                   "language": "en" if i % 3 else "ja", "task": ("support", "summary")[i % 2]}) + "\n")
 
 
-
-
-
-
 class Sampler(threading.Thread):
     """(seconds, server hits, RSS bytes) of a child process every `every` seconds until it exits."""
 

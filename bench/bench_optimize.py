@@ -39,10 +39,6 @@ WORDS = [f"{a} {b}" for a in ("red", "blue", "green", "grey", "gold", "pink", "t
          for b in ("cat", "dog", "owl", "fox", "elk", "bee", "ant", "yak")]
 
 
-
-
-
-
 def overhead(args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-optimize-"))
     (folder / "prompts" / "plain").mkdir(parents=True)

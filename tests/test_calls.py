@@ -35,7 +35,6 @@ def store(tmp_path: Path) -> Store:
         yield s
 
 
-
 @pytest.fixture(params=["litellm/openai", "openai"])
 def adapter_for(request: pytest.FixtureRequest) -> Callable[[FaultServer], Adapter]:
     """Every call-layer guarantee holds for both HTTP adapters: litellm and the bare openai SDK."""

@@ -119,4 +119,3 @@ def _preflight(config: OptimizeConfig) -> _Checked:
     return _Checked(items, split, fingerprints, reserve)
 
 
-
