@@ -23,7 +23,8 @@ def _schema(path) -> str:
 # Pinned: changing the schema means adding a numbered migration AND updating this hash on purpose.
 # 2: optimize_runs and optimize_trials (prompt optimisation, issue 12)
 # 3: claims (calls in flight, so processes sharing a store never pay for one call twice, issue 10)
-PINNED_SCHEMA_SHA256 = "191c70f7c0050e2075328e334e7c23747df96193d52c956acd7575a364ddcc71"
+# 5: responses.tool_calls_json (the calls a model made, issue 20)
+PINNED_SCHEMA_SHA256 = "235451a24d89da4f1dcfb2aee30c323540227aa8b88c84ae08ff9cd2b067dfd0"
 
 
 def test_schema_is_pinned(tmp_path):
@@ -95,7 +96,8 @@ def _write_as_version_1(conn: sqlite3.Connection) -> None:
                  ("fake/m", "p@v1", "d1", json.dumps({"adapter": {"name": "fake/m"}}), t))
     conn.execute("INSERT INTO run_items VALUES (?,?,?,?)", (1, "a", 0, "ka"))
     conn.execute("INSERT INTO run_items VALUES (?,?,?,?)", (1, "b", 0, "kb"))
-    conn.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    conn.execute("INSERT OR REPLACE INTO responses(cache_key, model, request_json, text, finish_reason, prompt_tokens,"
+                 " completion_tokens, cost_usd, latency_s, model_version, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                  ("ka", "fake/m", "{}", "A!", "stop", 3, 2, None, 0.5, "v", t))
     conn.execute("INSERT INTO call_errors(cache_key, model, item_id, sample_index, kind, message, attempts, created_at)"
                  " VALUES (?,?,?,?,?,?,?,?)", ("kb", "fake/m", "b", 0, "server", "boom", 3, t))
@@ -135,6 +137,27 @@ def test_a_store_at_every_earlier_version_is_migrated(tmp_path, k):
     with Store(path) as s:
         assert s.schema_version == len(MIGRATIONS)
     assert _schema(path) == _schema_of_fresh(tmp_path)
+
+
+def test_a_store_from_before_tool_calls_keeps_its_answers_cached(tmp_path):
+    """Version 4 (before migration 5 added tool calls): its answers read back as text answers without
+    calls, and a new answer with calls is stored and read back equal."""
+    from workbench.items.tool_calls import ToolCall
+
+    path = tmp_path / "v4.db"
+    conn = _at_version(path, 4)
+    _write_as_version_1(conn)
+    conn.close()
+    with Store(path, create=False) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        _check_version_1_data(s)
+        assert s.stored_responses(["ka"])["ka"].tool_calls == ()
+        assert s.run_frame(1).set_index("item_id").loc["a", "tool_calls"] == ()
+        assert s.run_frame(1).set_index("item_id").loc["b", "tool_calls"] is None  # no answer: no calls either
+        calls = (ToolCall.parse("get_order", '{"order_id": 5}', "c1"), ToolCall.parse("refund", "{not json"))
+        s.put_response("kc", "fake/m", {}, Response(text="", tool_calls=calls))
+        back = s.stored_responses(["kc"])["kc"].tool_calls
+        assert back == calls and back[0].arguments == {"order_id": 5} and not back[1].valid
 
 
 def _schema_of_fresh(tmp_path) -> str:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from workbench.errors import ModelCallError
+from workbench.items.tool_calls import ToolCall
 
 
 class Sampling(BaseModel):
@@ -32,28 +33,43 @@ class Sampling(BaseModel):
 
 @dataclass(frozen=True)
 class Request:
-    """One model call. `messages` is chat format; `prompt` is set instead for plain completion."""
+    """One model call. `messages` is chat format (turns may carry tool calls and tool results);
+    `prompt` is set instead for plain completion. `tools` (declarations as the item or prompt gives
+    them, see `workbench.items.fields`), `tool_choice` and `response_format` are sent when set."""
 
     item_id: str
-    messages: tuple[dict[str, str], ...] = ()
+    messages: tuple[dict[str, Any], ...] = ()
     prompt: str | None = None
     sampling: Sampling = field(default_factory=Sampling)
     sample_index: int = 0
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
-        """Canonical content of the request (everything that changes the output except the model)."""
-        return {
+        """Canonical content of the request (everything that changes the output except the model).
+        Tools, tool_choice and response_format enter only when set, so a text request keeps the key
+        it had before they existed (stores written then stay cached)."""
+        payload: dict[str, Any] = {
             "messages": [dict(m) for m in self.messages],
             "prompt": self.prompt,
             "sampling": self.sampling.model_dump(mode="json"),
             # The sample index only changes the output when sampling; greedy samples share a key.
             "sample_index": None if self.sampling.greedy else self.sample_index,
         }
+        if self.tools:
+            payload["tools"] = [dict(t) for t in self.tools]
+        if self.tool_choice is not None:
+            payload["tool_choice"] = self.tool_choice
+        if self.response_format is not None:
+            payload["response_format"] = self.response_format
+        return payload
 
 
 @dataclass(frozen=True)
 class Response:
-    """One model answer with what it cost. Token counts and cost are None when unknown, never 0."""
+    """One model answer with what it cost. Token counts and cost are None when unknown, never 0.
+    `tool_calls`: the calls the model made instead of (or beside) its text, in order."""
 
     text: str
     finish_reason: str | None = None
@@ -62,6 +78,7 @@ class Response:
     cost_usd: float | None = None
     latency_s: float | None = None
     model_version: str | None = None  # what the provider says it ran, when it says
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def with_latency(self, latency_s: float) -> "Response":
         return dataclasses.replace(self, latency_s=latency_s)

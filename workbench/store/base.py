@@ -16,7 +16,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
+from workbench.items.tool_calls import ToolCall, calls_from_json
 from workbench.models.base import Response
+from workbench.values import is_missing
 from workbench.store.schema import (LABEL_COLUMNS, LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, RUN_ROWS,
                                     TRIAL_COLUMNS)
 
@@ -32,8 +34,8 @@ UPSERT_TRIAL = (f"INSERT INTO optimize_trials({', '.join(TRIAL_COLUMNS)}) VALUES
 
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
-                     "completion_tokens", "latency_s", "cost_usd", "model_version", "error", "cache_key", "run_id",
-                     "dataset_id"]
+                     "completion_tokens", "latency_s", "cost_usd", "model_version", "tool_calls", "error", "cache_key",
+                     "run_id", "dataset_id"]
 
 
 KEYS_PER_STATEMENT = 500  # an IN list's length: under SQLite's bound-parameter limit, planned quickly by both
@@ -48,6 +50,18 @@ def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
 def _marks(values: Sequence[Any]) -> str:
     """`?, ?, ?`: one placeholder per value of an IN list."""
     return ", ".join("?" * len(values))
+
+
+def _calls(response: Any, stored: str | None) -> tuple[ToolCall, ...] | None:
+    """A row's tool calls: None without a response (the call failed or never ran), else a tuple."""
+    return None if is_missing(response) else calls_from_json(None if is_missing(stored) else stored)
+
+
+def with_tool_calls(frame: pd.DataFrame) -> pd.DataFrame:
+    """A run frame's `tool_calls` column decoded from the stored JSON (see `_calls`)."""
+    if "tool_calls" in frame.columns:
+        frame["tool_calls"] = [_calls(r, c) for r, c in zip(frame["response"].tolist(), frame["tool_calls"].tolist())]
+    return frame
 
 
 def items_from_json(texts: Sequence[str]) -> pd.DataFrame:
@@ -165,7 +179,8 @@ class BaseStore(ABC):
         RUN_FRAME_COLUMNS: what the explorer reads per item instead of every run's whole frame."""
         rows = self.execute(f"{RUN_ROWS} WHERE ri.run_id IN ({_marks(run_ids)}) AND ri.item_id = ?"
                             " ORDER BY ri.run_id, ri.sample_index", (*map(int, run_ids), str(item_id))).fetchall()
-        return [dict(zip(RUN_FRAME_COLUMNS, row)) for row in rows]
+        return [{**row, "tool_calls": _calls(row["response"], row["tool_calls"])}
+                for row in (dict(zip(RUN_FRAME_COLUMNS, values)) for values in rows)]
 
     def run_failed_items(self, run_ids: Sequence[int]) -> list[str]:
         """Items with at least one planned call in these runs that has no stored answer (failed or
@@ -200,7 +215,7 @@ class BaseStore(ABC):
                          "completion_tokens": resp.completion_tokens if resp else None,
                          "latency_s": resp.latency_s if resp else None, "cost_usd": resp.cost_usd if resp else None,
                          "model_version": resp.model_version if resp else None,
-                         "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
+                         "tool_calls": resp.tool_calls if resp else None, "error": errors.get(key), "cache_key": key, "run_id": None, "dataset_id": None})
         return pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
 
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
@@ -230,9 +245,11 @@ class BaseStore(ABC):
     def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored answer of each key that has one (a cache hit); missing keys are absent."""
         rows = self._rows_for_keys("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
-                                   " latency_s, model_version FROM responses WHERE cache_key IN ({keys})", keys)
+                                   " latency_s, model_version, tool_calls_json FROM responses"
+                                   " WHERE cache_key IN ({keys})", keys)
         return {row[0]: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
-                                 cost_usd=row[5], latency_s=row[6], model_version=row[7]) for row in rows}
+                                 cost_usd=row[5], latency_s=row[6], model_version=row[7],
+                                 tool_calls=calls_from_json(row[8])) for row in rows}
 
     @abstractmethod
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:

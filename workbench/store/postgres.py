@@ -28,7 +28,8 @@ import pandas as pd
 from workbench.errors import StoreError
 from workbench.models.base import Response
 from workbench.secrets import redact, redact_url_credentials
-from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json
+from workbench.items.tool_calls import calls_to_json
+from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json, with_tool_calls
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
@@ -306,7 +307,7 @@ class PostgresStore(BaseStore):
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
         frame = self._frame(f"{RUN_ROWS} WHERE ri.run_id = %s ORDER BY ri.seq", (int(run_id),))
-        return frame[RUN_FRAME_COLUMNS]
+        return with_tool_calls(frame[RUN_FRAME_COLUMNS])
 
     # ---- responses and call errors -----------------------------------------------------------------
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
@@ -314,7 +315,7 @@ class PostgresStore(BaseStore):
             self.conn.execute(INSERT_RESPONSE, (
                 cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
                 response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
-                response.latency_s, response.model_version, time.time()))
+                response.latency_s, response.model_version, time.time(), calls_to_json(response.tool_calls)))
 
     def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
                      message: str, attempts: int) -> None:

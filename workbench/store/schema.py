@@ -167,6 +167,10 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 5: the tool calls a model made beside its text (issue 20); NULL for a text answer and in older stores
+    """
+    ALTER TABLE responses ADD COLUMN tool_calls_json TEXT;  -- [{name, arguments, raw_arguments, id?, error?}, ...]
+    """,
 ]
 
 # The same schema versions for PostgreSQL (store/postgres.py): POSTGRES_MIGRATIONS[i] takes a PostgreSQL store
@@ -337,6 +341,10 @@ POSTGRES_MIGRATIONS: list[str] = [
         created_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 5: the tool calls a model made (issue 20)
+    """
+    ALTER TABLE responses ADD COLUMN tool_calls_json TEXT;
+    """,
 ]
 
 # Tables every workbench store has; a database with none of them is someone else's.
@@ -349,7 +357,7 @@ ITEM_COLUMNS = ("dataset_id", "item_id", "input", "reference", "fields_json")
 RUN_COLUMNS = ("model", "prompt_ref", "dataset_id", "spec_json", "created_at")
 RUN_ITEM_COLUMNS = ("run_id", "item_id", "sample_index", "cache_key")
 RESPONSE_COLUMNS = ("cache_key", "model", "request_json", "text", "finish_reason", "prompt_tokens",
-                    "completion_tokens", "cost_usd", "latency_s", "model_version", "created_at")
+                    "completion_tokens", "cost_usd", "latency_s", "model_version", "created_at", "tool_calls_json")
 CALL_ERROR_COLUMNS = ("cache_key", "model", "item_id", "sample_index", "kind", "message", "attempts", "created_at")
 JUDGMENT_COLUMNS = ("judge_key", "judge_spec_json", "kind", "criterion", "item_id", "response_key_a",
                     "response_key_b", "position", "sample_index", "verdict", "score", "rationale", "raw_output",
@@ -370,7 +378,7 @@ TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", 
 RUN_ROWS = """
     SELECT ri.item_id, r.model, r.prompt_ref AS prompt_version, ri.sample_index,
            resp.text AS response, resp.finish_reason, resp.prompt_tokens, resp.completion_tokens,
-           resp.latency_s, resp.cost_usd, resp.model_version,
+           resp.latency_s, resp.cost_usd, resp.model_version, resp.tool_calls_json AS tool_calls,
            CASE WHEN resp.cache_key IS NULL THEN
                (SELECT e.message FROM call_errors e WHERE e.cache_key = ri.cache_key
                 ORDER BY e.error_id DESC LIMIT 1) END AS error,

@@ -16,8 +16,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from workbench.errors import StoreError
+from workbench.items.tool_calls import calls_to_json
 from workbench.models.base import Response
-from workbench.store.base import BaseStore, _chunks, _marks, items_from_json
+from workbench.store.base import BaseStore, _chunks, _marks, items_from_json, with_tool_calls
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
                                     RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
@@ -227,14 +228,14 @@ class SQLiteStore(BaseStore):
         return run_id
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
-        return self.frame(f"{RUN_ROWS} WHERE ri.run_id = ? ORDER BY ri.rowid", (run_id,))
+        return with_tool_calls(self.frame(f"{RUN_ROWS} WHERE ri.run_id = ? ORDER BY ri.rowid", (run_id,)))
 
     # ---- responses and call errors -----------------------------------------------------------------
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         self.execute(INSERT_RESPONSE,
                      (cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
                       response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
-                      response.latency_s, response.model_version, time.time()))
+                      response.latency_s, response.model_version, time.time(), calls_to_json(response.tool_calls)))
 
     def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
                      message: str, attempts: int) -> None:
