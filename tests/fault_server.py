@@ -1,6 +1,9 @@
 """An OpenAI-compatible server on 127.0.0.1 that fails on command, for testing the call layer.
 
-It serves `/v1/chat/completions` and `/v1/completions`. Tests script what each item gets
+It serves `/v1/chat/completions` and `/v1/completions`. A request that declares tools is answered
+with the calls scripted for its item (and model) by `answer_with_calls`, in OpenAI's `tool_calls`
+form; `answer_with_text` scripts any other answer (a JSON object for a response_format, say).
+Tests script what each item gets
 (latency, 429 with Retry-After, 500, malformed JSON, a connection that never answers, any
 status) and read back how often each item was hit, how many requests were in flight at once,
 and every request body. The item id is the text of the last user message (or the prompt, or an
@@ -89,6 +92,7 @@ class FaultServer:
         self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        self._answers: dict[tuple[str | None, str], dict[str, Any]] = {}
 
     # ---- scripting and inspection --------------------------------------------------------------
     @property
@@ -100,6 +104,21 @@ class FaultServer:
         """Queue what the next hits of `item_id` get, in order; later hits get a normal answer."""
         with self._lock:
             self._scripts.setdefault(item_id, collections.deque()).extend(faults)
+
+    def answer_with_calls(self, item_id: str, calls: list[dict[str, Any]], text: str | None = None,
+                          model: str | None = None) -> None:
+        """Answer `item_id` (from `model` only, when given) with these calls, each `{name, arguments}`
+        (arguments an object, or a string sent verbatim, e.g. broken JSON)."""
+        with self._lock:
+            self._answers[(model, item_id)] = {"calls": calls, "text": text}
+
+    def answer_with_text(self, item_id: str, text: str, model: str | None = None) -> None:
+        with self._lock:
+            self._answers[(model, item_id)] = {"calls": [], "text": text}
+
+    def _scripted(self, body: dict[str, Any], item_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._answers.get((body.get("model"), item_id)) or self._answers.get((None, item_id))
 
     def always(self, item_id: str, fault: Fault, times: int = 1000) -> None:
         self.script(item_id, *([fault] * times))
@@ -160,7 +179,7 @@ class FaultServer:
                 return web.json_response(error, status=fault.status, headers=headers)
             if "prompt" in body:
                 return web.json_response(self._text_completion(body, text))
-            return web.json_response(self._completion(body, text))
+            return web.json_response(self._completion(body, text, self._scripted(body, item_id)))
         finally:
             self.in_flight -= 1
 
@@ -183,14 +202,26 @@ class FaultServer:
                       "total_tokens": prompt_tokens + completion_tokens},
         }
 
-    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], text: str, scripted: dict[str, Any] | None = None) -> dict[str, Any]:
         reply, finish = self._reply(body, text)
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
+        if scripted is not None:
+            message["content"] = scripted["text"]
+            finish = "stop"
+            calls = scripted["calls"] if body.get("tools") and body.get("tool_choice") != "none" else []
+            if calls:
+                message["tool_calls"] = [
+                    {"id": f"call_{n}", "type": "function", "function": {
+                        "name": call["name"], "arguments": call["arguments"] if isinstance(call["arguments"], str)
+                        else json.dumps(call["arguments"])}} for n, call in enumerate(calls)]
+                finish = "tool_calls"
+            reply = message["content"] or ""
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         completion_tokens = len(reply.split())
         return {
             "id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()),
             "model": self.model_version,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }

@@ -25,6 +25,7 @@ import pandas as pd
 
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash, json_safe
+from workbench.items.fields import APP_FIELDS, MESSAGES, check_app_fields, last_user_text
 
 ITEM_ID, INPUT, REFERENCE = "item_id", "input", "reference"
 METADATA = "metadata"  # a dict under this key is flattened into top-level columns
@@ -44,6 +45,10 @@ def load_items(
     """Read items from `path` into a frame with columns `item_id` (str), `input` (str),
     `reference` (str or NaN; only when the file has that field) and every other field as a
     metadata column (a nested `metadata` object is flattened), usable as slices.
+
+    An application's fields (`messages`, `tools`, `tool_choice`, `response_format`, `context`,
+    `expected_calls`: see `workbench.items.fields`) are parsed and checked; a conversation needs no
+    `input` column (the last user turn is its input).
 
     Without an id field each item gets a stable id hashed from its content, so re-loading the
     same file gives the same ids. `df.attrs["source"]` holds the resolved path. Reads only.
@@ -237,6 +242,10 @@ def _validate(
         fields, row_problems = _flatten(raw, source, row_no)
         problems += row_problems
         flat.append((row_no, fields))
+    for row_no, fields in flat:
+        problems += check_app_fields(fields, source, row_no)
+        if MESSAGES in fields and _is_blank(fields.get(input_field)):
+            fields[input_field] = last_user_text(fields[MESSAGES]) or ""
     columns = {name for _, fields in flat for name in fields}
     if input_field not in columns:
         return [], problems + [Problem(source, None, input_field, f"missing column '{input_field}' (columns "
@@ -256,7 +265,8 @@ def _validate(
             if isinstance(value, str) and len(value) > max_field_chars:
                 problems.append(Problem(source, row_no, name, f"value has {len(value)} characters, over "
                                         f"the limit of {max_field_chars} (max_field_chars)"))
-        problems += _check_text(fields.get(input_field), source, row_no, input_field, required=True)
+        problems += _check_text(fields.get(input_field), source, row_no, input_field,
+                                required=MESSAGES not in fields)
         problems += _check_text(fields.get(reference_field), source, row_no, reference_field, required=False)
         if derive_ids:
             item_id: str | None = _content_id(fields)
@@ -304,6 +314,11 @@ def _check_text(value: Any, source: str, row_no: int, field: str, *, required: b
     return []
 
 
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str)
+                                                                                and not value.strip())
+
+
 def _check_id(value: Any, source: str, row_no: int, field: str, problems: list[Problem]) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         problems.append(Problem(source, row_no, field, "missing id"))
@@ -342,7 +357,7 @@ def _infer_csv_types(frame: pd.DataFrame) -> pd.DataFrame:
     that type, so the same content loads to the same frame from CSV as from JSONL or parquet."""
     for column in frame.columns:
         values = frame[column].dropna()
-        if column in (ITEM_ID, INPUT, REFERENCE) or values.empty:
+        if column in (ITEM_ID, INPUT, REFERENCE, *APP_FIELDS) or values.empty:
             continue
         lowered = set(values.str.lower())
         if lowered <= {"true", "false"}:

@@ -20,6 +20,10 @@ File keys (see resources/data/README.md for examples):
   fewshot_delimiter    completion: between preamble, examples and the item (default "\n\n")
   stop                 optional list of stop strings
   max_tokens           optional cap on the answer length
+  tools                chat: function declarations sent with every item ([[tools]] tables, OpenAI form);
+                       an item's own `tools` are added to them (an item's tool of the same name wins)
+  tool_choice          chat: "auto", "none", "required" or {type = "function", function = {name = ...}}
+  response_format      chat: a JSON Schema table the answer must follow (an item's own one wins)
   [[examples]]         few-shot examples: `output` (required), `match = {field = value, ...}`
                        (optional: the example is used only for items whose fields equal these),
                        and any other keys as template variables (fields an example does not give
@@ -60,7 +64,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HISTORY_KEYS = ("parent", "author", "note", "created")
 _COMMON_KEYS = {"description", "mode", "stop", "max_tokens", "examples", "lookup", *HISTORY_KEYS}
 _MODE_KEYS = {
-    "chat": {"system", "user"},
+    "chat": {"system", "user", "tools", "tool_choice", "response_format"},
     "completion": {"template", "preamble", "target_delimiter", "fewshot_delimiter"},
 }
 
@@ -95,12 +99,16 @@ class Example:
 @dataclass(frozen=True)
 class Rendered:
     """A prompt filled in for one item: chat `messages` or a completion `prompt`, plus the prompt's
-    own stop strings and length cap."""
+    own stop strings and length cap, and what an application sends beside them (tools, tool_choice,
+    response_format: see `workbench.items.render`)."""
 
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict[str, Any], ...]
     prompt: str | None
     stop: tuple[str, ...]
     max_tokens: int | None
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
     def to_request(self, item_id: str, sampling: Sampling, sample_index: int = 0) -> Request:
         """The model call for this item. Stop strings are the union (sampling's first); the length
@@ -109,8 +117,9 @@ class Rendered:
         max_tokens = sampling.max_tokens if self.max_tokens is None else min(sampling.max_tokens, self.max_tokens)
         if stop != sampling.stop or max_tokens != sampling.max_tokens:  # Sampling is frozen: share it when unchanged
             sampling = sampling.model_copy(update={"stop": stop, "max_tokens": max_tokens})
-        return Request(item_id=item_id, messages=self.messages, prompt=self.prompt,
-                       sampling=sampling, sample_index=sample_index)
+        return Request(item_id=item_id, messages=self.messages, prompt=self.prompt, sampling=sampling,
+                       sample_index=sample_index, tools=self.tools, tool_choice=self.tool_choice,
+                       response_format=self.response_format)
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,9 @@ class PromptVersion:
     max_tokens: int | None = None
     examples: tuple[Example, ...] = ()
     lookups: tuple[Lookup, ...] = ()
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
     parent: str | None = None
     author: str | None = None
     note: str | None = None
@@ -319,6 +331,7 @@ def prompt_from_data(data: Mapping[str, Any], name: str, version: str, source: s
     examples = _parse_examples(data.get("examples", []), bad)
     lookups = _parse_lookups(data.get("lookup", {}), bad)
     _check_history(data, bad)
+    _check_app_keys(data, bad)
     if problems:
         raise InputError(problems)
     return PromptVersion(
@@ -327,7 +340,8 @@ def prompt_from_data(data: Mapping[str, Any], name: str, version: str, source: s
         user=data.get("user"), template=data.get("template"), preamble=data.get("preamble"),
         target_delimiter=data.get("target_delimiter", " "), fewshot_delimiter=data.get("fewshot_delimiter", "\n\n"),
         stop=tuple(stop), max_tokens=max_tokens, examples=examples, lookups=lookups,
-        parent=data.get("parent"), author=data.get("author"), note=data.get("note"), created=data.get("created"),
+        tools=tuple(data.get("tools", ())), tool_choice=data.get("tool_choice"),
+        response_format=data.get("response_format"), parent=data.get("parent"), author=data.get("author"), note=data.get("note"), created=data.get("created"),
         data=data,
     )
 
@@ -343,6 +357,17 @@ def _check_history(data: Mapping[str, Any], bad) -> None:
     created = data.get("created")
     if created is not None and not (isinstance(created, dt.datetime) and created.tzinfo is not None):
         bad("created", "created must be a TOML offset date-time, e.g. created = 2026-12-01T10:00:00Z")
+
+
+def _check_app_keys(data: Mapping[str, Any], bad) -> None:
+    """A version's tools, tool_choice and response_format, under the same rules as an item's."""
+    from workbench.items.fields import RESPONSE_FORMAT, TOOL_CHOICE, TOOLS, check_app_fields
+
+    present = {key: data[key] for key in (TOOLS, TOOL_CHOICE, RESPONSE_FORMAT) if key in data}
+    if not present:
+        return
+    for problem in check_app_fields(dict(present), "", 0):
+        bad(problem.field, problem.message)
 
 
 def _is_ref(ref: str) -> bool:
@@ -451,7 +476,7 @@ def _natural(text: str) -> list:
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _KEY_ORDER = ("description", *HISTORY_KEYS, "mode", "system", "user", "preamble", "template", "target_delimiter",
-              "fewshot_delimiter", "stop", "max_tokens")
+              "fewshot_delimiter", "stop", "max_tokens", "tool_choice")
 
 
 def prompt_toml(data: Mapping[str, Any]) -> str:

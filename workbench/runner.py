@@ -20,7 +20,8 @@ from workbench.hashing import request_key
 from workbench.models import Adapter, Request, Sampling, make_adapter, takes_api_base
 from workbench.progress import PhaseReporter, phase, reporter
 from workbench.secrets import redact_config
-from workbench.prompts import PromptVersion, Rendered, load_prompt
+from workbench.items.render import render_items
+from workbench.prompts import PromptVersion, load_prompt
 from workbench.store import Store
 from workbench.store.base import RUN_FRAME_COLUMNS
 
@@ -95,13 +96,11 @@ class RunStats:
 
 
 def build_requests(items: pd.DataFrame, prompt: PromptVersion | None, sampling: Sampling, samples: int) -> list[Request]:
-    """Render every item with the model's prompt (or send its raw input). Fails before any call
-    if a variable is missing, naming the items and the variables."""
+    """Render every item with the model's prompt (or send its raw input or conversation, see
+    `workbench.items.render`). Fails before any call if a variable is missing or an item's tools do
+    not fit, naming the items."""
     records = items.to_dict(orient="records")
-    if prompt is None:
-        rendered = [Rendered(({"role": "user", "content": str(r["input"])},), None, (), None) for r in records]
-    else:
-        rendered = prompt.render_many(records)
+    rendered = render_items(records, prompt)
     return [one.to_request(str(record["item_id"]), sampling, sample_index)
             for record, one in zip(records, rendered) for sample_index in range(samples)]
 

@@ -64,3 +64,29 @@ def test_a_relative_recording_resolves_against_the_project_with_the_same_identit
     assert adapter.identity() == from_project.identity()
     absolute = make_adapter(f"replay/{project / 'logs' / 'prod.jsonl'}", {}, base_dir=elsewhere)
     assert absolute.path == project / "logs" / "prod.jsonl"  # an absolute path stays as it is
+
+
+def test_replay_serves_recorded_tool_calls_into_the_store(tmp_path, store):
+    log = tmp_path / "prod.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"item_id": "a", "tool_calls": [{"name": "get_order", "arguments": {"order_id": 5}}]},
+        {"item_id": "b", "response": "Opening hours are 9-5.",
+         "tool_calls": json.dumps([{"function": {"name": "hours", "arguments": "{\"day\": \"mon\""}}])},
+        {"item_id": "c", "response": "plain"},
+    ]) + "\n", encoding="utf-8")
+    frame, _ = generate(_items(), [ModelSpec(name=f"replay/{log}")], store, progress=False)
+    calls = frame.set_index("item_id")["tool_calls"]
+    assert calls["a"][0].name == "get_order" and calls["a"][0].arguments == {"order_id": 5}
+    assert calls["b"][0].name == "hours" and not calls["b"][0].valid  # recorded as unparseable, never as text
+    assert calls["c"] == ()
+
+
+def test_replay_bad_tool_calls_are_named_by_row(tmp_path):
+    from workbench.models import get_model
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"item_id": "a", "tool_calls": [{"arguments": {}}]}\n{"item_id": "b", "tool_calls": "{x"}\n',
+                   encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        get_model(f"replay/{bad}")
+    assert [(p.row, p.field) for p in info.value.problems] == [(1, "tool_calls"), (2, "tool_calls")]

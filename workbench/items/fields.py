@@ -173,7 +173,9 @@ def _check_messages(messages: Any, bad) -> None:
             bad(f"{where}.content", f"a {role} turn needs content (text)")
         elif content is not None and not isinstance(content, str):
             bad(f"{where}.content", f"content must be text, got {type(content).__name__}")
-    if isinstance(messages[-1], dict) and messages[-1].get("role") not in ("user", "tool"):
+    if not any(isinstance(t, dict) and t.get("role") == "user" for t in messages):
+        bad(MESSAGES, "a conversation needs at least one user turn")
+    elif isinstance(messages[-1], dict) and messages[-1].get("role") not in ("user", "tool"):
         bad(f"{MESSAGES}[{len(messages) - 1}].role", "the last turn must be the user's (or a tool result) for "
                                                      "the model to answer it")
 

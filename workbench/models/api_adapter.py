@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import time
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from workbench.errors import ModelCallError
+from workbench.items.fields import api_response_format, api_tools
+from workbench.items.tool_calls import ToolCall, ToolNames, function_of, tool_names
 from workbench.models.api_errors import classify
 from workbench.models.api_options import ApiOptions, token_cost
 from workbench.models.base import Adapter, Outcome, Request, Response
@@ -82,21 +85,25 @@ class ApiAdapter(Adapter):
                 self._warm_up()
             start = time.perf_counter()
             raw = await self._send(request, timeout_s)
-            return self._response(raw, time.perf_counter() - start, text_completion=request.prompt is not None)
+            return self._response(raw, time.perf_counter() - start, text_completion=request.prompt is not None,
+                                  names=request_tool_names(request))
         except ModelCallError as exc:
             return exc
         except Exception as exc:
             return classify(exc)
 
-    def _response(self, raw: Any, latency: float, text_completion: bool) -> Outcome:
+    def _response(self, raw: Any, latency: float, text_completion: bool, names: ToolNames | None = None) -> Outcome:
         choices = getattr(raw, "choices", None) or []
         if not choices:
             return ModelCallError("bad_output", f"{self.name} answered with no choices")
         choice = choices[0]
+        calls: tuple[ToolCall, ...] = ()
         if text_completion:
             text = getattr(choice, "text", None)
         else:
-            text = getattr(getattr(choice, "message", None), "content", None)
+            message = getattr(choice, "message", None)
+            text = getattr(message, "content", None)
+            calls = answered_calls(getattr(message, "tool_calls", None), names)
         usage = getattr(raw, "usage", None)
         return Response(
             text=text or "",
@@ -106,6 +113,7 @@ class ApiAdapter(Adapter):
             cost_usd=self._cost(raw, usage),
             latency_s=latency,
             model_version=getattr(raw, "model", None) or None,
+            tool_calls=calls,
         )
 
 
@@ -123,6 +131,66 @@ def request_kwargs(request: Request) -> dict[str, Any]:
         kwargs["stop"] = list(sampling.stop)
     if request.prompt is not None:
         kwargs["prompt"] = request.prompt
-    else:
-        kwargs["messages"] = [dict(m) for m in request.messages]
+        return kwargs
+    names = request_tool_names(request)
+    kwargs["messages"] = api_messages(request.messages, names)
+    if request.tools:
+        kwargs["tools"] = api_tools(request.tools, names)
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        if isinstance(choice, dict):
+            name = function_of(choice)["name"]
+            choice = {"type": "function", "function": {"name": names.to_api.get(name, name) if names else name}}
+        kwargs["tool_choice"] = choice
+    if request.response_format is not None:
+        kwargs["response_format"] = api_response_format(request.response_format)
     return kwargs
+
+
+def request_tool_names(request: Request) -> ToolNames | None:
+    """The request's declared names mapped to ones an API accepts (None: no tools)."""
+    return ToolNames(tool_names(request.tools)) if request.tools else None
+
+
+def api_messages(messages: Sequence[Mapping[str, Any]], names: ToolNames | None) -> list[dict[str, Any]]:
+    """Turns in OpenAI's form: an assistant's calls as `{id, type, function: {name, arguments: JSON text}}`
+    (a plain `{name, arguments}` is converted, a missing id given), names mapped, and a tool result
+    without `tool_call_id` answering the earliest call not yet answered."""
+    out: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for n, message in enumerate(messages):
+        turn = dict(message)
+        if turn.get("tool_calls"):
+            converted = []
+            for k, call in enumerate(turn["tool_calls"]):
+                function = function_of(call)
+                arguments = function.get("arguments", {})
+                call_id = call.get("id") or f"call_{n}_{k}"
+                name = function["name"]
+                converted.append({"id": call_id, "type": "function", "function": {
+                    "name": names.to_api.get(name, name) if names else name,
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)}})
+                pending.append(call_id)
+            turn["tool_calls"] = converted
+        elif turn.get("role") == "tool":
+            if not turn.get("tool_call_id") and pending:
+                turn["tool_call_id"] = pending[0]
+            if turn.get("tool_call_id") in pending:
+                pending.remove(turn["tool_call_id"])
+        out.append(turn)
+    return out
+
+
+def answered_calls(raw_calls: Any, names: ToolNames | None) -> tuple[ToolCall, ...]:
+    """The calls in an OpenAI-style message, with their declared names restored."""
+    calls = []
+    for raw in raw_calls or ():
+        function = getattr(raw, "function", None)
+        if function is None and isinstance(raw, Mapping):
+            function = raw.get("function", raw)
+        name = getattr(function, "name", None) if not isinstance(function, Mapping) else function.get("name")
+        arguments = getattr(function, "arguments", None) if not isinstance(function, Mapping) else function.get("arguments")
+        call_id = getattr(raw, "id", None) if not isinstance(raw, Mapping) else raw.get("id")
+        name = str(name or "")
+        calls.append(ToolCall.parse(names.original(name) if names else name, arguments, call_id))
+    return tuple(calls)

@@ -2,7 +2,10 @@
 so a migration can start from what the baseline really said instead of regenerating it.
 
 The file is .jsonl or .csv with `item_id` and `response` (names configurable), and optionally
-`sample_index`, `model_version`, `latency_s`, `prompt_tokens`, `completion_tokens`, `cost_usd`.
+`sample_index`, `model_version`, `latency_s`, `prompt_tokens`, `completion_tokens`, `cost_usd` and
+`tool_calls`: the calls the model made, a list of `{"name", "arguments"}` (or OpenAI's
+`{"function": {"name", "arguments"}}`; arguments an object or the JSON text the model sent), as JSON
+text in a CSV cell. A row with calls may leave `response` empty.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workbench.errors import InputError, ModelCallError, Problem
 from workbench.hashing import content_hash
+from workbench.items.tool_calls import ToolCall, calls_to_json, function_of
 from workbench.models.base import Adapter, Outcome, Request, Response
 
 _NUMERIC = {"latency_s": float, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float}
@@ -43,7 +47,8 @@ class ReplayAdapter(Adapter):
         self.path = Path(base_dir) / path if base_dir is not None and not path.is_absolute() else path
         self.records = load_recording(self.path, options.id_field, options.response_field)
         self._identity = {"provider": self.provider, "file": self.path.name, "content": content_hash(
-            {f"{k[0]}#{k[1]}": v.text for k, v in sorted(self.records.items())})}
+            {f"{k[0]}#{k[1]}": v.text if not v.tool_calls else [v.text, calls_to_json(v.tool_calls)]
+             for k, v in sorted(self.records.items())})}
 
     def identity(self) -> dict[str, Any]:
         return self._identity
@@ -92,6 +97,12 @@ def load_recording(path: Path, id_field: str, response_field: str) -> dict[tuple
         if item in (None, ""):
             problems.append(Problem(str(path), n, id_field, "missing"))
             continue
+        calls, problem = _recorded_calls(row.get("tool_calls"))
+        if problem:
+            problems.append(Problem(str(path), n, "tool_calls", problem))
+            continue
+        if response in (None, "") and calls:
+            response = ""
         if not isinstance(response, str):
             problems.append(Problem(str(path), n, response_field, "missing or not text"))
             continue
@@ -108,7 +119,28 @@ def load_recording(path: Path, id_field: str, response_field: str) -> dict[tuple
         seen[key] = n
         numbers = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in numbers.items()}
         records[key] = Response(text=response, finish_reason="recorded", model_version=row.get("model_version"),
-                                **numbers)
+                                tool_calls=calls, **numbers)
     if problems:
         raise InputError(problems)
     return records
+
+
+def _recorded_calls(value: Any) -> tuple[tuple[ToolCall, ...], str | None]:
+    """A row's recorded calls, or why they cannot be read."""
+    if value is None or value == "":
+        return (), None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return (), f"not valid JSON ({exc.msg})"
+    if not isinstance(value, list):
+        return (), "tool_calls must be a list of {name, arguments}"
+    calls = []
+    for k, call in enumerate(value):
+        function = function_of(call) if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            return (), f"call {k + 1} has no function name"
+        calls.append(ToolCall.parse(function["name"], function.get("arguments", function.get("parameters")),
+                                    call.get("id")))
+    return tuple(calls), None
