@@ -179,7 +179,9 @@ class FaultServer:
                 return web.json_response(error, status=fault.status, headers=headers)
             if "prompt" in body:
                 return web.json_response(self._text_completion(body, text))
-            return web.json_response(self._completion(body, text, self._scripted(body, item_id)))
+            scripted = self._scripted(body, item_id)
+            return web.json_response(self._completion(body, text) if scripted is None
+                                     else self._scripted_completion(body, scripted))
         finally:
             self.in_flight -= 1
 
@@ -202,20 +204,22 @@ class FaultServer:
                       "total_tokens": prompt_tokens + completion_tokens},
         }
 
-    def _completion(self, body: dict[str, Any], text: str, scripted: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _scripted_completion(self, body: dict[str, Any], scripted: dict[str, Any]) -> dict[str, Any]:
+        """The scripted answer: its text, and its calls when the request offers tools."""
+        answer = self._completion(body, "")
+        message: dict[str, Any] = {"role": "assistant", "content": scripted["text"]}
+        calls = scripted["calls"] if body.get("tools") and body.get("tool_choice") != "none" else []
+        if calls:
+            message["tool_calls"] = [
+                {"id": f"call_{n}", "type": "function", "function": {
+                    "name": call["name"], "arguments": call["arguments"] if isinstance(call["arguments"], str)
+                    else json.dumps(call["arguments"])}} for n, call in enumerate(calls)]
+        answer["choices"] = [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}]
+        return answer
+
+    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         reply, finish = self._reply(body, text)
         message: dict[str, Any] = {"role": "assistant", "content": reply}
-        if scripted is not None:
-            message["content"] = scripted["text"]
-            finish = "stop"
-            calls = scripted["calls"] if body.get("tools") and body.get("tool_choice") != "none" else []
-            if calls:
-                message["tool_calls"] = [
-                    {"id": f"call_{n}", "type": "function", "function": {
-                        "name": call["name"], "arguments": call["arguments"] if isinstance(call["arguments"], str)
-                        else json.dumps(call["arguments"])}} for n, call in enumerate(calls)]
-                finish = "tool_calls"
-            reply = message["content"] or ""
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         completion_tokens = len(reply.split())
         return {

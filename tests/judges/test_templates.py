@@ -17,11 +17,20 @@ PAIR = {"input": "Q?", "reference": "R", "response_a": "first", "response_b": "s
 
 
 def test_builtin_criteria_have_full_rubrics():
-    assert set(BUILTIN) == {"correctness", "instruction_following", "fluency", "safety"}
+    assert set(BUILTIN) == {"correctness", "instruction_following", "fluency", "groundedness", "safety"}
     for criterion in BUILTIN.values():
         text = criterion.rubric_text()
         assert [line.split(":")[0] for line in text.splitlines()] == ["5", "4", "3", "2", "1"]
     assert BUILTIN["correctness"].uses_reference and not BUILTIN["fluency"].uses_reference
+    assert BUILTIN["groundedness"].uses_context and not BUILTIN["correctness"].uses_context
+
+
+def test_verdict_keys_of_criteria_made_before_context_criteria_are_unchanged():
+    """Adding `uses_context` must not change the cache key of any verdict stored before it."""
+    assert BUILTIN["correctness"].key_part() == {
+        "name": "correctness", "description": BUILTIN["correctness"].description,
+        "rubric": list(BUILTIN["correctness"].rubric), "uses_reference": True}
+    assert BUILTIN["groundedness"].key_part()["uses_context"] is True
 
 
 def test_criteria_resolution():

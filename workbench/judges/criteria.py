@@ -5,7 +5,7 @@ a bare "rate 1-5" lets each judge invent its own scale.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -14,7 +14,9 @@ from workbench.errors import InputError
 
 class Criterion(BaseModel):
     """One thing to judge. `rubric[i]` describes score i+1; `uses_reference` shows the judge the
-    item's reference answer (and makes items without one an error for this criterion)."""
+    item's reference answer (and makes items without one an error for this criterion);
+    `uses_context` says the criterion judges against the item's retrieved passages, which the judge
+    sees in the task input (items without them are an error for this criterion)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -22,6 +24,7 @@ class Criterion(BaseModel):
     description: str
     rubric: tuple[str, str, str, str, str]
     uses_reference: bool = False
+    uses_context: bool = False
 
     @field_validator("name", "description")
     @classmethod
@@ -29,6 +32,21 @@ class Criterion(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
+
+    def key_part(self) -> dict[str, Any]:
+        """What of the criterion enters a verdict's cache key: `uses_context` only when set, so the
+        keys of verdicts cached before it existed stay the same."""
+        return self.model_dump(mode="json", exclude=None if self.uses_context else {"uses_context"})
+
+    def missing_evidence(self, item: Mapping[str, Any], reference: str) -> str | None:
+        """Why this item cannot be judged on this criterion (no reference, no passages), or None."""
+        if self.uses_reference and not reference:
+            return f"criterion '{self.name}' needs a reference answer and this item has none"
+        context = item.get("context")
+        if self.uses_context and (context is None or (isinstance(context, float) and context != context)
+                                  or not context):
+            return f"criterion '{self.name}' needs the retrieved passages (a context field) and this item has none"
+        return None
 
     def rubric_text(self) -> str:
         return "\n".join(f"{score}: {level}" for score, level in zip(range(5, 0, -1), reversed(self.rubric)))
@@ -79,6 +97,20 @@ BUILTIN: dict[str, Criterion] = {c.name: c for c in (
             "Clear, with a few small awkward phrasings.",
             "Natural and clear, as written by a skilled native writer.",
         ),
+    ),
+    Criterion(
+        name="groundedness",
+        description=("Is every claim in the response supported by the retrieved passages shown in the task input? "
+                     "A claim the passages do not support counts against the response even when it is true; saying "
+                     "that the passages do not contain the answer is grounded."),
+        rubric=(
+            "Ungrounded: the main claims are not in the passages or contradict them.",
+            "Mostly ungrounded: several claims are unsupported or contradicted.",
+            "Partly grounded: the main point is supported but a substantive claim is not.",
+            "Grounded except for a minor unsupported detail.",
+            "Fully grounded: every claim is supported by the passages.",
+        ),
+        uses_context=True,
     ),
     Criterion(
         name="safety",

@@ -191,5 +191,5 @@ def judge_key(spec: JudgeSpec, adapter_identity: dict[str, Any], kind: Kind, cri
     """Content hash of everything that decides one verdict: the spec, the judge model's identity,
     the criterion, the judged texts (input, reference, responses), the order and the sample index."""
     return content_hash({"kind": kind, "spec": spec.key_part(), "adapter": adapter_identity,
-                         "criterion": criterion.model_dump(mode="json"), "contents": contents,
+                         "criterion": criterion.key_part(), "contents": contents,
                          "position": position, "sample_index": sample_index})

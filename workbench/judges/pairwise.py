@@ -18,6 +18,7 @@ from workbench.judges.engine import JudgeStats, JudgeTask, Outcome, arun_tasks, 
 from workbench.judges.frames import (items_by_id, missing, response_error, response_key, response_records,
                                      single_model, text_or_empty)
 from workbench.judges.spec import JudgeSpec
+from workbench.items.display import answer_text, task_text
 from workbench.judges.templates import render
 from workbench.models.base import Adapter
 from workbench.progress import PhaseReporter
@@ -113,16 +114,17 @@ async def ajudge_pairwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, ba
                 side = "baseline" if missing(rec_a["response"]) else "candidate"
                 rows.append((base, [], f"{side}: {response_error(rec_a if side == 'baseline' else rec_b)}", None))
                 continue
-            text_a, text_b = str(rec_a["response"]), str(rec_b["response"])
+            text_a = answer_text(rec_a["response"], rec_a.get("tool_calls"))
+            text_b = answer_text(rec_b["response"], rec_b.get("tool_calls"))
             reference = text_or_empty(item.get("reference"))
-            if crit.uses_reference and not reference:
-                rows.append((base, [], f"criterion '{crit.name}' needs a reference answer and this item has none",
-                             longer(text_a, text_b)))
+            lacking = crit.missing_evidence(item, reference)
+            if lacking:
+                rows.append((base, [], lacking, longer(text_a, text_b)))
                 continue
             tasks = []
             for position in POSITIONS:
                 first, second = (text_a, text_b) if position == "ab" else (text_b, text_a)
-                fields = {"input": str(item["input"]), "reference": reference, "response_a": first, "response_b": second}
+                fields = {"input": task_text(item), "reference": reference, "response_a": first, "response_b": second}
                 rendered = render(template, "pairwise", crit, fields)
                 tasks += [JudgeTask(judge_key(spec, identity, "pairwise", crit, fields, position, s), "pairwise",
                                     crit.name, rec_a["item_id"], response_key(rec_a), response_key(rec_b), position, s,

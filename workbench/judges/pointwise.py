@@ -16,6 +16,7 @@ from workbench.judges.engine import JudgeStats, JudgeTask, arun_tasks, judge_key
 from workbench.judges.frames import (items_by_id, missing, response_error, response_key, response_records,
                                      text_or_empty)
 from workbench.judges.spec import JudgeSpec
+from workbench.items.display import answer_text, task_text
 from workbench.judges.templates import render
 from workbench.models.base import Adapter
 from workbench.progress import PhaseReporter
@@ -76,10 +77,12 @@ async def ajudge_pointwise(store: Store, spec: JudgeSpec, items: pd.DataFrame, r
                     rows.append((base, [], response_error(record)))
                     continue
                 reference = text_or_empty(item.get("reference"))
-                if criterion.uses_reference and not reference:
-                    rows.append((base, [], f"criterion '{criterion.name}' needs a reference answer and this item has none"))
+                lacking = criterion.missing_evidence(item, reference)
+                if lacking:
+                    rows.append((base, [], lacking))
                     continue
-                fields = {"input": str(item["input"]), "reference": reference, "response": str(record["response"])}
+                fields = {"input": task_text(item), "reference": reference,
+                          "response": answer_text(record["response"], record.get("tool_calls"))}
                 rendered = render(template, "pointwise", criterion, fields)
                 tasks = [JudgeTask(judge_key(spec, identity, "pointwise", criterion, fields, None, s), "pointwise",
                                    criterion.name, record["item_id"], response_key(record), None, None, s, rendered)
