@@ -14,8 +14,9 @@ from workbench import stats
 from workbench.config import CONFIDENCE
 from workbench.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
 from workbench.hashing import json_safe
+from workbench.items.fields import APP_FIELDS
 
-SLICE_COLUMNS_EXCLUDED = {"item_id", "input", "reference", "instruction"}
+SLICE_COLUMNS_EXCLUDED = {"item_id", "input", "reference", "instruction", *APP_FIELDS}
 
 
 @dataclass

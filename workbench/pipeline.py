@@ -18,7 +18,9 @@ import pandas as pd
 
 from workbench.config import CONFIDENCE, MigrationConfig
 from workbench.errors import InputError
+from workbench.items.display import answer_text, task_text
 from workbench.progress import PhaseReporter
+from workbench.values import is_missing
 
 CALLS_MADE_ENV = "WORKBENCH_CALLS_MADE"  # set by `workbench report` for its kernel: every call is made
 
@@ -314,11 +316,11 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     with open_store(config, allow_calls=False) as store:
         responses, _ = collect_responses(config, items, store, allow_calls=False)
     first = responses[responses["sample_index"] == 0]
-    sides = [first[first["model"] == name].set_index("item_id")["response"] for name in
-             (names[0], names[candidate_index + 1])]
+    sides = [_answers(first[first["model"] == name]) for name in (names[0], names[candidate_index + 1])]
     extra = [c for c in ("reference", "instruction") if c in items.columns]
     pairs = items[["item_id", "input", *extra]].assign(response_a=lambda f: f["item_id"].map(sides[0]),
                                                         response_b=lambda f: f["item_id"].map(sides[1]))
+    pairs["input"] = [task_text(item) for item in items.to_dict(orient="records")]  # the conversation, passages
     ok = pairs["response_a"].notna() & pairs["response_b"].notna()
     strata = [c for c in ("language", "task") if c in items.columns]
     if strata:  # what the active queue balances its labels over (never shown to the rater)
@@ -326,6 +328,15 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     pairs = pairs[ok].assign(model_a=names[0], model_b=names[candidate_index + 1]).reset_index(drop=True)
     pairs.attrs["dropped"] = int((~ok).sum())
     return labels_task(config, candidate_index), pairs
+
+
+def _answers(responses: pd.DataFrame) -> pd.Series:
+    """item_id -> the answer as a rater reads it: its text and the calls it made (None: no answer)."""
+    calls = responses["tool_calls"] if "tool_calls" in responses else pd.Series([()] * len(responses),
+                                                                                  index=responses.index)
+    texts = [None if is_missing(text) else answer_text(text, made)
+             for text, made in zip(responses["response"].tolist(), calls.tolist())]
+    return pd.Series(texts, index=responses["item_id"].tolist(), dtype=object)
 
 
 def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:

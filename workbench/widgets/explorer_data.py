@@ -40,6 +40,8 @@ import pandas as pd
 from workbench import values
 from workbench.errors import InputError, Problem
 from workbench.data import require_columns
+from workbench.items.fields import APP_FIELDS
+from workbench.widgets.app_html import calls_html, item_rows_html
 from workbench.widgets.explorer_store import StoreResponses, store_runs
 from workbench.widgets.textdiff import DIFF_LEGEND, MIN_SHARED, diff_or_plain
 
@@ -47,7 +49,7 @@ VERDICTS = ("candidate_wins", "baseline_wins", "tie", "inconsistent")
 ERROR_FILTERS = ("with_errors", "without_errors")
 _ITEM_CORE = ("item_id", "input", "reference")
 _RESPONSE_OPTIONAL = ("sample_index", "error", "latency_s", "cost_usd", "prompt_tokens",
-                      "completion_tokens", "finish_reason")
+                      "completion_tokens", "finish_reason", "tool_calls")
 
 EXPLORER_CSS = """<style>
 .wb-explorer{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;line-height:1.45}
@@ -161,7 +163,7 @@ class ExplorerData:
         self.n_items = len(items)
         self._id_index = pd.Index(self.item_ids)
         self._id_pos = dict(zip(self.item_ids, range(self.n_items)))  # O(1) lookups per click
-        self.slice_columns: list[str] = [str(c) for c in items.columns if c not in _ITEM_CORE]
+        self.slice_columns: list[str] = [str(c) for c in items.columns if c not in _ITEM_CORE and c not in APP_FIELDS]
         self._item_cols = _columns(items, list(items.columns))
 
     def _positions(self, ids: pd.Series) -> np.ndarray:
@@ -484,6 +486,7 @@ class ExplorerData:
         rows = [f'<tr><th style="width:7em">input</th><td><div class="wb-text">{esc(item["input"])}</div></td></tr>']
         if not _missing(item.get("reference")):
             rows.append(f'<tr><th>reference</th><td><div class="wb-text">{esc(item["reference"])}</div></td></tr>')
+        rows += item_rows_html(item)
         return f'<table class="wb-t">{"".join(rows)}</table>'
 
     def _responses_html(self, p: int, sample: int | None, diff: bool) -> str:
@@ -491,6 +494,7 @@ class ExplorerData:
         by_model = {r["model"]: r for r in rows if sample is None or r["sample_index"] == sample}
         base = by_model.get(self.baseline)
         base_text = None if base is None or _missing(base["response"]) else str(base["response"])
+        base_calls = None if base is None else base.get("tool_calls")
         head, meta, badges, texts = [], [], [], []
         any_diff = False
         for m in self.models:
@@ -500,6 +504,8 @@ class ExplorerData:
             meta.append(f"<td>{_meta_html(r)}</td>")
             badges.append(f"<td>{self._badges_html(p, m)}</td>")
             body, diffed = _response_html(r, base_text if diff and m != self.baseline else None)
+            if r is not None:
+                body += calls_html(r.get("tool_calls"), base_calls if diff and m != self.baseline else None)
             any_diff |= diffed
             texts.append(f'<td><div class="wb-text">{body}</div></td>')
         sample_note = f' <span class="wb-muted">sample {sample}</span>' if len(self.sample_indexes) > 1 else ""
