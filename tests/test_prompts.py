@@ -42,11 +42,13 @@ values = { support_reply = "Reply.", review_summary = "Summarise." }
 
 def test_bundled_prompts_are_listed_and_load():
     refs = list_prompts()
-    assert refs == ["support_chat@v1", "support_chat@v2", "support_fewshot@v1"]
+    assert refs == ["support_chat@v1", "support_chat@v2", "support_fewshot@v1", "support_tools@v1"]
     for ref in refs:
         prompt = load_prompt(ref)
         assert prompt.ref == ref and prompt.description and len(prompt.digest) == 64
     assert load_prompt("support_fewshot@v1").mode == "completion"
+    assert [t["function"]["name"] for t in load_prompt("support_tools@v1").tools] == [
+        "get_order_status", "request_refund", "get_store_hours"]
 
 
 def test_every_bundled_prompt_renders_every_bundled_item():

@@ -24,7 +24,10 @@ File keys (see resources/data/README.md for examples):
                        an item's own `tools` are added to them (an item's tool of the same name wins)
   tool_choice          chat: "auto", "none", "required" or {type = "function", function = {name = ...}}
   response_format      chat: a JSON Schema table the answer must follow (an item's own one wins)
-  [[examples]]         few-shot examples: `output` (required), `match = {field = value, ...}`
+  [[examples]]         few-shot examples: `output` (required; "" for a demonstration that only calls),
+                       `tool_calls = [{name = ..., arguments = {...}}]` and `tool_result` (chat: the
+                       demonstration calls tools; the result turn says what they returned, default
+                       EXAMPLE_TOOL_RESULT), `match = {field = value, ...}`
                        (optional: the example is used only for items whose fields equal these),
                        and any other keys as template variables (fields an example does not give
                        are taken from the item, so examples matched on task can share its lookups)
@@ -84,13 +87,26 @@ class Lookup:
         return next((text for values, text in self.cases if values == key), None)
 
 
+EXAMPLE_TOOL_RESULT = "(the tool's result is not shown in this example)"
+
+
 @dataclass(frozen=True)
 class Example:
-    """One few-shot example: template variables, the answer, and which items it applies to."""
+    """One few-shot example: template variables, the answer (text and, in chat, the calls it makes),
+    and which items it applies to."""
 
     output: str
     variables: tuple[tuple[str, str], ...] = ()
     match: tuple[tuple[str, str], ...] = ()
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_result: str | None = None
+
+    def answer_turns(self) -> list[dict[str, Any]]:
+        """The assistant's turn (and the tool's, when it calls) of this demonstration."""
+        if not self.tool_calls:
+            return [{"role": "assistant", "content": self.output}]
+        return [{"role": "assistant", "content": self.output or None, "tool_calls": [dict(c) for c in self.tool_calls]},
+                {"role": "tool", "content": self.tool_result or EXAMPLE_TOOL_RESULT}]
 
     def applies_to(self, item: Mapping[str, Any]) -> bool:
         return all(_text(item.get(field)) == value for field, value in self.match)
@@ -185,7 +201,7 @@ class PromptVersion:
                 messages.append({"role": "system", "content": self._fill(self.system, context, item, problems)})
             for example, example_context in zip(examples, example_contexts):
                 messages.append({"role": "user", "content": self._fill(self.user, example_context, item, problems)})
-                messages.append({"role": "assistant", "content": example.output})
+                messages.extend(example.answer_turns())
             messages.append({"role": "user", "content": self._fill(self.user, context, item, problems)})
             result = Rendered(tuple(messages), None, self.stop, self.max_tokens)
         else:
@@ -332,6 +348,8 @@ def prompt_from_data(data: Mapping[str, Any], name: str, version: str, source: s
     lookups = _parse_lookups(data.get("lookup", {}), bad)
     _check_history(data, bad)
     _check_app_keys(data, bad)
+    if mode == "completion" and any(example.tool_calls for example in examples):
+        bad("examples", "examples with tool_calls need a chat prompt (a completion prompt is one text)")
     if problems:
         raise InputError(problems)
     return PromptVersion(
@@ -389,7 +407,12 @@ def _parse_examples(raw: Any, bad) -> tuple[Example, ...]:
         if not isinstance(match, dict) or not all(isinstance(v, (str, int, bool)) for v in match.values()):
             bad(f"{where}.match", "match must be a table of field = value")
             match = {}
-        variables = {k: v for k, v in entry.items() if k not in ("output", "match")}
+        variables = {k: v for k, v in entry.items() if k not in ("output", "match", "tool_calls", "tool_result")}
+        calls = _example_calls(entry.get("tool_calls", []), f"{where}.tool_calls", bad)
+        tool_result = entry.get("tool_result")
+        if tool_result is not None and not isinstance(tool_result, str):
+            bad(f"{where}.tool_result", "tool_result must be text")
+            tool_result = None
         for key, value in variables.items():
             if not isinstance(value, str):
                 bad(f"{where}.{key}", "example variables must be text")
@@ -397,8 +420,17 @@ def _parse_examples(raw: Any, bad) -> tuple[Example, ...]:
             output=entry["output"],
             variables=tuple((k, v) for k, v in variables.items() if isinstance(v, str)),
             match=tuple((k, _text(v)) for k, v in match.items()),
+            tool_calls=calls, tool_result=tool_result,
         ))
     return tuple(examples)
+
+
+def _example_calls(raw: Any, where: str, bad) -> tuple[dict[str, Any], ...]:
+    if not isinstance(raw, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) and c["name"]
+                                            and isinstance(c.get("arguments", {}), dict) for c in raw):
+        bad(where, "tool_calls must be a list of {name = \"...\", arguments = {...}}")
+        return ()
+    return tuple({"name": c["name"], "arguments": dict(c.get("arguments", {}))} for c in raw)
 
 
 def _parse_lookups(raw: Any, bad) -> tuple[Lookup, ...]:

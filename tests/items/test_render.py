@@ -84,3 +84,24 @@ def test_a_version_with_tools_round_trips_through_its_toml():
     from workbench.prompts import prompt_toml
 
     assert prompt_from_data(tomllib.loads(prompt_toml(CHAT.data)), "p", "v1").tools == CHAT.tools
+
+
+def test_a_demonstration_can_call_tools_and_the_conversation_stays_well_formed():
+    version = prompt_from_data({"description": "d", "mode": "chat", "user": "{input}", "tools": [TOOL],
+                                "examples": [{"input": "Order 7?", "output": "",
+                                              "tool_calls": [{"name": "get_order", "arguments": {"order_id": 7}}]}]},
+                               "p", "v2")
+    turns = render_item({"item_id": "a", "input": "Order 9?"}, version).messages
+    assert [t["role"] for t in turns] == ["user", "assistant", "tool", "user"]
+    assert turns[1] == {"role": "assistant", "content": None,
+                        "tool_calls": [{"name": "get_order", "arguments": {"order_id": 7}}]}
+    from workbench.models.api_adapter import api_messages
+
+    sent = api_messages(turns, None)
+    assert sent[2]["tool_call_id"] == sent[1]["tool_calls"][0]["id"]  # the result answers the demo's call
+    with pytest.raises(InputError, match="tool_calls must be a list"):
+        prompt_from_data({"description": "d", "mode": "chat", "user": "{input}",
+                          "examples": [{"input": "x", "output": "", "tool_calls": [{"arguments": {}}]}]}, "p", "v3")
+    with pytest.raises(InputError, match="need a chat prompt"):
+        prompt_from_data({"description": "d", "mode": "completion", "template": "{input}",
+                          "examples": [{"input": "x", "output": "", "tool_calls": [{"name": "f"}]}]}, "p", "v4")
