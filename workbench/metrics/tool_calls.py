@@ -482,7 +482,7 @@ METRICS: tuple[Metric, ...] = (TOOL_CALL_ACCURACY, TOOL_NAME_MATCH, TOOL_ARG_KEY
 def call_errors(responses: Sequence[str | None], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
                 tools: Sequence[Any]) -> list[tuple[str | None, str]]:
     """(error kind or None, detail) per row; (None, "") for rows without expected calls or a response."""
-    rows = [i for i, t in enumerate(responses) if t is not None]
+    rows = [i for i, t in enumerate(responses) if isinstance(t, str)]  # None / NaN: the call failed
     out: list[tuple[str | None, str]] = [(None, "")] * len(responses)
     for i, verdict in zip(rows, verdicts([responses[i] for i in rows], [tool_calls[i] for i in rows],
                                          [expected_calls[i] for i in rows], [tools[i] for i in rows])):
