@@ -489,3 +489,63 @@ def call_errors(responses: Sequence[str | None], tool_calls: Sequence[Any], expe
         if verdict is not None:
             out[i] = (verdict.error, verdict.detail)
     return out
+
+
+# ------------------------------------------------------------------------------------ vs the baseline
+
+
+def canonical(value: Any) -> Any:
+    """A value in a form where equivalent values are equal: numbers as floats (booleans stay
+    booleans), strings as BFCL normalises them, objects and arrays element by element."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return standardize_string(value)
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), canonical(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("[",) + tuple(canonical(v) for v in value)
+    return repr(value)
+
+
+def _call_key(call: ToolCall) -> tuple:
+    args = call.raw_arguments if call.arguments is None else canonical(call.arguments)
+    return call.name, args
+
+
+def compare_calls(baseline: Sequence[ToolCall], candidate: Sequence[ToolCall]) -> dict[str, bool]:
+    """How the candidate's calls differ from the baseline's on one item (no expected calls needed).
+
+    same_tools: the same tool names (as a multiset); same_call_count; same_arguments: the same calls
+    with equivalent arguments (1 == 1.0, "New York" == "new york"), in any order; calls_agree: all
+    three (two text answers agree). Flags: called_another_tool (both called, different tools),
+    dropped_argument (a tool both called lost an argument name the baseline gave),
+    text_instead_of_call (the baseline called, the candidate answered in text), called_when_baseline_did_not,
+    and candidate/baseline_unparseable (a call whose arguments are not JSON)."""
+    base_names, cand_names = sorted(c.name for c in baseline), sorted(c.name for c in candidate)
+    same_tools = base_names == cand_names
+    same_arguments = sorted(map(_call_key, baseline), key=repr) == sorted(map(_call_key, candidate), key=repr)
+    dropped = False
+    for name in set(base_names) & set(cand_names):
+        base_keys = set().union(*(c.arguments or {} for c in baseline if c.name == name))
+        cand_keys = set().union(*(c.arguments or {} for c in candidate if c.name == name))
+        dropped = dropped or bool(base_keys - cand_keys)
+    return {
+        "same_tools": same_tools,
+        "same_call_count": len(baseline) == len(candidate),
+        "same_arguments": same_arguments,
+        "calls_agree": same_tools and same_arguments,
+        "called_another_tool": bool(baseline) and bool(candidate) and not same_tools,
+        "dropped_argument": dropped,
+        "text_instead_of_call": bool(baseline) and not candidate,
+        "called_when_baseline_did_not": bool(candidate) and not baseline,
+        "baseline_unparseable": any(c.arguments is None for c in baseline),
+        "candidate_unparseable": any(c.arguments is None for c in candidate),
+    }
+
+
+CALL_DIFF_COLUMNS: tuple[str, ...] = ("same_tools", "same_call_count", "same_arguments", "calls_agree",
+                                      "called_another_tool", "dropped_argument", "text_instead_of_call",
+                                      "called_when_baseline_did_not", "baseline_unparseable", "candidate_unparseable")
