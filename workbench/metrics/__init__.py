@@ -18,6 +18,7 @@ from workbench.metrics.behaviour import (
 )
 from workbench.metrics.reference import CorpusScore, corpus_score
 from workbench.metrics.registry import (
+    APP_METRICS,
     FACTORIES,
     app_metrics,
     available_metrics,
@@ -34,7 +35,7 @@ from workbench.metrics.text import detect_language
 from workbench.metrics.tool_calls import ERROR_KINDS, check_item
 
 __all__ = [
-    "AGGREGATIONS", "ERROR_KINDS", "FACTORIES", "FORMATS", "Metric", "MetricWarning", "aggregate", "app_metrics",
+    "AGGREGATIONS", "APP_METRICS", "ERROR_KINDS", "FACTORIES", "FORMATS", "Metric", "MetricWarning", "aggregate", "app_metrics",
     "available_metrics", "check_item",
     "behaviour_diff", "contains", "CorpusScore", "corpus_score", "corpus_scores", "detect_format", "detect_language",
     "detect_refusal", "format_transitions", "get_metric", "json_schema", "json_valid", "metric_info",

@@ -83,6 +83,9 @@ def unregister_metric(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+APP_METRICS: tuple[str, ...] = (*(m.name for m in tool_calls.METRICS), *(m.name for m in json_answers.METRICS))
+
+
 def app_metrics(items: pd.DataFrame) -> list[str]:
     """The metrics an item set's application fields call for, so that a tool-calling or JSON app is
     scored as one without listing them: the tool-call metrics that apply to some item (accuracy, name /
