@@ -81,3 +81,60 @@ def test_labels_on_items_the_judge_never_saw_are_left_out_and_counted():
     result = compare(items, base, cand, verdicts=verdicts, human=human)
     row = result.win_rates.set_index("source").loc["prediction-powered (judge on all items + human labels)"]
     assert row["n"] == 30 and "5 label(s) on items the judge did not judge left out" in row["note"]
+
+
+def _tool_frames(n=60, candidate_right=30):
+    """Items expecting one call; the baseline answers every one right, the candidate `candidate_right` of
+    them, then a text answer, a wrong argument type and a wrong tool in turn."""
+    from workbench.items.tool_calls import ToolCall
+
+    tools = [{"name": "lookup_order", "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}},
+                                                     "required": ["order_id"]}},
+             {"name": "refund", "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}}}]
+    items = pd.DataFrame({"item_id": [f"t{k}" for k in range(n)], "input": ["where is my order?"] * n,
+                          "tools": [tools] * n,
+                          "expected_calls": [[{"name": "lookup_order", "arguments": {"order_id": k}}] for k in range(n)]})
+    right = [(ToolCall.parse("lookup_order", {"order_id": k}),) for k in range(n)]
+    wrong = [(), (ToolCall.parse("lookup_order", {"order_id": "0"}),), (ToolCall.parse("refund", {"order_id": 0}),)]
+    cand_calls = right[:candidate_right] + [wrong[k % 3] for k in range(n - candidate_right)]
+
+    def resp(model, calls):
+        return pd.DataFrame({"item_id": items["item_id"], "model": model, "sample_index": 0,
+                             "response": ["" if c else "Your order is on its way." for c in calls], "tool_calls": calls,
+                             "error": None, "latency_s": 0.1, "cost_usd": None, "prompt_tokens": 1,
+                             "completion_tokens": 1})
+    return items, resp("m/base", right), resp("m/cand", cand_calls)
+
+
+def test_tool_call_accuracy_gets_paired_ci_mcnemar_error_kinds_and_a_gate():
+    from workbench.metrics import app_metrics, score_responses
+
+    items, base, cand = _tool_frames()
+    scores = score_responses(items, pd.concat([base, cand], ignore_index=True), app_metrics(items))
+    gate = GateConfig(min_items=30, metrics={"tool_call_accuracy": {"max_drop": 0.05, "higher_is_better": True}})
+    result = compare(items, base, cand, scores=scores, gate=gate, n_resamples=500)
+    row = result.metric_deltas.set_index("metric").loc["tool_call_accuracy"]
+    assert row["baseline_mean"] == 1.0 and row["candidate_mean"] == 0.5 and row["delta"] == -0.5
+    assert row["ci_high"] < 0 and row["verdict"] == "regression"
+    assert row["mcnemar_p"] < 1e-6  # 30 discordant pairs, all one way
+    assert result.gate.verdict == "FAIL" and result.gate.rules[0].name == "metric:tool_call_accuracy"
+    errors = result.tool_errors.set_index("error")
+    assert errors.loc["text instead of a call", "candidate"] == 10 and errors.loc["wrong type", "candidate"] == 10
+    assert errors.loc["wrong tool", "candidate"] == 10 and errors["baseline"].sum() == 0
+    checks = result.binary_checks.set_index("check")
+    assert checks.loc["made a tool call", "baseline_rate"] == 1.0
+    assert checks.loc["made a tool call", "candidate_rate"] == 50 / 60
+    summary = result.behaviour_summary.iloc[0]
+    assert summary["calls_agree_rate"] == 0.5 and summary["text_instead_of_call_rate"] == 10 / 60
+    assert result.to_dict()["tool_errors"][0]["error"] == "wrong tool"
+
+
+def test_equal_tool_behaviour_passes_the_gate():
+    from workbench.metrics import app_metrics, score_responses
+
+    items, base, cand = _tool_frames(candidate_right=60)
+    scores = score_responses(items, pd.concat([base, cand], ignore_index=True), app_metrics(items))
+    gate = GateConfig(min_items=30, metrics={"tool_call_accuracy": {"max_drop": 0.05, "higher_is_better": True}})
+    result = compare(items, base, cand, scores=scores, gate=gate, n_resamples=200)
+    assert result.gate.verdict == "PASS" and result.metric_deltas.set_index("metric").loc[
+        "tool_call_accuracy", "mcnemar_p"] == 1.0

@@ -99,6 +99,15 @@ def test_gate_rules_that_cannot_work_are_refused_before_any_call(gate, metrics, 
         config.preflight()
 
 
+def test_tool_call_gate_rules_need_no_metric_listed():
+    """The tool-call metrics join a run whose items expect calls (app_metrics), so a gate may name them."""
+    gate = {"metrics": {"tool_call_accuracy": {"max_drop": 0.05, "higher_is_better": True}}}
+    MigrationConfig(gate=gate, metrics=["chrf"], judge="").check_gate()
+    with pytest.raises(InputError, match="contradicts the metric"):
+        MigrationConfig(gate={"metrics": {"tool_call_accuracy": {"max_drop": 0.05, "higher_is_better": False}}},
+                        metrics=["chrf"], judge="").check_gate()
+
+
 def test_default_gate_is_valid_for_the_default_config():
     MigrationConfig().preflight()
     assert MigrationConfig().gate_config().model_dump(exclude_none=True)["min_items"] == DEFAULT_GATE["min_items"]

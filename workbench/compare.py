@@ -40,6 +40,7 @@ class Comparison:
     copy_checks: pd.DataFrame
     gate: GateResult | None
     notes: list[str] = field(default_factory=list)
+    tool_errors: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -52,6 +53,7 @@ class Comparison:
             "judge_reliability": records(self.judge_reliability), "cost_latency": records(self.cost_latency),
             "ratios": records(self.ratios), "binary_checks": records(self.binary_checks),
             "copy_checks": records(self.copy_checks), "error_count": int(len(self.errors)),
+            "tool_errors": records(self.tool_errors),
             "flagged_slices": records(self.slices[self.slices["verdict"] == "regression"]) if len(self.slices) else [],
             "behaviour_summary": records(self.behaviour_summary.reset_index()),
             "gate": self.gate.to_dict() if self.gate else None, "notes": self.notes,
@@ -132,6 +134,8 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
                 test = stats.noninferiority_test(paired.b, paired.a, margin=float(margins[metric]),
                                                  higher_is_better=higher, confidence=confidence)
                 row["noninferiority_p"] = test.p_value
+            if info.loc[metric, "aggregation"] == "rate" and _binary(paired.a) and _binary(paired.b):
+                row["mcnemar_p"] = stats.mcnemar_test(paired.b == 1, paired.a == 1).p_value
             row.update(delta=ci.estimate, ci_low=ci.low, ci_high=ci.high, sign_test_p=sign.p_value,
                        n_better=sign.n_better, n_worse=sign.n_worse,
                        verdict=f"descriptive: {changed}" if descriptive else
@@ -148,6 +152,11 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
         rows.append(row)
     slices_frame = pd.concat(slice_tables, ignore_index=True) if slice_tables else pd.DataFrame()
     return pd.DataFrame(rows), slices_frame
+
+
+def _binary(values: np.ndarray) -> bool:
+    """Pass/fail per item (0 or 1): a rate metric with one sample per item, where McNemar's test applies."""
+    return bool(np.isin(values, (0.0, 1.0)).all())
 
 
 def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
@@ -355,10 +364,12 @@ def _copy_checks(items: pd.DataFrame, behaviour: pd.DataFrame, baseline: str, ca
 
 
 def binary_checks(behaviour: pd.DataFrame) -> pd.DataFrame:
-    """Pass/fail checks that each answer either meets or not (refuses, answers in the wrong language),
-    compared on the same items with McNemar's test: does the switch change how often it happens?"""
+    """Pass/fail checks that each answer either meets or not (refuses, answers in the wrong language,
+    makes a tool call, makes an unparseable one), compared on the same items with McNemar's test: does
+    the switch change how often it happens?"""
     rows = []
-    for check in ("refusal", "wrong_language"):
+    labels = {"called": "made a tool call", "unparseable": "unparseable tool call"}
+    for check in ("refusal", "wrong_language", "called", "unparseable"):
         cols = [f"baseline_{check}", f"candidate_{check}"]
         if not set(cols) <= set(behaviour.columns):
             continue
@@ -367,10 +378,33 @@ def binary_checks(behaviour: pd.DataFrame) -> pd.DataFrame:
             continue
         base, cand = both[cols[0]].astype(bool).to_numpy(), both[cols[1]].astype(bool).to_numpy()
         test = stats.mcnemar_test(cand, base)
-        rows.append({"check": check.replace("_", " "), "baseline_rate": float(base.mean()),
+        rows.append({"check": labels.get(check, check.replace("_", " ")), "baseline_rate": float(base.mean()),
                      "candidate_rate": float(cand.mean()), "n": int(len(both)),
                      "only_candidate": test.n_candidate_only, "only_baseline": test.n_baseline_only, "p_value": test.p_value, "method": test.method})
     return pd.DataFrame(rows)
+
+
+def tool_error_table(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame
+                     ) -> pd.DataFrame:
+    """Kinds of tool-call error (wrong tool, missing argument, wrong type or value, extra call, missing
+    call, text instead of a call, ...) counted for the baseline and the candidate, over answers to items
+    with expected calls; empty when the items expect none. Columns: error, baseline, candidate."""
+    from workbench.metrics.tool_calls import ERROR_KINDS, call_errors
+
+    if "expected_calls" not in items.columns:
+        return pd.DataFrame()
+    by_id = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id").set_index("item_id")
+    counts: dict[str, dict[str, int]] = {}
+    for side, frame in (("baseline", baseline_resp), ("candidate", candidate_resp)):
+        ids = frame["item_id"].astype(str).tolist()
+        calls = frame["tool_calls"].tolist() if "tool_calls" in frame.columns else [None] * len(frame)
+        errors = call_errors(frame["response"].tolist(), calls, by_id["expected_calls"].reindex(ids).tolist(),
+                             by_id["tools"].reindex(ids).tolist() if "tools" in by_id.columns else [None] * len(ids))
+        for kind, _ in errors:
+            if kind is not None:
+                counts.setdefault(kind, {"baseline": 0, "candidate": 0})[side] += 1
+    rows = [{"error": kind, **counts[kind]} for kind in ERROR_KINDS if kind in counts]
+    return pd.DataFrame(rows, columns=["error", "baseline", "candidate"])
 
 
 def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.DataFrame:
@@ -431,6 +465,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
     errors = both[both["response"].isna()][["item_id", "model", "sample_index", "error"]]
     keys = ["item_id", "sample_index", "response"]
+    if "tool_calls" in baseline_resp.columns and "tool_calls" in candidate_resp.columns:
+        keys.append("tool_calls")
     behaviour = behaviour_diff(items, baseline_resp[keys].dropna(subset=["response"]),
                                candidate_resp[keys].dropna(subset=["response"]))
     behaviour_summary = summarize_behaviour(behaviour)
@@ -458,7 +494,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     return Comparison(baseline, candidate, int(items["item_id"].nunique()), len(ok_a & ok_b), sorted(ok_a - ok_b),
                       sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
                       latency_cost_summary(both), ratios, errors, binary_checks(behaviour), copies, gate_result,
-                      notes)
+                      notes, tool_error_table(items, baseline_resp, candidate_resp))
 
 
 def _model_name(frame: pd.DataFrame, role: str) -> str:

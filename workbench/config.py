@@ -64,7 +64,8 @@ class MigrationConfig(ProjectParameters):
     judge_template: str = Field("completion-v1", description="chat-v1 for API / instruction-tuned judges, "
                                 "completion-v1 for small local ones")
     metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"],
-                               description="reference metrics (see workbench.metrics)")
+                               description="reference metrics (see workbench.metrics); the tool-call and JSON "
+                               "metrics join when the items carry expected_calls, tools or response_format")
     gate: dict[str, Any] = Field(default_factory=dict, description="gate rules inline; empty: gate_file, else the default gate")
     gate_file: str | None = Field(None, description="gate rules as a .toml or .json file (see gate.toml)")
     sample_size: int | None = Field(96, ge=1, description="items to use, stratified by language x task (None: every item)")
@@ -208,7 +209,7 @@ class MigrationConfig(ProjectParameters):
     def check_gate(self) -> None:
         """Every gate rule must be able to get its evidence from this configuration: a rule that can
         never be evaluated would hold the verdict at INCONCLUSIVE forever, or pass by mistake."""
-        from workbench.metrics import metric_info
+        from workbench.metrics import APP_METRICS, metric_info
 
         gate = self.gate_config()
         where = "gate_file " + str(self.gate_file) if not self.gate and self.gate_file else "gate"
@@ -222,7 +223,8 @@ class MigrationConfig(ProjectParameters):
         judge_metric = f"judge:{self.judge_criterion}" if self.judge and self.judge_mode == "pointwise" else None
         directions = {}
         try:
-            info = metric_info([m for m in self.metrics])
+            # the tool-call and JSON metrics join the run when the items carry those fields (app_metrics)
+            info = metric_info([*self.metrics, *(m for m in APP_METRICS if m not in self.metrics)])
             directions = dict(zip(info["metric"], info["higher_is_better"]))
         except InputError as exc:
             problems.extend(f"parameter 'metrics': {p}" for p in exc.problems)

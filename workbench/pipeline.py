@@ -400,7 +400,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
     from workbench.compare import compare
     from workbench.data import dataset_id
     from workbench.lifecycle import lookup
-    from workbench.metrics import score_responses
+    from workbench.metrics import score_responses, with_app_metrics
 
     started = time.perf_counter()
     config.preflight()
@@ -413,7 +413,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
         judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress,
                                                  allow_calls=allow_calls)
         require_verdicts(config, judgments)
-        scores = score_responses(items, responses, config.metrics)
+        scores = score_responses(items, responses, with_app_metrics(config.metrics, items))
         judged = judge_scores(config, judgments)
         if len(judged):
             scores = pd.concat([scores, judged], ignore_index=True)

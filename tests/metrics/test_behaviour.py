@@ -246,3 +246,48 @@ def test_copy_checks_per_metric_from_long_frames():
     assert pd.isna(table.loc["length", "lead_disappears"])
     with pytest.raises(InputError, match="copied_input"):
         copy_checks(scores, copies.drop(columns="copied_input"), "base", "cand")
+
+
+# --- tool calls and JSON answers against the baseline (no expected calls) -------------------------------
+
+def test_tool_call_diff_against_the_baseline():
+    from workbench.items.tool_calls import ToolCall
+
+    def call(name, **args):
+        return ToolCall.parse(name, args)
+
+    tools = [{"name": "lookup_order", "parameters": {"type": "object", "properties": {}}}]
+    items = pd.DataFrame({"item_id": list("abcdefg"), "input": ["q"] * 7, "tools": [tools] * 6 + [None]})
+    base = pd.DataFrame({"item_id": list("abcdefg"), "response": [""] * 5 + ["Hello", "plain"], "tool_calls": [
+        (call("lookup_order", order_id="A1", verbose=True),), (call("lookup_order", order_id="A1"),),
+        (call("lookup_order", order_id="A1"),), (call("lookup_order", order_id="A1"),),
+        (call("lookup_order", order_id="A1", n=1),), (), ()]})
+    cand = pd.DataFrame({"item_id": list("abcdefg"), "response": ["", "", "Your order shipped.", "", "", "", "text"],
+                         "tool_calls": [
+        (call("lookup_order", order_id="A1"),), (call("refund", order_id="A1"),), (),
+        (ToolCall.parse("lookup_order", "{oops"),), (call("lookup_order", order_id="a1", n=1.0),),
+        (call("lookup_order", order_id="B2"),), ()]})
+    diff = behaviour_diff(items, base, cand).set_index("item_id")
+    assert diff.loc["a", "dropped_argument"] and not diff.loc["a", "calls_agree"] and diff.loc["a", "same_tools"]
+    assert diff.loc["b", "called_another_tool"] and not diff.loc["b", "same_tools"]
+    assert diff.loc["c", "text_instead_of_call"] and not diff.loc["c", "same_call_count"]
+    assert diff.loc["d", "candidate_unparseable"] and not diff.loc["d", "baseline_unparseable"]
+    assert diff.loc["e", "calls_agree"] and diff.loc["e", "same_arguments"]  # "a1" == "A1", 1.0 == 1
+    assert diff.loc["f", "called_when_baseline_did_not"] and diff.loc["f", "candidate_called"]
+    assert pd.isna(diff.loc["g", "calls_agree"])  # no tools, no calls: not a tool item
+    assert diff.loc["b", "candidate_calls"] == 'refund(order_id="A1")'
+    summary = summarize_behaviour(diff.reset_index()).iloc[0]
+    assert summary["calls_agree_rate"] == pytest.approx(1 / 6)
+    assert summary["text_instead_of_call_rate"] == pytest.approx(1 / 6)
+
+
+def test_json_agreement_with_the_baseline():
+    items = pd.DataFrame({"item_id": ["j", "k", "t"], "input": ["q"] * 3,
+                          "response_format": [{"type": "object"}, {"type": "object"}, None]})
+    base = {"j": '{"intent": "refund", "order": "A1"}', "k": "not json", "t": '{"a": 1}'}
+    cand = {"j": '{"intent": "refund", "order": "B2"}', "k": '{"a": 1}', "t": '{"a": 2}'}
+    diff = behaviour_diff(items, base, cand).set_index("item_id")
+    assert diff.loc["j", "json_agreement"] == 0.5
+    assert pd.isna(diff.loc["k", "json_agreement"]) and pd.isna(diff.loc["t", "json_agreement"])
+    assert summarize_behaviour(diff.reset_index()).iloc[0]["mean_json_agreement"] == 0.5
+    assert diff["calls_agree"].isna().all()  # responses without tool_calls: no tool columns filled

@@ -4,6 +4,11 @@ A metric is batch-first: it receives clean lists (text responses, text reference
 language codes) and returns one float per row. Everything messy (missing responses, missing
 references, non-text values) is handled once, in `workbench.metrics.scoring`, so each metric
 stays a small pure function and can never silently turn a missing input into a 0.
+
+A metric that needs more than text (the calls a model made, the calls an item expects, its tools,
+its response_format) declares those columns in `columns`; scoring passes each as a keyword list
+(row-aligned, None where the row has none). Such a metric may answer NaN for rows it does not apply
+to (an item with no expected calls); `na_note` says why, and lands in the scores frame's `note`.
 """
 from __future__ import annotations
 
@@ -17,7 +22,11 @@ AGGREGATIONS: tuple[str, ...] = ("mean", "rate", "median")
 
 # fn(responses, references, languages) -> one float per row. references is a list of str when
 # the metric needs a reference, otherwise a list of None.
-BatchFn = Callable[[Sequence[str], Sequence["str | None"], Sequence[str]], Sequence[float]]
+# A metric with `columns` also receives each of them as a keyword argument: fn(..., tool_calls=[...]).
+BatchFn = Callable[..., Sequence[float]]
+# The columns a metric may ask for: from the responses, then from the items.
+RESPONSE_COLUMNS: tuple[str, ...] = ("tool_calls",)
+ITEM_COLUMNS: tuple[str, ...] = ("expected_calls", "tools", "response_format", "reference", "messages", "context")
 
 
 class MetricWarning(UserWarning):
@@ -35,6 +44,10 @@ class Metric:
     needs_reference: rows whose item has no reference get NaN plus a `MetricWarning`.
     value_range: the scale, e.g. (0, 100) for sacrebleu's BLEU/chrF, (0, 1) for ROUGE-L.
     params: what a factory was built with (pattern, schema...), recorded for reports.
+    columns: response/item columns the metric reads besides the text (`RESPONSE_COLUMNS`,
+        `ITEM_COLUMNS`), passed to `fn` as keyword lists.
+    na_note: the note of the rows the metric returns NaN for (it does not apply to them), e.g.
+        "no_expected_calls".
     """
 
     name: str
@@ -45,21 +58,29 @@ class Metric:
     description: str
     value_range: tuple[float, float] | None = None
     params: Mapping[str, object] = field(default_factory=dict, compare=False)
+    columns: tuple[str, ...] = ()
+    na_note: str | None = None
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"metric {self.name!r}: aggregation must be one of {AGGREGATIONS}")
+        unknown = [c for c in self.columns if c not in RESPONSE_COLUMNS + ITEM_COLUMNS]
+        if unknown:
+            raise ValueError(f"metric {self.name!r}: unknown column(s) {unknown}; a metric may read "
+                             f"{', '.join(RESPONSE_COLUMNS + ITEM_COLUMNS)}")
 
     def compute(
         self,
         responses: Sequence[str],
         references: Sequence[str | None] | None = None,
         languages: Sequence[str] | str | None = None,
+        **columns: Sequence[object],
     ) -> list[float]:
         """Score already-clean text rows (no None responses). For DataFrames use `score_responses`.
 
         languages: one code for all rows, one per row, or None to detect each row's language
         from its reference (then its response), as `score_responses` does for items without one.
+        columns: the row-aligned lists the metric declares in `columns` (None where a row has none).
         """
         from workbench.metrics.text import normalize_language, resolve_language
 
@@ -75,9 +96,15 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: responses, references and languages differ in length")
         if self.needs_reference and any(r is None for r in refs):
             raise ValueError(f"metric {self.name!r} needs a reference for every row")
+        missing = sorted(set(self.columns) - set(columns))
+        if missing or set(columns) - set(self.columns):
+            raise ValueError(f"metric {self.name!r} reads columns {list(self.columns)}, got {sorted(columns)}")
+        if any(len(values) != n for values in columns.values()):
+            raise ValueError(f"metric {self.name!r}: a column differs in length from the responses")
         if n == 0:
             return []
-        values = [float(v) for v in self.fn(list(responses), refs, langs)]
+        extra = {name: list(values) for name, values in columns.items()}
+        values = [float(v) for v in self.fn(list(responses), refs, langs, **extra)]
         if len(values) != n:
             raise RuntimeError(f"metric {self.name!r} returned {len(values)} values for {n} rows")
         return values

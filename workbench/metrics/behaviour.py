@@ -2,7 +2,10 @@
 
 A migration often fails on behaviour that quality metrics average away: answers that got
 twice as long, JSON that became prose, new refusals, Japanese questions answered in English, or
-answers that repeat the input (which inflates reference metrics: `workbench.metrics.copying`).
+answers that repeat the input (which inflates reference metrics: `workbench.metrics.copying`),
+an agent that calls another tool, drops an argument or answers in text where the baseline called
+(`workbench.metrics.tool_calls.compare_calls`: no expected calls needed, the usual case with
+production logs), and a JSON answer whose fields no longer say what the baseline's said.
 Everything here is deterministic text inspection (no model), so it is cheap and explainable:
 each detected refusal carries the phrase that matched, so a reviewer can audit it.
 """
@@ -18,8 +21,10 @@ import pandas as pd
 
 from workbench.errors import InputError, Problem
 from workbench.metrics.copying import COPY_NGRAM, COPY_THRESHOLD, REPRODUCED_THRESHOLD, copy_measures
+from workbench.metrics.json_answers import field_agreement, is_json, parse_answer
 from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
+from workbench.metrics.tool_calls import CALL_DIFF_COLUMNS, as_calls, compare_calls
 
 FORMATS: tuple[str, ...] = ("json", "code", "headings", "numbered_list", "bullet_list", "plain")
 
@@ -135,7 +140,7 @@ def _as_frame(responses: pd.DataFrame | Mapping[str, Any] | pd.Series, side: str
     if "model" in responses.columns and responses["model"].nunique(dropna=True) > 1:
         raise InputError(Problem(f"{side} responses", None, "model",
                                  f"holds several models {sorted(responses['model'].unique())[:5]}; pass one"))
-    cols = ["item_id", "response"] + (["sample_index"] if "sample_index" in responses.columns else [])
+    cols = ["item_id", "response"] + [c for c in ("sample_index", "tool_calls") if c in responses.columns]
     frame = responses[cols].assign(item_id=responses["item_id"].astype(str))
     keys = [c for c in ("item_id", "sample_index") if c in frame.columns]
     if frame.duplicated(keys).any():
@@ -185,18 +190,30 @@ def behaviour_diff(
     that is verbatim from the item's `input`), input_reproduced (share of the input repeated in
     the answer), copied_input (input_copy >= `copy_threshold` or input_reproduced >=
     `reproduced_threshold`; <NA> without an input; see `workbench.metrics.copying`);
-    length_delta, length_ratio, format_changed, became_refusal, stopped_refusing, language_changed.
+    length_delta, length_ratio, format_changed, became_refusal, stopped_refusing, language_changed;
+    with `tool_calls` in the responses (tuples of ToolCall, as run frames hold them): baseline_/
+    candidate_calls (readable), baseline_/candidate_called, and `compare_calls`' same_tools,
+    same_call_count, same_arguments, calls_agree, called_another_tool, dropped_argument,
+    text_instead_of_call, called_when_baseline_did_not, baseline_/candidate_unparseable (<NA> on items
+    without tools where neither side called); json_agreement: the candidate's JSON answer's field
+    agreement with the baseline's, on items with a `response_format`.
     """
     if "item_id" not in items_df.columns:
         raise InputError(Problem("items", None, "item_id", "required column is missing"))
     base, cand = _as_frame(baseline_responses, "baseline"), _as_frame(candidate_responses, "candidate")
     keys = ["item_id"] + (["sample_index"] if "sample_index" in base and "sample_index" in cand else [])
-    pairs = base[keys + ["response"]].merge(cand[keys + ["response"]], on=keys, how="outer",
-                                            suffixes=("_b", "_c"))
+    with_calls = "tool_calls" in base.columns or "tool_calls" in cand.columns
+    base, cand = (f.assign(tool_calls=f["tool_calls"] if "tool_calls" in f.columns else None) for f in (base, cand))
+    pairs = base[keys + ["response", "tool_calls"]].merge(cand[keys + ["response", "tool_calls"]], on=keys,
+                                                          how="outer", suffixes=("_b", "_c"))
     langs = dict(zip(items_df["item_id"].astype(str),
                      items_df["language"] if "language" in items_df else [None] * len(items_df)))
     inputs = dict(zip(items_df["item_id"].astype(str),
                       items_df["input"] if "input" in items_df else [None] * len(items_df)))
+    tools = dict(zip(items_df["item_id"].astype(str),
+                     items_df["tools"] if "tools" in items_df else [None] * len(items_df)))
+    formats = dict(zip(items_df["item_id"].astype(str),
+                       items_df["response_format"] if "response_format" in items_df else [None] * len(items_df)))
     unknown = sorted(set(pairs["item_id"]) - set(langs))
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
@@ -234,6 +251,8 @@ def behaviour_diff(
             "baseline_input_reproduced": b_copy[1], "candidate_input_reproduced": c_copy[1],
             "baseline_copied_input": b_copy[2], "candidate_copied_input": c_copy[2],
         })
+        row.update(_call_columns(rec, both, with_calls, not _absent(tools[iid])))
+        row["json_agreement"] = _json_agreement(b_text, c_text) if both and not _absent(formats[iid]) else math.nan
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*keys, *_COLUMNS])
     for col in _BOOL_COLUMNS:
@@ -241,19 +260,48 @@ def behaviour_diff(
     return out
 
 
+def _absent(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _call_columns(rec: Mapping[str, Any], both: bool, with_calls: bool, has_tools: bool) -> dict[str, Any]:
+    """The tool-call columns of one pair: <NA> unless both sides answered on an item that declares tools
+    or where either side called one."""
+    base = as_calls(rec["tool_calls_b"]) if not _absent(rec["response_b"]) else ()
+    cand = as_calls(rec["tool_calls_c"]) if not _absent(rec["response_c"]) else ()
+    out: dict[str, Any] = {"baseline_calls": " ; ".join(c.pretty() for c in base) or None,
+                           "candidate_calls": " ; ".join(c.pretty() for c in cand) or None}
+    if not (with_calls and both and (has_tools or base or cand)):
+        return {**out, "baseline_called": None, "candidate_called": None, **dict.fromkeys(CALL_DIFF_COLUMNS)}
+    return {**out, "baseline_called": bool(base), "candidate_called": bool(cand), **compare_calls(base, cand)}
+
+
+def _json_agreement(baseline: str | None, candidate: str | None) -> float:
+    """Field agreement of the candidate's JSON answer with the baseline's (NaN when the baseline's is
+    not JSON: there is nothing to agree with; 0 when only the candidate's is not)."""
+    base, cand = parse_answer(baseline), parse_answer(candidate)
+    if not is_json(base):
+        return math.nan
+    return field_agreement(cand, base) if is_json(cand) else 0.0
+
+
+_CALL_BOOL_COLUMNS = ("baseline_called", "candidate_called", *CALL_DIFF_COLUMNS)
 _BOOL_COLUMNS = ("format_changed", "baseline_refusal", "candidate_refusal", "became_refusal",
                  "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed",
-                 "baseline_copied_input", "candidate_copied_input")
+                 "baseline_copied_input", "candidate_copied_input", *_CALL_BOOL_COLUMNS)
 _COLUMNS = ("language", "missing", "baseline_chars", "candidate_chars", "length_delta", "length_ratio",
             "baseline_format", "candidate_format", "format_changed", "baseline_refusal", "candidate_refusal",
             "baseline_refusal_phrase", "candidate_refusal_phrase", "became_refusal", "stopped_refusing",
             "baseline_language_detected", "candidate_language_detected", "baseline_wrong_language",
             "candidate_wrong_language", "language_changed", "baseline_input_copy", "candidate_input_copy",
             "baseline_input_reproduced", "candidate_input_reproduced", "baseline_copied_input",
-            "candidate_copied_input")
+            "candidate_copied_input", "baseline_calls", "candidate_calls", *_CALL_BOOL_COLUMNS, "json_agreement")
 _RATES = ("format_changed", "became_refusal", "stopped_refusing", "baseline_refusal", "candidate_refusal",
           "baseline_wrong_language", "candidate_wrong_language", "language_changed",
-          "baseline_copied_input", "candidate_copied_input")
+          "baseline_copied_input", "candidate_copied_input", "calls_agree", "same_tools", "same_arguments",
+          "same_call_count", "called_another_tool", "dropped_argument", "text_instead_of_call",
+          "called_when_baseline_did_not", "baseline_called", "candidate_called", "baseline_unparseable",
+          "candidate_unparseable")
 
 
 def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
@@ -262,6 +310,9 @@ def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
     for col in (c for c in _RATES if c in paired.columns):  # a diff saved before a flag existed lacks it
         values = paired[col].dropna()
         row[f"{col}_rate"] = float(values.mean()) if len(values) else math.nan
+    if "json_agreement" in paired.columns:
+        agreement = paired["json_agreement"].dropna()
+        row["mean_json_agreement"] = float(agreement.mean()) if len(agreement) else math.nan
     ratio = paired["length_ratio"].dropna()
     row["median_length_ratio"] = float(ratio.median()) if len(ratio) else math.nan
     row["mean_length_delta"] = float(paired["length_delta"].mean()) if len(paired) else math.nan

@@ -13,10 +13,11 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from workbench.errors import InputError
-from workbench.metrics import reference, semantic, structure
+from workbench.metrics import json_answers, reference, semantic, structure, tool_calls
 from workbench.metrics.base import Metric
 
-_REGISTRY: dict[str, Metric] = {m.name: m for mod in (reference, structure, semantic) for m in mod.METRICS}
+_REGISTRY: dict[str, Metric] = {m.name: m for mod in (reference, structure, semantic, tool_calls, json_answers)
+                                for m in mod.METRICS}
 
 
 def _schema_from_file(spec: str, path: str) -> Metric:
@@ -80,6 +81,60 @@ def register_metric(metric: Metric, replace: bool = False) -> Metric:
 def unregister_metric(name: str) -> None:
     """Remove a registered metric (for tests and notebooks that re-define one)."""
     _REGISTRY.pop(name, None)
+
+
+APP_METRICS: tuple[str, ...] = (*(m.name for m in tool_calls.METRICS), *(m.name for m in json_answers.METRICS))
+
+
+def app_metrics(items: pd.DataFrame) -> list[str]:
+    """The metrics an item set's application fields call for, so that a tool-calling or JSON app is
+    scored as one without listing them: the tool-call metrics that apply to some item (accuracy, name /
+    argument-key / argument-value match where calls are expected, irrelevance where none is, relevance
+    where one is), `tool_args_valid` when items declare tools, `json_schema_valid` when they carry a
+    response_format (and `json_field_agreement` when a reference is JSON)."""
+    from workbench.items.fields import ANY_CALL
+
+    def present(column: str) -> list:
+        if column not in items.columns:
+            return []
+        return [v for v in items[column].tolist() if not _missing(v)]
+
+    chosen: list[str] = []
+    expected = present("expected_calls")
+    if expected:
+        chosen.append("tool_call_accuracy")
+        if any(isinstance(e, list) and e for e in expected) or any(isinstance(e, str) and e.strip() not in
+                                                                    ("[]", ANY_CALL) for e in expected):
+            chosen += ["tool_name_match", "tool_arg_key_match", "tool_arg_value_match"]
+        if any(e == [] or (isinstance(e, str) and e.strip() == "[]") for e in expected):
+            chosen.append("tool_irrelevance")
+        if any(e != [] and not (isinstance(e, str) and e.strip() == "[]") for e in expected):
+            chosen.append("tool_relevance")
+    if present("tools"):
+        chosen.append("tool_args_valid")
+    if present("response_format"):
+        chosen.append("json_schema_valid")
+        if "reference" in items.columns and any(
+                isinstance(json_answers.parse_answer(r) if isinstance(r, str) else None, (dict, list))
+                for r in items["reference"].tolist()):
+            chosen.append("json_field_agreement")
+    return chosen
+
+
+def with_app_metrics(metrics: Iterable[str | Metric], items: pd.DataFrame) -> list[str | Metric]:
+    """`metrics` plus the `app_metrics` of the items not already among them (the default metric set of
+    a run: a text app gets exactly `metrics`)."""
+    chosen = list(metrics)
+    names = {m.name if isinstance(m, Metric) else m for m in chosen}
+    return chosen + [m for m in app_metrics(items) if m not in names]
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:
+        return True
+    return isinstance(value, str) and not value.strip()
 
 
 def metric_info(metrics: Iterable[str | Metric] | None = None) -> pd.DataFrame:

@@ -8,6 +8,11 @@ Missing inputs become NaN with a `note`, never 0:
   and one `MetricWarning` per metric naming the items.
 - a response or reference that is not text (a number, a dict...): `InputError` naming the row,
   because it means the data were loaded wrongly and any number would be misleading.
+- a metric that does not apply to a row (a tool metric on an item without expected calls): NaN with
+  the metric's `na_note` ("no_expected_calls"), never 0.
+
+Metrics that read more than text (`Metric.columns`) get those columns row-aligned: `tool_calls` from
+the responses (none when the frame has no such column: text answers), item fields by item id.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import pandas as pd
 from workbench.data import require_columns
 from workbench.values import is_missing
 from workbench.errors import InputError, Problem
-from workbench.metrics.base import Metric, warn_unscored
+from workbench.metrics.base import RESPONSE_COLUMNS, Metric, warn_unscored
 from workbench.metrics.reference import corpus_score
 from workbench.metrics.registry import get_metric
 from workbench.metrics.text import resolve_language
@@ -52,6 +57,23 @@ class _Rows:
     texts: list[str | None]  # None: no response (failed call)
     refs: list[str | None]  # None: no reference
     langs: list[str]
+    item_index: list[int]  # each response's row in the items
+    items: pd.DataFrame
+    responses: pd.DataFrame
+
+    def column(self, name: str, rows: Sequence[int]) -> list[Any]:
+        """A metric's extra column for the given response rows (None where there is none)."""
+        if name == "reference":
+            return [self.refs[i] for i in rows]
+        if name in RESPONSE_COLUMNS:
+            if name not in self.responses.columns:
+                return [None] * len(rows)
+            values = self.responses[name].tolist()
+            return [values[i] for i in rows]
+        if name not in self.items.columns:
+            return [None] * len(rows)
+        values = self.items[name].tolist()
+        return [values[self.item_index[i]] for i in rows]
 
 
 def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
@@ -81,7 +103,8 @@ def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
     refs = [item_refs[item_pos[i]] for i in resp_ids]
     langs = [resolve_language(lang_col[item_pos[i]], ref, text) for i, ref, text in zip(resp_ids, refs, texts)]
     keys = [c for c in KEY_COLUMNS if c in resp.columns]
-    return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs)
+    return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs,
+                 [item_pos[i] for i in resp_ids], items_df, resp)
 
 
 def score_responses(
@@ -93,11 +116,13 @@ def score_responses(
 
     items_df: `item_id`, optional `reference` and `language` (en|ja; when absent or NaN the
         language is detected from the reference, then the response).
-    responses_df: `item_id`, `model`, `response`, optional `prompt_version`, `sample_index`.
+    responses_df: `item_id`, `model`, `response`, optional `prompt_version`, `sample_index`,
+        `tool_calls` (read by the tool metrics).
     metrics: names or specs (see `get_metric`) or Metric objects.
     Returns: one row per response x metric with the key columns present in responses_df,
-        `metric`, `value` (float; NaN when unscorable) and `note` (None, "no_response" or
-        "no_reference"). Join `metric_info()` for direction and aggregation.
+        `metric`, `value` (float; NaN when unscorable) and `note` (None, "no_response",
+        "no_reference" or the metric's `na_note` where it does not apply). Join `metric_info()`
+        for direction and aggregation.
     """
     resolved = [get_metric(m) for m in metrics]
     names = [m.name for m in resolved]
@@ -106,6 +131,7 @@ def score_responses(
     rows = _prepare(items_df, responses_df)
     n = len(rows.texts)
     blocks = []
+    column_cache: dict[tuple[str, int], list[Any]] = {}  # one list per column: metrics share their rows
     for metric in resolved:
         values = [math.nan] * n
         notes: list[str | None] = [None] * n
@@ -118,11 +144,19 @@ def score_responses(
                 no_ref.append(rows.item_ids[i])
             else:
                 scorable.append(i)
+        for name in metric.columns:
+            # scorable rows are the answered ones, less those without a reference for a metric that
+            # needs one: the same count means the same rows
+            if (name, len(scorable)) not in column_cache:
+                column_cache[(name, len(scorable))] = rows.column(name, scorable)
+        columns = {name: column_cache[(name, len(scorable))] for name in metric.columns}
         scored = metric.compute([rows.texts[i] for i in scorable],
                                 [rows.refs[i] for i in scorable] if metric.needs_reference else None,
-                                [rows.langs[i] for i in scorable])
+                                [rows.langs[i] for i in scorable], **columns)
         for i, v in zip(scorable, scored):
             values[i] = v
+            if v != v and metric.na_note:
+                notes[i] = metric.na_note
         if no_ref:
             warn_unscored(f"metric {metric.name!r}", "no reference", no_ref, n)
         blocks.append(rows.keys.assign(metric=metric.name, value=pd.Series(values, dtype=float),
