@@ -238,6 +238,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", help="scaffold a migration project: params.toml, gate.toml, prompts/, data/, notebooks",
                        epilog=EXIT_CODES_HELP)
     p.add_argument("directory", help="the project folder (created; must be empty if it exists)")
+    p.add_argument("--example", choices=("support", "tools"), default="support",
+                   help="support: the text support/review demo (default); tools: a tool-calling support assistant "
+                        "(order status, refund, store hours) with expected calls and a recorded baseline log")
     _add_common(p)
 
 
@@ -281,7 +284,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     from workbench.scaffold import init_project
 
-    folder = init_project(args.directory)
+    folder = init_project(args.directory, args.example)
     print(f"created {folder}: edit params.toml, then `cd {args.directory} && workbench report --params params.toml`",
           file=sys.stderr)
     return EXIT_OK

@@ -78,7 +78,8 @@ class MigrationResult:
                                 "rules": c.gate.to_dict()["rules"] if c.gate else [], "n_paired": c.n_paired,
                                 **{k: data[k] for k in ("metric_deltas", "win_rates", "judge_reliability", "ratios",
                                                          "binary_checks")},
-                                "errors": int(len(c.errors))}
+                                "errors": int(len(c.errors)),
+                                **({"tool_errors": data["tool_errors"]} if data["tool_errors"] else {})}
         return {"verdict": self.verdict, "complete": self.complete, "report_name": self.config.report_name,
                 "baseline": self.baseline, "confidence": CONFIDENCE, "candidates": candidates,
                 "ranking": json_safe(self.ranking.reset_index().to_dict(orient="records"))

@@ -105,3 +105,87 @@ def side_by_side(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
         cells.append(f"<tr>{parts}</tr>")
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     return f"<table class='wb-table'><tr>{head}</tr>{''.join(cells)}</table>"
+
+
+TOOL_METRICS_FIRST = ("tool_call_accuracy", "tool_name_match", "tool_arg_key_match", "tool_arg_value_match",
+                      "tool_irrelevance", "tool_relevance", "tool_args_valid", "json_schema_valid",
+                      "json_field_agreement")
+
+
+def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataFrame, comparison: Any,
+                  baseline: str, slices: Sequence[str] = ("intent", "category", "language", "task"),
+                  examples: int = 8) -> str:
+    """The tool-use section of one comparison: each tool metric's rate by slice for both models, the
+    kinds of error baseline vs candidate, and the items where the candidate's calls went wrong (the
+    expected calls, then each side's calls with the differences marked). Empty for an app without tools."""
+    from workbench.items.display import task_text
+    from workbench.metrics.tool_calls import call_errors
+    from workbench.widgets.app_html import calls_html
+
+    tool_metrics = [m for m in TOOL_METRICS_FIRST if len(scores) and m in set(scores["metric"])]
+    if not tool_metrics:
+        return ""
+    candidate = comparison.candidate
+    parts = [table(comparison.tool_errors, caption=f"Tool-call errors by kind: {baseline} vs {candidate}")]
+    pair = scores[scores["metric"].isin(tool_metrics) & scores["model"].isin([baseline, candidate])]
+    for column in [c for c in slices if c in items.columns]:
+        joined = pair.merge(items[["item_id", column]].astype({"item_id": str}), on="item_id", how="left")
+        rates = joined.pivot_table(index=[column, "metric"], columns="model", values="value", aggfunc="mean")
+        counts = joined.dropna(subset=["value"]).groupby([column, "metric"])["item_id"].nunique().rename("items")
+        shown = rates.join(counts).reset_index()
+        shown = shown[[column, "metric", "items", *[m for m in (baseline, candidate) if m in shown.columns]]]
+        parts.append(table(shown, caption=f"Tool metrics by {column} (share of items, paired)"))
+        break  # the first slice column the items have: the task's own categories
+    first = responses[responses["sample_index"] == 0] if "sample_index" in responses else responses
+    side = {name: first[first["model"] == name].assign(item_id=lambda f: f["item_id"].astype(str)).set_index("item_id")
+            for name in (baseline, candidate)}
+    if "expected_calls" not in items.columns:
+        return "".join(parts)
+    rows = []
+    records = items.assign(item_id=items["item_id"].astype(str)).to_dict(orient="records")
+    cand = side[candidate].reindex([r["item_id"] for r in records])
+    base = side[baseline].reindex([r["item_id"] for r in records])
+    kinds_c = call_errors(cand["response"].tolist(), _column(cand, "tool_calls"), [r["expected_calls"] for r in records],
+                          [r.get("tools") for r in records])
+    kinds_b = call_errors(base["response"].tolist(), _column(base, "tool_calls"), [r["expected_calls"] for r in records],
+                          [r.get("tools") for r in records])
+    for record, (kind_c, detail), (kind_b, _), b_calls, c_calls in zip(records, kinds_c, kinds_b,
+                                                                      _column(base, "tool_calls"),
+                                                                      _column(cand, "tool_calls")):
+        if kind_c is None or kind_b is not None:
+            continue  # only where the candidate broke what the baseline got right
+        rows.append("<tr>" + "".join(f"<td style='vertical-align:top;white-space:pre-wrap;max-width:380px'>{cell}</td>"
+                                     for cell in (esc(record["item_id"]), esc(task_text(record)),
+                                                  esc(_expected_text(record["expected_calls"])),
+                                                  calls_html(b_calls) or "<em>text answer</em>",
+                                                  f"<b>{esc(kind_c)}</b>: {esc(detail)}"
+                                                  + (calls_html(c_calls, b_calls) or "<em>no call</em>"))) + "</tr>")
+        if len(rows) >= examples:
+            break
+    if rows:
+        head = "".join(f"<th>{h}</th>" for h in ("item", "task input", "expected", esc(baseline), esc(candidate)))
+        parts.append(f"<h4>Where the candidate's calls went wrong and the baseline's did not (first {len(rows)})</h4>"
+                     f"<div style='overflow-x:auto'><table class='wb-table'><tr>{head}</tr>{''.join(rows)}</table></div>")
+    return "".join(parts)
+
+
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    return frame[name].tolist() if name in frame.columns else [None] * len(frame)
+
+
+def _expected_text(expected: Any) -> str:
+    from workbench.items.tool_calls import expected_call
+
+    if isinstance(expected, str):
+        return "some call" if expected == "any" else expected
+    if not isinstance(expected, list):
+        return "—"
+    if not expected:
+        return "no call"
+    lines = []
+    for entry in expected:
+        call = expected_call(entry)
+        args = ", ".join(f"{k}={' | '.join(map(repr, v)) or '(omit)'}{' (optional)' if k in call.optional and v else ''}"
+                         for k, v in call.accepted.items())
+        lines.append(f"{call.name}({args})")
+    return "\n".join(lines)

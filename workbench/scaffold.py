@@ -45,6 +45,30 @@ MODEL_OPTIONS_EXAMPLE = """# Adapter options by model name, checked by the model
 """
 _PROJECT_VALUES = {"dataset": "data/sample.jsonl", "gate_file": "gate.toml", "report_name": "migration",
                    "sample_size": None}
+# `init --example tools`: a tool-calling support assistant. The baseline is the recorded production log of
+# the model in use (its calls included); the candidate a bundled local model offered the same tools through
+# support_tools@v1. The tool metrics are picked from the items' expected calls.
+_TOOLS_VALUES = {**_PROJECT_VALUES, "dataset": "data/support_tools.jsonl", "report_name": "tools",
+                 "baseline": "replay/data/support_tools_baseline.jsonl", "baseline_prompt": "support_tools@v1",
+                 "candidate_prompts": ["support_tools@v1"], "judge": None, "metrics": ["tool_call_accuracy"],
+                 "max_tokens": 128}
+EXAMPLES = ("support", "tools")
+
+TOOLS_GATE_TOML = """# Gate rules for the tool-calling example: each reads a {confidence:.0%} confidence interval of the
+# comparison (PASS: all of it on the good side, FAIL: all on the bad side, INCONCLUSIVE: it straddles).
+
+min_items = 20                  # fewer paired items behind a rule: INCONCLUSIVE
+
+[metrics.tool_call_accuracy]    # share of items whose calls are all right (BFCL's rules), candidate - baseline
+max_drop = 0.10
+higher_is_better = true
+
+# tool_irrelevance (no call where none applies) rests on the 4 no-tool items here: too few for a rule
+# (min_items); the report shows it with its interval. Add items without a tool to gate on it:
+# [metrics.tool_irrelevance]
+# max_drop = 0.20
+# higher_is_better = true
+"""
 
 GATE_TOML = """# Gate rules: each reads a {confidence:.0%} confidence interval of the comparison.
 # PASS when the whole interval is on the good side of the threshold, FAIL when it is all on the bad
@@ -86,7 +110,7 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no TOML literal for {value!r}")
 
 
-def params_toml() -> str:
+def params_toml(values: dict[str, Any] | None = None) -> str:
     """Every report parameter with its meaning; TOML has no null, so "" stands for none."""
     from workbench.config import CONFIDENCE
 
@@ -97,7 +121,7 @@ def params_toml() -> str:
     for name, field in MigrationConfig.model_fields.items():
         if name in _SET_BY_COMMAND or name in _TABLES:
             continue
-        value = _PROJECT_VALUES.get(name, defaults[name])
+        value = (values or _PROJECT_VALUES).get(name, defaults[name])
         lines.append(f"# {field.description}")
         if value is None:
             lines.append(f'{name} = ""  # none')
@@ -131,8 +155,11 @@ def sample_lines(n: int = SAMPLE_ITEMS) -> list[str]:
     return [line for line in lines if line.strip() and json.loads(line)["item_id"] in chosen]
 
 
-def init_project(directory: str | Path) -> Path:
-    """Create the project; an existing non-empty folder is refused (nothing is overwritten)."""
+def init_project(directory: str | Path, example: str = "support") -> Path:
+    """Create the project; an existing non-empty folder is refused (nothing is overwritten). `example`:
+    "support" (the text demo's sample) or "tools" (the tool-calling support assistant)."""
+    if example not in EXAMPLES:
+        raise InputError(f"unknown example '{example}'; choose one of {', '.join(EXAMPLES)}")
     folder = Path(directory).expanduser()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{folder}: exists and is not an empty folder; `workbench init` overwrites nothing")
@@ -146,4 +173,17 @@ def init_project(directory: str | Path) -> Path:
     for name in NOTEBOOKS:
         shutil.copy2(bundled(f"notebooks/{name}"), folder / "notebooks" / name)
     (folder / ".gitignore").write_text(".workbench/\nreports/\n", encoding="utf-8")
+    if example == "tools":
+        _tools_example(folder)
     return folder.resolve()
+
+
+def _tools_example(folder: Path) -> None:
+    """The tool-calling example over the support one: its items, the recorded baseline log, its gate."""
+    from workbench.config import CONFIDENCE
+
+    (folder / "data" / "sample.jsonl").unlink()
+    for name in ("support_tools.jsonl", "support_tools_baseline.jsonl"):
+        shutil.copy2(bundled(f"data/{name}"), folder / "data" / name)
+    (folder / "params.toml").write_text(params_toml(_TOOLS_VALUES), encoding="utf-8")
+    (folder / "gate.toml").write_text(TOOLS_GATE_TOML.format(confidence=CONFIDENCE), encoding="utf-8")
