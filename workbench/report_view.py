@@ -154,7 +154,8 @@ def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataF
                                                                       _column(cand, "tool_calls")):
         if kind_c is None or kind_b is not None:
             continue  # only where the candidate broke what the baseline got right
-        rows.append("<tr>" + "".join(f"<td style='vertical-align:top;white-space:pre-wrap;max-width:380px'>{cell}</td>"
+        rows.append("<tr>" + "".join(f"<td style='vertical-align:top;text-align:left;white-space:pre-wrap;"
+                                     f"max-width:380px'>{cell}</td>"
                                      for cell in (esc(record["item_id"]), esc(task_text(record)),
                                                   esc(_expected_text(record["expected_calls"])),
                                                   calls_html(b_calls) or "<em>text answer</em>",
@@ -163,7 +164,8 @@ def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataF
         if len(rows) >= examples:
             break
     if rows:
-        head = "".join(f"<th>{h}</th>" for h in ("item", "task input", "expected", esc(baseline), esc(candidate)))
+        head = "".join(f"<th style='text-align:left'>{h}</th>"
+                       for h in ("item", "task input", "expected", esc(baseline), esc(candidate)))
         parts.append(f"<h4>Where the candidate's calls went wrong and the baseline's did not (first {len(rows)})</h4>"
                      f"<div style='overflow-x:auto'><table class='wb-table'><tr>{head}</tr>{''.join(rows)}</table></div>")
     return "".join(parts)

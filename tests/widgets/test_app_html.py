@@ -28,7 +28,7 @@ def test_calls_are_diffed_against_the_baselines():
     cand = (ToolCall.parse("refund", '{"order_id": "5", "amount": 10}'), ToolCall.parse("escalate", "{}"),
             ToolCall.parse("refund", "{oops"))
     html = calls_html(cand, base)
-    assert '<del class="wb-del">order_id=5</del><ins class="wb-ins">order_id=&quot;5&quot;</ins>' in html
+    assert '<del class="wb-del">order_id=5</del> <ins class="wb-ins">order_id=&quot;5&quot;</ins>' in html
     assert 'title="argument dropped">reason=&quot;late&quot;' in html and 'title="argument the baseline did not send"' in html
     assert "another tool / extra call</span><b>escalate</b>" in html
     assert "missing call</span><del class=\"wb-del\">notify()" in html and "unparseable call" in html

@@ -73,7 +73,7 @@ def _call_line(call: ToolCall, twin: ToolCall | None, *, compare: bool) -> str:
         if twin is not None and key not in base_args:
             text = f'<ins class="wb-ins" title="argument the baseline did not send">{text}</ins>'
         elif twin is not None and base_args.get(key) != value:
-            text = (f'<del class="wb-del">{esc(key)}={esc(json.dumps(base_args[key], ensure_ascii=False))}</del>'
+            text = (f'<del class="wb-del">{esc(key)}={esc(json.dumps(base_args[key], ensure_ascii=False))}</del> '
                     f'<ins class="wb-ins">{text}</ins>')
         shown.append(text)
     for key in base_args:
