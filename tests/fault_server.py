@@ -206,7 +206,7 @@ class FaultServer:
 
     def _scripted_completion(self, body: dict[str, Any], scripted: dict[str, Any]) -> dict[str, Any]:
         """The scripted answer: its text, and its calls when the request offers tools."""
-        answer = self._completion(body, "")
+        answer = FaultServer._completion(self, body, "")  # the envelope (id, usage), never a subclass's answer
         message: dict[str, Any] = {"role": "assistant", "content": scripted["text"]}
         calls = scripted["calls"] if body.get("tools") and body.get("tool_choice") != "none" else []
         if calls:

@@ -6,6 +6,10 @@ asks for: in UPPERCASE when the system message says "uppercase", ending in a per
 message says "period" or a demonstration (an assistant turn) ends in one. So the instruction it
 needs is known: "uppercase" and "period" together score 100 chrF against `upper(input) + "."`.
 
+`rule-tool-target` is offered tools: it calls the tool a demonstration in its prompt called (an assistant
+turn with tool_calls), with the digits of the last user message as `order_id`; without such a
+demonstration it answers in text. So demonstrations that call tools are what it needs.
+
 `rule-judge` scores the response of a pointwise judge prompt: 5 when it is in uppercase and ends in a
 period, 3 when it does one of the two, 1 otherwise.
 
@@ -65,8 +69,23 @@ def judge_reply(prompt: str) -> str:
     return f"Checked case and punctuation.\nScore: {1 + 2 * kept}"
 
 
+def tool_target_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    demo = next((m["tool_calls"][0] for m in messages if m.get("role") == "assistant" and m.get("tool_calls")), None)
+    if demo is None:
+        return []
+    text = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
+    digits = "".join(c for c in text if c.isdigit())
+    return [{"name": demo["function"]["name"], "arguments": {"order_id": int(digits) if digits else None}}]
+
+
 class RuleServer(FaultServer):
     """The fault server's endpoints and hit counting, answering by the rules above."""
+
+    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        if "tool-target" in str(body.get("model", "")) and body.get("tools"):
+            calls = tool_target_calls(body.get("messages", []))
+            return self._scripted_completion(body, {"calls": calls, "text": None if calls else "I can help."})
+        return super()._completion(body, text)
 
     def _reply(self, body: dict[str, Any], text: str) -> tuple[str, str]:  # type: ignore[override]
         model = str(body.get("model", ""))

@@ -174,3 +174,39 @@ def test_bad_model_options_stop_before_anything_is_written(project, rule_server)
     assert 'model_options."openai/rule-target".api_key' in text and 'model_options."openai/nowhere"' in text
     assert "0123456789abcdef" not in text
     assert not (project / "store.db").exists() and rule_server.total_hits() == 0
+
+
+def test_the_tools_objective_learns_from_demonstrations_that_call_tools(project, rule_server):
+    """A target offered tools calls only when a demonstration shows it how: the fewshot move, with
+    demonstrations taken from the items' expected calls, lifts tool_call_accuracy from 0 to 1."""
+    tool = {"type": "function", "function": {"name": "get_order", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]}}}
+    (project / "prompts" / "tools").mkdir()
+    (project / "prompts" / "tools" / "v1.toml").write_text(
+        'description = "with tools"\nmode = "chat"\nuser = "{input}"\n\n'
+        '[[tools]]\ntype = "function"\n\n[tools.function]\nname = "get_order"\n\n'
+        '[tools.function.parameters]\ntype = "object"\nrequired = ["order_id"]\n\n'
+        '[tools.function.parameters.properties.order_id]\ntype = "integer"\n', encoding="utf-8")
+    rows = [{"item_id": f"o{i:02d}", "input": f"Where is order {1000 + i}?", "group": "ab"[i % 2],
+             "expected_calls": [{"get_order": {"order_id": [1000 + i]}}]} for i in range(20)]
+    write_items(project / "items.jsonl", rows)
+    result = run(project, rule_server.url, target="openai/rule-tool-target", start_prompt="tools@v1",
+                 objective="tools", metric="tool_call_accuracy", moves=["fewshot"], optimizer_model=None)
+    assert result.objective == "tool_call_accuracy against the items' expected calls"
+    assert result.dev["start_score"] == 0.0 and result.dev["best_score"] == 1.0
+    assert result.status == "confirmed" and result.test["delta_low"] > 0
+    demos = [e for e in result.best_prompt.examples if e.tool_calls]
+    assert demos and demos[0].tool_calls[0]["name"] == "get_order" and demos[0].output == ""
+    assert [t["function"]["name"] for t in result.best_prompt.tools] == ["get_order"]  # the tool set is kept
+    sent = [b for b in rule_server.bodies if b.get("model") == "rule-tool-target" and any(
+        m.get("role") == "tool" for m in b["messages"])]
+    assert sent and all(m.get("tool_call_id") for b in sent for m in b["messages"] if m["role"] == "tool")
+
+
+def test_the_tools_objective_needs_a_tool_metric_and_expected_calls(project, rule_server):
+    from workbench.errors import InputError
+
+    with pytest.raises(InputError, match="objective 'tools' needs a metric scored against expected calls"):
+        run(project, rule_server.url, objective="tools", metric="chrf")
+    with pytest.raises(InputError, match="objective 'tools' needs items with expected_calls"):
+        run(project, rule_server.url, objective="tools", metric="tool_call_accuracy")

@@ -33,10 +33,12 @@ class OptimizeConfig(ProjectParameters):
     dataset: str = Field("bundled:support_reviews.jsonl", description="items: jsonl, csv, parquet or a datasets folder")
     target: str = Field("hf/smollm2-135m-instruct", description="the model whose prompt is re-tuned")
     start_prompt: str = Field("support_chat@v1", description="the prompt version it starts from, name@version")
-    objective: Literal["reference", "source", "judge"] = Field(
+    objective: Literal["reference", "source", "judge", "tools"] = Field(
         "reference", description="reference: metric vs the items' references; source: metric vs the baseline "
-        "model's own outputs (no references needed); judge: pointwise judge score")
-    metric: str = Field("chrf", description="the metric of the reference and source objectives")
+        "model's own outputs (no references needed); judge: pointwise judge score; tools: a tool-call metric "
+        "against the items' expected calls (demonstrations then show the expected calls)")
+    metric: str = Field("chrf", description="the metric of the reference and source objectives (tools: a tool-call "
+                        "metric such as tool_call_accuracy)")
     baseline: str | None = Field("hf/gemma3-270m", description="source mode: the model being replaced")
     baseline_prompt: str | None = Field("support_fewshot@v1", description="its prompt version")
     judge: str | None = Field(None, description="judge mode: the judge model")

@@ -24,7 +24,8 @@ from workbench.models import make_adapter
 from workbench.optimize.budget import Budget, BudgetExhausted
 from workbench.optimize.config import OptimizeConfig
 from workbench.optimize.objective import (Objective, judge_scores, make_objective, metric_scores,
-                                          teacher_from_references, teacher_from_responses)
+                                          teacher_from_expected_calls, teacher_from_references,
+                                          teacher_from_responses)
 from workbench.progress import PhaseReporter
 from workbench.prompts import PromptVersion, load_prompt, prompt_from_data, prompt_toml
 from workbench.runner import ModelSpec, agenerate, preflight
@@ -102,7 +103,8 @@ class Evaluator:
         answered = frame["response"].notna()
         self.budget.record({key: (cost if ok else 0.0) for key, cost, ok in
                             zip(frame["cache_key"], frame["cost_usd"], answered)})
-        return frame[["item_id", "response", "error", "cache_key"]].assign(item_id=lambda f: f["item_id"].astype(str))
+        return frame[["item_id", "response", "tool_calls", "error", "cache_key"]].assign(
+            item_id=lambda f: f["item_id"].astype(str))
 
     def _options(self, model: str) -> dict[str, Any]:
         """The model's own options, and the endpoint where it has none of its own (as the report's)."""
@@ -121,6 +123,8 @@ class Evaluator:
         """The answers good outputs are compared with: references, or the baseline model's answers."""
         if self.objective.kind == "reference":
             found = teacher_from_references(items)
+        elif self.objective.kind == "tools":
+            found = teacher_from_expected_calls(items)
         elif self.objective.kind == "source":
             assert self.config.baseline is not None
             ref = self.copy_prompt(self.config.baseline_prompt).ref if self.config.baseline_prompt else None

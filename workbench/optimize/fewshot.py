@@ -4,7 +4,8 @@ Works with any target, a tiny local model included, and needs no optimizer model
 set takes up to `max_demos` dev items per slice (so a support-reply item is shown support-reply
 examples in its own language, via the prompt's `match`), with the teacher's answer as the example
 output: the reference (reference objective), the baseline model's answer (source-model mode), or
-the target's own best-judged answer (judge objective). A dev item used as a demonstration is left
+the target's own best-judged answer (judge objective), or an expected call (tools objective: the
+demonstration's assistant turn calls the tool). A dev item used as a demonstration is left
 out of that trial's dev score: its answer is in the prompt. Pure functions.
 """
 from __future__ import annotations
@@ -49,7 +50,12 @@ def with_demos(base: PromptVersion, dev: pd.DataFrame, demo_ids: Sequence[str], 
         item = by_id.loc[item_id]
         example: dict[str, Any] = {name: _text(item[name]) for name in sorted(base.placeholders)
                                    if name in item.index and _text(item[name]) is not None}
-        example["output"] = str(teacher[item_id])
+        answer = teacher[item_id]
+        if isinstance(answer, list):  # expected calls: the demonstration calls the tools
+            example["output"] = ""
+            example["tool_calls"] = copy.deepcopy(answer)
+        else:
+            example["output"] = str(answer)
         match = {c: _text(item[c]) for c in strata if c in item.index and _text(item[c]) is not None}
         if match:
             example["match"] = match

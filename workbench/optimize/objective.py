@@ -3,7 +3,9 @@
 - reference: a metric (chrF by default) of the target's answer against the item's reference;
 - source: the same metric against the baseline model's own answer ("source-model mode": the usual
   migration, where there are no references but the old model's outputs are what users got);
-- judge: the pointwise judge's 1-5 score for the criterion.
+- judge: the pointwise judge's 1-5 score for the criterion;
+- tools: a tool-call metric (tool_call_accuracy, ...) of the target's calls against the items' expected
+  calls; the teacher of a demonstration is then an expected call (`teacher_from_expected_calls`).
 Scores are oriented so that higher is better. An item without a score (a failed call, a missing
 teacher answer) is left out of the mean and counted, never scored 0 (that would mix reliability
 into quality, as in the report).
@@ -30,15 +32,22 @@ class Objective:
     def describe(self) -> str:
         return {"reference": f"{self.name} against the references",
                 "source": f"{self.name} against the baseline model's outputs (source-model mode)",
-                "judge": f"pointwise judge score ({self.name})"}[self.kind]
+                "judge": f"pointwise judge score ({self.name})",
+                "tools": f"{self.name} against the items' expected calls"}[self.kind]
 
 
 def make_objective(kind: str, metric: str, baseline: str | None, criterion: str) -> Objective:
     """Validate the metric (it must have a better direction) and orient it."""
     if kind == "judge":
         return Objective("judge", f"judge:{criterion}", 1.0, 5.0, 1.0)
-    from workbench.metrics import metric_info
+    from workbench.metrics import get_metric, metric_info
 
+    if kind == "tools":
+        reads = get_metric(metric).columns
+        if "expected_calls" not in reads:
+            raise InputError(f"objective 'tools' needs a metric scored against expected calls (tool_call_accuracy, "
+                             f"tool_name_match, tool_arg_value_match, ...); '{metric}' is not one")
+        return Objective("tools", metric, 1.0, 1.0, 0.0)
     info = metric_info([metric]).iloc[0]
     if not info["needs_reference"]:
         raise InputError(f"metric '{metric}' does not compare with a reference; the {kind} objective needs one "
@@ -62,11 +71,16 @@ def metric_scores(objective: Objective, metric: str, items: pd.DataFrame, respon
     from workbench.metrics import MetricWarning, score_responses
 
     ids = items["item_id"].astype(str)
-    graded = pd.DataFrame({"item_id": ids.values, "reference": ids.map(teacher).values})
-    if "language" in items.columns:
-        graded["language"] = items["language"].values
+    if objective.kind == "tools":  # scored against the items' own expected calls and tools
+        graded = items.assign(item_id=ids.values)
+    else:
+        graded = pd.DataFrame({"item_id": ids.values, "reference": ids.map(teacher).values})
+        if "language" in items.columns:
+            graded["language"] = items["language"].values
     frame = pd.DataFrame({"item_id": responses["item_id"].astype(str).values, "model": "target",
                           "response": responses["response"].values})
+    if "tool_calls" in responses.columns:
+        frame["tool_calls"] = responses["tool_calls"].values
     with warnings.catch_warnings():  # failed calls are counted per trial (errors), not warned about per item
         warnings.simplefilter("ignore", MetricWarning)
         scores = score_responses(graded, frame, [metric])
@@ -100,6 +114,25 @@ def teacher_from_references(items: pd.DataFrame) -> pd.Series:
         raise InputError(f"objective 'reference': {len(missing)} item(s) have no reference, e.g. "
                          f"{', '.join(missing[:5])}")
     return pd.Series(refs.astype(str).values, index=items["item_id"].astype(str).values)
+
+
+def teacher_from_expected_calls(items: pd.DataFrame) -> pd.Series:
+    """Per item that expects calls, one set of them that is right (each argument's first accepted value;
+    an optional one left out), as `[{name, arguments}]`: the answer a demonstration shows. Items expecting
+    no call or "any" call have none (they are scored, never shown as demonstrations)."""
+    from workbench.items.tool_calls import expected_call
+
+    if "expected_calls" not in items.columns:
+        raise InputError("objective 'tools' needs items with expected_calls")
+    teacher = {}
+    for item_id, expected in zip(items["item_id"].astype(str), items["expected_calls"]):
+        if isinstance(expected, list) and expected:
+            calls = [expected_call(entry) for entry in expected]
+            teacher[item_id] = [{"name": c.name, "arguments": {k: v[0] for k, v in c.accepted.items() if v}}
+                                for c in calls]
+    if not teacher:
+        raise InputError("objective 'tools': no item expects a call (expected_calls), so nothing can be scored")
+    return pd.Series(teacher, dtype=object)
 
 
 def teacher_from_responses(responses: pd.DataFrame) -> pd.Series:

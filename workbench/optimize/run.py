@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from workbench.errors import InputError
+from workbench.items.render import render_items
 from workbench.optimize.budget import Budget
 from workbench.optimize.config import OptimizeConfig
 from workbench.optimize.evaluate import Evaluator
@@ -68,7 +69,7 @@ def _preflight(config: OptimizeConfig) -> _Checked:
     """Every cheap check, with every problem listed at once: files, models, prompts, split, budget."""
     from workbench.data import dataset_id, load_items
     from workbench.models import split_name
-    from workbench.optimize.objective import make_objective, teacher_from_references
+    from workbench.optimize.objective import make_objective, teacher_from_expected_calls, teacher_from_references
 
     problems: list[str] = []
     for name in [config.target, config.baseline if config.objective == "source" else None, config.judge
@@ -106,9 +107,11 @@ def _preflight(config: OptimizeConfig) -> _Checked:
     split = split_items(items, config.dev_size, config.test_size, config.split_seed, config.strata,
                         config.split_column)
     both = pd.concat([split.dev, split.test], ignore_index=True)
-    prompts[config.start_prompt].render_many(both.to_dict(orient="records"))  # a missing field fails now
+    render_items(both.to_dict(orient="records"), prompts[config.start_prompt])  # a missing field fails now
     if config.objective == "reference":
         teacher_from_references(both)
+    if config.objective == "tools":
+        teacher_from_expected_calls(both)
     per_item = 2 if config.objective == "judge" else 1
     reserve = len(split.test) * (2 * per_item + (1 if config.objective == "source" else 0))
     needed = len(split.dev) * (per_item + (1 if config.objective == "source" else 0)) + reserve

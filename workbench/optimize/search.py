@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.items.display import answer_text, task_text
 from workbench.optimize.budget import BudgetExhausted
 from workbench.optimize.config import OptimizeConfig
 from workbench.optimize.evaluate import Evaluation, Evaluator, OptimizerCallFailed
@@ -156,7 +157,10 @@ class Search:
             return []
         evaluation = self.evaluation(rows[-1])
         by_id = self.split.dev.assign(item_id=self.split.dev["item_id"].astype(str)).set_index("item_id")
-        answers = evaluation.responses.set_index("item_id")["response"]
+        frame = evaluation.responses.set_index("item_id")
+        calls = frame["tool_calls"] if "tool_calls" in frame.columns else pd.Series(None, index=frame.index)
+        answers = pd.Series([None if pd.isna(text) else answer_text(text, made)  # the calls it made, too
+                             for text, made in zip(frame["response"], calls)], index=frame.index, dtype=object)
         worst = evaluation.scores.fillna(self.evaluator.objective.floor).sort_values(kind="stable").index[:n]
         return [{"item": {**by_id.loc[i].to_dict(), "item_id": i}, "response": answers.get(i),
                  "score": evaluation.scores.get(i)} for i in worst]
@@ -167,7 +171,7 @@ class Search:
         said = "no score: the call failed" if score is None or score != score else f"{objective.name} {score:.1f}{best}"
         teacher = self.evaluator.teacher.get(str(item["item_id"]))
         slices = ", ".join(f"{c}={item.get(c)}" for c in self.split.strata)
-        record: dict[str, Any] = {"Inputs": {"input": str(item.get("input", ""))}}
+        record: dict[str, Any] = {"Inputs": {"input": task_text(item)}}
         if slices:
             record["Inputs"]["slice"] = slices
         record["Generated Outputs"] = "(no answer)" if response is None or response != response else str(response)
