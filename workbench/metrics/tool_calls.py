@@ -297,6 +297,11 @@ def check_item(calls: Sequence[ToolCall], text: str | None, expected: Any,
     args_valid = arguments_valid(calls, declared, validators) if declared and calls else None
     if _absent(expected):
         return None
+    return _verdict(calls, text, expected, declared, args_valid)
+
+
+def _verdict(calls: Sequence[ToolCall], text: str | None, expected: Any, declared: Mapping[str, Mapping[str, Any]],
+             args_valid: bool | None) -> Verdict:
     text_answer = TEXT_INSTEAD_OF_CALL if text and text.strip() else MISSING_CALL
     if isinstance(expected, str) and expected == ANY_CALL:
         unparseable = next((c for c in calls if c.arguments is None), None)
@@ -323,12 +328,11 @@ def check_item(calls: Sequence[ToolCall], text: str | None, expected: Any,
         return declared.get(next(iter(answer))) if declared else None
 
     failures = [[check_call(c, a, decl(a)) for c in calls] for a in answers]
+    found = _first_fit(failures)
+    if len(calls) == len(answers) and None not in found:
+        return Verdict(True, True, True, True, relevance=True, args_valid=args_valid)
     keys_found = _match(len(answers), len(calls), lambda e, m: _keys_ok(calls[m], answers[e], decl(answers[e])))
     keys_ok = names_ok and None not in keys_found
-    found = _first_fit(failures)
-    values_ok = len(calls) == len(answers) and None not in found
-    if values_ok:
-        return Verdict(True, True, True, True, relevance=True, args_valid=args_valid)
     error, detail = _error(calls, answers, failures, found)
     return Verdict(False, names_ok, keys_ok, False, relevance=True, args_valid=args_valid, error=error, detail=detail)
 
@@ -364,12 +368,16 @@ def arguments_valid(calls: Sequence[ToolCall], declared: Mapping[str, Mapping[st
         parameters = declaration.get("parameters")
         if parameters is None:
             continue
-        key = json.dumps(parameters, sort_keys=True, default=str)
-        validator = cache.get(key)
-        if validator is None:
-            schema = json_schema(parameters)
-            validator = cache[key] = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
-        if not validator.is_valid(call.arguments):
+        entry = cache.get(id(parameters))  # the same declaration object serves every row of an item
+        if entry is None or entry[0] is not parameters:
+            key = json.dumps(parameters, sort_keys=True, default=str)
+            validator = cache.get(key)
+            if validator is None:
+                schema = json_schema(parameters)
+                validator = cache[key] = jsonschema.validators.validator_for(
+                    schema, default=jsonschema.Draft202012Validator)(schema)
+            entry = cache[id(parameters)] = (parameters, validator)  # holds `parameters`: its id stays its own
+        if not entry[1].is_valid(call.arguments):
             return False
     return True
 
@@ -394,9 +402,27 @@ def as_calls(value: Any) -> tuple[ToolCall, ...]:
 def verdicts(responses: Sequence[str], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
              tools: Sequence[Any]) -> list[Verdict | None]:
     """`check_item` for every row (row-aligned lists, as scoring passes them)."""
+    return [verdict for verdict, _ in _rows(responses, tool_calls, expected_calls, tools)]
+
+
+def _rows(responses: Sequence[str], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
+          tools: Sequence[Any]) -> list[tuple[Verdict | None, bool | None]]:
+    """(verdict or None, arguments valid or None) per row: rows without expected calls still get the
+    schema check."""
     validators: dict = {}
-    return [check_item(as_calls(c), t, _decoded(e), _decoded(d), validators)
-            for t, c, e, d in zip(responses, tool_calls, expected_calls, tools)]
+    declarations: dict[int, tuple[Any, dict]] = {}  # id(tools) -> (tools, by name): items repeat across models
+    out = []
+    for text, calls, expected, tools_value in zip(responses, tool_calls, expected_calls, tools):
+        calls = as_calls(calls)
+        tools_value = _decoded(tools_value)
+        entry = declarations.get(id(tools_value))
+        if entry is None or entry[0] is not tools_value:
+            entry = declarations[id(tools_value)] = (tools_value, _declarations(tools_value))
+        declared = entry[1]
+        args_valid = arguments_valid(calls, declared, validators) if declared and calls else None
+        expected = _decoded(expected)
+        out.append((None if expected is None else _verdict(calls, text, expected, declared, args_valid), args_valid))
+    return out
 
 
 def _decoded(value: Any) -> Any:
@@ -413,12 +439,12 @@ class _VerdictCache:
 
     def __init__(self) -> None:
         self._inputs: tuple = ()
-        self._out: list[Verdict | None] = []
+        self._out: list[tuple[Verdict | None, bool | None]] = []
 
-    def get(self, *columns: Sequence[Any]) -> list[Verdict | None]:
+    def get(self, *columns: Sequence[Any]) -> list[tuple[Verdict | None, bool | None]]:
         if len(columns) != len(self._inputs) or any(
                 len(a) != len(b) or any(x is not y for x, y in zip(a, b)) for a, b in zip(columns, self._inputs)):
-            self._out, self._inputs = verdicts(*columns), tuple(list(c) for c in columns)
+            self._out, self._inputs = _rows(*columns), tuple(list(c) for c in columns)
         return self._out
 
 
@@ -429,8 +455,8 @@ def _metric(name: str, part: str, description: str, na_note: str) -> Metric:
     def fn(responses: Sequence[str], _refs: Sequence[Any], _langs: Sequence[str], *, tool_calls: Sequence[Any],
            expected_calls: Sequence[Any], tools: Sequence[Any]) -> list[float]:
         out = []
-        for verdict in _CACHE.get(responses, tool_calls, expected_calls, tools):
-            value = None if verdict is None else getattr(verdict, part)
+        for verdict, args_valid in _CACHE.get(responses, tool_calls, expected_calls, tools):
+            value = args_valid if part == "args_valid" else None if verdict is None else getattr(verdict, part)
             out.append(math.nan if value is None else float(value))
         return out
 
@@ -459,21 +485,9 @@ TOOL_RELEVANCE = _metric("tool_relevance", "relevance",
                          "no_call_expected")
 
 
-def _args_valid(responses: Sequence[str], _refs: Sequence[Any], _langs: Sequence[str], *, tool_calls: Sequence[Any],
-                tools: Sequence[Any]) -> list[float]:
-    validators: dict = {}
-    out = []
-    for calls, declared in zip(tool_calls, tools):
-        calls = as_calls(calls)
-        declarations = _declarations(_decoded(declared))
-        out.append(float(arguments_valid(calls, declarations, validators)) if calls and declarations else math.nan)
-    return out
-
-
-TOOL_ARGS_VALID = Metric(
-    name="tool_args_valid", fn=_args_valid, higher_is_better=True, aggregation="rate", needs_reference=False,
-    description="1 if every call names a declared tool and its arguments are valid against its JSON Schema",
-    value_range=(0.0, 1.0), columns=("tool_calls", "tools"), na_note="no_calls_to_check")
+TOOL_ARGS_VALID = _metric("tool_args_valid", "args_valid",
+                          "1 if every call names a declared tool and its arguments are valid against its JSON Schema",
+                          "no_calls_to_check")
 
 METRICS: tuple[Metric, ...] = (TOOL_CALL_ACCURACY, TOOL_NAME_MATCH, TOOL_ARG_KEY_MATCH, TOOL_ARG_VALUE_MATCH,
                                TOOL_IRRELEVANCE, TOOL_RELEVANCE, TOOL_ARGS_VALID)
