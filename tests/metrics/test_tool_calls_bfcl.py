@@ -93,8 +93,15 @@ def _load(category: str) -> list[dict]:
 
 def _right_call(answer: dict) -> dict:
     name, params = next(iter(answer.items()))
-    return {name: {p: next(v for v in values if v != "") for p, values in params.items()
+    return {name: {p: _first(next(v for v in values if v != "")) for p, values in params.items()
                    if any(v != "" for v in values)}}
+
+
+def _first(value):
+    """A value as a model would send it: a nested dictionary's accepted-value lists reduced to their first."""
+    if isinstance(value, dict):
+        return {k: next((x for x in v if x != ""), "") if isinstance(v, list) else v for k, v in value.items()}
+    return value
 
 
 def _declared(item: dict, name: str) -> dict:
@@ -142,6 +149,14 @@ def cases(item: dict) -> list[tuple[str, list[dict] | None]]:
             out.append(("string for integer", [{name: {**args, param: str(value)}}] + right[1:]))
         if kind == "float" and isinstance(value, float) and value.is_integer():
             out.append(("integer for float", [{name: {**args, param: int(value)}}] + right[1:]))
+        if kind in ("array", "tuple") and isinstance(value, list) and len(value) > 1 and value != value[::-1]:
+            out.append(("list in another order", [{name: {**args, param: value[::-1]}}] + right[1:]))
+        if kind == "dict" and isinstance(value, dict) and value:
+            key = next(iter(value))
+            out.append(("nested value changed", [{name: {**args, param: {**value, key: _wrong(value[key])}}}]
+                        + right[1:]))
+            out.append(("nested key dropped", [{name: {**args, param: {k: v for k, v in value.items() if k != key}}}]
+                        + right[1:]))
         if kind == "string" and isinstance(value, str):
             out.append(("string re-cased and re-spaced", [{name: {**args, param: value.upper().replace(" ", "  ")}}]
                         + right[1:]))
