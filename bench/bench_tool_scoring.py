@@ -90,10 +90,10 @@ def build(n: int, seed: int = 0):
             ToolCall.parse(c["name"], broken if broken is not None and i == 0 else c["arguments"])
             for i, c in enumerate(calls))
         item_id = f"{item['id']}#{k}"
+        reference = " ; ".join(f"{name}({json.dumps(params, ensure_ascii=False)})"
+                               for a in item["ground_truth"] for name, params in a.items())
         items.append({"item_id": item_id, "input": item["question"][0][-1]["content"], "tools": item["function"],
-                      "expected_calls": item["ground_truth"],
-                      "reference": " ; ".join(f"{name}({json.dumps(params, ensure_ascii=False)})"
-                                              for a in item["ground_truth"] for name, params in a.items()) or "no call"})
+                      "expected_calls": item["ground_truth"], "reference": reference or "no call"})
         responses.append({"item_id": item_id, "model": "m", "response": text, "tool_calls": tool_calls})
         raw.append((item, tool_calls))
     return pd.DataFrame(items), pd.DataFrame(responses), raw
