@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench.items.tool_calls import ToolCall
-from workbench.metrics import app_metrics, score_responses, with_app_metrics
+from workbench.metrics import MetricWarning, app_metrics, score_responses, with_app_metrics
 from workbench.metrics.tool_calls import (
     CALL_WHEN_NONE_APPLIES,
     EXTRA_CALL,
@@ -174,7 +174,8 @@ def _responses():
 
 
 def test_metrics_through_score_responses_nan_with_notes():
-    scores = score_responses(_items(), _responses(), app_metrics(_items()))
+    with pytest.warns(MetricWarning, match="no response"):
+        scores = score_responses(_items(), _responses(), app_metrics(_items()))
     s = scores.set_index(["item_id", "model", "metric"])
     assert s.loc[("w", "a", "tool_call_accuracy"), "value"] == 1.0
     assert s.loc[("w", "b", "tool_call_accuracy"), "value"] == 0.0
@@ -223,5 +224,6 @@ def test_call_errors_per_row():
 @pytest.mark.parametrize("raw", ["[]", '[{"get_weather": {"city": ["Paris"]}}]'])
 def test_expected_calls_as_json_text(raw):
     items = _items().assign(expected_calls=[raw, raw, raw, raw])
-    scores = score_responses(items, _responses(), ["tool_call_accuracy"])
+    with pytest.warns(MetricWarning, match="no response"):
+        scores = score_responses(items, _responses(), ["tool_call_accuracy"])
     assert scores["value"].notna().sum() == 7  # every answered row is scored
