@@ -493,18 +493,6 @@ METRICS: tuple[Metric, ...] = (TOOL_CALL_ACCURACY, TOOL_NAME_MATCH, TOOL_ARG_KEY
                                TOOL_IRRELEVANCE, TOOL_RELEVANCE, TOOL_ARGS_VALID)
 
 
-def call_errors(responses: Sequence[str | None], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
-                tools: Sequence[Any]) -> list[tuple[str | None, str]]:
-    """(error kind or None, detail) per row; (None, "") for rows without expected calls or a response."""
-    rows = [i for i, t in enumerate(responses) if isinstance(t, str)]  # None / NaN: the call failed
-    out: list[tuple[str | None, str]] = [(None, "")] * len(responses)
-    for i, verdict in zip(rows, verdicts([responses[i] for i in rows], [tool_calls[i] for i in rows],
-                                         [expected_calls[i] for i in rows], [tools[i] for i in rows])):
-        if verdict is not None:
-            out[i] = (verdict.error, verdict.detail)
-    return out
-
-
 # ------------------------------------------------------------------------------------ vs the baseline
 
 
@@ -563,3 +551,33 @@ def compare_calls(baseline: Sequence[ToolCall], candidate: Sequence[ToolCall]) -
 CALL_DIFF_COLUMNS: tuple[str, ...] = ("same_tools", "same_call_count", "same_arguments", "calls_agree",
                                       "called_another_tool", "dropped_argument", "text_instead_of_call",
                                       "called_when_baseline_did_not", "baseline_unparseable", "candidate_unparseable")
+
+
+def verdict_frame(items: Any, responses: Any) -> Any:
+    """The verdict on every answered response to an item with expected calls, for tables and examples.
+
+    items: `item_id`, `expected_calls`, optional `tools`; responses: `item_id`, `response`, optional
+    `tool_calls`, `model`, `sample_index`. Returns one row per such response: its key columns,
+    correct, error (one of `ERROR_KINDS` or None), detail, calls (readable, `name(arg=value)`)."""
+    import pandas as pd
+
+    keys = [c for c in ("item_id", "model", "prompt_version", "sample_index") if c in responses.columns]
+    columns = [*keys, "correct", "error", "detail", "calls"]
+    if "expected_calls" not in items.columns or responses.empty:
+        return pd.DataFrame(columns=columns)
+    by_id = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id").set_index("item_id")
+    ids = responses["item_id"].astype(str).tolist()
+    texts = responses["response"].tolist()
+    calls = responses["tool_calls"].tolist() if "tool_calls" in responses.columns else [None] * len(ids)
+    tools = by_id["tools"].reindex(ids).tolist() if "tools" in by_id.columns else [None] * len(ids)
+    expected = by_id["expected_calls"].reindex(ids).tolist()
+    answered = [i for i, text in enumerate(texts) if isinstance(text, str)]  # None / NaN: the call failed
+    rows = _rows(*([column[i] for i in answered] for column in (texts, calls, expected, tools)))
+    records = []
+    key_values = responses[keys].assign(item_id=ids).to_dict(orient="records")
+    for i, (verdict, _) in zip(answered, rows):
+        if verdict is None:
+            continue
+        records.append({**key_values[i], "correct": verdict.correct, "error": verdict.error,
+                        "detail": verdict.detail, "calls": " ; ".join(c.pretty() for c in as_calls(calls[i])) or None})
+    return pd.DataFrame(records, columns=columns)
