@@ -23,9 +23,11 @@ One deliberate difference: BFCL counts a call whose arguments are not JSON as no
 decoder fails), so it passes an irrelevance item; here any call is a call ("call when none applies"),
 because an application would try to run it. Unparseable calls fail every other check too, as in BFCL.
 
-Everything is pure and per row, so `workbench.metrics.scoring` can batch 10k items in well under a
-second; `METRICS` exposes the verdict's parts as metrics that read `tool_calls`, `expected_calls`
-and `tools`.
+Everything is pure and per row (10k answers in about a second of CPU, `bench/bench_tool_scoring.py`).
+`METRICS` exposes the verdict's parts as metrics that read `tool_calls`, `expected_calls` and `tools`
+(one pass per batch, shared by all of them); `verdict_frame` gives the verdict per response for
+tables and examples; `compare_calls` compares a candidate's calls with the baseline's where no call
+is expected (production logs), for `workbench.metrics.behaviour`.
 """
 from __future__ import annotations
 
