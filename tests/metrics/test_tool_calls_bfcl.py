@@ -1,7 +1,7 @@
 """The workbench's tool-call verdicts equal BFCL's own AST checker, item by item.
 
 For every item of BFCL's Python categories (simple_python, multiple, parallel, parallel_multiple,
-irrelevance), the test builds the right calls from the possible answers and deliberately broken ones
+irrelevance, and the live_simple / live_multiple / live_parallel ones), the test builds the right calls from the possible answers and deliberately broken ones
 (wrong value, string for integer, integer for float, missing required argument, optional arguments
 left out, wrong function, extra call, missing parallel call, text instead of a call, a call where none
 applies) and asserts `check_item(...).correct` equals the checker's `valid` on each.
@@ -32,7 +32,8 @@ from workbench.metrics.tool_calls import UNPARSEABLE_CALL, check_item
 BFCL = Path(__file__).resolve().parents[3] / "shared" / "data" / "external" / "bfcl"
 WHEEL = "bfcl-eval==2026.3.23"
 MODEL = "workbench"  # the checker's model name: names stay as declared (no "." -> "_")
-CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
+              "live_simple", "live_multiple", "live_parallel")  # the live ones: user-contributed, Python too
 
 pytestmark = pytest.mark.slow
 
