@@ -388,22 +388,17 @@ def tool_error_table(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate
                      ) -> pd.DataFrame:
     """Kinds of tool-call error (wrong tool, missing argument, wrong type or value, extra call, missing
     call, text instead of a call, ...) counted for the baseline and the candidate, over answers to items
-    with expected calls; empty when the items expect none. Columns: error, baseline, candidate."""
-    from workbench.metrics.tool_calls import ERROR_KINDS, call_errors
+    with expected calls; empty when the items expect none. Columns: error, baseline, candidate. The
+    examples behind it: `workbench.metrics.tool_calls.verdict_frame`."""
+    from workbench.metrics.tool_calls import ERROR_KINDS, verdict_frame
 
     if "expected_calls" not in items.columns:
         return pd.DataFrame()
-    by_id = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id").set_index("item_id")
-    counts: dict[str, dict[str, int]] = {}
-    for side, frame in (("baseline", baseline_resp), ("candidate", candidate_resp)):
-        ids = frame["item_id"].astype(str).tolist()
-        calls = frame["tool_calls"].tolist() if "tool_calls" in frame.columns else [None] * len(frame)
-        errors = call_errors(frame["response"].tolist(), calls, by_id["expected_calls"].reindex(ids).tolist(),
-                             by_id["tools"].reindex(ids).tolist() if "tools" in by_id.columns else [None] * len(ids))
-        for kind, _ in errors:
-            if kind is not None:
-                counts.setdefault(kind, {"baseline": 0, "candidate": 0})[side] += 1
-    rows = [{"error": kind, **counts[kind]} for kind in ERROR_KINDS if kind in counts]
+    counts = {side: verdict_frame(items, frame)["error"].value_counts()
+              for side, frame in (("baseline", baseline_resp), ("candidate", candidate_resp))}
+    rows = [{"error": kind, "baseline": int(counts["baseline"].get(kind, 0)),
+             "candidate": int(counts["candidate"].get(kind, 0))}
+            for kind in ERROR_KINDS if kind in counts["baseline"].index or kind in counts["candidate"].index]
     return pd.DataFrame(rows, columns=["error", "baseline", "candidate"])
 
 

@@ -277,7 +277,8 @@ def test_tool_call_diff_against_the_baseline():
     assert pd.isna(diff.loc["g", "calls_agree"])  # no tools, no calls: not a tool item
     assert diff.loc["b", "candidate_calls"] == 'refund(order_id="A1")'
     summary = summarize_behaviour(diff.reset_index()).iloc[0]
-    assert summary["calls_agree_rate"] == pytest.approx(1 / 6)
+    assert summary["calls_agree_rate"] == pytest.approx(1 / 6) and summary["n_tool_pairs"] == 6
+    assert summary["calls_agree_ci_low"] < 1 / 6 < summary["calls_agree_ci_high"]
     assert summary["text_instead_of_call_rate"] == pytest.approx(1 / 6)
 
 

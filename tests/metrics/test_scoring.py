@@ -110,3 +110,28 @@ def test_corpus_scores_per_model_and_language(items):
     assert out.loc[("a", "ja", "bleu"), "n"] == 2 and "ja-mecab" in out.loc[("a", "ja", "bleu"), "signature"]
     assert out.loc[("a", "en", "bleu"), "n_skipped"] == 1 and out.loc[("a", "en", "chrf"), "score"] > 50
     assert out.loc[("b", "en", "bleu"), "n"] == 0 and out.loc[("b", "en", "bleu"), "n_skipped"] == 1
+
+
+def test_metrics_that_read_item_and_response_columns():
+    """A metric declares the columns it reads; scoring passes them row-aligned (None where a row has none),
+    and its NaN rows carry its na_note."""
+    from workbench.metrics import Metric
+
+    def cites_context(responses, _refs, _langs, *, context, tool_calls):
+        return [float("nan") if ctx is None else float(ctx.split()[0] in text) + 0 * len(calls or ())
+                for text, ctx, calls in zip(responses, context, tool_calls)]
+
+    metric = Metric(name="cites_context", fn=cites_context, higher_is_better=True, aggregation="rate",
+                    needs_reference=False, description="test", columns=("context", "tool_calls"),
+                    na_note="no_context")
+    items = pd.DataFrame({"item_id": ["a", "b"], "context": ["Refunds take five days.", None]})
+    responses = pd.DataFrame({"item_id": ["a", "b", "a"], "model": ["m", "m", "n"],
+                              "response": ["Refunds are quick.", "x", "No idea."]})
+    scores = score_responses(items, responses, [metric]).set_index(["item_id", "model"])
+    assert scores.loc[("a", "m"), "value"] == 1.0 and scores.loc[("a", "n"), "value"] == 0.0
+    assert math.isnan(scores.loc[("b", "m"), "value"]) and scores.loc[("b", "m"), "note"] == "no_context"
+    with pytest.raises(ValueError, match="reads columns"):
+        metric.compute(["text"])
+    with pytest.raises(ValueError, match="unknown column"):
+        Metric(name="bad", fn=cites_context, higher_is_better=True, aggregation="rate", needs_reference=False,
+               description="", columns=("secret",))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench.items.tool_calls import ToolCall
-from workbench.metrics import app_metrics, score_responses, with_app_metrics
+from workbench.metrics import MetricWarning, app_metrics, score_responses, with_app_metrics
 from workbench.metrics.tool_calls import (
     CALL_WHEN_NONE_APPLIES,
     EXTRA_CALL,
@@ -20,8 +20,8 @@ from workbench.metrics.tool_calls import (
     WRONG_TOOL,
     WRONG_TYPE,
     WRONG_VALUE,
-    call_errors,
     check_item,
+    verdict_frame,
 )
 
 WEATHER = {"type": "function", "function": {
@@ -174,7 +174,8 @@ def _responses():
 
 
 def test_metrics_through_score_responses_nan_with_notes():
-    scores = score_responses(_items(), _responses(), app_metrics(_items()))
+    with pytest.warns(MetricWarning, match="no response"):
+        scores = score_responses(_items(), _responses(), app_metrics(_items()))
     s = scores.set_index(["item_id", "model", "metric"])
     assert s.loc[("w", "a", "tool_call_accuracy"), "value"] == 1.0
     assert s.loc[("w", "b", "tool_call_accuracy"), "value"] == 0.0
@@ -210,18 +211,20 @@ def test_tool_calls_column_missing_means_text_answers():
     assert scores.set_index(["item_id", "model"]).loc[("w", "a"), "value"] == 0.0
 
 
-def test_call_errors_per_row():
-    responses = _responses()
-    errors = call_errors(responses["response"].where(responses["response"].notna(), None).tolist(),
-                         responses["tool_calls"].tolist(),
-                         [_items().set_index("item_id").loc[i, "expected_calls"] for i in responses["item_id"]],
-                         [_items().set_index("item_id").loc[i, "tools"] for i in responses["item_id"]])
-    kinds = [e for e, _ in errors]
-    assert kinds == [None, None, None, None, TEXT_INSTEAD_OF_CALL, CALL_WHEN_NONE_APPLIES, None, None]
+def test_verdict_frame_per_response():
+    frame = verdict_frame(_items(), _responses())
+    assert list(frame.columns) == ["item_id", "model", "correct", "error", "detail", "calls"]
+    rows = frame.set_index(["item_id", "model"])
+    assert len(frame) == 5  # answered rows of items with expected calls (not "plain", not the failed call)
+    assert rows.loc[("w", "b"), "error"] == TEXT_INSTEAD_OF_CALL and not rows.loc[("w", "b"), "correct"]
+    assert rows.loc[("none", "b"), "error"] == CALL_WHEN_NONE_APPLIES
+    assert rows.loc[("none", "b"), "calls"] == 'get_weather(city="Paris")'
+    assert rows.loc[("w", "a"), "correct"] and pd.isna(rows.loc[("w", "a"), "error"])
 
 
 @pytest.mark.parametrize("raw", ["[]", '[{"get_weather": {"city": ["Paris"]}}]'])
 def test_expected_calls_as_json_text(raw):
     items = _items().assign(expected_calls=[raw, raw, raw, raw])
-    scores = score_responses(items, _responses(), ["tool_call_accuracy"])
+    with pytest.warns(MetricWarning, match="no response"):
+        scores = score_responses(items, _responses(), ["tool_call_accuracy"])
     assert scores["value"].notna().sum() == 7  # every answered row is scored

@@ -1,7 +1,7 @@
 """The workbench's tool-call verdicts equal BFCL's own AST checker, item by item.
 
 For every item of BFCL's Python categories (simple_python, multiple, parallel, parallel_multiple,
-irrelevance), the test builds the right calls from the possible answers and deliberately broken ones
+irrelevance, and the live_simple / live_multiple / live_parallel ones), the test builds the right calls from the possible answers and deliberately broken ones
 (wrong value, string for integer, integer for float, missing required argument, optional arguments
 left out, wrong function, extra call, missing parallel call, text instead of a call, a call where none
 applies) and asserts `check_item(...).correct` equals the checker's `valid` on each.
@@ -32,7 +32,8 @@ from workbench.metrics.tool_calls import UNPARSEABLE_CALL, check_item
 BFCL = Path(__file__).resolve().parents[3] / "shared" / "data" / "external" / "bfcl"
 WHEEL = "bfcl-eval==2026.3.23"
 MODEL = "workbench"  # the checker's model name: names stay as declared (no "." -> "_")
-CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
+              "live_simple", "live_multiple", "live_parallel")  # the live ones: user-contributed, Python too
 
 pytestmark = pytest.mark.slow
 
@@ -93,8 +94,15 @@ def _load(category: str) -> list[dict]:
 
 def _right_call(answer: dict) -> dict:
     name, params = next(iter(answer.items()))
-    return {name: {p: next(v for v in values if v != "") for p, values in params.items()
+    return {name: {p: _first(next(v for v in values if v != "")) for p, values in params.items()
                    if any(v != "" for v in values)}}
+
+
+def _first(value):
+    """A value as a model would send it: a nested dictionary's accepted-value lists reduced to their first."""
+    if isinstance(value, dict):
+        return {k: next((x for x in v if x != ""), "") if isinstance(v, list) else v for k, v in value.items()}
+    return value
 
 
 def _declared(item: dict, name: str) -> dict:
@@ -142,6 +150,14 @@ def cases(item: dict) -> list[tuple[str, list[dict] | None]]:
             out.append(("string for integer", [{name: {**args, param: str(value)}}] + right[1:]))
         if kind == "float" and isinstance(value, float) and value.is_integer():
             out.append(("integer for float", [{name: {**args, param: int(value)}}] + right[1:]))
+        if kind in ("array", "tuple") and isinstance(value, list) and len(value) > 1 and value != value[::-1]:
+            out.append(("list in another order", [{name: {**args, param: value[::-1]}}] + right[1:]))
+        if kind == "dict" and isinstance(value, dict) and value:
+            key = next(iter(value))
+            out.append(("nested value changed", [{name: {**args, param: {**value, key: _wrong(value[key])}}}]
+                        + right[1:]))
+            out.append(("nested key dropped", [{name: {**args, param: {k: v for k, v in value.items() if k != key}}}]
+                        + right[1:]))
         if kind == "string" and isinstance(value, str):
             out.append(("string re-cased and re-spaced", [{name: {**args, param: value.upper().replace(" ", "  ")}}]
                         + right[1:]))

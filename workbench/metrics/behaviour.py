@@ -310,6 +310,12 @@ def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
     for col in (c for c in _RATES if c in paired.columns):  # a diff saved before a flag existed lacks it
         values = paired[col].dropna()
         row[f"{col}_rate"] = float(values.mean()) if len(values) else math.nan
+    if "calls_agree" in paired.columns and paired["calls_agree"].notna().any():
+        from workbench.stats import proportion_ci
+
+        agree = paired["calls_agree"].dropna()
+        ci = proportion_ci(int(agree.sum()), len(agree))  # Wilson, 95%: agreement is a rate over pairs
+        row.update(calls_agree_ci_low=ci.low, calls_agree_ci_high=ci.high, n_tool_pairs=float(len(agree)))
     if "json_agreement" in paired.columns:
         agreement = paired["json_agreement"].dropna()
         row["mean_json_agreement"] = float(agreement.mean()) if len(agreement) else math.nan
@@ -325,7 +331,8 @@ def summarize_behaviour(diff: pd.DataFrame, by: str | Sequence[str] | None = Non
     One row overall, or one per group of `by` (e.g. "language" or a slice column joined from
     the items). Columns: n_pairs, n_missing, <flag>_rate for each change flag (including
     baseline_/candidate_copied_input_rate: the per-model input-copy rate), median_length_ratio,
-    mean_length_delta.
+    mean_length_delta; with tool calls, calls_agree_rate's 95% Wilson interval (calls_agree_ci_low /
+    _high) over n_tool_pairs; with JSON answers, mean_json_agreement.
     """
     if by is None:
         return pd.DataFrame([_summary_row(diff)], index=pd.Index(["all"], name="group"))

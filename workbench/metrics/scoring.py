@@ -69,10 +69,10 @@ class _Rows:
             if name not in self.responses.columns:
                 return [None] * len(rows)
             values = self.responses[name].tolist()
-            return [values[i] for i in rows]
+            return [None if isinstance(values[i], float) and math.isnan(values[i]) else values[i] for i in rows]
         if name not in self.items.columns:
             return [None] * len(rows)
-        values = self.items[name].tolist()
+        values = [None if isinstance(v, float) and math.isnan(v) else v for v in self.items[name].tolist()]
         return [values[self.item_index[i]] for i in rows]
 
 

@@ -23,9 +23,11 @@ One deliberate difference: BFCL counts a call whose arguments are not JSON as no
 decoder fails), so it passes an irrelevance item; here any call is a call ("call when none applies"),
 because an application would try to run it. Unparseable calls fail every other check too, as in BFCL.
 
-Everything is pure and per row, so `workbench.metrics.scoring` can batch 10k items in well under a
-second; `METRICS` exposes the verdict's parts as metrics that read `tool_calls`, `expected_calls`
-and `tools`.
+Everything is pure and per row (10k answers in about a second of CPU, `bench/bench_tool_scoring.py`).
+`METRICS` exposes the verdict's parts as metrics that read `tool_calls`, `expected_calls` and `tools`
+(one pass per batch, shared by all of them); `verdict_frame` gives the verdict per response for
+tables and examples; `compare_calls` compares a candidate's calls with the baseline's where no call
+is expected (production logs), for `workbench.metrics.behaviour`.
 """
 from __future__ import annotations
 
@@ -297,6 +299,11 @@ def check_item(calls: Sequence[ToolCall], text: str | None, expected: Any,
     args_valid = arguments_valid(calls, declared, validators) if declared and calls else None
     if _absent(expected):
         return None
+    return _verdict(calls, text, expected, declared, args_valid)
+
+
+def _verdict(calls: Sequence[ToolCall], text: str | None, expected: Any, declared: Mapping[str, Mapping[str, Any]],
+             args_valid: bool | None) -> Verdict:
     text_answer = TEXT_INSTEAD_OF_CALL if text and text.strip() else MISSING_CALL
     if isinstance(expected, str) and expected == ANY_CALL:
         unparseable = next((c for c in calls if c.arguments is None), None)
@@ -323,12 +330,11 @@ def check_item(calls: Sequence[ToolCall], text: str | None, expected: Any,
         return declared.get(next(iter(answer))) if declared else None
 
     failures = [[check_call(c, a, decl(a)) for c in calls] for a in answers]
+    found = _first_fit(failures)
+    if len(calls) == len(answers) and None not in found:
+        return Verdict(True, True, True, True, relevance=True, args_valid=args_valid)
     keys_found = _match(len(answers), len(calls), lambda e, m: _keys_ok(calls[m], answers[e], decl(answers[e])))
     keys_ok = names_ok and None not in keys_found
-    found = _first_fit(failures)
-    values_ok = len(calls) == len(answers) and None not in found
-    if values_ok:
-        return Verdict(True, True, True, True, relevance=True, args_valid=args_valid)
     error, detail = _error(calls, answers, failures, found)
     return Verdict(False, names_ok, keys_ok, False, relevance=True, args_valid=args_valid, error=error, detail=detail)
 
@@ -364,12 +370,16 @@ def arguments_valid(calls: Sequence[ToolCall], declared: Mapping[str, Mapping[st
         parameters = declaration.get("parameters")
         if parameters is None:
             continue
-        key = json.dumps(parameters, sort_keys=True, default=str)
-        validator = cache.get(key)
-        if validator is None:
-            schema = json_schema(parameters)
-            validator = cache[key] = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
-        if not validator.is_valid(call.arguments):
+        entry = cache.get(id(parameters))  # the same declaration object serves every row of an item
+        if entry is None or entry[0] is not parameters:
+            key = json.dumps(parameters, sort_keys=True, default=str)
+            validator = cache.get(key)
+            if validator is None:
+                schema = json_schema(parameters)
+                validator = cache[key] = jsonschema.validators.validator_for(
+                    schema, default=jsonschema.Draft202012Validator)(schema)
+            entry = cache[id(parameters)] = (parameters, validator)  # holds `parameters`: its id stays its own
+        if not entry[1].is_valid(call.arguments):
             return False
     return True
 
@@ -394,9 +404,27 @@ def as_calls(value: Any) -> tuple[ToolCall, ...]:
 def verdicts(responses: Sequence[str], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
              tools: Sequence[Any]) -> list[Verdict | None]:
     """`check_item` for every row (row-aligned lists, as scoring passes them)."""
+    return [verdict for verdict, _ in _rows(responses, tool_calls, expected_calls, tools)]
+
+
+def _rows(responses: Sequence[str], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
+          tools: Sequence[Any]) -> list[tuple[Verdict | None, bool | None]]:
+    """(verdict or None, arguments valid or None) per row: rows without expected calls still get the
+    schema check."""
     validators: dict = {}
-    return [check_item(as_calls(c), t, _decoded(e), _decoded(d), validators)
-            for t, c, e, d in zip(responses, tool_calls, expected_calls, tools)]
+    declarations: dict[int, tuple[Any, dict]] = {}  # id(tools) -> (tools, by name): items repeat across models
+    out = []
+    for text, calls, expected, tools_value in zip(responses, tool_calls, expected_calls, tools):
+        calls = as_calls(calls)
+        tools_value = _decoded(tools_value)
+        entry = declarations.get(id(tools_value))
+        if entry is None or entry[0] is not tools_value:
+            entry = declarations[id(tools_value)] = (tools_value, _declarations(tools_value))
+        declared = entry[1]
+        args_valid = arguments_valid(calls, declared, validators) if declared and calls else None
+        expected = _decoded(expected)
+        out.append((None if expected is None else _verdict(calls, text, expected, declared, args_valid), args_valid))
+    return out
 
 
 def _decoded(value: Any) -> Any:
@@ -413,12 +441,12 @@ class _VerdictCache:
 
     def __init__(self) -> None:
         self._inputs: tuple = ()
-        self._out: list[Verdict | None] = []
+        self._out: list[tuple[Verdict | None, bool | None]] = []
 
-    def get(self, *columns: Sequence[Any]) -> list[Verdict | None]:
+    def get(self, *columns: Sequence[Any]) -> list[tuple[Verdict | None, bool | None]]:
         if len(columns) != len(self._inputs) or any(
                 len(a) != len(b) or any(x is not y for x, y in zip(a, b)) for a, b in zip(columns, self._inputs)):
-            self._out, self._inputs = verdicts(*columns), tuple(list(c) for c in columns)
+            self._out, self._inputs = _rows(*columns), tuple(list(c) for c in columns)
         return self._out
 
 
@@ -429,8 +457,8 @@ def _metric(name: str, part: str, description: str, na_note: str) -> Metric:
     def fn(responses: Sequence[str], _refs: Sequence[Any], _langs: Sequence[str], *, tool_calls: Sequence[Any],
            expected_calls: Sequence[Any], tools: Sequence[Any]) -> list[float]:
         out = []
-        for verdict in _CACHE.get(responses, tool_calls, expected_calls, tools):
-            value = None if verdict is None else getattr(verdict, part)
+        for verdict, args_valid in _CACHE.get(responses, tool_calls, expected_calls, tools):
+            value = args_valid if part == "args_valid" else None if verdict is None else getattr(verdict, part)
             out.append(math.nan if value is None else float(value))
         return out
 
@@ -459,36 +487,12 @@ TOOL_RELEVANCE = _metric("tool_relevance", "relevance",
                          "no_call_expected")
 
 
-def _args_valid(responses: Sequence[str], _refs: Sequence[Any], _langs: Sequence[str], *, tool_calls: Sequence[Any],
-                tools: Sequence[Any]) -> list[float]:
-    validators: dict = {}
-    out = []
-    for calls, declared in zip(tool_calls, tools):
-        calls = as_calls(calls)
-        declarations = _declarations(_decoded(declared))
-        out.append(float(arguments_valid(calls, declarations, validators)) if calls and declarations else math.nan)
-    return out
-
-
-TOOL_ARGS_VALID = Metric(
-    name="tool_args_valid", fn=_args_valid, higher_is_better=True, aggregation="rate", needs_reference=False,
-    description="1 if every call names a declared tool and its arguments are valid against its JSON Schema",
-    value_range=(0.0, 1.0), columns=("tool_calls", "tools"), na_note="no_calls_to_check")
+TOOL_ARGS_VALID = _metric("tool_args_valid", "args_valid",
+                          "1 if every call names a declared tool and its arguments are valid against its JSON Schema",
+                          "no_calls_to_check")
 
 METRICS: tuple[Metric, ...] = (TOOL_CALL_ACCURACY, TOOL_NAME_MATCH, TOOL_ARG_KEY_MATCH, TOOL_ARG_VALUE_MATCH,
                                TOOL_IRRELEVANCE, TOOL_RELEVANCE, TOOL_ARGS_VALID)
-
-
-def call_errors(responses: Sequence[str | None], tool_calls: Sequence[Any], expected_calls: Sequence[Any],
-                tools: Sequence[Any]) -> list[tuple[str | None, str]]:
-    """(error kind or None, detail) per row; (None, "") for rows without expected calls or a response."""
-    rows = [i for i, t in enumerate(responses) if isinstance(t, str)]  # None / NaN: the call failed
-    out: list[tuple[str | None, str]] = [(None, "")] * len(responses)
-    for i, verdict in zip(rows, verdicts([responses[i] for i in rows], [tool_calls[i] for i in rows],
-                                         [expected_calls[i] for i in rows], [tools[i] for i in rows])):
-        if verdict is not None:
-            out[i] = (verdict.error, verdict.detail)
-    return out
 
 
 # ------------------------------------------------------------------------------------ vs the baseline
@@ -549,3 +553,33 @@ def compare_calls(baseline: Sequence[ToolCall], candidate: Sequence[ToolCall]) -
 CALL_DIFF_COLUMNS: tuple[str, ...] = ("same_tools", "same_call_count", "same_arguments", "calls_agree",
                                       "called_another_tool", "dropped_argument", "text_instead_of_call",
                                       "called_when_baseline_did_not", "baseline_unparseable", "candidate_unparseable")
+
+
+def verdict_frame(items: Any, responses: Any) -> Any:
+    """The verdict on every answered response to an item with expected calls, for tables and examples.
+
+    items: `item_id`, `expected_calls`, optional `tools`; responses: `item_id`, `response`, optional
+    `tool_calls`, `model`, `sample_index`. Returns one row per such response: its key columns,
+    correct, error (one of `ERROR_KINDS` or None), detail, calls (readable, `name(arg=value)`)."""
+    import pandas as pd
+
+    keys = [c for c in ("item_id", "model", "prompt_version", "sample_index") if c in responses.columns]
+    columns = [*keys, "correct", "error", "detail", "calls"]
+    if "expected_calls" not in items.columns or responses.empty:
+        return pd.DataFrame(columns=columns)
+    by_id = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id").set_index("item_id")
+    ids = responses["item_id"].astype(str).tolist()
+    texts = responses["response"].tolist()
+    calls = responses["tool_calls"].tolist() if "tool_calls" in responses.columns else [None] * len(ids)
+    tools = by_id["tools"].reindex(ids).tolist() if "tools" in by_id.columns else [None] * len(ids)
+    expected = by_id["expected_calls"].reindex(ids).tolist()
+    answered = [i for i, text in enumerate(texts) if isinstance(text, str)]  # None / NaN: the call failed
+    rows = _rows(*([column[i] for i in answered] for column in (texts, calls, expected, tools)))
+    records = []
+    key_values = responses[keys].assign(item_id=ids).to_dict(orient="records")
+    for i, (verdict, _) in zip(answered, rows):
+        if verdict is None:
+            continue
+        records.append({**key_values[i], "correct": verdict.correct, "error": verdict.error,
+                        "detail": verdict.detail, "calls": " ; ".join(c.pretty() for c in as_calls(calls[i])) or None})
+    return pd.DataFrame(records, columns=columns)
