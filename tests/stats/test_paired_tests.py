@@ -109,3 +109,18 @@ def test_identical_values_are_handled_without_division_by_zero():
 def test_bad_margin_raises(margin):
     with pytest.raises(StatsInputError, match="margin"):
         win_rate_noninferiority([1, 0, 1], margin=margin)
+
+
+def test_the_closed_form_sign_test_equals_scipys_binomtest_everywhere():
+    """The tail formula at p = 1/2 gives binomtest's p for every k at n = 0..60 and at a few large n,
+    for all three alternatives (to 1e-12), including k = n/2 and the extremes."""
+    from scipy import stats as sps
+
+    from workbench.stats.paired_tests import _binom_p
+
+    cases = [(k, n) for n in range(1, 61) for k in range(n + 1)] + [(k, 20000) for k in (0, 9800, 10000, 10150, 20000)]
+    for k, n in cases:
+        for alternative in ("two-sided", "greater", "less"):
+            expected = sps.binomtest(k, n, 0.5, alternative=alternative).pvalue
+            assert abs(_binom_p(k, n, alternative) - expected) <= 1e-12 * max(1.0, expected), (k, n, alternative)
+    assert _binom_p(0, 0, "two-sided") == 1.0

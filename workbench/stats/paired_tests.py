@@ -78,11 +78,19 @@ class NonInferiority:
 
 
 def _binom_p(k: int, n: int, alternative: str) -> float:
+    """The exact binomial test at p = 1/2 in closed form: the distribution is symmetric, so the two-sided
+    p is twice the smaller tail (capped at 1), which is what `scipy.stats.binomtest` computes by summing
+    every outcome no likelier than k; the tails come from `binom.cdf`/`binom.sf` directly, about 75x
+    faster at 20,000 pairs (bench/bench_sign_test.py)."""
     from scipy import stats
 
     if n == 0:
         return 1.0  # no informative pair: no evidence of any difference
-    return float(stats.binomtest(k, n, 0.5, alternative=alternative).pvalue)
+    if alternative == "greater":
+        return float(stats.binom.sf(k - 1, n, 0.5))
+    if alternative == "less":
+        return float(stats.binom.cdf(k, n, 0.5))
+    return float(min(1.0, 2.0 * stats.binom.cdf(min(k, n - k), n, 0.5)))
 
 
 def _check_alternative(alternative: str) -> str:
