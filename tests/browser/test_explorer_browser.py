@@ -128,3 +128,48 @@ def test_explorer_diff_is_readable_and_reset_restores_the_dropdowns(jupyter_lab,
     assert "" not in shown.values(), shown
     assert "filtered from" not in status.inner_text()
     page.locator(".jp-OutputArea").first.screenshot(path=str(artifacts / "explorer-after-reset.png"))
+
+
+# ---- issue 20: a conversation as turns, tool calls as readable calls, the two sides' calls diffed ------
+TOOLS_CELL = '''
+import pandas as pd
+from workbench.items.tool_calls import ToolCall
+from workbench.widgets.explorer import Explorer
+
+conversation = [{"role": "user", "content": "Where is order 1042?"},
+                {"role": "assistant", "content": None,
+                 "tool_calls": [{"name": "get_order_status", "arguments": {"order_id": 1042}}]},
+                {"role": "tool", "content": "<img src=x onerror=window.__xss=4> delivered, box crushed"},
+                {"role": "user", "content": "It arrived broken. I want a refund."}]
+items = pd.DataFrame({"item_id": ["conv-1"], "input": ["It arrived broken. I want a refund."],
+                      "messages": [conversation], "context": [["Refunds take 14 days."]],
+                      "tools": [[{"name": "request_refund"}, {"name": "get_order_status"}]], "intent": ["refund"]})
+responses = pd.DataFrame({
+    "item_id": ["conv-1", "conv-1"], "model": ["base", "cand"], "response": ["", "Sorry to hear that!"],
+    "tool_calls": [(ToolCall.parse("request_refund", '{"order_id": 1042, "reason": "damaged"}'),),
+                   (ToolCall.parse("request_refund", '{"order_id": "1042"}'),)],
+})
+Explorer(items, responses)
+'''
+
+
+def test_explorer_shows_a_conversation_and_diffs_the_calls(jupyter_lab, page, artifacts):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(TOOLS_CELL)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, jupyter_lab.root / "explorer_tools.ipynb")
+    open_notebook(page, jupyter_lab, "explorer_tools.ipynb")
+    run_all_cells(page)
+    view = page.locator(".jp-OutputArea .widget-html-content .wb-explorer").first
+    view.wait_for()
+    page.get_by_text("Sorry to hear that!").first.wait_for()
+    time.sleep(1.0)
+    text = view.inner_text()
+    assert "calls get_order_status(order_id=1042)" in text and "Refunds take 14 days." in text
+    assert "<img src=x onerror=window.__xss=4>" in text and page.evaluate("window.__xss") is None
+    assert view.locator("del.wb-del", has_text="order_id=1042").count() == 1  # the value's type changed
+    assert view.locator("ins.wb-ins", has_text='order_id="1042"').count() == 1
+    assert view.locator("del.wb-del[title='argument dropped']", has_text="reason").count() == 1
+    view.screenshot(path=str(artifacts / "explorer-tools.png"))

@@ -493,7 +493,8 @@ class ExplorerData:
         rows = self._item_rows(p)
         by_model = {r["model"]: r for r in rows if sample is None or r["sample_index"] == sample}
         base = by_model.get(self.baseline)
-        base_text = None if base is None or _missing(base["response"]) else str(base["response"])
+        base_text = None if base is None or _missing(base["response"]) or not str(base["response"]).strip() \
+            else str(base["response"])  # an empty text (the baseline only called a tool): nothing to diff against
         base_calls = None if base is None else base.get("tool_calls")
         head, meta, badges, texts = [], [], [], []
         any_diff = False
