@@ -26,6 +26,7 @@ import pandas as pd
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash, json_safe
 from workbench.items.fields import APP_FIELDS, MESSAGES, check_app_fields, last_user_text
+from workbench.values import is_blank
 
 ITEM_ID, INPUT, REFERENCE = "item_id", "input", "reference"
 METADATA = "metadata"  # a dict under this key is flattened into top-level columns
@@ -244,7 +245,7 @@ def _validate(
         flat.append((row_no, fields))
     for row_no, fields in flat:
         problems += check_app_fields(fields, source, row_no)
-        if MESSAGES in fields and _is_blank(fields.get(input_field)):
+        if MESSAGES in fields and is_blank(fields.get(input_field)):
             fields[input_field] = last_user_text(fields[MESSAGES]) or ""
     columns = {name for _, fields in flat for name in fields}
     if input_field not in columns:
@@ -312,11 +313,6 @@ def _check_text(value: Any, source: str, row_no: int, field: str, *, required: b
     if required and not value.strip():
         return [Problem(source, row_no, field, f"empty {field}")]
     return []
-
-
-def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str)
-                                                                                and not value.strip())
 
 
 def _check_id(value: Any, source: str, row_no: int, field: str, problems: list[Problem]) -> str | None:

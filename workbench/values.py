@@ -23,6 +23,16 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+def is_blank(value: Any) -> bool:
+    """Missing (see `is_missing`) or text of nothing but whitespace: an empty cell in any file format."""
+    return is_missing(value) or (isinstance(value, str) and not value.strip())
+
+
+def present(value: Any) -> Any:
+    """`value`, or None where it is missing (a NaN in a frame whose other rows have the field)."""
+    return None if is_missing(value) else value
+
+
 def esc(value: Any, missing: str = "") -> str:
     """Escape for HTML text and attributes; a missing value shows as `missing`."""
     return missing if is_missing(value) else html.escape(str(value), quote=True)

@@ -7,24 +7,24 @@ items are what they were before conversations existed.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Mapping, Sequence
 
 from workbench.items.fields import CONTEXT, MESSAGES, TOOLS, context_text
 from workbench.items.tool_calls import ToolCall, function_of, tool_names
+from workbench.values import is_missing, present
 
 
 def task_text(item: Mapping[str, Any]) -> str:
     """What the model was asked, as one text: the passages, the tools, then the conversation (each turn
     on its own, calls written as `name(arg=value)`) or the input."""
     parts = []
-    context = _value(item.get(CONTEXT))
+    context = present(item.get(CONTEXT))
     if context is not None:
         parts.append(f"Retrieved passages:\n{context_text(context)}")
-    tools = _value(item.get(TOOLS))
+    tools = present(item.get(TOOLS))
     if tools:
         parts.append("Tools available: " + ", ".join(tool_names(tools)))
-    messages = _value(item.get(MESSAGES))
+    messages = present(item.get(MESSAGES))
     if messages:
         parts.append("Conversation:\n" + transcript(messages))
     else:
@@ -45,7 +45,7 @@ def transcript(messages: Sequence[Mapping[str, Any]]) -> str:
 
 def answer_text(text: Any, calls: Sequence[ToolCall] | None) -> str:
     """An answer as one text: its words, then each call it made (`-> calls name(arg=value)`)."""
-    words = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+    words = "" if is_missing(text) else str(text)
     if not isinstance(calls, (list, tuple)) or not calls:  # NaN in a frame of mixed rows: no calls
         return words
     made = "\n".join(f"-> calls {call.pretty()}" for call in calls)
@@ -58,9 +58,3 @@ def _call_text(call: Mapping[str, Any]) -> str:
     if isinstance(arguments, str):
         return ToolCall.parse(str(function.get("name", "")), arguments).pretty()
     return ToolCall.parse(str(function.get("name", "")), json.loads(json.dumps(arguments))).pretty()
-
-
-def _value(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value

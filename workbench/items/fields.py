@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from workbench.errors import Problem
 from workbench.items.tool_calls import ToolNames, expected_call, function_of, tool_names
+from workbench.values import is_blank
 
 MESSAGES, TOOLS, TOOL_CHOICE, RESPONSE_FORMAT, CONTEXT, EXPECTED_CALLS = (
     "messages", "tools", "tool_choice", "response_format", "context", "expected_calls")
@@ -44,7 +45,7 @@ def check_app_fields(fields: dict[str, Any], source: str, row: int) -> list[Prob
         if name not in fields:
             continue
         value = fields[name]
-        if _missing(value):
+        if is_blank(value):
             del fields[name]  # an empty cell: the row has no such field
             continue
         if isinstance(value, str) and _json_text(name, value):
@@ -296,14 +297,6 @@ def _json_text(name: str, value: str) -> bool:
     if name == TOOL_CHOICE or (name == EXPECTED_CALLS and value == ANY_CALL):
         return value.lstrip().startswith("{")
     return True
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and value != value:
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _plain(value: Any) -> Any:

@@ -17,7 +17,6 @@ The rules, in one place:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Mapping, Sequence
 
 from workbench.errors import InputError, Problem
@@ -25,6 +24,7 @@ from workbench.items.fields import (CONTEXT, EXPECTED_CALLS, MESSAGES, RESPONSE_
                                     check_expected_calls, check_tool_choice, context_text)
 from workbench.items.tool_calls import function_of
 from workbench.prompts import PromptVersion, Rendered
+from workbench.values import present
 
 CONTEXT_SYSTEM = ("Answer from the retrieved passages below. If they do not contain the answer, say so.\n\n"
                   "Passages:\n{context}")
@@ -46,11 +46,11 @@ def render_items(items: Iterable[Mapping[str, Any]], prompt: PromptVersion | Non
 
 def render_item(item: Mapping[str, Any], prompt: PromptVersion | None) -> Rendered:
     """What the model is sent for one item (a dict or a DataFrame row), by the module's rules."""
-    messages = _present(item.get(MESSAGES))
-    context = _present(item.get(CONTEXT))
-    tools = _merge_tools(prompt.tools if prompt else (), _present(item.get(TOOLS)) or ())
-    tool_choice = _present(item.get(TOOL_CHOICE)) or (prompt.tool_choice if prompt else None)
-    response_format = _present(item.get(RESPONSE_FORMAT)) or (prompt.response_format if prompt else None)
+    messages = present(item.get(MESSAGES))
+    context = present(item.get(CONTEXT))
+    tools = _merge_tools(prompt.tools if prompt else (), present(item.get(TOOLS)) or ())
+    tool_choice = present(item.get(TOOL_CHOICE)) or (prompt.tool_choice if prompt else None)
+    response_format = present(item.get(RESPONSE_FORMAT)) or (prompt.response_format if prompt else None)
     where = prompt.source if prompt else "items"
     what = f"item '{item.get('item_id')}'" + (f", prompt {prompt.ref}" if prompt else "")
     problems: list[Problem] = []
@@ -59,7 +59,7 @@ def render_item(item: Mapping[str, Any], prompt: PromptVersion | None) -> Render
         problems.append(Problem(where, None, field, f"{what}: {message}"))
 
     names = [function_of(t).get("name", "") for t in tools]
-    expected = _present(item.get(EXPECTED_CALLS))
+    expected = present(item.get(EXPECTED_CALLS))
     if expected is not None:
         check_expected_calls(expected, names, bad)
     if tool_choice is not None:
@@ -114,10 +114,3 @@ def _with_system(turns: list[dict[str, Any]], text: str, *, first: bool) -> list
 def _merge_tools(version_tools: Sequence[Mapping[str, Any]], item_tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     own = {function_of(t).get("name") for t in item_tools}
     return [dict(t) for t in version_tools if function_of(t).get("name") not in own] + [dict(t) for t in item_tools]
-
-
-def _present(value: Any) -> Any:
-    """A field's value, or None where the row has none (NaN in a frame of mixed rows)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value

@@ -15,6 +15,7 @@ import pandas as pd
 from workbench.errors import InputError
 from workbench.metrics import json_answers, reference, semantic, structure, tool_calls
 from workbench.metrics.base import Metric
+from workbench.values import is_blank
 
 _REGISTRY: dict[str, Metric] = {m.name: m for mod in (reference, structure, semantic, tool_calls, json_answers)
                                 for m in mod.METRICS}
@@ -97,7 +98,7 @@ def app_metrics(items: pd.DataFrame) -> list[str]:
     def present(column: str) -> list:
         if column not in items.columns:
             return []
-        return [v for v in items[column].tolist() if not _missing(v)]
+        return [v for v in items[column].tolist() if not is_blank(v)]
 
     chosen: list[str] = []
     expected = present("expected_calls")
@@ -127,14 +128,6 @@ def with_app_metrics(metrics: Iterable[str | Metric], items: pd.DataFrame) -> li
     chosen = list(metrics)
     names = {m.name if isinstance(m, Metric) else m for m in chosen}
     return chosen + [m for m in app_metrics(items) if m not in names]
-
-
-def _missing(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and value != value:
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def metric_info(metrics: Iterable[str | Metric] | None = None) -> pd.DataFrame:

@@ -11,23 +11,23 @@ from typing import Any, Mapping, Sequence
 
 from workbench.items.fields import CONTEXT, MESSAGES, TOOLS
 from workbench.items.tool_calls import ToolCall, function_of
-from workbench.values import esc, is_missing
+from workbench.values import esc, is_missing, present
 
 
 def item_rows_html(item: Mapping[str, Any]) -> list[str]:
     """Table rows (`<tr>`) for the item's conversation, passages and tools; none for a plain item."""
     rows = []
-    messages = _present(item.get(MESSAGES))
+    messages = present(item.get(MESSAGES))
     if messages:
         turns = "".join(_turn_html(turn) for turn in messages)
         rows.append(f'<tr><th>conversation</th><td>{turns}</td></tr>')
-    context = _present(item.get(CONTEXT))
+    context = present(item.get(CONTEXT))
     if context is not None:
         passages = [context] if isinstance(context, str) else list(context)
         body = "".join(f'<div class="wb-text"><span class="wb-tag">[{n}]</span>{esc(p)}</div>'
                        for n, p in enumerate(passages, start=1))
         rows.append(f"<tr><th>passages</th><td>{body}</td></tr>")
-    tools = _present(item.get(TOOLS))
+    tools = present(item.get(TOOLS))
     if tools:
         names = "".join(f'<span class="wb-tag" title="{esc(function_of(t).get("description", ""))}">'
                         f'{esc(function_of(t).get("name", ""))}</span>' for t in tools)
@@ -96,9 +96,3 @@ def _calls(value: Any) -> list[ToolCall]:
     if isinstance(value, (list, tuple)):
         return [c if isinstance(c, ToolCall) else ToolCall.from_json(c) for c in value]
     return []
-
-
-def _present(value: Any) -> Any:
-    if isinstance(value, (list, tuple, dict)):
-        return value
-    return None if is_missing(value) else value
