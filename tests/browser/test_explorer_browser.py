@@ -27,15 +27,20 @@ Explorer(items, responses)
 '''
 
 
-def test_explorer_shows_hostile_model_output_as_text(jupyter_lab, page, artifacts):
+def run_in_lab(page, jupyter_lab, name: str, cell: str) -> None:
+    """A notebook of one code cell, opened in the lab and run."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(CELL)]
+    nb.cells = [nbformat.v4.new_code_cell(cell)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, jupyter_lab.root / "explorer_xss.ipynb")
-    open_notebook(page, jupyter_lab, "explorer_xss.ipynb")
+    nbformat.write(nb, jupyter_lab.root / name)
+    open_notebook(page, jupyter_lab, name)
     run_all_cells(page)
+
+
+def test_explorer_shows_hostile_model_output_as_text(jupyter_lab, page, artifacts):
+    run_in_lab(page, jupyter_lab, "explorer_xss.ipynb", CELL)
     page.wait_for_selector(".jp-OutputArea .wb-explorer")
     page.get_by_text("visible-b").first.wait_for()
     time.sleep(1.0)  # an injected <img onerror> fires within milliseconds of insertion
@@ -82,15 +87,9 @@ def _dropdown(page, description: str):
 
 
 def test_explorer_diff_is_readable_and_reset_restores_the_dropdowns(jupyter_lab, page, artifacts):
-    import nbformat
     from playwright.sync_api import expect
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(DIFF_CELL)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, jupyter_lab.root / "explorer_diff.ipynb")
-    open_notebook(page, jupyter_lab, "explorer_diff.ipynb")
-    run_all_cells(page)
+    run_in_lab(page, jupyter_lab, "explorer_diff.ipynb", DIFF_CELL)
     view = page.locator(".jp-OutputArea .widget-html-content .wb-explorer").first
     view.wait_for()
     status = page.locator(".jp-OutputArea .widget-html", has_text="item ").first
@@ -154,14 +153,7 @@ Explorer(items, responses)
 
 
 def test_explorer_shows_a_conversation_and_diffs_the_calls(jupyter_lab, page, artifacts):
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(TOOLS_CELL)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, jupyter_lab.root / "explorer_tools.ipynb")
-    open_notebook(page, jupyter_lab, "explorer_tools.ipynb")
-    run_all_cells(page)
+    run_in_lab(page, jupyter_lab, "explorer_tools.ipynb", TOOLS_CELL)
     view = page.locator(".jp-OutputArea .widget-html-content .wb-explorer").first
     view.wait_for()
     page.get_by_text("Sorry to hear that!").first.wait_for()
