@@ -31,7 +31,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench.errors import ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.retry import RetryPolicy
-from workbench.secrets import redact
+from workbench.secrets import redact, redact_values
 
 logger = logging.getLogger(__name__)
 
@@ -405,6 +405,9 @@ class _Runner:
 
     def _succeeded(self, item: _Item, response: Response) -> None:
         call = item.call
+        hidden = redact_values(response.text)
+        if hidden != response.text:  # a server that echoes the caller's key: never stored, never shown
+            response = replace(response, text=hidden)
         record = {"adapter": self.identity, "request": call.request.payload()}
         self.writer.submit(self.store.put_response, call.cache_key, self.adapter.name, record, response)
         self.answered.append(call.cache_key)  # no one claims an answered key: released by the heartbeat

@@ -32,13 +32,16 @@ DEFAULT_GATE: dict[str, Any] = {
 
 
 def check_api_base(url: str | None) -> None:
-    """An api_base must be an http(s) URL with a host (a typo must not become a request elsewhere)."""
+    """An api_base must be an http(s) URL with a host (a typo must not become a request elsewhere),
+    without credentials or a query string (see `secrets.endpoint_problem`)."""
     if url is None:
         return
-    from workbench.secrets import endpoint_problem, redact_url_credentials
+    from workbench.secrets import endpoint_problem, redact
 
-    if endpoint_problem(url, recorded=False):
-        raise InputError(f"parameter 'api_base': {redact_url_credentials(url)!r} is not an http(s) URL with a host")
+    problem = endpoint_problem(url, recorded=False)
+    if problem:  # the URL is shown only when it carries no credentials (the problem is then its form)
+        shown = "" if "credentials" in problem else f" {redact(url)!r}"
+        raise InputError(f"parameter 'api_base'{shown} {problem}")
 
 
 class MigrationConfig(ProjectParameters):
@@ -75,8 +78,8 @@ class MigrationConfig(ProjectParameters):
                        "postgresql://user@host/db for a team's shared store (password from PGPASSWORD)")
     prompts_dir: str = Field("prompts", description="the project's prompt versions (bundled ones are found too)")
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models; "
-                                 "env:NAME reads it from that environment variable (keeps a URL with a key "
-                                 "out of every file)")
+                                 "env:NAME reads it from that environment variable; no credentials in it "
+                                 "(keys come from the environment)")
     model_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="adapter options by model name (replicas behind litellm's Router, "
         "prices, a model's own api_base, hf/ device or batch size), checked by the model's adapter; no keys here: "

@@ -22,7 +22,6 @@ from workbench.project import bundled
 DEFAULT_NOTEBOOK = "migration_report.ipynb"
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 EXIT_NO_REPORT = 3
-API_BASE_ENV = "WORKBENCH_API_BASE"
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
 # plotly's notebook renderer adds a MathJax loader from a CDN; reports typeset no math, so it goes.
 _MATHJAX_CDN = re.compile(r"<script[^>]+src=[\"']https?://[^\"']*mathjax[^\"']*[\"'][^>]*>\s*</script>", re.I)
@@ -94,7 +93,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     from papermill.exceptions import PapermillExecutionError
 
     from workbench.pipeline import prepare
-    from workbench.secrets import redact, redact_url_credentials
+    from workbench.secrets import redact
 
     notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
     if not notebook.is_file():
@@ -112,11 +111,6 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     from workbench.pipeline import CALLS_MADE_ENV
 
     extra_env = {CALLS_MADE_ENV: "1"}
-    if config.api_base and redact_url_credentials(config.api_base) != config.api_base:
-        # papermill writes parameters verbatim into the notebook: a URL carrying a key goes through
-        # the kernel's environment instead, and the record says where it came from
-        extra_env[API_BASE_ENV] = config.api_base
-        params["api_base"] = f"env:{API_BASE_ENV}"
     from workbench.store.postgres import is_postgres_url, split_password
 
     if is_postgres_url(config.store):  # a store URL's password goes the same way, as libpq's PGPASSWORD
