@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -252,14 +252,20 @@ def judge_scores(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataF
                          "metric": f"judge:{config.judge_criterion}", "value": pd.to_numeric(scores["score"])})
 
 
-def human_labels(config: MigrationConfig, store: Any, candidate_index: int) -> pd.DataFrame | None:
-    """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad)."""
+def human_labels(config: MigrationConfig, store: Any, candidate_index: int,
+                 item_ids: Iterable[str]) -> pd.DataFrame | None:
+    """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad).
+    Only labels of this comparison's items and pair count: a row the log holds for any other item or
+    model (written through the API, or by an older workbench) is left out, never counted."""
     from workbench import labels as labels_mod
 
     log = store.labels_frame(labels_task(config, candidate_index))
+    names = arm_labels(config)
+    pair = [names[0], names[candidate_index + 1]]
+    log = log[log["item_id"].astype(str).isin(set(item_ids)) & log["left_model"].isin(pair)
+              & log["right_model"].isin(pair)]
     if log.empty:
         return None
-    names = arm_labels(config)
     export = labels_mod.export_frame(labels_mod.fold(log), names[0], names[candidate_index + 1])
     export = export[export["choice"].isin(labels_mod.RATED_CHOICES)]
     return export if len(export) else None
@@ -411,7 +417,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
         comparisons, human = {}, {}
         for index, name in enumerate(labels[1:]):
             verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
-            human_export = human_labels(config, store, index)
+            human_export = human_labels(config, store, index, items["item_id"].astype(str))
             if human_export is not None:
                 human[name] = human_export
             comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
