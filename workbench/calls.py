@@ -405,9 +405,11 @@ class _Runner:
 
     def _succeeded(self, item: _Item, response: Response) -> None:
         call = item.call
-        hidden = redact_values(response.text)
-        if hidden != response.text:  # a server that echoes the caller's key: never stored, never shown
-            response = replace(response, text=hidden)
+        text = redact_values(response.text)  # a server that echoes the caller's key: never stored, never shown
+        if not text.isascii():  # a lone surrogate (JSON "\ud800") is no text any store or frame holds: U+FFFD
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if text != response.text:
+            response = replace(response, text=text)
         record = {"adapter": self.identity, "request": call.request.payload()}
         self.writer.submit(self.store.put_response, call.cache_key, self.adapter.name, record, response)
         self.answered.append(call.cache_key)  # no one claims an answered key: released by the heartbeat
