@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import InputError, WorkbenchError, printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_COULD_NOT_RUN = 0, 1, 2, 3
 EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
@@ -191,9 +191,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"),
                             responses=False, prepared=prepared)  # answers stay in the store: memory flat
     for name, info in stats.per_model.items():
-        print(f"{name}: {_call_counts(info)}", file=sys.stderr)
-        for kind, entry in info["error_kinds"].items():
-            print(f"  {entry['count']} x {kind}, e.g. {entry['example']}", file=sys.stderr)
+        print(printable(f"{name}: {_call_counts(info)}"), file=sys.stderr)
+        for kind, entry in info["error_kinds"].items():  # a server's message: untrusted text
+            print(printable(f"  {entry['count']} x {kind}, e.g. {entry['example']}"), file=sys.stderr)
     print(json.dumps(stats.as_dict()))
     return EXIT_FAIL if stats.errors else EXIT_OK
 
@@ -273,7 +273,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     code, out_dir = run_report(_config(args), args.notebook, args.reports_dir, progress=_progress(args))
     verdict = json.loads((out_dir / "verdict.json").read_text(encoding="utf-8"))
     if code == EXIT_NO_REPORT:
-        print(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}", file=sys.stderr)
+        print(printable(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}"),
+              file=sys.stderr)
     print(json.dumps({"verdict": verdict.get("verdict"), "complete": verdict.get("complete"), "report": str(out_dir)}))
     return code
 
@@ -321,13 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
-        print(f"usage error: {redact(str(exc))} (see `workbench --help`)", file=sys.stderr)
+        print(printable(f"usage error: {redact(str(exc))} (see `workbench --help`)"), file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     _quiet_libraries(args)
     try:
         return COMMANDS[args.command](args)
     except WorkbenchError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(printable(f"error: {redact(str(exc))}"), file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         print("interrupted: completed calls are stored; re-run the same command to resume", file=sys.stderr)
@@ -336,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "debug", False):
             traceback.print_exc()
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        print(f"internal error: {redact(detail)} (run again with --debug for the traceback)", file=sys.stderr)
+        print(printable(f"internal error: {redact(detail)} (run again with --debug for the traceback)"), file=sys.stderr)
         return EXIT_COULD_NOT_RUN
 
 
