@@ -163,6 +163,22 @@ def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1
             raise InputError(f"--{name} must be at least {minimum:g}, got {value:g}")
 
 
+def _in_range(args: argparse.Namespace) -> None:
+    """Numbers a model or a store could not take (nan, inf, 1e20 tokens) are input errors naming the flag."""
+    import math
+
+    from workbench.config import MAX_TOKENS, SEED_MAX
+
+    if not (math.isfinite(args.temperature) and 0 <= args.temperature <= 2):
+        raise InputError(f"--temperature must be a number from 0 to 2, got {args.temperature:g}")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise InputError(f"--timeout must be a finite number of seconds above 0, got {args.timeout:g}")
+    if args.max_tokens > MAX_TOKENS:
+        raise InputError(f"--max-tokens must be at most {MAX_TOKENS}, got {args.max_tokens}")
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {args.seed}")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.calls import CallPolicy
     from workbench.data import load_items
@@ -172,8 +188,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.store import open_store
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
-    if args.timeout is not None and args.timeout <= 0:
-        raise InputError(f"--timeout must be above 0 seconds, got {args.timeout:g}")
+    _in_range(args)
     from workbench.config import check_api_base
 
     check_api_base(args.api_base)

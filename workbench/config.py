@@ -20,6 +20,8 @@ from workbench.params import ProjectParameters, build, load_params_file  # noqa:
 from workbench.project import project_root, resolve
 
 CONFIDENCE = 0.95  # every interval the comparison computes and the gate reads
+MAX_TOKENS = 1_000_000  # an answer cap above this is a typo (1e20), not a request any model serves
+SEED_MAX = 2 ** 63 - 1  # what the stores' 64-bit integers and numpy's generators take
 
 DEFAULT_GATE: dict[str, Any] = {
     "min_items": 30,
@@ -71,8 +73,8 @@ class MigrationConfig(ProjectParameters):
     gate: dict[str, Any] = Field(default_factory=dict, description="gate rules inline; empty: gate_file, else the default gate")
     gate_file: str | None = Field(None, description="gate rules as a .toml or .json file (see gate.toml)")
     sample_size: int | None = Field(96, ge=1, description="items to use, stratified by language x task (None: every item)")
-    seed: int = Field(0, description="fixes the sample, sampling and bootstrap")
-    max_tokens: int = Field(64, ge=1, description="answer length cap")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="fixes the sample, sampling and bootstrap")
+    max_tokens: int = Field(64, ge=1, le=MAX_TOKENS, description="answer length cap")
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy)")
     store: str = Field(".workbench/store.db", description="the store: a SQLite file relative to the project, or "
                        "postgresql://user@host/db for a team's shared store (password from PGPASSWORD)")

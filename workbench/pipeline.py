@@ -159,10 +159,11 @@ def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
 
 
 def open_store(config: MigrationConfig, allow_calls: bool) -> Any:
-    """The store; a read-only step never creates one (a typo in a path must not make an empty store)."""
+    """The store; a read-only step never creates one (a typo in a path must not make an empty store)
+    and opens it read-only (it reads a store in a folder it cannot write)."""
     from workbench.store import open_store
 
-    return open_store(config.store_path, create=allow_calls)
+    return open_store(config.store_path, create=allow_calls, read_only=not allow_calls)
 
 
 def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, *, allow_calls: bool,

@@ -123,3 +123,10 @@ def test_an_open_label_log_survives_a_restart_without_losing_a_click(own_cluster
     assert undone is not None and undone[1] == "i2"
     assert sorted(current["item_id"]) == ["i0", "i1"]
     assert isinstance(current, pd.DataFrame)
+
+
+def test_a_lone_surrogate_in_the_data_is_an_input_error_naming_the_row(location, tmp_path):
+    lines = ['{"item_id": "a", "input": "fine \\ud83d\\ude00"}', '{"item_id": "b", "input": "lone \\ud800 here"}']
+    (tmp_path / "items.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = _cli(tmp_path, "generate", "items.jsonl", "--model", "fake/echo", "--store", location)
+    assert proc.returncode == 3 and "items.jsonl, row 2" in proc.stderr and "lone surrogate" in proc.stderr

@@ -182,7 +182,7 @@ class PostgresStore(BaseStore):
     older schema version is migrated either way, as the SQLite store does. `self.path` is the URL with
     its credentials redacted: what messages, manifests and logs show."""
 
-    def __init__(self, url: str, synchronous: str = "NORMAL", create: bool = True):
+    def __init__(self, url: str, synchronous: str = "NORMAL", create: bool = True, read_only: bool = False):
         import psycopg
 
         self._psycopg = psycopg
@@ -199,12 +199,20 @@ class PostgresStore(BaseStore):
         self._options: dict[str, Any] = {"autocommit": True, "application_name": "workbench"}
         if "connect_timeout" not in self.url:
             self._options["connect_timeout"] = 10
+        create = create and not read_only
+        self.read_only = read_only
         self.conn = self._connect(create)
         try:
             if self._synchronous_off:
                 self.conn.execute("SET synchronous_commit = off")
             self._check_schema(create)
-            self._migrate()
+            if read_only:
+                if (self._version() or 0) < len(POSTGRES_MIGRATIONS):
+                    raise StoreError(f"{self.path}: written by an older workbench (schema version {self._version()}); "
+                                     "run a command that writes (generate) once to upgrade it")
+                self.conn.execute("SET default_transaction_read_only = on")
+            else:
+                self._migrate()
         except psycopg.Error as exc:
             self.conn.close()
             raise StoreError(self._message(exc)) from None
@@ -226,6 +234,8 @@ class PostgresStore(BaseStore):
                     conn = _with_text_codec(self._psycopg.connect(self.url, **self._options))
                     if self._synchronous_off:
                         conn.execute("SET synchronous_commit = off")
+                    if self.read_only:
+                        conn.execute("SET default_transaction_read_only = on")
                     self.conn = conn
                     return
                 except self._psycopg.OperationalError as again:
