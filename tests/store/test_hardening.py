@@ -130,3 +130,13 @@ def test_a_lone_surrogate_in_the_data_is_an_input_error_naming_the_row(location,
     (tmp_path / "items.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     proc = _cli(tmp_path, "generate", "items.jsonl", "--model", "fake/echo", "--store", location)
     assert proc.returncode == 3 and "items.jsonl, row 2" in proc.stderr and "lone surrogate" in proc.stderr
+
+
+def test_a_reader_upgrades_a_store_an_older_workbench_wrote(tmp_path):
+    from tests.test_store import _at_version
+    from workbench.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    _at_version(path, len(MIGRATIONS) - 1).close()
+    with open_store(path, create=False, read_only=True) as store:
+        assert store.schema_version == len(MIGRATIONS) and store.read_only

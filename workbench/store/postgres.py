@@ -206,13 +206,9 @@ class PostgresStore(BaseStore):
             if self._synchronous_off:
                 self.conn.execute("SET synchronous_commit = off")
             self._check_schema(create)
+            self._migrate()  # a store an older workbench wrote is upgraded, by readers too
             if read_only:
-                if (self._version() or 0) < len(POSTGRES_MIGRATIONS):
-                    raise StoreError(f"{self.path}: written by an older workbench (schema version {self._version()}); "
-                                     "run a command that writes (generate) once to upgrade it")
                 self.conn.execute("SET default_transaction_read_only = on")
-            else:
-                self._migrate()
         except psycopg.Error as exc:
             self.conn.close()
             raise StoreError(self._message(exc)) from None

@@ -109,11 +109,12 @@ class SQLiteStore(BaseStore):
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._check_integrity()
             self._check_schema()
-            if read_only and schema_version(self.conn) < len(MIGRATIONS):
-                raise StoreError(f"{self.path}: written by an older workbench (schema version "
-                                 f"{schema_version(self.conn)}); run a command that writes (generate) once to upgrade it")
             if not read_only:
                 self._migrate()
+            elif schema_version(self.conn) < len(MIGRATIONS):  # written by an older workbench: upgraded first
+                self.conn.close()
+                self._upgrade(synchronous)
+                self.conn = self._connect_read_only()
         except BaseException as exc:
             self.conn.close()
             if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
@@ -151,6 +152,13 @@ class SQLiteStore(BaseStore):
             raise StoreError(f"{self.path}: not a workbench store (an empty file)")
         if header and header != SQLITE_HEADER:
             raise StoreError(f"{self.path}: not a workbench store (not a SQLite database)")
+
+    def _upgrade(self, synchronous: str) -> None:
+        try:
+            SQLiteStore(self.path, synchronous, create=False).close()  # opened to write: migrated
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: written by an older workbench and cannot be upgraded here ({exc}); "
+                             "run a command that writes (generate) where the store is writable") from None
 
     def _check_integrity(self) -> None:
         """A damaged file is refused before anything reads it: a command must never answer from the
