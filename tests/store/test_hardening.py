@@ -140,3 +140,43 @@ def test_a_reader_upgrades_a_store_an_older_workbench_wrote(tmp_path):
     _at_version(path, len(MIGRATIONS) - 1).close()
     with open_store(path, create=False, read_only=True) as store:
         assert store.schema_version == len(MIGRATIONS) and store.read_only
+
+
+@pytest.mark.slow
+def test_no_key_nor_store_password_in_any_file_output_or_the_postgres_dump(pg_cluster, tmp_path):
+    """The secrets test on a PostgreSQL store whose URL carries the password: a key named by
+    `api_key_env` (echoed by the server in every form) and the store's password appear in no written
+    file, no output, and no row of any table."""
+    import psycopg
+
+    from tests import test_secrets_in_files as secrets_test
+
+    url = pg_cluster.create_database()
+    secrets_test._items(tmp_path)
+    options = {"openai/base-model": {"api_key_env": "LLM_CRED"}, "openai/cand-model": {"api_key_env": "LLM_CRED"}}
+    (tmp_path / "options.json").write_text(json.dumps(options), encoding="utf-8")
+    with secrets_test.EchoingServer() as server:
+        report = secrets_test._cli(
+            tmp_path, "report", "-p", "dataset", "items.jsonl", "-p", "baseline", "openai/base-model",
+            "-p", "candidates", '["openai/cand-model"]', "-p", "baseline_prompt", "", "-p", "candidate_prompts", '[""]',
+            "-p", "judge", "", "-p", "api_base", server.url, "--model-options", "options.json", "--store", url,
+            "-p", "metrics", '["chrf"]', "-p", "report_name", "pg", "-p", "bootstrap_resamples", "100",
+            "-p", "gate", '{"min_items": 5, "metrics": {"chrf": {"max_drop": 100, "higher_is_better": true}}}')
+    assert report.returncode in (0, 1, 2), report.stderr[-3000:]
+    assert f"Bearer {secrets_test.CRED_KEY}" in server.authorizations
+    forbidden = [*secrets_test.leaked_forms(pg_cluster.password)]
+
+    def clean(text: str, where: str) -> None:
+        secrets_test.assert_clean(text, where)
+        for form in forbidden:
+            assert form not in text, f"the store password ({form!r}) leaked into {where}"
+
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name != "options.json":
+            clean(path.read_bytes().decode("utf-8", "replace"), str(path))
+    clean(report.stdout + report.stderr, "the report's output")
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        dump = "\n".join(str(row) for table in tables for row in conn.execute(f'SELECT * FROM "{table}"'))
+    assert "[REDACTED]" in dump  # the server's echoes were stored, without the key
+    clean(dump, "the PostgreSQL store")
