@@ -180,3 +180,24 @@ def test_no_key_nor_store_password_in_any_file_output_or_the_postgres_dump(pg_cl
         dump = "\n".join(str(row) for table in tables for row in conn.execute(f'SELECT * FROM "{table}"'))
     assert "[REDACTED]" in dump  # the server's echoes were stored, without the key
     clean(dump, "the PostgreSQL store")
+
+
+def test_an_open_labeler_widget_survives_a_restart_without_losing_a_click(own_cluster, monkeypatch, tmp_path):
+    pytest.importorskip("ipywidgets")
+    from workbench.widgets.labeler import PairLabeler
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    url = own_cluster.create_database()
+    ids = [f"q{k}" for k in range(4)]
+    pairs = pd.DataFrame({"item_id": ids, "input": ids, "response_a": ["a"] * 4, "response_b": ["b"] * 4})
+    labeler = PairLabeler(url, "t", pairs, rater="ann", seed=1, model_a="m/a", model_b="m/b", keyboard="none")
+    clicked = [labeler.current_item]
+    labeler.buttons["left"].click()
+    own_cluster.restart(down_s=1.0)  # the rater's connection is gone; the next click must still land
+    clicked.append(labeler.current_item)
+    labeler.buttons["right"].click()
+    assert "color:#b00" not in labeler.status.value, labeler.status.value  # no error shown to the rater
+    labeler.close()
+    with open_store(url, create=False) as other:
+        log = other.labels_frame("t")
+    assert log["item_id"].tolist() == clicked and log["action"].tolist() == ["left", "right"]
