@@ -31,7 +31,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench.errors import ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.retry import RetryPolicy
-from workbench.secrets import redact
+from workbench.secrets import redact, redact_values, secret_values
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +224,7 @@ class _Runner:
         self.adapter, self.store, self.policy, self.tally, self.outcomes = adapter, store, policy, tally, outcomes
         self.counts, self.since, self.keep_responses = counts, since, keep_responses
         self.owner = _owner()  # this execute, as named on its claims
+        self.secrets = tuple(secret_values())  # read once: the environment is hundreds of us per read
         self.fresh: collections.deque[_Item] = collections.deque()  # not yet claimed, in calling order
         self.waiting: dict[str, _Item] = {}  # keys another process holds, looked up every poll_s
         self.held: set[str] = set()  # keys this execute claimed and has not finished
@@ -405,6 +406,11 @@ class _Runner:
 
     def _succeeded(self, item: _Item, response: Response) -> None:
         call = item.call
+        text = redact_values(response.text, self.secrets)  # a server echoing the caller's key: never stored
+        if not text.isascii():  # a lone surrogate (JSON "\ud800") is no text any store or frame holds: U+FFFD
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if text != response.text:
+            response = replace(response, text=text)
         record = {"adapter": self.identity, "request": call.request.payload()}
         self.writer.submit(self.store.put_response, call.cache_key, self.adapter.name, record, response)
         self.answered.append(call.cache_key)  # no one claims an answered key: released by the heartbeat

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import InputError, WorkbenchError, printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_COULD_NOT_RUN = 0, 1, 2, 3
 EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
@@ -163,6 +163,22 @@ def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1
             raise InputError(f"--{name} must be at least {minimum:g}, got {value:g}")
 
 
+def _in_range(args: argparse.Namespace) -> None:
+    """Numbers a model or a store could not take (nan, inf, 1e20 tokens) are input errors naming the flag."""
+    import math
+
+    from workbench.config import MAX_TOKENS, SEED_MAX
+
+    if not (math.isfinite(args.temperature) and 0 <= args.temperature <= 2):
+        raise InputError(f"--temperature must be a number from 0 to 2, got {args.temperature:g}")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise InputError(f"--timeout must be a finite number of seconds above 0, got {args.timeout:g}")
+    if args.max_tokens > MAX_TOKENS:
+        raise InputError(f"--max-tokens must be at most {MAX_TOKENS}, got {args.max_tokens}")
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {args.seed}")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.calls import CallPolicy
     from workbench.data import load_items
@@ -172,8 +188,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.store import open_store
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
-    if args.timeout is not None and args.timeout <= 0:
-        raise InputError(f"--timeout must be above 0 seconds, got {args.timeout:g}")
+    _in_range(args)
     from workbench.config import check_api_base
 
     check_api_base(args.api_base)
@@ -191,9 +206,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"),
                             responses=False, prepared=prepared)  # answers stay in the store: memory flat
     for name, info in stats.per_model.items():
-        print(f"{name}: {_call_counts(info)}", file=sys.stderr)
-        for kind, entry in info["error_kinds"].items():
-            print(f"  {entry['count']} x {kind}, e.g. {entry['example']}", file=sys.stderr)
+        print(printable(f"{name}: {_call_counts(info)}"), file=sys.stderr)
+        for kind, entry in info["error_kinds"].items():  # a server's message: untrusted text
+            print(printable(f"  {entry['count']} x {kind}, e.g. {entry['example']}"), file=sys.stderr)
     print(json.dumps(stats.as_dict()))
     return EXIT_FAIL if stats.errors else EXIT_OK
 
@@ -276,7 +291,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     code, out_dir = run_report(_config(args), args.notebook, args.reports_dir, progress=_progress(args))
     verdict = json.loads((out_dir / "verdict.json").read_text(encoding="utf-8"))
     if code == EXIT_NO_REPORT:
-        print(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}", file=sys.stderr)
+        print(printable(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}"),
+              file=sys.stderr)
     print(json.dumps({"verdict": verdict.get("verdict"), "complete": verdict.get("complete"), "report": str(out_dir)}))
     return code
 
@@ -324,13 +340,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
-        print(f"usage error: {redact(str(exc))} (see `workbench --help`)", file=sys.stderr)
+        print(printable(f"usage error: {redact(str(exc))} (see `workbench --help`)"), file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     _quiet_libraries(args)
     try:
         return COMMANDS[args.command](args)
     except WorkbenchError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(printable(f"error: {redact(str(exc))}"), file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         print("interrupted: completed calls are stored; re-run the same command to resume", file=sys.stderr)
@@ -339,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "debug", False):
             traceback.print_exc()
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        print(f"internal error: {redact(detail)} (run again with --debug for the traceback)", file=sys.stderr)
+        print(printable(f"internal error: {redact(detail)} (run again with --debug for the traceback)"), file=sys.stderr)
         return EXIT_COULD_NOT_RUN
 
 

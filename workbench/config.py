@@ -20,6 +20,8 @@ from workbench.params import ProjectParameters, build, load_params_file  # noqa:
 from workbench.project import project_root, resolve
 
 CONFIDENCE = 0.95  # every interval the comparison computes and the gate reads
+MAX_TOKENS = 1_000_000  # an answer cap above this is a typo (1e20), not a request any model serves
+SEED_MAX = 2 ** 63 - 1  # what the stores' 64-bit integers and numpy's generators take
 
 DEFAULT_GATE: dict[str, Any] = {
     "min_items": 30,
@@ -32,13 +34,16 @@ DEFAULT_GATE: dict[str, Any] = {
 
 
 def check_api_base(url: str | None) -> None:
-    """An api_base must be an http(s) URL with a host (a typo must not become a request elsewhere)."""
+    """An api_base must be an http(s) URL with a host (a typo must not become a request elsewhere),
+    without credentials or a query string (see `secrets.endpoint_problem`)."""
     if url is None:
         return
-    from workbench.secrets import endpoint_problem, redact_url_credentials
+    from workbench.secrets import endpoint_problem, redact
 
-    if endpoint_problem(url, recorded=False):
-        raise InputError(f"parameter 'api_base': {redact_url_credentials(url)!r} is not an http(s) URL with a host")
+    problem = endpoint_problem(url, recorded=False)
+    if problem:  # the URL is shown only when it carries no credentials (the problem is then its form)
+        shown = "" if "credentials" in problem else f" {redact(url)!r}"
+        raise InputError(f"parameter 'api_base'{shown} {problem}")
 
 
 class MigrationConfig(ProjectParameters):
@@ -69,15 +74,15 @@ class MigrationConfig(ProjectParameters):
     gate: dict[str, Any] = Field(default_factory=dict, description="gate rules inline; empty: gate_file, else the default gate")
     gate_file: str | None = Field(None, description="gate rules as a .toml or .json file (see gate.toml)")
     sample_size: int | None = Field(96, ge=1, description="items to use, stratified by language x task (None: every item)")
-    seed: int = Field(0, description="fixes the sample, sampling and bootstrap")
-    max_tokens: int = Field(64, ge=1, description="answer length cap")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="fixes the sample, sampling and bootstrap")
+    max_tokens: int = Field(64, ge=1, le=MAX_TOKENS, description="answer length cap")
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature (0: greedy)")
     store: str = Field(".workbench/store.db", description="the store: a SQLite file relative to the project, or "
                        "postgresql://user@host/db for a team's shared store (password from PGPASSWORD)")
     prompts_dir: str = Field("prompts", description="the project's prompt versions (bundled ones are found too)")
     api_base: str | None = Field(None, description="OpenAI-compatible server for litellm/ and openai/ models; "
-                                 "env:NAME reads it from that environment variable (keeps a URL with a key "
-                                 "out of every file)")
+                                 "env:NAME reads it from that environment variable; no credentials in it "
+                                 "(keys come from the environment)")
     model_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="adapter options by model name (replicas behind litellm's Router, "
         "prices, a model's own api_base, hf/ device or batch size), checked by the model's adapter; no keys here: "

@@ -138,6 +138,10 @@ def _read_jsonl(data: bytes, source: str) -> tuple[list[Record], list[Problem]]:
             problems.append(Problem(source, line_no, None, f"line {line_no} is a JSON "
                                     f"{type(value).__name__}, expected an object"))
             continue
+        if "\\ud" in text.lower() and not _is_text(value):  # JSON may escape what no store or frame can hold
+            problems.append(Problem(source, line_no, None, f"line {line_no} holds a lone surrogate (a \\ud800-"
+                                    "\\udfff escape without its pair), which is not text"))
+            continue
         records.append((line_no, value))
     return records, problems
 
@@ -303,6 +307,14 @@ def _flatten(raw: dict[str, Any], source: str, row_no: int) -> tuple[dict[str, A
                                         f"'{sub_key}' is also a top-level field"))
             fields[sub_key] = sub_value
     return fields, problems
+
+
+def _is_text(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _check_text(value: Any, source: str, row_no: int, field: str, *, required: bool) -> list[Problem]:

@@ -1,7 +1,18 @@
 """Errors the workbench raises on purpose, each with enough context for the user to act."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# What a terminal acts on instead of showing: C0 and C1 controls (ESC sequences set the window title or
+# clear the screen), DEL, and Unicode's invisible direction overrides. Newlines and tabs stay.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` (an item id, a model's answer, a server's error) fit for a terminal or a log: every
+    control character shown as its escape (`\\x1b`), never acted on."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 @dataclass(frozen=True)

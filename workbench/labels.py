@@ -240,12 +240,19 @@ class LabelLog:
     `store_path` is a SQLite file or a `postgresql://` URL (raters on many machines, one server).
     """
 
-    def __init__(self, store_path: str | Path, task: str, session_id: str | None = None):
+    def __init__(self, store_path: str | Path, task: str, session_id: str | None = None, *,
+                 items: Iterable[object] | None = None, models: Sequence[str] | None = None):
+        """`items` (the task's item ids) and `models` (its pair) make `record` refuse a label for
+        any other item or model; without `models` the pair of the task's first labels is kept."""
         from workbench.store import open_store
 
         if not task or not str(task).strip():
             raise InputError(Problem("labeler", None, "task", "a task name is required"))
         self.task = str(task)
+        self.items = None if items is None else {require_item(i) for i in items}
+        self.models = None if models is None else frozenset(str(m) for m in models)
+        if self.models is not None and len(self.models) != 2:
+            raise InputError(Problem("labeler", None, "models", f"a task compares two models, got {sorted(self.models)}"))
         self.session_id = session_id or uuid.uuid4().hex
         self.store = open_store(store_path, synchronous="FULL")
 
@@ -260,22 +267,32 @@ class LabelLog:
 
     def record(self, item_id: str, rater: str, left_model: str, right_model: str, action: str, seed: int,
                note: str | None = None) -> int:
-        """Append one decision; returns its label id once it is committed."""
+        """Append one decision; returns its label id once it is committed. A label the task's report
+        could not use (an item outside it, another pair of models) is refused, never stored."""
         rater = require_rater(rater)
+        item_id = require_item(item_id)
+        seed = require_seed(seed)
         if action not in DECISIONS:
             raise InputError(Problem("labeler", None, "action", f"unknown action {action!r} (one of {', '.join(DECISIONS)})"))
         if left_model == right_model:
             raise InputError(Problem("labeler", None, "right_model", "left and right show the same model"))
+        if self.items is not None and item_id not in self.items:
+            raise InputError(Problem("labeler", None, "item_id", f"item {shown(item_id)} is not one of task "
+                                     f"'{self.task}''s {len(self.items)} items"))
+        pair = self.models if self.models is not None else frozenset(self.store.label_models(self.task)) or None
+        if pair is not None and {left_model, right_model} != pair:
+            raise InputError(Problem("labeler", None, "left_model/right_model", f"task '{self.task}' compares "
+                                     f"{' and '.join(sorted(pair))}, not {shown(left_model)} and {shown(right_model)}"))
         winner = {"left": left_model, "right": right_model}.get(action)
-        return self.store.append_label(self.task, str(item_id), rater, left_model, right_model, action, winner,
-                                       (note or "").strip() or None, int(seed), self.session_id)
+        return self.store.append_label(self.task, item_id, rater, left_model, right_model, action, winner,
+                                       (note or "").strip() or None, seed, self.session_id)
 
     def undo_last(self, rater: str, seed: int) -> tuple[int, str] | None:
         """Cancel the rater's latest decision that is not already cancelled (one atomic statement,
         so two kernels undoing at once never cancel the same label twice). Returns
         (undo label id, item id) or None when there is nothing to undo."""
         rater = require_rater(rater)
-        return self.store.append_undo(self.task, rater, int(seed), self.session_id)
+        return self.store.append_undo(self.task, rater, require_seed(seed), self.session_id)
 
     def log(self, rater: str | None = None) -> pd.DataFrame:
         """Every row of this task (optionally one rater's), oldest first."""
@@ -315,6 +332,32 @@ class LabelLog:
         drawn = draw_active_queue(judge, budget=budget, seed=seed, slices=slices)
         return self.store.save_label_queue(self.task, list(zip(drawn.item_ids, drawn.probabilities)), seed=seed,
                                            budget=budget, n_total=drawn.n_total)
+
+
+def require_item(item_id: object) -> str:
+    """An item id as the store keeps it: text or a whole number, never empty (None is no id)."""
+    if isinstance(item_id, (int, np.integer)) and not isinstance(item_id, (bool, np.bool_)):
+        return str(int(item_id))
+    if not isinstance(item_id, str) or not item_id.strip():
+        raise InputError(Problem("labeler", None, "item_id", f"an item id is required, got {shown(item_id)}"))
+    return item_id
+
+
+SEED_RANGE = (-(2 ** 63), 2 ** 63 - 1)  # what both stores hold (a 64-bit integer)
+
+
+def require_seed(seed: object) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) \
+            or not SEED_RANGE[0] <= int(seed) <= SEED_RANGE[1]:
+        raise InputError(Problem("labeler", None, "seed", f"the seed must be a whole number between {SEED_RANGE[0]} "
+                                 f"and {SEED_RANGE[1]}, got {shown(seed)}"))
+    return int(seed)
+
+
+def shown(value: object) -> str:
+    """`repr` of untrusted text, cut short: control characters come out escaped, never raw."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def require_rater(rater: object) -> str:

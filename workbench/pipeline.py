@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -162,10 +162,11 @@ def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
 
 
 def open_store(config: MigrationConfig, allow_calls: bool) -> Any:
-    """The store; a read-only step never creates one (a typo in a path must not make an empty store)."""
+    """The store; a read-only step never creates one (a typo in a path must not make an empty store)
+    and opens it read-only (it reads a store in a folder it cannot write)."""
     from workbench.store import open_store
 
-    return open_store(config.store_path, create=allow_calls)
+    return open_store(config.store_path, create=allow_calls, read_only=not allow_calls)
 
 
 def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, *, allow_calls: bool,
@@ -255,14 +256,20 @@ def judge_scores(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataF
                          "metric": f"judge:{config.judge_criterion}", "value": pd.to_numeric(scores["score"])})
 
 
-def human_labels(config: MigrationConfig, store: Any, candidate_index: int) -> pd.DataFrame | None:
-    """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad)."""
+def human_labels(config: MigrationConfig, store: Any, candidate_index: int,
+                 item_ids: Iterable[str]) -> pd.DataFrame | None:
+    """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad).
+    Only labels of this comparison's items and pair count: a row the log holds for any other item or
+    model (written through the API, or by an older workbench) is left out, never counted."""
     from workbench import labels as labels_mod
 
     log = store.labels_frame(labels_task(config, candidate_index))
+    names = arm_labels(config)
+    pair = [names[0], names[candidate_index + 1]]
+    log = log[log["item_id"].astype(str).isin(set(item_ids)) & log["left_model"].isin(pair)
+              & log["right_model"].isin(pair)]
     if log.empty:
         return None
-    names = arm_labels(config)
     export = labels_mod.export_frame(labels_mod.fold(log), names[0], names[candidate_index + 1])
     export = export[export["choice"].isin(labels_mod.RATED_CHOICES)]
     return export if len(export) else None
@@ -423,7 +430,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
         comparisons, human = {}, {}
         for index, name in enumerate(labels[1:]):
             verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
-            human_export = human_labels(config, store, index)
+            human_export = human_labels(config, store, index, items["item_id"].astype(str))
             if human_export is not None:
                 human[name] = human_export
             comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,

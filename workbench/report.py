@@ -22,7 +22,6 @@ from workbench.project import bundled
 DEFAULT_NOTEBOOK = "migration_report.ipynb"
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 EXIT_NO_REPORT = 3
-API_BASE_ENV = "WORKBENCH_API_BASE"
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
 # plotly's notebook renderer adds a MathJax loader from a CDN; reports typeset no math, so it goes.
 _MATHJAX_CDN = re.compile(r"<script[^>]+src=[\"']https?://[^\"']*mathjax[^\"']*[\"'][^>]*>\s*</script>", re.I)
@@ -66,15 +65,31 @@ def export_html(executed: Path, html_path: Path) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
+OUTPUTS = ("verdict.json", "manifest.json", "report.html", "report.ipynb")
+
+
 def _clear(out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("verdict.json", "manifest.json", "report.html"):
+    """Remove a previous run's outputs before anything else: a report that fails must never leave
+    the last run's verdict (a PASS) where CI reads it."""
+    for stale in OUTPUTS:
         (out_dir / stale).unlink(missing_ok=True)
 
 
 def _failure_verdict(out_dir: Path, message: str, cell: int | None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     verdict = {"verdict": "ERROR", "complete": False, "error": message, "failed_cell": cell, "rules": []}
     (out_dir / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
+
+
+def _failure_reason(exc: BaseException) -> str:
+    from workbench.errors import WorkbenchError
+    from workbench.secrets import redact
+
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted before the report was complete"
+    if isinstance(exc, WorkbenchError):
+        return redact(str(exc))
+    return redact(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def report_dir(config: MigrationConfig, reports_dir: str | Path | None) -> Path:
@@ -89,34 +104,37 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     """Produce reports/<name>/; returns (exit code, report folder).
 
     The model calls (generation, judging) run here first, with progress on stderr; the notebook then
-    runs the same pipeline on the warm store, so the executed notebook holds the record and no call."""
+    runs the same pipeline on the warm store, so the executed notebook holds the record and no call.
+    The previous run's outputs go first; whatever stops this run (bad input, a failed call, Ctrl-C)
+    leaves an ERROR verdict.json in the folder (a folder that did not exist stays absent on bad input)."""
+    notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
+    if not notebook.is_file():
+        raise InputError(f"{notebook}: report notebook not found")
+    out_dir = report_dir(config, reports_dir)
+    _clear(out_dir)
+    try:
+        return _run_report(config, notebook, out_dir, progress)
+    except BaseException as exc:
+        if out_dir.is_dir() or isinstance(exc, EvidenceError):
+            _failure_verdict(out_dir, _failure_reason(exc), None)
+        raise
+
+
+def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
+                progress: PhaseReporter | None) -> tuple[int, Path]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     from workbench.pipeline import prepare
-    from workbench.secrets import redact, redact_url_credentials
+    from workbench.secrets import redact
 
-    notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
-    if not notebook.is_file():
-        raise InputError(f"{notebook}: report notebook not found")
     config.preflight()
-    out_dir = report_dir(config, reports_dir)
-    try:
-        calls_made = prepare(config, progress=progress)
-    except EvidenceError as exc:
-        _clear(out_dir)
-        _failure_verdict(out_dir, str(exc), None)
-        raise
-    _clear(out_dir)
+    calls_made = prepare(config, progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
     params = config.model_dump(mode="json")
     from workbench.pipeline import CALLS_MADE_ENV
 
     extra_env = {CALLS_MADE_ENV: "1"}
-    if config.api_base and redact_url_credentials(config.api_base) != config.api_base:
-        # papermill writes parameters verbatim into the notebook: a URL carrying a key goes through
-        # the kernel's environment instead, and the record says where it came from
-        extra_env[API_BASE_ENV] = config.api_base
-        params["api_base"] = f"env:{API_BASE_ENV}"
     from workbench.store.postgres import is_postgres_url, split_password
 
     if is_postgres_url(config.store):  # a store URL's password goes the same way, as libpq's PGPASSWORD

@@ -84,6 +84,14 @@ class PostgresCluster:
                     raise RuntimeError(f"PostgreSQL did not start:\n{log}") from None
         return self
 
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server as an administrator would (`-m fast`: every session gets AdminShutdown), keep
+        it down for `down_s`, and start it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=60)
+        time.sleep(down_s)
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-o", f"-p {self.port}",
+                  "-w", "-t", "60", "start")
+
     def url(self, dbname: str = "postgres", *, password: bool = True) -> str:
         secret = f":{self.password}" if password else ""
         return f"postgresql://{self.user}{secret}@127.0.0.1:{self.port}/{dbname}"

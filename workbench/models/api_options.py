@@ -8,6 +8,7 @@ import re
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from workbench.errors import ModelCallError
+from workbench.secrets import register_key_variable
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -27,6 +28,8 @@ class ApiOptions(BaseModel):
         # The message never repeats the value: it may be a key pasted by mistake.
         if value is not None and not _ENV_NAME.match(value):
             raise ValueError("must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not a key")
+        if value is not None:
+            register_key_variable(value)  # its value is redacted wherever it is echoed, whatever its name
         return value
 
     @model_validator(mode="after")
@@ -54,6 +57,7 @@ def token_cost(prices: tuple[float, float] | None, prompt_tokens: int | None,
 def key_from_env(name: str, why: str = "named by api_key_env") -> str:
     """The key in environment variable `name`; an auth error (naming the variable and who asked
     for it, never a value) when it is unset, so the call fails per item without reaching the server."""
+    register_key_variable(name)
     key = os.environ.get(name)
     if not key:
         raise ModelCallError("auth", f"{name} is not set ({why})", sent=False)

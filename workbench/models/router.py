@@ -31,7 +31,7 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.models.api_options import key_from_env
-from workbench.secrets import endpoint_problem
+from workbench.secrets import endpoint_problem, register_key_variable
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -55,6 +55,8 @@ class Deployment(BaseModel):
     def _is_a_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):  # the message never repeats the value
             raise ValueError("must be the NAME of an environment variable (e.g. VLLM_KEY_1), not a key")
+        if value is not None:
+            register_key_variable(value)  # redacted wherever it is echoed, whatever its name
         return value
 
     @field_validator("api_base")

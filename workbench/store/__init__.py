@@ -19,13 +19,15 @@ from workbench.store.sqlite import SQLiteStore, schema_version
 Store = SQLiteStore
 
 
-def open_store(location: str | Path, *, create: bool = True, synchronous: str = "NORMAL") -> BaseStore:
+def open_store(location: str | Path, *, create: bool = True, synchronous: str = "NORMAL",
+               read_only: bool = False) -> BaseStore:
     """The store at `location`: PostgreSQL for a `postgresql://`/`postgres://` URL, else a SQLite file.
-    `create=False` opens an existing store only; `synchronous="FULL"` makes each commit durable
-    against a power cut (the label log uses it; PostgreSQL commits durably unless it is "OFF")."""
+    `create=False` opens an existing store only; `read_only=True` too, and writes nothing (a store in a
+    folder the user cannot write is read); `synchronous="FULL"` makes each commit durable against a
+    power cut (the label log uses it; PostgreSQL commits durably unless it is "OFF")."""
     if is_postgres_url(location):
-        return PostgresStore(str(location), synchronous=synchronous, create=create)
-    return SQLiteStore(location, synchronous=synchronous, create=create)
+        return PostgresStore(str(location), synchronous=synchronous, create=create, read_only=read_only)
+    return SQLiteStore(location, synchronous=synchronous, create=create, read_only=read_only)
 
 
 __all__ = ["BaseStore", "MIGRATIONS", "POSTGRES_MIGRATIONS", "PostgresStore", "SQLiteStore", "Store",

@@ -16,12 +16,13 @@ is on the server's disk before `append_label` returns.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import pandas as pd
 
@@ -90,6 +91,73 @@ INSERT_UNDO = """
     """
 
 
+# Text PostgreSQL cannot hold (NUL, and lone surrogates, which are not UTF-8) is stored escaped and read
+# back equal: ESCAPED followed by the value as ASCII JSON. A value that starts with ESCAPED is escaped too,
+# so every stored string reads back as written; every other value is stored as it is (no migration).
+ESCAPED = "\ue000wb-escaped:"
+
+
+def escape_text(value: str) -> str:
+    return ESCAPED + json.dumps(value, ensure_ascii=True)
+
+
+def unescape_text(value: str) -> str:
+    return json.loads(value[len(ESCAPED):]) if value.startswith(ESCAPED) else value
+
+
+def _encode_text(value: str, encoding: str) -> bytes:
+    if "\x00" in value or value.startswith(ESCAPED):
+        return escape_text(value).encode(encoding)
+    try:
+        return value.encode(encoding)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800" decodes to one)
+        return escape_text(value).encode(encoding)
+
+
+def _register_text_codec(conn: Any) -> None:
+    """Every str parameter and text result of `conn` goes through escape_text / unescape_text."""
+    from psycopg.types import string
+
+    def dumper(base: type) -> type:
+        return type(f"Escaping{base.__name__}", (base,),
+                    {"dump": lambda self, obj: _encode_text(obj, self._encoding)})
+
+    def loader(base: type) -> type:
+        return type(f"Unescaping{base.__name__}", (base,),
+                    {"load": lambda self, data: unescape_text(base.load(self, data))})
+
+    adapters = conn.adapters
+    for base in (string.StrBinaryDumperName, string.StrBinaryDumperVarchar, string.StrBinaryDumper,
+                 string.StrDumperName, string.StrDumperVarchar, string.StrDumper, string.StrDumperUnknown):
+        adapters.register_dumper(str, dumper(base))  # in psycopg's order: the last one is the default
+    for base in (string.TextLoader, string.TextBinaryLoader):
+        for name in ("text", "varchar", "name", "bpchar"):
+            adapters.register_loader(name, loader(base))
+
+
+# A dropped connection (a server restart, a failover, a network blip) is re-opened and the method run
+# again: its transaction was rolled back with the connection. Waits grow to RECONNECT_MAX_WAIT_S, about
+# RECONNECT_BUDGET_S in all, then the method fails with a StoreError.
+RECONNECT_BUDGET_S = 60.0
+RECONNECT_MAX_WAIT_S = 5.0
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reconnecting(method: F) -> F:
+    """Run `method` again on a fresh connection when the connection it used was lost."""
+    @functools.wraps(method)
+    def run(self: "PostgresStore", *args: Any, **kwargs: Any) -> Any:
+        while True:
+            conn = self.conn
+            try:
+                return method(self, *args, **kwargs)
+            except (self._psycopg.OperationalError, self._psycopg.InterfaceError) as exc:
+                if self._closed or not (conn.closed or conn.broken):
+                    raise  # a query error on a live connection (or a closed store): running it again cannot help
+                self._reconnect(conn, exc)
+    return run  # type: ignore[return-value]
+
+
 def is_postgres_url(location: object) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(URL_SCHEMES)
 
@@ -115,7 +183,7 @@ class PostgresStore(BaseStore):
     older schema version is migrated either way, as the SQLite store does. `self.path` is the URL with
     its credentials redacted: what messages, manifests and logs show."""
 
-    def __init__(self, url: str, synchronous: str = "NORMAL", create: bool = True):
+    def __init__(self, url: str, synchronous: str = "NORMAL", create: bool = True, read_only: bool = False):
         import psycopg
 
         self._psycopg = psycopg
@@ -127,12 +195,21 @@ class PostgresStore(BaseStore):
             raise StoreError(f"{self.path}: this workbench has {len(MIGRATIONS)} SQLite schema versions but "
                              f"{len(POSTGRES_MIGRATIONS)} for PostgreSQL (a migration lacks its PostgreSQL DDL)")
         self._lock = threading.RLock()
+        self._closed = False
+        self._synchronous_off = str(synchronous).upper() == "OFF"
+        self._options: dict[str, Any] = {"autocommit": True, "application_name": "workbench"}
+        if "connect_timeout" not in self.url:
+            self._options["connect_timeout"] = 10
+        create = create and not read_only
+        self.read_only = read_only
         self.conn = self._connect(create)
         try:
-            if str(synchronous).upper() == "OFF":
+            if self._synchronous_off:
                 self.conn.execute("SET synchronous_commit = off")
             self._check_schema(create)
-            self._migrate()
+            self._migrate()  # a store an older workbench wrote is upgraded, by readers too
+            if read_only:
+                self.conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
             self.conn.close()
             raise StoreError(self._message(exc)) from None
@@ -141,6 +218,31 @@ class PostgresStore(BaseStore):
             raise
 
     # ---- opening and migrating ---------------------------------------------------------------------
+    def _reconnect(self, lost: Any, exc: BaseException) -> None:
+        """Replace the lost connection `lost` (unless another thread already did), retrying with growing
+        waits for about RECONNECT_BUDGET_S: a server restarting takes seconds."""
+        with self._lock:
+            if self.conn is not lost:
+                return
+            lost.close()
+            deadline, wait = time.monotonic() + RECONNECT_BUDGET_S, 0.1
+            while True:
+                try:
+                    conn = _with_text_codec(self._psycopg.connect(self.url, **self._options))
+                    if self._synchronous_off:
+                        conn.execute("SET synchronous_commit = off")
+                    if self.read_only:
+                        conn.execute("SET default_transaction_read_only = on")
+                    self.conn = conn
+                    return
+                except self._psycopg.OperationalError as again:
+                    exc = again
+                if time.monotonic() + wait > deadline:
+                    raise StoreError(self._message(exc, f"lost the connection and could not reconnect in "
+                                                        f"{RECONNECT_BUDGET_S:g} s: ")) from None
+                time.sleep(wait)
+                wait = min(wait * 2, RECONNECT_MAX_WAIT_S)
+
     def _message(self, exc: BaseException, prefix: str = "") -> str:
         """One line starting with the redacted URL; libpq's text never carries the password, but it is
         redacted anyway (a password in the URL is also in PGPASSWORD-like variables some users set)."""
@@ -149,11 +251,9 @@ class PostgresStore(BaseStore):
 
     def _connect(self, create: bool) -> Any:
         psycopg = self._psycopg
-        options: dict[str, Any] = {"autocommit": True, "application_name": "workbench"}
-        if "connect_timeout" not in self.url:
-            options["connect_timeout"] = 10
+        options = self._options
         try:
-            return psycopg.connect(self.url, **options)
+            return _with_text_codec(psycopg.connect(self.url, **options))
         except psycopg.OperationalError as exc:
             if not _database_missing(exc):
                 raise StoreError(self._message(exc, "cannot connect: ")) from None
@@ -162,7 +262,7 @@ class PostgresStore(BaseStore):
                              f"... --store URL` to create it)")
         self._create_database(options)
         try:
-            return psycopg.connect(self.url, **options)
+            return _with_text_codec(psycopg.connect(self.url, **options))
         except psycopg.OperationalError as exc:
             raise StoreError(self._message(exc, "cannot connect: ")) from None
 
@@ -242,40 +342,48 @@ class PostgresStore(BaseStore):
                                           (version, time.time()))
 
     @property
+    @reconnecting
     def schema_version(self) -> int:
         with self._lock:
             return self._version() or 0
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True  # never re-opened after this
             self.conn.close()
 
     # ---- raw SQL: for tests, benchmarks and debugging; not the store interface -----------------------
+    @reconnecting
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; `?` placeholders (as the SQLite store takes) or `%s`."""
         with self._lock:
             return self.conn.execute(_qmark(sql) if params else sql, params or None)
 
+    @reconnecting
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self._lock:
             cur = self.conn.execute(_qmark(sql) if params else sql, params or None)
             return _frame(cur)
 
+    @reconnecting
     def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Run statements (`?` or `%s` placeholders) atomically: all are written or none."""
         with self._lock, self.conn.transaction():
             for sql, params in statements:
                 self.conn.execute(_qmark(sql) if params else sql, params)
 
+    @reconnecting
     def _rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
 
+    @reconnecting
     def _frame(self, sql: str, params: Any = None) -> pd.DataFrame:
         with self._lock:
             return _frame(self.conn.execute(sql, params))
 
     # ---- datasets and items ------------------------------------------------------------------------
+    @reconnecting
     def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
         if self._rows("SELECT 1 FROM datasets WHERE dataset_id = %s", (dataset_id,)):
             return
@@ -289,11 +397,13 @@ class PostgresStore(BaseStore):
             with self.conn.cursor() as cur:
                 cur.executemany(INSERT_ITEM, rows)
 
+    @reconnecting
     def items_frame(self, dataset_id: str) -> pd.DataFrame:
         rows = self._rows("SELECT fields_json FROM items WHERE dataset_id = %s ORDER BY seq", (dataset_id,))
         return items_from_json([r[0] for r in rows])
 
     # ---- runs --------------------------------------------------------------------------------------
+    @reconnecting
     def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
                    planned: Sequence[tuple[str, int, str]]) -> int:
         with self._lock, self.conn.transaction():
@@ -310,6 +420,7 @@ class PostgresStore(BaseStore):
         return with_tool_calls(frame[RUN_FRAME_COLUMNS])
 
     # ---- responses and call errors -----------------------------------------------------------------
+    @reconnecting
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         with self._lock:
             self.conn.execute(INSERT_RESPONSE, (
@@ -317,6 +428,7 @@ class PostgresStore(BaseStore):
                 response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
                 response.latency_s, response.model_version, time.time(), calls_to_json(response.tool_calls)))
 
+    @reconnecting
     def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
                      message: str, attempts: int) -> None:
         with self._lock:
@@ -324,6 +436,7 @@ class PostgresStore(BaseStore):
                                                   int(attempts), time.time()))
 
     # ---- claims ------------------------------------------------------------------------------------
+    @reconnecting
     def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
         keys = list(dict.fromkeys(keys))
         if not keys:
@@ -337,6 +450,7 @@ class PostgresStore(BaseStore):
                 "SELECT cache_key FROM claims WHERE owner = %s AND cache_key = ANY(%s)", (owner, keys))}
 
     # ---- judgments ---------------------------------------------------------------------------------
+    @reconnecting
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
         if not judgments and not errors:
             return
@@ -354,6 +468,7 @@ class PostgresStore(BaseStore):
                 cur.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
 
     # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
+    @reconnecting
     def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
                      winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:
         params = {"task": task, "item_id": item_id, "rater": rater, "left_model": left_model,
@@ -362,6 +477,7 @@ class PostgresStore(BaseStore):
         with self._lock:  # autocommit: one statement is one transaction, committed before this returns
             return int(self.conn.execute(INSERT_LABEL, params).fetchone()[0])
 
+    @reconnecting
     def append_undo(self, task: str, rater: str, assignment_seed: int, session_id: str) -> tuple[int, str] | None:
         with self._lock, self.conn.transaction():
             self.conn.execute(LABEL_LOCK, (task, rater))
@@ -369,6 +485,11 @@ class PostgresStore(BaseStore):
             row = self.conn.execute(INSERT_UNDO, (int(assignment_seed), session_id, time.time(), task,
                                                   rater)).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _with_text_codec(conn: Any) -> Any:
+    _register_text_codec(conn)
+    return conn
 
 
 def _database_missing(exc: Exception) -> bool:

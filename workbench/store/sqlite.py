@@ -6,6 +6,7 @@ lock) and between processes (WAL, busy timeout). All of the workbench's SQL is i
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -78,7 +79,7 @@ class SQLiteStore(BaseStore):
     that only read must not leave an empty store behind); `synchronous="FULL"` makes every commit
     survive a power cut (the label log uses it), NORMAL survives a killed process."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True):
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True, read_only: bool = False):
         if "://" in str(path):  # a server URL must never become a file named after it (password included)
             from workbench.secrets import redact_url_credentials
 
@@ -87,22 +88,34 @@ class SQLiteStore(BaseStore):
         self.path = Path(path)
         if str(synchronous).upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
+        create = create and not read_only
+        self.read_only = read_only
         self._check_file(create)
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            target, uri = (str(self.path), False) if create else (self.path.resolve().as_uri() + "?mode=rw", True)
-            self.conn = sqlite3.connect(target, timeout=30, check_same_thread=False, isolation_level=None, uri=uri)
+            if read_only:
+                self.conn = self._connect_read_only()
+            else:
+                target, uri = (str(self.path), False) if create else (self.path.resolve().as_uri() + "?mode=rw", True)
+                self.conn = sqlite3.connect(target, timeout=30, check_same_thread=False, isolation_level=None, uri=uri)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
         try:
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            if not read_only:
+                self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self.conn.execute("PRAGMA busy_timeout=30000")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            self._check_integrity()
             self._check_schema()
-            self._migrate()
+            if not read_only:
+                self._migrate()
+            elif schema_version(self.conn) < len(MIGRATIONS):  # written by an older workbench: upgraded first
+                self.conn.close()
+                self._upgrade(synchronous)
+                self.conn = self._connect_read_only()
         except BaseException as exc:
             self.conn.close()
             if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
@@ -110,6 +123,23 @@ class SQLiteStore(BaseStore):
             raise
 
     # ---- opening and migrating ---------------------------------------------------------------------
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A read-only connection. In a folder nobody may write, a WAL store cannot get the shared-memory
+        file SQLite reads it through; with no pending WAL to read either, the file alone is the whole
+        store, and it is opened as immutable."""
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(uri + "?mode=ro", timeout=30, check_same_thread=False, isolation_level=None, uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size:
+                raise  # writes wait in the WAL: reading the file alone would miss them
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", timeout=30, check_same_thread=False,
+                               isolation_level=None, uri=True)
+
     def _check_file(self, create: bool) -> None:
         if not self.path.exists():
             if not create:
@@ -123,6 +153,21 @@ class SQLiteStore(BaseStore):
             raise StoreError(f"{self.path}: not a workbench store (an empty file)")
         if header and header != SQLITE_HEADER:
             raise StoreError(f"{self.path}: not a workbench store (not a SQLite database)")
+
+    def _upgrade(self, synchronous: str) -> None:
+        try:
+            SQLiteStore(self.path, synchronous, create=False).close()  # opened to write: migrated
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: written by an older workbench and cannot be upgraded here ({exc}); "
+                             "run a command that writes (generate) where the store is writable") from None
+
+    def _check_integrity(self) -> None:
+        """A damaged file is refused before anything reads it: a command must never answer from the
+        pages it happens to read (quick_check: every page and record, about 0.5 s per 200 MB)."""
+        problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise StoreError(f"{self.path}: damaged database ({'; '.join(problems)[:200]}; run "
+                             f"`sqlite3 {self.path} '.recover'`)")
 
     def _check_schema(self) -> None:
         version = schema_version(self.conn)
@@ -155,12 +200,17 @@ class SQLiteStore(BaseStore):
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """This thread alone on the connection. A write lock another process held past the busy timeout
-        becomes a StoreError that says so, where sqlite3 says only "database is locked"."""
+        becomes a StoreError that says so, where sqlite3 says only "database is locked"; so does damage
+        the open check could not see (a page changed since), however pandas wraps it."""
         with self._lock:
             try:
                 yield
-            except sqlite3.OperationalError as exc:
-                if "database is locked" not in str(exc):
+            except Exception as exc:
+                cause = exc if isinstance(exc, sqlite3.DatabaseError) else exc.__cause__
+                if isinstance(cause, sqlite3.DatabaseError) and _DAMAGE.search(str(cause)):
+                    raise StoreError(f"{self.path}: damaged database ({cause}; run `sqlite3 {self.path} "
+                                     "'.recover'`)") from None
+                if not isinstance(exc, sqlite3.OperationalError) or "database is locked" not in str(exc):
                     raise
                 waited = self.conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
                 raise StoreError(f"{self.path}: another process kept the store locked for over {waited:g} s (a long "
@@ -308,11 +358,12 @@ class SQLiteStore(BaseStore):
         return label_id, item
 
 
+_DAMAGE = re.compile("malformed|unsupported file format|not a database|disk i/o error", re.I)
+
+
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """Damage, as opposed to lock contention or a failing statement (which surface as what they are)."""
-    text = str(exc).lower()
-    return not isinstance(exc, sqlite3.OperationalError) or any(
-        sign in text for sign in ("malformed", "unsupported file format", "not a database", "disk i/o error"))
+    return not isinstance(exc, sqlite3.OperationalError) or bool(_DAMAGE.search(str(exc)))
 
 
 def _missing(value: Any) -> bool:

@@ -72,7 +72,8 @@ class PairLabeler:
         self.seed = int(seed)
         self.raters = list(raters) if raters else None
         self.overlap = overlap
-        self.log = lab.LabelLog(store_path, task)
+        self.log = lab.LabelLog(store_path, task, items=self.pairs.index,  # no click can label another item or pair
+                                models=(self.model_a, self.model_b) if len(self.pairs) else None)
         self.guidance = guidance
         # the judge's verdicts (item_id, choice A/B/tie) and the gate's win-rate bound: live agreement
         # and "how many more labels" after each click; neither reveals which model is which
