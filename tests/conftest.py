@@ -1,4 +1,6 @@
-"""Shared fixtures. Tests never reach the network: offline flags are set before anything imports."""
+"""Shared fixtures. Tests never reach the network: offline flags are set before anything imports.
+The `fake/` test double is switched on here (and only here) for unit tests; subprocesses and
+notebook kernels a test starts inherit the switch."""
 from __future__ import annotations
 
 import os
@@ -7,7 +9,7 @@ from pathlib import Path
 import pytest
 
 for _name, _value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                      "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
+                      "LITELLM_LOCAL_MODEL_COST_MAP": "True", "WORKBENCH_TEST_PROVIDERS": "1"}.items():
     os.environ[_name] = _value
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
