@@ -16,6 +16,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "external"
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per real part this run lacked (skipped locally, failed under CI)."""
+    from tests.real_parts import MISSING, under_ci
+
+    for message in sorted(MISSING):
+        terminalreporter.write_line(f"{'FAILED' if under_ci() else 'SKIPPED'}, missing: {message}",
+                                    red=under_ci(), yellow=not under_ci())
+
+
 @pytest.fixture
 def store_location(tmp_path):
     """Where a test's store lives: a SQLite file here, a PostgreSQL URL in tests/store."""
@@ -41,5 +50,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        from tests.real_parts import missing
+
+        missing(f"shared data not found at {SHARED_DATA} (CI clones it beside the repo as ../shared)")
     return SHARED_DATA

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.real_parts import need_module
 from workbench.stats import StatsInputError
 from workbench.stats.ppi import PPIWinRate, labels_needed, ppi_batch, ppi_win_rate
 
@@ -279,7 +280,7 @@ def test_ppi_covers_the_full_data_human_win_rate_and_is_narrower(pandalm, judge,
 
 # ---- the authors' package as an oracle (skipped where ppi_py is not installed) -----------------
 def test_matches_ppi_py_the_authors_implementation():
-    ppi_py = pytest.importorskip("ppi_py")
+    ppi_py = need_module("ppi_py", "the authors' PPI package as reference; pip install ppi-python")
     f, y, lab, judge, human = _toy(seed=7, n_total=700, n=90)
     mask = np.zeros(f.size, bool)
     mask[lab] = True
