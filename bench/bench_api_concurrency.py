@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000000")
+os.environ["WORKBENCH_TEST_PROVIDERS"] = "1"  # the fake/ adapter measures the call layer's own cost
 
 import workbench  # noqa: E402,F401  (offline defaults before litellm is imported)
 from bench.local_server import server_hits, start_server  # noqa: E402

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 import nbformat
 
 from workbench.report import DEFAULT_NOTEBOOK, export_html, run_report
+
+os.environ["WORKBENCH_TEST_PROVIDERS"] = "1"  # --fake: the fake/ test double, in the notebook's kernel too
 
 FAKE = {"baseline": "fake/base", "candidates": ["fake/cand"], "judge": None,
         "metrics": ["chrf", "rouge_l", "bleu", "length_chars"], "report_name": "bench-fake"}

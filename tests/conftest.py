@@ -1,4 +1,6 @@
-"""Shared fixtures. Tests never reach the network: offline flags are set before anything imports."""
+"""Shared fixtures. Tests never reach the network: offline flags are set before anything imports.
+The `fake/` test double is switched on here (and only here) for unit tests; subprocesses and
+notebook kernels a test starts inherit the switch."""
 from __future__ import annotations
 
 import os
@@ -7,11 +9,20 @@ from pathlib import Path
 import pytest
 
 for _name, _value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                      "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
+                      "LITELLM_LOCAL_MODEL_COST_MAP": "True", "WORKBENCH_TEST_PROVIDERS": "1"}.items():
     os.environ[_name] = _value
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "external"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per real part this run lacked (skipped locally, failed under CI)."""
+    from tests.real_parts import MISSING, under_ci
+
+    for message in sorted(MISSING):
+        terminalreporter.write_line(f"{'FAILED' if under_ci() else 'SKIPPED'}, missing: {message}",
+                                    red=under_ci(), yellow=not under_ci())
 
 
 @pytest.fixture
@@ -39,5 +50,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        from tests.real_parts import missing
+
+        missing(f"shared data not found at {SHARED_DATA} (CI clones it beside the repo as ../shared)")
     return SHARED_DATA

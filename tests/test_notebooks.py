@@ -1,5 +1,7 @@
 """Every notebook: one `parameters` cell of literals, and it runs top to bottom under nbval on a
-papermill-prepared copy (fake models for speed; the real-model report runs in test_demo_report)."""
+papermill-prepared copy. The models are real and fast: the baseline `replay/base.jsonl` (recorded
+answers) and the candidate `openai/cand` on the local test server (the real-model report runs in
+test_demo_report)."""
 import ast
 import json
 import shutil
@@ -10,11 +12,27 @@ import pandas as pd
 import papermill
 import pytest
 
+from tests.fault_server import FaultServer
 from workbench.project import bundled
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(bundled("notebooks").glob("*.ipynb"))
 OURS = ("migration_report.ipynb", "explore.ipynb", "label_pairs.ipynb", "label_analysis.ipynb")
+BASELINE, CANDIDATE = "replay/base.jsonl", "openai/cand"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FaultServer() as s:
+        yield s
+
+
+def _models(project: Path, items: pd.DataFrame, url: str) -> str:
+    """The baseline's recorded answers (each item's reference) beside the items; the params lines
+    naming both models and the server."""
+    items[["item_id", "reference"]].rename(columns={"reference": "response"}).to_json(
+        project / "base.jsonl", orient="records", lines=True, force_ascii=False)
+    return f'baseline = "{BASELINE}"\ncandidates = ["{CANDIDATE}"]\napi_base = "{url}"\n'
 
 
 def test_there_are_notebooks():
@@ -38,8 +56,8 @@ def test_one_parameters_cell_of_literals(path):
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """A project (params.toml, two fake models' responses and a few labels in its store), and every
+def prepared(tmp_path_factory, server):
+    """A project (params.toml, two models' responses and a few labels in its store), and every
     notebook prepared against it the way users run them."""
     from workbench.config import build_config
     from workbench.labels import LabelLog
@@ -49,7 +67,7 @@ def prepared(tmp_path_factory):
     items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).groupby(["language", "task"]).head(3)
     items.to_json(tmp / "items.jsonl", orient="records", lines=True, force_ascii=False)
     (tmp / "params.toml").write_text(
-        'report_name = "nbval"\ndataset = "items.jsonl"\nbaseline = "fake/base"\ncandidates = ["fake/cand"]\n'
+        'report_name = "nbval"\ndataset = "items.jsonl"\n' + _models(tmp, items, server.url) +
         'judge = ""\nmetrics = ["chrf", "length_chars"]\nbootstrap_resamples = 100\n'
         'gate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, higher_is_better = true } } }\n', encoding="utf-8")
     config = build_config(tmp / "params.toml")
@@ -98,9 +116,10 @@ def test_notebooks_run_and_show_the_reports_runs(prepared):
                                    progress_bar=False)
     shown = {p.name: _outputs(p) for p in prepared}
     assert "Nothing to" not in "".join(shown.values())
-    assert "12 items; baseline fake/base; candidates fake/cand; 8 human labels" in shown["explore.ipynb"]
+    assert f"12 items; baseline {BASELINE}; candidates {CANDIDATE}; 8 human labels" in shown["explore.ipynb"]
     assert "12 items to label." in shown["label_pairs.ipynb"]
-    assert "fake/base" not in shown["label_pairs.ipynb"] and "fake/cand" not in shown["label_pairs.ipynb"]
+    assert BASELINE not in shown["label_pairs.ipynb"] and CANDIDATE not in shown["label_pairs.ipynb"]
+    assert "base.jsonl" not in shown["label_pairs.ipynb"]
     assert "8 labels by 2 raters on 4 items" in shown["label_analysis.ipynb"]
     assert "agreed on 4 of 4" in shown["label_analysis.ipynb"]
 
@@ -127,42 +146,42 @@ def test_explore_opens_from_the_store_with_responses_only(prepared):
                                parameters={"params_file": str(project / "params.toml"), "evidence": False},
                                cwd=str(project), progress_bar=False)
     shown = _outputs(out)
-    assert "12 items; baseline fake/base; candidates fake/cand; responses only (set evidence = True" in shown
+    assert f"12 items; baseline {BASELINE}; candidates {CANDIDATE}; responses only (set evidence = True" in shown
     assert "Latency per call" not in shown and "Nothing to explore" not in shown
     assert "wb-explorer" in shown  # the explorer's item view was rendered
 
 
 @pytest.mark.slow
-def test_explore_shows_the_latest_runs_when_the_reports_selection_cannot_be_read(tmp_path):
+def test_explore_shows_the_latest_runs_when_the_reports_selection_cannot_be_read(tmp_path, server):
     """A report run with `-p sample_size 4` leaves runs of 4 items; params.toml selects all 6. The explorer
     still shows those responses, and says why scores, verdicts and labels are missing."""
     from workbench.config import build_config
     from workbench.pipeline import run_pipeline
 
-    pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).head(6).to_json(
-        tmp_path / "items.jsonl", orient="records", lines=True, force_ascii=False)
-    params = _params(tmp_path, "params.toml", "items.jsonl")
+    items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).head(6)
+    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True, force_ascii=False)
+    params = _params(tmp_path, "params.toml", "items.jsonl", _models(tmp_path, items, server.url))
     run_pipeline(build_config(params, {"sample_size": 4}))
     out = tmp_path / "explore.ipynb"
     papermill.execute_notebook(str(bundled("notebooks/explore.ipynb")), str(out), kernel_name="python3",
                                parameters={"params_file": str(params)}, cwd=str(tmp_path), progress_bar=False)
     shown = _outputs(out)
-    assert ("4 items; baseline fake/base; candidates fake/cand; responses only: scores, judge verdicts and human "
+    assert (f"4 items; baseline {BASELINE}; candidates {CANDIDATE}; responses only: scores, judge verdicts and human "
             "labels need the report's selection, which cannot be read now:") in shown
     assert "2 of 6 responses are not in the store" in shown and "Nothing to explore" not in shown
     assert "wb-explorer" in shown  # the explorer's item view was rendered
 
 
-def _params(project: Path, name: str, dataset: str) -> Path:
+def _params(project: Path, name: str, dataset: str, models: str) -> Path:
     (project / name).write_text(
-        f'dataset = "{dataset}"\nbaseline = "fake/base"\ncandidates = ["fake/cand"]\njudge = ""\nmetrics = ["chrf"]\n'
+        f'dataset = "{dataset}"\n{models}judge = ""\nmetrics = ["chrf"]\n'
         'baseline_prompt = ""\ncandidate_prompts = [""]\nsample_size = ""\n'
         'gate = { min_items = 5, metrics = { chrf = { max_drop = 5.0, higher_is_better = true } } }\n',
         encoding="utf-8")
     return project / name
 
 
-def test_report_runs_are_each_arms_latest_run_on_the_configurations_data(tmp_path):
+def test_report_runs_are_each_arms_latest_run_on_the_configurations_data(tmp_path, server):
     from workbench.config import build_config
     from workbench.errors import InputError
     from workbench.pipeline import report_runs, run_pipeline
@@ -173,10 +192,11 @@ def test_report_runs_are_each_arms_latest_run_on_the_configurations_data(tmp_pat
     items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True)
     items.head(6).to_json(project / "items.jsonl", orient="records", lines=True, force_ascii=False)
     items.tail(7).to_json(project / "other.jsonl", orient="records", lines=True, force_ascii=False)
-    config = build_config(_params(project, "params.toml", "items.jsonl"))
-    other = build_config(_params(project, "other.toml", "other.jsonl"))  # a second params file, one store
+    models = _models(project, pd.concat([items.head(6), items.tail(7)]), server.url)  # one recording for both files
+    config = build_config(_params(project, "params.toml", "items.jsonl", models))
+    other = build_config(_params(project, "other.toml", "other.jsonl", models))  # a second params file, one store
     with open_store(config.store_path) as store:
-        with pytest.raises(InputError, match="no run of fake/base, fake/cand on items.jsonl"):
+        with pytest.raises(InputError, match=f"no run of {BASELINE}, {CANDIDATE} on items.jsonl"):
             report_runs(config, store)
     run_pipeline(config)
     run_pipeline(config)  # a second report run: the explorer reads the newest runs
@@ -186,7 +206,7 @@ def test_report_runs_are_each_arms_latest_run_on_the_configurations_data(tmp_pat
     with open_store(config.store_path) as store:
         runs, runs_other = report_runs(config, store), report_runs(other, store)
         frame = store.runs_frame().set_index("run_id")
-    assert list(runs) == ["fake/base", "fake/cand"]
+    assert list(runs) == [BASELINE, CANDIDATE]
     assert runs == {m: int(newest.loc[newest["model"] == m, "run_id"].max()) for m in runs}
     assert set(frame.loc[list(runs.values()), "source"]) == {str(project / "items.jsonl")}
     assert set(frame.loc[list(runs_other.values()), "source"]) == {str(project / "other.jsonl")}

@@ -285,15 +285,13 @@ _RENDERED_JS = """(axis) => {
 
 @pytest.fixture(scope="module")
 def chromium():
-    import os
     from pathlib import Path
 
+    from tests.real_parts import missing, need_module
+
     if not Path(CHROMIUM_PATH).exists():
-        message = "browser plot checks need /usr/bin/chromium: run scripts/setup_browser.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
+        missing("browser plot checks need /usr/bin/chromium: run scripts/setup_browser.sh")
+    sync_api = need_module("playwright.sync_api", "browser plot checks need playwright: run scripts/setup_browser.sh")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_FLAGS, headless=True)
         yield browser

@@ -146,7 +146,7 @@ def test_hanging_server_is_a_timeout(make, fault_server) -> None:
     fault_server.always("item", hang())
     start = time.monotonic()
     error = ask(make(fault_server), "item", timeout_s=0.5)
-    assert error.kind == "timeout" and time.monotonic() - start < 1.5
+    assert error.kind == "timeout" and time.monotonic() - start < 10 * 0.5  # the timeout, with a 10x margin
 
 
 def test_refused_connection_is_a_connection_error(make) -> None:

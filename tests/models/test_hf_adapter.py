@@ -1,4 +1,6 @@
-"""The hf/ adapter: options, identity, and real generation with both bundled models on CPU."""
+"""The hf/ adapter: options, identity, and real generation with both bundled models on CPU. The defaults
+that depend on the machine (device, dtype, rows at once) are checked against the machine; the CUDA
+path itself runs in tests/models/test_gpu.py."""
 from __future__ import annotations
 
 import asyncio
@@ -89,11 +91,12 @@ def test_bad_spec_is_an_error_at_construction(tmp_path):
         get_model(f"hf/{tmp_path}/absent")
 
 
-def test_unavailable_cuda_is_an_error():
+def test_device_cuda_is_taken_where_there_is_one_and_an_error_elsewhere():
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+    if torch.cuda.is_available():  # the expectation follows the machine (tests/models/test_gpu.py runs it)
+        assert get_model(SMOL, device="cuda").device.startswith("cuda")
+        return
     with pytest.raises(InputError, match="no CUDA GPU"):
         get_model(SMOL, device="cuda")
 
@@ -108,7 +111,14 @@ def test_identity_is_content_dtype_and_spec():
     assert get_model(SMOL, dtype="bf16").identity()["dtype"] == "bfloat16"
     by_path = get_model(f"hf/{adapter.ref.gguf}")
     assert by_path.identity()["weights_sha256"] == identity["weights_sha256"]
-    assert adapter.slots == 16 and adapter.max_batch == 4 * 16 and adapter.concurrent is False
+    # the default device is CUDA where there is one (32 rows at once), else the CPU (16 rows)
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    assert adapter.device.startswith("cuda") == on_gpu
+    slots = 32 if on_gpu else 16
+    assert adapter.slots == slots and adapter.max_batch == 4 * slots and adapter.concurrent is False
+    assert get_model(SMOL, device="cpu").slots == 16
     assert get_model(SMOL, batch_size=3).slots == 3
     assert get_model(SMOL, batch_size=3, scheduling="static").identity() == identity  # never changes an answer
 

@@ -3,7 +3,7 @@
 vLLM needs a CUDA GPU and is not installed here, so the translation is checked against a
 stand-in `vllm` module that records what the adapter asks of `LLM` and `SamplingParams` and
 answers with vLLM's output shape (RequestOutput.prompt_token_ids, .outputs[0].text,
-.token_ids, .finish_reason).
+.token_ids, .finish_reason). The real engine runs in test_gpu.py, on a GPU machine with vLLM.
 """
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ def pandalm() -> dict[str, np.ndarray]:
 
     base = SHARED_DATA / "pandalm"
     if not base.is_dir():
-        pytest.skip(f"shared data not found at {base}")
+        from tests.real_parts import missing
+
+        missing(f"shared data not found at {base} (CI clones it beside the repo as ../shared)")
     return load_pandalm(base)
 
 

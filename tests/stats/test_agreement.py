@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.real_parts import need_module
 from workbench.stats import StatsInputError, cohen_kappa, krippendorff_alpha, majority_label, reliability_matrix
 
 N = None
@@ -76,7 +77,7 @@ def test_cohen_kappa_textbook_value():
 
 @pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
 def test_cohen_kappa_matches_scikit_learn(weights):
-    metrics = pytest.importorskip("sklearn.metrics")
+    metrics = need_module("sklearn.metrics", "the independent kappa reference; pip install scikit-learn")
     rng = np.random.default_rng(2)
     a = rng.integers(1, 6, 200)
     b = np.clip(a + rng.integers(-1, 2, 200), 1, 5)
@@ -196,7 +197,7 @@ def test_agreement_table_rejects_duplicates_and_missing_columns():
 
 
 def test_agreement_table_kappa_matches_scikit_learn():
-    metrics = pytest.importorskip("sklearn.metrics")
+    metrics = need_module("sklearn.metrics", "the independent kappa reference; pip install scikit-learn")
     rng = np.random.default_rng(5)
     a = rng.choice(["A", "B", "tie"], 60)
     b = np.where(rng.random(60) < 0.7, a, rng.choice(["A", "B", "tie"], 60))

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.real_parts import need_module
 from workbench.stats import StatsInputError
 from workbench.stats.ppi import PPIWinRate, labels_needed, ppi_batch, ppi_win_rate
 
@@ -54,7 +55,9 @@ def pandalm() -> dict[str, np.ndarray]:
 
     base = SHARED_DATA / "pandalm"
     if not base.is_dir():
-        pytest.skip(f"shared data not found at {base}")
+        from tests.real_parts import missing
+
+        missing(f"shared data not found at {base} (CI clones it beside the repo as ../shared)")
     return load_pandalm(base)
 
 
@@ -279,7 +282,7 @@ def test_ppi_covers_the_full_data_human_win_rate_and_is_narrower(pandalm, judge,
 
 # ---- the authors' package as an oracle (skipped where ppi_py is not installed) -----------------
 def test_matches_ppi_py_the_authors_implementation():
-    ppi_py = pytest.importorskip("ppi_py")
+    ppi_py = need_module("ppi_py", "the authors' PPI package as reference; pip install ppi-python")
     f, y, lab, judge, human = _toy(seed=7, n_total=700, n=90)
     mask = np.zeros(f.size, bool)
     mask[lab] = True

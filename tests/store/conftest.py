@@ -1,10 +1,11 @@
 """Real PostgreSQL for the store tests: one throwaway server per test session (tests/store/pgcluster.py),
-a fresh database per test. Skipped, with the reason, only where PostgreSQL is not installed and could not
-be (scripts/setup.sh installs Debian's `postgresql`)."""
+a fresh database per test. Where PostgreSQL is not installed and could not be (scripts/setup.sh installs
+Debian's `postgresql`), skipped with that line, and failed with it under CI."""
 from __future__ import annotations
 
 import pytest
 
+from tests.real_parts import missing
 from tests.store.pgcluster import PostgresCluster, find_bindir
 
 
@@ -12,7 +13,7 @@ from tests.store.pgcluster import PostgresCluster, find_bindir
 def pg_cluster():
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it: apt-get install postgresql)")
+        missing("PostgreSQL is not installed (scripts/setup.sh installs it: apt-get install postgresql)")
     cluster = PostgresCluster(bindir, fsync=False).start()  # durability is the server's; speed the tests up
     try:
         yield cluster

@@ -15,6 +15,7 @@ import time
 import pandas as pd
 import pytest
 
+from tests.real_parts import need_module
 from tests.store.pgcluster import wait_for
 from workbench import labels as lab
 from workbench.store import open_store
@@ -210,7 +211,7 @@ def test_the_manifest_records_the_store_without_its_password(pg_cluster, tmp_pat
 
 
 def test_the_labeler_widget_writes_to_a_postgres_store(pg_cluster, monkeypatch, tmp_path):
-    pytest.importorskip("ipywidgets")
+    need_module("ipywidgets", "the labeler widget (a workbench dependency)")
     from workbench.widgets.labeler import PairLabeler, rater_file
 
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -141,7 +141,9 @@ def test_sides_on_screen_match_the_rows(path, pairs):
 
 
 def test_keys_ipyevents_events_and_text_fallback(path, pairs):
-    pytest.importorskip("ipyevents")
+    from tests.real_parts import need_module
+
+    need_module("ipyevents", "the labeler's keyboard shortcuts (a workbench dependency)")
     labeler = _make(path, pairs, keyboard="ipyevents")
     assert labeler._keyboard.watched_events == ["keydown"] and labeler._keyboard.source is labeler.item_panel
     assert labeler.note not in labeler.item_panel.children  # typing a note is never a shortcut

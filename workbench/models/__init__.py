@@ -2,11 +2,15 @@
 
 `get_model("litellm/gpt-4o-mini", api_base=...)` returns an adapter; `make_adapter` also takes the
 folder a relative `hf/`, `vllm/` or `replay/` path resolves against (the user's project). Registering a
-provider is one line in `_PROVIDERS`; adapters import their heavy libraries lazily.
+provider is one line in `_PROVIDERS`; adapters import their heavy libraries lazily. The `fake/` test
+double exists only where the test suite switches it on (`WORKBENCH_TEST_PROVIDERS=1`, set by
+tests/conftest.py so that CLI subprocesses and notebook kernels of a test inherit it): a user can
+never pick it, by mistake or as a fallback.
 """
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,12 +29,20 @@ _PROVIDERS: dict[str, str] = {
     "hf": "workbench.models.hf_adapter:HFAdapter",
     "vllm": "workbench.models.vllm_adapter:VLLMAdapter",
     "replay": "workbench.models.replay_adapter:ReplayAdapter",
-    "fake": "workbench.models.fake_adapter:FakeAdapter",
 }
+# test doubles, registered only while TEST_PROVIDERS_ENV is "1" (the test suite)
+_TEST_PROVIDERS: dict[str, str] = {"fake": "workbench.models.fake_adapter:FakeAdapter"}
+TEST_PROVIDERS_ENV = "WORKBENCH_TEST_PROVIDERS"
+
+
+def _registered() -> dict[str, str]:
+    if os.environ.get(TEST_PROVIDERS_ENV) == "1":
+        return {**_TEST_PROVIDERS, **_PROVIDERS}
+    return _PROVIDERS
 
 
 def providers() -> list[str]:
-    return sorted(_PROVIDERS)
+    return sorted(_registered())
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -38,13 +50,13 @@ def split_name(name: str) -> tuple[str, str]:
     provider, sep, model = name.partition("/")
     if not sep or not model:
         raise UnknownModelError(f"model name '{name}' must look like 'provider/model' (providers: {', '.join(providers())})")
-    if provider not in _PROVIDERS:
+    if provider not in _registered():
         raise UnknownModelError(f"unknown model provider '{provider}' in '{name}' (known: {', '.join(providers())})")
     return provider, model
 
 
 def adapter_class(provider: str) -> type[Adapter]:
-    module_name, _, class_name = _PROVIDERS[provider].partition(":")
+    module_name, _, class_name = _registered()[provider].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
