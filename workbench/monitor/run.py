@@ -355,7 +355,20 @@ def _reference_summary(config: DriftConfig, ref: sig.ReferenceProfile) -> dict[s
     q = np.percentile(ref.lengths, [10, 50, 90])
     return {"source": config.reference, "inputs": ref.rows, "p10_chars": float(q[0]), "median_chars": float(q[1]),
             "p90_chars": float(q[2]), "languages": ref.language_shares(), "vocabulary": len(ref.vocab),
-            "embedded": len(ref.sample_texts)}
+            "embedded": len(ref.sample_texts), "sha256": file_sha256(config.path(config.reference))}
+
+
+def file_sha256(path: Path) -> str | None:
+    """The file's content hash (None for a folder): what `workbench refresh` checks a drift result against."""
+    import hashlib
+
+    if not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
