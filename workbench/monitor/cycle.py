@@ -150,7 +150,8 @@ def current_set(dataset: Path, versions_dir: Path, log_sha: str | None) -> tuple
 
 
 def retiring(payload: dict[str, Any], within: int) -> list[dict[str, Any]]:
-    rows = [r for r in payload.get("retirement", []) if r.get("in_use") and r.get("days_left") is not None
+    rows = [{**r, "retires": str(r["retires"])[:10], "days_left": int(r["days_left"])}  # drift.json dates are timestamps
+            for r in payload.get("retirement", []) if r.get("in_use") and r.get("days_left") is not None
             and r["days_left"] <= within]
     return sorted(rows, key=lambda r: r["days_left"])
 
