@@ -59,7 +59,8 @@ def test_stable_log_writes_only_the_drift_report_and_exits_0(tmp_path, capsys, m
 
 
 def test_retirement_with_a_fixed_today_reports_on_the_successor(tmp_path, capsys, monkeypatch):
-    root = make_project(tmp_path, stable=True, lifecycle=RETIRING)
+    stale = RETIRING.replace("checked = 2026-11-01", "checked = 2025-01-15")  # and the dates not checked for long
+    root = make_project(tmp_path, stable=True, lifecycle=stale)
     monkeypatch.chdir(root)
     code, record, err = _cycle(capsys, "--today", "2026-08-01")  # 122 days before: nothing yet
     assert code == 0 and record["triggers"] == []
@@ -71,6 +72,9 @@ def test_retirement_with_a_fixed_today_reports_on_the_successor(tmp_path, capsys
     assert "replay/baseline.jsonl retires 2026-12-01 (in 15 days; lifecycle.toml): report on its successor " \
            "replay/successor.jsonl" in err
     assert json.loads((root / "reports" / "cycle" / "cycle.json").read_text())["retirement"]["days_left"] == 15
+    assert "warning: the lifecycle file" in err and "last checked 2025-01-15" in err
+    html = (root / "reports" / "cycle" / "report.html").read_text(encoding="utf-8")
+    assert "lifecycle.toml was last checked 2025-01-15" in html  # the report names it too (on its own date)
 
 
 @pytest.mark.parametrize("case, expected", [

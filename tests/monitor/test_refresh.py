@@ -152,3 +152,19 @@ def test_bad_input_exits_3_and_writes_nothing(project, capsys, monkeypatch):
         RefreshConfig.from_parameters({"dataset": "x", "drift": "y", "dedup_threshold": 1.5})
     assert sorted(p.name for p in (root / "data").iterdir()) == written
     assert not list((stable / "data").glob("eval.v*"))
+
+
+def test_refresh_from_a_production_log_checks_drift_first(project, tmp_path, capsys, monkeypatch):
+    root, _, _, _ = project
+    monkeypatch.chdir(root)
+    (tmp_path / "drift.toml").write_text('window = "week"\nsignals = ["length", "language", "vocabulary"]\n'
+                                         'id_field = "request_id"\n', encoding="utf-8")
+    code = main(["refresh", "--dataset", "data/eval.jsonl", "--production", "logs/prod.jsonl", "--drift-params",
+                 str(tmp_path / "drift.toml"), "--max-new", "20", "--output-dir", str(tmp_path / "out")])
+    out = capsys.readouterr()
+    line = json.loads(out.out.strip().splitlines()[-1])
+    assert code == 0 and line["created"] and line["added"] == 20 and line["path"] == str(tmp_path / "out" / "eval.v2.jsonl")
+    assert "DRIFT in 2 window(s)" in out.err and "origin=production: 0 -> 20 (+20)" in out.err
+    assert (root / "reports" / "refresh-drift" / "drift.json").is_file()
+    # the same rows as from the drift report of the same log
+    assert (tmp_path / "out" / "eval.v2.jsonl").read_bytes() == (root / "data" / "eval.v2.jsonl").read_bytes()

@@ -49,6 +49,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[a
                    help="a column each production item takes from its nearest current item, e.g. task (repeatable)")
     p.add_argument("--report-params", default=None, metavar="FILE",
                    help="the report's parameters: dataset and field names (default params.toml when present)")
+    p.add_argument("--production", default=None, metavar="LOG",
+                   help="instead of --drift: check this production log against the set first (drift parameters "
+                        "from --drift-params; the drift result goes to reports/refresh-drift/)")
+    p.add_argument("--drift-params", default=None, metavar="FILE", help="with --production: drift parameters (TOML)")
     _common(p)
 
     c = subparsers.add_parser("cycle", help="drift check -> refresh -> migration report, for a scheduler "
@@ -105,6 +109,8 @@ def run_refresh(args: argparse.Namespace) -> int:
         from workbench.errors import InputError
 
         raise InputError("refresh: give --dataset (the current evaluation set) or --report-params")
+    if args.production:
+        overrides["drift"] = str(_drift_first(args, overrides))
     result = refresh(build_config(args.params, overrides))
     print(result.summary(), file=sys.stderr)
     changed = result.diff[result.diff["change"] != 0]
@@ -117,6 +123,23 @@ def run_refresh(args: argparse.Namespace) -> int:
                       "to_label": str(result.to_label) if result.to_label else None, **result.counts},
                      ensure_ascii=False))
     return 0
+
+
+def _drift_first(args: argparse.Namespace, overrides: dict[str, Any]) -> Path:
+    """The drift check of --production against the set, written where refresh reads it."""
+    from workbench.monitor.config import build_config as drift_build
+    from workbench.monitor.run import run_for_report
+    from workbench.project import resolve
+
+    out = Path("reports") / "refresh-drift"
+    config = drift_build(args.drift_params, {"reference": str(resolve(overrides["dataset"], Path.cwd())),
+                                             "production": str(Path(args.production).resolve()),
+                                             "reference_input_field": overrides.get("input_field", "input"),
+                                             "output_dir": str(out.resolve()), "report_name": "refresh-drift"})
+    result = run_for_report(config)
+    for line in result.summary_lines():
+        print(line, file=sys.stderr)
+    return out.resolve()
 
 
 def run_cycle_command(args: argparse.Namespace) -> int:
