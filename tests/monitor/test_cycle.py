@@ -23,7 +23,7 @@ def _cycle(capsys, *argv: str) -> tuple[int, dict, str]:
 
 
 def test_drift_refreshes_the_set_and_reports_then_a_rerun_makes_no_call(tmp_path, capsys, monkeypatch):
-    root = make_project(tmp_path)
+    root = make_project(tmp_path, cycle='target = "human"\n')  # production items go to the labelers
     monkeypatch.chdir(root)
     code, record, err = _cycle(capsys)
     assert code == 1 and record["verdict"] == "FAIL" and record["exit_code"] == 1  # the candidate answers a third
@@ -38,13 +38,22 @@ def test_drift_refreshes_the_set_and_reports_then_a_rerun_makes_no_call(tmp_path
     assert (root / "reports" / "cycle-drift" / "drift.json").is_file()
     verdict = json.loads((report / "verdict.json").read_text(encoding="utf-8"))
     assert verdict["verdict"] == "FAIL"
+    # the labeler takes the items without a reference as its task: both answers are in the store already
+    from workbench.config import build_config
+    from workbench.pipeline import label_pairs
+
+    to_label = root / "data" / "eval.v2.to_label.jsonl"
+    assert record["refresh"]["targets"] == {"reference": 48, "human": 12}
+    _, pairs = label_pairs(build_config(root / "params.toml", {"dataset": str(to_label)}))
+    assert len(pairs) == 12 and pairs.attrs["dropped"] == 0 and pairs["item_id"].str.startswith("req-").all()
 
     # the same log again: the same version, the same verdict, every answer from the store
     version = (root / "data" / "eval.v2.jsonl").read_bytes()
     code, again, err = _cycle(capsys)
     assert code == 1 and again["calls_made"] == 0 and "0 model call(s)" in err
     assert again["refresh"]["created"] is False and again["reference_is"].startswith("the parent of eval.v2.jsonl")
-    assert sorted(p.name for p in (root / "data").glob("eval.v*.jsonl")) == ["eval.v2.jsonl"]
+    assert sorted(p.name for p in (root / "data").glob("eval.v*")) == \
+        ["eval.v2.jsonl", "eval.v2.refresh.json", "eval.v2.to_label.jsonl"]  # no v3
     assert (root / "data" / "eval.v2.jsonl").read_bytes() == version
 
 

@@ -117,8 +117,9 @@ def run_refresh(args: argparse.Namespace) -> int:
     for _, row in changed.iterrows():
         print(f"  {row['slice']}={row['value']}: {row['before']} -> {row['after']} ({row['change']:+d})", file=sys.stderr)
     if result.to_label:
-        print(f"{result.to_label.name}: items without a reference for the pair labeler (label_pairs.ipynb with "
-              f"overrides = {{\"dataset\": \"{result.to_label}\"}})", file=sys.stderr)
+        print(f"{result.to_label.name}: items without a reference for the pair labeler: once the report ran on "
+              f"{result.path.name}, open label_pairs.ipynb with overrides = {{\"dataset\": \"{result.to_label}\"}}",
+              file=sys.stderr)
     print(json.dumps({"path": str(result.path), "created": result.created, "manifest": str(result.manifest_path),
                       "to_label": str(result.to_label) if result.to_label else None, **result.counts},
                      ensure_ascii=False))
