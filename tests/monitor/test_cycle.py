@@ -67,6 +67,13 @@ def test_stable_log_writes_only_the_drift_report_and_exits_0(tmp_path, capsys, m
     assert not list((root / "data").glob("eval.v*")) and not (root / ".workbench").exists()
 
 
+def test_the_report_params_file_works_as_params_with_cycle_toml_beside_it(tmp_path, capsys, monkeypatch):
+    root = make_project(tmp_path, stable=True)
+    monkeypatch.chdir(tmp_path)  # from another folder: paths resolve against the file's
+    code, record, err = _cycle(capsys, "--params", str(root / "params.toml"))
+    assert code == 0 and record["log"] == str(root / "logs" / "stable.jsonl") and record["today"] == "2026-11-16"
+
+
 def test_retirement_with_a_fixed_today_reports_on_the_successor(tmp_path, capsys, monkeypatch):
     stale = RETIRING.replace("checked = 2026-11-01", "checked = 2025-01-15")  # and the dates not checked for long
     root = make_project(tmp_path, stable=True, lifecycle=stale)

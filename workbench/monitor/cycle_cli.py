@@ -126,6 +126,13 @@ def run_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_report_params(path: Path) -> bool:
+    """A migration report's parameters file (it names the baseline), given where the cycle's belongs."""
+    from workbench.params import load_params_file
+
+    return "baseline" in load_params_file(path)
+
+
 def _drift_first(args: argparse.Namespace, overrides: dict[str, Any]) -> Path:
     """The drift check of --production against the set, written where refresh reads it."""
     from workbench.monitor.config import build_config as drift_build
@@ -148,7 +155,13 @@ def run_cycle_command(args: argparse.Namespace) -> int:
     from workbench.progress import reporter
 
     params = args.params or ("cycle.toml" if Path("cycle.toml").is_file() else None)
-    result = run_cycle(build_config(params, _overrides(args, CYCLE_FLAGS)), args.reports_dir,
+    overrides = _overrides(args, CYCLE_FLAGS)
+    if params and _is_report_params(Path(params)):  # `workbench cycle --params params.toml`
+        folder = Path(params).resolve().parent
+        overrides.setdefault("report_params", str(Path(params).resolve()))
+        overrides.setdefault("project_dir", str(folder))
+        params = str(folder / "cycle.toml") if (folder / "cycle.toml").is_file() else None
+    result = run_cycle(build_config(params, overrides), args.reports_dir,
                        progress=reporter("quiet" if args.quiet else "auto"))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
