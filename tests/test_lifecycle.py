@@ -66,3 +66,32 @@ def test_bad_entries_name_file_model_and_field(tmp_path: Path, text: str, named:
 def test_bundled_file_loads() -> None:
     entries = load_registry_file(Path(__file__).resolve().parents[1] / "data" / "model_lifecycle.toml")
     assert "hf/smollm2-135m-instruct" in entries and entries["hf/gemma3-270m"].released == dt.date(2025, 8, 14)
+
+
+def test_successor_is_read_and_checked(tmp_path: Path) -> None:
+    from workbench.lifecycle import load_registry_file
+
+    path = write(tmp_path, '[models."openai/old"]\nretires = 2026-12-01\nsuccessor = "openai/new"\n')
+    assert load_registry_file(path)["openai/old"].successor == "openai/new"
+    with pytest.raises(InputError, match=r"openai/old.successor: 'new' is not a model name"):
+        load_registry_file(write(tmp_path, '[models."openai/old"]\nsuccessor = "new"\n'))
+
+
+def test_a_file_checked_long_ago_is_named_stale(tmp_path: Path) -> None:
+    import os
+
+    from workbench.lifecycle import checked_on, staleness_warning
+
+    dated = write(tmp_path, 'checked = 2026-01-01\n[models."openai/x"]\nretires = 2027-01-01\n')
+    assert checked_on(dated) == (dt.date(2026, 1, 1), "its `checked` date")
+    assert staleness_warning(dated, dt.date(2026, 6, 30), 180) is None  # 180 days: still fresh
+    warning = staleness_warning(dated, TODAY, 180)
+    assert f"{dated} was last checked 2026-01-01" in warning and "333 days ago (more than 180)" in warning
+    undated = tmp_path / "undated.toml"
+    undated.write_text('[models."openai/x"]\n', encoding="utf-8")
+    old = dt.datetime(2025, 12, 1, 12).timestamp()
+    os.utime(undated, (old, old))
+    assert "(its modification time), 364 days ago" in staleness_warning(undated, TODAY, 180)
+    assert staleness_warning(None, TODAY) is None and staleness_warning(tmp_path / "missing.toml", TODAY) is None
+    with pytest.raises(InputError, match="checked: 'yesterday' is not a date"):
+        checked_on(write(tmp_path, 'checked = "yesterday"\n'))

@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_drift(sub)
     COMMANDS.update(add_optimize(sub))
+    from workbench.monitor.cycle_cli import add_parsers as add_cycle
+
+    COMMANDS.update(add_cycle(sub))  # refresh, cycle
     return parser
 
 

@@ -2,6 +2,9 @@
 
 Sources, later ones winning: litellm's model map (`deprecation_date`, where it has one) and a
 user-editable TOML file (default: the bundled resources/data/model_lifecycle.toml) keyed by the workbench model name.
+An entry may name its `successor` (the model a retirement-triggered `workbench cycle` reports on); the
+file's top-level `checked = YYYY-MM-DD` says when someone last compared the dates with the providers'
+pages, so a stale file is named in the report and the cycle instead of trusted silently.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Iterable
 from workbench.errors import InputError
 
 WARN_DAYS = 90
+MAX_AGE_DAYS = 180  # a lifecycle file checked longer ago than this is called stale
 
 
 def today() -> dt.date:
@@ -28,6 +32,7 @@ class Lifecycle:
     retires: dt.date | None
     source: str
     note: str | None = None
+    successor: str | None = None
 
     def days_left(self, today: dt.date) -> int | None:
         return None if self.retires is None else (self.retires - today).days
@@ -66,13 +71,47 @@ def load_registry_file(path: str | Path) -> dict[str, Lifecycle]:
     entries = {}
     for model, fields in data.get("models", {}).items():
         if not isinstance(fields, dict):
-            raise InputError(f"{path}, model '{model}': expected a table of released, retires and note")
-        unknown = set(fields) - {"released", "retires", "note"}
+            raise InputError(f"{path}, model '{model}': expected a table of released, retires, note and successor")
+        unknown = set(fields) - {"released", "retires", "note", "successor"}
         if unknown:
             raise InputError(f"{path}, model '{model}': unknown field(s) {', '.join(sorted(unknown))}")
         entries[model] = Lifecycle(model, _date(fields.get("released"), f"{path}, {model}.released"),
-                                   _date(fields.get("retires"), f"{path}, {model}.retires"), str(path), fields.get("note"))
+                                   _date(fields.get("retires"), f"{path}, {model}.retires"), str(path), fields.get("note"),
+                                   _successor(fields.get("successor"), f"{path}, {model}.successor"))
     return entries
+
+
+def _successor(value: object, where: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or "/" not in value:
+        raise InputError(f"{where}: '{value}' is not a model name (provider/model)")
+    return value
+
+
+def checked_on(path: str | Path) -> tuple[dt.date, str]:
+    """When the file's dates were last checked: its `checked` key, else the day it was last modified."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if data.get("checked") not in (None, ""):
+        return _date(data["checked"], f"{path}, checked"), "its `checked` date"
+    return dt.date.fromtimestamp(path.stat().st_mtime), "its modification time"
+
+
+def staleness_warning(path: str | Path | None, today: dt.date, max_age_days: int = MAX_AGE_DAYS) -> str | None:
+    """A sentence naming the file and its age when its dates were checked more than max_age_days ago."""
+    if path is None or not Path(path).is_file():
+        return None
+    when, basis = checked_on(path)
+    age = (today - when).days
+    if age <= max_age_days:
+        return None
+    return (f"the lifecycle file {path} was last checked {when.isoformat()} ({basis}), {age} days ago (more than "
+            f"{max_age_days}): retirement dates may have changed; check them with the providers and set "
+            f"`checked = {today.isoformat()}` at its top")
 
 
 def from_litellm(model: str) -> Lifecycle | None:

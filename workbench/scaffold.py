@@ -172,6 +172,9 @@ def init_project(directory: str | Path, example: str = "support") -> Path:
     (folder / "notebooks").mkdir()
     for name in NOTEBOOKS:
         shutil.copy2(bundled(f"notebooks/{name}"), folder / "notebooks" / name)
+    from workbench.monitor.schedule import write_schedule
+
+    write_schedule(folder)  # cycle.toml and .github/workflows/workbench-cycle.yml: the loop on a schedule
     (folder / ".gitignore").write_text(".workbench/\nreports/\n", encoding="utf-8")
     if example == "tools":
         _tools_example(folder)

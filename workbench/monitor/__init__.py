@@ -11,6 +11,7 @@ Modules, one job each:
     multitest   Benjamini-Hochberg and Holm across every (window, signal) test
     collect     chunks -> window sketches -> tests as soon as the log moves past a window
     quality     reference-free response checks and judge scores per window, alert thresholds
+    outcomes    business-outcome columns per window: mean, 95% CI, change test, threshold alerts
     retirement  retirement watch over workbench.lifecycle
     export      drifted items of flagged windows as a dataset for `workbench generate`
     run         run_drift(config): the one path from files to a DriftResult
@@ -18,6 +19,10 @@ Modules, one job each:
     plots       plotly time series for the report
     cli         `workbench drift` (add_parser, run)
     synthetic   synthetic logs with injected drift (tests, benchmark, bundled demo)
+    refresh     a drift result -> the next version of the evaluation set (`workbench refresh`)
+    cycle       drift -> refresh -> migration report in one run for schedulers (`workbench cycle`)
+    cycle_cli   the `refresh` and `cycle` commands
+    schedule    what `workbench init` writes to run the cycle on a schedule (cycle.toml, a workflow)
 """
 from workbench.monitor.config import DriftConfig
 

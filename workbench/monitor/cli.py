@@ -19,7 +19,7 @@ from workbench.errors import InputError
 # flag dest -> DriftConfig field, for the flags that map one to one
 _DIRECT = {"reference": "reference", "window": "window", "timestamp_field": "timestamp_field",
            "input_field": "input_field", "response_field": "response_field", "model_field": "model_field",
-           "id_field": "id_field", "judge_fields": "judge_fields", "signals": "signals", "alpha": "alpha",
+           "id_field": "id_field", "judge_fields": "judge_fields", "outcome_fields": "outcome_fields", "signals": "signals", "alpha": "alpha",
            "correction": "correction", "min_window_rows": "min_window_rows", "expected_format": "expected_format",
            "models": "models", "lifecycle_file": "lifecycle_file", "warn_days": "retirement_warn_days",
            "today": "today", "name": "report_name", "timezone": "timezone", "export_per_window": "export_per_window",
@@ -49,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--id-field", default=None, metavar="NAME", help="request id column, kept as item_id on export")
     p.add_argument("--judge-field", dest="judge_fields", action="append", default=None, metavar="NAME",
                    help="numeric judge-score column, averaged per window (repeatable)")
+    p.add_argument("--outcome-field", dest="outcome_fields", action="append", default=None, metavar="NAME",
+                   help="numeric business-outcome column (satisfaction, an escalation flag, thumbs-up as true/false): "
+                        "per-window mean, 95%% CI and change test (repeatable)")
     p.add_argument("--signals", nargs="+", default=None, choices=["length", "language", "vocabulary", "embedding"],
                    help="input drift tests (default: all four)")
     p.add_argument("--no-embeddings", action="store_true", help="skip the embedding test (no model load)")
@@ -168,6 +171,8 @@ def _summary_from_json(payload: dict[str, Any]) -> list[str]:
         lines += [f"  {w['window']}: {','.join(w['signals'])} - {w['evidence']}" for w in payload["flagged_windows"]]
     else:
         lines.append("no input drift found")
+    lines += [f"OUTCOME {o['window']}: {o['outcome']} {o['mean']:.3g} (95% CI {o['ci_low']:.3g} to {o['ci_high']:.3g}) "
+              f"against {o['baseline_mean']:.3g} in {o['baseline_window']}" for o in payload.get("outcomes", []) if o["changed"]]
     lines += [f"ALERT {a['window'] + ': ' if a.get('window') else ''}{a['message']}" for a in payload["alerts"]]
     lines += [f"warning: {w}" for w in payload["warnings"]]
     return lines

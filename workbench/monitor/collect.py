@@ -65,6 +65,8 @@ class WindowCollector:
         self.max_key: int | None = None
         self.rows = 0
         self.judges = list(config.judge_fields)
+        self.outcome_names = list(config.outcome_fields)
+        self.outcomes: dict[int, dict[str, Any]] = {}  # window key -> outcome -> outcomes.Running
 
     # ---- input ------------------------------------------------------------------------------------
     def add(self, chunk: pd.DataFrame) -> None:
@@ -77,6 +79,8 @@ class WindowCollector:
         responses = chunk[RESPONSE].tolist() if has_response else [None] * len(chunk)
         models = chunk[MODEL].tolist() if has_model else [None] * len(chunk)
         judge_values = [(j, chunk[j].to_numpy()) for j in self.judges if j in chunk.columns]
+        if self.outcome_names:
+            self._add_outcomes(np.asarray(keys), chunk)
         stamps = chunk[TIMESTAMP]
         for i, (key, row, text) in enumerate(zip(keys.tolist(), chunk[ROW].tolist(), chunk[INPUT].tolist())):
             state = self._state(key)
@@ -107,6 +111,18 @@ class WindowCollector:
                 seen["first_seen"] = min(seen["first_seen"], ts)
                 seen["last_seen"] = max(seen["last_seen"], ts)
         self._close_passed()
+
+    def _add_outcomes(self, keys: np.ndarray, chunk: pd.DataFrame) -> None:
+        from workbench.monitor.outcomes import Running
+
+        for key in np.unique(keys).tolist():
+            if key in self.closed:
+                continue  # late rows stay out of every statistic, as they do for the tests
+            mine = keys == key
+            stats = self.outcomes.setdefault(int(key), {})
+            for name in self.outcome_names:
+                if name in chunk.columns:
+                    stats.setdefault(name, Running()).add(chunk[name].to_numpy(dtype=float)[mine])
 
     def _state(self, key: int) -> WindowState | None:
         state = self.open.get(key)

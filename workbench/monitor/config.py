@@ -48,6 +48,10 @@ class DriftConfig(ProjectParameters):
     id_field: str | None = Field(None, description="the log's request id column (exported items keep it as item_id)")
     judge_fields: list[str] = Field(default_factory=lambda: ["judge_score"], description="numeric judge-score "
                                     "columns, averaged per window (a column the log lacks is a warning)")
+    outcome_fields: list[str] = Field(default_factory=list, description="numeric business-outcome columns (a "
+                                      "satisfaction score, an escalation flag, thumbs-up as true/false): per-window "
+                                      "mean, 95% CI and a change test against the first window; name one in "
+                                      "quality_alerts to alert on it")
     window: str = Field("week", description="'day', 'week' or 'N rows' (a week evens out weekday patterns)")
     timezone: str = Field("UTC", description="where days and weeks begin (IANA name)")
     signals: list[str] = Field(default_factory=lambda: list(SIGNALS), description="input drift tests to run")
@@ -148,14 +152,14 @@ class DriftConfig(ProjectParameters):
     def alert_thresholds(self) -> dict[str, dict[str, float]]:
         """{metric: {"min": x, "max": y}} after merging over the defaults (None entries removed)."""
         merged: dict[str, Any] = {**DEFAULT_QUALITY_ALERTS, **self.quality_alerts}
-        known = set(QUALITY_METRICS) | set(self.judge_fields)
+        known = set(QUALITY_METRICS) | set(self.judge_fields) | set(self.outcome_fields)
         out: dict[str, dict[str, float]] = {}
         for metric, bounds in merged.items():
             if bounds is None:
                 continue
             if metric not in known:
                 raise ValueError(f"quality_alerts: unknown metric '{metric}'; known: "
-                                 f"{', '.join(sorted(known))} (judge fields count once listed in judge_fields)")
+                                 f"{', '.join(sorted(known))} (judge and outcome fields count once listed in judge_fields or outcome_fields)")
             if not bounds or set(bounds) - {"min", "max"}:
                 raise ValueError(f"quality_alerts.{metric}: give {{'max': x}} and/or {{'min': y}}, got {bounds}")
             if metric == "format_mismatch_rate" and not self.expected_format:

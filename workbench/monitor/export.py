@@ -6,7 +6,7 @@ longer (or shorter) than 95% of the reference, or unlike every reference item in
 At most `export_per_window` of them per window are kept (a uniform sample of the distinct inputs
 not exported for an earlier window: each input once).
 
-Rows are `{"item_id", "input", ...metadata}`: the id is the log's own id (id_field) when it has
+Rows are `{"item_id", "input", ...metadata}` (with the logged `model` and `response` when the log has them): the id is the log's own id (id_field) when it has
 one, else a hash of the input, so the same message exported twice gets the same id.
 """
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Iterable
 import pandas as pd
 
 from workbench.monitor.collect import ClosedWindow
-from workbench.monitor.logs import INPUT, ITEM_ID, MODEL, ROW, TIMESTAMP
+from workbench.monitor.logs import INPUT, ITEM_ID, MODEL, RESPONSE, ROW, TIMESTAMP
 from workbench.monitor.sketches import Reservoir
 from workbench.monitor.text import UNDETERMINED, language, terms
 
 COLUMNS = ["item_id", "input", "window", "timestamp", "drift_signals", "language", "new_terms", "input_chars",
-           "source_row", "model"]
+           "source_row", "model", "response"]
 
 
 @dataclass
@@ -86,7 +86,7 @@ def collect(chunks: Iterable[pd.DataFrame], keys_of, criteria: dict[int, Criteri
     seen: set[str] = set()
     for chunk in chunks:
         keys = keys_of(chunk)
-        has_id, has_model = ITEM_ID in chunk.columns, MODEL in chunk.columns
+        has_id, has_model, has_response = ITEM_ID in chunk.columns, MODEL in chunk.columns, RESPONSE in chunk.columns
         for i, key in enumerate(keys.tolist()):
             crit = criteria.get(key)
             text = chunk[INPUT].iat[i]
@@ -107,12 +107,14 @@ def collect(chunks: Iterable[pd.DataFrame], keys_of, criteria: dict[int, Criteri
                 "drift_signals": ",".join(found), "language": lang if lang != UNDETERMINED else language(text),
                 "new_terms": ", ".join(hits), "input_chars": len(text), "source_row": row,
                 "model": chunk[MODEL].iat[i] if has_model else None,
+                "response": chunk[RESPONSE].iat[i] if has_response else None,
             })
     rows = [item for key in sorted(samples) for item in sorted(samples[key].items, key=lambda r: r["source_row"])]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.drop_duplicates("item_id", keep="first").reset_index(drop=True)
-    if frame["model"].isna().all():
-        frame = frame.drop(columns="model")
+    for optional in ("model", "response"):  # what production answered: the target of source-model mode
+        if frame[optional].isna().all():
+            frame = frame.drop(columns=optional)
     return frame
 
 

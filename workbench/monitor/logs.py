@@ -39,9 +39,10 @@ class LogFields:
     model: str | None = "model"
     id: str | None = None
     judges: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()  # numeric, or true/false read as 1/0
 
     def wanted(self) -> list[str]:
-        names = [self.timestamp, self.input, self.response, self.model, self.id, *self.judges]
+        names = [self.timestamp, self.input, self.response, self.model, self.id, *self.judges, *self.outcomes]
         return list(dict.fromkeys(n for n in names if n))
 
 
@@ -225,8 +226,9 @@ class LogReader:
                     ok[i] = False
                 cleaned.append(text)
             out[column] = pd.Series(cleaned, dtype=object)
-        for name in f.judges:
+        for name in dict.fromkeys([*f.judges, *f.outcomes]):
             values = raw[name].tolist()
+            flags = name in f.outcomes  # an outcome may be a flag: true/false count as 1/0
             if all(v is _ABSENT for v in values):
                 continue
             self.present.add(name)
@@ -235,13 +237,14 @@ class LogReader:
                 if value is _ABSENT or _missing(value):
                     continue
                 try:
-                    if isinstance(value, bool):
+                    if isinstance(value, bool) and not flags:
                         raise ValueError
                     scores[i] = float(value)
                     if not math.isfinite(scores[i]):
                         raise ValueError
                 except (TypeError, ValueError):
-                    self._problem(int(row_no[i]), name, f"judge score must be a number, got {str(value)[:40]!r}")
+                    kind = "outcome must be a number or true/false" if flags else "judge score must be a number"
+                    self._problem(int(row_no[i]), name, f"{kind}, got {str(value)[:40]!r}")
                     ok[i] = False
             out[name] = scores
         return out[ok].reset_index(drop=True)

@@ -126,3 +126,19 @@ def models_in_use(models: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(x=part["window"], y=part["rows"], name=model))
     fig.update_layout(barmode="stack", title="Requests per model per window", yaxis_title="rows", **_LAYOUT)
     return fig
+
+
+def outcomes(frame: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> go.Figure:
+    """Mean of each outcome column per window with its 95% CI; changed windows (adjusted p <= alpha) in red."""
+    fig = go.Figure()
+    for name, part in frame.groupby("outcome", sort=False):
+        colours = [FLAG if changed else "#0969da" for changed in part["changed"]]
+        fig.add_trace(go.Scatter(
+            x=part["window"], y=part["mean"], mode="lines+markers", name=name, marker=dict(color=colours, size=9),
+            error_y=dict(type="data", symmetric=False, array=part["ci_high"] - part["mean"],
+                         arrayminus=part["mean"] - part["ci_low"])))
+        for side, limit in thresholds.get(name, {}).items():
+            fig.add_hline(y=limit, line_dash="dot", line_color=FLAG, annotation_text=f"{name} {side} {limit:g}")
+    fig.update_layout(title="Business outcomes per window: mean with 95% CI (red: changed against the first window)",
+                      yaxis_title="mean", **_LAYOUT)
+    return fig

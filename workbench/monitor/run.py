@@ -26,6 +26,7 @@ from workbench.monitor import signals as sig
 from workbench.monitor.collect import ClosedWindow, Embedder, WindowCollector, first_seen_gap
 from workbench.monitor.config import DriftConfig
 from workbench.monitor.logs import MODEL, ORDINAL, RESPONSE, TIMESTAMP, LogFields, LogReader
+from workbench.monitor.outcomes import outcome_alerts, outcome_frame
 from workbench.monitor.quality import check_alerts
 from workbench.monitor.text import language, terms
 
@@ -53,6 +54,7 @@ class DriftResult:
     warnings: list[str] = field(default_factory=list)
     rows_read: int = 0
     elapsed_s: float = 0.0
+    outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)  # per window and outcome column (outcomes.py)
 
     @property
     def drift(self) -> bool:
@@ -79,6 +81,11 @@ class DriftResult:
                 lines.append(f"  {w['window']}: {w['flagged_signals']} - {w['evidence']}")
         else:
             lines.append("no input drift found")
+        changed = self.outcomes[self.outcomes["changed"]] if len(self.outcomes) else self.outcomes
+        for _, o in changed.iterrows():
+            lines.append(f"OUTCOME {o['window']}: {o['outcome']} {o['mean']:.3g} (95% CI {o['ci_low']:.3g} to "
+                         f"{o['ci_high']:.3g}) against {o['baseline_mean']:.3g} in {o['baseline_window']} "
+                         f"(q = {o['q_value']:.2g})")
         for _, a in self.alerts.iterrows():
             where = f"{a['window']}: " if isinstance(a["window"], str) else ""
             lines.append(f"ALERT {where}{a['message']}")
@@ -98,6 +105,7 @@ class DriftResult:
             "reference": self.reference, "windows": _records(self.windows), "tests": _records(self.tests),
             "quality": _records(self.quality), "retirement": _records(self.retirement),
             "new_terms": _records(self.new_terms), "models": _records(self.models),
+            "outcomes": _records(self.outcomes),
             "drifted_items": {"file": ITEMS_JSONL, "rows": len(self.drifted_items)},
             "config": self.config.model_dump(mode="json"),
         }
@@ -162,7 +170,8 @@ def run_drift(config: DriftConfig, embed: Embedder | None = None) -> DriftResult
     spec = config.window_spec()
     reference = profile_reference(config, embedder)
     fields = LogFields(timestamp=config.timestamp_field, input=config.input_field, response=config.response_field,
-                       model=config.model_field, id=config.id_field, judges=tuple(config.judge_fields))
+                       model=config.model_field, id=config.id_field, judges=tuple(config.judge_fields),
+                       outcomes=tuple(config.outcome_fields))
     log_path = config.path(config.production)
     reader = LogReader(log_path, fields, config.chunk_rows, display=config.production)
     collector = WindowCollector(config, reference, embedder)
@@ -184,6 +193,8 @@ def run_drift(config: DriftConfig, embed: Embedder | None = None) -> DriftResult
                               config.export_per_window, config.seed)
 
     quality, quality_examples, alerts = _quality(config, windows)
+    outcomes = _outcomes(config, windows, collector)
+    alerts += outcome_alerts(outcomes, config.alert_thresholds(), config.min_window_rows)
     seen = {m: {**info, "in_last_window": m in windows[-1].models} for m, info in collector.models_seen.items()}
     lifecycle = config.path(config.lifecycle_file) if config.lifecycle_file else None
     watch, retire_alerts = retirement.watch(seen, config.models, lifecycle, config.today_date(),
@@ -198,7 +209,8 @@ def run_drift(config: DriftConfig, embed: Embedder | None = None) -> DriftResult
         languages=_languages_frame(reference, windows), new_terms=_terms_frame(windows),
         novel_items=_novel_frame(windows), quality=quality, quality_examples=quality_examples,
         alerts=alerts_frame, models=_models_frame(windows), retirement=watch, drifted_items=drifted,
-        method=method, warnings=warnings, rows_read=reader.rows, elapsed_s=time.perf_counter() - started)
+        method=method, warnings=warnings, rows_read=reader.rows, elapsed_s=time.perf_counter() - started,
+        outcomes=outcomes)
 
 
 def run_for_report(config: DriftConfig, embed: Embedder | None = None) -> DriftResult:
@@ -258,6 +270,9 @@ def _warnings(config: DriftConfig, reader: LogReader, collector: WindowCollector
     if missing:
         out.append(f"no judge field {', '.join(repr(m) for m in missing)} in {config.production}: no judge scores "
                    f"per window (set judge_fields to the log's score columns, or [])")
+    absent = [name for name in config.outcome_fields if name not in reader.present]
+    if absent:
+        out.append(f"no outcome field {', '.join(repr(m) for m in absent)} in {config.production}: not tracked")
     late = sum(collector.late.values())
     if late:
         out.append(f"{late} rows arrived after their window had been tested (the log is not in time order); "
@@ -351,11 +366,30 @@ def _quality(config: DriftConfig, windows: list[ClosedWindow]) -> tuple[pd.DataF
     return (pd.DataFrame(rows), pd.DataFrame(examples, columns=["window", "kind", "row", "input", "detail"]), alerts)
 
 
+def _outcomes(config: DriftConfig, windows: list[ClosedWindow], collector: WindowCollector) -> pd.DataFrame:
+    by_window = [(w.label, collector.outcomes.get(w.key, {})) for w in windows]
+    return outcome_frame(by_window, list(config.outcome_fields), config.correction, config.alpha,
+                         config.min_window_rows)
+
+
 def _reference_summary(config: DriftConfig, ref: sig.ReferenceProfile) -> dict[str, Any]:
     q = np.percentile(ref.lengths, [10, 50, 90])
     return {"source": config.reference, "inputs": ref.rows, "p10_chars": float(q[0]), "median_chars": float(q[1]),
             "p90_chars": float(q[2]), "languages": ref.language_shares(), "vocabulary": len(ref.vocab),
-            "embedded": len(ref.sample_texts)}
+            "embedded": len(ref.sample_texts), "sha256": file_sha256(config.path(config.reference))}
+
+
+def file_sha256(path: Path) -> str | None:
+    """The file's content hash (None for a folder): what `workbench refresh` checks a drift result against."""
+    import hashlib
+
+    if not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
