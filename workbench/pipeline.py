@@ -417,7 +417,8 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
             comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
                                         verdicts=verdicts, human=human_export, gate=gate,
                                         n_resamples=config.bootstrap_resamples, seed=config.seed,
-                                        label_queue=store.label_queue(labels_task(config, index)))
+                                        label_queue=store.label_queue(labels_task(config, index)),
+                                        judge=config.judge)
         lifecycle = lookup([config.baseline, *config.candidates],
                            config.path(config.lifecycle_file) if config.lifecycle_file else None)
         result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
