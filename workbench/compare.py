@@ -116,6 +116,16 @@ def describe_metrics(names: list[str]) -> pd.DataFrame:
     return pd.concat([info, pd.DataFrame(judged)], ignore_index=True) if judged else info
 
 
+def rate_scale(info: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The scale of a rate (a metric whose per-item values are pass / fail: aggregation 'rate'), whose
+    paired difference gets the small-sample floor; None for graded metrics (chrF, ROUGE, judge
+    scores), whose CIs are the paired bootstrap and whose rules count items against min_items."""
+    scale = info.get("value_range")
+    if info.get("aggregation") != "rate" or not isinstance(scale, (tuple, list)) or len(scale) != 2:
+        return None
+    return float(scale[0]), float(scale[1])
+
+
 def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
                   n_resamples: int, seed: int, confidence: float = CONFIDENCE,
                   margins: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -131,8 +141,7 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
         direction = info.loc[metric, "higher_is_better"]
         higher = True if direction is None or pd.isna(direction) else bool(direction)
         descriptive = direction is None or pd.isna(direction)  # e.g. length: no better side
-        scale = info.loc[metric, "value_range"] if "value_range" in info.columns else None
-        scale = tuple(scale) if isinstance(scale, (tuple, list)) and len(scale) == 2 else None
+        scale = rate_scale(info.loc[metric])
         a = per_item(group[group["model"] == baseline].dropna(subset=["value"]), "value")
         b = per_item(group[group["model"] == candidate].dropna(subset=["value"]), "value")
         paired = stats.pair_by_item(a, b, value="value")
@@ -170,11 +179,15 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
 UNTRUSTED = "untrusted judge"  # the verdict of a judge slice, and the start of the win-rate rows' check
 
 
-def judge_distrust(pc: Any, min_consistency: float) -> str:
-    """Why the judge's own numbers cannot be trusted ('' when they can): its position consistency's
-    whole CI lies below the minimum (the gate's rule, or the default gate's), as the gate decides."""
-    if pc.n and np.isfinite(pc.ci_high) and pc.ci_high < min_consistency:
-        return (f"position consistency {pc.consistency:.2f} (95% CI {pc.ci_low:.2f} to {pc.ci_high:.2f}, n={pc.n}) "
+def judge_distrust(n_consistent: int, n: int, min_consistency: float) -> str:
+    """Why the judge's own numbers cannot be trusted ('' when they can): the CI of its position
+    consistency (same verdict in both orders on n_consistent of n pairs) lies wholly below the
+    minimum (the gate's rule, or the default gate's), as the gate decides."""
+    if not n:
+        return ""
+    ci = stats.proportion_ci(n_consistent, n, confidence=CONFIDENCE)
+    if ci.high < min_consistency:
+        return (f"position consistency {ci.estimate:.2f} ({CONFIDENCE:.0%} CI {ci.low:.2f} to {ci.high:.2f}, n={n}) "
                 f"is below {min_consistency:g}: its verdicts follow the order the answers are shown in")
     return ""
 
@@ -263,7 +276,7 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
             reliability.append({"measure": "P(judge prefers the response shown first)", "value": pc.prefers_first,
                                 "ci_low": np.nan, "ci_high": np.nan, "n": pc.n_decisive,
                                 "reading": "0.5 = no position bias; among single-order verdicts that picked a side"})
-            untrusted = judge_distrust(pc, min_consistency)
+            untrusted = judge_distrust(pc.n_consistent, pc.n, min_consistency)
             reliability.append({"measure": "judge check", "value": np.nan if untrusted else 1.0,
                                 "ci_low": np.nan, "ci_high": np.nan, "n": pc.n,
                                 "reading": f"UNTRUSTED: {untrusted}" if untrusted else
@@ -378,6 +391,60 @@ def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[
     return rows
 
 
+def pointwise_reliability(pointwise: pd.DataFrame, baseline: str, candidate: str,
+                          human: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """The reliability panel of a pointwise judge, per criterion: how much of its 1-5 scale it uses
+    (a judge that gives every answer the same score cannot tell them apart), how often its scores
+    order the pair as the human labels do (where there are labels), and how far its own samples of
+    one answer agree (when it was sampled more than once)."""
+    from workbench.judges import candidate_score
+
+    rows: list[dict[str, Any]] = []
+    for criterion, group in pointwise.groupby("criterion", sort=False):
+        what = f"[{criterion}] "
+        ok = group.dropna(subset=["score"])
+        values = pd.to_numeric(ok["score"])
+        n_errors = int(len(group) - len(ok))
+        rows.append({"measure": what + "judgments without a score (errors)", "value": float(n_errors), "ci_low": np.nan,
+                     "ci_high": np.nan, "n": int(len(group)), "reading": "unparseable or failed judge answers"})
+        for model in (baseline, candidate):
+            mine = values[ok["model"] == model]
+            rows.append({"measure": what + f"score spread: {model}", "value": float(mine.std(ddof=1)) if len(mine) > 1
+                         else np.nan, "ci_low": float(mine.min()) if len(mine) else np.nan,
+                         "ci_high": float(mine.max()) if len(mine) else np.nan, "n": int(len(mine)),
+                         "reading": "standard deviation (ci_low / ci_high: lowest and highest score); "
+                         + ("UNINFORMATIVE: every answer got the same score" if len(mine) > 1 and mine.nunique() == 1
+                            else f"{mine.nunique()} distinct scores used")})
+        per_item = ok.groupby(["item_id", "model"])["score"].mean().unstack("model")
+        if human is not None and len(human) and {baseline, candidate} <= set(per_item.columns):
+            diff = (per_item[candidate] - per_item[baseline]).dropna()
+            implied = np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
+            judge_pref = pd.Series(implied, index=diff.index)
+            labels = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
+            labels = labels.groupby("item_id")["score"].mean()
+            both = labels.index.intersection(judge_pref.index)
+            if len(both):
+                human_side = np.sign(labels[both].to_numpy() - 0.5)
+                judge_side = np.sign(judge_pref[both].to_numpy() - 0.5)
+                agreed = int((human_side == judge_side).sum())
+                ci = stats.proportion_ci(agreed, len(both), confidence=CONFIDENCE)
+                rows.append({"measure": what + "agreement with human labels", "value": ci.estimate, "ci_low": ci.low,
+                             "ci_high": ci.high, "n": len(both),
+                             "reading": "share of labelled items where the higher score is the answer the humans "
+                             "preferred (equal scores = tie)"})
+        sampled = ok[pd.to_numeric(ok["n_samples"], errors="coerce") > 1] if "n_samples" in ok.columns else ok.iloc[:0]
+        if len(sampled):
+            spread = pd.to_numeric(sampled["score_std"], errors="coerce").dropna()
+            rows.append({"measure": what + "repeatability (sd of the judge's samples of one answer)",
+                         "value": float(spread.mean()) if len(spread) else np.nan, "ci_low": np.nan,
+                         "ci_high": float(spread.max()) if len(spread) else np.nan, "n": int(len(sampled)),
+                         "reading": "0 = the same score every time; ci_high: the largest"})
+        else:
+            rows.append({"measure": what + "repeatability", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                         "n": 0, "reading": "unknown: each answer was judged once (sample the judge to measure it)"})
+    return rows
+
+
 def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
     """How many more human labels would let the win-rate rule decide (PPI's stopping rule)."""
     if gate.win_rate is None:
@@ -463,11 +530,15 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             scores: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None,
             human: pd.DataFrame | None = None, gate: GateConfig | None = None,
             n_resamples: int = 1000, seed: int = 0, label_queue: Mapping[str, Any] | None = None,
-            judge: str | None = None) -> Comparison:
+            judge: str | None = None, pointwise: pd.DataFrame | None = None,
+            retirement: Any = None) -> Comparison:
     """All evidence for baseline vs candidate. `human`: the label export of this comparison (item_id,
     rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater.
     `label_queue`: the task's active labeling queue when its labels were drawn by one. `judge`: the
-    judge model's name, to flag a judge that is one of the two models it judges."""
+    judge model's name, to flag a judge that is one of the two models it judges. `pointwise`: a
+    pointwise judge's scores (`PointwiseResult.scores`), for its reliability panel; the scores
+    themselves are compared as metrics through `scores` (judge:<criterion>). `retirement`: the
+    candidate's `gate.Retirement`, for the gate's min_days_to_retirement rule."""
     from workbench.metrics import behaviour_diff, summarize_behaviour
 
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
@@ -487,6 +558,10 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     win_rates, reliability, judge_slices, win_estimates, consistency_est = judge_evidence(
         verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human,
         label_queue=label_queue, min_consistency=min_consistency)
+    if pointwise is not None and len(pointwise):
+        mine = pointwise[pointwise["model"].isin([baseline, candidate])]
+        reliability = pd.concat([reliability, pd.DataFrame(pointwise_reliability(mine, baseline, candidate, human))],
+                                ignore_index=True)
     own = self_judged(judge, baseline, candidate)
     if own:
         notes.append(f"The judge {judge} is the {own}, one of the two models compared: it judges its own answers, "
@@ -514,7 +589,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
                            for r in deltas.to_dict(orient="records")
                            if r.get("higher_is_better") is not None and np.isfinite(r.get("delta", np.nan))},
             error_rate=Estimate.from_ci(err_ci) if err_ci else None,
-            cost_ratio=cost_est, p95_latency_ratio=latency_est, position_consistency=consistency_est)
+            cost_ratio=cost_est, p95_latency_ratio=latency_est, position_consistency=consistency_est,
+            retirement=retirement)
         gate_result = evaluate_gate(gate, evidence)
         notes.extend(_labeling_advice(gate, win_estimates))
     copies = _copy_checks(items, behaviour, baseline, candidate, scores, deltas, n_resamples=n_resamples, seed=seed)

@@ -138,8 +138,10 @@ def paired_delta_ci(
 ) -> BootstrapCI:
     """CI of the statistic of per-item differences candidate - baseline (default: mean delta).
 
-    value_range: the metric's scale (e.g. (0, 1)); given, the CI of the mean delta never falls below
-    the bounded-mean floor over (low - high, high - low), so agreeing items cannot give zero width."""
+    value_range: the scale of a rate (pass / fail per item, e.g. (0, 1)); given, the CI of the mean
+    delta (a rate difference) never falls below the bounded-mean floor over (low - high, high - low),
+    so agreeing items cannot give zero width. Graded metrics leave it out: pseudo-observations at the
+    ends of their scale would swamp their real spread."""
     c = as_float_array(candidate, "candidate", min_size=2)
     b = as_float_array(baseline, "baseline", min_size=2)
     same_length(candidate=c, baseline=b)
