@@ -363,7 +363,7 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     first = responses[responses["sample_index"] == 0]
     sides = [first[first["model"] == name].set_index("item_id")["response"] for name in
              (names[0], names[candidate_index + 1])]
-    extra = [c for c in ("reference", "instruction") if c in items.columns]
+    extra = [c for c in ("reference", "instruction", "task") if c in items.columns]
     pairs = items[["item_id", "input", *extra]].assign(response_a=lambda f: f["item_id"].map(sides[0]),
                                                         response_b=lambda f: f["item_id"].map(sides[1]))
     ok = pairs["response_a"].notna() & pairs["response_b"].notna()
