@@ -72,7 +72,9 @@ class MetricRule(_Strict):
 class GateConfig(_Strict):
     """Thresholds; every rule is optional but at least one must be set. Ratios are candidate / baseline."""
 
-    min_items: int = Field(30, ge=1, description="fewer paired items behind a rule -> INCONCLUSIVE")
+    min_items: int = Field(30, ge=1, description="fewer items behind a rule -> INCONCLUSIVE (what it decides on: "
+                           "labelled items for the human and ppi win rates, judged pairs for the judge's, paired "
+                           "items for metrics, calls for the error rate)")
     win_rate: WinRateRule | None = None
     metrics: dict[str, MetricRule] = Field(default_factory=dict)
     max_error_rate: float | None = Field(None, ge=0, le=1)
