@@ -253,12 +253,12 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
             except stats.StatsInputError:
                 decisive_orders = int(((judged["score_ab"] != 0.5) & judged["score_ab"].notna()).sum()
                                       + ((judged["score_ba"] != 0.5) & judged["score_ba"].notna()).sum())
+                why = ("every decisive verdict was on a pair of answers of equal length" if (scores != 0.5).any()
+                       else "no decisive combined verdict; in each order the judge did pick a side, but the two "
+                       "orders never agreed (see position consistency)" if decisive_orders
+                       else "the judge called every pair a tie in both orders")
                 reliability.append({"measure": "P(judge prefers the longer answer)", "value": np.nan,
-                                    "ci_low": np.nan, "ci_high": np.nan, "n": 0,
-                                    "reading": "undefined: no decisive combined verdict; "
-                                    + ("in each order the judge did pick a side, but the two orders never agreed "
-                                       "(see position consistency)" if decisive_orders else
-                                       "the judge called every pair a tie in both orders")})
+                                    "ci_low": np.nan, "ci_high": np.nan, "n": 0, "reading": f"undefined: {why}"})
             frame = per.merge(items, on="item_id", how="left")
             cols = slice_columns(items)
             if cols:
