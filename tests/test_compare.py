@@ -26,6 +26,13 @@ def test_a_judge_that_only_ties_gives_undefined_length_bias_not_a_crash():
     assert np.isnan(reliability.loc["P(judge prefers the longer answer)", "value"])
     assert reliability.loc["position consistency (same verdict in both orders)", "value"] == 0.0
     assert result.gate.verdict == "INCONCLUSIVE"  # an untrusted judge decides nothing
+    # no contradictory rows: the orders never agreed, which is why no combined verdict is decisive
+    assert "never agreed" in reliability.loc["P(judge prefers the longer answer)", "reading"]
+    assert reliability.loc["judge check", "reading"].startswith("UNTRUSTED")
+    judge = result.win_rates.set_index("source").loc["judge"]
+    assert "untrusted judge" in judge["judge_check"] and judge["ci_high"] - judge["ci_low"] > 0.05
+    judge_slices = result.slices[result.slices["metric"] == "judge win rate"]
+    assert len(judge_slices) and set(judge_slices["verdict"]) == {"untrusted judge"}
 
 
 def test_a_candidate_that_answered_nothing_is_reported_not_crashed():

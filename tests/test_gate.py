@@ -185,3 +185,37 @@ def test_consistent_judge_keeps_its_win_rate_verdict():
                                      "min_position_consistency": 0.7})
     ev = GateEvidence(win_rate=Estimate(0.2, 0.15, 0.25, 200), position_consistency=Estimate(0.9, 0.85, 0.94, 200))
     assert evaluate_gate(cfg, ev).verdict == "FAIL"
+
+
+def test_rules_out_of_reach_name_the_items_they_need():
+    from workbench.config import DEFAULT_GATE
+    from workbench.gate import unreachable_rules
+
+    cfg = GateConfig.model_validate({**DEFAULT_GATE, "metrics": {"exact_match": {"max_drop": 0.05,
+                                                                                "higher_is_better": True}}})
+    scales = {"exact_match": (0.0, 1.0)}
+    lines = unreachable_rules(cfg, 32, value_ranges=scales)
+    assert any(line.startswith("max_error_rate = 0.05 cannot pass with 32 calls") and "at least 73 items" in line
+               for line in lines)
+    assert any(line.startswith("metrics.exact_match: max_drop = 0.05") for line in lines)
+    needed = int(next(line for line in lines if "exact_match" in line).split("at least ")[1].split()[0])
+    assert unreachable_rules(cfg, needed, value_ranges=scales) == [] or all(
+        "exact_match" not in line for line in unreachable_rules(cfg, needed, value_ranges=scales))
+    assert unreachable_rules(cfg, needed - 1, value_ranges=scales) != []
+    # the error rate's n is exactly where 0 failures first clear the threshold
+    assert proportion_ci(0, 73).high <= 0.05 < proportion_ci(0, 72).high
+    assert unreachable_rules(GateConfig.model_validate({"max_error_rate": 0.05, "min_items": 30}), 200) == []
+    assert "min_items = 30, but the sample has 12 items" in unreachable_rules(cfg, 12)[0]
+
+
+@pytest.mark.parametrize("days_left, status", [(400, "PASS"), (10, "FAIL"), (None, "PASS")])
+def test_a_gate_rule_on_the_candidates_retirement(days_left, status):
+    from workbench.gate import Retirement
+
+    retires = None if days_left is None else "2027-01-01"
+    ev = GateEvidence(retirement=Retirement("litellm/x", days_left, retires, "lifecycle_file"))
+    res = evaluate_gate(GateConfig.model_validate({"min_days_to_retirement": 90}), ev)
+    assert res.verdict == status and res.rules[0].name == "min_days_to_retirement"
+    assert ("no retirement date is known" in res.rules[0].reason) == (days_left is None)
+    missing = evaluate_gate(GateConfig.model_validate({"min_days_to_retirement": 90}), GateEvidence())
+    assert missing.verdict == "INCONCLUSIVE"  # never a pass by silence

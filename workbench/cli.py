@@ -73,8 +73,9 @@ def _config(args: argparse.Namespace) -> Any:
     overrides.update({k: v for k, v in flags.items() if v is not None})
     if args.judge is not None:
         overrides["judge"] = None if args.judge.lower() == "none" else args.judge
-    if args.gate:
+    if args.gate:  # the gate given is the gate used: it replaces an inline [gate] of the parameters file
         overrides["gate_file"] = str(Path(args.gate).resolve())
+        overrides["gate"] = {}
     config = build_config(args.params, overrides)
     if not args.model_options:
         return config
@@ -279,8 +280,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(comparison_json(result), encoding="utf-8")
+    print(f"gate rules used ({result.config.gate_source()}): "
+          f"{json.dumps(result.verdict_json()['gate']['rules'])}", file=sys.stderr)
     for name, comparison in result.comparisons.items():
         print(f"{name}: {comparison.gate.summary()}", file=sys.stderr)
+        for note in comparison.notes:
+            print(f"  note: {note}", file=sys.stderr)
     print(json.dumps({"verdict": result.verdict, "n_paired": {n: c.n_paired for n, c in result.comparisons.items()}}))
     return EXIT_CODES[result.verdict]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import stats
-from workbench.config import CONFIDENCE
+from workbench.config import CONFIDENCE, DEFAULT_GATE
 from workbench.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
 from workbench.hashing import json_safe
 from workbench.items.fields import APP_FIELDS
@@ -102,23 +102,49 @@ def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
     return cols
 
 
+JUDGE_METRIC = "judge:"  # a pointwise judge's scores enter the comparison as the metric judge:<criterion>
+JUDGE_SCALE = (1.0, 5.0)
+
+
+def describe_metrics(names: list[str]) -> pd.DataFrame:
+    """`metrics.metric_info` for the reference metrics, plus the pointwise judge's `judge:<criterion>`
+    scores (1 to 5, higher is better), so the judge's scores are compared exactly like a metric."""
+    from workbench.metrics import metric_info
+
+    registry = [n for n in names if not str(n).startswith(JUDGE_METRIC)]
+    judged = [{"metric": n, "higher_is_better": True, "aggregation": "mean", "needs_reference": False,
+               "value_range": JUDGE_SCALE, "description": f"pointwise judge score for {n[len(JUDGE_METRIC):]!r}"}
+              for n in names if str(n).startswith(JUDGE_METRIC)]
+    info = metric_info(registry) if registry else pd.DataFrame(columns=["metric"])
+    return pd.concat([info, pd.DataFrame(judged)], ignore_index=True) if judged else info
+
+
+def rate_scale(info: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The scale of a rate (a metric whose per-item values are pass / fail: aggregation 'rate'), whose
+    paired difference gets the small-sample floor; None for graded metrics (chrF, ROUGE, judge
+    scores), whose CIs are the paired bootstrap and whose rules count items against min_items."""
+    scale = info.get("value_range")
+    if info.get("aggregation") != "rate" or not isinstance(scale, (tuple, list)) or len(scale) != 2:
+        return None
+    return float(scale[0]), float(scale[1])
+
+
 def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
                   n_resamples: int, seed: int, confidence: float = CONFIDENCE,
                   margins: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test, and for metrics
     the gate bounds (`margins`: metric -> max_drop) the one-sided non-inferiority p-value at that
     margin; and the per-slice deltas of each metric."""
-    from workbench.metrics import metric_info
-
     rows, slice_tables = [], []
     if scores is None or scores.empty:
         return pd.DataFrame(), pd.DataFrame()
-    info = metric_info(list(scores["metric"].unique())).set_index("metric")
+    info = describe_metrics(list(scores["metric"].unique())).set_index("metric")
     slices = slice_columns(items)
     for metric, group in scores.groupby("metric", sort=False):
         direction = info.loc[metric, "higher_is_better"]
         higher = True if direction is None or pd.isna(direction) else bool(direction)
         descriptive = direction is None or pd.isna(direction)  # e.g. length: no better side
+        scale = rate_scale(info.loc[metric])
         a = per_item(group[group["model"] == baseline].dropna(subset=["value"]), "value")
         b = per_item(group[group["model"] == candidate].dropna(subset=["value"]), "value")
         paired = stats.pair_by_item(a, b, value="value")
@@ -126,7 +152,8 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
                                "baseline_mean": float(np.mean(paired.a)) if paired.n else np.nan,
                                "candidate_mean": float(np.mean(paired.b)) if paired.n else np.nan}
         if paired.n >= 2:
-            ci = stats.paired_delta_ci(paired.b, paired.a, n_resamples=n_resamples, seed=seed, confidence=confidence)
+            ci = stats.paired_delta_ci(paired.b, paired.a, n_resamples=n_resamples, seed=seed, confidence=confidence,
+                                       value_range=scale)
             sign = stats.sign_test(paired.b if higher else -paired.b, paired.a if higher else -paired.a)
             worse, better = (ci.high < 0, ci.low > 0) if higher else (ci.low > 0, ci.high < 0)
             changed = "changed" if (worse or better) else "no significant change"
@@ -144,7 +171,7 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
             frame = frame.merge(items[["item_id", *slices]], on="item_id", how="left")
             if slices and not descriptive:
                 table = stats.slice_deltas(frame, slices, higher_is_better=higher, n_resamples=n_resamples,
-                                           seed=seed, include_all=False, min_items=10)
+                                           seed=seed, include_all=False, min_items=10, value_range=scale)
                 table.insert(0, "metric", metric)
                 slice_tables.append(table)
         else:
@@ -159,12 +186,41 @@ def _binary(values: np.ndarray) -> bool:
     return bool(np.isin(values, (0.0, 1.0)).all())
 
 
+UNTRUSTED = "untrusted judge"  # the verdict of a judge slice, and the start of the win-rate rows' check
+
+
+def judge_distrust(n_consistent: int, n: int, min_consistency: float) -> str:
+    """Why the judge's own numbers cannot be trusted ('' when they can): the CI of its position
+    consistency (same verdict in both orders on n_consistent of n pairs) lies wholly below the
+    minimum (the gate's rule, or the default gate's), as the gate decides."""
+    if not n:
+        return ""
+    ci = stats.proportion_ci(n_consistent, n, confidence=CONFIDENCE)
+    if ci.high < min_consistency:
+        return (f"position consistency {ci.estimate:.2f} ({CONFIDENCE:.0%} CI {ci.low:.2f} to {ci.high:.2f}, n={n}) "
+                f"is below {min_consistency:g}: its verdicts follow the order the answers are shown in")
+    return ""
+
+
+def _mark_untrusted(win_rows: list[dict[str, Any]], slice_rows: pd.DataFrame, why: str) -> None:
+    """Every number that rests on the judge's verdicts alone carries the mark (the prediction-powered
+    and human rows do not: humans correct or replace the judge there)."""
+    for row in win_rows:
+        if str(row["source"]).startswith("judge"):
+            row["judge_check"] = f"{UNTRUSTED}: {why}"
+    if len(slice_rows):
+        slice_rows["verdict"] = np.where(slice_rows["verdict"] == "too few items", slice_rows["verdict"], UNTRUSTED)
+        slice_rows["judge_check"] = f"{UNTRUSTED}: {why}"
+
+
 def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame,
                    items: pd.DataFrame, *, n_resamples: int, seed: int, human: pd.DataFrame | None = None,
-                   label_queue: Mapping[str, Any] | None = None
+                   label_queue: Mapping[str, Any] | None = None, min_consistency: float = 0.6
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], Estimate | None]:
     """Win rates (judge raw, judge length-controlled, humans, prediction-powered), the judge-reliability
-    panel, and the win-rate estimates by source (judge, human, ppi, and the PPI result itself)."""
+    panel, and the win-rate estimates by source (judge, human, ppi, and the PPI result itself).
+    A judge whose position consistency lies wholly below `min_consistency` is marked untrusted on
+    every row and slice built from its verdicts alone (`judge_check`)."""
     from workbench.judges import candidate_score
 
     win_rows, reliability, slice_rows = [], [], pd.DataFrame()
@@ -205,9 +261,14 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                                     "ci_low": pref.ci_low, "ci_high": pref.ci_high, "n": pref.n,
                                     "reading": "0.5 = no length bias; far above 0.5 = rewards length"})
             except stats.StatsInputError:
+                decisive_orders = int(((judged["score_ab"] != 0.5) & judged["score_ab"].notna()).sum()
+                                      + ((judged["score_ba"] != 0.5) & judged["score_ba"].notna()).sum())
+                why = ("every decisive verdict was on a pair of answers of equal length" if (scores != 0.5).any()
+                       else "no decisive combined verdict; in each order the judge did pick a side, but the two "
+                       "orders never agreed (see position consistency)" if decisive_orders
+                       else "the judge called every pair a tie in both orders")
                 reliability.append({"measure": "P(judge prefers the longer answer)", "value": np.nan,
-                                    "ci_low": np.nan, "ci_high": np.nan, "n": 0,
-                                    "reading": "undefined: the judge never preferred one answer (every verdict a tie)"})
+                                    "ci_low": np.nan, "ci_high": np.nan, "n": 0, "reading": f"undefined: {why}"})
             frame = per.merge(items, on="item_id", how="left")
             cols = slice_columns(items)
             if cols:
@@ -224,7 +285,14 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                                 "reading": "1.0 = never swayed by order; 0.5 or less = verdicts mostly follow position"})
             reliability.append({"measure": "P(judge prefers the response shown first)", "value": pc.prefers_first,
                                 "ci_low": np.nan, "ci_high": np.nan, "n": pc.n_decisive,
-                                "reading": "0.5 = no position bias"})
+                                "reading": "0.5 = no position bias; among single-order verdicts that picked a side"})
+            untrusted = judge_distrust(pc.n_consistent, pc.n, min_consistency)
+            reliability.append({"measure": "judge check", "value": np.nan if untrusted else 1.0,
+                                "ci_low": np.nan, "ci_high": np.nan, "n": pc.n,
+                                "reading": f"UNTRUSTED: {untrusted}" if untrusted else
+                                f"passed: position consistency not below {min_consistency:g}"})
+            if untrusted:
+                _mark_untrusted(win_rows, slice_rows, untrusted)
     if human is not None and len(human):
         human_rows = _human_win_rate(human, n_resamples=n_resamples, seed=seed)
         ppi, left_out = (None, 0) if verdicts is None or not len(verdicts) else prediction_powered_win_rate(
@@ -241,7 +309,8 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
         if verdicts is not None and len(verdicts):
             reliability.extend(_judge_human_agreement(human, verdicts))
             if ppi is not None:
-                estimates["ppi"] = Estimate(ppi.estimate, ppi.ci_low, ppi.ci_high, ppi.n_total, CONFIDENCE)
+                # the gate's min_items counts what decides: the labelled items, not the judged ones
+                estimates["ppi"] = Estimate(ppi.estimate, ppi.ci_low, ppi.ci_high, ppi.n_labeled, CONFIDENCE)
                 estimates["ppi_result"] = ppi
                 if label_queue is not None:  # the active queue holds all the labels there can be
                     estimates["labels_cap"] = label_queue["queue_size"]
@@ -332,6 +401,60 @@ def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[
     return rows
 
 
+def pointwise_reliability(pointwise: pd.DataFrame, baseline: str, candidate: str,
+                          human: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """The reliability panel of a pointwise judge, per criterion: how much of its 1-5 scale it uses
+    (a judge that gives every answer the same score cannot tell them apart), how often its scores
+    order the pair as the human labels do (where there are labels), and how far its own samples of
+    one answer agree (when it was sampled more than once)."""
+    from workbench.judges import candidate_score
+
+    rows: list[dict[str, Any]] = []
+    for criterion, group in pointwise.groupby("criterion", sort=False):
+        what = f"[{criterion}] "
+        ok = group.dropna(subset=["score"])
+        values = pd.to_numeric(ok["score"])
+        n_errors = int(len(group) - len(ok))
+        rows.append({"measure": what + "judgments without a score (errors)", "value": float(n_errors), "ci_low": np.nan,
+                     "ci_high": np.nan, "n": int(len(group)), "reading": "unparseable or failed judge answers"})
+        for model in (baseline, candidate):
+            mine = values[ok["model"] == model]
+            rows.append({"measure": what + f"score spread: {model}", "value": float(mine.std(ddof=1)) if len(mine) > 1
+                         else np.nan, "ci_low": float(mine.min()) if len(mine) else np.nan,
+                         "ci_high": float(mine.max()) if len(mine) else np.nan, "n": int(len(mine)),
+                         "reading": "standard deviation (ci_low / ci_high: lowest and highest score); "
+                         + ("UNINFORMATIVE: every answer got the same score" if len(mine) > 1 and mine.nunique() == 1
+                            else f"{mine.nunique()} distinct scores used")})
+        per_item = ok.groupby(["item_id", "model"])["score"].mean().unstack("model")
+        if human is not None and len(human) and {baseline, candidate} <= set(per_item.columns):
+            diff = (per_item[candidate] - per_item[baseline]).dropna()
+            implied = np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
+            judge_pref = pd.Series(implied, index=diff.index)
+            labels = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
+            labels = labels.groupby("item_id")["score"].mean()
+            both = labels.index.intersection(judge_pref.index)
+            if len(both):
+                human_side = np.sign(labels[both].to_numpy() - 0.5)
+                judge_side = np.sign(judge_pref[both].to_numpy() - 0.5)
+                agreed = int((human_side == judge_side).sum())
+                ci = stats.proportion_ci(agreed, len(both), confidence=CONFIDENCE)
+                rows.append({"measure": what + "agreement with human labels", "value": ci.estimate, "ci_low": ci.low,
+                             "ci_high": ci.high, "n": len(both),
+                             "reading": "share of labelled items where the higher score is the answer the humans "
+                             "preferred (equal scores = tie)"})
+        sampled = ok[pd.to_numeric(ok["n_samples"], errors="coerce") > 1] if "n_samples" in ok.columns else ok.iloc[:0]
+        if len(sampled):
+            spread = pd.to_numeric(sampled["score_std"], errors="coerce").dropna()
+            rows.append({"measure": what + "repeatability (sd of the judge's samples of one answer)",
+                         "value": float(spread.mean()) if len(spread) else np.nan, "ci_low": np.nan,
+                         "ci_high": float(spread.max()) if len(spread) else np.nan, "n": int(len(sampled)),
+                         "reading": "0 = the same score every time; ci_high: the largest"})
+        else:
+            rows.append({"measure": what + "repeatability", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                         "n": 0, "reading": "unknown: each answer was judged once (sample the judge to measure it)"})
+    return rows
+
+
 def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
     """How many more human labels would let the win-rate rule decide (PPI's stopping rule)."""
     if gate.win_rate is None:
@@ -342,7 +465,8 @@ def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
             return []
         return [f"The gate reads the {gate.win_rate.source} win rate, and there are no human labels for this "
                 "comparison yet: label pairs with label_pairs.ipynb (same task name as this report)."]
-    advice = stats.labels_needed(ppi, gate.win_rate.threshold, max_labels=estimates.get("labels_cap"))
+    advice = stats.labels_needed(ppi, gate.win_rate.threshold, max_labels=estimates.get("labels_cap"),
+                                 min_labels=gate.min_items)
     more = "" if advice.more_labels in (None, 0) else f" About {advice.more_labels} more labels would decide it."
     return [f"Human labels (prediction-powered win rate vs the gate's bound {gate.win_rate.threshold:g}): "
             f"{advice.reason}{more}"]
@@ -435,10 +559,16 @@ def cost_latency_ratios(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFram
 def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *,
             scores: pd.DataFrame | None = None, verdicts: pd.DataFrame | None = None,
             human: pd.DataFrame | None = None, gate: GateConfig | None = None,
-            n_resamples: int = 1000, seed: int = 0, label_queue: Mapping[str, Any] | None = None) -> Comparison:
+            n_resamples: int = 1000, seed: int = 0, label_queue: Mapping[str, Any] | None = None,
+            judge: str | None = None, pointwise: pd.DataFrame | None = None,
+            retirement: Any = None) -> Comparison:
     """All evidence for baseline vs candidate. `human`: the label export of this comparison (item_id,
     rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater.
-    `label_queue`: the task's active labeling queue when its labels were drawn by one."""
+    `label_queue`: the task's active labeling queue when its labels were drawn by one. `judge`: the
+    judge model's name, to flag a judge that is one of the two models it judges. `pointwise`: a
+    pointwise judge's scores (`PointwiseResult.scores`), for its reliability panel; the scores
+    themselves are compared as metrics through `scores` (judge:<criterion>). `retirement`: the
+    candidate's `gate.Retirement`, for the gate's min_days_to_retirement rule."""
     from workbench.metrics import behaviour_diff, summarize_behaviour
 
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
@@ -453,9 +583,23 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
     deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed,
                                           margins=margins)
+    min_consistency = (gate.min_position_consistency if gate is not None and gate.min_position_consistency
+                       is not None else DEFAULT_GATE["min_position_consistency"])
     win_rates, reliability, judge_slices, win_estimates, consistency_est = judge_evidence(
         verdicts, baseline_resp, candidate_resp, items, n_resamples=n_resamples, seed=seed, human=human,
-        label_queue=label_queue)
+        label_queue=label_queue, min_consistency=min_consistency)
+    if pointwise is not None and len(pointwise):
+        mine = pointwise[pointwise["model"].isin([baseline, candidate])]
+        reliability = pd.concat([reliability, pd.DataFrame(pointwise_reliability(mine, baseline, candidate, human))],
+                                ignore_index=True)
+    own = self_judged(judge, baseline, candidate)
+    if own:
+        notes.append(f"The judge {judge} is the {own}, one of the two models compared: it judges its own answers, "
+                     "and judges tend to prefer their own. Use a judge that is neither model.")
+        reliability = pd.concat([reliability, pd.DataFrame([{
+            "measure": "judge is a compared model", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+            "n": np.nan, "reading": f"WARNING: the judge is the {own} ({judge}): self-preference is likely"}])],
+            ignore_index=True)
     ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
     errors = both[both["response"].isna()][["item_id", "model", "sample_index", "error"]]
@@ -477,7 +621,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
                            for r in deltas.to_dict(orient="records")
                            if r.get("higher_is_better") is not None and np.isfinite(r.get("delta", np.nan))},
             error_rate=Estimate.from_ci(err_ci) if err_ci else None,
-            cost_ratio=cost_est, p95_latency_ratio=latency_est, position_consistency=consistency_est)
+            cost_ratio=cost_est, p95_latency_ratio=latency_est, position_consistency=consistency_est,
+            retirement=retirement)
         gate_result = evaluate_gate(gate, evidence)
         notes.extend(_labeling_advice(gate, win_estimates))
     copies = _copy_checks(items, behaviour, baseline, candidate, scores, deltas, n_resamples=n_resamples, seed=seed)
@@ -490,6 +635,17 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
                       sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
                       latency_cost_summary(both), ratios, errors, binary_checks(behaviour), copies, gate_result,
                       notes, tool_error_table(items, baseline_resp, candidate_resp))
+
+
+def self_judged(judge: str | None, baseline: str, candidate: str) -> str:
+    """'baseline' or 'candidate' when the judge model is that arm's model ('' when neither); an arm
+    label is the model name, or 'model [prompt]' when one model runs with several prompts."""
+    if not judge:
+        return ""
+    for role, label in (("baseline", baseline), ("candidate", candidate)):
+        if label == judge or label.startswith(f"{judge} ["):
+            return role
+    return ""
 
 
 def _model_name(frame: pd.DataFrame, role: str) -> str:

@@ -65,7 +65,8 @@ class MigrationConfig(ProjectParameters):
     judge: str | None = Field("hf/smollm2-135m-instruct", description="judge model (None: no judge)")
     judge_mode: Literal["pairwise", "pointwise"] = Field("pairwise", description="pairwise (both orders, win rate) "
                                                          "or pointwise (1-5 score per answer, compared as a metric)")
-    judge_criterion: str = Field("correctness", description="built-in criterion name or a sentence")
+    judge_criterion: str | list[str] = Field("correctness", description="built-in criterion name or a sentence; "
+                                             "pointwise: a list for several criteria, each compared as judge:<criterion>")
     judge_template: str = Field("completion-v1", description="chat-v1 for API / instruction-tuned judges, "
                                 "completion-v1 for small local ones")
     metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"],
@@ -113,6 +114,10 @@ class MigrationConfig(ProjectParameters):
 
     @model_validator(mode="after")
     def _check(self) -> "MigrationConfig":
+        if isinstance(self.judge_criterion, list) and (not self.judge_criterion or (
+                self.judge_mode == "pairwise" and len(self.judge_criterion) != 1)):
+            raise ValueError("judge_criterion: a pairwise judge takes one criterion; a list of several is for "
+                             "judge_mode = \"pointwise\"" if self.judge_criterion else "judge_criterion: empty list")
         if not self.candidates:
             raise ValueError("candidates: give at least one candidate model")
         if len(self.candidate_prompts) not in (1, len(self.candidates)):
@@ -165,13 +170,43 @@ class MigrationConfig(ProjectParameters):
         return [(self.baseline, self.baseline_prompt)] + [(name, self.prompt_for(i))
                                                           for i, name in enumerate(self.candidates)]
 
+    @property
+    def judge_criteria(self) -> list[str]:
+        """The judge's criteria as a list (one for a pairwise judge)."""
+        return list(self.judge_criterion) if isinstance(self.judge_criterion, list) else [self.judge_criterion]
+
+    def judge_metrics(self) -> list[str]:
+        """The metrics a pointwise judge adds to the comparison: judge:<criterion name>, one per criterion."""
+        if not self.judge or self.judge_mode != "pointwise":
+            return []
+        from workbench.judges.criteria import resolve_criteria
+
+        return [f"judge:{c.name}" for c in resolve_criteria(self.judge_criteria)]
+
+    def default_gate(self) -> dict[str, Any]:
+        """DEFAULT_GATE for a pairwise judge. A pointwise judge has no win rate and no position
+        consistency: its scores are gated like a metric instead (a drop of at most half a point)."""
+        if self.judge_mode != "pointwise":
+            return DEFAULT_GATE
+        gate = {k: v for k, v in DEFAULT_GATE.items() if k not in ("win_rate", "min_position_consistency")}
+        judged = {name: {"max_drop": 0.5, "higher_is_better": True} for name in self.judge_metrics()}
+        return {**gate, "metrics": {**gate["metrics"], **judged}}
+
+    def gate_source(self) -> str:
+        """Where the gate's rules come from, for the report and the manifest."""
+        if self.gate:
+            return "inline gate of the parameters"
+        if self.gate_file:
+            return f"gate_file {self.gate_file}"
+        return "the default gate" + (" for a pointwise judge" if self.judge_mode == "pointwise" else "")
+
     def gate_config(self) -> Any:
         from workbench.gate import GateConfig, load_gate_config
 
         if not self.gate and self.gate_file:
             return load_gate_config(self.path(self.gate_file))
         try:
-            return GateConfig(**(self.gate or DEFAULT_GATE))
+            return GateConfig(**(self.gate or self.default_gate()))
         except ValidationError as exc:
             raise InputError([f"parameter 'gate.{'.'.join(map(str, e['loc']))}': {e['msg']}"
                               for e in exc.errors()]) from None
@@ -225,7 +260,6 @@ class MigrationConfig(ProjectParameters):
                             "or remove the rule")
         if gate.min_position_consistency is not None and not pairwise:
             problems.append(f"{where}: rule 'min_position_consistency' needs a pairwise judge or must be removed")
-        judge_metric = f"judge:{self.judge_criterion}" if self.judge and self.judge_mode == "pointwise" else None
         directions = {}
         try:
             # the tool-call and JSON metrics join the run when the items carry those fields (app_metrics)
@@ -233,8 +267,10 @@ class MigrationConfig(ProjectParameters):
             directions = dict(zip(info["metric"], info["higher_is_better"]))
         except InputError as exc:
             problems.extend(f"parameter 'metrics': {p}" for p in exc.problems)
-        if judge_metric:
-            directions[judge_metric] = True
+        try:
+            directions.update({name: True for name in self.judge_metrics()})
+        except InputError as exc:
+            problems.extend(f"parameter 'judge_criterion': {p}" for p in exc.problems)
         for name, rule in gate.metrics.items():
             if name not in directions:
                 problems.append(f"{where}: rule 'metrics.{name}' needs metric '{name}', which is not computed "

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench.errors import InputError, Problem
@@ -71,18 +72,22 @@ class MetricRule(_Strict):
 class GateConfig(_Strict):
     """Thresholds; every rule is optional but at least one must be set. Ratios are candidate / baseline."""
 
-    min_items: int = Field(30, ge=1, description="fewer paired items behind a rule -> INCONCLUSIVE")
+    min_items: int = Field(30, ge=1, description="fewer items behind a rule -> INCONCLUSIVE (what it decides on: "
+                           "labelled items for the human and ppi win rates, judged pairs for the judge's, paired "
+                           "items for metrics, calls for the error rate)")
     win_rate: WinRateRule | None = None
     metrics: dict[str, MetricRule] = Field(default_factory=dict)
     max_error_rate: float | None = Field(None, ge=0, le=1)
     max_cost_ratio: float | None = Field(None, gt=0)
     max_p95_latency_ratio: float | None = Field(None, gt=0)
     min_position_consistency: float | None = Field(None, ge=0, le=1)
+    min_days_to_retirement: int | None = Field(None, ge=0, description="the candidate must not retire sooner")
 
     @model_validator(mode="after")
     def _some_rule(self) -> "GateConfig":
         if not (self.win_rate or self.metrics or any(v is not None for v in (
-                self.max_error_rate, self.max_cost_ratio, self.max_p95_latency_ratio, self.min_position_consistency))):
+                self.max_error_rate, self.max_cost_ratio, self.max_p95_latency_ratio, self.min_position_consistency,
+                self.min_days_to_retirement))):
             raise ValueError("no rule configured: a gate with no rules cannot pass anything")
         return self
 
@@ -167,6 +172,17 @@ class GateEvidence:
     cost_ratio: Estimate | None = None  # candidate cost / baseline cost
     p95_latency_ratio: Estimate | None = None  # candidate p95 latency / baseline p95 latency
     position_consistency: Estimate | None = None  # judge position consistency
+    retirement: "Retirement | None" = None  # the candidate's retirement date, as the lifecycle sources know it
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """The candidate's retirement: days left (None: no date is known) and where that was looked up."""
+
+    model: str
+    days_left: int | None
+    retires: str | None
+    source: str
 
 
 # ---------------------------------------------------------------- result
@@ -280,6 +296,22 @@ def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int
     return result
 
 
+def _retirement_rule(min_days: int, retirement: Retirement | None) -> RuleResult:
+    """A migration to a model that retires within `min_days` is a migration to do again soon. A model
+    with no known retirement date passes, saying where the date was looked for."""
+    name = "min_days_to_retirement"
+    if retirement is None:
+        return _missing(name, "retirement date of the candidate")
+    numbers = {"days_left": retirement.days_left, "retires": retirement.retires, "threshold": min_days,
+               "source": retirement.source}
+    if retirement.days_left is None:
+        return RuleResult(name, PASS, f"{retirement.model}: no retirement date is known (looked up in: "
+                          f"{retirement.source}); required at least {min_days} days", numbers)
+    status = PASS if retirement.days_left >= min_days else FAIL
+    return RuleResult(name, status, f"{retirement.model} retires on {retirement.retires}, in {retirement.days_left} "
+                      f"days ({retirement.source}); required at least {min_days} days", numbers)
+
+
 def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) -> list[RuleResult]:
     """An inconsistent judge cannot decide: its own rule and (when the win rate is the judge's alone)
     the win-rate rule become INCONCLUSIVE. A human or prediction-powered win rate does not rest on
@@ -296,6 +328,68 @@ def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) 
             rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: the judge failed its position-consistency check "
                               f"(its own result was {rule.status}: {rule.reason})", rule.numbers)
         out.append(rule)
+    return out
+
+
+def _smallest_n(passes: Any, start: int, limit: int = 1_000_000) -> int | None:
+    """The smallest n >= start for which passes(n) holds (monotone in n), or None below `limit`."""
+    high = max(start, 1)
+    while not passes(high):
+        high *= 2
+        if high > limit:
+            return None
+    low = max(start, high // 2)
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if passes(mid) else (mid + 1, high)
+    return high
+
+
+def unreachable_rules(config: GateConfig, n_items: int, *, n_calls: int | None = None,
+                      value_ranges: dict[str, tuple[float, float]] | None = None) -> list[str]:
+    """Rules that cannot PASS at this sample size even when nothing regressed (no failed call, every
+    metric delta 0, every judge verdict a tie), each with the number of items it would need: the
+    intervals are honest at small n, so a tight threshold needs enough items to be met at all.
+    `n_calls`: the candidate's calls (items x samples; default n_items); `value_ranges`: the
+    metrics' scales (a metric without one has no floor and is not checked)."""
+    from workbench.stats.proportions import bounded_mean_ci, proportion_ci
+
+    calls = n_items if n_calls is None else n_calls
+    per_item = max(1, calls // max(n_items, 1))
+    out = []
+    if config.min_items > n_items:
+        out.append(f"min_items = {config.min_items}, but the sample has {n_items} items: every rule that counts items "
+                   f"stays INCONCLUSIVE; use at least {config.min_items} items")
+    if config.max_error_rate is not None and config.max_error_rate < 1:
+        def error_rate_passes(n: int) -> bool:
+            return proportion_ci(0, n).high <= config.max_error_rate
+        if not error_rate_passes(calls):
+            need = _smallest_n(error_rate_passes, calls)
+            out.append(f"max_error_rate = {config.max_error_rate:g} cannot pass with {calls} calls even with no error "
+                       f"(the 95% interval of 0 of {calls} reaches {proportion_ci(0, calls).high:.3f}); it needs "
+                       + (f"at least {-(-need // per_item)} items" if need else "a higher threshold"))
+    for metric, rule in sorted(config.metrics.items()):
+        scale = (value_ranges or {}).get(metric)
+        if scale is None:
+            continue
+        span = float(scale[1]) - float(scale[0])
+
+        def metric_passes(n: int, rule: MetricRule = rule, span: float = span) -> bool:
+            low, high = bounded_mean_ci(np.zeros(n), value_range=(-span, span))
+            return (low >= -rule.max_drop) if rule.higher_is_better else (high <= rule.max_drop)
+        if not metric_passes(n_items):
+            need = _smallest_n(metric_passes, n_items)
+            out.append(f"metrics.{metric}: max_drop = {rule.max_drop:g} cannot pass with {n_items} items even when "
+                       f"nothing changed (on its scale {scale[0]:g} to {scale[1]:g} the interval of {n_items} equal "
+                       "items is wider than that); it needs "
+                       + (f"at least {need} items" if need else "a larger max_drop"))
+    if config.win_rate is not None and config.win_rate.threshold < 0.5:
+        def win_rate_passes(n: int) -> bool:
+            return bounded_mean_ci(np.full(n, 0.5))[0] >= config.win_rate.threshold
+        if not win_rate_passes(n_items):
+            need = _smallest_n(win_rate_passes, n_items)
+            out.append(f"win_rate: the bound {config.win_rate.threshold:g} cannot be cleared with {n_items} judged items "
+                       f"even if every verdict were a tie; it needs at least {need} items")
     return out
 
 
@@ -324,6 +418,8 @@ def evaluate_gate(config: GateConfig, evidence: GateEvidence) -> GateResult:
         rules.append(_interval_rule(name, what, est.value, est.ci_low, est.ci_high, est.n, threshold,
                                     at_least=at_least, min_items=config.min_items if uses_min_items else None,
                                     require_ci=False, confidence=est.confidence))
+    if config.min_days_to_retirement is not None:
+        rules.append(_retirement_rule(config.min_days_to_retirement, evidence.retirement))
     rules = _distrust_inconsistent_judge(rules, config.win_rate is None or config.win_rate.source == "judge")
     statuses = {r.status for r in rules}
     verdict: Status = FAIL if FAIL in statuses else INCONCLUSIVE if INCONCLUSIVE in statuses else PASS

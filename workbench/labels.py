@@ -316,14 +316,15 @@ class LabelLog:
         recorded = self.store.label_queue(self.task)
         if order == "uniform":
             if recorded is not None:
-                raise InputError(Problem("labeler", None, "order", f"task '{self.task}' labels in active order (its "
-                                         "queue is recorded): open the labeler with order='active', or use a new task"))
+                raise InputError(Problem("labeler", None, "order", "this task labels in active order (its queue is "
+                                         "recorded): open the labeler with order='active', or name a new task"))
             return None
         if recorded is not None:
             return recorded["queue"]
         if not self.log().empty:
-            raise InputError(Problem("labeler", None, "order", f"task '{self.task}' already has labels in uniform order;"
-                                     " an active queue must draw every label, so use a new task name for it"))
+            raise InputError(Problem("labeler", None, "order", "this task already has labels in uniform order; an "
+                                     "active queue must draw every label, so name a new task for it (the notebook's "
+                                     "`task` parameter)"))
         if judge is None:
             raise InputError(Problem("labeler", None, "order", "the active order needs the judge's verdicts on every "
                                      "item (a pairwise judge in the report's parameters, run once)"))

@@ -82,8 +82,54 @@ class MigrationResult:
                                 **({"tool_errors": data["tool_errors"]} if data["tool_errors"] else {})}
         return {"verdict": self.verdict, "complete": self.complete, "report_name": self.config.report_name,
                 "baseline": self.baseline, "confidence": CONFIDENCE, "candidates": candidates,
+                "gate": gate_record(self.config), "lifecycle": lifecycle_record(self.lifecycle),
                 "ranking": json_safe(self.ranking.reset_index().to_dict(orient="records"))
                 if self.ranking is not None else None}
+
+
+def gate_record(config: MigrationConfig) -> dict[str, Any]:
+    """The effective gate: where its rules came from and the rules themselves (after --gate, the
+    parameters and the defaults), as verdict.json and the manifest record it."""
+    return {"source": config.gate_source(),
+            "rules": config.gate_config().model_dump(mode="json", exclude_none=True, exclude_defaults=False)}
+
+
+def lifecycle_record(lifecycle: list[Any]) -> dict[str, Any]:
+    """model -> retirement date and days left (None: no date known), as of today."""
+    from workbench.lifecycle import today
+
+    now = today()
+    return {e.model: {"retires": e.retires.isoformat() if e.retires else None, "days_left": e.days_left(now),
+                      "status": e.status(now), "source": e.source} for e in lifecycle}
+
+
+def warn_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> None:
+    """On stderr, before the first call: rules this sample cannot pass (the report's notes repeat them)."""
+    import sys
+
+    for line in gate_out_of_reach(config, items):
+        print(f"warning: gate rule out of reach: {line}", file=sys.stderr)
+
+
+def gate_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> list[str]:
+    """The gate's rules that cannot pass on these items even if nothing regressed, each with the
+    number of items it needs (`gate.unreachable_rules`); said before any model call."""
+    from workbench.compare import describe_metrics, rate_scale
+    from workbench.gate import unreachable_rules
+
+    gate = config.gate_config()
+    info = describe_metrics([m for m in gate.metrics if m in set(config.metrics) | set(config.judge_metrics())])
+    scales = {row["metric"]: rate_scale(row) for row in info.to_dict(orient="records")}
+    return unreachable_rules(gate, len(items), value_ranges={k: v for k, v in scales.items() if v is not None})
+
+
+def retirement(entry: Any) -> Any:
+    """The gate's view of one model's lifecycle entry: days left as of today."""
+    from workbench.gate import Retirement
+    from workbench.lifecycle import today
+
+    return Retirement(entry.model, entry.days_left(today()), entry.retires.isoformat() if entry.retires else None,
+                      "litellm model map and lifecycle_file" if entry.source == "unknown" else entry.source)
 
 
 def arm_labels(config: MigrationConfig) -> list[str]:
@@ -233,12 +279,12 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     calls_made = 0
     try:
         if config.judge_mode == "pointwise":
-            result = judge_pointwise(store, spec, items, responses, config.judge_criterion, policy, adapter=adapter,
+            result = judge_pointwise(store, spec, items, responses, config.judge_criteria, policy, adapter=adapter,
                                      progress=progress, cache_only=not allow_calls)
             return {name: result for name in labels[1:]}, int(result.stats.model_calls or 0)
         for name in labels[1:]:
             result = judge_pairwise(store, spec, items, baseline, responses[responses["model"] == name],
-                                    config.judge_criterion, policy, adapter=adapter, progress=progress,
+                                    config.judge_criteria[0], policy, adapter=adapter, progress=progress,
                                     cache_only=not allow_calls)
             results[name] = result
             calls_made += int(result.stats.model_calls or 0)
@@ -248,12 +294,12 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
 
 
 def judge_scores(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataFrame:
-    """Pointwise judge scores as a metric (`judge:<criterion>`, higher is better) for the paired deltas."""
+    """Pointwise judge scores as metrics (`judge:<criterion>`, 1-5, higher is better) for the paired deltas."""
     if config.judge_mode != "pointwise" or not judgments:
         return pd.DataFrame(columns=["item_id", "model", "sample_index", "metric", "value"])
     scores = next(iter(judgments.values())).scores
     return pd.DataFrame({"item_id": scores["item_id"], "model": scores["model"], "sample_index": scores["sample_index"],
-                         "metric": f"judge:{config.judge_criterion}", "value": pd.to_numeric(scores["score"])})
+                         "metric": "judge:" + scores["criterion"].astype(str), "value": pd.to_numeric(scores["score"])})
 
 
 def human_labels(config: MigrationConfig, store: Any, candidate_index: int,
@@ -303,6 +349,7 @@ def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -
     config.preflight()
     items = select_items(config)
     check_requests(config, items)
+    warn_out_of_reach(config, items)
     with open_store(config, allow_calls=True) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=True, progress=progress)
         require_answers(responses, run_stats)
@@ -325,7 +372,7 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
         responses, _ = collect_responses(config, items, store, allow_calls=False)
     first = responses[responses["sample_index"] == 0]
     sides = [_answers(first[first["model"] == name]) for name in (names[0], names[candidate_index + 1])]
-    extra = [c for c in ("reference", "instruction") if c in items.columns]
+    extra = [c for c in ("reference", "instruction", "task") if c in items.columns]
     pairs = items[["item_id", "input", *extra]].assign(response_a=lambda f: f["item_id"].map(sides[0]),
                                                         response_b=lambda f: f["item_id"].map(sides[1]))
     pairs["input"] = [task_text(item) for item in items.to_dict(orient="records")]  # the conversation, passages
@@ -427,18 +474,23 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
             scores = pd.concat([scores, judged], ignore_index=True)
         labels = arm_labels(config)
         baseline_resp = responses[responses["model"] == labels[0]]
+        lifecycle = lookup([config.baseline, *config.candidates],
+                           config.path(config.lifecycle_file) if config.lifecycle_file else None)
+        out_of_reach = [f"Gate rule out of reach at this sample size: {line}." for line in gate_out_of_reach(config, items)]
         comparisons, human = {}, {}
         for index, name in enumerate(labels[1:]):
             verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
+            pointwise = judgments[name].scores if config.judge_mode == "pointwise" and name in judgments else None
             human_export = human_labels(config, store, index, items["item_id"].astype(str))
             if human_export is not None:
                 human[name] = human_export
             comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
                                         verdicts=verdicts, human=human_export, gate=gate,
                                         n_resamples=config.bootstrap_resamples, seed=config.seed,
-                                        label_queue=store.label_queue(labels_task(config, index)))
-        lifecycle = lookup([config.baseline, *config.candidates],
-                           config.path(config.lifecycle_file) if config.lifecycle_file else None)
+                                        label_queue=store.label_queue(labels_task(config, index)),
+                                        judge=config.judge, pointwise=pointwise,
+                                        retirement=retirement(lifecycle[index + 1]))
+            comparisons[name].notes[:0] = out_of_reach
         result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
                                  judge_calls, time.perf_counter() - started, rank_candidates(config, judgments), human)
         result.manifest = build_manifest(result, store, dataset_id(items))
@@ -472,6 +524,7 @@ def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[st
         "models": runs,
         "judge": {"model": config.judge, "mode": config.judge_mode, "criterion": config.judge_criterion,
                   "calls_made": result.judge_calls} if config.judge else None,
+        "gate": gate_record(config),
         "calls": {"made": result.run_stats.calls_made + result.judge_calls, "cached": result.run_stats.cached,
                   "generation_made": result.run_stats.calls_made, "judge_made": result.judge_calls},
         "total_cost_usd": float(costs.sum()) if costs.notna().all() and len(costs) else None,

@@ -121,12 +121,17 @@ def plot_win_rates(df: pd.DataFrame, title: str = "Win rate (ties count ½)") ->
 
     Columns: ``name`` (what is compared, e.g. "candidate vs baseline" or a slice), ``estimate``,
     ``ci_low``, ``ci_high`` (fractions in [0, 1]); optional ``source`` (e.g. human | judge: one
-    trace each) and ``n``.
+    trace each), ``n`` and ``judge_check`` (non-empty: the judge failed its checks, and its trace is
+    named UNTRUSTED).
     """
     require_columns(df, "win_rates", _CI_COLUMNS)
     df = _check_ci(df, "win_rates").dropna(subset=["estimate"])
     if df.empty:
         return _empty(title, "No win rates yet")
+    if "judge_check" in df.columns:  # a judge that failed its checks: its dots say so in the legend
+        untrusted = df["judge_check"].fillna("").astype(str).str.len() > 0
+        source = df["source"].astype(str) if "source" in df.columns else pd.Series("win rate", index=df.index)
+        df = df.assign(source=source.where(~untrusted, source + " (UNTRUSTED judge)"))
     fig = _figure(title, xaxis_title="win rate of the candidate", height=_ci_height(df))
     _ci_traces(fig, df, horizontal=True, default_source="win rate")
     fig.add_vline(x=0.5, line_dash="dash", line_color="gray", annotation_text="0.5", annotation_position="top")

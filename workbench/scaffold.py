@@ -75,7 +75,9 @@ GATE_TOML = """# Gate rules: each reads a {confidence:.0%} confidence interval o
 # side, INCONCLUSIVE when it straddles it (more items would decide). Delete a rule to drop it.
 
 min_items = {min_items}                  # fewer paired items behind a rule: INCONCLUSIVE
-max_error_rate = {max_error_rate}            # failed calls of the candidate, after retries
+max_error_rate = {max_error_rate}            # failed calls of the candidate, after retries; with the sample's
+                                # {items} items even 0 failures leave an interval up to {error_floor:.3f}: a lower
+                                # bound needs more items (`workbench report` names how many)
 min_position_consistency = {min_position_consistency}  # a judge below this is not evidence (its win rate is INCONCLUSIVE)
 
 [win_rate]                      # the judge's (and humans') win rate of the candidate, ties = 1/2
@@ -133,11 +135,25 @@ def params_toml(values: dict[str, Any] | None = None) -> str:
     return "\n".join(lines) + "\n" + MODEL_OPTIONS_EXAMPLE
 
 
-def gate_toml() -> str:
+def reachable_error_rate(n_items: int) -> float:
+    """The default max_error_rate, raised (to 2 decimals) where `n_items` calls without a single
+    failure could not pass it: the project's first report must be able to PASS if nothing regressed."""
+    import math
+
+    from workbench.stats import proportion_ci
+
+    floor = math.ceil(proportion_ci(0, n_items).high * 100) / 100
+    return max(DEFAULT_GATE["max_error_rate"], floor)
+
+
+def gate_toml(n_items: int = SAMPLE_ITEMS) -> str:
     from workbench.config import CONFIDENCE
+    from workbench.stats import proportion_ci
 
     gate = DEFAULT_GATE
-    return GATE_TOML.format(confidence=CONFIDENCE, min_items=gate["min_items"], max_error_rate=gate["max_error_rate"],
+    return GATE_TOML.format(confidence=CONFIDENCE, min_items=gate["min_items"],
+                            max_error_rate=reachable_error_rate(n_items), items=n_items,
+                            error_floor=proportion_ci(0, n_items).high,
                             min_position_consistency=gate["min_position_consistency"],
                             margin=gate["win_rate"]["noninferiority_margin"],
                             chrf_drop=gate["metrics"]["chrf"]["max_drop"],

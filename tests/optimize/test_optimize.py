@@ -104,7 +104,23 @@ def test_a_dev_gain_the_test_split_does_not_confirm_is_overfitting(project, rule
     assert result.dev["delta_low"] > 0  # a real gain on dev...
     assert result.test["delta"] < 0 and result.status == "overfitting"  # ...that test does not confirm
     assert "overfitting" in result.message and "not a win" in result.message
-    assert load_prompt(result.saved, project / "prompts").note.startswith("overfitting:")
+    assert result.saved is None and result.report_command is None  # not a usable prompt version by default
+    assert "save_unconfirmed" in result.message
+    kept = run(project, rule_server.url, split_column="split", save_unconfirmed=True)
+    assert kept.status == "overfitting" and kept.saved.endswith("-unconfirmed") and kept.report_command is None
+    assert load_prompt(kept.saved, project / "prompts").note.startswith("overfitting:")
+
+
+def test_demonstration_trials_are_compared_with_the_start_on_the_same_items(project, rule_server):
+    result = run(project, rule_server.url, moves=["fewshot"], fewshot_candidates=3)
+    trials = result.trials
+    best = trials[trials["prompt_version"] == result.best].iloc[0]
+    start = trials[(trials["move"] == "start") & (trials["split"] == "dev")].iloc[0]
+    assert best["move"] == "fewshot" and best["n_items"] < start["n_items"]  # its demonstrations are not scored
+    assert result.dev["n"] == best["n_items"] and "start re-scored on the same items" in result.dev["items"]
+    assert result.dev["start_score_all_dev"] == pytest.approx(start["score"])
+    # the summary's start and best are on the same items, so their difference is the paired delta
+    assert result.dev["best_score"] - result.dev["start_score"] == pytest.approx(result.dev["delta"])
 
 
 def test_source_model_mode_needs_no_references(project, rule_server):

@@ -14,6 +14,7 @@ import pytest
 from tests.real_parts import need_module
 from workbench.stats import StatsInputError
 from workbench.stats.ppi import PPIWinRate, labels_needed, ppi_batch, ppi_win_rate
+from workbench.stats.proportions import floor_half_width
 
 Z95 = 1.959963984540054
 REPS = 1000  # label subsets per n; the issue asks for >= 500
@@ -123,13 +124,16 @@ def test_all_items_labelled_gives_the_human_only_answer():
 
 def test_a_perfect_judge_shrinks_the_interval_and_a_useless_one_does_no_harm():
     rng = np.random.default_rng(4)
-    n_total, n = 1000, 50
+    n_total, n = 2000, 200
     y = rng.choice([0.0, 0.5, 1.0], n_total, p=[0.4, 0.1, 0.5])
     lab = rng.choice(n_total, n, replace=False)
     ids = np.array([f"i{i}" for i in range(n_total)])
     human = pd.Series(y[lab], index=ids[lab])
     perfect = ppi_win_rate(pd.Series(y, index=ids), human)
     assert perfect.lam > 0.6 and perfect.width < 0.35 * perfect.human_width
+    # 50 labels that all agree with the judge cannot prove it perfect: the small-sample floor holds
+    few = ppi_win_rate(pd.Series(y, index=ids), human.iloc[:50])
+    assert few.width == pytest.approx(2 * floor_half_width(50, span=2.0), abs=1e-9) and few.width < few.human_width
     noise = ppi_win_rate(pd.Series(rng.choice([0.0, 0.5, 1.0], n_total), index=ids), human)
     assert noise.lam < 0.2 and noise.width <= 1.01 * noise.human_width
 

@@ -57,3 +57,37 @@ def test_bad_slice_input():
         slice_deltas(f, "language")
     with pytest.raises(StatsInputError, match="min_items"):
         slice_deltas(_frame(), "language", min_items=1)
+
+
+def test_holm_adjusts_step_down_and_skips_untested():
+    from workbench.stats.slices import holm
+
+    adjusted = holm([0.01, np.nan, 0.04, 0.03])
+    assert np.isnan(adjusted[1])
+    assert adjusted[[0, 3, 2]] == pytest.approx([0.03, 0.06, 0.06])  # 3 x 0.01, 2 x 0.03, max(0.06, 1 x 0.04)
+
+
+def test_many_slices_are_corrected_for_and_say_how():
+    """20 slices of pure noise: uncorrected, about one would be flagged at 95%; Holm flags none,
+    while a real regression in one slice still stands out."""
+    rng = np.random.default_rng(17)
+    n = 20 * 30
+    slice_of = np.repeat([f"s{k:02d}" for k in range(20)], 30)
+    base = rng.normal(0.6, 0.1, n)
+    cand = base + rng.normal(0, 0.1, n)
+    cand[slice_of == "s07"] -= 0.3
+    t = slice_deltas(pd.DataFrame({"slice_col": slice_of, "candidate": cand, "baseline": base}), "slice_col",
+                     include_all=False, min_items=10, n_resamples=2000).set_index("slice")
+    assert list(t.index[t["verdict"] == "regression"]) == ["s07"]
+    assert (t["p_adjusted"] >= t["p_value"]).all() and set(t["correction"]) == {"Holm over 20 slices"}
+    naive = (t["ci_high"] < 0) | (t["ci_low"] > 0)
+    assert naive.sum() == 3  # the uncorrected CIs alone flag two noise slices besides the planted one
+
+
+def test_slices_on_a_bounded_scale_keep_the_small_sample_floor():
+    f = pd.DataFrame({"g": ["a"] * 12, "candidate": np.ones(12), "baseline": np.ones(12)})
+    t = slice_deltas(f, "g", include_all=False, min_items=10, value_range=(0.0, 1.0)).iloc[0]
+    assert t["estimate"] == 0 and t["ci_low"] < -0.15 and t["ci_high"] > 0.15 and t["verdict"] == "no significant change"
+    w = slice_win_rates(pd.DataFrame({"g": ["a"] * 10, "score": np.full(10, 0.5)}), "g", include_all=False,
+                        min_items=10).iloc[0]
+    assert w["ci_low"] < 0.45 < 0.55 < w["ci_high"]

@@ -543,3 +543,17 @@ def test_from_store_names_runs_and_refuses_what_it_cannot_pair(generated):
     later = store.create_run("fake/base", None, "d2", {"samples": 1}, [("x", 0, "kx")])  # newest, other items
     assert Explorer.from_store(store, ["fake/base", "fake/cand"]).data.n_items == 40  # still the pair's dataset
     assert store_runs(store, ["fake/base", "fake/x"]) == {"fake/base": later, "fake/x": elsewhere}
+
+
+def test_a_judge_that_fails_its_check_is_marked_untrusted_on_its_verdicts(frames):
+    trusted = ExplorerData(**frames)
+    assert "UNTRUSTED" not in trusted.render_item_html("i1", diff=False)
+    judgments = frames["judgments_df"].copy()
+    judgments.loc[judgments["model_b"].isin(["cand", "base"]) & judgments["model_a"].isin(["cand", "base"]),
+                  "consistent"] = False  # its two orders never agree on base vs cand
+    data = ExplorerData(**{**frames, "judgments_df": judgments})
+    assert data.untrusted_judge and "position consistency 0.00" in next(iter(data.untrusted_judge.values()))
+    assert "UNTRUSTED judge" in data.render_item_html("i1", diff=False)
+    assert "UNTRUSTED judge" in data.render_item_html("i2", diff=False)  # the other orientation too
+    shown = data.render_item_html("i1", diff=False)
+    assert shown.count("UNTRUSTED") == 1  # cand2's verdict (consistent) is not marked

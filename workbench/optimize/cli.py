@@ -103,8 +103,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         print(f"{result.status}: {result.message}", file=sys.stderr)
         if result.stopped:
             print(f"search ended: {result.stopped}", file=sys.stderr)
-        if result.saved:
+        if result.saved and result.report_command:
             print(f"saved {result.saved} ({result.saved_path}); compare in a report with:\n  {result.report_command}",
+                  file=sys.stderr)
+        elif result.saved:
+            print(f"saved {result.saved} ({result.saved_path}) for inspection only: {result.status}, not a win",
                   file=sys.stderr)
     summary = result.to_dict()
     if args.json_out:

@@ -62,6 +62,8 @@ class OptimizeConfig(ProjectParameters):
     max_cost_usd: float | None = Field(None, description="budget: known cost of those calls, USD")
     max_wall_s: float | None = Field(None, description="budget: seconds of this invocation")
     output_prompt: str | None = Field(None, description="name@version of the result (None: <start>-opt-<run id>)")
+    save_unconfirmed: bool = Field(False, description="also save a result the test split did not confirm "
+                                   "(overfitting, unconfirmed), marked as such, for inspection; never a win")
     max_tokens: int = Field(64, ge=1, description="answer length cap (as in the report, for shared cache hits)")
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature")
     seed: int = Field(0, description="sampling seed and the search's random choices")

@@ -63,8 +63,7 @@ def confirm(search: Any, run_id: str, created_at: float) -> OptimizeResult:
     """Score the start and the best dev prompt on test (with the calls kept in reserve), decide, save."""
     best_row = search.log.best_dev()
     best = search.evaluation(best_row).prompt
-    start_dev = next(r for r in search.log.rows if r["split"] == "dev" and r["move"] == "start")
-    dev = {"start_score": start_dev["score"], "best_score": best_row["score"], "delta": best_row["delta"],
+    dev = {**same_items_start(search, best_row), "best_score": best_row["score"], "delta": best_row["delta"],
            "delta_low": best_row["delta_low"], "delta_high": best_row["delta_high"], "n": best_row["n_items"]}
     test: dict[str, Any] | None = None
     search.round += 1
@@ -84,11 +83,16 @@ def confirm(search: Any, run_id: str, created_at: float) -> OptimizeResult:
         except BudgetExhausted as exc:
             status = "unconfirmed"
             message = f"the test confirmation could not run ({exc}); the dev gain is not a result"
-    saved = _save(search, run_id, best, status, message, created_at) if status in ("confirmed", "overfitting") else None
+    # only a confirmed win becomes a usable prompt version (and gets a report command); a dev gain the
+    # test split did not confirm is kept only on request, named and noted as unconfirmed
+    keep = status == "confirmed" or (search.config.save_unconfirmed and status in ("overfitting", "unconfirmed"))
+    saved = _save(search, run_id, best, status, message, created_at) if keep else None
     report = None
-    if saved:
+    if saved and status == "confirmed":
         report = ("workbench report -p candidates " + shlex.quote(json.dumps([search.config.target] * 2))
                   + " -p candidate_prompts " + shlex.quote(json.dumps([search.start.ref, saved[0]])))
+    elif status in ("overfitting", "unconfirmed") and not saved:
+        message += "; not saved as a prompt version (save_unconfirmed = true keeps it for inspection)"
     return OptimizeResult(
         run_id=run_id, status=status, message=message, objective=search.evaluator.objective.describe(),
         start=search.start.ref, best=best.ref, saved=saved[0] if saved else None,
@@ -97,11 +101,29 @@ def confirm(search: Any, run_id: str, created_at: float) -> OptimizeResult:
         report_command=report, best_prompt=best, start_prompt=search.start)
 
 
+def same_items_start(search: Any, best_row: dict[str, Any]) -> dict[str, Any]:
+    """The start's dev score on exactly the items the best trial was scored on (its demonstrations
+    left out of both), from the start's own per-item scores: no call, and the two numbers compare."""
+    start_dev = next(r for r in search.log.rows if r["split"] == "dev" and r["move"] == "start")
+    items = [i for i, v in best_row["item_scores"].items() if v is not None]
+    start_scores = [start_dev["item_scores"].get(i) for i in items]
+    start_scores = [v for v in start_scores if v is not None]
+    same = len(items) == start_dev["n_items"]
+    return {"start_score": sum(start_scores) / len(start_scores) if start_scores else None,
+            "start_score_all_dev": start_dev["score"], "n_start_all_dev": start_dev["n_items"],
+            "items": "all dev items" if same else
+            f"the {len(items)} dev items the best prompt was scored on (its demonstrations left out), "
+            f"start re-scored on the same items"}
+
+
 def _save(search: Any, run_id: str, best: PromptVersion, status: str, message: str,
           created_at: float) -> tuple[str, Any]:
-    """The best prompt as a new version in the project's prompts/, with its history."""
+    """The best prompt as a new version in the project's prompts/, with its history (a result the
+    test split did not confirm is named and noted as unconfirmed)."""
     start = load_prompt(search.config.start_prompt, search.config.prompts_path)
     ref = search.config.output_prompt or f"{start.name}@{start.version}-opt-{run_id[:8]}"
+    if status != "confirmed":
+        ref = f"{ref}-unconfirmed"
     moves = "demonstrations" if len(best.examples) > len(start.examples) else ""
     if best.data.get(instruction_key(best.mode)) != start.data.get(instruction_key(start.mode)):
         moves = f"{moves} + instruction" if moves else "instruction"

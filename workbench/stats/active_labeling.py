@@ -29,6 +29,7 @@ from workbench.stats.ppi import (
     _z,
     align_labels,
     judge_scores_by_item,
+    result_from_batch,
 )
 
 DEFAULT_WEIGHTS: dict[str, float] = {"decisive": 1.0, "tie": 1.25, "inconsistent": 1.5, "failed": 1.5}
@@ -257,14 +258,4 @@ def active_win_rate(judge: Any, human: Any, probabilities: Any, *, queue_size: i
     f = np.where(missing_f, 0.5, f_raw)
     r = {key: float(v[0]) for key, v in active_batch(y, f, labeled, pi * k / m, confidence=confidence,
                                                      lam=lam).items()}
-    zq = _z(confidence)
-    return PPIWinRate(
-        estimate=r["estimate"], ci_low=r["ci_low"], ci_high=r["ci_high"], standard_error=r["standard_error"],
-        n_labeled=k, n_total=int(f.size), lam=r["lam"],
-        human_estimate=r["human_estimate"], human_ci_low=r["human_estimate"] - zq * r["human_standard_error"],
-        human_ci_high=r["human_estimate"] + zq * r["human_standard_error"],
-        human_standard_error=r["human_standard_error"],
-        judge_estimate=float(np.nanmean(f_raw)) if (~missing_f).any() else float("nan"),
-        n_judge_missing=int(missing_f.sum()), confidence=float(confidence), method="active",
-        variance_labeled=r["variance_labeled"], variance_fixed=r["variance_fixed"],
-    )
+    return result_from_batch(r, f_raw, labeled, confidence, "active")

@@ -4,16 +4,22 @@ Items are resampled with replacement and both models' values travel together, so
 paired design (item difficulty cancels). One integer matrix of resample indices (resamples x items)
 replaces a Python loop; it is drawn in row chunks to bound memory, from `numpy.random.default_rng(seed)`,
 so the same inputs and seed always give the same interval.
+
+The percentile bootstrap has zero width when the few observed values agree (two ties are not proof
+of a 0.5 win rate). Intervals on bounded means (win rates, deltas of metrics with a declared range)
+therefore have a documented floor: they always contain `proportions.bounded_mean_ci` of the same
+values (pseudo-observations at the ends of the range, Agresti-Coull for 0/1 data).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterator, Union
 
 import numpy as np
 
 from workbench.stats._validate import StatsInputError, as_float_array, as_scores, check_confidence, same_length
+from workbench.stats.proportions import widen_to_floor
 
 Statistic = Union[str, Callable[[np.ndarray], np.ndarray]]
 """'mean' | 'median' | 'sum' | 'p<q>' (e.g. 'p95') or a function mapping a (resamples, items) matrix to
@@ -120,24 +126,41 @@ def bootstrap_ci(
     return _percentile_ci(point, boot, confidence, x.size, n_resamples, seed)
 
 
+def _floored(ci: BootstrapCI, values: np.ndarray, value_range: tuple[float, float]) -> BootstrapCI:
+    low, high = widen_to_floor(ci.low, ci.high, values, value_range=value_range, confidence=ci.confidence)
+    return replace(ci, low=low, high=high)
+
+
 def paired_delta_ci(
     candidate: np.ndarray, baseline: np.ndarray, *, statistic: Statistic = "mean", n_resamples: int = 1000,
     confidence: float = 0.95, seed: int | np.random.Generator | None = 0,
+    value_range: tuple[float, float] | None = None,
 ) -> BootstrapCI:
-    """CI of the statistic of per-item differences candidate - baseline (default: mean delta)."""
+    """CI of the statistic of per-item differences candidate - baseline (default: mean delta).
+
+    value_range: the scale of a rate (pass / fail per item, e.g. (0, 1)); given, the CI of the mean
+    delta (a rate difference) never falls below the bounded-mean floor over (low - high, high - low),
+    so agreeing items cannot give zero width. Graded metrics leave it out: pseudo-observations at the
+    ends of their scale would swamp their real spread."""
     c = as_float_array(candidate, "candidate", min_size=2)
     b = as_float_array(baseline, "baseline", min_size=2)
     same_length(candidate=c, baseline=b)
-    return bootstrap_ci(c - b, statistic=statistic, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    ci = bootstrap_ci(c - b, statistic=statistic, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    if value_range is None or statistic != "mean":
+        return ci
+    span = float(value_range[1]) - float(value_range[0])
+    return _floored(ci, np.clip(c - b, -span, span), (-span, span))
 
 
 def win_rate_ci(
     scores: np.ndarray, *, n_resamples: int = 1000, confidence: float = 0.95,
     seed: int | np.random.Generator | None = 0,
 ) -> BootstrapCI:
-    """CI of the win rate from candidate-side preference scores (1 win, 0.5 tie, 0 loss)."""
+    """CI of the win rate from candidate-side preference scores (1 win, 0.5 tie, 0 loss): the
+    percentile bootstrap, widened where needed to the bounded-mean floor (see the module docstring)."""
     s = as_scores(scores, min_size=2)
-    return bootstrap_ci(s, statistic="mean", n_resamples=n_resamples, confidence=confidence, seed=seed)
+    ci = bootstrap_ci(s, statistic="mean", n_resamples=n_resamples, confidence=confidence, seed=seed)
+    return _floored(ci, s, (0.0, 1.0))
 
 
 def paired_ratio_ci(

@@ -292,6 +292,21 @@ class ExplorerData:
             self.judgments = frame.iloc[np.argsort(frame["_pos"].to_numpy(), kind="stable")].reset_index(drop=True)
         self._judg_start, self._judg_stop = _bounds(self.judgments["_pos"].to_numpy(dtype=int), self.n_items)
         self._judg_cols = _columns(self.judgments, cols[1:])
+        self.untrusted_judge = self._judge_checks()
+
+    def _judge_checks(self) -> dict[tuple[str, str], str]:
+        """(model, model) sorted -> why the judge's verdicts on that pair of models are untrusted (the
+        report's check: position consistency wholly below the default gate's minimum)."""
+        from workbench.compare import judge_distrust
+        from workbench.config import DEFAULT_GATE
+
+        pair = [tuple(sorted((str(a), str(b)))) for a, b in zip(self.judgments["model_a"], self.judgments["model_b"])]
+        out = {}
+        for key, group in self.judgments.groupby(pd.Series(pair, index=self.judgments.index, dtype=object), sort=False):
+            why = judge_distrust(int(group["consistent"].sum()), len(group), DEFAULT_GATE["min_position_consistency"])
+            if why:
+                out[key] = why
+        return out
 
     def _index_labels(self, labels_df: pd.DataFrame | None) -> None:
         cols = ["_pos", "rater", "winner_model", "left_model", "right_model"]
@@ -546,6 +561,9 @@ class ExplorerData:
             verdict = f"{esc(winner)} wins" if winner else "tie"
             if not r["consistent"]:
                 verdict += ' <span class="wb-err">(orders disagree: counted as tie)</span>'
+            distrust = self.untrusted_judge.get(tuple(sorted((str(r["model_a"]), str(r["model_b"])))))
+            if distrust:
+                verdict += f' <span class="wb-err wb-untrusted" title="{esc(distrust)}">UNTRUSTED judge</span>'
             what = " · ".join(esc(x) for x in (r["judge"], r["criterion"]) if not _missing(x))
             body.append(f"<tr><td>{esc(r['model_a'])} vs {esc(r['model_b'])}</td><td>{what}</td>"
                         f"<td>{verdict}</td><td><div class=\"wb-text\">{esc(r['rationale'])}</div></td></tr>")

@@ -27,6 +27,21 @@ _BOX = ("white-space:pre-wrap;word-break:break-word;border:1px solid #ccc;border
         "padding:8px;max-height:420px;overflow:auto;font-family:var(--jp-content-font-family,sans-serif)")
 
 
+# What the rater is asked for items of a known task (others: "Task: <name>. Which response does this task better?")
+TASK_QUESTIONS = {
+    "support_reply": "Task: reply to this customer message. Which response is the better reply?",
+    "review_summary": "Task: summarise this product review. Which response is the better summary of the review "
+                      "below?",
+}
+
+
+def shown_text(text: str) -> str:
+    """A response as shown to raters: line endings unified, trailing spaces per line and leading and
+    trailing blank space removed, on both sides alike."""
+    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
 def rater_file(store_path: str | Path) -> Path:
     """Where the last rater id on this machine is kept: beside a SQLite store; in the home folder for a
     server store (a URL has no folder, and every store on that server is the same team's)."""
@@ -62,7 +77,8 @@ class PairLabeler:
                  seed: int = 0, overlap: int | None = None, raters: list[str] | None = None,
                  model_a: str | None = None, model_b: str | None = None, keyboard: str = "auto",
                  guidance: str = "", show_reference: bool = False, judge: pd.DataFrame | None = None,
-                 gate_threshold: float | None = None, order: str = "uniform", budget: float | None = None):
+                 gate_threshold: float | None = None, order: str = "uniform", budget: float | None = None,
+                 min_labels: int | None = None):
         import ipywidgets as w
 
         self._w = w
@@ -75,10 +91,17 @@ class PairLabeler:
         self.log = lab.LabelLog(store_path, task, items=self.pairs.index,  # no click can label another item or pair
                                 models=(self.model_a, self.model_b) if len(self.pairs) else None)
         self.guidance = guidance
-        # the judge's verdicts (item_id, choice A/B/tie) and the gate's win-rate bound: live agreement
-        # and "how many more labels" after each click; neither reveals which model is which
+        # the judge's verdicts (item_id, choice A/B/tie) and the gate's win-rate bound: "how many more
+        # labels" after each click (never which model is which, nor how often the rater agrees with the
+        # judge: that would anchor raters to the judge whose errors their labels exist to find;
+        # `judge_agreement` is for label_analysis.ipynb). Nothing is decided before `min_labels` labels.
         self.judge = None if judge is None else judge.set_index(judge["item_id"].astype(str))["choice"]
         self.gate_threshold = gate_threshold
+        if min_labels is None:
+            from workbench.config import DEFAULT_GATE
+
+            min_labels = DEFAULT_GATE["min_items"]
+        self.min_labels = int(min_labels)
         self.show_reference = show_reference and "reference" in self.pairs.columns
         self._rater_file = rater_file(store_path)
         self._check_task_models()
@@ -131,8 +154,8 @@ class PairLabeler:
         others = self.log.store.label_models(self.log.task) - {self.model_a, self.model_b}
         if others:
             raise lab.InputError(lab.Problem(
-                "labeler", None, "task", f"task '{self.log.task}' already holds labels comparing other models;"
-                " use a new task name for this comparison"))
+                "labeler", None, "task", "this task already holds labels comparing another pair of answers; "
+                "name a new task for this comparison (the notebook's `task` parameter)"))
 
     def _make_keyboard(self, mode: str) -> Any:
         w = self._w
@@ -320,7 +343,8 @@ class PairLabeler:
         self.feedback.value = self._feedback_html()
 
     def judge_agreement(self) -> tuple[int, int]:
-        """(agreed, compared): this rater's current labels that match the judge ("both bad" = tie)."""
+        """(agreed, compared): this rater's current labels that match the judge ("both bad" = tie).
+        For analysis only: never shown on the rater's screen."""
         if self.judge is None:
             return 0, 0
         agreed = compared = 0
@@ -350,20 +374,26 @@ class PairLabeler:
             return None
         if ppi is None:
             return None
-        return labels_needed(ppi, self.gate_threshold,
+        return labels_needed(ppi, self.gate_threshold, min_labels=self.min_labels,
                              max_labels=None if self.label_queue is None else self.label_queue["queue_size"])
 
     def _feedback_html(self) -> str:
         parts = []
-        agreed, compared = self.judge_agreement()
-        if compared:
-            parts.append(f"Your agreement with the automatic judge so far: {agreed} of {compared} ({agreed / compared:.0%}).")
         advice = self.labels_needed()
         if advice is not None:
             parts.append("All raters together have labelled enough for the gate to decide; you may stop."
                          if advice.decided else f"About {advice.more_labels} more labels (all raters together) would "
                          "let the gate decide." if advice.more_labels else "More labels may or may not decide the gate.")
         return "".join(f"<div style='color:#555'><small>{html.escape(p)}</small></div>" for p in parts)
+
+    def _task_html(self, row: pd.Series) -> str:
+        """What the rater judges for this item's task (a bare review means: judge its summaries)."""
+        task = row["task"] if "task" in row.index else None
+        if not isinstance(task, str) or not task.strip():
+            return ""
+        asked = TASK_QUESTIONS.get(task.strip(), f"Task: {task.strip().replace('_', ' ')}. Which response does "
+                                   "this task better for the input below?")
+        return f"<div class='wb-task' style='margin-top:4px'>{html.escape(asked)}</div>"
 
     def _reference_html(self, row: pd.Series) -> str:
         parts = []
@@ -388,13 +418,14 @@ class PairLabeler:
             return (f"{header}<div class='wb-input wb-done'><b>All {len(self.queue)} items are done</b>"
                     f" ({skipped} skipped). Use Back to review or change an answer.</div>")
         row = self.pairs.loc[self.current_item]
-        texts = {self.model_a: row["response_a"], self.model_b: row["response_b"]}
+        # the same normalisation on both sides: a side's habit (a leading space) must not give it away
+        texts = {self.model_a: shown_text(row["response_a"]), self.model_b: shown_text(row["response_b"])}
         left, right = self.sides(self.current_item)
         previous = self._decided.get(self.current_item)
         answer = (f"<div class='wb-answer' style='color:#555'>Your current answer: {CHOICE_TEXT[previous['action']]}"
                   " (choose again to change it)</div>") if previous else ""
         side = "<div class='wb-{cls}' style='flex:1 1 0;min-width:0'><b>{title}</b><div class='wb-text' style='{box}'>{text}</div></div>"
-        return (f"{header}<div class='wb-input' style='margin-top:6px'><div><b>Input</b>"
+        return (f"{header}{self._task_html(row)}<div class='wb-input' style='margin-top:6px'><div><b>Input</b>"
                 f" <small class='wb-item-id'>{html.escape(self.current_item)}</small></div>"
                 f"<div class='wb-text' style='{_BOX}'>{html.escape(row['input'])}</div>{self._reference_html(row)}"
                 f"{answer}</div>"
