@@ -137,11 +137,13 @@ def test_tool_call_accuracy_gets_paired_ci_mcnemar_error_kinds_and_a_gate():
 
 
 def test_equal_tool_behaviour_passes_the_gate():
+    """60 items, the same calls on both sides: the paired difference is 0, and its interval (never narrower
+    than 60 pass/fail pairs allow, issue 21) lies above a drop of 0.10."""
     from workbench.metrics import app_metrics, score_responses
 
     items, base, cand = _tool_frames(candidate_right=60)
     scores = score_responses(items, pd.concat([base, cand], ignore_index=True), app_metrics(items))
-    gate = GateConfig(min_items=30, metrics={"tool_call_accuracy": {"max_drop": 0.05, "higher_is_better": True}})
+    gate = GateConfig(min_items=30, metrics={"tool_call_accuracy": {"max_drop": 0.10, "higher_is_better": True}})
     result = compare(items, base, cand, scores=scores, gate=gate, n_resamples=200)
     assert result.gate.verdict == "PASS" and result.metric_deltas.set_index("metric").loc[
         "tool_call_accuracy", "mcnemar_p"] == 1.0

@@ -60,8 +60,8 @@ TOOLS_GATE_TOML = """# Gate rules for the tool-calling example: each reads a {co
 min_items = 20                  # fewer paired items behind a rule: INCONCLUSIVE
 
 [metrics.tool_call_accuracy]    # share of items whose calls are all right (BFCL's rules), candidate - baseline
-max_drop = 0.10
-higher_is_better = true
+max_drop = 0.15                 # 28 pass/fail pairs: even an unchanged candidate's interval reaches about
+higher_is_better = true         # +-0.12, so a tighter drop could never PASS here (more items: tighten it)
 
 # tool_irrelevance (no call where none applies) rests on the 4 no-tool items here: too few for a rule
 # (min_items); the report shows it with its interval. Add items without a tool to gate on it:
