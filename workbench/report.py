@@ -32,6 +32,13 @@ def bundled_notebook(name: str) -> Path:
     return bundled(f"notebooks/{name}")
 
 
+def report_notebook(config: MigrationConfig) -> Path:
+    """The project's notebooks/migration_report.ipynb when it has one (a cell added there is part of
+    its report), else the bundled notebook."""
+    own = config.base_dir / "notebooks" / DEFAULT_NOTEBOOK
+    return own if own.is_file() else bundled_notebook(DEFAULT_NOTEBOOK)
+
+
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """The notebook's parameter names and their default values (literals only)."""
     import ast
@@ -96,10 +103,10 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     from workbench.pipeline import prepare
     from workbench.secrets import redact, redact_url_credentials
 
-    notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
+    notebook = Path(notebook) if notebook else report_notebook(config)
     if not notebook.is_file():
         raise InputError(f"{notebook}: report notebook not found")
-    config.preflight()
+    config.preflight(requirements=True)  # every missing file, package, model and key at once, before any call
     out_dir = report_dir(config, reports_dir)
     try:
         calls_made = prepare(config, progress=progress)
@@ -156,6 +163,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         manifest["report_wall_s"] = round(time.perf_counter() - started, 2)
         manifest["calls"] = calls_made  # made before the notebook ran; the notebook itself found them stored
+        manifest["notebook"] = str(notebook.resolve())
         manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return EXIT_CODES.get(verdict.get("verdict"), EXIT_NO_REPORT), out_dir
 
