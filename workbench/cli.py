@@ -210,6 +210,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_api_base(args.api_base)
     args.store, args.prompts_dir = _generate_locations(args)
     specs = _model_specs(args)
+    from workbench import model_options
+    from workbench.doctor import requirement_problems
+
+    # a missing key or model package is named before anything is read or written (exit 3, not "40 not sent")
+    missing = requirement_problems(args.model, [], endpoint=args.api_base, model_options=(
+        model_options.load_model_options(args.model_options) if args.model_options else {}))
+    if missing:
+        raise InputError(missing)
     items = load_items(args.data, input_field=args.input_field, id_field=args.id_field)
     if args.limit is not None:
         items = items.head(args.limit)
@@ -227,6 +235,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for kind, entry in info["error_kinds"].items():
             print(f"  {entry['count']} x {kind}, e.g. {entry['example']}", file=sys.stderr)
     print(json.dumps(stats.as_dict()))
+    unsent = [f"{name}: nothing was sent ({info.get('not_sent_example')}); fix that and re-run"
+              for name, info in stats.per_model.items()
+              if info.get("not_sent") and info["not_sent"] == info["errors"] and not info["calls_made"]
+              and not info["cached"]]
+    if unsent:  # a key or request problem, not a model that failed: could not run
+        raise InputError(unsent)
     return EXIT_FAIL if stats.errors else EXIT_OK
 
 

@@ -280,6 +280,11 @@ def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int
     return result
 
 
+def _measured(reason: str) -> str:
+    """The measurement part of an interval rule's reason ("x = 0.3 (95% CI ...)"), without its verdict."""
+    return reason.split("; required", 1)[0].split(" straddles the threshold", 1)[0]
+
+
 def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) -> list[RuleResult]:
     """An inconsistent judge cannot decide: its own rule and (when the win rate is the judge's alone)
     the win-rate rule become INCONCLUSIVE. A human or prediction-powered win rate does not rest on
@@ -289,12 +294,13 @@ def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) 
         return rules
     out = []
     for rule in rules:
-        if rule is judge:
-            rule = RuleResult(rule.name, INCONCLUSIVE, f"{rule.reason}: the judge is too inconsistent to be evidence",
-                              rule.numbers)
+        if rule is judge:  # marked INCONCLUSIVE, so its words must not read as a FAIL ("missed by ...")
+            rule = RuleResult(rule.name, INCONCLUSIVE, f"{_measured(rule.reason)}; below the required "
+                              f"{_fmt(rule.numbers.get('threshold'))}: the judge is too inconsistent to be evidence, "
+                              "so its verdicts decide nothing", rule.numbers)
         elif rule.name.startswith("win_rate_") and judge_win_rate:
-            rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: the judge failed its position-consistency check "
-                              f"(its own result was {rule.status}: {rule.reason})", rule.numbers)
+            rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: {_measured(rule.reason)} comes from a judge that "
+                              "failed its position-consistency check", rule.numbers)
         out.append(rule)
     return out
 

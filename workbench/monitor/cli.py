@@ -192,7 +192,9 @@ def _summary_from_json(payload: dict[str, Any]) -> list[str]:
         lines.append(f"DRIFT in {len(payload['flagged_windows'])} window(s):")
         lines += [f"  {w['window']}: {','.join(w['signals'])} - {w['evidence']}" for w in payload["flagged_windows"]]
     else:
-        lines.append("no input drift found")
+        from workbench.monitor.run import no_drift_line
+
+        lines.append(no_drift_line(payload["reference"]["inputs"]))
     lines += [f"ALERT {a['window'] + ': ' if a.get('window') else ''}{a['message']}" for a in payload["alerts"]]
     lines += [f"warning: {w}" for w in payload["warnings"]]
     return lines
