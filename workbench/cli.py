@@ -46,8 +46,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=None, help="the store (default .workbench/store.db in the project; "
                    "postgresql://user@host/db for a shared one)")
     p.add_argument("--dataset", default=None, help="items: jsonl, csv, parquet or a datasets folder")
-    p.add_argument("--baseline", default=None, metavar="MODEL")
-    p.add_argument("--baseline-prompt", default=None, metavar="NAME@VERSION")
+    p.add_argument("--baseline", default=None, metavar="MODEL", help="the model in production, provider/model")
+    p.add_argument("--baseline-prompt", default=None, metavar="NAME@VERSION", help="its prompt version")
     p.add_argument("--candidate", action="append", default=None, metavar="MODEL", help="repeatable")
     p.add_argument("--candidate-prompt", action="append", default=None, metavar="NAME@VERSION",
                    help="once for all candidates, or once per --candidate")

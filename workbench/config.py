@@ -167,8 +167,8 @@ class MigrationConfig(ProjectParameters):
         try:
             return GateConfig(**(self.gate or DEFAULT_GATE))
         except ValidationError as exc:
-            raise InputError([f"parameter 'gate.{'.'.join(map(str, e['loc']))}': {e['msg']}"
-                              for e in exc.errors()]) from None
+            raise InputError([f"parameter '{'.'.join(['gate', *map(str, e['loc'])])}': "
+                              f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]) from None
 
     def preflight(self, requirements: bool = False) -> None:
         """Cheap checks that would otherwise fail deep inside a run: files, model names, prompts,

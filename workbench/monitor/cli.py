@@ -74,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export-per-window", type=int, default=None, metavar="N",
                    help="drifted items exported per flagged window (default 100)")
     p.add_argument("--chunk-rows", type=int, default=None, metavar="N", help="rows read at a time (default 10000)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="fixes every sample and permutation (default 0)")
     p.add_argument("--name", default=None, help="report folder name (default: drift)")
     p.add_argument("--reports-dir", default=None, metavar="DIR", help="where <name>/ goes (default: reports)")
     p.add_argument("--params", default=None, metavar="FILE", help="drift parameters as TOML or JSON")
