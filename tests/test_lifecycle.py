@@ -66,3 +66,15 @@ def test_bad_entries_name_file_model_and_field(tmp_path: Path, text: str, named:
 def test_bundled_file_loads() -> None:
     entries = load_registry_file(Path(__file__).resolve().parents[1] / "data" / "model_lifecycle.toml")
     assert "hf/smollm2-135m-instruct" in entries and entries["hf/gemma3-270m"].released == dt.date(2025, 8, 14)
+
+
+def test_the_bundled_file_is_named_as_the_parameters_name_it_not_by_its_install_path(tmp_path):
+    """The report's lifecycle table showed a site-packages path."""
+    from workbench.lifecycle import lookup
+    from workbench.project import bundled
+
+    entries = lookup(["hf/gemma3-270m"], bundled("data/model_lifecycle.toml"))
+    assert entries[0].source == "bundled:model_lifecycle.toml"
+    own = tmp_path / "life.toml"
+    own.write_text('[models."hf/x"]\nretires = 2030-01-01\n', encoding="utf-8")
+    assert lookup(["hf/x"], own)[0].source == str(own)

@@ -29,6 +29,14 @@ def bundled(relative: str) -> Path:
     return resources_dir() / relative
 
 
+def display_path(path: str | Path) -> str:
+    """A file as a parameter names it: `bundled:NAME` for packaged data, never its site-packages path."""
+    try:
+        return BUNDLED_PREFIX + Path(path).resolve().relative_to(bundled("data").resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def project_root(start: str | Path | None = None) -> Path:
     """The user's project: $WORKBENCH_PROJECT, else the nearest folder upwards from `start` (the
     current folder) with a project marker, else `start` itself."""
