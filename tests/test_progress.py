@@ -82,3 +82,28 @@ def test_a_slow_phase_announces_itself_while_it_runs_and_gives_its_rate():
     bar.close()
     assert out.getvalue().splitlines()[1].startswith("generating m: 4/4 done in 1.")
     assert "/s" in out.getvalue()
+
+
+def test_library_bars_are_off_when_stderr_is_not_a_terminal():
+    """Weight-loading bars ("Loading weights 0/103") filled notebooks and CI logs."""
+    import subprocess
+    import sys
+
+    code = ("import os, workbench, transformers.utils.logging as log; "
+            "print(os.environ.get('HF_HUB_DISABLE_PROGRESS_BARS'), log.is_progress_bar_enabled())")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["1", "False"], out.stderr[-2000:]
+
+
+def test_the_gguf_conversion_bar_is_silent_off_a_terminal(capsys):
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from workbench.models.local_models import _library_bars_on_terminal_only
+
+    original = gguf_utils.tqdm
+    with _library_bars_on_terminal_only():
+        for _ in gguf_utils.tqdm(range(50), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+    assert gguf_utils.tqdm is original
+    assert "Converting" not in capsys.readouterr().err
