@@ -42,10 +42,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
 
 
-def _cell(value: Any, digits: int, tag: str = "td") -> str:
+def _cell(value: Any, digits: int, tag: str = "td", numeric_column: bool = False) -> str:
     """One cell: numbers rounded and right-aligned (digits line up), everything else escaped and
-    left-aligned (notebook CSS right-aligns every cell, which makes text hard to read)."""
-    if _is_number(value):
+    left-aligned (notebook CSS right-aligns every cell, which makes text hard to read); a missing
+    value sits where its column's values sit."""
+    if _is_number(value) or (numeric_column and values.is_missing(value)):
         return f"<{tag} style='text-align:right;white-space:nowrap'>{fmt(value, digits)}</{tag}>"
     return f"<{tag} style='text-align:left'>{esc(value)}</{tag}>"
 
@@ -65,7 +66,8 @@ def table(frame: pd.DataFrame, caption: str | None = None, float_digits: int = 3
                for c in shown.columns]
     head = "".join(f"<th style='text-align:{'right' if num else 'left'}'>{esc(c)}</th>"
                    for c, num in zip(shown.columns, numeric))
-    body = "".join("<tr>" + "".join(_cell(v, float_digits) for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(v, float_digits, numeric_column=num) for v, num in zip(row, numeric))
+                   + "</tr>" for row in rows)
     cap = f"<h4>{esc(caption)}</h4>" if caption else ""
     more = f"<p><em>{len(frame) - max_rows} more rows not shown.</em></p>" if len(frame) > max_rows else ""
     return (f"{cap}<div style='overflow-x:auto;max-width:100%'><table class='wb-table' border='0'>"
@@ -132,13 +134,15 @@ def behaviour_headlines(summary: pd.DataFrame, candidate: str, baseline: str, li
 def verdict_banner(verdict: str, reasons: Sequence[tuple[str, str, str]], complete: bool) -> str:
     """reasons: (rule, status, reason) triples."""
     colour = VERDICT_COLOURS.get(verdict, "#6e7781")
+    left = "text-align:left;vertical-align:top"
     rows = "".join(
-        f"<tr><td>{esc(rule)}</td><td style='color:{VERDICT_COLOURS.get(status, '#333')};font-weight:600'>{esc(status)}</td>"
-        f"<td>{esc(reason)}</td></tr>" for rule, status, reason in reasons)
+        f"<tr><td style='{left}'>{esc(rule)}</td><td style='{left};color:{VERDICT_COLOURS.get(status, '#333')};"
+        f"font-weight:600'>{esc(status)}</td><td style='{left}'>{esc(reason)}</td></tr>" for rule, status, reason in reasons)
     warning = "" if complete else "<p style='color:#cf222e'><b>Incomplete report:</b> some model calls failed; see Errors.</p>"
     return (f"<div style='border:3px solid {colour};padding:12px;border-radius:8px'>"
             f"<div style='font-size:28px;font-weight:700;color:{colour}'>Verdict: {esc(verdict)}</div>{warning}"
-            f"<table class='wb-table'><tr><th>rule</th><th>status</th><th>reason</th></tr>{rows}</table></div>")
+            f"<table class='wb-table'><tr><th style='{left}'>rule</th><th style='{left}'>status</th>"
+            f"<th style='{left}'>reason</th></tr>{rows}</table></div>")
 
 
 def side_by_side(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
