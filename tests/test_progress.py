@@ -82,6 +82,12 @@ def test_a_slow_phase_announces_itself_while_it_runs_and_gives_its_rate():
     bar.close()
     assert out.getvalue().splitlines()[1].startswith("generating m: 4/4 done in 1.")
     assert "/s" in out.getvalue()
+    slow = io.StringIO()
+    bar = reporter("lines", slow, quiet_below_s=0)("judging", 2)
+    bar.started -= 30  # as if it had taken 30 s
+    bar.update(2)
+    bar.close()
+    assert "2/2 done in 30.0 s, 15.0 s each, 0 errors" in slow.getvalue()  # not "0.1/s"
 
 
 def test_library_bars_are_off_when_stderr_is_not_a_terminal():

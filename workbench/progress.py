@@ -81,7 +81,10 @@ class LineProgress:
         if self.total <= 1:
             print(f"{self.desc}: {'failed' if self.errors else 'done'} in {elapsed:.1f} s", file=self.stream, flush=True)
             return
-        rate = f", {self.done / elapsed:.1f}/s" if elapsed >= 1 and self.done else ""
+        rate = ""
+        if elapsed >= 1 and self.done:  # a slow phase reads better per item than as "0.0/s"
+            per_s = self.done / elapsed
+            rate = f", {per_s:.1f}/s" if per_s >= 1 else f", {elapsed / self.done:.1f} s each"
         print(f"{self.desc}: {self.done}/{self.total} done in {elapsed:.1f} s{rate}, {self.errors} errors",
               file=self.stream, flush=True)
 
