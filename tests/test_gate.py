@@ -193,6 +193,10 @@ def test_an_inconclusive_judge_rule_never_reads_as_a_fail():
         by_name["min_position_consistency"].reason
     assert by_name["win_rate_noninferiority"].reason.startswith("not decided: judge win rate")
     assert "= 0.2 (" in by_name["win_rate_noninferiority"].reason
+    few = GateEvidence(win_rate=Estimate(0.5, 0.3, 0.7, 5), position_consistency=Estimate(0.0, 0.0, 0.24, 200))
+    reason = {r.name: r for r in evaluate_gate(cfg, few).rules}["win_rate_noninferiority"].reason
+    assert reason == ("not decided: judge win rate (non-inferiority margin 0.05) = 0.5 comes from a judge that "
+                      "failed its position-consistency check")
 
 
 def test_consistent_judge_keeps_its_win_rate_verdict():

@@ -282,7 +282,9 @@ def _metric_rule(metric: str, rule: MetricRule, ev: GateEvidence, min_items: int
 
 def _measured(reason: str) -> str:
     """The measurement part of an interval rule's reason ("x = 0.3 (95% CI ...)"), without its verdict."""
-    return reason.split("; required", 1)[0].split(" straddles the threshold", 1)[0]
+    for verdict_words in ("; required", " straddles the threshold", " rests on "):
+        reason = reason.split(verdict_words, 1)[0]
+    return reason
 
 
 def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) -> list[RuleResult]:
