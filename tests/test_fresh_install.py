@@ -5,6 +5,7 @@ fresh virtual environment (nothing borrowed from the dev environment), then `wor
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +28,13 @@ def readme_install_line() -> str:
 
 
 def test_the_readme_install_line_then_init_doctor_report_in_an_empty_folder(tmp_path):
-    dist = tmp_path / "dist"
+    dist, source = tmp_path / "dist", tmp_path / "source"
+    # built from a copy: a build writes build/ and *.egg-info into its source folder, and a checkout on
+    # PYTHONPATH holding them looks like an installed workbench to pip
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "reports",
+                                                                 "test-artifacts", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(REPO)], check=True, capture_output=True, timeout=300)
+                    str(source)], check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("migration_workbench-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
