@@ -112,10 +112,10 @@ sys.exit(code)
 
 
 @pytest.mark.parametrize("model", ["litellm/openai/gpt-4o-mini", "openai/gpt-4o-mini"])
-def test_a_missing_key_is_an_auth_error_sent_nowhere_and_not_retried(tmp_path, model):
-    """The user's mistake, as they make it: no OPENAI_API_KEY, OpenAI's own endpoint. Every call fails
-    at once as `auth` (litellm/ used to say `server` and retry 4 times: 17 s for 20 items), is counted
-    as not sent, and the summary names the missing variable."""
+def test_a_missing_key_exits_3_naming_the_variable_before_anything_is_sent_or_written(tmp_path, model):
+    """The user's mistake, as they make it: no OPENAI_API_KEY, OpenAI's own endpoint. It used to exit 1
+    ("40 not sent"), as if the model had failed; it is a setup problem: exit 3, the variable named,
+    no connection tried, no store created."""
     n = 40
     data, store, tried = _data(tmp_path, n), tmp_path / "s.db", tmp_path / "tried.json"
     (tmp_path / "guard.py").write_text(NO_NETWORK, encoding="utf-8")
@@ -124,7 +124,32 @@ def test_a_missing_key_is_an_auth_error_sent_nowhere_and_not_retried(tmp_path, m
     proc = subprocess.run([sys.executable, str(tmp_path / "guard.py"), str(tried), "generate", str(data),
                            "--model", model, "--store", str(store), "--no-progress"],
                           capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).parents[1])
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 3, proc.stderr
+    assert json.loads(tried.read_text()) == []  # not one connection or name lookup was attempted
+    assert f"model '{model}': OPENAI_API_KEY" in proc.stderr and "not set" in proc.stderr
+    assert "export OPENAI_API_KEY=" in proc.stderr and proc.stdout == ""
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("model", ["litellm/openai/gpt-4o-mini", "openai/gpt-4o-mini"])
+def test_a_key_missing_at_call_time_is_an_auth_error_sent_nowhere_and_not_retried(tmp_path, model):
+    """The key named by api_key_env vanishes between the check and the calls (here: the check is told
+    the variable is set, the adapter finds it empty). Every call fails at once as `auth` (litellm/
+    used to say `server` and retry 4 times), is counted as not sent, the summary names the variable,
+    and the command exits 3 (nothing was sent: a setup problem, not a failing model)."""
+    n = 40
+    data, store, tried = _data(tmp_path, n), tmp_path / "s.db", tmp_path / "tried.json"
+    check_passes = "import workbench.doctor\nworkbench.doctor.model_problem = lambda *a, **k: None\n"
+    (tmp_path / "guard.py").write_text(NO_NETWORK.replace("from workbench.cli import main",
+                                                          check_passes + "from workbench.cli import main"),
+                                       encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_"))}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    proc = subprocess.run([sys.executable, str(tmp_path / "guard.py"), str(tried), "generate", str(data),
+                           "--model", model, "--store", str(store), "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 3, proc.stderr
+    assert f"{model}: nothing was sent (auth: OPENAI_API_KEY" in proc.stderr
     assert json.loads(tried.read_text()) == []  # not one connection or name lookup was attempted
     summary = _summary(proc)
     assert (summary["calls_made"], summary["not_sent"], summary["cached"], summary["errors"]) == (0, n, 0, n)

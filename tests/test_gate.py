@@ -180,6 +180,25 @@ def test_inconsistent_judge_makes_its_win_rate_inconclusive_not_a_fail():
     assert result.verdict == "INCONCLUSIVE"
 
 
+def test_an_inconclusive_judge_rule_never_reads_as_a_fail():
+    """An INCONCLUSIVE rule whose reason said "missed by the whole interval" read as a FAIL."""
+    cfg = GateConfig.model_validate({"min_items": 10, "win_rate": {"noninferiority_margin": 0.05},
+                                     "min_position_consistency": 0.7})
+    ev = GateEvidence(win_rate=Estimate(0.2, 0.15, 0.25, 200), position_consistency=Estimate(0.4, 0.33, 0.47, 200))
+    by_name = {r.name: r for r in evaluate_gate(cfg, ev).rules}
+    for name in ("min_position_consistency", "win_rate_noninferiority"):
+        assert by_name[name].status == "INCONCLUSIVE"
+        assert "missed" not in by_name[name].reason and "FAIL" not in by_name[name].reason
+    assert "= 0.4 (CI 0.33 to 0.47, n=200); below the required 0.7: the judge is too inconsistent" in \
+        by_name["min_position_consistency"].reason
+    assert by_name["win_rate_noninferiority"].reason.startswith("not decided: judge win rate")
+    assert "= 0.2 (" in by_name["win_rate_noninferiority"].reason
+    few = GateEvidence(win_rate=Estimate(0.5, 0.3, 0.7, 5), position_consistency=Estimate(0.0, 0.0, 0.24, 200))
+    reason = {r.name: r for r in evaluate_gate(cfg, few).rules}["win_rate_noninferiority"].reason
+    assert reason == ("not decided: judge win rate (non-inferiority margin 0.05) = 0.5 comes from a judge that "
+                      "failed its position-consistency check")
+
+
 def test_consistent_judge_keeps_its_win_rate_verdict():
     cfg = GateConfig.model_validate({"min_items": 10, "win_rate": {"noninferiority_margin": 0.05},
                                      "min_position_consistency": 0.7})

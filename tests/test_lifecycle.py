@@ -95,3 +95,15 @@ def test_a_file_checked_long_ago_is_named_stale(tmp_path: Path) -> None:
     assert staleness_warning(None, TODAY) is None and staleness_warning(tmp_path / "missing.toml", TODAY) is None
     with pytest.raises(InputError, match="checked: 'yesterday' is not a date"):
         checked_on(write(tmp_path, 'checked = "yesterday"\n'))
+
+
+def test_the_bundled_file_is_named_as_the_parameters_name_it_not_by_its_install_path(tmp_path):
+    """The report's lifecycle table showed a site-packages path."""
+    from workbench.lifecycle import lookup
+    from workbench.project import bundled
+
+    entries = lookup(["hf/gemma3-270m"], bundled("data/model_lifecycle.toml"))
+    assert entries[0].source == "bundled:model_lifecycle.toml"
+    own = tmp_path / "life.toml"
+    own.write_text('[models."hf/x"]\nretires = 2030-01-01\n', encoding="utf-8")
+    assert lookup(["hf/x"], own)[0].source == str(own)

@@ -53,6 +53,10 @@ def test_one_parameters_cell_of_literals(path):
     for node in ast.parse(tagged[0].source).body:
         assert isinstance(node, (ast.Assign, ast.AnnAssign)), f"{path.name}: not an assignment: {ast.dump(node)[:80]}"
         ast.literal_eval(node.value)
+        # papermill parses every line itself ("Unable to parse line 4" when a comment holds "="): each
+        # parameter must be one it sees, or an injected value would not replace it
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        assert target.id in declared, f"{path.name}: papermill cannot parse the line of '{target.id}'"
 
 
 @pytest.fixture(scope="module")

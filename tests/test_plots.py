@@ -347,3 +347,16 @@ def test_browser_draws_consistency_bars_and_the_threshold_at_their_values(chromi
     assert [to_value(b["top"]) for b in bars] == pytest.approx([0.9, 0.62], abs=2 * per_px)
     (line,) = shown["shapes"]
     assert to_value(line["y"]) == pytest.approx(0.8, abs=2 * per_px)
+
+
+def test_tradeoff_labels_stay_inside_the_plot():
+    """A model name centred on the rightmost point was clipped at the plot's edge."""
+    df = pd.DataFrame({"model": ["hf/gemma3-270m", "hf/smollm2-135m-instruct", "mid"], "quality": [30.0, 20.0, 25.0],
+                       "latency_s": [0.4, 2.0, 1.0]})
+    fig = plots.plot_quality_vs_latency(df)
+    points = fig.data[0]
+    assert list(points.textposition) == ["top right", "top left", "top center"]  # labels grow inwards at the ends
+    assert points.cliponaxis is False
+    x_low, x_high = fig.layout.xaxis.range
+    y_low, y_high = fig.layout.yaxis.range
+    assert x_low < 0.4 and x_high > 2.0 and y_high > 30.0 + 0.2 * 10  # room above the highest label

@@ -1,9 +1,11 @@
 """Offline defaults, set before any library that would otherwise reach the network is imported.
 
 Without these, `litellm` fetches a remote cost map at import and `datasets`/`huggingface_hub`
-try DNS look-ups. `setdefault` keeps a user's explicit choice.
+try DNS look-ups. `setdefault` keeps a user's explicit choice. Library progress bars (weights loading) only on a
+terminal: in a notebook or a CI log they are noise, and transformers reads the switch at import.
 """
 import os
+import sys
 
 for _name, _value in {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -14,3 +16,6 @@ for _name, _value in {
     "TOKENIZERS_PARALLELISM": "false",
 }.items():
     os.environ.setdefault(_name, _value)
+
+if not getattr(sys.stderr, "isatty", lambda: False)():
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -46,8 +46,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=None, help="the store (default .workbench/store.db in the project; "
                    "postgresql://user@host/db for a shared one)")
     p.add_argument("--dataset", default=None, help="items: jsonl, csv, parquet or a datasets folder")
-    p.add_argument("--baseline", default=None, metavar="MODEL")
-    p.add_argument("--baseline-prompt", default=None, metavar="NAME@VERSION")
+    p.add_argument("--baseline", default=None, metavar="MODEL", help="the model in production, provider/model")
+    p.add_argument("--baseline-prompt", default=None, metavar="NAME@VERSION", help="its prompt version")
     p.add_argument("--candidate", action="append", default=None, metavar="MODEL", help="repeatable")
     p.add_argument("--candidate-prompt", action="append", default=None, metavar="NAME@VERSION",
                    help="once for all candidates, or once per --candidate")
@@ -76,15 +76,38 @@ def _config(args: argparse.Namespace) -> Any:
     if args.gate:  # the gate given is the gate used: it replaces an inline [gate] of the parameters file
         overrides["gate_file"] = str(Path(args.gate).resolve())
         overrides["gate"] = {}
-    config = build_config(args.params, overrides)
-    if not args.model_options:
-        return config
-    from workbench import model_options
+    params_file = project_params(args)
+    config = build_config(params_file, overrides)
+    if args.model_options:
+        from workbench import model_options
 
-    given = model_options.load_model_options(args.model_options)
-    model_options.check(given, config.models(), source=args.model_options)  # named by its file
-    overrides["model_options"] = model_options.merge(config.model_options, given)
-    return build_config(args.params, overrides)
+        given = model_options.load_model_options(args.model_options)
+        model_options.check(given, config.models(), source=args.model_options)  # named by its file
+        overrides["model_options"] = model_options.merge(config.model_options, given)
+        config = build_config(params_file, overrides)
+    if params_file is None:
+        say_demo(f"store {config.store_path}" + (f", reports in {config.base_dir / 'reports'}"
+                                                 if args.command == "report" else ""))
+    return config
+
+
+def project_params(args: argparse.Namespace) -> str | None:
+    """`--params`, else the project's params.toml found upwards from the current folder (as the
+    notebooks find it), named on stderr when it is not in the current folder; None outside a project."""
+    from workbench.project import find_params_file, shown_path
+
+    if args.params:
+        return args.params
+    found = find_params_file()
+    if found is not None and found.parent != Path.cwd().resolve():
+        print(f"project: {shown_path(found)}", file=sys.stderr)
+    return str(found) if found is not None else None
+
+
+def say_demo(where: str) -> None:
+    """The first line of a command that runs the bundled demo's parameters outside a project."""
+    print(f"no params.toml here or in a parent folder: using the bundled demo's parameters ({where}); "
+          "`workbench init DIR` creates a project, --params FILE names one", file=sys.stderr)
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -113,18 +136,26 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    help="provider/model, e.g. litellm/openai/gpt-4o-mini or hf/smollm2-135m-instruct (repeatable)")
     p.add_argument("--prompt", action="append", metavar="NAME@VERSION",
                    help="prompt version: once for all models, or once per --model in the same order")
-    p.add_argument("--prompts-dir", default="prompts", help="the project's prompt versions (bundled ones are found too)")
-    p.add_argument("--samples", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=defaults["temperature"].default)
-    p.add_argument("--max-tokens", type=int, default=defaults["max_tokens"].default)
-    p.add_argument("--seed", type=int, default=defaults["seed"].default)
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--prompts-dir", default=None, help="the project's prompt versions (default: prompts/ of the "
+                   "project, else of the current folder; bundled ones are found too)")
+    p.add_argument("--samples", type=int, default=1, help="answers per item and model (sampled answers are cached "
+                   "one by one; use with --temperature above 0)")
+    p.add_argument("--temperature", type=float, default=defaults["temperature"].default,
+                   help="sampling temperature (default %(default)s: greedy)")
+    p.add_argument("--max-tokens", type=int, default=defaults["max_tokens"].default,
+                   help="answer length cap (default %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults["seed"].default,
+                   help="sampling seed, part of the cache key (default %(default)s)")
+    p.add_argument("--concurrency", type=int, default=8, help="calls in flight at once (default %(default)s)")
     p.add_argument("--timeout", type=float, default=None,
                    help="hard limit per call, seconds (default: by model kind: 60 for API models, whose call is "
                         "one request; 600 for local hf/ and vllm/ models, whose call is a batch of many rows)")
-    p.add_argument("--max-attempts", type=int, default=4)
-    p.add_argument("--store", default=defaults["store"].default,
-                   help="a SQLite file, or postgresql://user@host/db (password from PGPASSWORD)")
+    p.add_argument("--max-attempts", type=int, default=4,
+                   help="tries per call for errors worth retrying: rate limits, timeouts, server errors "
+                        "(default %(default)s)")
+    p.add_argument("--store", default=None,
+                   help="a SQLite file, or postgresql://user@host/db (password from PGPASSWORD); default: the "
+                        "project's store (params.toml found here or upwards), else .workbench/store.db here")
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
     _add_model_options(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
@@ -193,7 +224,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.config import check_api_base
 
     check_api_base(args.api_base)
+    args.store, args.prompts_dir = _generate_locations(args)
     specs = _model_specs(args)
+    from workbench import model_options
+    from workbench.doctor import requirement_problems
+
+    # a missing key or model package is named before anything is read or written (exit 3, not "40 not sent")
+    missing = requirement_problems(args.model, [], endpoint=args.api_base, model_options=(
+        model_options.load_model_options(args.model_options) if args.model_options else {}))
+    if missing:
+        raise InputError(missing)
     items = load_items(args.data, input_field=args.input_field, id_field=args.id_field)
     if args.limit is not None:
         items = items.head(args.limit)
@@ -211,7 +251,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for kind, entry in info["error_kinds"].items():  # a server's message: untrusted text
             print(printable(f"  {entry['count']} x {kind}, e.g. {entry['example']}"), file=sys.stderr)
     print(json.dumps(stats.as_dict()))
+    unsent = [f"{name}: nothing was sent ({info.get('not_sent_example')}); fix that and re-run"
+              for name, info in stats.per_model.items()
+              if info.get("not_sent") and info["not_sent"] == info["errors"] and not info["calls_made"]
+              and not info["cached"]]
+    if unsent:  # a key or request problem, not a model that failed: could not run
+        raise InputError(unsent)
     return EXIT_FAIL if stats.errors else EXIT_OK
+
+
+def _generate_locations(args: argparse.Namespace) -> tuple[str, str]:
+    """The store and prompts folder of `generate`: the flags, else the project's (its params.toml
+    found upwards, so the answers land where the report reads them), else the current folder's,
+    saying where a new store goes."""
+    from workbench.config import MigrationConfig, build_config
+    from workbench.project import find_params_file, is_database_url
+
+    found = find_params_file()
+    if found is not None:
+        config = build_config(found)
+        store, prompts = str(config.store_path), str(config.prompts_path)
+    else:
+        defaults = MigrationConfig.model_fields
+        store, prompts = str(defaults["store"].default), str(defaults["prompts_dir"].default)
+    store, prompts = args.store or store, args.prompts_dir or prompts
+    if found is None and args.store is None and not is_database_url(store) and not Path(store).exists():
+        print(f"no params.toml here or in a parent folder: the store is {Path(store).resolve()} (created); "
+              "`workbench init DIR` creates a project, --store FILE names another", file=sys.stderr)
+    return store, prompts
 
 
 def _call_counts(info: dict[str, Any]) -> str:
@@ -245,7 +312,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="generate, judge and execute the report notebook into reports/<name>/",
                        epilog=EXIT_CODES_HELP)
     _add_config_args(p)
-    p.add_argument("--notebook", default=None, help="report notebook (default: the bundled migration_report.ipynb)")
+    p.add_argument("--notebook", default=None, help="report notebook (default: the project's "
+                   "notebooks/migration_report.ipynb when it has one, else the bundled one)")
     p.add_argument("--reports-dir", default=None, help="where <report_name>/ goes (default: reports/ in the project)")
     _add_common(p)
 
@@ -291,9 +359,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from workbench.report import EXIT_NO_REPORT, run_report
+    from workbench.project import shown_path
+    from workbench.report import EXIT_NO_REPORT, bundled_notebook, report_notebook, run_report
 
-    code, out_dir = run_report(_config(args), args.notebook, args.reports_dir, progress=_progress(args))
+    config = _config(args)
+    notebook = Path(args.notebook) if args.notebook else report_notebook(config)
+    if notebook.resolve() == bundled_notebook("migration_report.ipynb").resolve():
+        print("report notebook: the bundled migration_report.ipynb", file=sys.stderr)
+    else:
+        print(f"report notebook: {shown_path(notebook)}" + ("" if args.notebook else " (the project's own)"),
+              file=sys.stderr)
+    code, out_dir = run_report(config, notebook, args.reports_dir, progress=_progress(args))
     verdict = json.loads((out_dir / "verdict.json").read_text(encoding="utf-8"))
     if code == EXIT_NO_REPORT:
         print(printable(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}"),
@@ -305,17 +381,59 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     from workbench.scaffold import init_project
 
+    import shlex
+
     folder = init_project(args.directory, args.example)
-    print(f"created {folder}: edit params.toml, then `cd {args.directory} && workbench report --params params.toml`",
-          file=sys.stderr)
+    print(f"created {folder}: edit params.toml, then `cd {shlex.quote(args.directory)} && workbench doctor && "
+          "workbench report` (every command run inside the folder uses its params.toml)", file=sys.stderr)
     return EXIT_OK
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check everything a report needs (models, packages, keys, files) and list "
+                       "every missing piece with the command that fixes it; makes no call", epilog=EXIT_CODES_HELP)
+    _add_config_args(p)
+    _add_common(p)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """0 when everything the report needs is here, 3 with the list of what is missing."""
+    from workbench.doctor import report_lines
+
+    from workbench.project import find_params_file
+
+    config = _config(args)
+    params_file = Path(args.params).resolve() if args.params else find_params_file()
+    ok, missing = report_lines(config, params_file)
+    for line in ok:
+        print(line)
+    if not missing:
+        print("everything the report needs is here")
+        return EXIT_OK
+    print(f"missing ({len(missing)}):")
+    for line in missing:
+        print(f"  - {line}")
+    return EXIT_COULD_NOT_RUN
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("migration-workbench")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="workbench", description="Can this application switch from model A to model B?",
                     epilog=EXIT_CODES_HELP)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="show the installed version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
+                                metavar="{init,doctor,generate,score,compare,report,drift,optimize,prompts}")
     _add_init(sub)
+    _add_doctor(sub)
     _add_generate(sub)
     _add_score(sub)
     _add_compare(sub)
@@ -337,7 +455,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return run(args)
 
 
-COMMANDS = {"init": cmd_init, "generate": cmd_generate, "score": cmd_score, "compare": cmd_compare,
+COMMANDS = {"init": cmd_init, "doctor": cmd_doctor, "generate": cmd_generate, "score": cmd_score, "compare": cmd_compare,
             "report": cmd_report, "drift": cmd_drift}
 
 

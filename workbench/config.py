@@ -208,12 +208,14 @@ class MigrationConfig(ProjectParameters):
         try:
             return GateConfig(**(self.gate or self.default_gate()))
         except ValidationError as exc:
-            raise InputError([f"parameter 'gate.{'.'.join(map(str, e['loc']))}': {e['msg']}"
-                              for e in exc.errors()]) from None
+            raise InputError([f"parameter '{'.'.join(['gate', *map(str, e['loc'])])}': "
+                              f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]) from None
 
-    def preflight(self) -> None:
+    def preflight(self, requirements: bool = False) -> None:
         """Cheap checks that would otherwise fail deep inside a run: files, model names, prompts,
-        a comparison of a model with itself. Nothing is written before these pass."""
+        a comparison of a model with itself, the gate; with `requirements`, also the packages, models
+        and keys the run needs (`workbench.doctor`). Every problem at once; nothing is written before
+        these pass."""
         from workbench.models import split_name
         from workbench.prompts import load_prompt
 
@@ -242,13 +244,27 @@ class MigrationConfig(ProjectParameters):
             if (name, prompt) == (self.baseline, self.baseline_prompt):
                 problems.append(f"parameter 'candidates': candidate {name} with prompt {prompt} is the baseline "
                                 "itself; compare another model, or the same model with another prompt version")
+        if requirements and not any(p.startswith("parameter 'api_base'") for p in problems):
+            from workbench.doctor import requirement_problems
+
+            problems.extend(requirement_problems(self.models(), self.metrics, endpoint=self.endpoint,
+                                                 model_options=self.model_options))
+        try:
+            problems.extend(self.gate_problems())
+        except InputError as exc:
+            problems.extend(str(p) for p in exc.problems)
         if problems:
             raise InputError(problems)
-        self.check_gate()
 
     def check_gate(self) -> None:
         """Every gate rule must be able to get its evidence from this configuration: a rule that can
         never be evaluated would hold the verdict at INCONCLUSIVE forever, or pass by mistake."""
+        problems = self.gate_problems()
+        if problems:
+            raise InputError(problems)
+
+    def gate_problems(self) -> list[str]:
+        """The problems `check_gate` raises (a gate file that cannot be read raises its own)."""
         from workbench.metrics import APP_METRICS, metric_info
 
         gate = self.gate_config()
@@ -260,13 +276,14 @@ class MigrationConfig(ProjectParameters):
                             "or remove the rule")
         if gate.min_position_consistency is not None and not pairwise:
             problems.append(f"{where}: rule 'min_position_consistency' needs a pairwise judge or must be removed")
-        directions = {}
-        try:
-            # the tool-call and JSON metrics join the run when the items carry those fields (app_metrics)
-            info = metric_info([*self.metrics, *(m for m in APP_METRICS if m not in self.metrics)])
-            directions = dict(zip(info["metric"], info["higher_is_better"]))
-        except InputError as exc:
-            problems.extend(f"parameter 'metrics': {p}" for p in exc.problems)
+        directions: dict[str, Any] = {}
+        # the tool-call and JSON metrics join the run when the items carry those fields (app_metrics)
+        for metric in [*self.metrics, *(m for m in APP_METRICS if m not in self.metrics)]:
+            try:  # one at a time: a misspelt metric must not hide the others
+                info = metric_info([metric])
+                directions.update(zip(info["metric"], info["higher_is_better"]))
+            except InputError as exc:
+                problems.extend(f"parameter 'metrics': {p}" for p in exc.problems)
         try:
             directions.update({name: True for name in self.judge_metrics()})
         except InputError as exc:
@@ -281,8 +298,7 @@ class MigrationConfig(ProjectParameters):
             elif bool(directions[name]) != rule.higher_is_better:
                 problems.append(f"{where}: rule 'metrics.{name}': higher_is_better = {str(rule.higher_is_better).lower()}"
                                 f" contradicts the metric (higher is {'better' if directions[name] else 'worse'})")
-        if problems:
-            raise InputError(problems)
+        return problems
 
 
 def build_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None,

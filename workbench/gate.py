@@ -312,6 +312,13 @@ def _retirement_rule(min_days: int, retirement: Retirement | None) -> RuleResult
                       f"days ({retirement.source}); required at least {min_days} days", numbers)
 
 
+def _measured(reason: str) -> str:
+    """The measurement part of an interval rule's reason ("x = 0.3 (95% CI ...)"), without its verdict."""
+    for verdict_words in ("; required", " straddles the threshold", " rests on "):
+        reason = reason.split(verdict_words, 1)[0]
+    return reason
+
+
 def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) -> list[RuleResult]:
     """An inconsistent judge cannot decide: its own rule and (when the win rate is the judge's alone)
     the win-rate rule become INCONCLUSIVE. A human or prediction-powered win rate does not rest on
@@ -321,12 +328,13 @@ def _distrust_inconsistent_judge(rules: list[RuleResult], judge_win_rate: bool) 
         return rules
     out = []
     for rule in rules:
-        if rule is judge:
-            rule = RuleResult(rule.name, INCONCLUSIVE, f"{rule.reason}: the judge is too inconsistent to be evidence",
-                              rule.numbers)
+        if rule is judge:  # marked INCONCLUSIVE, so its words must not read as a FAIL ("missed by ...")
+            rule = RuleResult(rule.name, INCONCLUSIVE, f"{_measured(rule.reason)}; below the required "
+                              f"{_fmt(rule.numbers.get('threshold'))}: the judge is too inconsistent to be evidence, "
+                              "so its verdicts decide nothing", rule.numbers)
         elif rule.name.startswith("win_rate_") and judge_win_rate:
-            rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: the judge failed its position-consistency check "
-                              f"(its own result was {rule.status}: {rule.reason})", rule.numbers)
+            rule = RuleResult(rule.name, INCONCLUSIVE, f"not decided: {_measured(rule.reason)} comes from a judge that "
+                              "failed its position-consistency check", rule.numbers)
         out.append(rule)
     return out
 

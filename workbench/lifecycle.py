@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from workbench.errors import InputError
+from workbench.project import display_path
 
 WARN_DAYS = 90
 MAX_AGE_DAYS = 180  # a lifecycle file checked longer ago than this is called stale
@@ -76,8 +77,8 @@ def load_registry_file(path: str | Path) -> dict[str, Lifecycle]:
         if unknown:
             raise InputError(f"{path}, model '{model}': unknown field(s) {', '.join(sorted(unknown))}")
         entries[model] = Lifecycle(model, _date(fields.get("released"), f"{path}, {model}.released"),
-                                   _date(fields.get("retires"), f"{path}, {model}.retires"), str(path), fields.get("note"),
-                                   _successor(fields.get("successor"), f"{path}, {model}.successor"))
+                                   _date(fields.get("retires"), f"{path}, {model}.retires"), display_path(path),
+                                   fields.get("note"), _successor(fields.get("successor"), f"{path}, {model}.successor"))
     return entries
 
 

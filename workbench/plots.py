@@ -278,8 +278,10 @@ def plot_quality_tradeoff(df: pd.DataFrame, x: str, quality: str = "quality", hi
     hover = [f"{n}<br>{_esc(quality)} = {q:.4g}<br>{_esc(x)} = {v:.4g}" + ("<br>on the Pareto front" if f else "")
              for n, q, v, f in zip(names, data[quality], data[x], front)]
     fig.add_trace(go.Scatter(x=data[x].to_numpy(), y=data[quality].to_numpy(), mode="markers+text", text=names,
-                             textposition="top center", name="models", hovertext=hover, hoverinfo="text",
-                             error_y=errors, marker={"size": 10, "color": _COLORS[0]}))
+                             textposition=_label_positions(data[x]), name="models", hovertext=hover,
+                             hoverinfo="text", error_y=errors, marker={"size": 10, "color": _COLORS[0]},
+                             cliponaxis=False))
+    _pad_axes(fig, data[x], pd.concat([data[quality], lo, hi]).dropna() if has_ci else data[quality])
     fr = data[front.to_numpy()].sort_values(x)
     fig.add_trace(go.Scatter(x=fr[x].to_numpy(), y=fr[quality].to_numpy(), mode="lines+markers", name="Pareto front",
                              hoverinfo="skip", line={"color": _COLORS[1], "dash": "dash"},
@@ -288,6 +290,22 @@ def plot_quality_tradeoff(df: pd.DataFrame, x: str, quality: str = "quality", hi
         fig.add_annotation(text=_esc(f"not shown ({x} or {quality} unknown): {', '.join(map(str, unknown['model']))}"),
                            x=0, y=-0.18, xref="paper", yref="paper", showarrow=False, xanchor="left")
     return fig
+
+
+def _label_positions(xs: pd.Series) -> list[str]:
+    """Labels grow inwards at the ends of the x range (a name centred on the last point runs off
+    the plot), centred above the points between."""
+    if len(xs) < 2 or xs.min() == xs.max():
+        return ["top center"] * len(xs)
+    return ["top right" if v == xs.min() else "top left" if v == xs.max() else "top center" for v in xs]
+
+
+def _pad_axes(fig: "go.Figure", xs: pd.Series, ys: pd.Series, share: float = 0.12) -> None:
+    """Room around the points for their labels: without it a label at an edge is clipped."""
+    for axis, values, top in (("xaxis", xs, share), ("yaxis", ys, share * 2)):  # labels sit above the points
+        low, high = float(values.min()), float(values.max())
+        span = high - low or abs(high) or 1.0
+        fig.update_layout({axis: {"range": [low - share * span, high + top * span]}})
 
 
 def plot_quality_vs_cost(df: pd.DataFrame, quality: str = "quality", cost: str = "cost_usd",

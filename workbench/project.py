@@ -16,6 +16,7 @@ from pathlib import Path
 BUNDLED_PREFIX = "bundled:"
 PROJECT_MARKERS = ("params.toml", ".workbench")
 PROJECT_ENV = "WORKBENCH_PROJECT"
+PROJECT_PARAMS = "params.toml"
 
 
 def resources_dir() -> Path:
@@ -28,6 +29,14 @@ def bundled(relative: str) -> Path:
     return resources_dir() / relative
 
 
+def display_path(path: str | Path) -> str:
+    """A file as a parameter names it: `bundled:NAME` for packaged data, never its site-packages path."""
+    try:
+        return BUNDLED_PREFIX + Path(path).resolve().relative_to(bundled("data").resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def project_root(start: str | Path | None = None) -> Path:
     """The user's project: $WORKBENCH_PROJECT, else the nearest folder upwards from `start` (the
     current folder) with a project marker, else `start` itself."""
@@ -38,6 +47,27 @@ def project_root(start: str | Path | None = None) -> Path:
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):
             return folder
     return here
+
+
+def find_params_file(start: str | Path | None = None) -> Path | None:
+    """The project's parameters file: `params.toml` in $WORKBENCH_PROJECT, else in the nearest folder
+    upwards from `start` (the current folder) that has one; None outside a project. Every command
+    and notebook finds the project this way, so a command run in `notebooks/` uses the same file."""
+    if os.environ.get(PROJECT_ENV):
+        candidate = Path(os.environ[PROJECT_ENV]).expanduser().resolve() / PROJECT_PARAMS
+        return candidate if candidate.is_file() else None
+    here = Path(start or Path.cwd()).resolve()
+    return next((folder / PROJECT_PARAMS for folder in (here, *here.parents) if (folder / PROJECT_PARAMS).is_file()),
+                None)
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a user can paste it from the current folder: relative when below it, else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
 
 
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")

@@ -31,6 +31,13 @@ def bundled_notebook(name: str) -> Path:
     return bundled(f"notebooks/{name}")
 
 
+def report_notebook(config: MigrationConfig) -> Path:
+    """The project's notebooks/migration_report.ipynb when it has one (a cell added there is part of
+    its report), else the bundled notebook."""
+    own = config.base_dir / "notebooks" / DEFAULT_NOTEBOOK
+    return own if own.is_file() else bundled_notebook(DEFAULT_NOTEBOOK)
+
+
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """The notebook's parameter names and their default values (literals only)."""
     import ast
@@ -107,7 +114,7 @@ def run_report(config: MigrationConfig, notebook: str | Path | None = None, repo
     runs the same pipeline on the warm store, so the executed notebook holds the record and no call.
     The previous run's outputs go first; whatever stops this run (bad input, a failed call, Ctrl-C)
     leaves an ERROR verdict.json in the folder (a folder that did not exist stays absent on bad input)."""
-    notebook = Path(notebook) if notebook else bundled_notebook(DEFAULT_NOTEBOOK)
+    notebook = Path(notebook) if notebook else report_notebook(config)
     if not notebook.is_file():
         raise InputError(f"{notebook}: report notebook not found")
     out_dir = report_dir(config, reports_dir)
@@ -128,7 +135,7 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     from workbench.pipeline import prepare
     from workbench.secrets import redact
 
-    config.preflight()
+    config.preflight(requirements=True)  # every missing file, package, model and key at once, before any call
     calls_made = prepare(config, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = config.model_dump(mode="json")
@@ -174,6 +181,7 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         manifest["report_wall_s"] = round(time.perf_counter() - started, 2)
         manifest["calls"] = calls_made  # made before the notebook ran; the notebook itself found them stored
+        manifest["notebook"] = str(notebook.resolve())
         manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return EXIT_CODES.get(verdict.get("verdict"), EXIT_NO_REPORT), out_dir
 

@@ -3,6 +3,7 @@ model text is untrusted and the HTML report must never run it."""
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
@@ -37,22 +38,68 @@ def fmt(value: Any, digits: int = 3) -> str:
     return esc(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def _cell(value: Any, digits: int, tag: str = "td", numeric_column: bool = False) -> str:
+    """One cell: numbers rounded and right-aligned (digits line up), everything else escaped and
+    left-aligned (notebook CSS right-aligns every cell, which makes text hard to read); a missing
+    value sits where its column's values sit."""
+    if _is_number(value) or (numeric_column and values.is_missing(value)):
+        return f"<{tag} style='text-align:right;white-space:nowrap'>{fmt(value, digits)}</{tag}>"
+    return f"<{tag} style='text-align:left'>{esc(value)}</{tag}>"
+
+
 def table(frame: pd.DataFrame, caption: str | None = None, float_digits: int = 3, max_rows: int = 200,
           transpose_wider_than: int = 8) -> str:
-    """A DataFrame as an escaped HTML table, rounded for reading. A single-row table wider than
-    `transpose_wider_than` columns is shown as name/value rows, so nothing sits off-screen; other
-    wide tables scroll inside their own box."""
+    """A DataFrame as an escaped HTML table, rounded for reading, text left and numbers right. A
+    single-row table wider than `transpose_wider_than` columns is shown as name/value rows, so
+    nothing sits off-screen; other wide tables scroll inside their own box."""
     if frame is None or frame.empty:
         return f"<p><em>{esc(caption or 'Nothing to show')}: no rows.</em></p>"
     shown = frame.head(max_rows)
     if len(shown) == 1 and shown.shape[1] > transpose_wider_than:
         shown = pd.DataFrame({"measure": [str(c) for c in shown.columns], "value": list(shown.iloc[0])})
-    shown = shown.astype(object).where(shown.notna(), None)
-    body = shown.map(lambda v: v if isinstance(v, str) else fmt(v, float_digits)).to_html(
-        index=False, escape=True, na_rep="—", border=0, classes="wb-table")
+    rows = shown.astype(object).where(shown.notna(), None).itertuples(index=False, name=None)
+    numeric = [pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])
+               for c in shown.columns]
+    head = "".join(f"<th style='text-align:{'right' if num else 'left'}'>{esc(c)}</th>"
+                   for c, num in zip(shown.columns, numeric))
+    body = "".join("<tr>" + "".join(_cell(v, float_digits, numeric_column=num) for v, num in zip(row, numeric))
+                   + "</tr>" for row in rows)
     cap = f"<h4>{esc(caption)}</h4>" if caption else ""
     more = f"<p><em>{len(frame) - max_rows} more rows not shown.</em></p>" if len(frame) > max_rows else ""
-    return f"{cap}<div style='overflow-x:auto;max-width:100%'>{body}</div>{more}"
+    return (f"{cap}<div style='overflow-x:auto;max-width:100%'><table class='wb-table' border='0'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}")
+
+
+# The columns that explain a changed-behaviour row, by the flag that selected it (the flags first).
+CHANGE_FLAGS = ("format_changed", "became_refusal", "language_changed")
+CHANGE_EXPLAINED_BY = {
+    "format_changed": ("baseline_format", "candidate_format"),
+    "became_refusal": ("candidate_refusal_phrase",),
+    "language_changed": ("baseline_language_detected", "candidate_language_detected"),
+}
+
+
+def changed_examples(behaviour: pd.DataFrame, limit: int = 8) -> pd.DataFrame:
+    """Rows where the candidate's behaviour changed, narrowed to what explains each: the flag that
+    selected it first ("changed"), the item, then only the columns of the flags that fired."""
+    flags = [c for c in CHANGE_FLAGS if c in behaviour.columns]
+    if not flags:
+        return behaviour.head(0)
+    fired = behaviour[flags].fillna(False).astype(bool)
+    rows = behaviour[fired.any(axis=1)].head(limit)
+    if rows.empty:
+        return rows
+    fired = fired.loc[rows.index]
+    used = [f for f in flags if fired[f].any()]
+    explain = [c for f in used for c in CHANGE_EXPLAINED_BY[f] if c in rows.columns]
+    out = pd.DataFrame({"changed": [", ".join(f.replace("_", " ") for f in used if fired.at[i, f]) for i in rows.index]},
+                       index=rows.index)
+    keep = [c for c in ("item_id", "language") if c in rows.columns] + explain
+    return pd.concat([out, rows[keep]], axis=1).reset_index(drop=True)
 
 
 BEHAVIOUR_HEADLINES = (  # (summary column of the candidate, of the baseline, what it means)
@@ -87,13 +134,15 @@ def behaviour_headlines(summary: pd.DataFrame, candidate: str, baseline: str, li
 def verdict_banner(verdict: str, reasons: Sequence[tuple[str, str, str]], complete: bool) -> str:
     """reasons: (rule, status, reason) triples."""
     colour = VERDICT_COLOURS.get(verdict, "#6e7781")
+    left = "text-align:left;vertical-align:top"
     rows = "".join(
-        f"<tr><td>{esc(rule)}</td><td style='color:{VERDICT_COLOURS.get(status, '#333')};font-weight:600'>{esc(status)}</td>"
-        f"<td>{esc(reason)}</td></tr>" for rule, status, reason in reasons)
+        f"<tr><td style='{left}'>{esc(rule)}</td><td style='{left};color:{VERDICT_COLOURS.get(status, '#333')};"
+        f"font-weight:600'>{esc(status)}</td><td style='{left}'>{esc(reason)}</td></tr>" for rule, status, reason in reasons)
     warning = "" if complete else "<p style='color:#cf222e'><b>Incomplete report:</b> some model calls failed; see Errors.</p>"
     return (f"<div style='border:3px solid {colour};padding:12px;border-radius:8px'>"
             f"<div style='font-size:28px;font-weight:700;color:{colour}'>Verdict: {esc(verdict)}</div>{warning}"
-            f"<table class='wb-table'><tr><th>rule</th><th>status</th><th>reason</th></tr>{rows}</table></div>")
+            f"<table class='wb-table'><tr><th style='{left}'>rule</th><th style='{left}'>status</th>"
+            f"<th style='{left}'>reason</th></tr>{rows}</table></div>")
 
 
 def side_by_side(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -101,9 +150,12 @@ def side_by_side(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     cells = []
     for row in rows:
         parts = "".join(
-            f"<td style='vertical-align:top;white-space:pre-wrap;max-width:420px'>{esc(row.get(c))}</td>" for c in columns)
+            f"<td style='vertical-align:top;text-align:right;white-space:nowrap'>{fmt(row.get(c))}</td>"
+            if _is_number(row.get(c)) else
+            f"<td style='vertical-align:top;text-align:left;white-space:pre-wrap;max-width:420px'>{esc(row.get(c))}</td>"
+            for c in columns)
         cells.append(f"<tr>{parts}</tr>")
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    head = "".join(f"<th style='text-align:left'>{esc(c)}</th>" for c in columns)
     return f"<table class='wb-table'><tr>{head}</tr>{''.join(cells)}</table>"
 
 

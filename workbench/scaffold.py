@@ -13,7 +13,6 @@ from workbench.errors import InputError
 from workbench.project import bundled
 
 SAMPLE_ITEMS = 32
-NOTEBOOKS = ("migration_report.ipynb", "explore.ipynb", "label_pairs.ipynb")
 _SET_BY_COMMAND = {"project_dir", "output_dir"}
 _TABLES = {"model_options"}  # written last: in TOML every key after a [table] header belongs to that table
 
@@ -171,6 +170,12 @@ def sample_lines(n: int = SAMPLE_ITEMS) -> list[str]:
     return [line for line in lines if line.strip() and json.loads(line)["item_id"] in chosen]
 
 
+def bundled_notebooks() -> list[Path]:
+    """Every notebook the package ships (the report's, the explorer, the raters', label analysis,
+    the optimizer's, the drift monitor's): a project gets them all."""
+    return sorted(bundled("notebooks").glob("*.ipynb"))
+
+
 def init_project(directory: str | Path, example: str = "support") -> Path:
     """Create the project; an existing non-empty folder is refused (nothing is overwritten). `example`:
     "support" (the text demo's sample) or "tools" (the tool-calling support assistant)."""
@@ -186,8 +191,8 @@ def init_project(directory: str | Path, example: str = "support") -> Path:
     (folder / "data").mkdir()
     (folder / "data" / "sample.jsonl").write_text("\n".join(sample_lines()) + "\n", encoding="utf-8")
     (folder / "notebooks").mkdir()
-    for name in NOTEBOOKS:
-        shutil.copy2(bundled(f"notebooks/{name}"), folder / "notebooks" / name)
+    for notebook in bundled_notebooks():
+        shutil.copy2(notebook, folder / "notebooks" / notebook.name)
     from workbench.monitor.schedule import write_schedule
 
     write_schedule(folder)  # cycle.toml and .github/workflows/workbench-cycle.yml: the loop on a schedule

@@ -34,5 +34,14 @@ def present(value: Any) -> Any:
 
 
 def esc(value: Any, missing: str = "") -> str:
-    """Escape for HTML text and attributes; a missing value shows as `missing`."""
-    return missing if is_missing(value) else html.escape(str(value), quote=True)
+    """Escape for HTML text and attributes; a missing value shows as `missing`, cut characters as nothing."""
+    return missing if is_missing(value) else html.escape(without_cut_characters(str(value)), quote=True)
+
+
+CUT_CHARACTER = "\ufffd"  # what a decoder shows for the bytes of a character cut in half
+
+
+def without_cut_characters(text: str) -> str:
+    """Text as a reader should see it: a generation cut at max_tokens (or a clipped excerpt) can end
+    inside a multi-byte character, which decodes to U+FFFD; those never carry meaning."""
+    return text.replace(CUT_CHARACTER, "")

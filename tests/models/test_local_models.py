@@ -214,3 +214,26 @@ def test_a_relative_spec_resolves_against_base_dir_and_keeps_spec_and_hash(tmp_p
     assert there == here and there.folder == folder.resolve() and there.spec == "models/tiny"
     assert lm.locate_local_model("smollm2-135m-instruct", cache_dir=tmp_path / "cache", base_dir=project).kind \
         == "bundled"  # a bundled name is never a path
+
+
+def test_the_first_fill_of_the_model_cache_says_where_and_how_to_move_it(tmp_path, monkeypatch, capsys):
+    """1.6 GB went to ~/.cache/migration-workbench/models without a word."""
+    from workbench.models import local_models
+    from workbench.models.local_models import LocalModelRef, resolve_local_model
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert local_models.cache_root() == tmp_path / "elsewhere" / "models"
+    ref = LocalModelRef("m.gguf", "gguf", "0" * 64, local_models.cache_root() / "m-0000", gguf=tmp_path / "m.gguf")
+
+    def fake_build(final, build):  # the conversion itself is tested with the real models (slow)
+        final.mkdir(parents=True)
+        (final / "config.json").write_text("{}", encoding="utf-8")
+        return final
+
+    monkeypatch.setattr(local_models, "build_once", fake_build)
+    monkeypatch.setattr(local_models, "has_chat_template", lambda folder: False)
+    resolve_local_model(ref)
+    said = capsys.readouterr().err
+    assert f"converting hf/m.gguf once into {local_models.cache_root()}" in said and "WORKBENCH_CACHE_DIR" in said
+    resolve_local_model(ref)  # filled: nothing more to say
+    assert capsys.readouterr().err == ""

@@ -79,6 +79,21 @@ def test_no_drift_exits_0_and_exports_nothing(tmp_path, reference):
     assert result.tests["q_value"].min() > 0.05
 
 
+def test_a_reference_too_small_to_tell_is_said_beside_no_drift_found(tmp_path):
+    """32 reference items against a log with a new product in a quarter of its items: whatever the
+    tests say, "no input drift found" alone would be a false comfort."""
+    small = write_reference(tmp_path, n=32)
+    log = write_log(tmp_path, n=600, days=3, drifts=[syn.Drift("product", 0.0, 0.27)])
+    result = run_drift(config(tmp_path, small, log))
+    warning = next(w for w in result.warnings if "reference has only 32 inputs" in w)
+    assert "too few to tell drift from chance" in warning and "at least 100 inputs" in warning
+    if not result.drift:
+        assert "no input drift found, but the reference (32 inputs) is too small to tell" in result.summary_lines()
+    big = run_drift(config(tmp_path, write_reference(tmp_path, n=400), write_log(tmp_path, n=600, days=3, seed=3)))
+    assert not any("reference has only" in w for w in big.warnings)
+    assert "no input drift found" in big.summary_lines()
+
+
 def test_holm_flags_a_subset_of_bh(tmp_path, reference):
     log = write_log(tmp_path, n=1200, days=6, drifts=[syn.Drift("product", 0.5, 0.08)])
     bh = run_drift(config(tmp_path, reference, log))

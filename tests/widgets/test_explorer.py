@@ -557,3 +557,24 @@ def test_a_judge_that_fails_its_check_is_marked_untrusted_on_its_verdicts(frames
     assert "UNTRUSTED judge" in data.render_item_html("i2", diff=False)  # the other orientation too
     shown = data.render_item_html("i1", diff=False)
     assert shown.count("UNTRUSTED") == 1  # cand2's verdict (consistent) is not marked
+
+
+def test_the_go_to_box_forgets_its_id_when_the_filter_changes(ex):
+    """It kept a stale id after filtering: an id that may no longer be listed."""
+    ex.goto_box.value = "i4"
+    assert ex.current_id == "i4"
+    ex.slice_column.value = "language"
+    ex.slice_value.value = "en"
+    assert ex.goto_box.value == "" and "i4" not in ex.goto_box.options
+    ex.goto_box.value = "i3"  # and it still goes where it is told
+    assert ex.current_id == "i3"
+
+
+def test_a_local_models_latency_is_marked_as_time_in_a_batch(frames):
+    """An hf/ row's latency is its time inside a batch decoded with other items (65 s for one answer
+    read as that answer's own latency)."""
+    responses = frames["responses_df"].assign(model=lambda d: d["model"].map({"base": "hf/base", "cand": "openai/c",
+                                                                             "cand2": "openai/c2"}))
+    html = Explorer(frames["items_df"], responses).view.value
+    assert "0.50 s in a batch" in html  # the local model's
+    assert html.count("0.50 s in a batch") == 1 and "0.50 s ·" in html  # the API models' as they are

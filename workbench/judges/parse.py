@@ -110,4 +110,7 @@ def _json_rationale(obj: dict) -> str | None:
 
 
 def _clip(text: str, limit: int = 120) -> str:
+    from workbench.values import without_cut_characters
+
+    text = without_cut_characters(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

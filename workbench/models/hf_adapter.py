@@ -429,6 +429,8 @@ class _Decoder:
         sampling, adapter = row.item.request.sampling, self.adapter
         text = self.loaded.tokenizer.decode(row.tokens, skip_special_tokens=True)
         reason = row.reason
+        if reason == "length":  # the last token may hold half a character: its bytes decode to U+FFFD
+            text = text.rstrip("\ufffd")
         cut = first_stop(text, sampling.stop)
         if cut is not None:
             text, reason = text[:cut], "stop"

@@ -18,17 +18,20 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 from workbench.errors import InputError
 from workbench.hashing import content_hash
 
 # Bumped when the conversion's output changes; part of the weights hash and the folder name.
 CONVERSION = "gguf-dequantized-float32-safetensors-v1"
+CACHE_ENV = "WORKBENCH_CACHE_DIR"  # where converted models go (default ~/.cache/migration-workbench)
 MARKER = "workbench-source.json"  # written into a finished conversion, before the rename
 _DOC_FILES = (".md", ".lock")  # files that never change a model's output
 
@@ -85,7 +88,7 @@ class LocalModelSource:
 def cache_root() -> Path:
     """Where conversions and remembered hashes live: `$WORKBENCH_CACHE_DIR/models`, else
     `~/.cache/migration-workbench/models`."""
-    base = os.environ.get("WORKBENCH_CACHE_DIR")
+    base = os.environ.get(CACHE_ENV)
     root = Path(base).expanduser() / "models" if base else Path.home() / ".cache" / "migration-workbench" / "models"
     return root
 
@@ -135,6 +138,9 @@ def resolve_local_model(spec: str | LocalModelRef, cache_dir: Path | None = None
     if not ref.ready:
         if ref.kind == "folder":  # checked by locate; the folder changed since
             raise InputError(f"model 'hf/{ref.spec}': {ref.folder} has no config.json")
+        if not ref.folder.is_dir():  # the first fill of the cache says where the gigabytes go, and how to move them
+            print(f"converting hf/{ref.spec} once into {ref.folder.parent} (about 0.3-1 GB per model; set "
+                  f"{CACHE_ENV} to keep converted models elsewhere)", file=sys.stderr, flush=True)
         build_once(ref.folder, lambda tmp: _convert(ref, tmp))
     return LocalModelSource(ref.spec, ref.kind, ref.folder, ref.weights_hash, has_chat_template(ref.folder),
                             converted=ref.kind != "folder")
@@ -207,10 +213,11 @@ def _convert(ref: LocalModelRef, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GgufConfig
 
     model_dir = out / "model"
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, local_files_only=True,
-        quantization_config=GgufConfig(dequantize=True))
+    with _library_bars_on_terminal_only():
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, local_files_only=True,
+            quantization_config=GgufConfig(dequantize=True))
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:  # the weights are dense already; drop the marker that blocks saving
         quantizer.remove_quantization_config(model)
@@ -229,6 +236,26 @@ def _convert(ref: LocalModelRef, out: Path) -> None:
     for child in model_dir.iterdir():
         child.rename(out / child.name)
     model_dir.rmdir()
+
+
+@contextmanager
+def _library_bars_on_terminal_only() -> Iterator[None]:
+    """transformers' GGUF conversion draws a tqdm bar of its own, with no switch (tqdm reads
+    TQDM_DISABLE only at import): on a terminal it shows progress, in a CI log or a notebook it is
+    noise, so there its module's `tqdm` is a disabled one for the duration of the conversion."""
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None or getattr(sys.stderr, "isatty", lambda: False)():
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def build_once(final: Path, build: Callable[[Path], None]) -> Path:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
+from workbench.project import find_params_file
 
 # flag dest -> DriftConfig field, for the flags that map one to one
 _DIRECT = {"reference": "reference", "window": "window", "timestamp_field": "timestamp_field",
@@ -39,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(default: the bundled demo log)")
     p.add_argument("--reference", default=None, metavar="DATASET",
                    help="the dataset the migration was validated on (jsonl, csv, parquet, datasets folder)")
-    p.add_argument("--window", default=None, help="'day' (default), 'week' or N (rows per window)")
+    p.add_argument("--window", default=None, help="'day', 'week' (default: evens out weekday patterns) or N "
+                   "(rows per window)")
     p.add_argument("--timezone", default=None, help="where days and weeks begin (IANA name, default UTC)")
     p.add_argument("--timestamp-field", default=None, metavar="NAME", help="default: timestamp")
     p.add_argument("--input-field", default=None, metavar="NAME", help="default: input (text or chat messages)")
@@ -74,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export-per-window", type=int, default=None, metavar="N",
                    help="drifted items exported per flagged window (default 100)")
     p.add_argument("--chunk-rows", type=int, default=None, metavar="N", help="rows read at a time (default 10000)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="fixes every sample and permutation (default 0)")
     p.add_argument("--name", default=None, help="report folder name (default: drift)")
     p.add_argument("--reports-dir", default=None, metavar="DIR", help="where <name>/ goes (default: reports)")
     p.add_argument("--params", default=None, metavar="FILE", help="drift parameters as TOML or JSON")
@@ -82,6 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="one parameter (VALUE parsed as JSON when it parses, else a string)")
     p.add_argument("--no-report", action="store_true",
                    help="write drift.json and drifted_items.jsonl only (no notebook, no HTML; faster)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -105,7 +109,28 @@ def config_from_args(args: argparse.Namespace):
         overrides["allow_gaps"] = True
     if args.alerts:
         overrides["quality_alerts"] = {**overrides.get("quality_alerts", {}), **parse_alerts(args.alerts)}
-    return build_config(args.params, overrides)
+    project = None if args.params else find_params_file()
+    if project is not None and "reference" not in overrides:  # the data the project's migration was validated on
+        overrides["reference"] = project_reference(project)
+    config = build_config(args.params, overrides, base=project.parent if project is not None else None)
+    if args.production is None and "production" not in overrides and not args.params:
+        where = f"the bundled demo log against {config.reference}" if project is not None else \
+            "the bundled demo log and reference"
+        if project is None:
+            print(f"no params.toml here or in a parent folder: using {where} (give a production log, "
+                  "--reference DATASET, or run in a project)", file=sys.stderr)
+        else:
+            print(f"no production log given: using {where} (give a production log)", file=sys.stderr)
+    return config
+
+
+def project_reference(params_file: Path) -> str:
+    """The project's dataset (from its params.toml), as the drift reference."""
+    from workbench.config import build_config as migration_config
+    from workbench.project import BUNDLED_PREFIX
+
+    config = migration_config(params_file)
+    return config.dataset if config.dataset.startswith(BUNDLED_PREFIX) else str(config.path(config.dataset))
 
 
 def parse_alerts(specs: list[str]) -> dict[str, dict[str, float] | None]:
@@ -170,7 +195,9 @@ def _summary_from_json(payload: dict[str, Any]) -> list[str]:
         lines.append(f"DRIFT in {len(payload['flagged_windows'])} window(s):")
         lines += [f"  {w['window']}: {','.join(w['signals'])} - {w['evidence']}" for w in payload["flagged_windows"]]
     else:
-        lines.append("no input drift found")
+        from workbench.monitor.run import no_drift_line
+
+        lines.append(no_drift_line(payload["reference"]["inputs"]))
     lines += [f"OUTCOME {o['window']}: {o['outcome']} {o['mean']:.3g} (95% CI {o['ci_low']:.3g} to {o['ci_high']:.3g}) "
               f"against {o['baseline_mean']:.3g} in {o['baseline_window']}" for o in payload.get("outcomes", []) if o["changed"]]
     lines += [f"ALERT {a['window'] + ': ' if a.get('window') else ''}{a['message']}" for a in payload["alerts"]]

@@ -33,6 +33,7 @@ from workbench.monitor.text import language, terms
 DRIFT_JSON, ITEMS_JSONL = "drift.json", "drifted_items.jsonl"
 TERM_LANGUAGE_SHARE = 0.02  # the vocabulary test reads inputs in languages with at least this share of the reference
 EXIT_OK, EXIT_FOUND, EXIT_CANNOT_RUN = 0, 1, 3
+MIN_REFERENCE_ROWS = 100  # below this the tests have too little power to say "no drift"
 
 
 @dataclass
@@ -80,7 +81,7 @@ class DriftResult:
             for _, w in flagged.iterrows():
                 lines.append(f"  {w['window']}: {w['flagged_signals']} - {w['evidence']}")
         else:
-            lines.append("no input drift found")
+            lines.append(no_drift_line(self.reference["inputs"]))
         changed = self.outcomes[self.outcomes["changed"]] if len(self.outcomes) else self.outcomes
         for _, o in changed.iterrows():
             lines.append(f"OUTCOME {o['window']}: {o['outcome']} {o['mean']:.3g} (95% CI {o['ci_low']:.3g} to "
@@ -178,7 +179,7 @@ def run_drift(config: DriftConfig, embed: Embedder | None = None) -> DriftResult
     for chunk in reader:
         collector.add(chunk)
     windows = collector.finish()
-    warnings = _warnings(config, reader, collector, windows)
+    warnings = _warnings(config, reader, collector, windows) + _reference_warnings(reference)
     _check_gaps(config, spec, windows)
 
     tests = _tests_frame(config, windows)
@@ -282,6 +283,21 @@ def _warnings(config: DriftConfig, reader: LogReader, collector: WindowCollector
         out.append(f"{len(untested)} window(s) with fewer than {config.min_window_rows} inputs not tested: "
                    f"{', '.join(untested[:5])}{' ...' if len(untested) > 5 else ''}")
     return out
+
+
+def _reference_warnings(reference: sig.ReferenceProfile) -> list[str]:
+    if reference.rows >= MIN_REFERENCE_ROWS:
+        return []
+    return [f"the reference has only {reference.rows} inputs, too few to tell drift from chance: a new language or "
+            f"product in a quarter of production can go unflagged, so finding no drift does not mean there is none; "
+            f"use the whole dataset the migration was validated on (at least {MIN_REFERENCE_ROWS} inputs)"]
+
+
+def no_drift_line(reference_inputs: int) -> str:
+    """The summary line when nothing was flagged; it says when the reference was too small to tell."""
+    if reference_inputs < MIN_REFERENCE_ROWS:
+        return f"no input drift found, but the reference ({reference_inputs} inputs) is too small to tell (see warning)"
+    return "no input drift found"
 
 
 def _check_gaps(config: DriftConfig, spec, windows: list[ClosedWindow]) -> None:

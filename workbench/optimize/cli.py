@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable
+
+from workbench.project import find_params_file
 
 EXIT_OK, EXIT_SOME_CALLS_FAILED = 0, 1
 EPILOG = "exit codes: 0 done, 1 some calls failed, 3 could not run (bad input, missing or damaged store)"
@@ -55,14 +58,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[a
 
     prompts = subparsers.add_parser("prompts", help="list prompt versions, or show what changed between two",
                                     epilog=EPILOG)
-    which = prompts.add_subparsers(dest="prompts_command", required=True)
+    which = prompts.add_subparsers(dest="prompts_command", required=True, metavar="{list,diff}",
+                                   parser_class=type(prompts))
     listing = which.add_parser("list", help="every version with its parent, author and creation time")
-    listing.add_argument("--prompts-dir", default="prompts")
+    listing.add_argument("--prompts-dir", default="prompts", help="the project's prompt versions (default %(default)s)")
     _add_common(listing)
     diff = which.add_parser("diff", help="what changed from version A to version B")
     diff.add_argument("a", metavar="A", help="name@version")
     diff.add_argument("b", metavar="B", help="name@version")
-    diff.add_argument("--prompts-dir", default="prompts")
+    diff.add_argument("--prompts-dir", default="prompts", help="the project's prompt versions (default %(default)s)")
     diff.add_argument("--html", default=None, metavar="OUT", help="also write the side-by-side view as HTML")
     _add_common(diff)
     return {"optimize": cmd_optimize, "prompts": cmd_prompts}
@@ -83,7 +87,47 @@ def optimize_config(args: argparse.Namespace) -> Any:
             overrides[field] = getattr(args, field)
     if args.moves is not None:
         overrides["moves"] = [m.strip() for m in args.moves.split(",") if m.strip()]
-    return build_optimize_config(args.params, overrides)
+    project = find_params_file()
+    if project is None:
+        if not args.params:
+            from workbench.cli import say_demo
+
+            say_demo("re-tuning the demo's candidate prompt on the bundled data; store .workbench/store.db here")
+        return build_optimize_config(args.params, overrides)
+    from workbench.params import load_params_file
+
+    given = {**project_defaults(project), **(load_params_file(args.params) if args.params else {}), **overrides}
+    base = Path(args.params).resolve().parent if args.params else project.parent
+    return build_optimize_config(None, given, base=base)
+
+
+def project_defaults(params_file: Path) -> dict[str, Any]:
+    """Inside a project, the optimizer re-tunes the project's first candidate on the project's data,
+    store and prompts (paths made absolute, so an optimize.toml elsewhere keeps them)."""
+    from workbench.config import build_config
+    from workbench.project import BUNDLED_PREFIX
+
+    config = build_config(params_file)
+    dataset = config.dataset if config.dataset.startswith(BUNDLED_PREFIX) else str(config.path(config.dataset))
+    defaults = {"dataset": dataset, "target": config.candidates[0], "baseline": config.baseline,
+                "baseline_prompt": config.baseline_prompt, "store": str(config.store_path),
+                "prompts_dir": str(config.prompts_path), "api_base": config.api_base,
+                "model_options": config.model_options, "max_tokens": config.max_tokens,
+                "temperature": config.temperature, "seed": config.seed, "concurrency": config.concurrency}
+    if config.prompt_for(0):
+        defaults["start_prompt"] = config.prompt_for(0)
+    return defaults
+
+
+def follow_up(report_command: str) -> str:
+    """The report command the optimizer suggests, runnable as printed from the current folder: with
+    the project's parameters when there is a project (a later `cd` cannot lose them)."""
+    from workbench.project import shown_path
+
+    project = find_params_file()
+    if project is None or project.parent == Path.cwd().resolve():
+        return report_command
+    return report_command.replace("workbench report", f"workbench report --params {shlex.quote(shown_path(project))}", 1)
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -99,12 +143,13 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             print(trial_line(row), file=sys.stderr, flush=True)
 
     result = optimize(config, progress=reporter("quiet" if quiet else "auto"), on_trial=show)
-    if not quiet:
-        print(f"{result.status}: {result.message}", file=sys.stderr)
+    if not quiet:  # the message may already begin with its status ("overfitting: ...")
+        said = result.message if result.message.startswith(f"{result.status}:") else f"{result.status}: {result.message}"
+        print(said, file=sys.stderr)
         if result.stopped:
             print(f"search ended: {result.stopped}", file=sys.stderr)
         if result.saved and result.report_command:
-            print(f"saved {result.saved} ({result.saved_path}); compare in a report with:\n  {result.report_command}",
+            print(f"saved {result.saved} ({result.saved_path}); compare in a report with:\n  {follow_up(result.report_command)}",
                   file=sys.stderr)
         elif result.saved:
             print(f"saved {result.saved} ({result.saved_path}) for inspection only: {result.status}, not a win",

@@ -427,8 +427,9 @@ class Explorer:
         if [v for _, v in options] != [v for _, v in self.item_list.options]:
             self.item_list.options = options
         self.item_list.value = self.current_id if i is not None else None
-        if list_changed:
+        if list_changed:  # the id typed before the filter changed would point at an item no longer listed
             self.goto_box.options = [str(x) for x in self.data.item_ids[self.filtered_pos[:self.combobox_limit]]]
+            self.goto_box.value = ""  # (observers are quiet while rendering)
         self.prev_page_button.disabled = bool(start == 0)
         self.next_page_button.disabled = bool(start + self.page_size >= n)
 

@@ -589,12 +589,19 @@ def _nonempty(values: pd.Series) -> np.ndarray:
     return (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)
 
 
+BATCHED_PROVIDERS = ("hf/", "vllm/")  # their latency is an item's time inside a shared batch
+
+
 def _meta_html(r: Mapping[str, Any] | None) -> str:
     if r is None:
         return '<span class="wb-muted">no response</span>'
     parts = []
     if not _missing(r.get("latency_s")):
-        parts.append(f"{float(r['latency_s']):.2f} s")
+        if str(r.get("model") or "").startswith(BATCHED_PROVIDERS):  # a local model decodes many rows at once
+            parts.append(f'<span title="time this answer spent in a batch decoded together with other items; '
+                         f'not comparable to one API request">{float(r["latency_s"]):.2f} s in a batch</span>')
+        else:
+            parts.append(f"{float(r['latency_s']):.2f} s")
     parts.append(f"${float(r['cost_usd']):.6f}" if not _missing(r.get("cost_usd")) else "cost unknown")
     if not _missing(r.get("prompt_tokens")) or not _missing(r.get("completion_tokens")):
         fmt = lambda v: "?" if _missing(v) else str(int(v))  # noqa: E731
