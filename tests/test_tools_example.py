@@ -38,15 +38,15 @@ def test_init_tools_then_compare_and_report(tmp_path, monkeypatch, capsys):
     assert cli.main(["init", "proj", "--example", "tools"]) == 0
     project = tmp_path / "proj"
     assert {p.name for p in (project / "data").iterdir()} == {"support_tools.jsonl", "support_tools_baseline.jsonl"}
-    wrong = {"order-en-1", "order-en-2", "order-en-3", "refund-en-1", "refund-en-2", "refund-ja-1", "refund-ja-2",
-             "order-ja-1", "order-ja-2", "conv-en-1"}
+    wrong = {"order-en-1", "order-en-2", "order-en-3", "order-en-4", "refund-en-1", "refund-en-2", "refund-en-3",
+             "refund-en-4", "refund-ja-1", "refund-ja-2", "refund-ja-3", "order-ja-1", "order-ja-2", "conv-en-1"}
     with FaultServer() as server:
         _candidate_answers(server, project, wrong)
         args = ["--params", str(project / "params.toml"), "-p", "candidates", '["openai/cand"]',
                 "-p", "api_base", server.url, "-q"]
         code = cli.main(["report", *args])
         out = capsys.readouterr()
-        assert code == 1, out.err  # FAIL: 10 of the 28 items lose their right call
+        assert code == 1, out.err  # FAIL: 14 of the 28 items lose their right call
         hits = server.total_hits()
         assert hits == 28
         assert all(body["tools"][0]["function"]["name"] == "get_order_status" for body in server.bodies)
@@ -60,7 +60,7 @@ def test_init_tools_then_compare_and_report(tmp_path, monkeypatch, capsys):
     rules = {r["name"]: r for r in record["candidates"]["openai/cand"]["rules"]}
     assert rules["metric:tool_call_accuracy"]["status"] == "FAIL"
     errors = {e["error"]: e for e in record["candidates"]["openai/cand"]["tool_errors"]}
-    assert errors["wrong type"]["candidate"] == 11 and errors["wrong type"]["baseline"] == 1  # order-ja-4: both
+    assert errors["wrong type"]["candidate"] == 15 and errors["wrong type"]["baseline"] == 1  # order-ja-4: both
     report = (project / "reports" / "tools" / "report.html").read_text(encoding="utf-8")
     assert "Tool-call errors by kind" in report and "Where the candidate&#x27;s calls went wrong" in report \
         or "Where the candidate's calls went wrong" in report

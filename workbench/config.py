@@ -290,8 +290,9 @@ class MigrationConfig(ProjectParameters):
             problems.extend(f"parameter 'judge_criterion': {p}" for p in exc.problems)
         for name, rule in gate.metrics.items():
             if name not in directions:
+                computed = [m for m in directions if m not in APP_METRICS or m in self.metrics]
                 problems.append(f"{where}: rule 'metrics.{name}' needs metric '{name}', which is not computed "
-                                f"(metrics: {', '.join(directions) or 'none'})")
+                                f"(metrics: {', '.join(computed) or 'none'})")
             elif directions[name] is None or directions[name] != directions[name]:
                 problems.append(f"{where}: rule 'metrics.{name}': '{name}' has no better direction (descriptive "
                                 "only), so no drop can be gated")

@@ -171,7 +171,7 @@ def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataF
     kinds of error baseline vs candidate, and the items where the candidate's calls went wrong (the
     expected calls, then each side's calls with the differences marked). Empty for an app without tools."""
     from workbench.items.display import task_text
-    from workbench.metrics.tool_calls import call_errors
+    from workbench.metrics.tool_calls import verdict_frame
     from workbench.widgets.app_html import calls_html
 
     tool_metrics = [m for m in TOOL_METRICS_FIRST if len(scores) and m in set(scores["metric"])]
@@ -188,43 +188,33 @@ def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataF
         shown = shown[[column, "metric", "items", *[m for m in (baseline, candidate) if m in shown.columns]]]
         parts.append(table(shown, caption=f"Tool metrics by {column} (share of items, paired)"))
         break  # the first slice column the items have: the task's own categories
-    first = responses[responses["sample_index"] == 0] if "sample_index" in responses else responses
-    side = {name: first[first["model"] == name].assign(item_id=lambda f: f["item_id"].astype(str)).set_index("item_id")
-            for name in (baseline, candidate)}
     if "expected_calls" not in items.columns:
         return "".join(parts)
+    first = responses[responses["sample_index"] == 0] if "sample_index" in responses else responses
+    first = first.assign(item_id=first["item_id"].astype(str))
+    verdicts = {name: verdict_frame(items, first[first["model"] == name]).set_index("item_id")
+                for name in (baseline, candidate)}
+    answers = {name: first[first["model"] == name].set_index("item_id") for name in (baseline, candidate)}
+    broke = verdicts[candidate][verdicts[candidate]["error"].notna()].index
+    broke = [i for i in broke if i in verdicts[baseline].index and pd.isna(verdicts[baseline].loc[i, "error"])]
+    by_id = items.assign(item_id=items["item_id"].astype(str)).set_index("item_id")
     rows = []
-    records = items.assign(item_id=items["item_id"].astype(str)).to_dict(orient="records")
-    cand = side[candidate].reindex([r["item_id"] for r in records])
-    base = side[baseline].reindex([r["item_id"] for r in records])
-    kinds_c = call_errors(cand["response"].tolist(), _column(cand, "tool_calls"), [r["expected_calls"] for r in records],
-                          [r.get("tools") for r in records])
-    kinds_b = call_errors(base["response"].tolist(), _column(base, "tool_calls"), [r["expected_calls"] for r in records],
-                          [r.get("tools") for r in records])
-    for record, (kind_c, detail), (kind_b, _), b_calls, c_calls in zip(records, kinds_c, kinds_b,
-                                                                      _column(base, "tool_calls"),
-                                                                      _column(cand, "tool_calls")):
-        if kind_c is None or kind_b is not None:
-            continue  # only where the candidate broke what the baseline got right
+    for item_id in broke[:examples]:
+        record = {**by_id.loc[item_id].to_dict(), "item_id": item_id}
+        b_calls, c_calls = (answers[name].loc[item_id].get("tool_calls") for name in (baseline, candidate))
+        verdict = verdicts[candidate].loc[item_id]
+        cells = (esc(item_id), esc(task_text(record)), esc(_expected_text(record["expected_calls"])),
+                 calls_html(b_calls) or "<em>text answer</em>",
+                 f"<b>{esc(verdict['error'])}</b>: {esc(verdict['detail'])}" + (calls_html(c_calls, b_calls)
+                                                                             or "<em>no call</em>"))
         rows.append("<tr>" + "".join(f"<td style='vertical-align:top;text-align:left;white-space:pre-wrap;"
-                                     f"max-width:380px'>{cell}</td>"
-                                     for cell in (esc(record["item_id"]), esc(task_text(record)),
-                                                  esc(_expected_text(record["expected_calls"])),
-                                                  calls_html(b_calls) or "<em>text answer</em>",
-                                                  f"<b>{esc(kind_c)}</b>: {esc(detail)}"
-                                                  + (calls_html(c_calls, b_calls) or "<em>no call</em>"))) + "</tr>")
-        if len(rows) >= examples:
-            break
+                                     f"max-width:380px'>{cell}</td>" for cell in cells) + "</tr>")
     if rows:
         head = "".join(f"<th style='text-align:left'>{h}</th>"
                        for h in ("item", "task input", "expected", esc(baseline), esc(candidate)))
         parts.append(f"<h4>Where the candidate's calls went wrong and the baseline's did not (first {len(rows)})</h4>"
                      f"<div style='overflow-x:auto'><table class='wb-table'><tr>{head}</tr>{''.join(rows)}</table></div>")
     return "".join(parts)
-
-
-def _column(frame: pd.DataFrame, name: str) -> list[Any]:
-    return frame[name].tolist() if name in frame.columns else [None] * len(frame)
 
 
 def _expected_text(expected: Any) -> str:

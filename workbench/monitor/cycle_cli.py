@@ -25,7 +25,7 @@ REFRESH_FLAGS: dict[str, tuple[str, type, str]] = {
     "--max-new": ("max_new_items", int, "production items added at most (default 200)"),
     "--dedup-threshold": ("dedup_threshold", float, "cosine similarity of a near-duplicate (default 0.90)"),
     "--target": ("target", str, "rows without a reference: source (production's answer) or human (to label)"),
-    "--seed": ("seed", int, None),
+    "--seed": ("seed", int, "fixes the draw of kept and production items (default 0)"),
 }
 CYCLE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--report-params": ("report_params", str, "the migration report's parameters (default params.toml)"),
