@@ -7,6 +7,10 @@ when temperature is 0, with the same outputs as one request at a time. Sampling 
 temperature and top-p), so a sample is reproducible from (seed, sample_index) whatever else
 shares its batch. Generation runs in a worker thread and stops early at a deadline or when the
 awaiting task is cancelled, so a timed-out batch does not keep the CPU busy.
+
+Tools, tool turns and a response_format are rendered by `local_chat` (the model's own chat template
+when it has a tools block, else the documented Hermes-style system prompt), and the calls the model
+writes are read back by `tool_parsing`; each response's model_version says which rendering it read.
 """
 from __future__ import annotations
 
@@ -27,7 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.errors import InputError, ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
+from workbench.models.local_chat import (CHAT_TEMPLATE, FORMAT_VERSION, HERMES, completion_problem, render_chat,
+                                         render_without_template, rendering_note, template_takes_tools,
+                                         uses_local_format)
 from workbench.models.local_models import LocalModelSource, locate_local_model, resolve_local_model
+from workbench.models.tool_parsing import read_calls
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,7 @@ class _Loaded:
     pad_id: int
     max_positions: int | None
     load_s: float
+    tools_in_template: bool = False  # the chat template renders `tools` (else: the Hermes system prompt)
 
 
 @dataclass
@@ -108,6 +117,25 @@ class HFAdapter(Adapter):
         # batch size only add noise at the level of float rounding.
         return {"provider": self.provider, "model": self.model, "weights_sha256": self.ref.weights_hash,
                 "dtype": self.dtype}
+
+    def key_payload(self, request: Request) -> dict[str, Any]:
+        """A request with tools, tool turns or a response_format also carries the version of the
+        formats they are rendered in (whether the template has a tools block is part of the weights
+        hash). A completion prompt with tools fails here, at planning, before anything is written."""
+        problem = completion_problem(request)
+        if problem:
+            raise InputError(f"model '{self.name}': {problem}")
+        payload = request.payload()
+        if uses_local_format(request):
+            payload["local_rendering"] = FORMAT_VERSION
+        return payload
+
+    @property
+    def tools_rendering(self) -> str | None:
+        """How tools reach the loaded model: 'chat-template', 'hermes-system-prompt-v1' (None before loading)."""
+        if self._loaded is None:
+            return None
+        return CHAT_TEMPLATE if self._loaded.tools_in_template else HERMES
 
     @property
     def load_seconds(self) -> float | None:
@@ -159,10 +187,13 @@ class HFAdapter(Adapter):
         if ignored:
             log.warning("%s: its generation_config sets %s; hf/ decodes with the request's sampling only and "
                         "does not apply them", self.name, ", ".join(ignored))
+        tools_in_template = source.chat_template and template_takes_tools(tokenizer)
         self._loaded = _Loaded(source, tokenizer, model, eos_ids, int(tokenizer.pad_token_id),
-                               getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start)
-        log.info("loaded %s from %s in %.1f s (%s, %s)", self.name, source.path, self._loaded.load_s,
-                 self.device, self.dtype)
+                               getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start,
+                               tools_in_template)
+        log.info("loaded %s from %s in %.1f s (%s, %s; tools %s)", self.name, source.path, self._loaded.load_s,
+                 self.device, self.dtype, "through its chat template" if tools_in_template else
+                 "in the Hermes-style system prompt (its chat template has no tools block)")
         return self._loaded
 
     def _unload(self) -> None:
@@ -210,13 +241,19 @@ class HFAdapter(Adapter):
     def _prepare(self, loaded: _Loaded, index: int, request: Request) -> _Prepared | ModelCallError:
         """Render and tokenize one request; a request the model cannot take fails alone."""
         tokenizer = loaded.tokenizer
+        problem = completion_problem(request)
+        if problem:
+            return ModelCallError("bad_request", problem)
         if request.prompt is not None:
             ids = tokenizer(request.prompt, add_special_tokens=True)["input_ids"]
         elif not request.messages:
             return ModelCallError("bad_request", f"request {request.item_id} has neither messages nor a prompt")
         elif loaded.source.chat_template:
-            text = tokenizer.apply_chat_template([dict(m) for m in request.messages], tokenize=False,
-                                                 add_generation_prompt=True)
+            try:
+                text = render_chat(tokenizer, request, loaded.tools_in_template)
+            except Exception as exc:  # a template that refuses these turns (roles, order)
+                return ModelCallError("bad_request", f"the chat template of {self.name} cannot render request "
+                                      f"{request.item_id}: {type(exc).__name__}: {exc}")
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]  # the template has its own BOS
         else:
             if not self._warned_plain:
@@ -224,7 +261,7 @@ class HFAdapter(Adapter):
                             "model answers best to a completion prompt (`prompt=`) with a stop string.",
                             self.name, "one user message verbatim, else 'Role: content' lines")
                 self._warned_plain = True
-            ids = tokenizer(render_plain(request.messages), add_special_tokens=True)["input_ids"]
+            ids = tokenizer(render_without_template(request), add_special_tokens=True)["input_ids"]
         if not ids:
             return ModelCallError("bad_request", f"request {request.item_id} renders to an empty prompt")
         limit = self.options.max_input_tokens
@@ -426,15 +463,17 @@ class _Decoder:
         return self.torch.Generator(device=self.device).manual_seed(sample_seed(request))
 
     def _response(self, row: _Row) -> Response:
-        sampling, adapter = row.item.request.sampling, self.adapter
+        request, adapter = row.item.request, self.adapter
         text = self.loaded.tokenizer.decode(row.tokens, skip_special_tokens=True)
         reason = row.reason
-        cut = first_stop(text, sampling.stop)
+        cut = first_stop(text, request.sampling.stop)
         if cut is not None:
             text, reason = text[:cut], "stop"
+        text, calls, reason = read_calls(request, text, reason)
+        note = rendering_note(request, self.loaded.tools_in_template)
         return Response(text=text, finish_reason=reason, prompt_tokens=len(row.item.ids), completion_tokens=row.count,
-                        cost_usd=None, latency_s=row.finished - row.started,
-                        model_version=f"{adapter.model}@{adapter.ref.weights_hash[:12]}:{adapter.dtype}")
+                        cost_usd=None, latency_s=row.finished - row.started, tool_calls=calls,
+                        model_version=f"{adapter.model}@{adapter.ref.weights_hash[:12]}:{adapter.dtype}{note}")
 
 
 @functools.cache
@@ -479,15 +518,6 @@ def _gumbel(torch: Any, logits: Any, temperature: float, top_p: float, generator
         logits[order[drop]] = float("-inf")
     uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-12, 1 - 1e-7)
     return logits - torch.log(-torch.log(uniform))
-
-def render_plain(messages: Sequence[dict[str, str]]) -> str:
-    """Chat messages as plain text for a model without a chat template: a lone user message (with
-    an optional system message before it) verbatim, else 'Role: content' blocks ending in 'Assistant:'."""
-    roles = [m.get("role") for m in messages]
-    if roles == ["user"] or roles == ["system", "user"]:
-        return "\n\n".join(str(m.get("content", "")) for m in messages)
-    lines = [f"{str(m.get('role', 'user')).capitalize()}: {m.get('content', '')}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:
