@@ -31,9 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.errors import InputError, ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
-from workbench.models.local_chat import (CHAT_TEMPLATE, FORMAT_VERSION, HERMES, completion_problem, render_chat,
-                                         render_without_template, rendering_note, template_takes_tools,
-                                         uses_local_format)
+from workbench.models.local_chat import (CHAT_TEMPLATE, HERMES, completion_problem, local_key_payload, render_chat,
+                                         render_without_template, rendering_note, template_takes_tools)
 from workbench.models.local_models import LocalModelSource, locate_local_model, resolve_local_model
 from workbench.models.tool_parsing import read_calls
 
@@ -119,16 +118,7 @@ class HFAdapter(Adapter):
                 "dtype": self.dtype}
 
     def key_payload(self, request: Request) -> dict[str, Any]:
-        """A request with tools, tool turns or a response_format also carries the version of the
-        formats they are rendered in (whether the template has a tools block is part of the weights
-        hash). A completion prompt with tools fails here, at planning, before anything is written."""
-        problem = completion_problem(request)
-        if problem:
-            raise InputError(f"model '{self.name}': {problem}")
-        payload = request.payload()
-        if uses_local_format(request):
-            payload["local_rendering"] = FORMAT_VERSION
-        return payload
+        return local_key_payload(self.name, request)
 
     @property
     def tools_rendering(self) -> str | None:

@@ -46,6 +46,7 @@ import json
 import logging
 from typing import Any, Mapping, Sequence
 
+from workbench.errors import InputError
 from workbench.items.fields import api_tools, response_schema
 from workbench.items.tool_calls import function_of
 from workbench.models.base import Request
@@ -73,6 +74,20 @@ def uses_local_format(request: Request) -> bool:
     response_format): its cache key then carries FORMAT_VERSION."""
     return bool(request.tools) or request.response_format is not None or request.tool_choice is not None \
         or any(_is_tool_turn(m) for m in request.messages)
+
+
+def local_key_payload(model_name: str, request: Request) -> dict[str, Any]:
+    """A local adapter's cache-key payload: a request with tools, tool turns or a response_format also
+    carries FORMAT_VERSION (whether the template has a tools block is part of the weights hash); a
+    plain text request keeps the key it always had. A completion prompt with tools fails here, at
+    planning, before anything is written."""
+    problem = completion_problem(request)
+    if problem:
+        raise InputError(f"model '{model_name}': {problem}")
+    payload = request.payload()
+    if uses_local_format(request):
+        payload["local_rendering"] = FORMAT_VERSION
+    return payload
 
 
 def completion_problem(request: Request) -> str | None:
