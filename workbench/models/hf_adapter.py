@@ -62,6 +62,10 @@ class HFOptions(BaseModel):
 
 
 CALL_BATCHES = 4  # requests per generate call, in batches: rows refill from the call's own requests
+# Prompts that begin with the same tokens (a system prompt with tool declarations, a few-shot
+# preamble) share the keys and values of that beginning when it is at least this long: prefilled
+# once, not once per request. Shorter shared beginnings are not worth a separate pass.
+MIN_SHARED_PREFIX = 64
 DEADLINE_MARGIN_S = 2.0  # at most this much (10% of the limit) before the call's time is up
 
 
@@ -75,6 +79,20 @@ class _Loaded:
     max_positions: int | None
     load_s: float
     tools_in_template: bool = False  # the chat template renders `tools` (else: the Hermes system prompt)
+    plain_cache: bool = False  # every cache layer grows plainly (no sliding window): prefixes can be shared
+    prefix: "_Prefix | None" = None  # the last shared prompt beginning, kept across calls
+
+
+@dataclass
+class _Prefix:
+    """The keys and values (one row, every layer) of a prompt beginning that requests share."""
+
+    ids: list[int]
+    kv: list[tuple[Any, Any]]
+
+    def cut(self, length: int) -> "_Prefix":
+        """The first `length` tokens: keys and values of a token depend on the tokens before it only."""
+        return _Prefix(self.ids[:length], [(k[:, :, :length], v[:, :, :length]) for k, v in self.kv])
 
 
 @dataclass
@@ -178,9 +196,10 @@ class HFAdapter(Adapter):
             log.warning("%s: its generation_config sets %s; hf/ decodes with the request's sampling only and "
                         "does not apply them", self.name, ", ".join(ignored))
         tools_in_template = source.chat_template and template_takes_tools(tokenizer)
+        plain_cache = _plain_cache(model)
         self._loaded = _Loaded(source, tokenizer, model, eos_ids, int(tokenizer.pad_token_id),
                                getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start,
-                               tools_in_template)
+                               tools_in_template, plain_cache)
         log.info("loaded %s from %s in %.1f s (%s, %s; tools %s)", self.name, source.path, self._loaded.load_s,
                  self.device, self.dtype, "through its chat template" if tools_in_template else
                  "in the Hermes-style system prompt (its chat template has no tools block)")
@@ -338,18 +357,33 @@ class _Decoder:
     # --- the batch ------------------------------------------------------------------------------
 
     def _admit(self, items: list[_Prepared]) -> None:
-        """Prefill `items` together (left-padded) and add them to the batch with their first token."""
+        """Prefill `items` together (left-padded) and add them to the batch with their first token.
+        A shared prompt beginning (`_shared_prefix`) is not prefilled again: its keys and values
+        start every row's cache, and only the rest of each prompt is prefilled, left-padded after it
+        (the mask hides the padding between; positions continue after the prefix)."""
         torch = self.torch
-        width = max(len(item.ids) for item in items)
-        pad = self.loaded.pad_id
-        ids = torch.tensor([[pad] * (width - len(i.ids)) + i.ids for i in items], device=self.device)
-        mask = torch.tensor([[0] * (width - len(i.ids)) + [1] * len(i.ids) for i in items], device=self.device)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         started = time.perf_counter()
+        shared = self._shared_prefix(items)
+        skip = len(shared.ids) if shared else 0
+        width = max(len(item.ids) - skip for item in items)
+        pad = self.loaded.pad_id
+        ids = torch.tensor([[pad] * (width - len(i.ids) + skip) + i.ids[skip:] for i in items], device=self.device)
+        mask = torch.tensor([[0] * (width - len(i.ids) + skip) + [1] * (len(i.ids) - skip) for i in items],
+                            device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0) + skip
         cache = self.new_cache(config=self.model.config)
+        if shared:
+            for layer, (keys, values) in enumerate(shared.kv):
+                cache.update(keys.expand(len(items), -1, -1, -1), values.expand(len(items), -1, -1, -1), layer)
+            mask = torch.cat([mask.new_ones((len(items), skip)), mask], dim=1)
+            self.adapter.stats.update(prefix_reused_tokens=skip * len(items))
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                          logits_to_keep=1, **{self.cache_arg: cache})
-        self.adapter.stats.update(prefills=1, prefilled_rows=len(items), prefill_s=time.perf_counter() - started)
+        if shared is None and len(items) == 1 and self.loaded.plain_cache and len(items[0].ids) > MIN_SHARED_PREFIX:
+            # A prompt alone: the next requests (one by one) may begin like it.
+            self.loaded.prefix = _Prefix(list(items[0].ids), [(layer.keys, layer.values) for layer in cache.layers])
+        self.adapter.stats.update(prefills=1, prefilled_rows=len(items), prefilled_tokens=int(ids.numel()),
+                                  prefill_s=time.perf_counter() - started)
         rows = [_Row(item, started, len(item.ids), self._generator(item.request)) for item in items]
         if not self.rows:
             self.cache, self.mask, self.rows = cache, mask, rows
@@ -358,6 +392,33 @@ class _Decoder:
             self._merge(cache, mask, rows)
             self.adapter.stats.update(joined_rows=len(rows))  # rows that joined a running batch
         self._advance(rows, out.logits[:, -1, :])
+
+    def _shared_prefix(self, items: list[_Prepared]) -> _Prefix | None:
+        """The beginning (at least MIN_SHARED_PREFIX tokens) that every prompt in `items` shares with
+        the kept prefix, or among themselves (prefilled once, then kept); None when there is none.
+        Every prompt keeps at least its last token to prefill."""
+        loaded = self.loaded
+        if not loaded.plain_cache:  # sliding-window layers (Gemma 3) keep only a window of the prefix
+            return None
+        limit = min(len(item.ids) for item in items) - 1
+        common = _common_length([item.ids for item in items], limit)
+        kept = loaded.prefix
+        if kept is not None:
+            reuse = _common_length([kept.ids, items[0].ids], min(common, len(kept.ids)))
+            if reuse >= MIN_SHARED_PREFIX:
+                if reuse < len(kept.ids):
+                    loaded.prefix = kept = kept.cut(reuse)
+                return kept
+        if len(items) < 2 or common < MIN_SHARED_PREFIX:
+            return None
+        torch = self.torch
+        cache = self.new_cache(config=self.model.config)
+        ids = torch.tensor([items[0].ids[:common]], device=self.device)
+        self.model(input_ids=ids, attention_mask=torch.ones_like(ids), position_ids=torch.arange(
+            common, device=self.device)[None], use_cache=True, logits_to_keep=1, **{self.cache_arg: cache})
+        loaded.prefix = _Prefix(list(items[0].ids[:common]), [(layer.keys, layer.values) for layer in cache.layers])
+        self.adapter.stats.update(prefix_prefills=1, prefilled_tokens=common)
+        return loaded.prefix
 
     def _merge(self, cache: Any, mask: Any, rows: list[_Row]) -> None:
         torch = self.torch
@@ -471,6 +532,26 @@ def _cache_argument(model_class: type) -> str:
     """transformers 5.24 renamed `past_key_values` to `cache` (the old name warns); earlier 5.x
     releases (the GPU machines') know only the old one."""
     return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
+def _common_length(sequences: Sequence[Sequence[int]], limit: int) -> int:
+    """How many leading tokens all `sequences` share, at most `limit`."""
+    first = sequences[0]
+    length = max(0, min(limit, *(len(s) for s in sequences)))
+    for other in sequences[1:]:
+        n = 0
+        while n < length and first[n] == other[n]:
+            n += 1
+        length = n
+    return length
+
+
+def _plain_cache(model: Any) -> bool:
+    """Whether every layer of the model's cache is a plain growing one (no sliding window)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
 
 def stop_in_tail(tokenizer: Any, tokens: list[int], stops: Sequence[str]) -> bool:
