@@ -229,6 +229,19 @@ def test_cache_keys_carry_the_format_version_only_when_it_is_used():
         assert adapter.key_payload(request) == {**request.payload(), "local_rendering": FORMAT_VERSION}
 
 
+def test_common_length_and_prefix_cut():
+    import torch
+
+    from workbench.models.hf_adapter import _common_length, _Prefix
+
+    assert _common_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]], limit=10) == 2
+    assert _common_length([[1, 2, 3, 4], [1, 2, 3, 4]], limit=3) == 3  # every prompt keeps its last token
+    assert _common_length([[1, 2, 3]], limit=2) == 2 and _common_length([[7], [8]], limit=5) == 0
+    keys = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(1, 2, 5, 3)
+    cut = _Prefix([1, 2, 3, 4, 5], [(keys, keys + 1)]).cut(3)
+    assert cut.ids == [1, 2, 3] and cut.kv[0][0].shape == (1, 2, 3, 3) and torch.equal(cut.kv[0][1], keys[:, :, :3] + 1)
+
+
 # --- the real model: bundled template (no tools block) and a copy whose template has one -------------
 
 @pytest.fixture(scope="module")
@@ -376,3 +389,33 @@ def test_real_generation_with_tools_both_ways(smol, smol_tools):
         # The same requests one by one give the same answers (the batch does not change the rendering).
         assert [(o.text, o.tool_calls) for o in run(adapter, requests[:1])] == \
             [(outcomes[0].text, outcomes[0].tool_calls)]
+
+
+@pytest.mark.slow
+def test_a_shared_tools_prompt_is_prefilled_once_with_the_same_answers(smol, monkeypatch):
+    """Tool requests begin with the same long system prompt: its keys and values are computed once
+    and start every row (in a batch, and kept for the next calls); the greedy answers are those of a
+    whole prefill (measured here: identical)."""
+    import workbench.models.hf_adapter as hf
+
+    minimum = hf.MIN_SHARED_PREFIX
+    requests = [Request(f"s{i}", messages=({"role": "system", "content": "You are a shop's support bot."},
+                                           {"role": "user", "content": q}), tools=(WEATHER, FACTORIAL),
+                        sampling=Sampling(max_tokens=6))
+                for i, q in enumerate(["Where is my order A1234?", "Weather in Paris?", "What is 5 factorial?"])]
+    smol._load_locked().prefix = None
+    smol.stats.clear()
+    together = run(smol, requests)
+    shared = dict(smol.stats)
+    one_by_one = [run(smol, [r])[0] for r in requests]  # the kept prefix serves these calls too
+    kept = dict(smol.stats)
+    monkeypatch.setattr(hf, "MIN_SHARED_PREFIX", 10**9)
+    smol._loaded.prefix = None
+    smol.stats.clear()
+    whole = [run(smol, [r])[0] for r in requests]
+    print(f"\nshared: {shared}\nwhole: {dict(smol.stats)}")
+    assert shared["prefix_prefills"] == 1 and shared["prefix_reused_tokens"] >= 3 * minimum
+    assert kept["prefix_reused_tokens"] > shared["prefix_reused_tokens"]  # the later calls took it too
+    assert smol.stats["prefilled_tokens"] > 2 * (kept["prefilled_tokens"])  # whole prompts: much more work
+    assert [o.text for o in together] == [o.text for o in whole] == [o.text for o in one_by_one]
+    assert [o.prompt_tokens for o in together] == [o.prompt_tokens for o in whole]
