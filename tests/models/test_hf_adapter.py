@@ -11,7 +11,8 @@ import pytest
 
 from workbench.errors import InputError, ModelCallError
 from workbench.models import Request, Response, Sampling, get_model
-from workbench.models.hf_adapter import first_stop, render_plain, sample_seed
+from workbench.models.hf_adapter import first_stop, sample_seed
+from workbench.models.local_chat import render_plain
 
 SMOL = "hf/smollm2-135m-instruct"
 GEMMA = "hf/gemma3-270m"

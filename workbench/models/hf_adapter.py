@@ -7,6 +7,10 @@ when temperature is 0, with the same outputs as one request at a time. Sampling 
 temperature and top-p), so a sample is reproducible from (seed, sample_index) whatever else
 shares its batch. Generation runs in a worker thread and stops early at a deadline or when the
 awaiting task is cancelled, so a timed-out batch does not keep the CPU busy.
+
+Tools, tool turns and a response_format are rendered by `local_chat` (the model's own chat template
+when it has a tools block, else the documented Hermes-style system prompt), and the calls the model
+writes are read back by `tool_parsing`; each response's model_version says which rendering it read.
 """
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.errors import InputError, ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
+from workbench.models.local_chat import (CHAT_TEMPLATE, HERMES, completion_problem, local_key_payload, render_chat,
+                                         render_without_template, rendering_note, template_takes_tools)
 from workbench.models.local_models import LocalModelSource, locate_local_model, resolve_local_model
+from workbench.models.tool_parsing import read_calls
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,10 @@ class HFOptions(BaseModel):
 
 
 CALL_BATCHES = 4  # requests per generate call, in batches: rows refill from the call's own requests
+# Prompts that begin with the same tokens (a system prompt with tool declarations, a few-shot
+# preamble) share the keys and values of that beginning when it is at least this long: prefilled
+# once, not once per request. Shorter shared beginnings are not worth a separate pass.
+MIN_SHARED_PREFIX = 64
 DEADLINE_MARGIN_S = 2.0  # at most this much (10% of the limit) before the call's time is up
 
 
@@ -67,6 +78,21 @@ class _Loaded:
     pad_id: int
     max_positions: int | None
     load_s: float
+    tools_in_template: bool = False  # the chat template renders `tools` (else: the Hermes system prompt)
+    plain_cache: bool = False  # every cache layer grows plainly (no sliding window): prefixes can be shared
+    prefix: "_Prefix | None" = None  # the last shared prompt beginning, kept across calls
+
+
+@dataclass
+class _Prefix:
+    """The keys and values (one row, every layer) of a prompt beginning that requests share."""
+
+    ids: list[int]
+    kv: list[tuple[Any, Any]]
+
+    def cut(self, length: int) -> "_Prefix":
+        """The first `length` tokens: keys and values of a token depend on the tokens before it only."""
+        return _Prefix(self.ids[:length], [(k[:, :, :length], v[:, :, :length]) for k, v in self.kv])
 
 
 @dataclass
@@ -108,6 +134,16 @@ class HFAdapter(Adapter):
         # batch size only add noise at the level of float rounding.
         return {"provider": self.provider, "model": self.model, "weights_sha256": self.ref.weights_hash,
                 "dtype": self.dtype}
+
+    def key_payload(self, request: Request) -> dict[str, Any]:
+        return local_key_payload(self.name, request)
+
+    @property
+    def tools_rendering(self) -> str | None:
+        """How tools reach the loaded model: 'chat-template', 'hermes-system-prompt-v1' (None before loading)."""
+        if self._loaded is None:
+            return None
+        return CHAT_TEMPLATE if self._loaded.tools_in_template else HERMES
 
     @property
     def load_seconds(self) -> float | None:
@@ -159,10 +195,14 @@ class HFAdapter(Adapter):
         if ignored:
             log.warning("%s: its generation_config sets %s; hf/ decodes with the request's sampling only and "
                         "does not apply them", self.name, ", ".join(ignored))
+        tools_in_template = source.chat_template and template_takes_tools(tokenizer)
+        plain_cache = _plain_cache(model)
         self._loaded = _Loaded(source, tokenizer, model, eos_ids, int(tokenizer.pad_token_id),
-                               getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start)
-        log.info("loaded %s from %s in %.1f s (%s, %s)", self.name, source.path, self._loaded.load_s,
-                 self.device, self.dtype)
+                               getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start,
+                               tools_in_template, plain_cache)
+        log.info("loaded %s from %s in %.1f s (%s, %s; tools %s)", self.name, source.path, self._loaded.load_s,
+                 self.device, self.dtype, "through its chat template" if tools_in_template else
+                 "in the Hermes-style system prompt (its chat template has no tools block)")
         return self._loaded
 
     def _unload(self) -> None:
@@ -210,13 +250,19 @@ class HFAdapter(Adapter):
     def _prepare(self, loaded: _Loaded, index: int, request: Request) -> _Prepared | ModelCallError:
         """Render and tokenize one request; a request the model cannot take fails alone."""
         tokenizer = loaded.tokenizer
+        problem = completion_problem(request)
+        if problem:
+            return ModelCallError("bad_request", problem)
         if request.prompt is not None:
             ids = tokenizer(request.prompt, add_special_tokens=True)["input_ids"]
         elif not request.messages:
             return ModelCallError("bad_request", f"request {request.item_id} has neither messages nor a prompt")
         elif loaded.source.chat_template:
-            text = tokenizer.apply_chat_template([dict(m) for m in request.messages], tokenize=False,
-                                                 add_generation_prompt=True)
+            try:
+                text = render_chat(tokenizer, request, loaded.tools_in_template)
+            except Exception as exc:  # a template that refuses these turns (roles, order)
+                return ModelCallError("bad_request", f"the chat template of {self.name} cannot render request "
+                                      f"{request.item_id}: {type(exc).__name__}: {exc}")
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]  # the template has its own BOS
         else:
             if not self._warned_plain:
@@ -224,7 +270,7 @@ class HFAdapter(Adapter):
                             "model answers best to a completion prompt (`prompt=`) with a stop string.",
                             self.name, "one user message verbatim, else 'Role: content' lines")
                 self._warned_plain = True
-            ids = tokenizer(render_plain(request.messages), add_special_tokens=True)["input_ids"]
+            ids = tokenizer(render_without_template(request), add_special_tokens=True)["input_ids"]
         if not ids:
             return ModelCallError("bad_request", f"request {request.item_id} renders to an empty prompt")
         limit = self.options.max_input_tokens
@@ -311,18 +357,33 @@ class _Decoder:
     # --- the batch ------------------------------------------------------------------------------
 
     def _admit(self, items: list[_Prepared]) -> None:
-        """Prefill `items` together (left-padded) and add them to the batch with their first token."""
+        """Prefill `items` together (left-padded) and add them to the batch with their first token.
+        A shared prompt beginning (`_shared_prefix`) is not prefilled again: its keys and values
+        start every row's cache, and only the rest of each prompt is prefilled, left-padded after it
+        (the mask hides the padding between; positions continue after the prefix)."""
         torch = self.torch
-        width = max(len(item.ids) for item in items)
-        pad = self.loaded.pad_id
-        ids = torch.tensor([[pad] * (width - len(i.ids)) + i.ids for i in items], device=self.device)
-        mask = torch.tensor([[0] * (width - len(i.ids)) + [1] * len(i.ids) for i in items], device=self.device)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         started = time.perf_counter()
+        shared = self._shared_prefix(items)
+        skip = len(shared.ids) if shared else 0
+        width = max(len(item.ids) - skip for item in items)
+        pad = self.loaded.pad_id
+        ids = torch.tensor([[pad] * (width - len(i.ids) + skip) + i.ids[skip:] for i in items], device=self.device)
+        mask = torch.tensor([[0] * (width - len(i.ids) + skip) + [1] * (len(i.ids) - skip) for i in items],
+                            device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0) + skip
         cache = self.new_cache(config=self.model.config)
+        if shared:
+            for layer, (keys, values) in enumerate(shared.kv):
+                cache.update(keys.expand(len(items), -1, -1, -1), values.expand(len(items), -1, -1, -1), layer)
+            mask = torch.cat([mask.new_ones((len(items), skip)), mask], dim=1)
+            self.adapter.stats.update(prefix_reused_tokens=skip * len(items))
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                          logits_to_keep=1, **{self.cache_arg: cache})
-        self.adapter.stats.update(prefills=1, prefilled_rows=len(items), prefill_s=time.perf_counter() - started)
+        if shared is None and len(items) == 1 and self.loaded.plain_cache and len(items[0].ids) > MIN_SHARED_PREFIX:
+            # A prompt alone: the next requests (one by one) may begin like it.
+            self.loaded.prefix = _Prefix(list(items[0].ids), [(layer.keys, layer.values) for layer in cache.layers])
+        self.adapter.stats.update(prefills=1, prefilled_rows=len(items), prefilled_tokens=int(ids.numel()),
+                                  prefill_s=time.perf_counter() - started)
         rows = [_Row(item, started, len(item.ids), self._generator(item.request)) for item in items]
         if not self.rows:
             self.cache, self.mask, self.rows = cache, mask, rows
@@ -331,6 +392,33 @@ class _Decoder:
             self._merge(cache, mask, rows)
             self.adapter.stats.update(joined_rows=len(rows))  # rows that joined a running batch
         self._advance(rows, out.logits[:, -1, :])
+
+    def _shared_prefix(self, items: list[_Prepared]) -> _Prefix | None:
+        """The beginning (at least MIN_SHARED_PREFIX tokens) that every prompt in `items` shares with
+        the kept prefix, or among themselves (prefilled once, then kept); None when there is none.
+        Every prompt keeps at least its last token to prefill."""
+        loaded = self.loaded
+        if not loaded.plain_cache:  # sliding-window layers (Gemma 3) keep only a window of the prefix
+            return None
+        limit = min(len(item.ids) for item in items) - 1
+        common = _common_length([item.ids for item in items], limit)
+        kept = loaded.prefix
+        if kept is not None:
+            reuse = _common_length([kept.ids, items[0].ids], min(common, len(kept.ids)))
+            if reuse >= MIN_SHARED_PREFIX:
+                if reuse < len(kept.ids):
+                    loaded.prefix = kept = kept.cut(reuse)
+                return kept
+        if len(items) < 2 or common < MIN_SHARED_PREFIX:
+            return None
+        torch = self.torch
+        cache = self.new_cache(config=self.model.config)
+        ids = torch.tensor([items[0].ids[:common]], device=self.device)
+        self.model(input_ids=ids, attention_mask=torch.ones_like(ids), position_ids=torch.arange(
+            common, device=self.device)[None], use_cache=True, logits_to_keep=1, **{self.cache_arg: cache})
+        loaded.prefix = _Prefix(list(items[0].ids[:common]), [(layer.keys, layer.values) for layer in cache.layers])
+        self.adapter.stats.update(prefix_prefills=1, prefilled_tokens=common)
+        return loaded.prefix
 
     def _merge(self, cache: Any, mask: Any, rows: list[_Row]) -> None:
         torch = self.torch
@@ -426,17 +514,19 @@ class _Decoder:
         return self.torch.Generator(device=self.device).manual_seed(sample_seed(request))
 
     def _response(self, row: _Row) -> Response:
-        sampling, adapter = row.item.request.sampling, self.adapter
+        request, adapter = row.item.request, self.adapter
         text = self.loaded.tokenizer.decode(row.tokens, skip_special_tokens=True)
         reason = row.reason
         if reason == "length":  # the last token may hold half a character: its bytes decode to U+FFFD
             text = text.rstrip("\ufffd")
-        cut = first_stop(text, sampling.stop)
+        cut = first_stop(text, request.sampling.stop)
         if cut is not None:
             text, reason = text[:cut], "stop"
+        text, calls, reason = read_calls(request, text, reason)
+        note = rendering_note(request, self.loaded.tools_in_template)
         return Response(text=text, finish_reason=reason, prompt_tokens=len(row.item.ids), completion_tokens=row.count,
-                        cost_usd=None, latency_s=row.finished - row.started,
-                        model_version=f"{adapter.model}@{adapter.ref.weights_hash[:12]}:{adapter.dtype}")
+                        cost_usd=None, latency_s=row.finished - row.started, tool_calls=calls,
+                        model_version=f"{adapter.model}@{adapter.ref.weights_hash[:12]}:{adapter.dtype}{note}")
 
 
 @functools.cache
@@ -444,6 +534,26 @@ def _cache_argument(model_class: type) -> str:
     """transformers 5.24 renamed `past_key_values` to `cache` (the old name warns); earlier 5.x
     releases (the GPU machines') know only the old one."""
     return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
+def _common_length(sequences: Sequence[Sequence[int]], limit: int) -> int:
+    """How many leading tokens all `sequences` share, at most `limit`."""
+    first = sequences[0]
+    length = max(0, min(limit, *(len(s) for s in sequences)))
+    for other in sequences[1:]:
+        n = 0
+        while n < length and first[n] == other[n]:
+            n += 1
+        length = n
+    return length
+
+
+def _plain_cache(model: Any) -> bool:
+    """Whether every layer of the model's cache is a plain growing one (no sliding window)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
 
 def stop_in_tail(tokenizer: Any, tokens: list[int], stops: Sequence[str]) -> bool:
@@ -481,15 +591,6 @@ def _gumbel(torch: Any, logits: Any, temperature: float, top_p: float, generator
         logits[order[drop]] = float("-inf")
     uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-12, 1 - 1e-7)
     return logits - torch.log(-torch.log(uniform))
-
-def render_plain(messages: Sequence[dict[str, str]]) -> str:
-    """Chat messages as plain text for a model without a chat template: a lone user message (with
-    an optional system message before it) verbatim, else 'Role: content' blocks ending in 'Assistant:'."""
-    roles = [m.get("role") for m in messages]
-    if roles == ["user"] or roles == ["system", "user"]:
-        return "\n\n".join(str(m.get("content", "")) for m in messages)
-    lines = [f"{str(m.get('role', 'user')).capitalize()}: {m.get('content', '')}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:

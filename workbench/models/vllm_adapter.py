@@ -4,6 +4,16 @@ For GPUs and scale: vLLM schedules and batches internally (continuous batching, 
 cache, tensor parallelism across GPUs), so this adapter hands it large batches and only
 translates requests and outputs. vLLM is not a dependency of the workbench: without it the
 adapter refuses to be built, saying how to install it, and never falls back to anything else.
+
+Prompts are rendered exactly as `hf/` renders them (`local_chat`: the chat template with its tools
+block when it has one, which is what `LLM.chat(..., tools=...)` does, else the documented Hermes
+system prompt), so that one batch holds requests with different tool sets and the two adapters give
+a model the same text. vLLM then also constrains decoding with its structured outputs
+(`SamplingParams(structured_outputs=StructuredOutputsParams(json=...))`, `guided_decoding=
+GuidedDecodingParams(...)` before vLLM 0.10.2): a response_format's schema (or any JSON object), and
+for tool_choice "required" or a named function a schema of the calls, `[{"name", "arguments"}, ...]`
+(one object for a named function), the way vLLM's own server enforces them. The calls are read back
+by the same parser as `hf/`.
 """
 from __future__ import annotations
 
@@ -18,8 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.errors import InputError, ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
-from workbench.models.hf_adapter import render_plain, sample_seed
+from workbench.items.fields import json_schema, response_schema
+from workbench.items.tool_calls import function_of
+from workbench.models.hf_adapter import sample_seed
+from workbench.models.local_chat import (completion_problem, local_key_payload, render_chat, render_without_template,
+                                         rendering_note, template_takes_tools)
 from workbench.models.local_models import has_chat_template, locate_local_model, resolve_local_model
+from workbench.models.tool_parsing import read_calls
 
 INSTALL_HINT = ("vllm is not installed: `pip install vllm` (Linux with a CUDA GPU; install it into this "
                 "environment after torch). Without a GPU use `hf/<model>` instead.")
@@ -50,11 +65,15 @@ class VLLMAdapter(Adapter):
         self.max_batch = options.batch_size
         self._llm: Any = None
         self._chat_template = False
+        self._tools_in_template = False
         self._lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
         return {"provider": self.provider, "model": self.model, "weights_sha256": self.ref.weights_hash,
                 "dtype": self.options.dtype}
+
+    def key_payload(self, request: Request) -> dict[str, Any]:
+        return local_key_payload(self.name, request)
 
     async def prepare(self) -> None:
         """Start the engine now (it takes a while: weights, CUDA graphs), outside any call's timeout."""
@@ -88,6 +107,7 @@ class VLLMAdapter(Adapter):
                             gpu_memory_utilization=options.gpu_memory_utilization,
                             max_model_len=options.max_model_len, seed=0)
             self._chat_template = has_chat_template(source.path)
+            self._tools_in_template = self._chat_template and template_takes_tools(self._llm.get_tokenizer())
         return self._llm
 
     def _generate_sync(self, requests: list[Request]) -> list[Outcome]:
@@ -106,15 +126,14 @@ class VLLMAdapter(Adapter):
             tokenizer = llm.get_tokenizer()
             for index, request in enumerate(requests):
                 prompt = self._prompt(tokenizer, request)
-                if prompt is None:
-                    outcomes[index] = ModelCallError("bad_request", f"request {request.item_id} has neither "
-                                                     "messages nor a prompt")
+                if isinstance(prompt, ModelCallError):
+                    outcomes[index] = prompt
                     continue
                 sampling = request.sampling
                 params.append(SamplingParams(
                     n=1, temperature=sampling.temperature, top_p=sampling.top_p if not sampling.greedy else 1.0,
                     max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
-                    seed=None if sampling.greedy else sample_seed(request)))
+                    seed=None if sampling.greedy else sample_seed(request), **structured_outputs(request)))
                 prompts.append(prompt)
                 indices.append(index)
             if prompts:
@@ -126,29 +145,77 @@ class VLLMAdapter(Adapter):
                     results = [error] * len(prompts)
                 per_item = (time.perf_counter() - started) / len(prompts)
                 for index, result in zip(indices, results):
-                    outcomes[index] = result if isinstance(result, ModelCallError) else self._response(result, per_item)
+                    outcomes[index] = result if isinstance(result, ModelCallError) \
+                        else self._response(requests[index], result, per_item)
             return [o if o is not None else ModelCallError("bad_output", "no outcome") for o in outcomes]
 
-    def _prompt(self, tokenizer: Any, request: Request) -> dict[str, Any] | None:
-        """The same rendering as the hf adapter: chat template when there is one, else plain text."""
+    def _prompt(self, tokenizer: Any, request: Request) -> dict[str, Any] | ModelCallError:
+        """The same rendering as the hf adapter: chat template (with tools when it takes them) when
+        there is one, else plain text."""
+        problem = completion_problem(request)
+        if problem:
+            return ModelCallError("bad_request", problem)
         if request.prompt is not None:
             return {"prompt": request.prompt}
         if not request.messages:
-            return None
+            return ModelCallError("bad_request", f"request {request.item_id} has neither messages nor a prompt")
         if self._chat_template:
-            text = tokenizer.apply_chat_template([dict(m) for m in request.messages], tokenize=False,
-                                                 add_generation_prompt=True)
+            try:
+                text = render_chat(tokenizer, request, self._tools_in_template)
+            except Exception as exc:  # a template that refuses these turns (roles, order)
+                return ModelCallError("bad_request", f"the chat template of {self.name} cannot render request "
+                                      f"{request.item_id}: {type(exc).__name__}: {exc}")
             return {"prompt_token_ids": list(tokenizer(text, add_special_tokens=False)["input_ids"])}
-        return {"prompt": render_plain(request.messages)}
+        return {"prompt": render_without_template(request)}
 
-    def _response(self, result: Any, latency_s: float) -> Outcome:
+    def _response(self, request: Request, result: Any, latency_s: float) -> Outcome:
         if not result.outputs:
             return ModelCallError("bad_output", "vLLM returned no completion")
         completion = result.outputs[0]
         reason = completion.finish_reason
         if reason not in ("stop", "length"):
             return ModelCallError("server", f"vLLM finished with '{reason}'")
-        return Response(text=completion.text, finish_reason=reason,
+        text, calls, reason = read_calls(request, completion.text, reason)
+        note = rendering_note(request, self._tools_in_template)
+        return Response(text=text, finish_reason=reason, tool_calls=calls,
                         prompt_tokens=len(result.prompt_token_ids or []) or None,
                         completion_tokens=len(completion.token_ids), cost_usd=None, latency_s=latency_s,
-                        model_version=f"{self.model}@{self.ref.weights_hash[:12]}:{self.options.dtype}")
+                        model_version=f"{self.model}@{self.ref.weights_hash[:12]}:{self.options.dtype}{note}")
+
+
+def structured_outputs(request: Request) -> dict[str, Any]:
+    """SamplingParams keywords that constrain a request's answer (none for free text): the calls a
+    tool_choice forces, else the response_format's schema."""
+    spec = _constraint(request)
+    if spec is None:
+        return {}
+    import vllm.sampling_params as params
+
+    if hasattr(params, "StructuredOutputsParams"):
+        return {"structured_outputs": params.StructuredOutputsParams(**spec)}
+    return {"guided_decoding": params.GuidedDecodingParams(**spec)}  # vLLM before 0.10.2
+
+
+def _constraint(request: Request) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    if request.prompt is None and request.tools and (choice == "required" or isinstance(choice, dict)):
+        forced = function_of(choice).get("name") if isinstance(choice, dict) else None
+        calls = [_call_schema(tool) for tool in request.tools
+                 if forced is None or function_of(tool).get("name") == forced]
+        if not calls:  # a named function that is not declared (items refuse it): nothing to constrain to
+            return None
+        if forced is not None:
+            return {"json": calls[0]}
+        return {"json": {"type": "array", "minItems": 1, "items": {"anyOf": calls}}}
+    if request.response_format is not None:
+        schema = response_schema(request.response_format)
+        return {"json_object": True} if schema is None else {"json": schema}
+    return None
+
+
+def _call_schema(tool: dict[str, Any]) -> dict[str, Any]:
+    function = function_of(tool)
+    parameters = json_schema(function.get("parameters") or {"type": "object", "properties": {}})
+    return {"type": "object", "properties": {"name": {"type": "string", "enum": [function.get("name")]},
+                                             "arguments": parameters},
+            "required": ["name", "arguments"], "additionalProperties": False}
