@@ -89,6 +89,7 @@ def test_generate_timeout_ends_a_hanging_call(project, server, capsys):
 
 @pytest.mark.parametrize("flags, shown", [([], True), (["--no-progress"], False), (["-q"], False)])
 def test_generate_progress_lines_and_their_switches(project, server, capsys, flags, shown):
+    server.latency_s = 1.2  # a phase that ends within 1 s prints no progress (issue 22): this one takes longer
     assert main(["generate", "qa.jsonl", "--input-field", "question", "--id-field", "qid", "--model", "openai/m",
                  "--api-base", server.url, *flags]) == 0
     err = capsys.readouterr().err

@@ -86,7 +86,7 @@ def _config(args: argparse.Namespace) -> Any:
         overrides["model_options"] = model_options.merge(config.model_options, given)
         config = build_config(params_file, overrides)
     if params_file is None:
-        say_demo(f"store {config.store_path}" + (f", reports in {config.base_dir / 'reports'}"
+        say_demo(f"store {config.store_shown}" + (f", reports in {config.base_dir / 'reports'}"
                                                  if args.command == "report" else ""))
     return config
 

@@ -132,6 +132,13 @@ class MigrationConfig(ProjectParameters):
         return self.path(self.store)
 
     @property
+    def store_shown(self) -> str:
+        """The store's location as a message shows it: a database URL without its password."""
+        from workbench.secrets import redact_url_credentials
+
+        return redact_url_credentials(str(self.store_path))
+
+    @property
     def prompts_path(self) -> Path:
         return self.path(self.prompts_dir)
 

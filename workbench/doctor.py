@@ -88,7 +88,7 @@ def report_lines(config: Any, params_file: Any) -> tuple[list[str], list[str]]:
     ok = [f"workbench {_version()} (python {sys.version.split()[0]}, {sys.executable})",
           f"project: {params_file.parent}" if params_file else
           "project: none (no params.toml here or in a parent folder): the bundled demo's parameters",
-          f"store: {config.store_path}", f"reports: {config.base_dir / 'reports'}",
+          f"store: {config.store_shown}", f"reports: {config.base_dir / 'reports'}",
           f"model cache: {cache_root()} (converted local models; set WORKBENCH_CACHE_DIR to move it)",
           f"models: {', '.join(config.models())}"]
     try:
