@@ -29,6 +29,16 @@ DEFAULT_QUALITY_ALERTS: dict[str, dict[str, float]] = {
 REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+
+def iso_date(value: str | None) -> str | None:
+    """A `today` parameter: None, or a date written YYYY-MM-DD (else a ValueError naming it)."""
+    if value is not None:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+    return value
+
 class DriftConfig(ProjectParameters):
     """Everything a drift run depends on. Unknown fields and wrong types are errors."""
 
@@ -116,12 +126,7 @@ class DriftConfig(ProjectParameters):
     @field_validator("today")
     @classmethod
     def _today(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
-        return value
+        return iso_date(value)
 
     @model_validator(mode="after")
     def _check(self) -> "DriftConfig":

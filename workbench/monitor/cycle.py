@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from workbench.errors import InputError, Problem
+from workbench.monitor.config import iso_date
 from workbench.params import ProjectParameters, build
 
 SET_BY_CYCLE = ("reference", "production", "report_name", "project_dir", "output_dir", "today",
@@ -66,12 +67,7 @@ class CycleConfig(ProjectParameters):
     @field_validator("today")
     @classmethod
     def _today(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
-        return value
+        return iso_date(value)
 
     @field_validator("drift")
     @classmethod
