@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from workbench.errors import InputError, WorkbenchError, printable
+from workbench.project import package_version, say_demo
 
 EXIT_OK, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_COULD_NOT_RUN = 0, 1, 2, 3
 EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
@@ -102,12 +103,6 @@ def project_params(args: argparse.Namespace) -> str | None:
     if found is not None and found.parent != Path.cwd().resolve():
         print(f"project: {shown_path(found)}", file=sys.stderr)
     return str(found) if found is not None else None
-
-
-def say_demo(where: str) -> None:
-    """The first line of a command that runs the bundled demo's parameters outside a project."""
-    print(f"no params.toml here or in a parent folder: using the bundled demo's parameters ({where}); "
-          "`workbench init DIR` creates a project, --params FILE names one", file=sys.stderr)
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -416,19 +411,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_COULD_NOT_RUN
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("migration-workbench")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "(not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="workbench", description="Can this application switch from model A to model B?",
                     epilog=EXIT_CODES_HELP)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
                         help="show the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
                                 metavar="{init,doctor,generate,score,compare,report,drift,optimize,prompts}")

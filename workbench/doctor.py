@@ -83,9 +83,9 @@ def report_lines(config: Any, params_file: Any) -> tuple[list[str], list[str]]:
     from workbench.errors import InputError
     from workbench.models.local_models import cache_root
 
-    from workbench.cli import _version
+    from workbench.project import package_version
 
-    ok = [f"workbench {_version()} (python {sys.version.split()[0]}, {sys.executable})",
+    ok = [f"workbench {package_version()} (python {sys.version.split()[0]}, {sys.executable})",
           f"project: {params_file.parent}" if params_file else
           "project: none (no params.toml here or in a parent folder): the bundled demo's parameters",
           f"store: {config.store_shown}", f"reports: {config.base_dir / 'reports'}",

@@ -89,3 +89,21 @@ def resolve(value: str | Path, base: str | Path) -> Path:
         return bundled("data/" + text[len(BUNDLED_PREFIX):].lstrip("/"))
     path = Path(text).expanduser()
     return path if path.is_absolute() else Path(base) / path
+
+
+def package_version() -> str:
+    """The installed workbench's version (for --version and doctor)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("migration-workbench")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+def say_demo(where: str) -> None:
+    """The first line of a command that runs the bundled demo's parameters outside a project."""
+    import sys
+
+    print(f"no params.toml here or in a parent folder: using the bundled demo's parameters ({where}); "
+          "`workbench init DIR` creates a project, --params FILE names one", file=sys.stderr)

@@ -90,7 +90,7 @@ def optimize_config(args: argparse.Namespace) -> Any:
     project = find_params_file()
     if project is None:
         if not args.params:
-            from workbench.cli import say_demo
+            from workbench.project import say_demo
 
             say_demo("re-tuning the demo's candidate prompt on the bundled data; store .workbench/store.db here")
         return build_optimize_config(args.params, overrides)
