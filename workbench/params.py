@@ -82,3 +82,18 @@ def build(cls: type[P], params_file: str | Path | None = None, overrides: Mappin
         folder = Path(params_file).parent if params_file else Path(base or Path.cwd())
         given["project_dir"] = str(folder.resolve())
     return cls.from_parameters(given)
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the parameter types the config uses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML literal for {value!r}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from workbench.config import DEFAULT_GATE, MigrationConfig
 from workbench.errors import InputError
+from workbench.params import toml_value
 from workbench.project import bundled
 
 SAMPLE_ITEMS = 32
@@ -94,21 +95,6 @@ higher_is_better = true
 # max_cost_ratio = 1.0          # candidate / baseline total cost (needs known prices)
 # max_p95_latency_ratio = 1.5   # candidate / baseline p95 latency
 """
-
-
-def toml_value(value: Any) -> str:
-    """A TOML literal for the parameter types the config uses."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no TOML literal for {value!r}")
 
 
 def params_toml(values: dict[str, Any] | None = None) -> str:
