@@ -27,7 +27,7 @@ os.environ["WORKBENCH_TEST_PROVIDERS"] = "1"  # the fake/ adapter measures the c
 
 import workbench  # noqa: E402,F401  (offline defaults before litellm is imported)
 from bench.local_server import server_hits, start_server  # noqa: E402
-from workbench.calls import CallPolicy, PlannedCall, execute  # noqa: E402
+from workbench.generation.calls import CallPolicy, PlannedCall, execute  # noqa: E402
 from workbench.hashing import request_key  # noqa: E402
 from workbench.models import get_model  # noqa: E402
 from workbench.models.base import Request, Sampling  # noqa: E402

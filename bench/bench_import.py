@@ -23,7 +23,7 @@ print(json.dumps(time.perf_counter() - start))
 """
 SETS = {
     "import workbench": "workbench",
-    "the CLI's modules": "workbench, workbench.cli, workbench.models, workbench.runner, workbench.store, "
+    "the CLI's modules": "workbench, workbench.cli, workbench.models, workbench.generation.runner, workbench.store, "
                          "workbench.stats, workbench.metrics, workbench.judges",
 }
 

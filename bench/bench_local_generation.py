@@ -1,7 +1,7 @@
 """Local generation throughput (`hf/`): one-by-one vs static batches vs continuous batching, side by
 side in one process on one loaded model, and vLLM beside them where a GPU exists.
 
-Modes, all through the adapter the way `workbench.calls` drives it (prompts longest first, calls
+Modes, all through the adapter the way `workbench.generation.calls` drives it (prompts longest first, calls
 of `adapter.max_batch` requests each):
   one-by-one   a call per prompt (the baseline of every ratio);
   static       `scheduling="static"`: a batch of `--batch` rows runs until its longest answer ends;
@@ -91,7 +91,7 @@ class Mode:
 
 
 async def through_adapter(adapter, requests, per_call: int) -> tuple[float, dict[str, tuple[str, int]]]:
-    """Calls of `per_call` requests, longest prompt first (what workbench.calls does for hf/)."""
+    """Calls of `per_call` requests, longest prompt first (what workbench.generation.calls does for hf/)."""
     ordered = sorted(requests, key=lambda r: len(r.messages[0]["content"]), reverse=True)
     started = time.perf_counter()
     outcomes = []

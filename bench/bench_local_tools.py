@@ -3,7 +3,7 @@ without, side by side in one process on one loaded model.
 
 A request with tools is longer (the declarations sit in the system prompt, or in the template's
 tools block) and its answer is read for calls. The question: does batching still pay as much?
-Four modes through the adapter the way `workbench.calls` drives it (the helpers of
+Four modes through the adapter the way `workbench.generation.calls` drives it (the helpers of
 `bench_local_generation.py`): text one-by-one / continuous, tools one-by-one / continuous, on the
 same support questions (order lookup, refund, store hours, weather; English and Japanese), greedy.
 Modes are interleaved in `--rounds` rounds (the batched modes on every prompt, the one-by-one

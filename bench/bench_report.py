@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from workbench.report import DEFAULT_NOTEBOOK, export_html, run_report
+from workbench.report.command import DEFAULT_NOTEBOOK, export_html, run_report
 
 os.environ["WORKBENCH_TEST_PROVIDERS"] = "1"  # --fake: the fake/ test double, in the notebook's kernel too
 

@@ -85,7 +85,7 @@ def hits(url: str) -> int:
 # ---- the client -----------------------------------------------------------------------------------
 async def run_setup(adapter, n: int, tag: str, store, concurrency: int) -> tuple[float, int, float]:
     """Seconds for n fresh items, items answered, and client CPU seconds per item."""
-    from workbench.calls import CallPolicy, PlannedCall, execute
+    from workbench.generation.calls import CallPolicy, PlannedCall, execute
     from workbench.hashing import request_key
     from workbench.models.base import Request, Response, Sampling
 

@@ -17,13 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ holds fault_s
 from fault_server import (FaultServer, fault_server, hang, malformed, rate_limited,  # noqa: E402,F401
                           server_error, status)
 
-from workbench.calls import CallCounts, CallPolicy, PlannedCall, execute, run_sync  # noqa: E402
+from workbench.generation.calls import CallCounts, CallPolicy, PlannedCall, execute, run_sync  # noqa: E402
 from workbench.errors import ModelCallError  # noqa: E402
 from workbench.hashing import request_key  # noqa: E402
 from workbench.models import get_model  # noqa: E402
 from workbench.models.base import Adapter, Outcome, Request, Response, Sampling  # noqa: E402
 from workbench.models.fake_adapter import FakeAdapter, FakeOptions  # noqa: E402
-from workbench.retry import RetryPolicy  # noqa: E402
+from workbench.generation.retry import RetryPolicy  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
 FAST = dict(backoff_base_s=0.01, backoff_max_s=0.05)  # keep retry waits short in tests
@@ -500,7 +500,7 @@ def test_an_expired_claim_is_taken_over(store) -> None:
 def test_a_claim_of_a_gone_process_on_this_machine_is_taken_over_at_once(store) -> None:
     import subprocess
 
-    from workbench import calls as calls_module
+    from workbench.generation import calls as calls_module
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # gone and reaped: its pid runs no more

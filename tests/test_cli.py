@@ -139,7 +139,7 @@ def test_a_key_missing_at_call_time_is_an_auth_error_sent_nowhere_and_not_retrie
     and the command exits 3 (nothing was sent: a setup problem, not a failing model)."""
     n = 40
     data, store, tried = _data(tmp_path, n), tmp_path / "s.db", tmp_path / "tried.json"
-    check_passes = "import workbench.doctor\nworkbench.doctor.model_problem = lambda *a, **k: None\n"
+    check_passes = "import workbench.project.doctor\nworkbench.project.doctor.model_problem = lambda *a, **k: None\n"
     (tmp_path / "guard.py").write_text(NO_NETWORK.replace("from workbench.cli import main",
                                                           check_passes + "from workbench.cli import main"),
                                        encoding="utf-8")
@@ -206,7 +206,8 @@ def test_generate_timeout_defaults_by_model_kind_and_a_flag_sets_all(tmp_path):
 def test_generate_renders_each_request_once(tmp_path, monkeypatch, capsys):
     """The CLI checks every request before the store exists and hands that check to the runner:
     requests are rendered and adapters built once per run, not twice."""
-    from workbench import cli, runner
+    from workbench import cli
+    from workbench.generation import runner
 
     data, store = _data(tmp_path, 4), tmp_path / "s.db"
     calls = []

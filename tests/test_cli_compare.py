@@ -7,9 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from workbench.calls import CallPolicy
+from workbench.generation.calls import CallPolicy
 from workbench.models import Sampling
-from workbench.runner import ModelSpec, generate
+from workbench.generation.runner import ModelSpec, generate
 from workbench.store import Store
 
 N = 60
@@ -25,7 +25,7 @@ def project(tmp_path):
         'dataset = "items.jsonl"\nbaseline = "fake/base"\nbaseline_prompt = ""\ncandidates = ["fake/cand"]\n'
         'candidate_prompts = [""]\njudge = ""\nmetrics = ["chrf", "exact_match"]\nbootstrap_resamples = 200\n'
         'sample_size = ""\ngate_file = "gate.toml"\nstore = "s.db"\n', encoding="utf-8")
-    from workbench.data import load_items
+    from workbench.task.dataset import load_items
 
     with Store(tmp_path / "s.db") as store:
         # base answers exactly the reference; cand prefixes its own name: a clear exact-match drop

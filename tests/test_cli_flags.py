@@ -16,7 +16,7 @@ import pytest
 from tests.fault_server import hang
 from tests.judge_server import JudgeServer
 from workbench.cli import main
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 N = 12
 BRIEF = 'description = "One short sentence."\nmode = "chat"\nsystem = "Answer in one short sentence."\nuser = "Question: {input}"\n'

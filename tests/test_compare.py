@@ -2,8 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from workbench.compare import compare
-from workbench.gate import GateConfig
+from workbench.comparison.compare import compare
+from workbench.comparison.gate import GateConfig
 
 
 def _frames(n=40):
@@ -49,7 +49,7 @@ def _labels(item_ids, choice="A", rater="ann"):
 
 def test_active_queue_labels_are_weighted_and_outsiders_left_out():
     from workbench import stats
-    from workbench.compare import judge_item_scores, prediction_powered_win_rate
+    from workbench.comparison.compare import judge_item_scores, prediction_powered_win_rate
 
     items, base, cand = _frames()
     verdicts = pd.DataFrame({"item_id": items["item_id"], "verdict_ab": "B", "verdict_ba": "B", "verdict": "B"})

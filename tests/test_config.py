@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.config import DEFAULT_GATE, MigrationConfig, build_config, notebook_config
+from workbench.task.config import DEFAULT_GATE, MigrationConfig, build_config, notebook_config
 from workbench.errors import InputError
-from workbench.project import bundled, project_root, resolve
+from workbench.project.lookup import bundled, project_root, resolve
 
 
 def test_bundled_paths_point_into_the_package_and_exist():
@@ -155,7 +155,7 @@ def _items(n: int = 3):
 
 def _keys(config: MigrationConfig, model: str) -> list[str]:
     from workbench.models import Sampling
-    from workbench.runner import preflight
+    from workbench.generation.runner import preflight
 
     [(_, _, _, planned)] = preflight(_items(), [config.model_spec(model)], sampling=Sampling())
     return [call.cache_key for call in planned]
@@ -215,7 +215,7 @@ def test_deployments_and_prices_leave_cache_keys_unchanged(tmp_path):
 
 
 def test_the_scaffolded_model_options_example_is_valid_once_uncommented(tmp_path):
-    from workbench.scaffold import MODEL_OPTIONS_EXAMPLE, gate_toml, params_toml
+    from workbench.project.scaffold import MODEL_OPTIONS_EXAMPLE, gate_toml, params_toml
 
     text = params_toml()
     assert MODEL_OPTIONS_EXAMPLE in text and text.rstrip().endswith(MODEL_OPTIONS_EXAMPLE.rstrip())
@@ -262,7 +262,7 @@ def test_relative_replay_and_hf_paths_resolve_in_the_project_with_unchanged_cach
 
 def _keys_of(adapter) -> list[str]:
     from workbench.models import Sampling
-    from workbench.runner import build_requests, plan_calls
+    from workbench.generation.runner import build_requests, plan_calls
 
     return [c.cache_key for c in plan_calls(adapter, build_requests(_items(), None, Sampling(), 1))]
 

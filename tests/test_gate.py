@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.errors import InputError
-from workbench.gate import (
+from workbench.comparison.gate import (
     Estimate,
     GateConfig,
     GateEvidence,
@@ -207,8 +207,8 @@ def test_consistent_judge_keeps_its_win_rate_verdict():
 
 
 def test_rules_out_of_reach_name_the_items_they_need():
-    from workbench.config import DEFAULT_GATE
-    from workbench.gate import unreachable_rules
+    from workbench.task.config import DEFAULT_GATE
+    from workbench.comparison.gate import unreachable_rules
 
     cfg = GateConfig.model_validate({**DEFAULT_GATE, "metrics": {"exact_match": {"max_drop": 0.05,
                                                                                 "higher_is_better": True}}})
@@ -229,7 +229,7 @@ def test_rules_out_of_reach_name_the_items_they_need():
 
 @pytest.mark.parametrize("days_left, status", [(400, "PASS"), (10, "FAIL"), (None, "PASS")])
 def test_a_gate_rule_on_the_candidates_retirement(days_left, status):
-    from workbench.gate import Retirement
+    from workbench.comparison.gate import Retirement
 
     retires = None if days_left is None else "2027-01-01"
     ev = GateEvidence(retirement=Retirement("litellm/x", days_left, retires, "lifecycle_file"))

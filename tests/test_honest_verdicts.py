@@ -122,7 +122,7 @@ def test_pointwise_judge_through_workbench_report(tmp_path):
 def test_a_pointwise_judge_that_gives_one_score_says_so():
     import pandas as pd
 
-    from workbench.compare import pointwise_reliability
+    from workbench.comparison.compare import pointwise_reliability
 
     scores = pd.DataFrame({"item_id": [f"i{k}" for k in range(6)] * 2, "model": ["a"] * 6 + ["b"] * 6,
                            "criterion": "correctness", "score": 4.0, "score_std": [0.0] * 12, "n_samples": 3})
@@ -183,7 +183,7 @@ def test_rules_out_of_reach_are_named_with_the_items_they_need(project):
 def test_a_judge_that_is_one_of_the_compared_models_is_flagged():
     import pandas as pd
 
-    from workbench.compare import compare
+    from workbench.comparison.compare import compare
 
     items = pd.DataFrame({"item_id": [f"i{k}" for k in range(10)], "input": "q"})
     resp = [pd.DataFrame({"item_id": items["item_id"], "model": m, "sample_index": 0, "response": f"{m} says",

@@ -12,7 +12,7 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
 start = time.perf_counter()
-import workbench, workbench.cli, workbench.models, workbench.runner, workbench.store, workbench.stats, workbench.metrics, workbench.judges
+import workbench, workbench.cli, workbench.models, workbench.generation.runner, workbench.store, workbench.stats, workbench.metrics, workbench.judges
 elapsed = time.perf_counter() - start
 heavy = sorted({m.split('.')[0] for m in sys.modules} & {"torch", "transformers", "litellm", "datasets",
                "sentence_transformers", "sacrebleu", "openai", "papermill", "ipywidgets", "plotly"})

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from workbench.errors import InputError
-from workbench.model_options import check, field_name, load_model_options, merge, problems
+from workbench.generation.options import check, field_name, load_model_options, merge, problems
 
 LITELLM = "litellm/openai/served"
 MODELS = [LITELLM, "openai/other", "hf/smollm2-135m-instruct", "replay/logs/prod.jsonl"]

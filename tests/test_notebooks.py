@@ -13,7 +13,7 @@ import papermill
 import pytest
 
 from tests.fault_server import FaultServer
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(bundled("notebooks").glob("*.ipynb"))
@@ -63,7 +63,7 @@ def test_one_parameters_cell_of_literals(path):
 def prepared(tmp_path_factory, server):
     """A project (params.toml, two models' responses and a few labels in its store), and every
     notebook prepared against it the way users run them."""
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.labels import LabelLog
     from workbench.pipeline import label_pairs, run_pipeline
 
@@ -129,7 +129,7 @@ def test_notebooks_run_and_show_the_reports_runs(prepared):
 
 
 def test_opening_a_notebook_outside_a_project_creates_no_store(tmp_path, monkeypatch):
-    from workbench.config import project_config
+    from workbench.task.config import project_config
     from workbench.errors import StoreError
     from workbench.pipeline import run_pipeline
 
@@ -159,7 +159,7 @@ def test_explore_opens_from_the_store_with_responses_only(prepared):
 def test_explore_shows_the_latest_runs_when_the_reports_selection_cannot_be_read(tmp_path, server):
     """A report run with `-p sample_size 4` leaves runs of 4 items; params.toml selects all 6. The explorer
     still shows those responses, and says why scores, verdicts and labels are missing."""
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.pipeline import run_pipeline
 
     items = pd.read_json(bundled("data/support_reviews.jsonl"), lines=True).head(6)
@@ -186,7 +186,7 @@ def _params(project: Path, name: str, dataset: str, models: str) -> Path:
 
 
 def test_report_runs_are_each_arms_latest_run_on_the_configurations_data(tmp_path, server):
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.errors import InputError
     from workbench.pipeline import report_runs, run_pipeline
     from workbench.store import open_store

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.judge_server import JudgeServer
-from workbench.config import MigrationConfig
+from workbench.task.config import MigrationConfig
 from workbench.errors import EvidenceError, InputError
 from workbench.labels import LabelLog, sides
 from workbench.pipeline import arm_labels, label_pairs, labels_task, run_pipeline
@@ -139,7 +139,7 @@ def test_active_order_labels_reach_the_comparison_weighted(project):
     """The labeler's active queue is recorded in the store; the report's human and prediction-powered
     win rates then weight each label by its item's queue probability (active inference)."""
     from workbench import stats
-    from workbench.compare import judge_item_scores
+    from workbench.comparison.compare import judge_item_scores
     from workbench.pipeline import judge_choices
     from workbench.store import open_store
     from workbench.widgets.labeler import PairLabeler
@@ -186,7 +186,7 @@ def test_the_raters_notebook_draws_and_records_the_active_queue(project):
     import nbformat
     import papermill
 
-    from workbench.project import bundled
+    from workbench.project.lookup import bundled
     from workbench.store import open_store
 
     with JudgeServer() as server:

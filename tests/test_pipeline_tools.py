@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.config import MigrationConfig
+from workbench.task.config import MigrationConfig
 from workbench.items.tool_calls import ToolCall
 from workbench.models.base import Response
 from workbench.models.fake_adapter import FakeAdapter

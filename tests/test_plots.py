@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from workbench import plots
+from workbench.report import plots
 from workbench.errors import InputError
 
 EVIL = "<b onmouseover=alert(1)>m</b>"

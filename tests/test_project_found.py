@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workbench.project import find_params_file
-from workbench.report import bundled_notebook
-from workbench.scaffold import init_project
+from workbench.project.lookup import find_params_file
+from workbench.report.command import bundled_notebook
+from workbench.project.scaffold import init_project
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_LINE = "no params.toml here or in a parent folder: using the bundled demo's parameters"
@@ -117,7 +117,7 @@ def test_the_github_actions_example_works_in_an_init_project(tmp_path):
     """It ran `bash scripts/setup.sh` and read migration.toml, which an init project does not have."""
     import yaml
 
-    from workbench.doctor import INSTALL_LOCAL
+    from workbench.project.doctor import INSTALL_LOCAL
 
     text = (REPO / "docs" / "github-actions-migration-gate.yml").read_text(encoding="utf-8")
     job = yaml.safe_load(text)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.data import load_items
+from workbench.task.dataset import load_items
 from workbench.errors import InputError
 from workbench.models.base import Request, Sampling
-from workbench.prompts import PromptVersion, list_prompts, load_prompt
+from workbench.task.prompts import PromptVersion, list_prompts, load_prompt
 
 REPO = Path(__file__).resolve().parents[1]
 ITEM = {"item_id": "i1", "input": "Where is my order?", "task": "support_reply", "language": "en"}
@@ -317,7 +317,7 @@ def test_bad_history_keys_are_named(tmp_path, line, key):
 def test_prompt_toml_round_trips_every_bundled_prompt_and_tricky_text():
     import tomllib
 
-    from workbench.prompts import prompt_toml
+    from workbench.task.prompts import prompt_toml
 
     for ref in [r for r in list_prompts() if r.startswith("support_")]:
         data = load_prompt(ref).data
@@ -330,7 +330,7 @@ def test_prompt_toml_round_trips_every_bundled_prompt_and_tricky_text():
 
 
 def test_save_prompt_validates_and_never_overwrites_other_content(tmp_path):
-    from workbench.prompts import save_prompt
+    from workbench.task.prompts import save_prompt
 
     data = {**load_prompt("support_chat@v1").data, "parent": "support_chat@v1", "author": "me", "note": "n"}
     path = save_prompt(data, "support_chat@v9", tmp_path)
@@ -346,7 +346,7 @@ def test_save_prompt_validates_and_never_overwrites_other_content(tmp_path):
 
 
 def test_diff_names_changed_keys_and_shows_lines(tmp_path):
-    from workbench.prompts import diff_prompts
+    from workbench.task.prompts import diff_prompts
 
     write(tmp_path, "p@v1", CHAT)
     write(tmp_path, "p@v2", HISTORY.replace("Be brief.", "Be brief. <b>Answer in UPPERCASE.</b>"))

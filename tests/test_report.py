@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fault_server import Fault, FaultServer
-from workbench.config import MigrationConfig
-from workbench.report import DEFAULT_NOTEBOOK, bundled_notebook, notebook_parameters
+from workbench.task.config import MigrationConfig
+from workbench.report.command import DEFAULT_NOTEBOOK, bundled_notebook, notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-test-REPORT-LEAK-CHECK-9f8e7d6c5b4a"
@@ -124,11 +124,11 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
 
 
 def test_documented_example_parameters_are_valid():
-    from workbench.config import build_config
+    from workbench.task.config import build_config
 
     config = build_config(REPO / "docs" / "migration.example.toml")
     assert config.gate_config().min_items == 100
-    from workbench.model_options import check
+    from workbench.generation.options import check
 
     check(config.model_options, config.models())
     assert len(config.model_options["litellm/openai/gpt-4.1-mini"]["deployments"]) == 2
@@ -138,7 +138,7 @@ def test_every_plotted_win_rate_is_drawn_where_the_table_says(tmp_path):
     """The report's figures, read from the executed notebook's plotly JSON: each win-rate dot and
     its interval sit at the numbers in verdict.json (grouped traces once shifted them)."""
     from tests.judge_server import JudgeServer
-    from workbench.plots import drawn_points
+    from workbench.report.plots import drawn_points
 
     params = _fake_params(tmp_path)
     rows = [json.loads(line) for line in _dataset(tmp_path, 40).read_text().splitlines()]

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from workbench import report_view as view
+from workbench.report import view
 
 
 def _cells(html: str) -> list[tuple[str, str]]:

@@ -2,11 +2,11 @@
 import pandas as pd
 import pytest
 
-from workbench.calls import CallPolicy
+from workbench.generation.calls import CallPolicy
 from workbench.errors import InputError
 from workbench.models import Request, Sampling, get_model
 from workbench.hashing import request_key
-from workbench.runner import ModelSpec, build_requests, generate
+from workbench.generation.runner import ModelSpec, build_requests, generate
 
 FAST = CallPolicy(concurrency=4, timeout_s=5, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.02, budget_s=5)
 
@@ -239,7 +239,7 @@ def test_a_large_run_keeps_memory_flat_and_its_warm_rerun_makes_no_call(tmp_path
 
 def test_models_with_one_prompt_share_their_rendered_requests():
     """A large run holds each rendered request once, however many models answer it."""
-    from workbench.runner import preflight
+    from workbench.generation.runner import preflight
 
     models = [ModelSpec(name="fake/a"), ModelSpec(name="fake/b"), ModelSpec(name="fake/c", prompt="support_chat@v1")]
     prepared = preflight(_items(3), models, sampling=Sampling())

@@ -16,12 +16,10 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from workbench.errors import InputError, WorkbenchError, printable
-from workbench.project import package_version, say_demo
+from workbench.errors import (EXIT_CODES_HELP, EXIT_COULD_NOT_RUN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK,
+                              VERDICT_EXIT_CODES, InputError, WorkbenchError, printable)
+from workbench.project.lookup import package_version, say_demo
 
-EXIT_OK, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_COULD_NOT_RUN = 0, 1, 2, 3
-EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
-                   "3 could not run (bad input or usage, missing or damaged store, internal error)")
 
 
 class UsageError(Exception):
@@ -64,8 +62,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from workbench.config import build_config
-    from workbench.report import parse_cli_value
+    from workbench.task.config import build_config
+    from workbench.report.command import parse_cli_value
 
     overrides: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     flags = {"store": args.store, "dataset": args.dataset, "baseline": args.baseline,
@@ -80,7 +78,7 @@ def _config(args: argparse.Namespace) -> Any:
     params_file = project_params(args)
     config = build_config(params_file, overrides)
     if args.model_options:
-        from workbench import model_options
+        from workbench.generation import options as model_options
 
         given = model_options.load_model_options(args.model_options)
         model_options.check(given, config.models(), source=args.model_options)  # named by its file
@@ -95,7 +93,7 @@ def _config(args: argparse.Namespace) -> Any:
 def project_params(args: argparse.Namespace) -> str | None:
     """`--params`, else the project's params.toml found upwards from the current folder (as the
     notebooks find it), named on stderr when it is not in the current folder; None outside a project."""
-    from workbench.project import find_params_file, shown_path
+    from workbench.project.lookup import find_params_file, shown_path
 
     if args.params:
         return args.params
@@ -121,7 +119,7 @@ def _quiet_libraries(args: argparse.Namespace) -> None:
 
 # ---- commands -------------------------------------------------------------------------------------
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    from workbench.config import MigrationConfig
+    from workbench.task.config import MigrationConfig
 
     defaults = MigrationConfig.model_fields
     p = sub.add_parser("generate", help="run models over a dataset into the store (cached, resumable)",
@@ -165,9 +163,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 def _model_specs(args: argparse.Namespace) -> list[Any]:
     """One spec per --model: its --prompt, its --model-options, the --api-base where it has none of
     its own, and the --timeout or its kind's default (paths relative to the current folder)."""
-    from workbench import model_options
+    from workbench.generation import options as model_options
     from workbench.models import default_timeout_s, split_name
-    from workbench.runner import ModelSpec
+    from workbench.generation.runner import ModelSpec
 
     prompts = args.prompt or [None]
     if len(prompts) == 1:
@@ -194,7 +192,7 @@ def _in_range(args: argparse.Namespace) -> None:
     """Numbers a model or a store could not take (nan, inf, 1e20 tokens) are input errors naming the flag."""
     import math
 
-    from workbench.config import MAX_TOKENS, SEED_MAX
+    from workbench.task.config import MAX_TOKENS, SEED_MAX
 
     if not (math.isfinite(args.temperature) and 0 <= args.temperature <= 2):
         raise InputError(f"--temperature must be a number from 0 to 2, got {args.temperature:g}")
@@ -207,22 +205,22 @@ def _in_range(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from workbench.calls import CallPolicy
-    from workbench.data import load_items
+    from workbench.generation.calls import CallPolicy
+    from workbench.task.dataset import load_items
     from workbench.models import Sampling
     from workbench.progress import reporter
-    from workbench.runner import generate, preflight
+    from workbench.generation.runner import generate, preflight
     from workbench.store import open_store
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
     _in_range(args)
-    from workbench.config import check_api_base
+    from workbench.task.config import check_api_base
 
     check_api_base(args.api_base)
     args.store, args.prompts_dir = _generate_locations(args)
     specs = _model_specs(args)
-    from workbench import model_options
-    from workbench.doctor import requirement_problems
+    from workbench.generation import options as model_options
+    from workbench.project.doctor import requirement_problems
 
     # a missing key or model package is named before anything is read or written (exit 3, not "40 not sent")
     missing = requirement_problems(args.model, [], endpoint=args.api_base, model_options=(
@@ -259,8 +257,8 @@ def _generate_locations(args: argparse.Namespace) -> tuple[str, str]:
     """The store and prompts folder of `generate`: the flags, else the project's (its params.toml
     found upwards, so the answers land where the report reads them), else the current folder's,
     saying where a new store goes."""
-    from workbench.config import MigrationConfig, build_config
-    from workbench.project import find_params_file, is_database_url
+    from workbench.task.config import MigrationConfig, build_config
+    from workbench.project.lookup import find_params_file, is_database_url
 
     found = find_params_file()
     if found is not None:
@@ -337,7 +335,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.pipeline import comparison_json, run_pipeline
-    from workbench.report import EXIT_CODES
 
     result = run_pipeline(_config(args), allow_calls=False)
     if args.json_out:
@@ -350,12 +347,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for note in comparison.notes:
             print(f"  note: {note}", file=sys.stderr)
     print(json.dumps({"verdict": result.verdict, "n_paired": {n: c.n_paired for n, c in result.comparisons.items()}}))
-    return EXIT_CODES[result.verdict]
+    return VERDICT_EXIT_CODES[result.verdict]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from workbench.project import shown_path
-    from workbench.report import EXIT_NO_REPORT, bundled_notebook, report_notebook, run_report
+    from workbench.project.lookup import shown_path
+    from workbench.report.command import bundled_notebook, report_notebook, run_report
 
     config = _config(args)
     notebook = Path(args.notebook) if args.notebook else report_notebook(config)
@@ -366,7 +363,7 @@ def cmd_report(args: argparse.Namespace) -> int:
               file=sys.stderr)
     code, out_dir = run_report(config, notebook, args.reports_dir, progress=_progress(args))
     verdict = json.loads((out_dir / "verdict.json").read_text(encoding="utf-8"))
-    if code == EXIT_NO_REPORT:
+    if code == EXIT_COULD_NOT_RUN:
         print(printable(f"error: no complete report: {verdict.get('error')}; see {out_dir / 'report.html'}"),
               file=sys.stderr)
     print(json.dumps({"verdict": verdict.get("verdict"), "complete": verdict.get("complete"), "report": str(out_dir)}))
@@ -374,7 +371,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from workbench.scaffold import init_project
+    from workbench.project.scaffold import init_project
 
     import shlex
 
@@ -393,9 +390,9 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """0 when everything the report needs is here, 3 with the list of what is missing."""
-    from workbench.doctor import report_lines
+    from workbench.project.doctor import report_lines
 
-    from workbench.project import find_params_file
+    from workbench.project.lookup import find_params_file
 
     config = _config(args)
     params_file = Path(args.params).resolve() if args.params else find_params_file()
@@ -462,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         print("interrupted: completed calls are stored; re-run the same command to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # an internal error must never read as a verdict
         if getattr(args, "debug", False):
             traceback.print_exc()

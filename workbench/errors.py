@@ -4,6 +4,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Exit codes, the same meaning in every command, because CI jobs branch on them. Written here once.
+EXIT_OK = 0  # PASS; every call answered; no drift
+EXIT_FAIL = 1  # FAIL; some calls failed; drift found
+EXIT_INCONCLUSIVE = 2  # the evidence cannot decide (never a usage error: argparse's 2 is remapped to 3)
+EXIT_COULD_NOT_RUN = 3  # bad input or usage, missing or damaged store, internal error: no verdict
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+VERDICT_EXIT_CODES = {"PASS": EXIT_OK, "FAIL": EXIT_FAIL, "INCONCLUSIVE": EXIT_INCONCLUSIVE}
+EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
+                   "3 could not run (bad input or usage, missing or damaged store, internal error)")
+
 # What a terminal acts on instead of showing: C0 and C1 controls (ESC sequences set the window title or
 # clear the screen), DEL, and Unicode's invisible direction overrides. Newlines and tabs stay.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -72,7 +82,7 @@ class ModelCallError(WorkbenchError):
     such a call cost nothing and is counted apart from calls made.
     """
 
-    from workbench.retry import RETRYABLE_KINDS as RETRYABLE  # one list of what a retry can help
+    from workbench.generation.retry import RETRYABLE_KINDS as RETRYABLE  # one list of what a retry can help
 
     def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None,
                  sent: bool = True):

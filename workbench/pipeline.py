@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from workbench.config import CONFIDENCE, MigrationConfig
+from workbench.task.config import CONFIDENCE, MigrationConfig
 from workbench.errors import InputError
 from workbench.items.display import answer_text, task_text
 from workbench.progress import PhaseReporter
@@ -96,7 +96,7 @@ def gate_record(config: MigrationConfig) -> dict[str, Any]:
 
 def lifecycle_record(lifecycle: list[Any]) -> dict[str, Any]:
     """model -> retirement date and days left (None: no date known), as of today."""
-    from workbench.lifecycle import today
+    from workbench.monitor.lifecycle import today
 
     now = today()
     return {e.model: {"retires": e.retires.isoformat() if e.retires else None, "days_left": e.days_left(now),
@@ -114,8 +114,8 @@ def warn_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> None:
 def gate_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> list[str]:
     """The gate's rules that cannot pass on these items even if nothing regressed, each with the
     number of items it needs (`gate.unreachable_rules`); said before any model call."""
-    from workbench.compare import describe_metrics, rate_scale
-    from workbench.gate import unreachable_rules
+    from workbench.comparison.compare import describe_metrics, rate_scale
+    from workbench.comparison.gate import unreachable_rules
 
     gate = config.gate_config()
     info = describe_metrics([m for m in gate.metrics if m in set(config.metrics) | set(config.judge_metrics())])
@@ -125,8 +125,8 @@ def gate_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> list[str]
 
 def retirement(entry: Any) -> Any:
     """The gate's view of one model's lifecycle entry: days left as of today."""
-    from workbench.gate import Retirement
-    from workbench.lifecycle import today
+    from workbench.comparison.gate import Retirement
+    from workbench.monitor.lifecycle import today
 
     return Retirement(entry.model, entry.days_left(today()), entry.retires.isoformat() if entry.retires else None,
                       "litellm model map and lifecycle_file" if entry.source == "unknown" else entry.source)
@@ -134,7 +134,7 @@ def retirement(entry: Any) -> Any:
 
 def arm_labels(config: MigrationConfig) -> list[str]:
     """The baseline's then each candidate's name in frames, tables and label tasks."""
-    from workbench.runner import arm_names
+    from workbench.generation.runner import arm_names
 
     return arm_names(config.arms())
 
@@ -172,7 +172,7 @@ def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple
 
 
 def select_items(config: MigrationConfig) -> pd.DataFrame:
-    from workbench.data import load_items
+    from workbench.task.dataset import load_items
 
     items = load_items(config.path(config.dataset), id_field=config.id_field, input_field=config.input_field,
                        reference_field=config.reference_field)
@@ -186,7 +186,7 @@ def model_specs(config: MigrationConfig) -> list[Any]:
 def call_policy(config: MigrationConfig, model: Any | None = None) -> Any:
     """The call policy of `model` (a ModelSpec, whose per-call limit wins: `ModelSpec.policy`) or the
     run's default (`timeout_s`, else the policy's own), at the configuration's concurrency."""
-    from workbench.calls import CallPolicy
+    from workbench.generation.calls import CallPolicy
 
     policy = CallPolicy(concurrency=config.concurrency)
     if config.timeout_s:
@@ -202,7 +202,7 @@ def sampling(config: MigrationConfig) -> Any:
 
 def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
     """Every model builds and every item renders with its prompt, before the store is opened."""
-    from workbench.runner import preflight
+    from workbench.generation.runner import preflight
 
     preflight(items, model_specs(config), sampling=sampling(config), prompts_dir=config.prompts_path)
 
@@ -219,7 +219,7 @@ def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, 
                       progress: PhaseReporter | None = None) -> tuple[pd.DataFrame, Any]:
     """Every arm's responses on `items`, generated (cached, resumable) or, without calls, read from
     the store. `model` is renamed to the arm label."""
-    from workbench.runner import generate
+    from workbench.generation.runner import generate
 
     return generate(items, model_specs(config), store, sampling=sampling(config), policy=call_policy(config),
                     prompts_dir=config.prompts_path, progress=progress or False, cache_only=not allow_calls)
@@ -265,7 +265,7 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     Without calls every verdict must be stored (failed ones come back as their recorded error)."""
     if not config.judge:
         return {}, 0
-    from workbench.calls import run_sync
+    from workbench.generation.calls import run_sync
     from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
     from workbench.models import make_adapter
 
@@ -404,7 +404,7 @@ def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:
     runs = store.runs_frame()
     mine = runs[runs["source"] == str(config.path(config.dataset).resolve())]
     if mine.empty and not runs.empty:  # a moved project: match the items themselves (reads the data, seconds)
-        from workbench.data import dataset_id
+        from workbench.task.dataset import dataset_id
 
         mine = runs[runs["dataset_id"] == dataset_id(select_items(config))]
     per_arm = {label: mine[(mine["model"] == model) & (mine["prompt_ref"].isna() if prompt is None
@@ -452,9 +452,9 @@ def win_rate_threshold(config: MigrationConfig) -> float | None:
 def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
                  progress: PhaseReporter | None = None) -> MigrationResult:
     """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store."""
-    from workbench.compare import compare
-    from workbench.data import dataset_id
-    from workbench.lifecycle import lookup
+    from workbench.comparison.compare import compare
+    from workbench.task.dataset import dataset_id
+    from workbench.monitor.lifecycle import lookup
     from workbench.metrics import score_responses, with_app_metrics
 
     started = time.perf_counter()
@@ -500,8 +500,8 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
 def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[str, Any]:
     from workbench import __version__
     from workbench.hashing import content_hash
-    from workbench.manifest import environment, git_state
-    from workbench.prompts import load_prompt
+    from workbench.report.manifest import environment, git_state
+    from workbench.task.prompts import load_prompt
     from workbench.secrets import redact_config, redact_url_credentials
 
     config = result.config

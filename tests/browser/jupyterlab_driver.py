@@ -154,7 +154,7 @@ def prefill_project(folder: Path, names: tuple[str, str], items: list[tuple[str,
     OpenAI-compatible judge at `judge_url`, when given). Returns (params.toml, model names)."""
     import json
 
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.pipeline import arm_labels, prepare
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import pytest
 from jupyterlab_driver import copy_notebook, open_notebook, prefill_project, run_all_cells, wait_kernel
 
 from workbench.pipeline import labels_task
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -78,7 +78,7 @@ def test_label_with_clicks_and_keys_then_survive_a_killed_kernel(jupyter_lab, pa
     assert importlib.util.find_spec("ipyevents"), "keyboard shortcuts need ipyevents (a workbench dependency)"
     items, texts = _data()
     params, models = prefill_project(tmp_path / "project", NAMES, items, texts)
-    from workbench.config import build_config
+    from workbench.task.config import build_config
 
     config = build_config(params)
     store_path, task = config.store_path, labels_task(config, 0)
@@ -172,7 +172,7 @@ def test_active_order_shows_the_recorded_queue_blind(jupyter_lab, page, artifact
     from playwright.sync_api import expect
 
     from tests.judge_server import JudgeServer
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.store import open_store
 
     items, texts = _data(40)

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from workbench.data import load_items
+from workbench.task.dataset import load_items
 from workbench.errors import InputError
 
 TOOLS = [{"type": "function", "function": {"name": "get_order", "description": "Look up an order",

@@ -5,7 +5,7 @@ import pytest
 
 from workbench.errors import InputError
 from workbench.items.render import CONTEXT_SYSTEM, render_item
-from workbench.prompts import prompt_from_data
+from workbench.task.prompts import prompt_from_data
 
 TOOL = {"type": "function", "function": {"name": "get_order", "parameters": {
     "type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]}}}
@@ -81,7 +81,7 @@ def test_a_version_with_bad_tools_is_refused_like_an_item():
 def test_a_version_with_tools_round_trips_through_its_toml():
     import tomllib
 
-    from workbench.prompts import prompt_toml
+    from workbench.task.prompts import prompt_toml
 
     assert prompt_from_data(tomllib.loads(prompt_toml(CHAT.data)), "p", "v1").tools == CHAT.tools
 

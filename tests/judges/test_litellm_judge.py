@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests.fault_server import FaultServer, server_error
 
-from workbench.calls import CallPolicy
+from workbench.generation.calls import CallPolicy
 from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
 from workbench.judges.criteria import BUILTIN
 from workbench.judges.templates import CHAT_V1, render

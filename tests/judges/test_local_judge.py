@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from workbench.calls import CallPolicy, run_sync
+from workbench.generation.calls import CallPolicy, run_sync
 from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
 from workbench.judges.engine import to_ab
 from workbench.judges.pairwise import combine

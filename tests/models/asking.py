@@ -1,7 +1,7 @@
 """One chat request to an adapter, answered synchronously: the unit of the API adapter tests."""
 from __future__ import annotations
 
-from workbench.calls import run_sync
+from workbench.generation.calls import run_sync
 from workbench.errors import ModelCallError
 from workbench.models.base import Adapter, Request, Response, Sampling
 

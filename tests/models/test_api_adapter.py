@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # and tests/models/ as
 from asking import ask  # noqa: E402
 from fault_server import FaultServer, fault_server, hang, malformed, rate_limited, server_error, status  # noqa: E402,F401
 
-from workbench.calls import run_sync  # noqa: E402
+from workbench.generation.calls import run_sync  # noqa: E402
 from workbench.errors import InputError, ModelCallError  # noqa: E402
 from workbench.models import get_model  # noqa: E402
 from workbench.models.api_adapter import ApiAdapter  # noqa: E402

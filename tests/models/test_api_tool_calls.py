@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fault_server import fault_server  # noqa: E402,F401
 
-from workbench.calls import run_sync  # noqa: E402
+from workbench.generation.calls import run_sync  # noqa: E402
 from workbench.models import get_model  # noqa: E402
 from workbench.models.base import Request, Response  # noqa: E402
 

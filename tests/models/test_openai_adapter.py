@@ -16,12 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # and tests/models/ as
 from asking import ask  # noqa: E402
 from fault_server import fault_server  # noqa: E402,F401
 
-from workbench.calls import run_sync  # noqa: E402
+from workbench.generation.calls import run_sync  # noqa: E402
 from workbench.errors import ModelCallError  # noqa: E402
 from workbench.models import get_model, takes_api_base  # noqa: E402
 from workbench.models.base import Request, Response  # noqa: E402
 from workbench.models.openai_adapter import OPENAI_API_BASE  # noqa: E402
-from workbench.runner import ModelSpec  # noqa: E402
+from workbench.generation.runner import ModelSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,7 +112,7 @@ def test_calls_go_out_without_importing_litellm(fault_server, tmp_path: Path) ->
     script = textwrap.dedent(f"""
         import sys
         import workbench
-        from workbench.calls import CallPolicy, PlannedCall, execute, run_sync
+        from workbench.generation.calls import CallPolicy, PlannedCall, execute, run_sync
         from workbench.hashing import request_key
         from workbench.models import get_model
         from workbench.models.base import Request

@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 
-from workbench.calls import CallPolicy
+from workbench.generation.calls import CallPolicy
 from workbench.errors import InputError
-from workbench.runner import ModelSpec, generate
+from workbench.generation.runner import ModelSpec, generate
 
 
 def _items():

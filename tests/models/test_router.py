@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # and tests/models/ as
 from asking import ask  # noqa: E402
 from fault_server import FaultServer, hang, server_error  # noqa: E402
 
-from workbench.calls import CallPolicy, PlannedCall, execute  # noqa: E402
+from workbench.generation.calls import CallPolicy, PlannedCall, execute  # noqa: E402
 from workbench.errors import InputError, ModelCallError  # noqa: E402
 from workbench.hashing import request_key  # noqa: E402
 from workbench.models import Request, Response, Sampling, get_model  # noqa: E402

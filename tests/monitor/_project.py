@@ -8,7 +8,7 @@ import gzip
 import json
 from pathlib import Path
 
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 STABLE_UNTIL = "2026-11-02"  # the demo log's new product line starts this week
 

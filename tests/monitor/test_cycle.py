@@ -39,7 +39,7 @@ def test_drift_refreshes_the_set_and_reports_then_a_rerun_makes_no_call(tmp_path
     verdict = json.loads((report / "verdict.json").read_text(encoding="utf-8"))
     assert verdict["verdict"] == "FAIL"
     # the labeler takes the items without a reference as its task: both answers are in the store already
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.pipeline import label_pairs
 
     to_label = root / "data" / "eval.v2.to_label.jsonl"

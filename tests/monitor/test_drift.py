@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.monitor._data import config, write_log, write_reference
-from workbench.data import load_items
+from workbench.task.dataset import load_items
 from workbench.errors import InputError
 from workbench.monitor import synthetic as syn
 from workbench.monitor.run import run_drift, run_for_report

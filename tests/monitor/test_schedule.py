@@ -16,8 +16,8 @@ from tests.monitor._project import make_project
 from workbench.cli import build_parser
 from workbench.monitor.cycle import CycleConfig, build_config
 from workbench.monitor.schedule import WORKFLOW_PATH
-from workbench.project import bundled
-from workbench.scaffold import init_project
+from workbench.project.lookup import bundled
+from workbench.project.scaffold import init_project
 
 yaml = pytest.importorskip("yaml")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cycle.md"

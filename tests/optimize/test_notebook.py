@@ -11,7 +11,7 @@ import pytest
 
 from tests.optimize.helpers import params
 from workbench.optimize.config import OptimizeConfig
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 NOTEBOOK = bundled("notebooks/optimize_prompt.ipynb")
 

@@ -11,7 +11,7 @@ import pytest
 from tests.optimize.helpers import params, rule_items, write_items
 from tests.optimize.rule_server import PERIOD, UPPER
 from workbench.optimize import OptimizeConfig, optimize
-from workbench.prompts import load_prompt
+from workbench.task.prompts import load_prompt
 from workbench.store import Store
 
 

@@ -9,13 +9,13 @@ from workbench.optimize.budget import Budget, BudgetExhausted
 from workbench.optimize.fewshot import demo_sets, with_demos
 from workbench.optimize.objective import delta_ci, make_objective
 from workbench.optimize.split import split_items
-from workbench.project import bundled
-from workbench.prompts import load_prompt, prompt_from_data
+from workbench.project.lookup import bundled
+from workbench.task.prompts import load_prompt, prompt_from_data
 
 
 @pytest.fixture(scope="module")
 def demo_items() -> pd.DataFrame:
-    from workbench.data import load_items
+    from workbench.task.dataset import load_items
 
     return load_items(bundled("data/support_reviews.jsonl"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.config import MigrationConfig
+from workbench.task.config import MigrationConfig
 from workbench.pipeline import run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]

@@ -293,8 +293,8 @@ def test_open_store_picks_the_backend_by_location(tmp_path, pg_url):
 
 
 def test_a_store_url_in_the_config_is_never_a_path(tmp_path):
-    from workbench.config import build_config
-    from workbench.project import resolve
+    from workbench.task.config import build_config
+    from workbench.project.lookup import resolve
 
     url = "postgresql://ann:s3cret-pass@db.example:5432/evals"
     config = build_config(None, {"store": url, "project_dir": str(tmp_path)})

@@ -190,7 +190,7 @@ def test_generate_then_compare_with_a_postgres_store(pg_cluster, tmp_path):
 
 
 def test_the_manifest_records_the_store_without_its_password(pg_cluster, tmp_path):
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.pipeline import run_pipeline
 
     url = pg_cluster.create_database()

@@ -369,7 +369,7 @@ def test_ten_thousand_items_open_fast_and_steps_stay_fast():
 
 
 # ---- the explore notebook: runs on a missing store and degrades to static HTML when exported ----
-NOTEBOOK = __import__("workbench.project", fromlist=["bundled"]).bundled("notebooks/explore.ipynb")
+NOTEBOOK = __import__("workbench.project.lookup", fromlist=["bundled"]).bundled("notebooks/explore.ipynb")
 
 
 def _outputs(nb) -> str:
@@ -388,7 +388,7 @@ def test_explore_notebook_on_missing_and_real_store(tmp_path):
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    from workbench.config import build_config
+    from workbench.task.config import build_config
     from workbench.pipeline import run_pipeline
 
     rows = [{"item_id": "q1", "input": f"Where is my parcel? {XSS_SCRIPT}", "language": "en"},
@@ -488,8 +488,8 @@ def test_unrelated_answers_are_shown_side_by_side_without_marks_and_say_so():
 @pytest.fixture
 def generated(tmp_path):
     """A store with two fake models' runs over 40 items (one call failed), and the run frames."""
-    from workbench.calls import CallPolicy
-    from workbench.runner import ModelSpec, generate
+    from workbench.generation.calls import CallPolicy
+    from workbench.generation.runner import ModelSpec, generate
     from workbench.store import Store
 
     items = pd.DataFrame({"item_id": [f"it{k:02d}" for k in range(40)], "input": [f"Question {k}?" for k in range(40)],

@@ -125,7 +125,7 @@ def test_each_item_says_what_the_rater_is_asked_to_judge(tmp_path):
 def test_a_task_named_in_the_notebook_parameters_reaches_the_labeler():
     import json
 
-    from workbench.report import bundled_notebook, notebook_parameters
+    from workbench.report.command import bundled_notebook, notebook_parameters
 
     path = bundled_notebook("label_pairs.ipynb")
     assert notebook_parameters(path)["task"] == ""

@@ -23,7 +23,7 @@ from workbench.errors import InputError, Problem
 from workbench.items.fields import (CONTEXT, EXPECTED_CALLS, MESSAGES, RESPONSE_FORMAT, TOOL_CHOICE, TOOLS,
                                     check_expected_calls, check_tool_choice, context_text)
 from workbench.items.tool_calls import function_of
-from workbench.prompts import PromptVersion, Rendered
+from workbench.task.prompts import PromptVersion, Rendered
 from workbench.values import present
 
 CONTEXT_SYSTEM = ("Answer from the retrieved passages below. If they do not contain the answer, say so.\n\n"

@@ -4,7 +4,7 @@
     result = judge_pairwise(store, spec, items, baseline_df, candidate_df, "correctness")
     result.verdicts  # one row per item: verdict_ab, verdict_ba, verdict (A|B|tie), consistent, ...
 
-Judge calls are ordinary cached model calls (`workbench.calls.execute`); parsed verdicts are
+Judge calls are ordinary cached model calls (`workbench.generation.calls.execute`); parsed verdicts are
 cached in the store's `judgments` table by a hash of the spec and the judged contents, and every
 unparseable or failed judgment is recorded in `judge_errors` — never turned into a tie.
 """

@@ -1,5 +1,5 @@
 """Turn judge tasks into verdicts: reuse stored verdicts, call the judge model for the rest through
-`workbench.calls.execute` (cached like any model call), parse strictly, re-ask a bounded number of
+`workbench.generation.calls.execute` (cached like any model call), parse strictly, re-ask a bounded number of
 times, and record every verdict in `judgments` and every failure in `judge_errors`.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from workbench import calls
+from workbench.generation import calls
 from workbench.hashing import content_hash, request_key
 from workbench.judges.parse import ParseError, ParsedScore, ParsedVerdict, parse_score, parse_verdict
 from workbench.judges.spec import JudgeSpec

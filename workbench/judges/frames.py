@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.data import require_columns
+from workbench.task.dataset import require_columns
 from workbench.values import is_missing
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash

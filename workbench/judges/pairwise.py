@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench import calls
+from workbench.generation import calls
 from workbench.judges.criteria import Criterion, resolve_criterion
 from workbench.judges.engine import JudgeStats, JudgeTask, Outcome, arun_tasks, judge_key, resolve_adapter
 from workbench.judges.frames import (items_by_id, missing, response_error, response_key, response_records,

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench import calls
+from workbench.generation import calls
 from workbench.judges.criteria import Criterion, resolve_criteria
 from workbench.judges.engine import JudgeStats, JudgeTask, arun_tasks, judge_key, resolve_adapter
 from workbench.judges.frames import (items_by_id, missing, response_error, response_key, response_records,

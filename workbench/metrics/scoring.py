@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.data import require_columns
+from workbench.task.dataset import require_columns
 from workbench.values import is_missing
 from workbench.errors import InputError, Problem
 from workbench.metrics.base import RESPONSE_COLUMNS, Metric, warn_unscored

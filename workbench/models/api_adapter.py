@@ -18,7 +18,7 @@ from workbench.models.base import Adapter, Outcome, Request, Response
 
 class ApiAdapter(Adapter):
     """Many calls in flight at once, one request each; retries, timeouts and caching stay in
-    `workbench.calls`. Subclasses implement `_send` and `resolved_api_base`."""
+    `workbench.generation.calls`. Subclasses implement `_send` and `resolved_api_base`."""
 
     options: ApiOptions
     max_batch = 1

@@ -1,7 +1,7 @@
 """The one interface every model adapter implements: a batch of requests in, responses out.
 
 Adapters only translate requests to a provider. Caching, retries, timeouts, concurrency and
-progress wrap them once, in `workbench.calls`.
+progress wrap them once, in `workbench.generation.calls`.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`litellm/<any litellm model>`: hosted APIs and OpenAI-compatible servers through litellm.
 
 The adapter only translates: one request in, one `litellm.acompletion` call, one Response or
-classified ModelCallError out. Retries, timeouts and caching live in `workbench.calls`, so the
+classified ModelCallError out. Retries, timeouts and caching live in `workbench.generation.calls`, so the
 SDK's own retries are switched off per call (one retry loop, counted in one place). Every option
 is passed per call. The one litellm global set is `suppress_debug_info`: otherwise litellm prints a
 help banner to stdout for every failed call (hundreds of lines in a notebook when an endpoint is

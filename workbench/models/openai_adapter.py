@@ -5,7 +5,7 @@ Why beside `litellm/`: litellm spends about 3 ms of client CPU per call (logging
 cost lookup), the SDK alone about a third of that. With 32 calls in flight on one event loop
 that CPU is what stretches the wall time (docs/bench/api.md), so for a fast local server or a
 large sweep this is the quicker road. Same call layer, options and error classification as
-`litellm/`; the SDK's own retries are off (one retry loop, in `workbench.calls`). Parameters go
+`litellm/`; the SDK's own retries are off (one retry loop, in `workbench.generation.calls`). Parameters go
 out as given, without litellm's per-provider translation (only `max_tokens` is sent as
 `max_completion_tokens` to OpenAI itself, which its reasoning models require).
 """

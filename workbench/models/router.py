@@ -16,7 +16,7 @@ tests/models/test_router.py):
   gets no calls for `cooldown_s`. Other 4xx errors (a bad request) never cool a deployment down.
 - One retry loop: the Router is built with `num_retries=0` and no fallbacks, and each
   deployment's SDK client with `max_retries=0`, so one `generate` is one HTTP request. The
-  call layer (`workbench.calls`) owns retries, backoff and timeouts; its retry of a failed call
+  call layer (`workbench.generation.calls`) owns retries, backoff and timeouts; its retry of a failed call
   goes through the Router again, which picks a deployment anew and skips those in cooldown:
   that is the failover.
 

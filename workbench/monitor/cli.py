@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
-from workbench.project import find_params_file
+from workbench.project.lookup import find_params_file
 
 # flag dest -> DriftConfig field, for the flags that map one to one
 _DIRECT = {"reference": "reference", "window": "window", "timestamp_field": "timestamp_field",
@@ -126,8 +126,8 @@ def config_from_args(args: argparse.Namespace):
 
 def project_reference(params_file: Path) -> str:
     """The project's dataset (from its params.toml), as the drift reference."""
-    from workbench.config import build_config as migration_config
-    from workbench.project import BUNDLED_PREFIX
+    from workbench.task.config import build_config as migration_config
+    from workbench.project.lookup import BUNDLED_PREFIX
 
     config = migration_config(params_file)
     return config.dataset if config.dataset.startswith(BUNDLED_PREFIX) else str(config.path(config.dataset))

@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 from pydantic import Field, field_validator, model_validator
 
 from workbench.errors import InputError
-from workbench.params import ProjectParameters, build
+from workbench.project.params import ProjectParameters, build
 
 SIGNALS = ("length", "language", "vocabulary", "embedding")
 DEFAULT_MIN_EFFECT: dict[str, float] = {"length": 0.1, "language": 0.05, "vocabulary": 0.02, "embedding": 0.0}

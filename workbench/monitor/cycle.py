@@ -23,13 +23,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workbench.errors import InputError, Problem
+from workbench.errors import EXIT_COULD_NOT_RUN, EXIT_OK, InputError, Problem
 from workbench.monitor.config import iso_date
-from workbench.params import ProjectParameters, build
+from workbench.project.params import ProjectParameters, build
 
 SET_BY_CYCLE = ("reference", "production", "report_name", "project_dir", "output_dir", "today",
                 "retirement_warn_days")
-EXIT_NOTHING = 0
 CYCLE_JSON = "cycle.json"
 
 
@@ -153,7 +152,7 @@ def retiring(payload: dict[str, Any], within: int) -> list[dict[str, Any]]:
 
 
 def successor_of(model: str, config: CycleConfig, lifecycle: Path | None) -> str:
-    from workbench.lifecycle import lookup
+    from workbench.monitor.lifecycle import lookup
     from workbench.models import split_name
 
     named = config.successors.get(model)
@@ -177,8 +176,8 @@ def successor_of(model: str, config: CycleConfig, lifecycle: Path | None) -> str
 def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progress: Any = None,
               embed: Any = None) -> CycleResult:
     """Drift -> (refresh) -> report, as the module docstring says. Raises InputError for bad input."""
-    from workbench.config import build_config as report_build
-    from workbench.lifecycle import staleness_warning
+    from workbench.task.config import build_config as report_build
+    from workbench.monitor.lifecycle import staleness_warning
     from workbench.monitor.config import build_config as drift_build
     from workbench.monitor.refresh import EmptyRefresh, RefreshConfig, _default_dir, refresh
     from workbench.monitor.run import file_sha256
@@ -241,9 +240,9 @@ def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progre
     if not fired:
         summary = (f"cycle: {drift_text} of {log.name}; no model in use retires within {config.retire_within_days} "
                    f"days: nothing to run (exit 0)")
-        record.update(exit_code=EXIT_NOTHING, summary=summary)
+        record.update(exit_code=EXIT_OK, summary=summary)
         _write(drift_dir / CYCLE_JSON, record)
-        return CycleResult(EXIT_NOTHING, summary, record, warnings)
+        return CycleResult(EXIT_OK, summary, record, warnings)
 
     # the report's dataset: a refreshed version when drift fired, else the current set
     report_dataset, refresh_text = reference, ""
@@ -283,7 +282,7 @@ def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progre
                             f"{report_config.baseline}: the report compares the baseline with {successor}")
     if "alert" in fired and "drift" not in fired and not retire:
         trigger_text = f"{len(alerts)} alert(s): {alerts[0]['message']}"
-    from workbench.report import EXIT_NO_REPORT, run_report
+    from workbench.report.command import run_report
 
     final = report_build(params_path, overrides)
     code, out_dir = run_report(final, reports_dir=reports, progress=progress)
@@ -292,7 +291,7 @@ def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progre
     calls = (manifest.get("calls") or {}).get("made") if manifest else None
     record.update(dataset=str(report_dataset), report=str(out_dir), verdict=verdict.get("verdict"),
                   exit_code=code, calls_made=calls, candidates=final.candidates, baseline=final.baseline)
-    outcome = (f"{verdict.get('verdict')} (exit {code})" if code != EXIT_NO_REPORT
+    outcome = (f"{verdict.get('verdict')} (exit {code})" if code != EXIT_COULD_NOT_RUN
                else f"no complete report: {verdict.get('error')} (exit {code})")
     summary = (f"cycle: {trigger_text}{refresh_text}; report {_rel(out_dir, base)}: {outcome}, "
                f"{calls if calls is not None else '?'} model call(s)")

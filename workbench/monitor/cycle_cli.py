@@ -80,7 +80,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace, flags: dict[str, tuple[str, type, str]]) -> dict[str, Any]:
-    from workbench.report import parse_cli_value
+    from workbench.report.command import parse_cli_value
 
     given: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     for dest, *_ in flags.values():
@@ -99,7 +99,7 @@ def run_refresh(args: argparse.Namespace) -> int:
     overrides.setdefault("drift", "reports/drift")
     report_params = args.report_params or ("params.toml" if Path("params.toml").is_file() else None)
     if report_params:
-        from workbench.config import build_config as report_build
+        from workbench.task.config import build_config as report_build
 
         report = report_build(report_params)
         for name in ("id_field", "input_field", "reference_field"):
@@ -128,7 +128,7 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 def _is_report_params(path: Path) -> bool:
     """A migration report's parameters file (it names the baseline), given where the cycle's belongs."""
-    from workbench.params import load_params_file
+    from workbench.project.params import load_params_file
 
     return "baseline" in load_params_file(path)
 
@@ -137,7 +137,7 @@ def _drift_first(args: argparse.Namespace, overrides: dict[str, Any]) -> Path:
     """The drift check of --production against the set, written where refresh reads it."""
     from workbench.monitor.config import build_config as drift_build
     from workbench.monitor.run import run_for_report
-    from workbench.project import resolve
+    from workbench.project.lookup import resolve
 
     out = Path("reports") / "refresh-drift"
     config = drift_build(args.drift_params, {"reference": str(resolve(overrides["dataset"], Path.cwd())),

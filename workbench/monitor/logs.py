@@ -2,7 +2,7 @@
 
 Each chunk is a DataFrame with the columns the monitor needs and nothing else, so memory holds one
 chunk at a time whatever the log's size. Bad rows are collected as `Problem`s naming the file, the
-1-based row (the line number for JSONL, the data row for CSV and parquet, as in workbench.data) and
+1-based row (the line number for JSONL, the data row for CSV and parquet, as in workbench.task.dataset) and
 the field; the reader raises one `InputError` listing them when the log ends, or as soon as
 `max_problems` are found (a wholly broken file is not read to the end to say so).
 

@@ -33,7 +33,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from workbench.errors import InputError, Problem
-from workbench.params import ProjectParameters, build
+from workbench.project.params import ProjectParameters, build
 
 DEDUP_THRESHOLD = 0.90
 SIGNAL_ORDER = ("language", "vocabulary", "length", "embedding")  # a row flagged by several counts for the first
@@ -143,7 +143,7 @@ def check_same_reference(payload: dict[str, Any], dataset: Path, drift_json: Pat
         same = recorded == ours
     else:
         config = payload.get("config", {})
-        from workbench.project import resolve
+        from workbench.project.lookup import resolve
 
         base = config.get("project_dir") or drift_json.parent
         same = Path(resolve(config.get("reference", ""), base)).resolve() == dataset.resolve()
@@ -241,7 +241,7 @@ def refresh(config: RefreshConfig, embed: Embed | None = None) -> Refreshed:
     Raises InputError for a drift result computed against another set or one that did not complete,
     and EmptyRefresh (an InputError: nothing is written) when nothing drifted or every drifted item
     duplicates one already there."""
-    from workbench.data import load_items
+    from workbench.task.dataset import load_items
     from workbench.monitor.run import LazyEmbedder, file_sha256
     from workbench.pipeline import sample_items
 
@@ -345,7 +345,7 @@ def _signal_rank(signal: str) -> int:
 
 
 def _resolve_in(payload: dict[str, Any], value: str) -> Path:
-    from workbench.project import resolve
+    from workbench.project.lookup import resolve
 
     base = payload.get("config", {}).get("project_dir") or "."
     return Path(resolve(value, base)) if value else Path("")
@@ -397,7 +397,7 @@ def diff_versions(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 # ---- writing ------------------------------------------------------------------------------------
 
 def _default_dir(config: RefreshConfig, dataset: Path) -> Path:
-    from workbench.project import resources_dir
+    from workbench.project.lookup import resources_dir
 
     inside_package = resources_dir().resolve() in dataset.resolve().parents
     return config.base_dir / "data" if inside_package else dataset.parent

@@ -35,7 +35,7 @@ def run_report(config: DriftConfig, reports_dir: str | Path | None = None,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from workbench.report import export_html, kernel_env
+    from workbench.report.command import export_html, kernel_env
 
     notebook = Path(notebook) if notebook else notebook_path()
     if not notebook.is_file():

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, Problem
+from workbench.errors import EXIT_COULD_NOT_RUN, EXIT_FAIL, EXIT_OK, InputError, Problem
 from workbench.monitor import export as exp
 from workbench.monitor import multitest, retirement
 from workbench.monitor import signals as sig
@@ -32,7 +32,6 @@ from workbench.monitor.text import language, terms
 
 DRIFT_JSON, ITEMS_JSONL = "drift.json", "drifted_items.jsonl"
 TERM_LANGUAGE_SHARE = 0.02  # the vocabulary test reads inputs in languages with at least this share of the reference
-EXIT_OK, EXIT_FOUND, EXIT_CANNOT_RUN = 0, 1, 3
 MIN_REFERENCE_ROWS = 100  # below this the tests have too little power to say "no drift"
 
 
@@ -67,7 +66,7 @@ class DriftResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FOUND if (self.drift or self.alert) else EXIT_OK
+        return EXIT_FAIL if (self.drift or self.alert) else EXIT_OK
 
     def flagged_windows(self) -> pd.DataFrame:
         return self.windows[self.windows["flagged"]]
@@ -137,7 +136,7 @@ def write_error(out_dir: str | Path, error: InputError) -> None:
     out.mkdir(parents=True, exist_ok=True)
     problems = [p.__dict__ if isinstance(p, Problem) else {"file": None, "row": None, "field": None, "message": str(p)}
                 for p in error.problems]
-    _write_json(out / DRIFT_JSON, {"status": "error", "exit_code": EXIT_CANNOT_RUN, "problems": problems})
+    _write_json(out / DRIFT_JSON, {"status": "error", "exit_code": EXIT_COULD_NOT_RUN, "problems": problems})
 
 
 class LazyEmbedder:
@@ -230,7 +229,7 @@ def run_for_report(config: DriftConfig, embed: Embedder | None = None) -> DriftR
 
 
 def profile_reference(config: DriftConfig, embed: Embedder) -> sig.ReferenceProfile:
-    from workbench.data import load_items
+    from workbench.task.dataset import load_items
 
     items = load_items(config.path(config.reference), input_field=config.reference_input_field)
     texts = [t for t in items["input"].tolist() if isinstance(t, str) and t.strip()]

@@ -72,7 +72,7 @@ jobs:
 def cycle_toml() -> str:
     """Every cycle parameter with its meaning; a parameter without a value is left commented out."""
     from workbench.monitor.cycle import CycleConfig
-    from workbench.params import toml_value
+    from workbench.project.params import toml_value
 
     lines = ["# `workbench cycle --params cycle.toml`: drift check -> refresh -> migration report, for a scheduler",
              "# (.github/workflows/workbench-cycle.yml, cron, Airflow: see the workbench docs, cycle.md).",

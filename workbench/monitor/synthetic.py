@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 KINDS = ("language", "product", "length", "refusal", "wrong_language")
 

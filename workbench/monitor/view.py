@@ -1,9 +1,9 @@
 """HTML for the drift report's static parts. Log text is untrusted: every value is escaped
-(workbench.report_view), so the HTML report never runs what a user typed."""
+(workbench.report.view), so the HTML report never runs what a user typed."""
 from __future__ import annotations
 
 from workbench.monitor.multitest import METHODS
-from workbench.report_view import esc, table
+from workbench.report.view import esc, table
 
 __all__ = ["banner", "evidence_table", "items_table", "method", "quality_table", "retirement_table", "table"]
 

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from workbench.project import find_params_file
+from workbench.errors import EXIT_FAIL, EXIT_OK
+from workbench.project.lookup import find_params_file
 
-EXIT_OK, EXIT_SOME_CALLS_FAILED = 0, 1
 EPILOG = "exit codes: 0 done, 1 some calls failed, 3 could not run (bad input, missing or damaged store)"
 
 # flag -> OptimizeConfig field, for the most used parameters (every field is reachable with -p)
@@ -79,7 +79,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def optimize_config(args: argparse.Namespace) -> Any:
     from workbench.optimize.config import build_optimize_config
-    from workbench.report import parse_cli_value
+    from workbench.report.command import parse_cli_value
 
     overrides: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     for _flag, (field, _kind, _text) in FLAGS.items():
@@ -90,11 +90,11 @@ def optimize_config(args: argparse.Namespace) -> Any:
     project = find_params_file()
     if project is None:
         if not args.params:
-            from workbench.project import say_demo
+            from workbench.project.lookup import say_demo
 
             say_demo("re-tuning the demo's candidate prompt on the bundled data; store .workbench/store.db here")
         return build_optimize_config(args.params, overrides)
-    from workbench.params import load_params_file
+    from workbench.project.params import load_params_file
 
     given = {**project_defaults(project), **(load_params_file(args.params) if args.params else {}), **overrides}
     base = Path(args.params).resolve().parent if args.params else project.parent
@@ -104,8 +104,8 @@ def optimize_config(args: argparse.Namespace) -> Any:
 def project_defaults(params_file: Path) -> dict[str, Any]:
     """Inside a project, the optimizer re-tunes the project's first candidate on the project's data,
     store and prompts (paths made absolute, so an optimize.toml elsewhere keeps them)."""
-    from workbench.config import build_config
-    from workbench.project import BUNDLED_PREFIX
+    from workbench.task.config import build_config
+    from workbench.project.lookup import BUNDLED_PREFIX
 
     config = build_config(params_file)
     dataset = config.dataset if config.dataset.startswith(BUNDLED_PREFIX) else str(config.path(config.dataset))
@@ -122,7 +122,7 @@ def project_defaults(params_file: Path) -> dict[str, Any]:
 def follow_up(report_command: str) -> str:
     """The report command the optimizer suggests, runnable as printed from the current folder: with
     the project's parameters when there is a project (a later `cd` cannot lose them)."""
-    from workbench.project import shown_path
+    from workbench.project.lookup import shown_path
 
     project = find_params_file()
     if project is None or project.parent == Path.cwd().resolve():
@@ -162,11 +162,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                                   indent=2, ensure_ascii=False), encoding="utf-8")
     print(json.dumps({k: summary[k] for k in ("run_id", "status", "start", "best", "saved", "dev", "test",
                                                 "budget", "failed_calls", "stopped")}, ensure_ascii=False))
-    return EXIT_SOME_CALLS_FAILED if result.failed_calls else EXIT_OK
+    return EXIT_FAIL if result.failed_calls else EXIT_OK
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    from workbench.prompts import diff_prompts, list_prompts, load_prompt
+    from workbench.task.prompts import diff_prompts, list_prompts, load_prompt
 
     if args.prompts_command == "list":
         for ref in list_prompts(args.prompts_dir):

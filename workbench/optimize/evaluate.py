@@ -18,7 +18,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from workbench import calls, pipeline
+from workbench import pipeline
+from workbench.generation import calls
 from workbench.hashing import content_hash
 from workbench.models import make_adapter
 from workbench.optimize.budget import Budget, BudgetExhausted
@@ -27,8 +28,8 @@ from workbench.optimize.objective import (Objective, judge_scores, make_objectiv
                                           teacher_from_expected_calls, teacher_from_references,
                                           teacher_from_responses)
 from workbench.progress import PhaseReporter
-from workbench.prompts import PromptVersion, load_prompt, prompt_from_data, prompt_toml
-from workbench.runner import ModelSpec, agenerate, preflight
+from workbench.task.prompts import PromptVersion, load_prompt, prompt_from_data, prompt_toml
+from workbench.generation.runner import ModelSpec, agenerate, preflight
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.prompts import HISTORY_KEYS, PromptVersion
+from workbench.task.prompts import HISTORY_KEYS, PromptVersion
 
 
 def demo_sets(dev: pd.DataFrame, teacher: pd.Series, strata: Sequence[str], max_demos: int, n_sets: int,

@@ -20,7 +20,7 @@ from workbench.errors import InputError
 from workbench.optimize.budget import BudgetExhausted
 from workbench.optimize.gepa_adapter import instruction_key
 from workbench.optimize.trials import table
-from workbench.prompts import HISTORY_KEYS, PromptVersion, load_prompt, save_prompt
+from workbench.task.prompts import HISTORY_KEYS, PromptVersion, load_prompt, save_prompt
 
 
 @dataclass

@@ -24,7 +24,7 @@ from workbench.optimize.search import Search
 from workbench.optimize.split import Split, split_items
 from workbench.optimize.trials import TrialLog
 from workbench.progress import PhaseReporter
-from workbench.prompts import PromptVersion, load_prompt
+from workbench.task.prompts import PromptVersion, load_prompt
 
 __all__ = ["OptimizeResult", "optimize"]
 
@@ -33,7 +33,7 @@ def optimize(config: OptimizeConfig, *, progress: PhaseReporter | None = None,
              on_trial: Callable[[dict[str, Any]], None] | None = None) -> OptimizeResult:
     """Run (or resume) the optimisation `config` describes; bad input raises InputError before
     anything is written."""
-    from workbench.data import dataset_id
+    from workbench.task.dataset import dataset_id
     from workbench.store import open_store
 
     started = time.perf_counter()  # the wall-time budget counts from here
@@ -67,7 +67,7 @@ class _Checked:
 
 def _preflight(config: OptimizeConfig) -> _Checked:
     """Every cheap check, with every problem listed at once: files, models, prompts, split, budget."""
-    from workbench.data import dataset_id, load_items
+    from workbench.task.dataset import dataset_id, load_items
     from workbench.models import split_name
     from workbench.optimize.objective import make_objective, teacher_from_expected_calls, teacher_from_references
 
@@ -79,7 +79,7 @@ def _preflight(config: OptimizeConfig) -> _Checked:
                 split_name(name)
             except InputError as exc:
                 problems.extend(str(p) for p in exc.problems)
-    from workbench.model_options import problems as model_option_problems
+    from workbench.generation.options import problems as model_option_problems
 
     models = [m for m in (config.target, config.baseline, config.judge, config.optimizer_model) if m]
     problems.extend(model_option_problems(config.model_options, models))  # as the report checks them

@@ -20,7 +20,7 @@ from workbench.optimize.gepa_adapter import BudgetStopper, WorkbenchAdapter, ins
 from workbench.optimize.result import OptimizeResult, confirm, stopped
 from workbench.optimize.split import Split
 from workbench.optimize.trials import TrialLog
-from workbench.prompts import HISTORY_KEYS, PromptVersion, prompt_from_data
+from workbench.task.prompts import HISTORY_KEYS, PromptVersion, prompt_from_data
 
 IDLE_ROUNDS = 5  # rewrite rounds in a row that propose no prompt not seen before: the search has converged
 JUDGE_DEMO_MIN = 4.0  # judge objective: the target's own answers scored at least this become demonstrations

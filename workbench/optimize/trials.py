@@ -18,7 +18,7 @@ import pandas as pd
 from workbench.optimize.budget import Budget
 from workbench.optimize.evaluate import Evaluation, Evaluator
 from workbench.optimize.objective import delta_ci, summary_ci
-from workbench.prompts import prompt_toml
+from workbench.task.prompts import prompt_toml
 
 TABLE_COLUMNS = ["trial", "round", "split", "move", "prompt_version", "n_items", "score", "score_low", "score_high",
                  "delta", "delta_low", "delta_high", "calls", "calls_made", "cost_usd", "wall_s"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.project import is_database_url
+from workbench.project.lookup import is_database_url
 from workbench.store.base import BaseStore
 from workbench.store.postgres import PostgresStore, is_postgres_url
 from workbench.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS

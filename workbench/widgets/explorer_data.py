@@ -39,7 +39,7 @@ import pandas as pd
 
 from workbench import values
 from workbench.errors import InputError, Problem
-from workbench.data import require_columns
+from workbench.task.dataset import require_columns
 from workbench.items.fields import APP_FIELDS
 from workbench.widgets.app_html import calls_html, item_rows_html
 from workbench.widgets.explorer_store import StoreResponses, store_runs
@@ -297,8 +297,8 @@ class ExplorerData:
     def _judge_checks(self) -> dict[tuple[str, str], str]:
         """(model, model) sorted -> why the judge's verdicts on that pair of models are untrusted (the
         report's check: position consistency wholly below the default gate's minimum)."""
-        from workbench.compare import judge_distrust
-        from workbench.config import DEFAULT_GATE
+        from workbench.comparison.compare import judge_distrust
+        from workbench.task.config import DEFAULT_GATE
 
         pair = [tuple(sorted((str(a), str(b)))) for a, b in zip(self.judgments["model_a"], self.judgments["model_b"])]
         out = {}

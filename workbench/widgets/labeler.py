@@ -45,7 +45,7 @@ def shown_text(text: str) -> str:
 def rater_file(store_path: str | Path) -> Path:
     """Where the last rater id on this machine is kept: beside a SQLite store; in the home folder for a
     server store (a URL has no folder, and every store on that server is the same team's)."""
-    from workbench.project import is_database_url
+    from workbench.project.lookup import is_database_url
 
     if is_database_url(store_path):
         return Path.home() / ".workbench_last_rater"
@@ -98,7 +98,7 @@ class PairLabeler:
         self.judge = None if judge is None else judge.set_index(judge["item_id"].astype(str))["choice"]
         self.gate_threshold = gate_threshold
         if min_labels is None:
-            from workbench.config import DEFAULT_GATE
+            from workbench.task.config import DEFAULT_GATE
 
             min_labels = DEFAULT_GATE["min_items"]
         self.min_labels = int(min_labels)
@@ -362,7 +362,7 @@ class PairLabeler:
         active order weighted by the queue, and at most the queue's length)."""
         if self.judge is None or self.gate_threshold is None:
             return None
-        from workbench.compare import prediction_powered_win_rate
+        from workbench.comparison.compare import prediction_powered_win_rate
         from workbench.judges import candidate_score
         from workbench.stats import StatsInputError, labels_needed
 

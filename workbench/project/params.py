@@ -10,7 +10,7 @@ from typing import Any, Mapping, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from workbench.errors import InputError
-from workbench.project import project_root, resolve
+from workbench.project.lookup import project_root, resolve
 
 P = TypeVar("P", bound="ProjectParameters")
 

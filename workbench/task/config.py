@@ -15,9 +15,9 @@ from typing import Any, Literal, Mapping
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputError
-from workbench.model_options import problems as model_option_problems
-from workbench.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
-from workbench.project import project_root, resolve
+from workbench.generation.options import problems as model_option_problems
+from workbench.project.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
+from workbench.project.lookup import project_root, resolve
 
 CONFIDENCE = 0.95  # every interval the comparison computes and the gate reads
 MAX_TOKENS = 1_000_000  # an answer cap above this is a typo (1e20), not a request any model serves
@@ -163,7 +163,7 @@ class MigrationConfig(ProjectParameters):
         relative model paths resolved in the project, and its per-call limit (`timeout_s`, else the
         default of its kind)."""
         from workbench.models import default_timeout_s
-        from workbench.runner import ModelSpec
+        from workbench.generation.runner import ModelSpec
 
         return ModelSpec.with_endpoint(model, prompt, self.endpoint, options=self.model_options.get(model),
                                        base_dir=self.base_dir, timeout_s=self.timeout_s or default_timeout_s(model))
@@ -208,7 +208,7 @@ class MigrationConfig(ProjectParameters):
         return "the default gate" + (" for a pointwise judge" if self.judge_mode == "pointwise" else "")
 
     def gate_config(self) -> Any:
-        from workbench.gate import GateConfig, load_gate_config
+        from workbench.comparison.gate import GateConfig, load_gate_config
 
         if not self.gate and self.gate_file:
             return load_gate_config(self.path(self.gate_file))
@@ -221,10 +221,10 @@ class MigrationConfig(ProjectParameters):
     def preflight(self, requirements: bool = False) -> None:
         """Cheap checks that would otherwise fail deep inside a run: files, model names, prompts,
         a comparison of a model with itself, the gate; with `requirements`, also the packages, models
-        and keys the run needs (`workbench.doctor`). Every problem at once; nothing is written before
+        and keys the run needs (`workbench.project.doctor`). Every problem at once; nothing is written before
         these pass."""
         from workbench.models import split_name
-        from workbench.prompts import load_prompt
+        from workbench.task.prompts import load_prompt
 
         problems: list[str] = []
         try:
@@ -252,7 +252,7 @@ class MigrationConfig(ProjectParameters):
                 problems.append(f"parameter 'candidates': candidate {name} with prompt {prompt} is the baseline "
                                 "itself; compare another model, or the same model with another prompt version")
         if requirements and not any(p.startswith("parameter 'api_base'") for p in problems):
-            from workbench.doctor import requirement_problems
+            from workbench.project.doctor import requirement_problems
 
             problems.extend(requirement_problems(self.models(), self.metrics, endpoint=self.endpoint,
                                                  model_options=self.model_options))

@@ -14,14 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from workbench.config import MigrationConfig
-from workbench.errors import EvidenceError, InputError
+from workbench.task.config import MigrationConfig
+from workbench.errors import EXIT_COULD_NOT_RUN, VERDICT_EXIT_CODES, EvidenceError, InputError
 from workbench.progress import PhaseReporter, phase
-from workbench.project import bundled
+from workbench.project.lookup import bundled
 
 DEFAULT_NOTEBOOK = "migration_report.ipynb"
-EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
-EXIT_NO_REPORT = 3
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
 # plotly's notebook renderer adds a MathJax loader from a CDN; reports typeset no math, so it goes.
 _MATHJAX_CDN = re.compile(r"<script[^>]+src=[\"']https?://[^\"']*mathjax[^\"']*[\"'][^>]*>\s*</script>", re.I)
@@ -174,7 +172,7 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     if failure is not None or not verdict_path.is_file():
         message = failure[0] if failure else "the notebook finished without writing verdict.json"
         _failure_verdict(out_dir, message, failure[1] if failure else None)
-        return EXIT_NO_REPORT, out_dir
+        return EXIT_COULD_NOT_RUN, out_dir
     verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
     manifest_path = out_dir / "manifest.json"
     if manifest_path.is_file():
@@ -183,7 +181,7 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
         manifest["calls"] = calls_made  # made before the notebook ran; the notebook itself found them stored
         manifest["notebook"] = str(notebook.resolve())
         manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    return EXIT_CODES.get(verdict.get("verdict"), EXIT_NO_REPORT), out_dir
+    return VERDICT_EXIT_CODES.get(verdict.get("verdict"), EXIT_COULD_NOT_RUN), out_dir
 
 
 @contextmanager

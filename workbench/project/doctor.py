@@ -83,7 +83,7 @@ def report_lines(config: Any, params_file: Any) -> tuple[list[str], list[str]]:
     from workbench.errors import InputError
     from workbench.models.local_models import cache_root
 
-    from workbench.project import package_version
+    from workbench.project.lookup import package_version
 
     ok = [f"workbench {package_version()} (python {sys.version.split()[0]}, {sys.executable})",
           f"project: {params_file.parent}" if params_file else

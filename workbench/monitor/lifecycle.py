@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from workbench.errors import InputError
-from workbench.project import display_path
+from workbench.project.lookup import display_path
 
 WARN_DAYS = 90
 MAX_AGE_DAYS = 180  # a lifecycle file checked longer ago than this is called stale

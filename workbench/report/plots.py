@@ -22,7 +22,7 @@ import pandas as pd
 
 from workbench.errors import InputError, Problem
 from workbench.values import esc
-from workbench.data import require_columns
+from workbench.task.dataset import require_columns
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workbench.errors import InputError, Problem
+from workbench.errors import VERDICT_EXIT_CODES, InputError, Problem
 from workbench.hashing import json_safe
 
 Status = Literal["PASS", "FAIL", "INCONCLUSIVE"]
@@ -41,7 +41,7 @@ class WinRateRule(_Strict):
     """Exactly one of: a minimum for the CI's lower bound, or a non-inferiority margin (win rate > 0.5 - margin).
 
     Both compare the evidence CI's lower bound. The comparison computes two-sided intervals at
-    `workbench.config.CONFIDENCE` (95%), so requiring the lower bound above the threshold is a
+    `workbench.task.config.CONFIDENCE` (95%), so requiring the lower bound above the threshold is a
     one-sided test at 2.5%.
     """
 
@@ -204,7 +204,7 @@ class GateResult:
     @property
     def exit_code(self) -> int:
         """For CI jobs: 0 PASS, 1 FAIL, 2 INCONCLUSIVE."""
-        return {PASS: 0, FAIL: 1, INCONCLUSIVE: 2}[self.verdict]
+        return VERDICT_EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (NaN/inf become None) for verdict.json."""

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.errors import ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
-from workbench.retry import RetryPolicy
+from workbench.generation.retry import RetryPolicy
 from workbench.secrets import redact, redact_values, secret_values
 
 logger = logging.getLogger(__name__)

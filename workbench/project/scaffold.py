@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench.config import DEFAULT_GATE, MigrationConfig
+from workbench.task.config import DEFAULT_GATE, MigrationConfig
 from workbench.errors import InputError
-from workbench.params import toml_value
-from workbench.project import bundled
+from workbench.project.params import toml_value
+from workbench.project.lookup import bundled
 
 SAMPLE_ITEMS = 32
 _SET_BY_COMMAND = {"project_dir", "output_dir"}
@@ -99,7 +99,7 @@ higher_is_better = true
 
 def params_toml(values: dict[str, Any] | None = None) -> str:
     """Every report parameter with its meaning; TOML has no null, so "" stands for none."""
-    from workbench.config import CONFIDENCE
+    from workbench.task.config import CONFIDENCE
 
     lines = ["# Migration report parameters: `workbench report --params params.toml` (or -p NAME VALUE).",
              "# Relative paths resolve against this file's folder. Keys come from the environment, never from here.",
@@ -132,7 +132,7 @@ def reachable_error_rate(n_items: int) -> float:
 
 
 def gate_toml(n_items: int = SAMPLE_ITEMS) -> str:
-    from workbench.config import CONFIDENCE
+    from workbench.task.config import CONFIDENCE
     from workbench.stats import proportion_ci
 
     gate = DEFAULT_GATE
@@ -147,7 +147,7 @@ def gate_toml(n_items: int = SAMPLE_ITEMS) -> str:
 
 def sample_lines(n: int = SAMPLE_ITEMS) -> list[str]:
     """A stratified sample (every language x task) of the bundled data, as jsonl lines."""
-    from workbench.data import load_items
+    from workbench.task.dataset import load_items
     from workbench.pipeline import sample_items
 
     source = bundled("data/support_reviews.jsonl")
@@ -190,7 +190,7 @@ def init_project(directory: str | Path, example: str = "support") -> Path:
 
 def _tools_example(folder: Path) -> None:
     """The tool-calling example over the support one: its items, the recorded baseline log, its gate."""
-    from workbench.config import CONFIDENCE
+    from workbench.task.config import CONFIDENCE
 
     (folder / "data" / "sample.jsonl").unlink()
     for name in ("support_tools.jsonl", "support_tools_baseline.jsonl"):

@@ -13,15 +13,15 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench import calls
+from workbench.generation import calls
 from workbench.errors import InputError
-from workbench.data import dataset_id as compute_dataset_id
+from workbench.task.dataset import dataset_id as compute_dataset_id
 from workbench.hashing import request_key
 from workbench.models import Adapter, Request, Sampling, make_adapter, takes_api_base
 from workbench.progress import PhaseReporter, phase, reporter
 from workbench.secrets import redact_config
 from workbench.items.render import render_items
-from workbench.prompts import PromptVersion, load_prompt
+from workbench.task.prompts import PromptVersion, load_prompt
 from workbench.store import Store
 from workbench.store.base import RUN_FRAME_COLUMNS
 
@@ -45,7 +45,7 @@ class ModelSpec(BaseModel):
     def with_endpoint(cls, name: str, prompt: str | None, api_base: str | None, *,
                       options: Mapping[str, Any] | None = None, base_dir: str | Path | None = None,
                       timeout_s: float | None = None) -> "ModelSpec":
-        """A spec with the model's own `options` (see `workbench.model_options`) and the global
+        """A spec with the model's own `options` (see `workbench.generation.options`) and the global
         `api_base` (an OpenAI-compatible server) where it means something: API models (`litellm/`,
         `openai/`) that name no endpoint of their own (`api_base` or `deployments`). Local models
         ignore it rather than reject it."""
