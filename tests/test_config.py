@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.task.config import DEFAULT_GATE, MigrationConfig, build_config, notebook_config
+from workbench.comparison.defaults import DEFAULT_GATE
+from workbench.task.config import MigrationConfig, build_config, notebook_config
 from workbench.errors import InputError
 from workbench.project.lookup import bundled, project_root, resolve
 

@@ -207,7 +207,7 @@ def test_consistent_judge_keeps_its_win_rate_verdict():
 
 
 def test_rules_out_of_reach_name_the_items_they_need():
-    from workbench.task.config import DEFAULT_GATE
+    from workbench.comparison.defaults import DEFAULT_GATE
     from workbench.comparison.gate import unreachable_rules
 
     cfg = GateConfig.model_validate({**DEFAULT_GATE, "metrics": {"exact_match": {"max_drop": 0.05,

@@ -31,7 +31,7 @@ MOVED = {
     "workbench.prompts": "workbench.task.prompts",
     "workbench.compare": "workbench.comparison.compare",
     "workbench.gate": "workbench.comparison.gate",
-    "workbench.lifecycle": "workbench.monitor.lifecycle",
+    "workbench.lifecycle": "workbench.models.lifecycle",
 }
 
 

@@ -10,6 +10,9 @@ EXIT_FAIL = 1  # FAIL; some calls failed; drift found
 EXIT_INCONCLUSIVE = 2  # the evidence cannot decide (never a usage error: argparse's 2 is remapped to 3)
 EXIT_COULD_NOT_RUN = 3  # bad input or usage, missing or damaged store, internal error: no verdict
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+# Kinds of failed model call that a retry can help: one list, read by the retry policy and by ModelCallError.
+RETRYABLE_KINDS = frozenset({"rate_limit", "server", "timeout", "connection"})
+
 VERDICT_EXIT_CODES = {"PASS": EXIT_OK, "FAIL": EXIT_FAIL, "INCONCLUSIVE": EXIT_INCONCLUSIVE}
 EXIT_CODES_HELP = ("exit codes: 0 PASS / all answered, 1 FAIL / some items failed, 2 INCONCLUSIVE, "
                    "3 could not run (bad input or usage, missing or damaged store, internal error)")
@@ -82,7 +85,7 @@ class ModelCallError(WorkbenchError):
     such a call cost nothing and is counted apart from calls made.
     """
 
-    from workbench.generation.retry import RETRYABLE_KINDS as RETRYABLE  # one list of what a retry can help
+    RETRYABLE = RETRYABLE_KINDS
 
     def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None,
                  sent: bool = True):

@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+from workbench.judges import candidate_score
+from workbench.stats import StatsInputError, propose_probabilities, sample_queue
+from workbench.store import open_store
 
 if TYPE_CHECKING:
     from workbench.stats.active_labeling import LabelQueue
@@ -95,9 +98,6 @@ def draw_active_queue(judge: pd.DataFrame, *, budget: float, seed: int,
     item keeps the probability it had, so the weighted estimate stays unbiased (see
     stats.active_labeling). `judge`: one row per item of the comparison with `choice` and, when
     both orders were judged, `choice_ab` / `choice_ba`; `budget`: expected number of labels."""
-    from workbench.judges import candidate_score
-    from workbench.stats import StatsInputError, propose_probabilities, sample_queue
-
     frame = judge.assign(item_id=judge["item_id"].astype(str)).drop_duplicates("item_id").set_index("item_id")
     if frame.empty:
         raise InputError(Problem("labeler", None, "order", "the active order needs the judge's verdicts; none are stored"))
@@ -244,8 +244,6 @@ class LabelLog:
                  items: Iterable[object] | None = None, models: Sequence[str] | None = None):
         """`items` (the task's item ids) and `models` (its pair) make `record` refuse a label for
         any other item or model; without `models` the pair of the task's first labels is kept."""
-        from workbench.store import open_store
-
         if not task or not str(task).strip():
             raise InputError(Problem("labeler", None, "task", "a task name is required"))
         self.task = str(task)

@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from workbench.task.config import CONFIDENCE, MigrationConfig
+from workbench.comparison.defaults import CONFIDENCE
+from workbench.task.config import MigrationConfig
 from workbench.errors import InputError
 from workbench.items.display import answer_text, task_text
 from workbench.progress import PhaseReporter
@@ -96,7 +97,7 @@ def gate_record(config: MigrationConfig) -> dict[str, Any]:
 
 def lifecycle_record(lifecycle: list[Any]) -> dict[str, Any]:
     """model -> retirement date and days left (None: no date known), as of today."""
-    from workbench.monitor.lifecycle import today
+    from workbench.models.lifecycle import today
 
     now = today()
     return {e.model: {"retires": e.retires.isoformat() if e.retires else None, "days_left": e.days_left(now),
@@ -126,7 +127,7 @@ def gate_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> list[str]
 def retirement(entry: Any) -> Any:
     """The gate's view of one model's lifecycle entry: days left as of today."""
     from workbench.comparison.gate import Retirement
-    from workbench.monitor.lifecycle import today
+    from workbench.models.lifecycle import today
 
     return Retirement(entry.model, entry.days_left(today()), entry.retires.isoformat() if entry.retires else None,
                       "litellm model map and lifecycle_file" if entry.source == "unknown" else entry.source)
@@ -454,7 +455,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
     """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store."""
     from workbench.comparison.compare import compare
     from workbench.task.dataset import dataset_id
-    from workbench.monitor.lifecycle import lookup
+    from workbench.models.lifecycle import lookup
     from workbench.metrics import score_responses, with_app_metrics
 
     started = time.perf_counter()

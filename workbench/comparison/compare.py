@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import stats
-from workbench.task.config import CONFIDENCE, DEFAULT_GATE
+from workbench.comparison.defaults import CONFIDENCE, DEFAULT_GATE
 from workbench.comparison.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
 from workbench.hashing import json_safe
 from workbench.items.fields import APP_FIELDS

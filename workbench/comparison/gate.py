@@ -41,7 +41,7 @@ class WinRateRule(_Strict):
     """Exactly one of: a minimum for the CI's lower bound, or a non-inferiority margin (win rate > 0.5 - margin).
 
     Both compare the evidence CI's lower bound. The comparison computes two-sided intervals at
-    `workbench.task.config.CONFIDENCE` (95%), so requiring the lower bound above the threshold is a
+    `workbench.comparison.defaults.CONFIDENCE` (95%), so requiring the lower bound above the threshold is a
     one-sided test at 2.5%.
     """
 

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-RETRYABLE_KINDS = frozenset({"rate_limit", "server", "timeout", "connection"})
+from workbench.errors import RETRYABLE_KINDS
 
 
 @dataclass(frozen=True)

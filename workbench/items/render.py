@@ -20,8 +20,17 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from workbench.errors import InputError, Problem
-from workbench.items.fields import (CONTEXT, EXPECTED_CALLS, MESSAGES, RESPONSE_FORMAT, TOOL_CHOICE, TOOLS,
-                                    check_expected_calls, check_tool_choice, context_text)
+from workbench.items.fields import (
+    CONTEXT,
+    EXPECTED_CALLS,
+    MESSAGES,
+    RESPONSE_FORMAT,
+    TOOL_CHOICE,
+    TOOLS,
+    check_expected_calls,
+    check_tool_choice,
+    context_text,
+)
 from workbench.items.tool_calls import function_of
 from workbench.task.prompts import PromptVersion, Rendered
 from workbench.values import present

@@ -12,7 +12,7 @@ Modules, one job each:
     collect     chunks -> window sketches -> tests as soon as the log moves past a window
     quality     reference-free response checks and judge scores per window, alert thresholds
     outcomes    business-outcome columns per window: mean, 95% CI, change test, threshold alerts
-    retirement  retirement watch over workbench.monitor.lifecycle
+    retirement  retirement watch over workbench.models.lifecycle
     export      drifted items of flagged windows as a dataset for `workbench generate`
     run         run_drift(config): the one path from files to a DriftResult
     report      the papermill-executed drift notebook -> reports/<name>/

@@ -14,6 +14,7 @@ import pandas as pd
 
 from workbench.monitor import signals as sig
 from workbench.monitor.logs import INPUT, MODEL, ORDINAL, RESPONSE, ROW, TIMESTAMP
+from workbench.monitor.outcomes import Running
 from workbench.monitor.quality import QualitySketch
 from workbench.monitor.sketches import InputSketch, Reservoir, hist_quantiles
 from workbench.monitor.text import UNDETERMINED, language, terms
@@ -113,8 +114,6 @@ class WindowCollector:
         self._close_passed()
 
     def _add_outcomes(self, keys: np.ndarray, chunk: pd.DataFrame) -> None:
-        from workbench.monitor.outcomes import Running
-
         for key in np.unique(keys).tolist():
             if key in self.closed:
                 continue  # late rows stay out of every statistic, as they do for the tests

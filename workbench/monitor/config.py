@@ -94,7 +94,7 @@ class DriftConfig(ProjectParameters):
     @field_validator("window")
     @classmethod
     def _window(cls, value: str) -> str:
-        from workbench.monitor.windows import WindowSpec
+        from workbench.monitor.windows import WindowSpec  # heavy (pandas): `workbench --help` imports this module
 
         WindowSpec.parse(value)  # ValueError names what is wrong
         return value
@@ -102,7 +102,7 @@ class DriftConfig(ProjectParameters):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        from workbench.monitor.windows import WindowSpec
+        from workbench.monitor.windows import WindowSpec  # heavy (pandas), as above
 
         WindowSpec.parse("day", value)
         return value
@@ -147,7 +147,7 @@ class DriftConfig(ProjectParameters):
         return float({**DEFAULT_MIN_EFFECT, **self.min_effect}[signal])
 
     def window_spec(self):
-        from workbench.monitor.windows import WindowSpec
+        from workbench.monitor.windows import WindowSpec  # heavy (pandas), as above
 
         return WindowSpec.parse(self.window, self.timezone)
 

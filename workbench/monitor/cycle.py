@@ -24,8 +24,24 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from workbench.errors import EXIT_COULD_NOT_RUN, EXIT_OK, InputError, Problem
-from workbench.monitor.config import iso_date
+from workbench.models import split_name
+from workbench.monitor.config import REPORT_NAME, iso_date
+from workbench.monitor.config import build_config as drift_build
+from workbench.models.lifecycle import lookup, staleness_warning
+from workbench.monitor.refresh import (
+    MANIFEST_SUFFIX,
+    EmptyRefresh,
+    RefreshConfig,
+    _base_stem,
+    _default_dir,
+    refresh,
+    versions,
+)
+from workbench.monitor.report import run_report as run_drift_report
+from workbench.monitor.run import file_sha256, run_for_report
 from workbench.project.params import ProjectParameters, build
+from workbench.report.command import run_report
+from workbench.task.config import build_config as report_build
 
 SET_BY_CYCLE = ("reference", "production", "report_name", "project_dir", "output_dir", "today",
                 "retirement_warn_days")
@@ -80,16 +96,12 @@ class CycleConfig(ProjectParameters):
     @field_validator("successors")
     @classmethod
     def _successors(cls, value: dict[str, str]) -> dict[str, str]:
-        from workbench.models import split_name
-
         for model in value.values():
             split_name(model)  # an unregistered provider is named before anything runs
         return value
 
     @model_validator(mode="after")
     def _check(self) -> "CycleConfig":
-        from workbench.monitor.config import REPORT_NAME
-
         if not REPORT_NAME.fullmatch(self.report_name):
             raise ValueError(f"report_name '{self.report_name}' must be letters, digits, '.', '_' or '-'")
         return self
@@ -130,8 +142,6 @@ def newest_log(config: CycleConfig) -> Path:
 def current_set(dataset: Path, versions_dir: Path, log_sha: str | None) -> tuple[Path, str]:
     """(the set drift is checked against, why): the newest refreshed version, or its parent when that
     version was made from this very log (a re-run repeats the same decisions)."""
-    from workbench.monitor.refresh import MANIFEST_SUFFIX, _base_stem, versions
-
     found = versions(versions_dir, _base_stem(dataset))
     if not found:
         return dataset, "the report's dataset"
@@ -152,9 +162,6 @@ def retiring(payload: dict[str, Any], within: int) -> list[dict[str, Any]]:
 
 
 def successor_of(model: str, config: CycleConfig, lifecycle: Path | None) -> str:
-    from workbench.monitor.lifecycle import lookup
-    from workbench.models import split_name
-
     named = config.successors.get(model)
     where = "successors in the cycle parameters"
     if named is None:
@@ -176,12 +183,6 @@ def successor_of(model: str, config: CycleConfig, lifecycle: Path | None) -> str
 def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progress: Any = None,
               embed: Any = None) -> CycleResult:
     """Drift -> (refresh) -> report, as the module docstring says. Raises InputError for bad input."""
-    from workbench.task.config import build_config as report_build
-    from workbench.monitor.lifecycle import staleness_warning
-    from workbench.monitor.config import build_config as drift_build
-    from workbench.monitor.refresh import EmptyRefresh, RefreshConfig, _default_dir, refresh
-    from workbench.monitor.run import file_sha256
-
     params_path = Path(config.path(config.report_params))
     report_config = report_build(params_path)
     report_config.preflight()
@@ -210,12 +211,8 @@ def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progre
     drift_config = drift_build(None, drift_overrides)
     drift_dir = reports / drift_config.report_name
     if config.drift_notebook:
-        from workbench.monitor.report import run_report as run_drift_report
-
         _, drift_dir, payload = run_drift_report(drift_config, reports)
     else:
-        from workbench.monitor.run import run_for_report
-
         payload = run_for_report(drift_config.model_copy(update={"output_dir": str(drift_dir)}), embed).to_dict()
     warnings += payload.get("warnings", [])
 
@@ -282,7 +279,6 @@ def run_cycle(config: CycleConfig, reports_dir: str | Path | None = None, progre
                             f"{report_config.baseline}: the report compares the baseline with {successor}")
     if "alert" in fired and "drift" not in fired and not retire:
         trigger_text = f"{len(alerts)} alert(s): {alerts[0]['message']}"
-    from workbench.report.command import run_report
 
     final = report_build(params_path, overrides)
     code, out_dir = run_report(final, reports_dir=reports, progress=progress)

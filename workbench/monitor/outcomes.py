@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.monitor import multitest
+
 COLUMNS = ["window", "outcome", "rows", "mean", "ci_low", "ci_high", "baseline_window", "baseline_mean",
            "difference", "p_value", "q_value", "changed"]
 
@@ -70,8 +72,6 @@ def change_p_value(window: Running, baseline: Running) -> float:
 def outcome_frame(by_window: list[tuple[str, dict[str, Running]]], names: list[str], correction: str,
                   alpha: float, min_rows: int) -> pd.DataFrame:
     """One row per (window, outcome), windows in log order; the first well-filled window is the baseline."""
-    from workbench.monitor import multitest
-
     rows: list[dict[str, Any]] = []
     for name in names:
         base_label, base = next(((label, s[name]) for label, s in by_window if name in s and s[name].n >= min_rows),

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.metrics.behaviour import detect_format, detect_refusal
 from workbench.monitor.sketches import hist_quantiles
 from workbench.monitor.text import UNDETERMINED, language
 
@@ -35,8 +36,6 @@ class QualitySketch:
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, row: int, text: str | None, text_language: str, response: str | None) -> None:
-        from workbench.metrics.behaviour import detect_format, detect_refusal
-
         self.responses += 1
         if response is None:
             self.empty += 1

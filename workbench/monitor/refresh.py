@@ -33,7 +33,11 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from workbench.errors import InputError, Problem
+from workbench.monitor.run import DRIFT_JSON, ITEMS_JSONL, LazyEmbedder, file_sha256
+from workbench.pipeline import sample_items
+from workbench.project.lookup import resolve, resources_dir
 from workbench.project.params import ProjectParameters, build
+from workbench.task.dataset import load_items
 
 DEDUP_THRESHOLD = 0.90
 SIGNAL_ORDER = ("language", "vocabulary", "length", "embedding")  # a row flagged by several counts for the first
@@ -111,8 +115,6 @@ class Refreshed:
 
 def load_drift(location: Path) -> tuple[Path, dict[str, Any], pd.DataFrame]:
     """(folder, drift.json, drifted items) of a drift report; a folder without them is named."""
-    from workbench.monitor.run import DRIFT_JSON, ITEMS_JSONL
-
     folder = location.parent if location.name == DRIFT_JSON else location
     payload_path = folder / DRIFT_JSON
     if not payload_path.is_file():
@@ -135,15 +137,12 @@ def load_drift(location: Path) -> tuple[Path, dict[str, Any], pd.DataFrame]:
 
 def check_same_reference(payload: dict[str, Any], dataset: Path, drift_json: Path) -> None:
     """The drift result must have been computed against this set, or its 'new' items are new to another."""
-    from workbench.monitor.run import file_sha256
-
     reference = payload.get("reference", {})
     recorded, ours = reference.get("sha256"), file_sha256(dataset)
     if recorded and ours:
         same = recorded == ours
     else:
         config = payload.get("config", {})
-        from workbench.project.lookup import resolve
 
         base = config.get("project_dir") or drift_json.parent
         same = Path(resolve(config.get("reference", ""), base)).resolve() == dataset.resolve()
@@ -241,10 +240,6 @@ def refresh(config: RefreshConfig, embed: Embed | None = None) -> Refreshed:
     Raises InputError for a drift result computed against another set or one that did not complete,
     and EmptyRefresh (an InputError: nothing is written) when nothing drifted or every drifted item
     duplicates one already there."""
-    from workbench.task.dataset import load_items
-    from workbench.monitor.run import LazyEmbedder, file_sha256
-    from workbench.pipeline import sample_items
-
     dataset = Path(config.path(config.dataset))
     if not dataset.exists():
         raise InputError(Problem(config.dataset, None, "dataset", f"not found (looked in {config.base_dir})"))
@@ -345,8 +340,6 @@ def _signal_rank(signal: str) -> int:
 
 
 def _resolve_in(payload: dict[str, Any], value: str) -> Path:
-    from workbench.project.lookup import resolve
-
     base = payload.get("config", {}).get("project_dir") or "."
     return Path(resolve(value, base)) if value else Path("")
 
@@ -397,8 +390,6 @@ def diff_versions(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 # ---- writing ------------------------------------------------------------------------------------
 
 def _default_dir(config: RefreshConfig, dataset: Path) -> Path:
-    from workbench.project.lookup import resources_dir
-
     inside_package = resources_dir().resolve() in dataset.resolve().parents
     return config.base_dir / "data" if inside_package else dataset.parent
 

@@ -13,6 +13,7 @@ from typing import Any
 from workbench.errors import InputError, Problem, WorkbenchError
 from workbench.monitor.config import DriftConfig
 from workbench.monitor.run import DRIFT_JSON, ITEMS_JSONL
+from workbench.report.command import export_html, kernel_env
 
 NOTEBOOK = "drift_monitor.ipynb"
 
@@ -34,8 +35,6 @@ def run_report(config: DriftConfig, reports_dir: str | Path | None = None,
     fails for another reason raises WorkbenchError naming the cell (report.html shows it)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
-
-    from workbench.report.command import export_html, kernel_env
 
     notebook = Path(notebook) if notebook else notebook_path()
     if not notebook.is_file():

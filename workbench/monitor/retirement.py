@@ -1,5 +1,5 @@
 """Retirement watch: the models production uses, with their retirement dates from the same lifecycle
-data as the migration report (workbench.monitor.lifecycle: the lifecycle file, then litellm's model map).
+data as the migration report (workbench.models.lifecycle: the lifecycle file, then litellm's model map).
 
 A model is "in use" when the log's latest window names it, or the user lists it (`models`). An
 alert fires for a model in use that retired already or retires within `warn_days`: time to run the
@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.models.lifecycle import lookup
+
 COLUMNS = ["model", "in_use", "rows", "first_seen", "last_seen", "released", "retires", "days_left", "status",
            "source", "note"]
 
@@ -20,8 +22,6 @@ COLUMNS = ["model", "in_use", "rows", "first_seen", "last_seen", "released", "re
 def watch(seen: dict[str, dict[str, Any]], listed: list[str], lifecycle_file: Path | None, today: dt.date,
           warn_days: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(one row per model, alerts). `seen`: model -> {rows, first_seen, last_seen, in_last_window}."""
-    from workbench.monitor.lifecycle import lookup
-
     names = list(dict.fromkeys([*listed, *sorted(seen, key=lambda m: -seen[m]["rows"])]))
     if not names:
         return pd.DataFrame(columns=COLUMNS), []

@@ -9,6 +9,7 @@ log has moved past it -> check for empty windows -> correct for multiple testing
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -20,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import EXIT_COULD_NOT_RUN, EXIT_FAIL, EXIT_OK, InputError, Problem
+from workbench.hashing import json_safe
+from workbench.metrics.semantic import load_model
 from workbench.monitor import export as exp
 from workbench.monitor import multitest, retirement
 from workbench.monitor import signals as sig
@@ -29,6 +32,7 @@ from workbench.monitor.logs import MODEL, ORDINAL, RESPONSE, TIMESTAMP, LogField
 from workbench.monitor.outcomes import outcome_alerts, outcome_frame
 from workbench.monitor.quality import check_alerts
 from workbench.monitor.text import language, terms
+from workbench.task.dataset import load_items
 
 DRIFT_JSON, ITEMS_JSONL = "drift.json", "drifted_items.jsonl"
 TERM_LANGUAGE_SHARE = 0.02  # the vocabulary test reads inputs in languages with at least this share of the reference
@@ -93,8 +97,6 @@ class DriftResult:
         return lines
 
     def to_dict(self) -> dict[str, Any]:
-        from workbench.hashing import json_safe
-
         flagged = [{"window": w["window"], "signals": w["flagged_signals"].split(","), "evidence": w["evidence"],
                     "rows": int(w["rows"]), "first_row": w["first_row"], "last_row": w["last_row"]}
                    for _, w in self.flagged_windows().iterrows()]
@@ -150,8 +152,6 @@ class LazyEmbedder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if self._fn is None:
-            from workbench.metrics.semantic import load_model
-
             model = load_model()
             self._fn = lambda batch: model.encode(list(batch), batch_size=self.batch_size, normalize_embeddings=True,
                                                   convert_to_numpy=True, show_progress_bar=False)
@@ -229,8 +229,6 @@ def run_for_report(config: DriftConfig, embed: Embedder | None = None) -> DriftR
 
 
 def profile_reference(config: DriftConfig, embed: Embedder) -> sig.ReferenceProfile:
-    from workbench.task.dataset import load_items
-
     items = load_items(config.path(config.reference), input_field=config.reference_input_field)
     texts = [t for t in items["input"].tolist() if isinstance(t, str) and t.strip()]
     if len(texts) < config.min_window_rows:
@@ -396,8 +394,6 @@ def _reference_summary(config: DriftConfig, ref: sig.ReferenceProfile) -> dict[s
 
 def file_sha256(path: Path) -> str | None:
     """The file's content hash (None for a folder): what `workbench refresh` checks a drift result against."""
-    import hashlib
-
     if not Path(path).is_file():
         return None
     digest = hashlib.sha256()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.monitor.cycle import CycleConfig
+from workbench.project.params import toml_value
+
 WORKFLOW_PATH = ".github/workflows/workbench-cycle.yml"
 # the project's values where they differ from CycleConfig's defaults
 _PROJECT_VALUES = {
@@ -71,9 +74,6 @@ jobs:
 
 def cycle_toml() -> str:
     """Every cycle parameter with its meaning; a parameter without a value is left commented out."""
-    from workbench.monitor.cycle import CycleConfig
-    from workbench.project.params import toml_value
-
     lines = ["# `workbench cycle --params cycle.toml`: drift check -> refresh -> migration report, for a scheduler",
              "# (.github/workflows/workbench-cycle.yml, cron, Airflow: see the workbench docs, cycle.md).",
              "# Relative paths resolve against this file's folder.", ""]

@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from workbench.monitor.text import join_words
+
 
 class HeavyHitters:
     """Counts of the frequent keys among many, in O(k) memory (batched Misra-Gries)."""
@@ -100,8 +102,6 @@ class InputSketch:
         Bigrams (two adjacent words) are only counted when both words are new to the reference, or
         one is and the other holds a digit: they exist to show new names whole ("AeroKite X2",
         "Nimbus Vac"), not to test phrasing."""
-        from workbench.monitor.text import join_words
-
         self.rows += 1
         if text is None:
             self.empty_inputs += 1

@@ -13,6 +13,7 @@ the rows from some point in time on:
 """
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,8 +155,6 @@ def write_jsonl(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in frame.to_dict(orient="records"))
     if path.suffix == ".gz":
-        import gzip
-
         with gzip.GzipFile(path, "wb", mtime=0) as handle:  # mtime 0: the same rows give the same bytes
             handle.write(text.encode("utf-8"))
     else:

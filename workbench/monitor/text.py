@@ -18,6 +18,8 @@ import functools
 import re
 import unicodedata
 
+from workbench.metrics.text import japanese_words
+
 UNDETERMINED = "und"
 _LETTER = re.compile(r"[^\W\d_]")
 _JA = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -51,8 +53,6 @@ def terms(text: str) -> tuple[tuple[str, str, bool], ...]:
     dropped between them), so two-word names can be shown whole. Cached per process (bounded)."""
     norm = unicodedata.normalize("NFKC", text)
     if _JA.search(norm):
-        from workbench.metrics.text import japanese_words
-
         words = japanese_words(norm)
     else:
         words = _WORD.findall(norm)

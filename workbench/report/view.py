@@ -9,6 +9,10 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from workbench import values
+from workbench.items.display import task_text
+from workbench.items.tool_calls import expected_call
+from workbench.metrics.tool_calls import verdict_frame
+from workbench.widgets.app_html import calls_html
 
 VERDICT_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INCONCLUSIVE": "#9a6700", "ERROR": "#6e7781"}
 
@@ -170,10 +174,6 @@ def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataF
     """The tool-use section of one comparison: each tool metric's rate by slice for both models, the
     kinds of error baseline vs candidate, and the items where the candidate's calls went wrong (the
     expected calls, then each side's calls with the differences marked). Empty for an app without tools."""
-    from workbench.items.display import task_text
-    from workbench.metrics.tool_calls import verdict_frame
-    from workbench.widgets.app_html import calls_html
-
     tool_metrics = [m for m in TOOL_METRICS_FIRST if len(scores) and m in set(scores["metric"])]
     if not tool_metrics:
         return ""
@@ -218,8 +218,6 @@ def tool_use_html(items: pd.DataFrame, responses: pd.DataFrame, scores: pd.DataF
 
 
 def _expected_text(expected: Any) -> str:
-    from workbench.items.tool_calls import expected_call
-
     if isinstance(expected, str):
         return "some call" if expected == "any" else expected
     if not isinstance(expected, list):

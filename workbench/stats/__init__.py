@@ -6,7 +6,7 @@ are from the candidate's side (1 win, 0.5 tie, 0 loss); rates are fractions in [
 inside the functions that need it.
 """
 from workbench.stats._validate import StatsInputError
-from workbench.stats.agreement import cohen_kappa, krippendorff_alpha, reliability_matrix
+from workbench.stats.agreement import cohen_kappa, krippendorff_alpha, majority_label, reliability_matrix
 from workbench.stats.bootstrap import (
     BootstrapCI,
     bootstrap_ci,
@@ -24,7 +24,6 @@ from workbench.stats.judge_reliability import (
     combine_orders,
     human_agreement,
     length_preference,
-    majority_label,
     position_consistency,
 )
 from workbench.stats.length_control import LengthControlled, length_controlled_win_rate
@@ -54,13 +53,13 @@ __all__ = [
 ]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).
-from workbench.stats.ppi import PPIWinRate, StoppingAdvice, labels_needed, ppi_win_rate  # noqa: E402
 from workbench.stats.active_labeling import (  # noqa: E402
     LabelQueue,
     active_win_rate,
     propose_probabilities,
     sample_queue,
 )
+from workbench.stats.ppi import PPIWinRate, StoppingAdvice, labels_needed, ppi_win_rate  # noqa: E402
 
 __all__ += [
     "LabelQueue", "PPIWinRate", "StoppingAdvice", "active_win_rate", "labels_needed", "ppi_win_rate",

@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.values import is_missing  # noqa: F401  (re-exported for the stats modules)
 from workbench.errors import InputError
+from workbench.values import is_missing  # noqa: F401  (re-exported for the stats modules)
 
 
 class StatsInputError(InputError, ValueError):

@@ -6,6 +6,7 @@ missing labels and more than two raters, which is what a labeling queue produces
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
@@ -14,6 +15,19 @@ import pandas as pd
 from workbench.stats._validate import StatsInputError, is_missing
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
+
+
+def majority_label(labels_per_item: Sequence[Sequence[Any]]) -> list[Any]:
+    """Strict-majority label per item (rows = items, columns = raters); None when there is none.
+
+    Missing labels are ignored; a majority needs more than half of the labels given for that item.
+    """
+    out = []
+    for row in labels_per_item:
+        given = [v for v in row if not is_missing(v)]
+        top = Counter(given).most_common(1)
+        out.append(top[0][0] if top and top[0][1] * 2 > len(given) else None)
+    return out
 
 
 def _category_order(values: Iterable[Any], labels: Sequence[Any] | None) -> list[Any]:
@@ -205,8 +219,6 @@ def _pair_stats(kind: str, a_name: str, b_name: str, a: pd.Series, b: pd.Series)
 
 
 def _strict_majority(values: pd.Series) -> Any:
-    from workbench.stats.judge_reliability import majority_label
-
     return majority_label([values.tolist()])[0]
 
 

@@ -6,7 +6,6 @@ the candidate was shown first or second.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Sequence
 
@@ -114,19 +113,6 @@ def length_preference(
     test = stats.binomtest(k_longer, n, 0.5)
     ci = proportion_ci(k_longer, n, confidence=confidence, method="exact")
     return LengthPreference(k_longer / n, n, ci.low, ci.high, float(test.pvalue), n_all - n)
-
-
-def majority_label(labels_per_item: Sequence[Sequence[Any]]) -> list[Any]:
-    """Strict-majority label per item (rows = items, columns = raters); None when there is none.
-
-    Missing labels are ignored; a majority needs more than half of the labels given for that item.
-    """
-    out = []
-    for row in labels_per_item:
-        given = [v for v in row if not is_missing(v)]
-        top = Counter(given).most_common(1)
-        out.append(top[0][0] if top and top[0][1] * 2 > len(given) else None)
-    return out
 
 
 def human_agreement(

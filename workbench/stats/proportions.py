@@ -14,6 +14,7 @@ bootstrap intervals use it as their documented floor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -63,8 +64,6 @@ def proportion_ci(
 
 
 def _z(confidence: float) -> float:
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(0.5 + check_confidence(confidence) / 2)
 
 

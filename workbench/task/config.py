@@ -14,23 +14,14 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from workbench.comparison.defaults import DEFAULT_GATE
 from workbench.errors import InputError
 from workbench.generation.options import problems as model_option_problems
 from workbench.project.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
 from workbench.project.lookup import project_root, resolve
 
-CONFIDENCE = 0.95  # every interval the comparison computes and the gate reads
 MAX_TOKENS = 1_000_000  # an answer cap above this is a typo (1e20), not a request any model serves
 SEED_MAX = 2 ** 63 - 1  # what the stores' 64-bit integers and numpy's generators take
-
-DEFAULT_GATE: dict[str, Any] = {
-    "min_items": 30,
-    "win_rate": {"noninferiority_margin": 0.10},
-    "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True},
-                "semantic_similarity": {"max_drop": 0.05, "higher_is_better": True}},
-    "max_error_rate": 0.05,
-    "min_position_consistency": 0.60,
-}
 
 
 def check_api_base(url: str | None) -> None:

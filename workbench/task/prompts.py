@@ -61,8 +61,9 @@ from typing import Any, Iterable, Mapping
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash
 from workbench.models.base import Request, Sampling
+from workbench.project.lookup import bundled
 
-BUNDLED_PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
+BUNDLED_PROMPTS_DIR = bundled("prompts")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HISTORY_KEYS = ("parent", "author", "note", "created")
 _COMMON_KEYS = {"description", "mode", "stop", "max_tokens", "examples", "lookup", *HISTORY_KEYS}

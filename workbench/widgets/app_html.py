@@ -7,7 +7,7 @@ Every value is escaped (model output and item fields are untrusted); the classes
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from workbench.items.fields import CONTEXT, MESSAGES, TOOLS
 from workbench.items.tool_calls import ToolCall, function_of

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError
+from workbench.metrics import metric_info
 from workbench.widgets.explorer_data import EXPLORER_CSS, ExplorerData, Filters, esc
 
 _NEXT_KEYS = frozenset({"ArrowRight", "j", "n"})  # not Up/Down: they scroll the page
@@ -437,8 +438,6 @@ class Explorer:
 def evidence_frames(result: Any) -> dict[str, Any]:
     """What a pipeline result adds to the responses: scores (with each metric's direction), the
     judge's verdicts and the human labels, as the explorer's keyword arguments."""
-    from workbench.metrics import metric_info
-
     verdicts = [j.verdicts.dropna(subset=["verdict"]) for j in result.judgments.values() if hasattr(j, "verdicts")]
     labels = list(result.labels.values())
     metrics = [m for m in result.scores["metric"].unique()] if len(result.scores) else []

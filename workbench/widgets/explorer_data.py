@@ -38,9 +38,12 @@ import numpy as np
 import pandas as pd
 
 from workbench import values
+from workbench.comparison.compare import judge_distrust
 from workbench.errors import InputError, Problem
-from workbench.task.dataset import require_columns
 from workbench.items.fields import APP_FIELDS
+from workbench.labels import fold
+from workbench.comparison.defaults import DEFAULT_GATE
+from workbench.task.dataset import require_columns
 from workbench.widgets.app_html import calls_html, item_rows_html
 from workbench.widgets.explorer_store import StoreResponses, store_runs
 from workbench.widgets.textdiff import DIFF_LEGEND, MIN_SHARED, diff_or_plain
@@ -297,9 +300,6 @@ class ExplorerData:
     def _judge_checks(self) -> dict[tuple[str, str], str]:
         """(model, model) sorted -> why the judge's verdicts on that pair of models are untrusted (the
         report's check: position consistency wholly below the default gate's minimum)."""
-        from workbench.comparison.compare import judge_distrust
-        from workbench.task.config import DEFAULT_GATE
-
         pair = [tuple(sorted((str(a), str(b)))) for a, b in zip(self.judgments["model_a"], self.judgments["model_b"])]
         out = {}
         for key, group in self.judgments.groupby(pd.Series(pair, index=self.judgments.index, dtype=object), sort=False):
@@ -315,8 +315,6 @@ class ExplorerData:
         else:
             lab = require_columns(labels_df, "labels_df", ["item_id", "rater", "winner_model"])
             if {"action", "label_id", "undoes_label_id"} <= set(lab.columns):
-                from workbench.labels import fold  # the one definition of undo and "latest decision"
-
                 lab = fold(lab)
             if "action" in lab.columns:
                 lab = lab[~lab["action"].isin(["skip", "undo"])]

@@ -18,7 +18,13 @@ from typing import Any, Callable
 import pandas as pd
 
 from workbench import labels as lab
+from workbench.comparison.compare import prediction_powered_win_rate
 from workbench.errors import WorkbenchError
+from workbench.judges import candidate_score
+from workbench.project.lookup import is_database_url
+from workbench.stats import StatsInputError, labels_needed
+from workbench.stats.agreement import agreement_table
+from workbench.comparison.defaults import DEFAULT_GATE
 
 KEYS: dict[str, str] = {"1": "left", "2": "right", "3": "tie", "4": "both_bad", "s": "skip", "u": "undo", "b": "back"}
 CHOICE_TEXT = {"left": "Response 1 is better", "right": "Response 2 is better", "tie": "Tie",
@@ -45,8 +51,6 @@ def shown_text(text: str) -> str:
 def rater_file(store_path: str | Path) -> Path:
     """Where the last rater id on this machine is kept: beside a SQLite store; in the home folder for a
     server store (a URL has no folder, and every store on that server is the same team's)."""
-    from workbench.project.lookup import is_database_url
-
     if is_database_url(store_path):
         return Path.home() / ".workbench_last_rater"
     return Path(store_path).parent / "last_rater"
@@ -98,8 +102,6 @@ class PairLabeler:
         self.judge = None if judge is None else judge.set_index(judge["item_id"].astype(str))["choice"]
         self.gate_threshold = gate_threshold
         if min_labels is None:
-            from workbench.task.config import DEFAULT_GATE
-
             min_labels = DEFAULT_GATE["min_items"]
         self.min_labels = int(min_labels)
         self.show_reference = show_reference and "reference" in self.pairs.columns
@@ -288,8 +290,6 @@ class PairLabeler:
     def agreement(self, judge: pd.DataFrame | None = None) -> pd.DataFrame:
         """Raw agreement, n and Cohen's kappa per rater pair and against the majority, saying when kappa
         is degenerate; with `judge` (item_id, choice) the judge joins as a non-voting rater."""
-        from workbench.stats.agreement import agreement_table
-
         export = self.export()[["item_id", "rater", "choice"]]
         export = export[export["choice"].isin(lab.RATED_CHOICES)]
         non_voting: tuple[str, ...] = ()
@@ -362,9 +362,6 @@ class PairLabeler:
         active order weighted by the queue, and at most the queue's length)."""
         if self.judge is None or self.gate_threshold is None:
             return None
-        from workbench.comparison.compare import prediction_powered_win_rate
-        from workbench.judges import candidate_score
-        from workbench.stats import StatsInputError, labels_needed
 
         export = self.export()
         try:
