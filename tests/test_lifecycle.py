@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import InputError
-from workbench.monitor.lifecycle import Lifecycle, from_litellm, load_registry_file, lookup
+from workbench.models.lifecycle import Lifecycle, from_litellm, load_registry_file, lookup
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -69,7 +69,7 @@ def test_bundled_file_loads() -> None:
 
 
 def test_successor_is_read_and_checked(tmp_path: Path) -> None:
-    from workbench.monitor.lifecycle import load_registry_file
+    from workbench.models.lifecycle import load_registry_file
 
     path = write(tmp_path, '[models."openai/old"]\nretires = 2026-12-01\nsuccessor = "openai/new"\n')
     assert load_registry_file(path)["openai/old"].successor == "openai/new"
@@ -80,7 +80,7 @@ def test_successor_is_read_and_checked(tmp_path: Path) -> None:
 def test_a_file_checked_long_ago_is_named_stale(tmp_path: Path) -> None:
     import os
 
-    from workbench.monitor.lifecycle import checked_on, staleness_warning
+    from workbench.models.lifecycle import checked_on, staleness_warning
 
     dated = write(tmp_path, 'checked = 2026-01-01\n[models."openai/x"]\nretires = 2027-01-01\n')
     assert checked_on(dated) == (dt.date(2026, 1, 1), "its `checked` date")
@@ -99,7 +99,7 @@ def test_a_file_checked_long_ago_is_named_stale(tmp_path: Path) -> None:
 
 def test_the_bundled_file_is_named_as_the_parameters_name_it_not_by_its_install_path(tmp_path):
     """The report's lifecycle table showed a site-packages path."""
-    from workbench.monitor.lifecycle import lookup
+    from workbench.models.lifecycle import lookup
     from workbench.project.lookup import bundled
 
     entries = lookup(["hf/gemma3-270m"], bundled("data/model_lifecycle.toml"))
