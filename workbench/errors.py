@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from workbench.secrets import redact
+
 # Exit codes, the same meaning in every command, because CI jobs branch on them. Written here once.
 EXIT_OK = 0  # PASS; every call answered; no drift
 EXIT_FAIL = 1  # FAIL; some calls failed; drift found
@@ -89,8 +91,6 @@ class ModelCallError(WorkbenchError):
 
     def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None,
                  sent: bool = True):
-        from workbench.secrets import redact
-
         self.kind = kind
         self.retry_after = retry_after
         self.status = status

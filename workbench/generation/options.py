@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
 
 from workbench.errors import InputError
+from workbench.models import adapter_class, split_name
 from workbench.secrets import endpoint_problem, redact
 
 # Option (or header) names that hold a credential: `api_key`, `token`, `X-Api-Key`, `Authorization`...
@@ -46,8 +48,6 @@ def load_model_options(path: str | Path) -> dict[str, dict[str, Any]]:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import tomllib
-
             data = tomllib.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:  # tomllib's and json's errors say line and column
         kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
@@ -95,8 +95,6 @@ def check(options: Mapping[str, Any], models: Sequence[str], source: str | None 
 
 
 def _option_problems(model: str, given: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    from workbench.models import adapter_class, split_name
-
     found = list(_secrets(given)) + list(_endpoints(given))
     reported = {path for path, _ in found}
     try:

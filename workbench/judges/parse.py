@@ -14,6 +14,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from workbench.values import without_cut_characters
+
 _SCORE_LINE = re.compile(r"^score\s*:\s*(?:\[\[\s*([1-5])\s*\]\]|([1-5])(?:\s*/\s*5)?)\s*\.?$", re.IGNORECASE)
 # Closing brackets are optional so that a completion prompt ending in "Verdict: [[" whose stop
 # sequence swallowed "]]" still parses; the letter itself must stand alone.
@@ -110,7 +112,5 @@ def _json_rationale(obj: dict) -> str | None:
 
 
 def _clip(text: str, limit: int = 120) -> str:
-    from workbench.values import without_cut_characters
-
     text = without_cut_characters(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -25,6 +25,7 @@ from workbench.metrics.json_answers import field_agreement, is_json, parse_answe
 from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
 from workbench.metrics.tool_calls import CALL_DIFF_COLUMNS, as_calls, compare_calls
+from workbench.stats import proportion_ci
 
 FORMATS: tuple[str, ...] = ("json", "code", "headings", "numbered_list", "bullet_list", "plain")
 
@@ -311,8 +312,6 @@ def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
         values = paired[col].dropna()
         row[f"{col}_rate"] = float(values.mean()) if len(values) else math.nan
     if "calls_agree" in paired.columns and paired["calls_agree"].notna().any():
-        from workbench.stats import proportion_ci
-
         agree = paired["calls_agree"].dropna()
         ci = proportion_ci(int(agree.sum()), len(agree))  # Wilson, 95%: agreement is a rate over pairs
         row.update(calls_agree_ci_low=ci.low, calls_agree_ci_high=ci.high, n_tool_pairs=float(len(agree)))

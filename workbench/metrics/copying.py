@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from workbench import stats
 from workbench.errors import InputError, Problem
 
 COPY_NGRAM = 4
@@ -112,8 +113,6 @@ def _leader(delta: float, higher_is_better: bool | None) -> str | None:
 
 
 def _ci(candidate: np.ndarray, baseline: np.ndarray, n_resamples: int, seed: int, confidence: float):
-    from workbench import stats
-
     if len(candidate) < 2:
         return None
     return stats.paired_delta_ci(candidate, baseline, n_resamples=n_resamples, seed=seed, confidence=confidence)

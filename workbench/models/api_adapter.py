@@ -14,6 +14,7 @@ from workbench.items.tool_calls import ToolCall, ToolNames, function_of, tool_na
 from workbench.models.api_errors import classify
 from workbench.models.api_options import ApiOptions, token_cost
 from workbench.models.base import Adapter, Outcome, Request, Response
+from workbench.secrets import redact_url_credentials
 
 
 class ApiAdapter(Adapter):
@@ -35,8 +36,6 @@ class ApiAdapter(Adapter):
     def endpoint_identity(self) -> dict[str, Any]:
         """The endpoint's part of the identity: where calls go. `litellm/` with several
         deployments replaces it (calls go to any of them, and adding one keeps the cache)."""
-        from workbench.secrets import redact_url_credentials
-
         base = self.resolved_api_base()  # credentials in the URL are neither recorded nor part of the key
         return {"api_base": redact_url_credentials(base) if base else base}
 

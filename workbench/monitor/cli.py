@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
-from workbench.project.lookup import find_params_file
+from workbench.monitor.config import build_config
+from workbench.project.lookup import BUNDLED_PREFIX, find_params_file
+from workbench.task.config import build_config as migration_config
 
 # flag dest -> DriftConfig field, for the flags that map one to one
 _DIRECT = {"reference": "reference", "window": "window", "timestamp_field": "timestamp_field",
@@ -89,8 +91,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from workbench.monitor.config import build_config
-
     overrides: dict[str, Any] = {name: _json_or_text(value) for name, value in args.overrides}
     if args.production is not None:
         overrides["production"] = args.production
@@ -126,9 +126,6 @@ def config_from_args(args: argparse.Namespace):
 
 def project_reference(params_file: Path) -> str:
     """The project's dataset (from its params.toml), as the drift reference."""
-    from workbench.task.config import build_config as migration_config
-    from workbench.project.lookup import BUNDLED_PREFIX
-
     config = migration_config(params_file)
     return config.dataset if config.dataset.startswith(BUNDLED_PREFIX) else str(config.path(config.dataset))
 
@@ -166,11 +163,11 @@ def _json_or_text(text: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Run `workbench drift`; returns 0 (no drift, no alert) or 1 (drift or alert). Raises InputError
     on bad input (exit 3 in the CLI layer)."""
-    from workbench.monitor.report import report_dir, run_report
+    from workbench.monitor.report import report_dir, run_report  # heavy (pandas): not for --help
 
     config = config_from_args(args)
     if args.no_report:
-        from workbench.monitor.run import run_for_report
+        from workbench.monitor.run import run_for_report  # heavy (pandas): not for --help
 
         out_dir = report_dir(config, args.reports_dir)
         result = run_for_report(config.model_copy(update={"output_dir": str(out_dir)}))
@@ -195,7 +192,7 @@ def _summary_from_json(payload: dict[str, Any]) -> list[str]:
         lines.append(f"DRIFT in {len(payload['flagged_windows'])} window(s):")
         lines += [f"  {w['window']}: {','.join(w['signals'])} - {w['evidence']}" for w in payload["flagged_windows"]]
     else:
-        from workbench.monitor.run import no_drift_line
+        from workbench.monitor.run import no_drift_line  # heavy (pandas): not for --help
 
         lines.append(no_drift_line(payload["reference"]["inputs"]))
     lines += [f"OUTCOME {o['window']}: {o['outcome']} {o['mean']:.3g} (95% CI {o['ci_low']:.3g} to {o['ci_high']:.3g}) "

@@ -13,6 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.errors import InputError
+from workbench.monitor.config import build_config as drift_build
+from workbench.progress import reporter
+from workbench.project.lookup import resolve
+from workbench.project.params import load_params_file
+from workbench.report.command import parse_cli_value
+from workbench.task.config import build_config as report_build
+
 REFRESH_EPILOG = ("exit codes: 0 new version written (or the same one found), 3 could not run (bad input, a drift "
                   "result of another set, nothing drifted)")
 CYCLE_EPILOG = ("exit codes: 0 nothing triggered, or the report's PASS; 1 FAIL; 2 INCONCLUSIVE; 3 could not run "
@@ -80,8 +88,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace, flags: dict[str, tuple[str, type, str]]) -> dict[str, Any]:
-    from workbench.report.command import parse_cli_value
-
     given: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     for dest, *_ in flags.values():
         value = getattr(args, dest)
@@ -91,7 +97,7 @@ def _overrides(args: argparse.Namespace, flags: dict[str, tuple[str, type, str]]
 
 
 def run_refresh(args: argparse.Namespace) -> int:
-    from workbench.monitor.refresh import build_config, refresh
+    from workbench.monitor.refresh import build_config, refresh  # heavy (pandas): not for --help
 
     overrides = _overrides(args, REFRESH_FLAGS)
     if args.inherit_fields:
@@ -99,15 +105,11 @@ def run_refresh(args: argparse.Namespace) -> int:
     overrides.setdefault("drift", "reports/drift")
     report_params = args.report_params or ("params.toml" if Path("params.toml").is_file() else None)
     if report_params:
-        from workbench.task.config import build_config as report_build
-
         report = report_build(report_params)
         for name in ("id_field", "input_field", "reference_field"):
             overrides.setdefault(name, getattr(report, name))
         overrides.setdefault("dataset", str(report.path(report.dataset)))
     if "dataset" not in overrides:
-        from workbench.errors import InputError
-
         raise InputError("refresh: give --dataset (the current evaluation set) or --report-params")
     if args.production:
         overrides["drift"] = str(_drift_first(args, overrides))
@@ -128,16 +130,12 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 def _is_report_params(path: Path) -> bool:
     """A migration report's parameters file (it names the baseline), given where the cycle's belongs."""
-    from workbench.project.params import load_params_file
-
     return "baseline" in load_params_file(path)
 
 
 def _drift_first(args: argparse.Namespace, overrides: dict[str, Any]) -> Path:
     """The drift check of --production against the set, written where refresh reads it."""
-    from workbench.monitor.config import build_config as drift_build
-    from workbench.monitor.run import run_for_report
-    from workbench.project.lookup import resolve
+    from workbench.monitor.run import run_for_report  # heavy (pandas): not for --help
 
     out = Path("reports") / "refresh-drift"
     config = drift_build(args.drift_params, {"reference": str(resolve(overrides["dataset"], Path.cwd())),
@@ -151,8 +149,7 @@ def _drift_first(args: argparse.Namespace, overrides: dict[str, Any]) -> Path:
 
 
 def run_cycle_command(args: argparse.Namespace) -> int:
-    from workbench.monitor.cycle import build_config, run_cycle
-    from workbench.progress import reporter
+    from workbench.monitor.cycle import build_config, run_cycle  # heavy (pandas): not for --help
 
     params = args.params or ("cycle.toml" if Path("cycle.toml").is_file() else None)
     overrides = _overrides(args, CYCLE_FLAGS)

@@ -10,6 +10,8 @@ is found the way git finds a repository: the nearest folder upwards holding `par
 from __future__ import annotations
 
 import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from pathlib import Path
 
@@ -93,8 +95,6 @@ def resolve(value: str | Path, base: str | Path) -> Path:
 
 def package_version() -> str:
     """The installed workbench's version (for --version and doctor)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("migration-workbench")
     except PackageNotFoundError:  # run from a source tree that was never installed
@@ -103,7 +103,5 @@ def package_version() -> str:
 
 def say_demo(where: str) -> None:
     """The first line of a command that runs the bundled demo's parameters outside a project."""
-    import sys
-
     print(f"no params.toml here or in a parent folder: using the bundled demo's parameters ({where}); "
           "`workbench init DIR` creates a project, --params FILE names one", file=sys.stderr)

@@ -4,6 +4,7 @@ that resolve in the user's project. One copy, so the three commands read paramet
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from workbench.errors import InputError
 from workbench.project.lookup import project_root, resolve
+from workbench.secrets import redact
 
 P = TypeVar("P", bound="ProjectParameters")
 
@@ -40,8 +42,6 @@ class ProjectParameters(BaseModel):
 
 
 def validation_problems(exc: ValidationError) -> list[str]:
-    from workbench.secrets import redact
-
     problems = []
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"])
@@ -58,8 +58,6 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".toml":
-            import tomllib
-
             return tomllib.loads(text)
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
