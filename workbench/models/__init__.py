@@ -36,7 +36,6 @@ _PROVIDERS: dict[str, str] = {
 # test doubles, registered only while TEST_PROVIDERS_ENV is "1" (the test suite)
 _TEST_PROVIDERS: dict[str, str] = {"fake": "workbench.models.fake_adapter:FakeAdapter"}
 TEST_PROVIDERS_ENV = "WORKBENCH_TEST_PROVIDERS"
-_PLUGIN_CLASSES: dict[str, type[Adapter]] = {}  # provider -> the plugin's adapter class, once loaded
 
 
 def _registered() -> dict[str, str]:
@@ -75,8 +74,6 @@ def adapter_class(provider: str) -> type[Adapter]:
 def _plugin_class(provider: str) -> type[Adapter]:
     """The adapter class of the plugin serving `provider`, imported on first use and checked against
     the protocol (`Adapter`): a wrong object is named here, not as an AttributeError mid-run."""
-    if provider in _PLUGIN_CLASSES:
-        return _PLUGIN_CLASSES[provider]
     plugin = _plugins()[provider]
     cls = plugin.load()
     if callable(cls) and not isinstance(cls, type):  # a factory: the plugin defers its imports to this call
@@ -95,7 +92,6 @@ def _plugin_class(provider: str) -> type[Adapter]:
     if getattr(cls, "provider", None) != provider:
         raise plugins.PluginError(f"{plugin.describe()}: {cls.__name__}.provider is {getattr(cls, 'provider', None)!r}"
                                   f", but the entry point registers it as '{provider}'; make them equal")
-    _PLUGIN_CLASSES[provider] = cls
     return cls
 
 
