@@ -66,6 +66,7 @@ def load_metrics_module(spec: str, base_dir: Path) -> list[str]:
     previous = set(loaded.names) if loaded is not None else set()
     before = {name: metric for name, metric in registry.registered().items() if name not in previous}
     shown = str(path) if path is not None else f"module {spec}"
+    registry.restore(before)  # the edited module registers its metrics anew
     try:
         _execute(path, spec, base_dir, shown)
     except BaseException:
