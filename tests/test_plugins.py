@@ -269,3 +269,14 @@ def test_plugins_are_read_only_for_names_that_are_not_built_in(sites):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["untouched"] == [{}, []] and result["after"] == ["mycloud_workbench"]
+
+
+def test_doctor_lists_the_plugins_and_names_a_broken_one_the_project_uses(project, sites):
+    env = _env(sites["good"])
+    proc = _cli(project, env, "doctor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("plugins: brokencloud (model prefix, broken-workbench 0.2.0), mycloud (model prefix, mycloud-workbench "
+            "0.1.0), notanadapter (model prefix, broken-workbench 0.2.0), broken_metric (metric, broken-workbench "
+            "0.2.0), politeness (metric, mycloud-workbench 0.1.0)") in proc.stdout
+    proc = _cli(project, env, "doctor", "--candidate", "brokencloud/x")
+    assert proc.returncode == 3 and "plugin 'brokencloud'" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr

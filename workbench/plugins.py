@@ -82,6 +82,11 @@ def table(group: str, builtins: Iterable[str]) -> dict[str, Plugin]:
     return _TABLES[group]
 
 
+def installed() -> list[Plugin]:
+    """Every plugin of both groups, by group and name, without importing any (for `workbench doctor`)."""
+    return [plugin for group in (ADAPTERS, METRICS) for _, plugin in sorted(table(group, builtins=()).items())]
+
+
 def refresh() -> None:
     """Read the entry points again on the next look-up (a notebook that installed a plugin after start)."""
     _TABLES.clear()

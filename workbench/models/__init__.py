@@ -59,8 +59,10 @@ def split_name(name: str) -> tuple[str, str]:
     provider, sep, model = name.partition("/")
     if not sep or not model:
         raise UnknownModelError(f"model name '{name}' must look like 'provider/model' (providers: {', '.join(providers())})")
-    if provider not in _registered() and provider not in _plugins():
-        raise UnknownModelError(f"unknown model provider '{provider}' in '{name}' (known: {', '.join(providers())})")
+    if provider not in _registered():
+        if provider not in _plugins():
+            raise UnknownModelError(f"unknown model provider '{provider}' in '{name}' (known: {', '.join(providers())})")
+        _plugin_class(provider)  # a plugin that cannot serve the name is named now, before anything runs
     return provider, model
 
 
