@@ -63,6 +63,19 @@ def test_an_edited_module_replaces_its_own_metrics(tmp_path):
     assert "says_cand" not in registry.available_metrics()
 
 
+def test_a_module_the_notebook_imported_itself_is_not_run_again(tmp_path, monkeypatch):
+    _module(tmp_path, STARTS_WITH_CAND.replace("says_cand", "imported_first"), "mine_19e.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import mine_19e  # noqa: F401  (a notebook cell did this before running the pipeline)
+
+        assert load_metrics_module("mine_19e.py", tmp_path) == []  # no "already registered" clash
+        assert load_metrics_module("mine_19e", tmp_path) == []
+        assert get_metric("imported_first").compute(["cand"]) == [1.0]
+    finally:
+        sys.modules.pop("mine_19e", None)
+
+
 def test_a_dotted_module_name_is_imported_from_the_project(tmp_path):
     _module(tmp_path, STARTS_WITH_CAND.replace("says_cand", "team_metric"), "teamlib_19e/metrics.py")
     (tmp_path / "teamlib_19e" / "__init__.py").write_text("", encoding="utf-8")

@@ -63,6 +63,9 @@ def load_metrics_module(spec: str, base_dir: Path) -> list[str]:
     loaded = _LOADED.get(key)
     if loaded is not None and loaded.stamp == stamp:
         return list(loaded.names)
+    if loaded is None and _imported_elsewhere(path, spec):  # e.g. `import my_metrics` in a notebook cell first:
+        _LOADED[key] = _Loaded(stamp, ())  # its metrics are registered; running it again would clash with them
+        return []
     previous = set(loaded.names) if loaded is not None else set()
     before = {name: metric for name, metric in registry.registered().items() if name not in previous}
     shown = str(path) if path is not None else f"module {spec}"
@@ -85,6 +88,17 @@ def load_metrics_module(spec: str, base_dir: Path) -> list[str]:
                          "module's top level")
     _LOADED[key] = _Loaded(stamp, names)
     return list(names)
+
+
+def _imported_elsewhere(path: Path | None, spec: str) -> bool:
+    """Whether this process imported the module already, by its own name (so it registered its metrics)."""
+    if path is None:
+        return spec in sys.modules
+    for module in list(sys.modules.values()):
+        found = getattr(module, "__file__", None)
+        if found and found.endswith(path.name) and Path(found).resolve() == path:
+            return True
+    return False
 
 
 def module_record(spec: str, base_dir: Path) -> dict[str, object]:
