@@ -9,8 +9,7 @@ checks that nothing in the package itself uses an old one.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
+import importlib.machinery
 import sys
 import warnings
 from types import ModuleType
@@ -35,11 +34,14 @@ MOVED = {
 }
 
 
-class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _MovedModuleFinder:
+    """A meta path finder and loader (the protocol, without importlib.abc and importlib.util, whose
+    imports would pull 25 modules into `import workbench`)."""
+
     def find_spec(self, fullname: str, path: object = None, target: object = None):
         if fullname not in MOVED:
             return None
-        return importlib.util.spec_from_loader(fullname, self)
+        return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec) -> ModuleType:
         new = MOVED[spec.name]

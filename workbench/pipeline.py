@@ -501,6 +501,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
 def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[str, Any]:
     from workbench import __version__
     from workbench.hashing import content_hash
+    from workbench.metrics.user_metrics import module_record
     from workbench.report.manifest import environment, git_state
     from workbench.task.prompts import load_prompt
     from workbench.secrets import redact_config, redact_url_credentials
@@ -515,7 +516,8 @@ def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[st
                       "prompt": info.get("prompt"), "prompt_digest": prompt.digest if prompt else None,
                       "calls_made": info["calls_made"], "cached": info["cached"], "errors": info["errors"]}
     costs = result.responses["cost_usd"]
-    recorded = redact_config(config.model_dump(mode="json", exclude={"output_dir"}))
+    unset = set() if config.metrics_module else {"metrics_module"}  # a run without one keeps its config_hash
+    recorded = redact_config(config.model_dump(mode="json", exclude={"output_dir", *unset}))
     return {
         "report_name": config.report_name,
         "workbench_version": __version__,
@@ -526,6 +528,7 @@ def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[st
         "judge": {"model": config.judge, "mode": config.judge_mode, "criterion": config.judge_criterion,
                   "calls_made": result.judge_calls} if config.judge else None,
         "gate": gate_record(config),
+        **({"metrics_module": module_record(config.metrics_module, config.base_dir)} if config.metrics_module else {}),
         "calls": {"made": result.run_stats.calls_made + result.judge_calls, "cached": result.run_stats.cached,
                   "generation_made": result.run_stats.calls_made, "judge_made": result.judge_calls},
         "total_cost_usd": float(costs.sum()) if costs.notna().all() and len(costs) else None,

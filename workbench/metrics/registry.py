@@ -3,6 +3,8 @@
 Spec strings exist because notebook parameters are literals: a notebook can say
 `metrics = ["bleu", "contains:返金", "regex:^\\d+$", "json_schema:schemas/reply.json"]`.
 The part after the first ":" is the factory's argument and the whole spec is the metric name.
+A name that is neither registered nor a factory spec is looked up among the installed plugins' metrics
+(the `workbench.metrics` entry points, `workbench.plugins`), which are imported only then.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
+from workbench import plugins
 from workbench.errors import InputError
 from workbench.metrics import json_answers, reference, semantic, structure, tool_calls
 from workbench.metrics.base import Metric
@@ -19,6 +22,7 @@ from workbench.values import is_blank
 
 _REGISTRY: dict[str, Metric] = {m.name: m for mod in (reference, structure, semantic, tool_calls, json_answers)
                                 for m in mod.METRICS}
+BUILTIN_METRICS: frozenset[str] = frozenset(_REGISTRY)
 
 
 def _schema_from_file(spec: str, path: str) -> Metric:
@@ -56,10 +60,42 @@ def get_metric(spec: str | Metric) -> Metric:
             raise
         except Exception as exc:  # re.error, jsonschema.SchemaError, ValueError: the argument is bad
             raise InputError(f"metric {spec!r}: {type(exc).__name__}: {exc}") from exc
+    plugin = _plugins().get(spec)
+    if plugin is not None:
+        return _load_plugin_metric(plugin)
     raise InputError(
-        f"unknown metric {spec!r}; available: {', '.join(available_metrics())}; "
+        f"unknown metric {spec!r}; available: {', '.join(sorted({*available_metrics(), *_plugins()}))}; "
         f"factories: {', '.join(p + ':<arg>' for p in FACTORIES)}"
     )
+
+
+def _plugins() -> dict[str, plugins.Plugin]:
+    """The metrics of installed plugins (read once; a plugin may not claim a built-in name)."""
+    return plugins.table(plugins.METRICS, builtins=BUILTIN_METRICS)
+
+
+def _load_plugin_metric(plugin: plugins.Plugin) -> Metric:
+    """Import a plugin's metric and register it under its entry-point name. The entry point names a
+    Metric, or a function that registers it (`register_metric`) or returns it. A plugin that replaces
+    a metric already registered is refused, and the registry is left as it was."""
+    before = registered()
+    target = plugin.load()
+    try:
+        if callable(target) and not isinstance(target, Metric):
+            target = target()
+        if isinstance(target, Metric) and _REGISTRY.get(target.name) is not target:
+            register_metric(target)
+    except Exception as exc:  # noqa: BLE001 - third-party code: one line naming the plugin
+        restore(before)
+        raise plugins.PluginError(f"{plugin.describe()}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    replaced = sorted(name for name, metric in before.items() if _REGISTRY.get(name) is not metric)
+    if replaced or plugin.name not in _REGISTRY:
+        restore(before)
+        raise plugins.PluginError(
+            f"{plugin.describe()} replaced the registered metric(s) {', '.join(replaced)}, which a plugin cannot do"
+            if replaced else f"{plugin.describe()} registered no metric named '{plugin.name}' (it must name a Metric "
+            f"called '{plugin.name}', or a function that registers or returns one)")
+    return _REGISTRY[plugin.name]
 
 
 def available_metrics() -> list[str]:
@@ -77,6 +113,17 @@ def register_metric(metric: Metric, replace: bool = False) -> Metric:
         raise ValueError(f"metric {metric.name!r} is already registered (pass replace=True)")
     _REGISTRY[metric.name] = metric
     return metric
+
+
+def registered() -> dict[str, Metric]:
+    """A copy of the registry (name -> Metric), for code that must undo what a module registered."""
+    return dict(_REGISTRY)
+
+
+def restore(snapshot: dict[str, Metric]) -> None:
+    """Make the registry exactly `snapshot` again (a plugin or metrics module that failed half-way)."""
+    _REGISTRY.clear()
+    _REGISTRY.update(snapshot)
 
 
 def unregister_metric(name: str) -> None:

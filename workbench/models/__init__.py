@@ -2,7 +2,9 @@
 
 `get_model("litellm/gpt-4o-mini", api_base=...)` returns an adapter; `make_adapter` also takes the
 folder a relative `hf/`, `vllm/` or `replay/` path resolves against (the user's project). Registering a
-provider is one line in `_PROVIDERS`; adapters import their heavy libraries lazily. The `fake/` test
+built-in provider is one line in `_PROVIDERS`; a third-party one is an entry point of the
+`workbench.adapters` group (`workbench.plugins`), looked up only for a prefix that is not built in.
+Adapters import their heavy libraries lazily. The `fake/` test
 double exists only where the test suite switches it on (`WORKBENCH_TEST_PROVIDERS=1`, set by
 tests/conftest.py so that CLI subprocesses and notebook kernels of a test inherit it): a user can
 never pick it, by mistake or as a fallback.
@@ -14,8 +16,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from workbench import plugins
 from workbench.errors import InputError, UnknownModelError
 from workbench.models.base import Adapter, Outcome, Request, Response, Sampling
 
@@ -41,8 +44,14 @@ def _registered() -> dict[str, str]:
     return _PROVIDERS
 
 
+def _plugins() -> dict[str, plugins.Plugin]:
+    """The adapters of installed plugins (read once; a plugin may not claim a built-in prefix)."""
+    return plugins.table(plugins.ADAPTERS, builtins=[*_PROVIDERS, *_TEST_PROVIDERS])
+
+
 def providers() -> list[str]:
-    return sorted(_registered())
+    """Every model prefix: the built-in ones and those of installed plugins."""
+    return sorted({*_registered(), *_plugins()})
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -51,13 +60,41 @@ def split_name(name: str) -> tuple[str, str]:
     if not sep or not model:
         raise UnknownModelError(f"model name '{name}' must look like 'provider/model' (providers: {', '.join(providers())})")
     if provider not in _registered():
-        raise UnknownModelError(f"unknown model provider '{provider}' in '{name}' (known: {', '.join(providers())})")
+        if provider not in _plugins():
+            raise UnknownModelError(f"unknown model provider '{provider}' in '{name}' (known: {', '.join(providers())})")
+        _plugin_class(provider)  # a plugin that cannot serve the name is named now, before anything runs
     return provider, model
 
 
 def adapter_class(provider: str) -> type[Adapter]:
+    if provider not in _registered():
+        return _plugin_class(provider)
     module_name, _, class_name = _registered()[provider].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def _plugin_class(provider: str) -> type[Adapter]:
+    """The adapter class of the plugin serving `provider`, imported on first use and checked against
+    the protocol (`Adapter`): a wrong object is named here, not as an AttributeError mid-run."""
+    plugin = _plugins()[provider]
+    cls = plugin.load()
+    if callable(cls) and not isinstance(cls, type):  # a factory: the plugin defers its imports to this call
+        try:
+            cls = cls()
+        except Exception as exc:  # noqa: BLE001 - third-party code: one line naming the plugin
+            raise plugins.PluginError(f"{plugin.describe()}: its factory failed: {type(exc).__name__}: {exc}"
+                                      .splitlines()[0]) from None
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise plugins.PluginError(f"{plugin.describe()} must name a subclass of workbench.Adapter (or a function "
+                                  f"returning one), got {cls!r}")
+    options_model = getattr(cls, "options_model", None)
+    if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
+        raise plugins.PluginError(f"{plugin.describe()}: {cls.__name__}.options_model must be a pydantic model "
+                                  "of the adapter's options (extra=\"forbid\")")
+    if getattr(cls, "provider", None) != provider:
+        raise plugins.PluginError(f"{plugin.describe()}: {cls.__name__}.provider is {getattr(cls, 'provider', None)!r}"
+                                  f", but the entry point registers it as '{provider}'; make them equal")
+    return cls
 
 
 def takes_api_base(name: str) -> bool:

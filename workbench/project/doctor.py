@@ -88,8 +88,18 @@ def report_lines(config: Any, params_file: Any) -> tuple[list[str], list[str]]:
           f"store: {config.store_shown}", f"reports: {config.base_dir / 'reports'}",
           f"model cache: {cache_root()} (converted local models; set WORKBENCH_CACHE_DIR to move it)",
           f"models: {', '.join(config.models())}"]
+    from workbench import plugins
+
     try:
+        found = plugins.installed()
+        if found:
+            ok.append("plugins: " + ", ".join(f"{p.name} ({'model prefix' if p.group == plugins.ADAPTERS else 'metric'}"
+                                              f", {p.distribution})" for p in found))
+        if config.metrics_module:
+            ok.append(f"metrics module: {config.metrics_module} ({', '.join(config.load_metrics_module())})")
         config.preflight(requirements=True)
     except InputError as exc:
         return ok, [str(p) for p in exc.problems]
+    except plugins.PluginError as exc:  # a plugin the configuration names cannot be used
+        return ok, [str(exc)]
     return ok, []

@@ -63,6 +63,9 @@ class MigrationConfig(ProjectParameters):
     metrics: list[str] = Field(default_factory=lambda: ["chrf", "rouge_l", "bleu", "semantic_similarity", "length_chars"],
                                description="reference metrics (see workbench.metrics); the tool-call and JSON "
                                "metrics join when the items carry expected_calls, tools or response_format")
+    metrics_module: str | None = Field(None, description="your own metrics: a .py file relative to the project, or "
+                                       "a dotted module name, that registers them with workbench.register_metric; "
+                                       "the CLI and the report's notebook load it, so `metrics` can name them")
     gate: dict[str, Any] = Field(default_factory=dict, description="gate rules inline; empty: gate_file, else the default gate")
     gate_file: str | None = Field(None, description="gate rules as a .toml or .json file (see gate.toml)")
     sample_size: int | None = Field(96, ge=1, description="items to use, stratified by language x task (None: every item)")
@@ -89,7 +92,7 @@ class MigrationConfig(ProjectParameters):
     project_dir: str | None = Field(None, description="folder relative paths resolve against (None: the project root)")
     output_dir: str | None = Field(None, description="set by `workbench report`: where verdict.json goes")
 
-    @field_validator("baseline_prompt", "judge", "gate_file", "api_base", "lifecycle_file", "labels_task",
+    @field_validator("baseline_prompt", "judge", "metrics_module", "gate_file", "api_base", "lifecycle_file", "labels_task",
                      "project_dir", "output_dir", "sample_size", "timeout_s", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -159,6 +162,16 @@ class MigrationConfig(ProjectParameters):
         return ModelSpec.with_endpoint(model, prompt, self.endpoint, options=self.model_options.get(model),
                                        base_dir=self.base_dir, timeout_s=self.timeout_s or default_timeout_s(model))
 
+    def load_metrics_module(self) -> list[str]:
+        """Register the project's own metrics (`metrics_module`) in this process, once; the names it
+        registered. Every path from data to verdict (CLI and notebook kernel) passes `preflight`, which
+        calls this first."""
+        if not self.metrics_module:
+            return []
+        from workbench.metrics.user_metrics import load_metrics_module
+
+        return load_metrics_module(self.metrics_module, self.base_dir)
+
     def prompt_for(self, index: int) -> str | None:
         prompts = self.candidate_prompts
         return prompts[0] if len(prompts) == 1 else prompts[index]
@@ -217,6 +230,7 @@ class MigrationConfig(ProjectParameters):
         from workbench.models import split_name
         from workbench.task.prompts import load_prompt
 
+        self.load_metrics_module()  # first: `metrics` and the gate may name what it registers
         problems: list[str] = []
         try:
             check_api_base(self.endpoint)
