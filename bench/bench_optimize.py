@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_optimize.py overhead [--latency 0.2] [--items 64] [--concurrency 8]
     .venv/bin/python bench/bench_optimize.py bundled [--project DIR] [--moves fewshot]
+    .venv/bin/python bench/bench_optimize.py load-once [--items 8] [--candidates 4] [--max-tokens 16] [--repeats 1]
 
 `overhead`: the rule-driven target and optimizer model (tests/optimize/rule_server.py) in a separate
 process, answering after `--latency` seconds like an API; a full optimisation (demonstrations, then
@@ -13,10 +14,17 @@ metrics, bootstrap CIs, trial records, GEPA's bookkeeping). Goal: under 5% of th
 `bundled`: re-tunes SmolLM2-135M-Instruct's `support_chat@v1` on the bundled demo data, CPU only,
 32 dev / 32 test items, chrF against the references, and prints dev and test scores of the starting
 and the optimised prompt, calls and wall time (the store in --project is reused: a re-run is free).
+
+`load-once` (issue 25): the same optimisation of an hf/ target (`--model`; demonstrations, `--items` dev
+and test items each, greedy `--max-tokens` answers, a fresh store each time) run twice in one
+process: as before, the hf/ model unloaded whenever a run's adapter closes (so every trial's run
+loads it again), and as now, loaded once for the process. Prints both wall times, the loads counted
+at `from_pretrained` and the ratio; the answers of both must be identical.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -106,6 +114,76 @@ def bundled(args: argparse.Namespace) -> dict:
             "stopped": result.stopped, "report_command": result.report_command, "load_avg": os.getloadavg()[0]}
 
 
+def load_once(args: argparse.Namespace) -> dict:
+    from transformers import AutoModelForCausalLM
+
+    from workbench.models import release_local_models
+    from workbench.models.hf_adapter import HFAdapter
+    from workbench.store import Store
+
+    real_load, loads = AutoModelForCausalLM.from_pretrained, []
+
+    def timed_load(*a, **kw):
+        started = time.perf_counter()
+        model = real_load(*a, **kw)
+        loads.append(time.perf_counter() - started)
+        return model
+
+    AutoModelForCausalLM.from_pretrained = timed_load
+    close = HFAdapter.aclose
+
+    async def close_and_unload(self):  # the behaviour before issue 25: a closed adapter unloads its model
+        await close(self)
+        release_local_models()
+
+    items = [{"item_id": f"i{i:03d}", "input": w, "reference": w.upper() + ".", "group": "ab"[i % 2]}
+             for i, w in enumerate(WORDS[: 2 * args.items])]
+    rows, answers = [], {}
+    # A first, unmeasured run pays the imports (metrics, GEPA, the store) and fills the disk cache,
+    # then the modes alternate which goes first.
+    plan = [(-1, "warm-up")] + [(r, m) for r in range(args.repeats)
+                                for m in (("reload per run", "load once") if r % 2 == 0 else ("load once", "reload per run"))]
+    for repeat, mode in plan:
+        HFAdapter.aclose = close_and_unload if mode == "reload per run" else close
+        release_local_models()
+        loads.clear()
+        folder = Path(tempfile.mkdtemp(prefix="bench-load-once-"))
+        (folder / "prompts" / "plain").mkdir(parents=True)
+        (folder / "prompts" / "plain" / "v1.toml").write_text(
+            'description = "plain"\nmode = "chat"\nsystem = "Answer in capitals."\nuser = "{input}"\n')
+        (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+        config = OptimizeConfig(
+            dataset=str(folder / "items.jsonl"), target=args.model, start_prompt="plain@v1",
+            objective="reference", metric="chrf", baseline=None, baseline_prompt=None, dev_size=args.items,
+            test_size=args.items, strata=["group"], moves=["fewshot"], max_demos=1,
+            fewshot_candidates=args.candidates, max_tokens=args.max_tokens, max_calls=2000, timeout_s=3600,
+            store=str(folder / "store.db"), prompts_dir=str(folder / "prompts"), project_dir=str(folder))
+        started, cpu = time.perf_counter(), _cpu()
+        result = optimize(config)
+        wall = time.perf_counter() - started
+        if mode == "warm-up":
+            continue
+        with Store(folder / "store.db") as store:
+            answers.setdefault(mode, []).append(
+                store.frame("SELECT cache_key, text FROM responses ORDER BY cache_key").values.tolist())
+        trials = result.trials
+        rows.append({"repeat": repeat, "mode": mode, "wall_s": round(wall, 2), "cpu_s": round(_cpu() - cpu, 2),
+                     "loads": len(loads), "load_s": round(sum(loads), 2), "trials": int(len(trials)),
+                     "runs_with_calls": int((trials["calls_made"] > 0).sum()),
+                     "calls": int(trials["calls_made"].sum()), "load_avg": round(os.getloadavg()[0], 2)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    HFAdapter.aclose = close
+    AutoModelForCausalLM.from_pretrained = real_load
+    before = [r["wall_s"] for r in rows if r["mode"] == "reload per run"]
+    now = [r["wall_s"] for r in rows if r["mode"] == "load once"]
+    return {"runs": rows, "identical_answers": answers["reload per run"] == answers["load once"],
+            "ratio_before_over_now": [round(b / n, 2) for b, n in zip(before, now)],
+            "cpu_ratio_before_over_now": [round(b["cpu_s"] / n["cpu_s"], 2) for b, n in zip(
+                [r for r in rows if r["mode"] == "reload per run"], [r for r in rows if r["mode"] == "load once"])],
+            "dev_items": args.items, "test_items": args.items, "max_tokens": args.max_tokens,
+            "fewshot_candidates": args.candidates, "model": args.model}
+
+
 def _cpu() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
@@ -123,8 +201,15 @@ def main() -> None:
     demo.add_argument("--moves", default="fewshot")
     demo.add_argument("--optimizer-model", default=None)
     demo.add_argument("--max-calls", type=int, default=400)
+    once = sub.add_parser("load-once")
+    once.add_argument("--items", type=int, default=8, help="dev items, and as many test items")
+    once.add_argument("--candidates", type=int, default=4, help="demonstration sets tried")
+    once.add_argument("--max-tokens", type=int, default=16)
+    once.add_argument("--repeats", type=int, default=1)
+    once.add_argument("--model", default="hf/smollm2-135m-instruct", help="the hf/ target")
     args = parser.parse_args()
-    print(json.dumps(overhead(args) if args.mode == "overhead" else bundled(args), indent=2, default=str))
+    run = {"overhead": overhead, "bundled": bundled, "load-once": load_once}[args.mode]
+    print(json.dumps(run(args), indent=2, default=str))
 
 
 if __name__ == "__main__":

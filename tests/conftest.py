@@ -25,6 +25,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
                                     red=under_ci(), yellow=not under_ci())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _local_models_released_after_each_module():
+    """Local models stay loaded across adapters of a process (workbench.models.loaded_models); a test
+    module's models go when it ends, so memory does not grow over the run and load counts start afresh."""
+    yield
+    from workbench.models.loaded_models import release_local_models
+
+    release_local_models()
+
+
 @pytest.fixture
 def store_location(tmp_path):
     """Where a test's store lives: a SQLite file here, a PostgreSQL URL in tests/store."""

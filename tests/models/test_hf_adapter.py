@@ -172,9 +172,10 @@ def test_batched_greedy_matches_one_by_one(smol):
 
 
 def sharing(adapter, **options):
-    """Another adapter on the same loaded model (no second load)."""
+    """Another adapter on the same loaded model: decoding options do not load it again."""
     other = get_model(SMOL, device="cpu", **options)
-    other._loaded, other._lock = adapter._loaded, adapter._lock
+    asyncio.run(other.prepare())
+    assert other._loaded is adapter._loaded
     return other
 
 

@@ -8,6 +8,7 @@ answers with vLLM's output shape (RequestOutput.prompt_token_ids, .outputs[0].te
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.machinery
 import sys
 import types
@@ -19,6 +20,7 @@ from workbench.errors import InputError, ModelCallError
 from workbench.models import Request, Response, Sampling, get_model
 from workbench.models import vllm_adapter
 from workbench.models.hf_adapter import sample_seed
+from workbench.models.loaded_models import loaded_local_models, release_local_models
 
 
 def test_without_vllm_the_error_says_how_to_install_it(monkeypatch):
@@ -89,7 +91,10 @@ def fake_vllm(monkeypatch, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "chat_template.jinja").write_text("{{ messages }}")
-    return folder
+    release_local_models()  # every test starts its own stand-in engine (the folders' content is the same)
+    yield folder
+    gc.collect()  # adapters a test never closed let go of their engine
+    release_local_models()
 
 
 def test_requests_translate_to_sampling_params_and_back(fake_vllm):
@@ -218,3 +223,23 @@ def test_vllm_cache_keys_and_completion_prompts_with_tools(fake_vllm):
     assert adapter.key_payload(ask("k", "Hi", tools=(WEATHER,)))["local_rendering"] == "local-tools-v1"
     with pytest.raises(InputError, match="completion prompt"):
         adapter.key_payload(Request("c", prompt="Q:", tools=(WEATHER,)))
+
+
+def test_one_engine_per_weights_and_engine_options(fake_vllm):
+    """The optimizer and the judge build an adapter per run: they share one engine (vLLM claims most
+    of the GPU, two engines would not fit); other engine options start another; released, it stops."""
+    first = get_model(f"vllm/{fake_vllm}")
+    asyncio.run(first.generate([Request("a", prompt="Once")], 30))
+    asyncio.run(first.aclose())
+    again = get_model(f"vllm/{fake_vllm}", batch_size=8)  # a decoding option: the same engine
+    asyncio.run(again.generate([Request("b", prompt="Twice")], 30))
+    assert len(_LLM.instances) == 1 and len(_LLM.instances[0].calls) == 2
+    other = get_model(f"vllm/{fake_vllm}", dtype="float16")
+    asyncio.run(other.prepare())
+    assert len(_LLM.instances) == 2
+    assert sorted(m["dtype"] for m in loaded_local_models()) == ["auto", "float16"]
+    asyncio.run(again.aclose())
+    asyncio.run(other.aclose())
+    assert len(release_local_models()) == 2 and loaded_local_models() == []
+    asyncio.run(get_model(f"vllm/{fake_vllm}").prepare())
+    assert len(_LLM.instances) == 3  # started again after the release

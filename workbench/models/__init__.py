@@ -4,7 +4,8 @@
 folder a relative `hf/`, `vllm/` or `replay/` path resolves against (the user's project). Registering a
 built-in provider is one line in `_PROVIDERS`; a third-party one is an entry point of the
 `workbench.adapters` group (`workbench.plugins`), looked up only for a prefix that is not built in.
-Adapters import their heavy libraries lazily. The `fake/` test
+Adapters import their heavy libraries lazily. Local models (`hf/`, `vllm/`) stay loaded across
+adapters of one process; `release_local_models()` unloads them. The `fake/` test
 double exists only where the test suite switches it on (`WORKBENCH_TEST_PROVIDERS=1`, set by
 tests/conftest.py so that CLI subprocesses and notebook kernels of a test inherit it): a user can
 never pick it, by mistake or as a fallback.
@@ -21,9 +22,10 @@ from pydantic import BaseModel, ValidationError
 from workbench import plugins
 from workbench.errors import InputError, UnknownModelError
 from workbench.models.base import Adapter, Outcome, Request, Response, Sampling
+from workbench.models.loaded_models import loaded_local_models, release_local_models
 
-__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "default_timeout_s", "get_model", "make_adapter",
-           "providers", "split_name", "takes_api_base"]
+__all__ = ["Adapter", "Outcome", "Request", "Response", "Sampling", "default_timeout_s", "get_model", "loaded_local_models",
+           "make_adapter", "providers", "release_local_models", "split_name", "takes_api_base"]
 
 # provider -> "module:Class"; the module is imported only when the provider is used.
 _PROVIDERS: dict[str, str] = {

@@ -1,8 +1,11 @@
 """`hf/<folder | .gguf | bundled name>`: a local transformers model, batched, offline.
 
-The model loads lazily on the first `generate` (or `prepare`), from disk only, and stays loaded
-until `aclose`. Requests decode together in a batch that stays full (continuous batching: a
-finished row's slot goes to the next waiting request at once, see `_Decoder`); greedy decoding
+The model loads lazily on the first `generate` (or `prepare`), from disk only, once per process:
+adapters of the same weights, dtype and device share it (`loaded_models`), so the optimizer's trials
+and a judge's rounds do not load it again; `aclose` leaves it loaded, idle, until
+`release_local_models()` or a new model needing its memory. Requests decode together in a batch
+that stays full (continuous batching: a finished row's slot goes to the next waiting request at
+once, see `_Decoder`); greedy decoding
 when temperature is 0, with the same outputs as one request at a time. Sampling draws each request's tokens from its own seeded generator (Gumbel-max, exact for
 temperature and top-p), so a sample is reproducible from (seed, sample_index) whatever else
 shares its batch. Generation runs in a worker thread and stops early at a deadline or when the
@@ -17,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import gc
 import hashlib
 import inspect
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -33,6 +36,7 @@ from workbench.errors import InputError, ModelCallError
 from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.models.local_chat import (CHAT_TEMPLATE, HERMES, completion_problem, local_key_payload, render_chat,
                                          render_without_template, rendering_note, template_takes_tools)
+from workbench.models.loaded_models import LoadKey, acquire, release, weights_bytes
 from workbench.models.local_models import LocalModelSource, locate_local_model, resolve_local_model
 from workbench.models.tool_parsing import read_calls
 
@@ -81,6 +85,8 @@ class _Loaded:
     tools_in_template: bool = False  # the chat template renders `tools` (else: the Hermes system prompt)
     plain_cache: bool = False  # every cache layer grows plainly (no sliding window): prefixes can be shared
     prefix: "_Prefix | None" = None  # the last shared prompt beginning, kept across calls
+    # One batch at a time on the model, whichever adapter sends it (adapters share a loaded model).
+    busy: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -123,7 +129,8 @@ class HFAdapter(Adapter):
         self.max_batch = self.slots * CALL_BATCHES
         self.dtype = options.dtype or _default_dtype(self.device)
         self._loaded: _Loaded | None = None
-        self._lock = threading.Lock()  # one load, one batch at a time, whatever the caller does
+        self._lock = threading.Lock()  # one acquire, one batch at a time, whatever the caller does
+        self._held: weakref.finalize | None = None  # lets go of the shared model: aclose, or when garbage
         self._warned_plain = False
         # Work done since loading: prefill passes, decode steps and rows decoded in them (their
         # ratio to steps * slots is how full the batch stayed).
@@ -147,7 +154,13 @@ class HFAdapter(Adapter):
 
     @property
     def load_seconds(self) -> float | None:
+        """How long loading the model took (in this process, by whichever adapter loaded it)."""
         return self._loaded.load_s if self._loaded else None
+
+    def load_key(self) -> LoadKey:
+        """What this adapter's loaded model is shared by: the weights' content, dtype and device."""
+        return LoadKey(self.provider, self.ref.weights_hash, (("dtype", self.dtype), ("device", self.device)),
+                       name=f"{self.name} ({self.dtype}, {self.device})")
 
     async def prepare(self) -> None:
         """Convert (first time only) and load the model now, outside any call's timeout."""
@@ -173,11 +186,19 @@ class HFAdapter(Adapter):
     def _ensure_loaded(self) -> _Loaded:
         if self._loaded is not None:
             return self._loaded
+        key = self.load_key()
+        source = resolve_local_model(self.ref)  # converts a GGUF the first time only
+        self._loaded = acquire(key, lambda: self._load(source),
+                               need_bytes=lambda: weights_bytes(source.path, self.dtype))
+        self._held = weakref.finalize(self, release, key)  # an adapter never closed still lets go
+        return self._loaded
+
+    def _load(self, source: LocalModelSource) -> _Loaded:
+        """Read the weights and tokenizer from disk (called by `loaded_models.acquire`, once per process)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         start = time.perf_counter()
-        source = resolve_local_model(self.ref)
         tokenizer = AutoTokenizer.from_pretrained(str(source.path), local_files_only=True)
         tokenizer.padding_side = "left"
         model = AutoModelForCausalLM.from_pretrained(str(source.path), local_files_only=True,
@@ -197,22 +218,21 @@ class HFAdapter(Adapter):
                         "does not apply them", self.name, ", ".join(ignored))
         tools_in_template = source.chat_template and template_takes_tools(tokenizer)
         plain_cache = _plain_cache(model)
-        self._loaded = _Loaded(source, tokenizer, model, eos_ids, int(tokenizer.pad_token_id),
-                               getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start,
-                               tools_in_template, plain_cache)
-        log.info("loaded %s from %s in %.1f s (%s, %s; tools %s)", self.name, source.path, self._loaded.load_s,
+        loaded = _Loaded(source, tokenizer, model, eos_ids, int(tokenizer.pad_token_id),
+                         getattr(model.config, "max_position_embeddings", None), time.perf_counter() - start,
+                         tools_in_template, plain_cache)
+        log.info("loaded %s from %s in %.1f s (%s, %s; tools %s)", self.name, source.path, loaded.load_s,
                  self.device, self.dtype, "through its chat template" if tools_in_template else
                  "in the Hermes-style system prompt (its chat template has no tools block)")
-        return self._loaded
+        return loaded
 
     def _unload(self) -> None:
+        """This adapter lets go of the shared model (it stays loaded for the next adapter, see loaded_models)."""
         with self._lock:
             self._loaded = None
-            gc.collect()
-            if self.device.startswith("cuda"):
-                import torch
-
-                torch.cuda.empty_cache()
+            held, self._held = self._held, None
+        if held is not None:
+            held()
 
     # --- generation ---------------------------------------------------------------------------
 
@@ -228,24 +248,29 @@ class HFAdapter(Adapter):
             # Loading does not count against the call. The decoder stops a little before the call
             # layer's own limit, so that the answers already finished are handed back, not dropped.
             deadline = time.monotonic() + timeout_s - min(DEADLINE_MARGIN_S, 0.1 * timeout_s)
-            outcomes: list[Outcome | None] = [None] * len(requests)
-            items: list[_Prepared] = []
-            for index, request in enumerate(requests):
-                prepared = self._prepare(loaded, index, request)
-                if isinstance(prepared, ModelCallError):
-                    outcomes[index] = prepared
-                else:
-                    items.append(prepared)
-            if items:
-                try:
-                    decoder = _Decoder(self, loaded, deadline, timeout_s, cancel)
-                except ImportError as exc:  # transformers before 4.56 has no DynamicLayer / logits_to_keep
-                    return [ModelCallError("unavailable", f"{self.name} needs transformers >= 5.17 (as "
-                                           f"pyproject.toml says): {exc}")] \
-                        * len(requests)
-                for index, outcome in decoder.run(items).items():
-                    outcomes[index] = outcome
-            return [o if o is not None else ModelCallError("bad_output", "no outcome") for o in outcomes]
+            with loaded.busy:  # another adapter's batch on the same model finishes first
+                return self._decode(loaded, requests, timeout_s, deadline, cancel)
+
+    def _decode(self, loaded: _Loaded, requests: list[Request], timeout_s: float, deadline: float,
+                cancel: threading.Event) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        items: list[_Prepared] = []
+        for index, request in enumerate(requests):
+            prepared = self._prepare(loaded, index, request)
+            if isinstance(prepared, ModelCallError):
+                outcomes[index] = prepared
+            else:
+                items.append(prepared)
+        if items:
+            try:
+                decoder = _Decoder(self, loaded, deadline, timeout_s, cancel)
+            except ImportError as exc:  # transformers before 4.56 has no DynamicLayer / logits_to_keep
+                return [ModelCallError("unavailable", f"{self.name} needs transformers >= 5.17 (as "
+                                       f"pyproject.toml says): {exc}")] \
+                    * len(requests)
+            for index, outcome in decoder.run(items).items():
+                outcomes[index] = outcome
+        return [o if o is not None else ModelCallError("bad_output", "no outcome") for o in outcomes]
 
     def _prepare(self, loaded: _Loaded, index: int, request: Request) -> _Prepared | ModelCallError:
         """Render and tokenize one request; a request the model cannot take fails alone."""

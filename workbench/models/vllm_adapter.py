@@ -14,6 +14,10 @@ GuidedDecodingParams(...)` before vLLM 0.10.2): a response_format's schema (or a
 for tool_choice "required" or a named function a schema of the calls, `[{"name", "arguments"}, ...]`
 (one object for a named function), the way vLLM's own server enforces them. The calls are read back
 by the same parser as `hf/`.
+
+The engine starts once per process for the same weights and engine options (`loaded_models`): the
+optimizer's trials and a judge's rounds reuse it, and a second engine never claims the GPU beside
+an idle first one (it is shut down first).
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ import asyncio
 import importlib.util
 import threading
 import time
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +37,7 @@ from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.items.fields import json_schema, response_schema
 from workbench.items.tool_calls import function_of
 from workbench.models.hf_adapter import sample_seed
+from workbench.models.loaded_models import LoadKey, acquire, release
 from workbench.models.local_chat import (completion_problem, local_key_payload, render_chat, render_without_template,
                                          rendering_note, template_takes_tools)
 from workbench.models.local_models import has_chat_template, locate_local_model, resolve_local_model
@@ -50,6 +57,14 @@ class VLLMOptions(BaseModel):
     batch_size: int = Field(256, ge=1)  # requests per generate call; vLLM batches them itself
 
 
+@dataclass
+class _Engine:
+    llm: Any
+    chat_template: bool
+    tools_in_template: bool
+    busy: threading.Lock = field(default_factory=threading.Lock)  # one generate at a time, whichever adapter
+
+
 class VLLMAdapter(Adapter):
     provider = "vllm"
     options_model = VLLMOptions
@@ -63,9 +78,8 @@ class VLLMAdapter(Adapter):
         super().__init__(model, options)
         self.ref = locate_local_model(model, base_dir=base_dir)
         self.max_batch = options.batch_size
-        self._llm: Any = None
-        self._chat_template = False
-        self._tools_in_template = False
+        self._engine_held: _Engine | None = None
+        self._held: weakref.finalize | None = None  # lets go of the shared engine: aclose, or when garbage
         self._lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
@@ -84,72 +98,100 @@ class VLLMAdapter(Adapter):
         return await asyncio.to_thread(self._generate_sync, list(requests))
 
     async def aclose(self) -> None:
+        """Let go of the shared engine; it stays up for the next adapter (`release_local_models()` stops it)."""
         with self._lock:
-            self._llm = None
-        import gc
+            self._engine_held = None
+            held, self._held = self._held, None
+        if held is not None:
+            held()
 
-        gc.collect()
+    def load_key(self) -> LoadKey:
+        """The engine is shared by adapters of the same weights and engine options (not batch_size)."""
+        options = self.options
+        return LoadKey(self.provider, self.ref.weights_hash,
+                       (("dtype", options.dtype), ("tensor_parallel_size", options.tensor_parallel_size),
+                        ("gpu_memory_utilization", options.gpu_memory_utilization),
+                        ("max_model_len", options.max_model_len), ("device", "cuda")),
+                       name=f"{self.name} (vLLM, {options.dtype})")
 
-    def _engine_locked(self) -> Any:
+    def _engine_locked(self) -> _Engine:
         with self._lock:
             return self._engine()
 
-    def _engine(self) -> Any:
-        if self._llm is None:
-            try:
-                from vllm import LLM
-            except ImportError as exc:
-                raise InputError(f"model '{self.name}': `import vllm` failed ({exc}). {INSTALL_HINT}") from None
-            source = resolve_local_model(self.ref)
-            options = self.options
-            self._llm = LLM(model=str(source.path), tokenizer=str(source.path), dtype=options.dtype,
-                            tensor_parallel_size=options.tensor_parallel_size,
-                            gpu_memory_utilization=options.gpu_memory_utilization,
-                            max_model_len=options.max_model_len, seed=0)
-            self._chat_template = has_chat_template(source.path)
-            self._tools_in_template = self._chat_template and template_takes_tools(self._llm.get_tokenizer())
-        return self._llm
+    def _engine(self) -> _Engine:
+        if self._engine_held is None:
+            key = self.load_key()
+            self._engine_held = acquire(key, self._start, need_bytes=self._claimed_bytes)
+            self._held = weakref.finalize(self, release, key)
+        return self._engine_held
+
+    def _start(self) -> _Engine:
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise InputError(f"model '{self.name}': `import vllm` failed ({exc}). {INSTALL_HINT}") from None
+        source = resolve_local_model(self.ref)
+        options = self.options
+        llm = LLM(model=str(source.path), tokenizer=str(source.path), dtype=options.dtype,
+                  tensor_parallel_size=options.tensor_parallel_size,
+                  gpu_memory_utilization=options.gpu_memory_utilization,
+                  max_model_len=options.max_model_len, seed=0)
+        chat_template = has_chat_template(source.path)
+        return _Engine(llm, chat_template, chat_template and template_takes_tools(llm.get_tokenizer()))
+
+    def _claimed_bytes(self) -> int | None:
+        """vLLM claims this share of the GPU's memory for itself, whatever the model's size."""
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        return int(self.options.gpu_memory_utilization * torch.cuda.mem_get_info()[1])
 
     def _generate_sync(self, requests: list[Request]) -> list[Outcome]:
         with self._lock:
             try:
-                llm = self._engine()
+                engine = self._engine()
             except InputError as exc:
                 return [ModelCallError("unavailable", str(exc))] * len(requests)
             except Exception as exc:
                 return [ModelCallError("unavailable", f"could not start vLLM for {self.name}: "
                                        f"{type(exc).__name__}: {exc}")] * len(requests)
-            from vllm import SamplingParams
+            with engine.busy:
+                return self._generate_on(engine, requests)
 
-            outcomes: list[Outcome | None] = [None] * len(requests)
-            prompts, params, indices = [], [], []
-            tokenizer = llm.get_tokenizer()
-            for index, request in enumerate(requests):
-                prompt = self._prompt(tokenizer, request)
-                if isinstance(prompt, ModelCallError):
-                    outcomes[index] = prompt
-                    continue
-                sampling = request.sampling
-                params.append(SamplingParams(
-                    n=1, temperature=sampling.temperature, top_p=sampling.top_p if not sampling.greedy else 1.0,
-                    max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
-                    seed=None if sampling.greedy else sample_seed(request), **structured_outputs(request)))
-                prompts.append(prompt)
-                indices.append(index)
-            if prompts:
-                started = time.perf_counter()
-                try:
-                    results = llm.generate(prompts, params, use_tqdm=False)
-                except Exception as exc:
-                    error = ModelCallError("unavailable", f"vLLM failed: {type(exc).__name__}: {exc}")
-                    results = [error] * len(prompts)
-                per_item = (time.perf_counter() - started) / len(prompts)
-                for index, result in zip(indices, results):
-                    outcomes[index] = result if isinstance(result, ModelCallError) \
-                        else self._response(requests[index], result, per_item)
-            return [o if o is not None else ModelCallError("bad_output", "no outcome") for o in outcomes]
+    def _generate_on(self, engine: _Engine, requests: list[Request]) -> list[Outcome]:
+        from vllm import SamplingParams
 
-    def _prompt(self, tokenizer: Any, request: Request) -> dict[str, Any] | ModelCallError:
+        llm = engine.llm
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        prompts, params, indices = [], [], []
+        tokenizer = llm.get_tokenizer()
+        for index, request in enumerate(requests):
+            prompt = self._prompt(engine, tokenizer, request)
+            if isinstance(prompt, ModelCallError):
+                outcomes[index] = prompt
+                continue
+            sampling = request.sampling
+            params.append(SamplingParams(
+                n=1, temperature=sampling.temperature, top_p=sampling.top_p if not sampling.greedy else 1.0,
+                max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
+                seed=None if sampling.greedy else sample_seed(request), **structured_outputs(request)))
+            prompts.append(prompt)
+            indices.append(index)
+        if prompts:
+            started = time.perf_counter()
+            try:
+                results = llm.generate(prompts, params, use_tqdm=False)
+            except Exception as exc:
+                error = ModelCallError("unavailable", f"vLLM failed: {type(exc).__name__}: {exc}")
+                results = [error] * len(prompts)
+            per_item = (time.perf_counter() - started) / len(prompts)
+            for index, result in zip(indices, results):
+                outcomes[index] = result if isinstance(result, ModelCallError) \
+                    else self._response(engine, requests[index], result, per_item)
+        return [o if o is not None else ModelCallError("bad_output", "no outcome") for o in outcomes]
+
+    def _prompt(self, engine: _Engine, tokenizer: Any, request: Request) -> dict[str, Any] | ModelCallError:
         """The same rendering as the hf adapter: chat template (with tools when it takes them) when
         there is one, else plain text."""
         problem = completion_problem(request)
@@ -159,16 +201,16 @@ class VLLMAdapter(Adapter):
             return {"prompt": request.prompt}
         if not request.messages:
             return ModelCallError("bad_request", f"request {request.item_id} has neither messages nor a prompt")
-        if self._chat_template:
+        if engine.chat_template:
             try:
-                text = render_chat(tokenizer, request, self._tools_in_template)
+                text = render_chat(tokenizer, request, engine.tools_in_template)
             except Exception as exc:  # a template that refuses these turns (roles, order)
                 return ModelCallError("bad_request", f"the chat template of {self.name} cannot render request "
                                       f"{request.item_id}: {type(exc).__name__}: {exc}")
             return {"prompt_token_ids": list(tokenizer(text, add_special_tokens=False)["input_ids"])}
         return {"prompt": render_without_template(request)}
 
-    def _response(self, request: Request, result: Any, latency_s: float) -> Outcome:
+    def _response(self, engine: _Engine, request: Request, result: Any, latency_s: float) -> Outcome:
         if not result.outputs:
             return ModelCallError("bad_output", "vLLM returned no completion")
         completion = result.outputs[0]
@@ -176,7 +218,7 @@ class VLLMAdapter(Adapter):
         if reason not in ("stop", "length"):
             return ModelCallError("server", f"vLLM finished with '{reason}'")
         text, calls, reason = read_calls(request, completion.text, reason)
-        note = rendering_note(request, self._tools_in_template)
+        note = rendering_note(request, engine.tools_in_template)
         return Response(text=text, finish_reason=reason, tool_calls=calls,
                         prompt_tokens=len(result.prompt_token_ids or []) or None,
                         completion_tokens=len(completion.token_ids), cost_usd=None, latency_s=latency_s,

@@ -1,0 +1,38 @@
+"""Counting real weight loads, and today's-before behaviour for comparison: helpers for the tests
+that check a local model is loaded once per process (tests/optimize, tests/judges)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.models.hf_adapter import HFAdapter
+from workbench.models.loaded_models import release_local_models
+
+
+def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every real `AutoModelForCausalLM.from_pretrained` of the process from now on (the folder it
+    read), the weights still loaded for real."""
+    from transformers import AutoModelForCausalLM
+
+    real = AutoModelForCausalLM.from_pretrained
+    loads: list[str] = []
+
+    def counting(path, *args, **kwargs):
+        loads.append(Path(str(path)).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", counting)
+    return loads
+
+
+def reload_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The behaviour before models were shared: a closed hf/ adapter's model is unloaded at once,
+    so the next run (trial, judge call) loads it again."""
+    close = HFAdapter.aclose
+
+    async def close_and_unload(self: HFAdapter) -> None:
+        await close(self)
+        release_local_models()
+
+    monkeypatch.setattr(HFAdapter, "aclose", close_and_unload)
