@@ -21,6 +21,7 @@ from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Response
 from tests.store.historic_schema import POSTGRES_SCRIPTS
 from workbench.store import (MIGRATIONS, POSTGRES_MIGRATIONS, PostgresStore, SQLiteStore, Store, open_store)
+from workbench.store.ddl import INTEGER, REAL, TEXT, AddColumn, optional, postgres_script
 from workbench.store.schema import TABLES
 
 # The DDL that made the PostgreSQL stores in the field: as it shipped up to version 5, then generated.
@@ -175,10 +176,10 @@ def test_a_postgres_store_written_by_the_previous_schema_gains_added_columns(pg_
     """A next migration that adds columns: named-column inserts keep working on the migrated store."""
     _at_version(pg_url, len(MIGRATIONS))
     _write_as_version_1(pg_url)
-    added = ("ALTER TABLE responses ADD COLUMN reasoning_tokens BIGINT;\n"
-             "ALTER TABLE items ADD COLUMN split TEXT;\nALTER TABLE labels ADD COLUMN ui_version TEXT;\n"
-             "ALTER TABLE run_items ADD COLUMN note TEXT;\nALTER TABLE judgments ADD COLUMN judge_latency_s DOUBLE PRECISION")
-    monkeypatch.setattr("workbench.store.postgres.MIGRATIONS", [*MIGRATIONS, "-- sqlite side"])
+    added = postgres_script((AddColumn("responses", optional("reasoning_tokens", INTEGER)),
+                             AddColumn("items", optional("split", TEXT)), AddColumn("labels", optional("ui_version", TEXT)),
+                             AddColumn("run_items", optional("note", TEXT)),
+                             AddColumn("judgments", optional("judge_latency_s", REAL))))
     monkeypatch.setattr("workbench.store.postgres.POSTGRES_MIGRATIONS", [*POSTGRES_MIGRATIONS, added])
     with open_store(pg_url, create=False) as s:
         assert s.schema_version == len(MIGRATIONS) + 1
