@@ -172,17 +172,12 @@ class SQLiteStore(BaseStore):
         with self._locked():
             current = schema_version(self.conn)
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if schema_version(self.conn) < version:  # another process may have migrated meanwhile
+                with self._writing() as conn:
+                    if schema_version(conn) < version:  # another process may have migrated meanwhile
                         for statement in script.split(";\n"):
                             if statement.strip():
-                                self.conn.execute(statement)
-                        self.conn.execute(f"PRAGMA user_version={version}")
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
+                                conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version={version}")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
