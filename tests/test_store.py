@@ -10,7 +10,11 @@ import pytest
 
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Response
+from tests.store.historic_schema import SQLITE_SCRIPTS
 from workbench.store import MIGRATIONS, Store
+
+# The SQL that made the stores in the field: as it shipped up to version 5, then generated.
+SHIPPED = [*SQLITE_SCRIPTS, *MIGRATIONS[len(SQLITE_SCRIPTS):]]
 
 
 def _schema(path) -> str:
@@ -33,6 +37,15 @@ def test_schema_is_pinned(tmp_path):
         assert s.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     digest = hashlib.sha256(_schema(tmp_path / "s.db").encode()).hexdigest()
     assert digest == PINNED_SCHEMA_SHA256, f"schema changed (sha256 {digest}):\n{_schema(tmp_path / 's.db')}"
+
+
+@pytest.mark.parametrize("k", range(1, len(SQLITE_SCRIPTS) + 1))
+def test_the_generated_ddl_is_the_sql_that_shipped(tmp_path, k):
+    """Up to every shipped version, the scripts generated from the one declaration make a store whose
+    schema (CREATE text, comments and all) is the one the hand-written SQL made."""
+    _at_version(tmp_path / "shipped.db", k, SQLITE_SCRIPTS).close()
+    _at_version(tmp_path / "generated.db", k, MIGRATIONS).close()
+    assert _schema(tmp_path / "generated.db") == _schema(tmp_path / "shipped.db")
 
 
 def test_reopen_does_not_remigrate(tmp_path):
@@ -77,10 +90,10 @@ def test_run_frame_shows_response_or_latest_error(store):
 
 # ---- migrations: a store written by an earlier schema opens, keeps its data, and is migrated ------
 def _at_version(path, k: int, migrations=None) -> sqlite3.Connection:
-    """A store file as schema version k wrote it: only the first k migrations applied (raw SQL, not
-    the Store, so the test does not trust the code it tests)."""
+    """A store file as schema version k wrote it: only the first k migrations applied (raw SQL as it
+    shipped, not the Store, so the test does not trust the code it tests)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for script in (migrations or MIGRATIONS)[:k]:
+    for script in (migrations or SHIPPED)[:k]:
         conn.executescript(script)
     conn.execute(f"PRAGMA user_version={k}")
     return conn

@@ -19,8 +19,13 @@ from tests.test_store import (_trial, test_claims_are_exclusive_until_released_o
                               test_run_frame_shows_response_or_latest_error, test_runs_frame_run_spec_and_models)
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Response
+from tests.store.historic_schema import POSTGRES_SCRIPTS
 from workbench.store import (MIGRATIONS, POSTGRES_MIGRATIONS, PostgresStore, SQLiteStore, Store, open_store)
+from workbench.store.ddl import INTEGER, REAL, TEXT, AddColumn, optional, postgres_script
 from workbench.store.schema import TABLES
+
+# The DDL that made the PostgreSQL stores in the field: as it shipped up to version 5, then generated.
+SHIPPED = [*POSTGRES_SCRIPTS, *POSTGRES_MIGRATIONS[len(POSTGRES_SCRIPTS):]]
 
 # The tests imported above (tests/test_store.py) take the `store` fixture: tests/store/conftest.py
 # gives them a PostgreSQL store, so the SQLite store's contract is checked on PostgreSQL too.
@@ -47,12 +52,18 @@ def _pg_schema(url: str) -> str:
     return "\n".join(" ".join(map(str, row)) for row in [*columns, *indexes, *constraints])
 
 
-# Pinned like the SQLite schema: a change means a new numbered migration in BOTH lists and this hash updated.
+# Pinned like the SQLite schema: a change means a new numbered migration in store/schema.py and this hash updated.
 PINNED_POSTGRES_SCHEMA_SHA256 = "904d801e220a67a56460f1c90eb12a366343cf551a9fba9eb837a6f078a2d2b3"  # 5: tool_calls_json
 
 
-def test_every_schema_version_has_postgres_ddl():
-    assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
+def test_the_generated_ddl_gives_the_schema_that_shipped_at_every_version(pg_cluster):
+    """The PostgreSQL scripts generated from the one declaration make, version by version, the same
+    columns (types, nullability, defaults, identity), indexes and constraints the hand-written DDL made."""
+    for k in range(1, len(POSTGRES_SCRIPTS) + 1):
+        shipped, generated = pg_cluster.create_database(), pg_cluster.create_database()
+        _at_version(shipped, k, POSTGRES_SCRIPTS)
+        _at_version(generated, k, POSTGRES_MIGRATIONS)
+        assert _pg_schema(generated) == _pg_schema(shipped), f"version {k}"
 
 
 def test_postgres_schema_is_pinned(pg_url):
@@ -85,11 +96,12 @@ def test_postgres_has_the_sqlite_tables_columns_and_indexes(pg_url, tmp_path):
     assert pg_indexes == lite_indexes
 
 
-def _at_version(url: str, k: int) -> None:
-    """A database as schema version k wrote it (raw SQL, not the store, so the test does not trust it)."""
+def _at_version(url: str, k: int, migrations: list[str] | None = None) -> None:
+    """A database as schema version k wrote it (raw SQL as it shipped, not the store, so the test does
+    not trust the code it tests)."""
     with _connect(url) as conn, conn.transaction():
         conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
-        for version, script in enumerate(POSTGRES_MIGRATIONS[:k], start=1):
+        for version, script in enumerate((migrations or SHIPPED)[:k], start=1):
             conn.execute(script)
             conn.execute("INSERT INTO schema_version VALUES (%s, %s)", (version, 1_700_000_000.0))
 
@@ -150,7 +162,6 @@ def test_a_failing_postgres_migration_leaves_the_store_untouched(pg_url, monkeyp
     _at_version(pg_url, len(MIGRATIONS))
     _write_as_version_1(pg_url)
     bad = "ALTER TABLE responses ADD COLUMN x BIGINT;\nALTER TABLE nope ADD COLUMN y BIGINT"
-    monkeypatch.setattr("workbench.store.postgres.MIGRATIONS", [*MIGRATIONS, "ALTER TABLE nope ADD COLUMN y INTEGER"])
     monkeypatch.setattr("workbench.store.postgres.POSTGRES_MIGRATIONS", [*POSTGRES_MIGRATIONS, bad])
     with pytest.raises(StoreError, match="nope"):
         open_store(pg_url)
@@ -165,10 +176,10 @@ def test_a_postgres_store_written_by_the_previous_schema_gains_added_columns(pg_
     """A next migration that adds columns: named-column inserts keep working on the migrated store."""
     _at_version(pg_url, len(MIGRATIONS))
     _write_as_version_1(pg_url)
-    added = ("ALTER TABLE responses ADD COLUMN reasoning_tokens BIGINT;\n"
-             "ALTER TABLE items ADD COLUMN split TEXT;\nALTER TABLE labels ADD COLUMN ui_version TEXT;\n"
-             "ALTER TABLE run_items ADD COLUMN note TEXT;\nALTER TABLE judgments ADD COLUMN judge_latency_s DOUBLE PRECISION")
-    monkeypatch.setattr("workbench.store.postgres.MIGRATIONS", [*MIGRATIONS, "-- sqlite side"])
+    added = postgres_script((AddColumn("responses", optional("reasoning_tokens", INTEGER)),
+                             AddColumn("items", optional("split", TEXT)), AddColumn("labels", optional("ui_version", TEXT)),
+                             AddColumn("run_items", optional("note", TEXT)),
+                             AddColumn("judgments", optional("judge_latency_s", REAL))))
     monkeypatch.setattr("workbench.store.postgres.POSTGRES_MIGRATIONS", [*POSTGRES_MIGRATIONS, added])
     with open_store(pg_url, create=False) as s:
         assert s.schema_version == len(MIGRATIONS) + 1

@@ -4,7 +4,8 @@ All SQL lives in this package. `BaseStore` (store/base.py) is the interface; `SQ
 the default) and `PostgresStore` (a server shared by a team of raters) implement it. `open_store`
 picks one by location: a `postgresql://` or `postgres://` URL is a PostgreSQL database, anything
 else a SQLite file. `Store` is the SQLite backend (a path, as always). Schema changes are numbered
-migrations appended to `MIGRATIONS` and `POSTGRES_MIGRATIONS` together (store/schema.py).
+migrations appended to `SCHEMA` (store/schema.py), declared once: `MIGRATIONS` (SQLite) and
+`POSTGRES_MIGRATIONS` are written from it.
 """
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 `BaseStore` is the interface the rest of the workbench uses: methods grouped by concept (datasets,
 runs, responses, judgments, labels), plain Python values and DataFrames in and out, no SQL outside
 the store package. A backend (SQLite, or PostgreSQL for teams of raters) implements the abstract
-methods: opening, migrating and the writes whose SQL or locking differ. Reads and writes that both
-databases run as the same `?` statements are written here, once.
+methods: opening, migrating, a write transaction (`_writing`) and the writes whose SQL or locking
+really differ (a run's planned calls, claims, labels). Reads and writes that both databases run as
+the same `?` statements are written here, once.
 """
 from __future__ import annotations
 
@@ -12,25 +13,47 @@ import json
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ContextManager, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from workbench.items.tool_calls import ToolCall, calls_from_json
+from workbench.items.tool_calls import ToolCall, calls_from_json, calls_to_json
 from workbench.models.base import Response
 from workbench.values import is_missing
-from workbench.store.schema import (LABEL_COLUMNS, LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS, RUN_ROWS,
-                                    TRIAL_COLUMNS)
+from workbench.store.schema import (CALL_ERROR_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
+                                    JUDGMENT_COLUMNS, LABEL_COLUMNS, LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS,
+                                    RESPONSE_COLUMNS, RUN_ROWS, TRIAL_COLUMNS)
 
-INSERT_OPTIMIZE_RUN = (f"INSERT INTO optimize_runs({', '.join(OPTIMIZE_RUN_COLUMNS)})"
-                       f" VALUES ({', '.join('?' * len(OPTIMIZE_RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING")
+
+def insert_sql(table: str, columns: Sequence[str], conflict: str = "") -> str:
+    """An INSERT naming its columns (a migration that adds one breaks none), with `?` placeholders and
+    an optional ON CONFLICT clause: SQL both databases run (SQLite has had PostgreSQL's upsert since 3.24)."""
+    sql = f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    return f"{sql} {conflict}" if conflict else sql
+
+
+def _replace(columns: Sequence[str], key: Sequence[str]) -> str:
+    """`c = excluded.c` for every column outside the conflict key: the new row replaces the stored one."""
+    return ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+
+
+INSERT_DATASET = insert_sql("datasets", DATASET_COLUMNS, "ON CONFLICT DO NOTHING")
+INSERT_ITEM = insert_sql("items", ITEM_COLUMNS, "ON CONFLICT DO NOTHING")
+# A later answer for a key replaces the stored one.
+UPSERT_RESPONSE = insert_sql("responses", RESPONSE_COLUMNS,
+                             f"ON CONFLICT (cache_key) DO UPDATE SET {_replace(RESPONSE_COLUMNS, ['cache_key'])}")
+INSERT_CALL_ERROR = insert_sql("call_errors", CALL_ERROR_COLUMNS)
+INSERT_JUDGMENT = insert_sql("judgments", JUDGMENT_COLUMNS, "ON CONFLICT (judge_key) DO NOTHING")
+INSERT_JUDGE_ERROR = insert_sql("judge_errors", JUDGE_ERROR_COLUMNS)
+LATEST_JUDGE_ERROR = "SELECT message, raw_output FROM judge_errors WHERE judge_key = ? ORDER BY error_id DESC LIMIT 1"
+INSERT_LABEL_QUEUE = insert_sql("label_queues", LABEL_QUEUE_COLUMNS, "ON CONFLICT (task) DO NOTHING")
+INSERT_OPTIMIZE_RUN = insert_sql("optimize_runs", OPTIMIZE_RUN_COLUMNS, "ON CONFLICT (run_id) DO NOTHING")
 # A replayed trial keeps its first record (what it cost then); one whose prompt or item scores changed
 # (a retry answered calls that had failed) replaces it.
-UPSERT_TRIAL = (f"INSERT INTO optimize_trials({', '.join(TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(TRIAL_COLUMNS))})"
-                " ON CONFLICT (run_id, trial) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in TRIAL_COLUMNS if c not in ("run_id", "trial"))
-                + " WHERE excluded.item_scores_json <> optimize_trials.item_scores_json"
-                + " OR excluded.prompt_digest <> optimize_trials.prompt_digest")
+UPSERT_TRIAL = insert_sql("optimize_trials", TRIAL_COLUMNS,
+                          f"ON CONFLICT (run_id, trial) DO UPDATE SET {_replace(TRIAL_COLUMNS, ['run_id', 'trial'])}"
+                          " WHERE excluded.item_scores_json <> optimize_trials.item_scores_json"
+                          " OR excluded.prompt_digest <> optimize_trials.prompt_digest")
 
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
@@ -120,13 +143,30 @@ class BaseStore(ABC):
         return rows
 
     @abstractmethod
+    def _writing(self) -> ContextManager[Any]:
+        """A write transaction, this thread alone on the connection: yields a cursor whose `execute(sql,
+        params)` and `executemany(sql, rows)` take `?` placeholders; committed when the block ends,
+        rolled back (nothing written) when it raises. The writes below are written once on it."""
+
     def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Statements run atomically: all are written or none."""
+        with self._writing() as cur:
+            for sql, params in statements:
+                cur.execute(sql, params)
 
     # ---- datasets and items ----------------------------------------------------------------------
-    @abstractmethod
     def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
         """Store a dataset's items once (idempotent: same content, same id)."""
+        if self.execute("SELECT 1 FROM datasets WHERE dataset_id = ?", (dataset_id,)).fetchone():
+            return
+        rows = []
+        for rec in items.to_dict(orient="records"):
+            ref = rec.get("reference")
+            rows.append((dataset_id, rec["item_id"], rec["input"], None if is_missing(ref) else str(ref),
+                         json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True)))
+        with self._writing() as cur:
+            cur.execute(INSERT_DATASET, (dataset_id, source, len(items), time.time()))
+            cur.executemany(INSERT_ITEM, rows)
 
     @abstractmethod
     def items_frame(self, dataset_id: str) -> pd.DataFrame:
@@ -251,14 +291,18 @@ class BaseStore(ABC):
                                  cost_usd=row[5], latency_s=row[6], model_version=row[7],
                                  tool_calls=calls_from_json(row[8])) for row in rows}
 
-    @abstractmethod
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         """Cache one successful response (a later one for the same key replaces it)."""
+        self.execute(UPSERT_RESPONSE, (
+            cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
+            response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
+            response.latency_s, response.model_version, time.time(), calls_to_json(response.tool_calls)))
 
-    @abstractmethod
     def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
                      message: str, attempts: int) -> None:
         """Record a failed call; errors are kept for the record and never served as cache hits."""
+        self.execute(INSERT_CALL_ERROR, (cache_key, model, item_id, int(sample_index), kind, message, int(attempts),
+                                         time.time()))
 
     # ---- claims: which execute is making which call now (processes sharing a store) ----------------
     @abstractmethod
@@ -303,11 +347,27 @@ class BaseStore(ABC):
         """Per judge key without a verdict: the message of its latest recorded failure."""
         return self._latest_messages("judge_errors", "judge_key", keys)
 
-    @abstractmethod
     def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
         """One judging round, atomically. `judgments`: rows with every judgments column but
         created_at (a key already stored is kept). `errors`: judge_key, item_id, message, raw_output;
         an error identical to the key's latest recorded one (replayed from cached calls) is skipped."""
+        if not judgments and not errors:
+            return
+        now = time.time()
+        with self._writing() as cur:
+            if judgments:
+                cur.executemany(INSERT_JUDGMENT, [(*(row[c] for c in JUDGMENT_COLUMNS[:-1]), now) for row in judgments])
+            if errors:  # one writer at a time: "same as the latest error" must hold when the row lands
+                self._serialize_judge_errors(cur)
+            for err in errors:
+                last = cur.execute(LATEST_JUDGE_ERROR, (err["judge_key"],)).fetchone()
+                if last is not None and tuple(last) == (err["message"], err["raw_output"]):
+                    continue  # the same failure replayed from cached calls: already on record
+                cur.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
+
+    def _serialize_judge_errors(self, cur: Any) -> None:
+        """Hold, until the transaction of `cur` ends, the lock that writers of judge errors take. None
+        needed where a write transaction already excludes every other writer (SQLite's BEGIN IMMEDIATE)."""
 
     # ---- labels (append-only log) ----------------------------------------------------------------
     @abstractmethod
@@ -345,9 +405,8 @@ class BaseStore(ABC):
         returns the recorded one. One row in one statement, so two raters starting at once can never
         leave a mixture of two draws: the first draw wins and both label from it."""
         queue_json = json.dumps([[str(item), float(p)] for item, p in queue], allow_nan=False)
-        self.execute(f"INSERT INTO label_queues({', '.join(LABEL_QUEUE_COLUMNS)})"
-                     f" VALUES ({', '.join('?' * len(LABEL_QUEUE_COLUMNS))}) ON CONFLICT (task) DO NOTHING",
-                     (task, int(seed), float(budget), int(n_total), len(queue), queue_json, time.time()))
+        self.execute(INSERT_LABEL_QUEUE, (task, int(seed), float(budget), int(n_total), len(queue), queue_json,
+                                          time.time()))
         recorded = self.label_queue(task)
         assert recorded is not None
         return recorded["queue"]

@@ -22,18 +22,15 @@ import re
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import pandas as pd
 
 from workbench.errors import StoreError
-from workbench.models.base import Response
 from workbench.secrets import redact, redact_url_credentials
-from workbench.items.tool_calls import calls_to_json
-from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json, with_tool_calls
-from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
-                                    JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
-                                    POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
+from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, insert_sql, items_from_json, with_tool_calls
+from workbench.store.schema import (CLAIM_COLUMNS, LABEL_COLUMNS, POSTGRES_MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS,
+                                    RUN_ROWS)
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -44,19 +41,8 @@ MIGRATION_LOCK = 0
 JUDGE_ERROR_LOCK = 1
 
 
-def _insert(table: str, columns: Sequence[str], suffix: str = "") -> str:
-    return f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}){suffix}"
-
-
-INSERT_DATASET = _insert("datasets", DATASET_COLUMNS, " ON CONFLICT DO NOTHING")
-INSERT_ITEM = _insert("items", ITEM_COLUMNS, " ON CONFLICT DO NOTHING")
-INSERT_RUN = _insert("runs", RUN_COLUMNS, " RETURNING run_id")
+INSERT_RUN = insert_sql("runs", RUN_COLUMNS, "RETURNING run_id")
 COPY_RUN_ITEMS = f"COPY run_items({', '.join(RUN_ITEM_COLUMNS)}) FROM STDIN"
-INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, " ON CONFLICT (cache_key) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in RESPONSE_COLUMNS if c != "cache_key"))  # a later answer replaces (INSERT OR REPLACE)
-INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
-INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, " ON CONFLICT (judge_key) DO NOTHING")
-INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
 # One statement, one round trip: the (task, rater) lock is taken before the identity value is drawn and held
 # until the commit, so a rater's label ids grow in commit order.
 INSERT_LABEL = (f"WITH rater_lock AS (SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(%(task)s || chr(31) || %(rater)s)))"
@@ -191,9 +177,6 @@ class PostgresStore(BaseStore):
         self.path = redact_url_credentials(self.url)  # type: ignore[assignment]  (a location, shown everywhere)
         if str(synchronous).upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
-        if len(POSTGRES_MIGRATIONS) != len(MIGRATIONS):
-            raise StoreError(f"{self.path}: this workbench has {len(MIGRATIONS)} SQLite schema versions but "
-                             f"{len(POSTGRES_MIGRATIONS)} for PostgreSQL (a migration lacks its PostgreSQL DDL)")
         self._lock = threading.RLock()
         self._closed = False
         self._synchronous_off = str(synchronous).upper() == "OFF"
@@ -365,12 +348,21 @@ class PostgresStore(BaseStore):
             cur = self.conn.execute(_qmark(sql) if params else sql, params or None)
             return _frame(cur)
 
-    @reconnecting
-    def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """Run statements (`?` or `%s` placeholders) atomically: all are written or none."""
-        with self._lock, self.conn.transaction():
-            for sql, params in statements:
-                self.conn.execute(_qmark(sql) if params else sql, params)
+    @contextmanager
+    def _writing(self) -> Iterator["QmarkCursor"]:
+        with self._lock, self.conn.transaction(), self.conn.cursor() as cur:
+            yield QmarkCursor(cur)
+
+    # The writes BaseStore writes once, run again on a fresh connection when theirs was lost (their
+    # transaction was rolled back with it).
+    transaction = reconnecting(BaseStore.transaction)
+    save_items = reconnecting(BaseStore.save_items)
+    put_response = reconnecting(BaseStore.put_response)
+    record_error = reconnecting(BaseStore.record_error)
+    put_judgments = reconnecting(BaseStore.put_judgments)
+
+    def _serialize_judge_errors(self, cur: "QmarkCursor") -> None:
+        cur.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {JUDGE_ERROR_LOCK})")
 
     @reconnecting
     def _rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -384,20 +376,6 @@ class PostgresStore(BaseStore):
 
     # ---- datasets and items ------------------------------------------------------------------------
     @reconnecting
-    def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
-        if self._rows("SELECT 1 FROM datasets WHERE dataset_id = %s", (dataset_id,)):
-            return
-        rows = []
-        for rec in items.to_dict(orient="records"):
-            ref = rec.get("reference")
-            rows.append((dataset_id, rec["item_id"], rec["input"], None if _missing(ref) else str(ref),
-                         json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True)))
-        with self._lock, self.conn.transaction():
-            self.conn.execute(INSERT_DATASET, (dataset_id, source, len(items), time.time()))
-            with self.conn.cursor() as cur:
-                cur.executemany(INSERT_ITEM, rows)
-
-    @reconnecting
     def items_frame(self, dataset_id: str) -> pd.DataFrame:
         rows = self._rows("SELECT fields_json FROM items WHERE dataset_id = %s ORDER BY seq", (dataset_id,))
         return items_from_json([r[0] for r in rows])
@@ -407,7 +385,7 @@ class PostgresStore(BaseStore):
     def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
                    planned: Sequence[tuple[str, int, str]]) -> int:
         with self._lock, self.conn.transaction():
-            run_id = int(self.conn.execute(INSERT_RUN, (model, prompt_ref, dataset_id,
+            run_id = int(self.conn.execute(_qmark(INSERT_RUN), (model, prompt_ref, dataset_id,
                                                         json.dumps(spec, sort_keys=True, default=str),
                                                         time.time())).fetchone()[0])
             with self.conn.cursor() as cur, cur.copy(COPY_RUN_ITEMS) as copy:
@@ -418,22 +396,6 @@ class PostgresStore(BaseStore):
     def run_frame(self, run_id: int) -> pd.DataFrame:
         frame = self._frame(f"{RUN_ROWS} WHERE ri.run_id = %s ORDER BY ri.seq", (int(run_id),))
         return with_tool_calls(frame[RUN_FRAME_COLUMNS])
-
-    # ---- responses and call errors -----------------------------------------------------------------
-    @reconnecting
-    def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
-        with self._lock:
-            self.conn.execute(INSERT_RESPONSE, (
-                cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
-                response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
-                response.latency_s, response.model_version, time.time(), calls_to_json(response.tool_calls)))
-
-    @reconnecting
-    def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
-                     message: str, attempts: int) -> None:
-        with self._lock:
-            self.conn.execute(INSERT_CALL_ERROR, (cache_key, model, item_id, int(sample_index), kind, message,
-                                                  int(attempts), time.time()))
 
     # ---- claims ------------------------------------------------------------------------------------
     @reconnecting
@@ -448,24 +410,6 @@ class PostgresStore(BaseStore):
             self.conn.execute(UNCLAIM_ANSWERED, params)
             return {r[0] for r in self.conn.execute(
                 "SELECT cache_key FROM claims WHERE owner = %s AND cache_key = ANY(%s)", (owner, keys))}
-
-    # ---- judgments ---------------------------------------------------------------------------------
-    @reconnecting
-    def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
-        if not judgments and not errors:
-            return
-        now = time.time()
-        with self._lock, self.conn.transaction(), self.conn.cursor() as cur:
-            if judgments:
-                cur.executemany(INSERT_JUDGMENT, [(*(row[c] for c in JUDGMENT_COLUMNS[:-1]), now) for row in judgments])
-            if errors:  # one writer at a time: "same as the latest error" must hold when the row lands
-                cur.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {JUDGE_ERROR_LOCK})")
-            for err in errors:
-                last = cur.execute("SELECT message, raw_output FROM judge_errors WHERE judge_key = %s"
-                                   " ORDER BY error_id DESC LIMIT 1", (err["judge_key"],)).fetchone()
-                if last is not None and tuple(last) == (err["message"], err["raw_output"]):
-                    continue  # the same failure replayed from cached calls: already on record
-                cur.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
 
     # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
     @reconnecting
@@ -504,10 +448,20 @@ def _frame(cur: Any) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)
 
 
+@functools.lru_cache(maxsize=256)
 def _qmark(sql: str) -> str:
-    """`?` placeholders (the SQLite store's raw methods) as psycopg's `%s` (a literal % doubled)."""
+    """`?` placeholders (the SQL BaseStore writes once) as psycopg's `%s` (a literal % doubled)."""
     return sql.replace("%", "%%").replace("?", "%s") if "?" in sql else sql
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+class QmarkCursor:
+    """A psycopg cursor that takes `?` placeholders, as BaseStore's writes are written."""
+
+    def __init__(self, cursor: Any):
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(_qmark(sql) if params else sql, params or None)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._cursor.executemany(_qmark(sql), rows)

@@ -12,35 +12,22 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
 from workbench.errors import StoreError
-from workbench.items.tool_calls import calls_to_json
-from workbench.models.base import Response
-from workbench.store.base import BaseStore, _chunks, _marks, items_from_json, with_tool_calls
-from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
-                                    JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
-                                    RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
+from workbench.store.base import BaseStore, _chunks, _marks, insert_sql, items_from_json, with_tool_calls
+from workbench.store.schema import (CLAIM_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS,
+                                    RUN_ROWS)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
-    return f"{verb} INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
-INSERT_DATASET = _insert("datasets", DATASET_COLUMNS, "INSERT OR IGNORE")
-INSERT_ITEM = _insert("items", ITEM_COLUMNS, "INSERT OR IGNORE")
-INSERT_RUN = _insert("runs", RUN_COLUMNS)
-INSERT_RUN_ITEM = _insert("run_items", RUN_ITEM_COLUMNS)
-INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, "INSERT OR REPLACE")
-INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
-INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, "INSERT OR IGNORE")
-INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
-INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
+INSERT_RUN = insert_sql("runs", RUN_COLUMNS)
+INSERT_RUN_ITEM = insert_sql("run_items", RUN_ITEM_COLUMNS)
+INSERT_LABEL = insert_sql("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
 # A claim is taken where the key has no response, no error since the claimer started, and no live claim.
 CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?"
               " WHERE NOT EXISTS (SELECT 1 FROM responses WHERE cache_key = ?)"
@@ -185,17 +172,12 @@ class SQLiteStore(BaseStore):
         with self._locked():
             current = schema_version(self.conn)
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if schema_version(self.conn) < version:  # another process may have migrated meanwhile
+                with self._writing() as conn:
+                    if schema_version(conn) < version:  # another process may have migrated meanwhile
                         for statement in script.split(";\n"):
                             if statement.strip():
-                                self.conn.execute(statement)
-                        self.conn.execute(f"PRAGMA user_version={version}")
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
+                                conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version={version}")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -234,29 +216,19 @@ class SQLiteStore(BaseStore):
         with self._locked():
             return pd.read_sql_query(sql, self.conn, params=params)
 
-    def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """Run statements atomically: all are written or none."""
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: the write lock up front, so no other writer (thread or process) interleaves."""
         with self._locked():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params in statements:
-                    self.conn.execute(sql, params)
+                yield self.conn
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
 
     # ---- datasets and items ------------------------------------------------------------------------
-    def save_items(self, dataset_id: str, source: str, items: pd.DataFrame) -> None:
-        if self.execute("SELECT 1 FROM datasets WHERE dataset_id=?", (dataset_id,)).fetchone():
-            return
-        rows = []
-        for rec in items.to_dict(orient="records"):
-            ref = rec.get("reference")
-            rows.append((INSERT_ITEM, (dataset_id, rec["item_id"], rec["input"], None if _missing(ref) else str(ref),
-                                       json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True))))
-        self.transaction([(INSERT_DATASET, (dataset_id, source, len(items), time.time())), *rows])
-
     def items_frame(self, dataset_id: str) -> pd.DataFrame:
         rows = self.execute("SELECT fields_json FROM items WHERE dataset_id=? ORDER BY rowid", (dataset_id,)).fetchall()
         return items_from_json([r[0] for r in rows])
@@ -264,72 +236,26 @@ class SQLiteStore(BaseStore):
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(self, model: str, prompt_ref: str | None, dataset_id: str, spec: dict[str, Any],
                    planned: Sequence[tuple[str, int, str]]) -> int:
-        with self._locked():
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self.conn.execute(INSERT_RUN, (model, prompt_ref, dataset_id,
-                                                     json.dumps(spec, sort_keys=True, default=str), time.time()))
-                run_id = int(cur.lastrowid)
-                self.conn.executemany(INSERT_RUN_ITEM, [(run_id, item, sample, key) for item, sample, key in planned])
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self._writing() as conn:
+            cur = conn.execute(INSERT_RUN, (model, prompt_ref, dataset_id, json.dumps(spec, sort_keys=True, default=str),
+                                            time.time()))
+            run_id = int(cur.lastrowid)
+            conn.executemany(INSERT_RUN_ITEM, [(run_id, item, sample, key) for item, sample, key in planned])
         return run_id
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
         return with_tool_calls(self.frame(f"{RUN_ROWS} WHERE ri.run_id = ? ORDER BY ri.rowid", (run_id,)))
 
-    # ---- responses and call errors -----------------------------------------------------------------
-    def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
-        self.execute(INSERT_RESPONSE,
-                     (cache_key, model, json.dumps(request, ensure_ascii=False, sort_keys=True), response.text,
-                      response.finish_reason, response.prompt_tokens, response.completion_tokens, response.cost_usd,
-                      response.latency_s, response.model_version, time.time(), calls_to_json(response.tool_calls)))
-
-    def record_error(self, cache_key: str, model: str, item_id: str, sample_index: int, kind: str,
-                     message: str, attempts: int) -> None:
-        self.execute(INSERT_CALL_ERROR, (cache_key, model, item_id, sample_index, kind, message, attempts, time.time()))
-
     # ---- claims ------------------------------------------------------------------------------------
     def claim_calls(self, keys: Sequence[str], owner: str, lease_s: float, since: float) -> set[str]:
         held: set[str] = set()
         for chunk in _chunks(dict.fromkeys(keys)):
-            with self._locked():
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    now = time.time()
-                    self.conn.executemany(CLAIM_CALL, [(key, owner, now, now + lease_s, key, key, since)
-                                                       for key in chunk])
-                    held.update(r[0] for r in self.conn.execute(
-                        f"SELECT cache_key FROM claims WHERE owner = ? AND cache_key IN ({_marks(chunk)})",
-                        (owner, *chunk)))
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
+            with self._writing() as conn:
+                now = time.time()
+                conn.executemany(CLAIM_CALL, [(key, owner, now, now + lease_s, key, key, since) for key in chunk])
+                held.update(r[0] for r in conn.execute(
+                    f"SELECT cache_key FROM claims WHERE owner = ? AND cache_key IN ({_marks(chunk)})", (owner, *chunk)))
         return held
-
-    # ---- judgments ---------------------------------------------------------------------------------
-    def put_judgments(self, judgments: Sequence[Mapping[str, Any]], errors: Sequence[Mapping[str, Any]]) -> None:
-        if not judgments and not errors:
-            return
-        now = time.time()
-        with self._locked():
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.conn.executemany(INSERT_JUDGMENT, [(*(row[c] for c in JUDGMENT_COLUMNS[:-1]), now)
-                                                        for row in judgments])
-                for err in errors:
-                    last = self.conn.execute("SELECT message, raw_output FROM judge_errors WHERE judge_key=?"
-                                             " ORDER BY error_id DESC LIMIT 1", (err["judge_key"],)).fetchone()
-                    if last is not None and tuple(last) == (err["message"], err["raw_output"]):
-                        continue  # the same failure replayed from cached calls: already on record
-                    self.conn.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
 
     # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
     def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
@@ -364,8 +290,3 @@ _DAMAGE = re.compile("malformed|unsupported file format|not a database|disk i/o 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """Damage, as opposed to lock contention or a failing statement (which surface as what they are)."""
     return not isinstance(exc, sqlite3.OperationalError) or bool(_DAMAGE.search(str(exc)))
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
