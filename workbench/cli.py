@@ -229,6 +229,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         model_options.load_model_options(args.model_options) if args.model_options else {}))
     if missing:
         raise InputError(missing)
+    from workbench.models import preload
+
+    preload.start(args.model)  # litellm's seconds of import, beside reading, rendering and the store
     items = load_items(args.data, input_field=args.input_field, id_field=args.id_field)
     if args.limit is not None:
         items = items.head(args.limit)
