@@ -9,7 +9,8 @@ results included), one after another and in a rotated order every round:
 - `workbench generate --model openai/...`   (the openai SDK alone) into a fresh store;
 - `workbench generate --model litellm/...`  (litellm) into a fresh store;
 - promptfoo `eval --no-cache -j C`          (npm package; its results database in a temp folder);
-- inspect_ai `inspect eval --max-connections C` (its own virtual environment; logs in a temp folder).
+- inspect_ai `inspect eval --max-connections C` (its own virtual environment; logs in a temp folder);
+- with `--before DIR`, the two workbench commands again from another checkout (before/after a change).
 The span is read at the server: from the first request's arrival to the last answer sent, on one
 clock for every client; ideal = N x latency / C. A peer that is not installed is reported as
 skipped with the line that installs it (see docs/benchmarks.md), not as a failure.
@@ -93,7 +94,9 @@ def write_inputs(folder: Path, n: int, max_tokens: int, concurrency: int, url: s
 
 def commands(client: str, folder: Path, run: str, args: argparse.Namespace, url: str) -> tuple[list[str], dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-bench-not-a-real-key"}
-    if client.startswith("workbench"):
+    if client.startswith("before"):  # the same command on another checkout of the workbench (--before)
+        env["PYTHONPATH"] = str(args.before)
+    if client.startswith(("workbench", "before")):
         model = f"openai/{MODEL}" if client.endswith("openai/") else f"litellm/openai/{MODEL}"
         return [sys.executable, "-m", "workbench.cli", "generate", str(folder / "items.jsonl"), "--model", model,
                 "--api-base", url, "--concurrency", str(args.concurrency), "--max-tokens", str(args.max_tokens),
@@ -121,6 +124,9 @@ def versions(args: argparse.Namespace) -> dict[str, Client]:
     wb = f"workbench {package_version()}"
     clients = {"workbench openai/": Client("workbench openai/", f"{wb}, openai {package('openai')}"),
                "workbench litellm/": Client("workbench litellm/", f"{wb}, litellm {package('litellm')}")}
+    if args.before is not None:
+        for name in ("openai/", "litellm/"):
+            clients[f"before {name}"] = Client(f"before {name}", f"workbench at {args.before}")
     promptfoo = None
     if args.promptfoo.exists():
         proc = subprocess.run([str(args.promptfoo), "--version"], capture_output=True, text=True, timeout=120,
@@ -166,6 +172,9 @@ def main() -> None:
     parser.add_argument("--promptfoo", type=Path, default=DEFAULT_PROMPTFOO, help="the promptfoo executable")
     parser.add_argument("--inspect", type=Path, default=DEFAULT_INSPECT, help="inspect_ai's `inspect` executable")
     parser.add_argument("--only", nargs="+", default=None, help="client names to run (default: all)")
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="another checkout of the workbench (e.g. `git archive <rev> | tar -x -C DIR`): its "
+                             "openai/ and litellm/ commands join the run as 'before openai/' and 'before litellm/'")
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
 
