@@ -11,7 +11,8 @@ results included), one after another and in a rotated order every round:
 - promptfoo `eval --no-cache -j C`          (npm package; its results database in a temp folder);
 - inspect_ai `inspect eval --max-connections C` (its own virtual environment; logs in a temp folder);
 - with `--before DIR`, the two workbench commands again from another checkout (before/after a change).
-The span is read at the server: from the first request's arrival to the last answer sent, on one
+CPU is the command's user + system time (its child processes included: the steadier number on a
+shared machine). The span is read at the server: from the first request's arrival to the last answer sent, on one
 clock for every client; ideal = N x latency / C. A peer that is not installed is reported as
 skipped with the line that installs it (see docs/benchmarks.md), not as a failure.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,6 +68,7 @@ class Client:
     install: str = ""
     walls: list[float] = field(default_factory=list)
     spans: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # user + system seconds of the command and its children
     problems: list[str] = field(default_factory=list)
 
 
@@ -148,9 +151,12 @@ def run_one(client: Client, folder: Path, run: str, args: argparse.Namespace, ur
     """One whole command of `client`; its wall time and span are added, or the failure; returns a line."""
     cmd, env = commands(client.name, folder, run, args, url)
     control(url, "/_control/script", {"reset": True})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder, timeout=args.timeout)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stats = control(url, "/_control/stats?total=1")
     if proc.returncode != 0 or stats["total_hits"] != args.n:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -159,7 +165,8 @@ def run_one(client: Client, folder: Path, run: str, args: argparse.Namespace, ur
         return f"failed ({client.problems[-1]})"
     client.walls.append(wall)
     client.spans.append(stats["span_s"])
-    return f"wall {wall:.2f} s, span {stats['span_s']:.2f} s"
+    client.cpus.append(cpu)
+    return f"wall {wall:.2f} s, span {stats['span_s']:.2f} s, CPU {cpu:.2f} s"
 
 
 def main() -> None:
@@ -204,7 +211,7 @@ def main() -> None:
     print(f"\nN={args.n} C={args.concurrency} latency={args.latency}s ideal={ideal:.2f}s rounds={args.rounds} "
           f"(median per client; load average {min(load, default=0):.1f}-{max(load, default=0):.1f} at the starts)")
     print(f"{'client':<20} {'version':<36} {'span/ideal':>10} {'wall s':>7} {'span vs wb openai/':>18} "
-          f"{'wall vs wb openai/':>18} {'wall vs wb litellm/':>19}  runs (wall s)")
+          f"{'wall vs wb openai/':>18} {'wall vs wb litellm/':>19} {'CPU s':>6}  runs (wall s)")
     for client in chosen:
         if client.version is None:
             print(f"{client.name:<20} skipped: not installed; install with: {client.install}")
@@ -216,7 +223,8 @@ def main() -> None:
         ratio = lambda value, reference: f"{value / reference:.2f}x" if reference else "-"  # noqa: E731
         print(f"{client.name:<20} {client.version:<36} {span / ideal:>10.2f} {wall:>7.2f} "
               f"{ratio(span, base_span):>18} {ratio(wall, base['workbench openai/']):>18} "
-              f"{ratio(wall, base['workbench litellm/']):>19}  {[round(w, 2) for w in client.walls]}")
+              f"{ratio(wall, base['workbench litellm/']):>19} {statistics.median(client.cpus):>6.2f}  "
+              f"{[round(w, 2) for w in client.walls]}")
         for problem in client.problems:
             print(f"{'':<20} failed run: {problem}")
 
