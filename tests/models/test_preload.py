@@ -117,3 +117,19 @@ def test_bad_input_found_while_litellm_is_importing_exits_3_cleanly(tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert str(data) in proc.stderr and "line 2" in proc.stderr
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_process_ending_during_the_import_ends_cleanly():
+    """Library use (not the `workbench` command): the interpreter's teardown never meets a half-done
+    import and never hangs on one (Python stops the import at shutdown, or it finishes first)."""
+    code = r"""
+import atexit, json, sys
+def state():
+    litellm = sys.modules.get("litellm")
+    print(json.dumps({"litellm": "absent" if litellm is None else "complete" if hasattr(litellm, "acompletion")
+                      else "partial"}))
+atexit.register(state)  # registered first: runs after the preload's own exit handler
+from workbench.models import preload
+preload.start(["litellm/openai/x"])
+"""
+    assert _probe(code)["litellm"] in ("absent", "complete")

@@ -5,11 +5,13 @@ model starts that import here, before it reads the dataset, renders the requests
 store, and the adapter's first use waits for it (`wait`): whatever of that work does not hold
 the GIL (file and SQLite I/O, a cold disk cache of litellm's 3,000 modules) overlaps the import.
 A command whose models need no such library starts nothing, so it never imports one. A failed
-import is left to the adapter's own import, which raises it with its context. A command that
-stops early (bad input found after the start) exits once the import has finished.
+import is left to the adapter's own import, which raises it with its context. The `workbench`
+command does not wait for an import it no longer needs (a warm re-run makes no call); any other
+process that ends meanwhile lets the import finish first (see `start`).
 """
 from __future__ import annotations
 
+import atexit
 import importlib
 import threading
 from typing import Iterable
@@ -38,9 +40,13 @@ def start(names: Iterable[str]) -> list[tuple[str, ...]]:
         with _lock:
             if modules in _threads:
                 continue
-            # not a daemon: the interpreter waits for it before it finalizes, since a thread frozen
-            # halfway through an import would hold the import lock that exit-time code may need
-            thread = threading.Thread(target=_import_all, args=(modules,), name=f"workbench-import-{modules[0]}")
+            thread = threading.Thread(target=_import_all, args=(modules,), name=f"workbench-import-{modules[0]}",
+                                      daemon=True)
+            if not _threads:
+                # a thread frozen halfway through an import at interpreter teardown would hold the
+                # import lock that exit-time code may need (it hung litellm's cleanup): a normal exit
+                # lets the import finish first. The CLI ends without that teardown and unregisters this.
+                atexit.register(wait)
             _threads[modules] = thread
         thread.start()
         started.append(modules)
