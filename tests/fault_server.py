@@ -87,6 +87,8 @@ class FaultServer:
         self.headers: list[dict[str, str]] = []  # names lowercased
         self.in_flight = 0
         self.max_in_flight = 0
+        self.first_hit_at: float | None = None  # time.monotonic(): the span from the first request
+        self.last_answer_at: float | None = None  # to the last answer, the same clock for every client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
@@ -131,13 +133,20 @@ class FaultServer:
             self.bodies.clear()
             self.headers.clear()
             self.max_in_flight = self.in_flight
+            self.first_hit_at = self.last_answer_at = None
 
     def total_hits(self) -> int:
         return self._total
 
     def stats(self) -> dict[str, Any]:
         return {"hits": dict(self.hits), "total_hits": self.total_hits(), "max_in_flight": self.max_in_flight,
-                "in_flight": self.in_flight}
+                "in_flight": self.in_flight, "span_s": self.span_s()}
+
+    def span_s(self) -> float | None:
+        """Seconds from the first request's arrival to the last answer sent (None: no hit yet)."""
+        if self.first_hit_at is None or self.last_answer_at is None:
+            return None
+        return self.last_answer_at - self.first_hit_at
 
     def _next_fault(self, item_id: str) -> Fault:
         with self._lock:
@@ -150,6 +159,8 @@ class FaultServer:
 
     # ---- HTTP handlers ---------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if self.first_hit_at is None:
+            self.first_hit_at = time.monotonic()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -184,6 +195,7 @@ class FaultServer:
                                      else self._scripted_completion(body, scripted))
         finally:
             self.in_flight -= 1
+            self.last_answer_at = time.monotonic()
 
     @staticmethod
     def _reply(body: dict[str, Any], text: str) -> tuple[str, str]:
@@ -242,7 +254,8 @@ class FaultServer:
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         if request.query.get("total"):  # cheap to poll on long runs: no per-item counts
-            return web.json_response({"total_hits": self.total_hits(), "in_flight": self.in_flight})
+            return web.json_response({"total_hits": self.total_hits(), "in_flight": self.in_flight,
+                                      "span_s": self.span_s()})
         return web.json_response(self.stats())
 
     # ---- lifecycle -------------------------------------------------------------------------------

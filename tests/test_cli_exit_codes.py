@@ -280,3 +280,33 @@ def test_help_lists_the_exit_codes(tmp_path):
     for args in (["--help"], ["compare", "--help"], ["report", "--help"], ["generate", "--help"]):
         proc = cli(*args, cwd=tmp_path)
         assert proc.returncode == 0 and "3 could not run" in " ".join(proc.stdout.split())
+
+
+EXIT_PROBE = r"""
+import atexit, sys, threading, time
+from pathlib import Path
+marker = Path(sys.argv.pop(1))
+atexit.register(lambda: marker.write_text("atexit ran"))
+def late():  # a non-daemon thread still working when the command returns: waited for
+    time.sleep(0.5)
+    sys.stderr.write("thread finished\n")
+threading.Thread(target=late).start()
+from workbench.cli import main
+sys.stdout.write("buffered, never flushed by hand")
+main()  # as the `workbench` script calls it: the process ends inside
+sys.stderr.write("not reached\n")
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["generate", "missing.jsonl", "--model", "openai/m"], 3),
+                                        (["bogus-command"], 3)])
+def test_the_command_ends_the_process_with_its_code_after_threads_and_exit_handlers(tmp_path, args, code):
+    """Run as the command, `main()` skips the interpreter's slow teardown (seconds after litellm) but
+    nothing a normal exit guarantees: the code, buffered output, exit handlers, non-daemon threads."""
+    marker = tmp_path / "marker"
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE, str(marker), *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.startswith("buffered, never flushed by hand")
+    assert "thread finished" in proc.stderr and "not reached" not in proc.stderr
+    assert marker.read_text() == "atexit ran"

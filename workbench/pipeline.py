@@ -347,7 +347,10 @@ def rank_candidates(config: MigrationConfig, judgments: dict[str, Any]) -> pd.Da
 def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -> dict[str, int]:
     """Make every model call a report needs (generation, then the judge), with progress; what the
     report notebook then runs is the same pipeline on a warm store. Returns the call counts."""
+    from workbench.models import preload
+
     config.preflight()
+    preload.start(config.models())  # litellm's seconds of import, beside reading, rendering and the store
     items = select_items(config)
     check_requests(config, items)
     warn_out_of_reach(config, items)

@@ -53,7 +53,12 @@ class ApiAdapter(Adapter):
 
     def _warm_up(self) -> None:
         """Import what the client otherwise imports during the first call, so that call's recorded
-        latency is the provider's, not ours. Subclasses add what else their first call needs."""
+        latency is the provider's, not ours. Subclasses add what else their first call needs.
+        A background import still running is waited for first: two threads importing into the
+        same package (openai) could meet importlib's deadlock guard."""
+        from workbench.models import preload
+
+        preload.wait()
         self._warm = True
         for module in self.lazy_modules:
             try:

@@ -97,12 +97,15 @@ class Adapter:
     models, a batch of many rows for local ones (which on a CPU takes minutes).
     `local_files`: the model part of the name is a file or folder; the adapter then takes
     `base_dir`, the folder a relative path resolves against (the user's project).
+    `background_imports`: slow modules a command that will call this model starts importing on a
+    thread as soon as it knows its models (`workbench.models.preload`).
     """
 
     provider: ClassVar[str]
     options_model: ClassVar[type[BaseModel]]
     default_timeout_s: ClassVar[float] = 60.0
     local_files: ClassVar[bool] = False
+    background_imports: ClassVar[tuple[str, ...]] = ()
     max_batch: int = 1
     concurrent: bool = True
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from workbench.errors import InputError
+from workbench.models import preload
 from workbench.models import router as routing
 from workbench.models.api_adapter import ApiAdapter, request_kwargs
 from workbench.models.api_options import ApiOptions, key_from_env
@@ -78,6 +79,7 @@ class LiteLLMAdapter(ApiAdapter):
     provider = "litellm"
     options_model = LiteLLMOptions
     lazy_modules = ("openai.resources", "litellm.proxy._types")  # litellm 1.106 / openai 2.x: about 3 s
+    background_imports = ("litellm", *lazy_modules)  # 3-5 s, begun as soon as a command knows its models
 
     def __init__(self, model: str, options: LiteLLMOptions):
         super().__init__(model, options)
@@ -87,6 +89,7 @@ class LiteLLMAdapter(ApiAdapter):
 
     def _lib(self) -> Any:
         if self._litellm is None:
+            preload.wait(self.background_imports)  # an import begun by the command: finish it, not race it
             import litellm  # 3-5 s: only when the adapter is really used
 
             litellm.suppress_debug_info = True
