@@ -24,7 +24,6 @@ at `from_pretrained` and the ratio; the answers of both must be identical.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import resource

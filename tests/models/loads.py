@@ -1,5 +1,5 @@
-"""Counting real weight loads, and today's-before behaviour for comparison: helpers for the tests
-that check a local model is loaded once per process (tests/optimize, tests/judges)."""
+"""Counting real weight loads, and the behaviour before local models were shared (for comparison):
+helpers for the tests that check a local model is loaded once per process (tests/optimize, tests/judges)."""
 from __future__ import annotations
 
 from pathlib import Path
