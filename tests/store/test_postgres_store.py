@@ -48,7 +48,7 @@ def _pg_schema(url: str) -> str:
 
 
 # Pinned like the SQLite schema: a change means a new numbered migration in BOTH lists and this hash updated.
-PINNED_POSTGRES_SCHEMA_SHA256 = "904d801e220a67a56460f1c90eb12a366343cf551a9fba9eb837a6f078a2d2b3"  # 5: tool_calls_json
+PINNED_POSTGRES_SCHEMA_SHA256 = "2b4963ebfdcb09b159fbffdafa356820afdd55e7bafea77c02547e0fc8492028"  # 6: scores
 
 
 def test_every_schema_version_has_postgres_ddl():

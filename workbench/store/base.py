@@ -111,12 +111,13 @@ class BaseStore(ABC):
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """A query's rows as a DataFrame."""
 
-    def _rows_for_keys(self, sql: str, keys: Sequence[Any], after: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows of `sql` with `{keys}` as an IN list, run per chunk of keys (`after`: the parameters
-        that follow the list); rows of one key come from one statement, in its order."""
+    def _rows_for_keys(self, sql: str, keys: Sequence[Any], after: Sequence[Any] = (),
+                       before: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of `sql` with `{keys}` as an IN list, run per chunk of keys (`before` / `after`: the
+        parameters that precede / follow the list); rows of one key come from one statement, in its order."""
         rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(dict.fromkeys(keys)):
-            rows.extend(self.execute(sql.format(keys=_marks(chunk)), (*chunk, *after)).fetchall())
+            rows.extend(self.execute(sql.format(keys=_marks(chunk)), (*before, *chunk, *after)).fetchall())
         return rows
 
     @abstractmethod
@@ -309,7 +310,24 @@ class BaseStore(ABC):
         created_at (a key already stored is kept). `errors`: judge_key, item_id, message, raw_output;
         an error identical to the key's latest recorded one (replayed from cached calls) is skipped."""
 
-    # ---- labels (append-only log) ----------------------------------------------------------------
+    # ---- metric scores (the score cache) ----------------------------------------------------------
+    def stored_scores(self, metric: str, metric_version: str,
+                      keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
+        """The stored value of each (response_key, reference_key) a metric at this version has scored
+        (None: stored as not applicable, NaN); keys never scored are absent. One query per chunk of
+        response keys."""
+        wanted = set(keys)
+        rows = self._rows_for_keys("SELECT response_key, reference_key, value FROM scores WHERE metric = ?"
+                                   " AND metric_version = ? AND response_key IN ({keys})",
+                                   [response for response, _reference in keys], before=(metric, metric_version))
+        return {(response, reference): value for response, reference, value in rows if (response, reference) in wanted}
+
+    @abstractmethod
+    def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
+        """Store scores, in one transaction: rows of (metric, metric_version, response_key, reference_key,
+        value or None, detail_json or None). A key already stored keeps its first value (the same key
+        means the same inputs to the same code). How many rows were given."""
+
     @abstractmethod
     def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
                      winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:

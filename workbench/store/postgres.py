@@ -33,7 +33,8 @@ from workbench.items.tool_calls import calls_to_json
 from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, items_from_json, with_tool_calls
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
-                                    POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
+                                    POSTGRES_MIGRATIONS, RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS,
+                                    SCORE_COLUMNS)
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -57,6 +58,7 @@ INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, " ON CONFLICT (cache_ke
 INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
 INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, " ON CONFLICT (judge_key) DO NOTHING")
 INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
+INSERT_SCORE = _insert("scores", SCORE_COLUMNS, " ON CONFLICT DO NOTHING")
 # One statement, one round trip: the (task, rater) lock is taken before the identity value is drawn and held
 # until the commit, so a rater's label ids grow in commit order.
 INSERT_LABEL = (f"WITH rater_lock AS (SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(%(task)s || chr(31) || %(rater)s)))"
@@ -466,6 +468,16 @@ class PostgresStore(BaseStore):
                 if last is not None and tuple(last) == (err["message"], err["raw_output"]):
                     continue  # the same failure replayed from cached calls: already on record
                 cur.execute(INSERT_JUDGE_ERROR, (*(err[c] for c in JUDGE_ERROR_COLUMNS[:-1]), now))
+
+    # ---- metric scores -----------------------------------------------------------------------------
+    @reconnecting
+    def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
+        if not rows:
+            return 0
+        now = time.time()
+        with self._lock, self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(INSERT_SCORE, [(*row, now) for row in rows])
+        return len(rows)
 
     # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
     @reconnecting

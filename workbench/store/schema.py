@@ -171,6 +171,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE responses ADD COLUMN tool_calls_json TEXT;  -- [{name, arguments, raw_arguments, id?, error?}, ...]
     """,
+    # 6: metric scores kept, so a warm compare reads them instead of scoring again (issue 25)
+    """
+    CREATE TABLE scores (                     -- one row per metric x what it read; first write kept
+        metric TEXT NOT NULL,                 -- the metric's name (a factory spec included)
+        metric_version TEXT NOT NULL,         -- its code version + a hash of its parameters
+        response_key TEXT NOT NULL,           -- hash of what the metric reads of the answer (text, tool calls)
+        reference_key TEXT NOT NULL,          -- hash of what it reads of the item (reference, language, fields)
+        value REAL,                           -- NULL: the metric does not apply (NaN)
+        detail_json TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (metric, metric_version, response_key, reference_key)
+    );
+    """,
 ]
 
 # The same schema versions for PostgreSQL (store/postgres.py): POSTGRES_MIGRATIONS[i] takes a PostgreSQL store
@@ -345,11 +358,24 @@ POSTGRES_MIGRATIONS: list[str] = [
     """
     ALTER TABLE responses ADD COLUMN tool_calls_json TEXT;
     """,
+    # 6: metric scores kept (issue 25)
+    """
+    CREATE TABLE scores (
+        metric TEXT NOT NULL,
+        metric_version TEXT NOT NULL,
+        response_key TEXT NOT NULL,
+        reference_key TEXT NOT NULL,
+        value DOUBLE PRECISION,
+        detail_json TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (metric, metric_version, response_key, reference_key)
+    );
+    """,
 ]
 
 # Tables every workbench store has; a database with none of them is someone else's.
 TABLES = ("datasets", "items", "runs", "run_items", "responses", "call_errors", "judgments", "judge_errors", "labels",
-          "optimize_runs", "optimize_trials", "claims", "label_queues")
+          "optimize_runs", "optimize_trials", "claims", "label_queues", "scores")
 
 # Columns written by the store's inserts (named, so a migration that adds a column breaks none).
 DATASET_COLUMNS = ("dataset_id", "source", "n_items", "created_at")
@@ -369,6 +395,7 @@ OPTIMIZE_RUN_COLUMNS = ("run_id", "target", "start_prompt", "config_json", "stat
                         "updated_at")
 CLAIM_COLUMNS = ("cache_key", "owner", "claimed_at", "expires_at")
 LABEL_QUEUE_COLUMNS = ("task", "seed", "budget", "n_total", "queue_size", "queue_json", "created_at")
+SCORE_COLUMNS = ("metric", "metric_version", "response_key", "reference_key", "value", "detail_json", "created_at")
 TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", "parent_version", "prompt_digest",
                  "prompt_toml", "n_items", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
                  "calls", "calls_made", "cost_usd", "model_s", "wall_s", "item_scores_json", "created_at")

@@ -22,7 +22,7 @@ from workbench.models.base import Response
 from workbench.store.base import BaseStore, _chunks, _marks, items_from_json, with_tool_calls
 from workbench.store.schema import (CALL_ERROR_COLUMNS, CLAIM_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS,
                                     JUDGE_ERROR_COLUMNS, JUDGMENT_COLUMNS, LABEL_COLUMNS, MIGRATIONS,
-                                    RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS)
+                                    RESPONSE_COLUMNS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS, SCORE_COLUMNS)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -40,6 +40,7 @@ INSERT_RESPONSE = _insert("responses", RESPONSE_COLUMNS, "INSERT OR REPLACE")
 INSERT_CALL_ERROR = _insert("call_errors", CALL_ERROR_COLUMNS)
 INSERT_JUDGMENT = _insert("judgments", JUDGMENT_COLUMNS, "INSERT OR IGNORE")
 INSERT_JUDGE_ERROR = _insert("judge_errors", JUDGE_ERROR_COLUMNS)
+INSERT_SCORE = _insert("scores", SCORE_COLUMNS, "INSERT OR IGNORE")
 INSERT_LABEL = _insert("labels", LABEL_COLUMNS[1:])  # label_id is assigned by SQLite
 # A claim is taken where the key has no response, no error since the claimer started, and no live claim.
 CLAIM_CALL = (f"INSERT INTO claims({', '.join(CLAIM_COLUMNS)}) SELECT ?, ?, ?, ?"
@@ -330,6 +331,21 @@ class SQLiteStore(BaseStore):
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
+
+    # ---- metric scores -----------------------------------------------------------------------------
+    def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
+        if not rows:
+            return 0
+        now = time.time()
+        with self._locked():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(INSERT_SCORE, [(*row, now) for row in rows])
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return len(rows)
 
     # ---- labels (append-only: rows are inserted, never updated or deleted) -------------------------
     def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
