@@ -14,6 +14,7 @@ import pytest
 
 from workbench.generation.calls import CallPolicy
 from workbench.generation.runner import generate
+from workbench.metrics import behaviour
 from workbench.metrics.base import Metric
 from workbench.metrics.score_cache import SCORE_CACHE_ENV
 from workbench.pipeline import model_specs, prepare, run_pipeline
@@ -36,6 +37,14 @@ def computed(monkeypatch):
         return original(self, responses, *args, **kwargs)
 
     monkeypatch.setattr(Metric, "compute", compute)
+    describe = behaviour._describe
+
+    def described(text):  # the behaviour diff's per-answer measures
+        if text is not None:
+            counted["behaviour"] += 1
+        return describe(text)
+
+    monkeypatch.setattr(behaviour, "_describe", described)
     return counted
 
 
@@ -78,7 +87,8 @@ def test_the_demo_compares_the_same_with_and_without_the_cache(tmp_path, compute
     _same(off, cold)
     _same(off, warm)
     n = len(load_items(tmp_path / "items.jsonl"))
-    assert _stored(config) == Counter({"chrf": 2 * n, "rouge_l": 2 * n, "bleu": 2 * n})
+    # the behaviour diff's per-answer measures are kept beside the scores
+    assert _stored(config) == Counter({"chrf": 2 * n, "rouge_l": 2 * n, "bleu": 2 * n, "behaviour": 2 * n})
     assert set(computed) == {"length_chars"}  # warm: the cached metrics read, nothing else scored
 
 
@@ -107,6 +117,7 @@ def test_a_tool_calling_app_compares_the_same_with_and_without_the_cache(tmp_pat
     # one row per distinct (answer, item): where the candidate answered as the baseline did, one score serves both
     changed = sum(1 for k, _ in enumerate(cand) if k % 5 == 0 or k % 3 == 0)
     assert len(cand) < stored["tool_call_accuracy"] <= len(cand) + changed and "length_chars" not in stored
+    assert len(cand) <= stored["behaviour"] <= 2 * len(cand)  # by answer text and input: the calls are not read
     assert {"tool_name_match", "tool_arg_value_match"} <= set(stored)  # the app metrics joined, and are kept too
     assert set(computed) == {"length_chars"}
     delta = next(d for d in warm["verdict"]["candidates"]["replay/data/cand.jsonl"]["metric_deltas"]
@@ -139,7 +150,7 @@ def test_a_version_5_store_opens_migrates_and_keeps_its_answers(tmp_path, comput
     assert result.comparisons["fake/cand"].n_paired == len(items)
     with Store(path, create=False) as store:
         assert store.schema_version == len(MIGRATIONS)
-        assert store.execute("SELECT count(*) FROM scores").fetchone()[0] == 2 * len(items)
+        assert store.execute("SELECT count(*) FROM scores WHERE metric = 'chrf'").fetchone()[0] == 2 * len(items)
         _, again = generate(items, models, store, policy=CallPolicy(max_attempts=1), sampling=sampling, progress=False)
     assert again.calls_made == 0 and again.cached == 2 * len(items)  # its answers are still the cache
     computed.clear()

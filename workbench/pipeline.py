@@ -482,8 +482,8 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
         judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress,
                                                  allow_calls=allow_calls)
         require_verdicts(config, judgments)
-        scores = score_responses(items, responses, with_app_metrics(config.metrics, items),
-                                 store=store if cache_enabled() else None)
+        kept = store if cache_enabled() else None  # where scores and behaviour measures are kept and read
+        scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
         judged = judge_scores(config, judgments)
         if len(judged):
             scores = pd.concat([scores, judged], ignore_index=True)
@@ -504,7 +504,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
                                         n_resamples=config.bootstrap_resamples, seed=config.seed,
                                         label_queue=store.label_queue(labels_task(config, index)),
                                         judge=config.judge, pointwise=pointwise,
-                                        retirement=retirement(lifecycle[index + 1]))
+                                        retirement=retirement(lifecycle[index + 1]), store=kept)
             comparisons[name].notes[:0] = out_of_reach
         result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
                                  judge_calls, time.perf_counter() - started, rank_candidates(config, judgments), human)

@@ -17,6 +17,7 @@ what is missing is computed and not kept, without a word.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from typing import Any, Callable, Sequence
@@ -105,3 +106,34 @@ def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Seque
         store.put_scores([(metric.name, version, response, reference, value, None)
                           for (response, reference), value in new.items()])
     return values
+
+
+def record_key(value: Any) -> str:
+    """A key for anything a cached record was computed from (JSON values)."""
+    return _digest(canonical_json(json_safe(value)))
+
+
+def cached_records(store: Any, name: str, version: str, keys: Sequence[tuple[str, str]],
+                   compute: Callable[[list[int]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Like `cached_compute` for measures that are a record rather than one number (the behaviour diff's
+    per-answer description): each key's JSON record is kept in the scores table's `detail_json`, under
+    `name` and `version`. `compute(positions)` gives the records of the keys the store lacks."""
+    if store is None:
+        return compute(list(range(len(keys))))
+    stored = store.stored_details(name, version, keys)
+    records: list[dict[str, Any] | None] = [None] * len(keys)
+    missing: list[int] = []
+    for i, key in enumerate(keys):
+        if key in stored:
+            records[i] = json.loads(stored[key])
+        else:
+            missing.append(i)
+    if missing:
+        new: dict[tuple[str, str], str] = {}
+        for i, record in zip(missing, compute(missing)):
+            records[i] = record
+            new.setdefault(keys[i], json.dumps(record, sort_keys=True, ensure_ascii=False))  # NaN kept as NaN
+        if not getattr(store, "read_only", False):
+            store.put_scores([(name, version, response, reference, None, detail)
+                              for (response, reference), detail in new.items()])
+    return records  # type: ignore[return-value]

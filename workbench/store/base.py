@@ -322,6 +322,16 @@ class BaseStore(ABC):
                                    [response for response, _reference in keys], before=(metric, metric_version))
         return {(response, reference): value for response, reference, value in rows if (response, reference) in wanted}
 
+    def stored_details(self, metric: str, metric_version: str,
+                       keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Like `stored_scores`, the stored `detail_json` of each key (measures kept as a record)."""
+        wanted = set(keys)
+        rows = self._rows_for_keys("SELECT response_key, reference_key, detail_json FROM scores WHERE metric = ?"
+                                   " AND metric_version = ? AND response_key IN ({keys})",
+                                   [response for response, _reference in keys], before=(metric, metric_version))
+        return {(response, reference): detail for response, reference, detail in rows
+                if (response, reference) in wanted and detail is not None}
+
     @abstractmethod
     def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
         """Store scores, in one transaction: rows of (metric, metric_version, response_key, reference_key,
