@@ -80,10 +80,16 @@ def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Seque
     calls = columns.get("tool_calls") or [None] * len(texts)
     item_columns = {name: values for name, values in columns.items() if name != "tool_calls"}
     try:
-        keys = [(response_key(text, call, reads_calls),
-                 reference_key(lang, refs[i] if refs is not None else None,
-                               {name: values[i] for name, values in item_columns.items()}))
-                for i, (text, call, lang) in enumerate(zip(texts, calls, langs))]
+        if item_columns:
+            references = [reference_key(lang, refs[i] if refs is not None else None,
+                                        {name: values[i] for name, values in item_columns.items()})
+                          for i, lang in enumerate(langs)]
+        else:  # text metrics: one key per (language, reference), shared by every model's answer to the item
+            memo: dict[tuple[str, str | None], str] = {}
+            references = [memo.get(pair) or memo.setdefault(pair, reference_key(*pair, {}))
+                          for pair in zip(langs, refs if refs is not None else [None] * len(texts))]
+        keys = [(response_key(text, call, reads_calls), reference)
+                for text, call, reference in zip(texts, calls, references)]
     except (TypeError, ValueError):  # an item field JSON cannot represent: score without the cache
         return compute(list(range(len(texts))))
     stored = store.stored_scores(metric.name, version, keys)
