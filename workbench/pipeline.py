@@ -208,12 +208,25 @@ def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
     preflight(items, model_specs(config), sampling=sampling(config), prompts_dir=config.prompts_path)
 
 
-def open_store(config: MigrationConfig, allow_calls: bool) -> Any:
+def open_store(config: MigrationConfig, allow_calls: bool, write_scores: bool = False) -> Any:
     """The store; a read-only step never creates one (a typo in a path must not make an empty store)
-    and opens it read-only (it reads a store in a folder it cannot write)."""
-    from workbench.store import open_store
+    and opens it read-only (it reads a store in a folder it cannot write). With `write_scores` it
+    opens a store it may write for writing, to keep the scores it computes (no model call is made
+    either way); a SQLite file it may not write is still opened read-only."""
+    from workbench.store import is_database_url, open_store
 
-    return open_store(config.store_path, create=allow_calls, read_only=not allow_calls)
+    writable = allow_calls or (write_scores and (is_database_url(str(config.store_path))
+                                                 or _may_write(config.store_path)))
+    return open_store(config.store_path, create=allow_calls, read_only=not writable)
+
+
+def _may_write(path: Any) -> bool:
+    """The SQLite file and its folder (where the WAL and shared-memory files go) are writable."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    return path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, *, allow_calls: bool,
@@ -460,19 +473,21 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
     from workbench.task.dataset import dataset_id
     from workbench.models.lifecycle import lookup
     from workbench.metrics import score_responses, with_app_metrics
+    from workbench.metrics.score_cache import cache_enabled
 
     started = time.perf_counter()
     config.preflight()
     items = select_items(config)
     gate = config.gate_config()
     check_requests(config, items)
-    with open_store(config, allow_calls) as store:
+    with open_store(config, allow_calls, write_scores=cache_enabled()) as store:
         responses, run_stats = collect_responses(config, items, store, allow_calls=allow_calls, progress=progress)
         require_answers(responses, run_stats)
         judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress,
                                                  allow_calls=allow_calls)
         require_verdicts(config, judgments)
-        scores = score_responses(items, responses, with_app_metrics(config.metrics, items))
+        kept = store if cache_enabled() else None  # where scores and behaviour measures are kept and read
+        scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
         judged = judge_scores(config, judgments)
         if len(judged):
             scores = pd.concat([scores, judged], ignore_index=True)
@@ -493,7 +508,7 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
                                         n_resamples=config.bootstrap_resamples, seed=config.seed,
                                         label_queue=store.label_queue(labels_task(config, index)),
                                         judge=config.judge, pointwise=pointwise,
-                                        retirement=retirement(lifecycle[index + 1]))
+                                        retirement=retirement(lifecycle[index + 1]), store=kept)
             comparisons[name].notes[:0] = out_of_reach
         result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
                                  judge_calls, time.perf_counter() - started, rank_candidates(config, judgments), human)

@@ -11,9 +11,9 @@ from workbench.store import open_store, schema
 from workbench.store.ddl import (ID, INTEGER, ORDER, REAL, TEXT, AddColumn, Column, Index, Table, current_columns,
                                  key, optional, postgres_script, required, sqlite_script)
 
-# How the next migration (6: cached metric scores) is written: one table, a few lines.
+# How a next migration is written: one table (shaped like 6, cached metric scores), a few lines.
 SCORES: tuple = (
-    Table("scores", [
+    Table("example_scores", [
         required("metric", TEXT),
         required("metric_version", TEXT),
         required("response_key", TEXT),
@@ -22,7 +22,7 @@ SCORES: tuple = (
         optional("detail_json", TEXT),
         required("created_at", REAL),
     ], primary_key=("metric", "metric_version", "response_key", "reference_key")),
-    Index("scores_response", "scores", ("response_key",)),
+    Index("example_scores_response", "example_scores", ("response_key",)),
 )
 
 
@@ -99,19 +99,19 @@ def test_a_new_table_declared_once_migrates_both_databases(request, tmp_path, mo
                             [*schema.POSTGRES_MIGRATIONS, postgres_script(SCORES)])
     with open_store(location) as s:
         assert s.schema_version == len(schema.SCHEMA) + 1
-        s.execute("INSERT INTO scores(metric, metric_version, response_key, reference_key, value, detail_json,"
+        s.execute("INSERT INTO example_scores(metric, metric_version, response_key, reference_key, value, detail_json,"
                   " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", ("bleu", "2.4", "k1", "r1", None, None, 1.5))
         with pytest.raises(Exception, match="(?i)unique|duplicate"):  # the four-column key
-            s.execute("INSERT INTO scores(metric, metric_version, response_key, reference_key, created_at)"
+            s.execute("INSERT INTO example_scores(metric, metric_version, response_key, reference_key, created_at)"
                       " VALUES (?, ?, ?, ?, ?)", ("bleu", "2.4", "k1", "r1", 2.0))
         if backend == "sqlite":
-            types = {r[1]: (r[2], r[3]) for r in s.execute("PRAGMA table_info(scores)")}
-            index = [r[1] for r in s.execute("PRAGMA index_list(scores)")]
+            types = {r[1]: (r[2], r[3]) for r in s.execute("PRAGMA table_info(example_scores)")}
+            index = [r[1] for r in s.execute("PRAGMA index_list(example_scores)")]
             assert types["value"] == ("REAL", 0) and types["created_at"] == ("REAL", 1)
         else:
             types = {r[0]: (r[1], int(r[2] == "NO")) for r in s.execute(
                 "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
-                " WHERE table_name = 'scores'").fetchall()}
-            index = [r[0] for r in s.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'scores'").fetchall()]
+                " WHERE table_name = 'example_scores'").fetchall()}
+            index = [r[0] for r in s.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'example_scores'").fetchall()]
             assert types["value"] == ("double precision", 0) and types["created_at"] == ("double precision", 1)
-        assert "scores_response" in index and types["metric"][1] == 1
+        assert "example_scores_response" in index and types["metric"][1] == 1

@@ -53,7 +53,7 @@ def _pg_schema(url: str) -> str:
 
 
 # Pinned like the SQLite schema: a change means a new numbered migration in store/schema.py and this hash updated.
-PINNED_POSTGRES_SCHEMA_SHA256 = "904d801e220a67a56460f1c90eb12a366343cf551a9fba9eb837a6f078a2d2b3"  # 5: tool_calls_json
+PINNED_POSTGRES_SCHEMA_SHA256 = "2b4963ebfdcb09b159fbffdafa356820afdd55e7bafea77c02547e0fc8492028"  # 6: scores
 
 
 def test_the_generated_ddl_gives_the_schema_that_shipped_at_every_version(pg_cluster):

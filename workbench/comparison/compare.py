@@ -561,14 +561,15 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             human: pd.DataFrame | None = None, gate: GateConfig | None = None,
             n_resamples: int = 1000, seed: int = 0, label_queue: Mapping[str, Any] | None = None,
             judge: str | None = None, pointwise: pd.DataFrame | None = None,
-            retirement: Any = None) -> Comparison:
+            retirement: Any = None, store: Any | None = None) -> Comparison:
     """All evidence for baseline vs candidate. `human`: the label export of this comparison (item_id,
     rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater.
     `label_queue`: the task's active labeling queue when its labels were drawn by one. `judge`: the
     judge model's name, to flag a judge that is one of the two models it judges. `pointwise`: a
     pointwise judge's scores (`PointwiseResult.scores`), for its reliability panel; the scores
     themselves are compared as metrics through `scores` (judge:<criterion>). `retirement`: the
-    candidate's `gate.Retirement`, for the gate's min_days_to_retirement rule."""
+    candidate's `gate.Retirement`, for the gate's min_days_to_retirement rule. `store`: where the
+    behaviour diff keeps its per-answer measures (None: measured every time)."""
     from workbench.metrics import behaviour_diff, summarize_behaviour
 
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
@@ -607,7 +608,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     if "tool_calls" in baseline_resp.columns and "tool_calls" in candidate_resp.columns:
         keys.append("tool_calls")
     behaviour = behaviour_diff(items, baseline_resp[keys].dropna(subset=["response"]),
-                               candidate_resp[keys].dropna(subset=["response"]))
+                               candidate_resp[keys].dropna(subset=["response"]), store=store)
     behaviour_summary = summarize_behaviour(behaviour)
     gate_result = None
     if gate is not None:

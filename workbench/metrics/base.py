@@ -48,6 +48,11 @@ class Metric:
         `ITEM_COLUMNS`), passed to `fn` as keyword lists.
     na_note: the note of the rows the metric returns NaN for (it does not apply to them), e.g.
         "no_expected_calls".
+    version: the scorer's code version. A metric with one keeps its scores in the store, keyed by
+        this version, a hash of `params` and a hash of what it read (`workbench.metrics.score_cache`),
+        so a warm compare reads them; change it whenever the code (or a library it relies on)
+        changes. None, the default: scored every time (cheap or non-deterministic metrics, and
+        custom ones until they declare a version).
     """
 
     name: str
@@ -60,6 +65,7 @@ class Metric:
     params: Mapping[str, object] = field(default_factory=dict, compare=False)
     columns: tuple[str, ...] = ()
     na_note: str | None = None
+    version: str | None = None
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:

@@ -22,6 +22,7 @@ import pandas as pd
 from workbench.errors import InputError, Problem
 from workbench.metrics.copying import COPY_NGRAM, COPY_THRESHOLD, REPRODUCED_THRESHOLD, copy_measures
 from workbench.metrics.json_answers import field_agreement, is_json, parse_answer
+from workbench.metrics.score_cache import cached_records, record_key, response_key
 from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
 from workbench.metrics.tool_calls import CALL_DIFF_COLUMNS, as_calls, compare_calls
@@ -179,7 +180,7 @@ def behaviour_diff(
     baseline_responses: pd.DataFrame | Mapping[str, Any] | pd.Series,
     candidate_responses: pd.DataFrame | Mapping[str, Any] | pd.Series,
     *, copy_threshold: float = COPY_THRESHOLD, reproduced_threshold: float = REPRODUCED_THRESHOLD,
-    copy_ngram: int = COPY_NGRAM,
+    copy_ngram: int = COPY_NGRAM, store: Any | None = None,
 ) -> pd.DataFrame:
     """One row per item (per sample_index when both sides have it) present on either side.
 
@@ -198,6 +199,8 @@ def behaviour_diff(
     text_instead_of_call, called_when_baseline_did_not, baseline_/candidate_unparseable (<NA> on items
     without tools where neither side called); json_agreement: the candidate's JSON answer's field
     agreement with the baseline's, on items with a `response_format`.
+    `store`: where each answer's description and copy measures are kept (`score_cache.cached_records`),
+    so a warm comparison reads them; None measures every answer.
     """
     if "item_id" not in items_df.columns:
         raise InputError(Problem("items", None, "item_id", "required column is missing"))
@@ -219,14 +222,19 @@ def behaviour_diff(
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
 
+    records = pairs.to_dict("records")
+    texts = [(_text(rec["response_b"], "baseline", rec["item_id"]), _text(rec["response_c"], "candidate", rec["item_id"]))
+             for rec in records]
+    source_keys = {iid: record_key(inputs[iid]) for iid in dict.fromkeys(rec["item_id"] for rec in records)}
+    measured = _measure_answers([(t, source_keys[rec["item_id"]], inputs[rec["item_id"]])
+                                 for rec, both_texts in zip(records, texts) for t in both_texts if t is not None],
+                                (copy_threshold, reproduced_threshold, copy_ngram), store)
+    absent = (_describe(None), copy_measures(None, None))
     rows = []
-    for rec in pairs.to_dict("records"):
+    for rec, (b_text, c_text) in zip(records, texts):
         iid = rec["item_id"]
         expected = normalize_language(langs[iid])
-        b_text, c_text = _text(rec["response_b"], "baseline", iid), _text(rec["response_c"], "candidate", iid)
-        b, c = _describe(b_text), _describe(c_text)
-        b_copy, c_copy = (copy_measures(t, inputs[iid], threshold=copy_threshold, n=copy_ngram,
-                                        reproduced_threshold=reproduced_threshold) for t in (b_text, c_text))
+        (b, b_copy), (c, c_copy) = (absent if t is None else measured[(t, source_keys[iid])] for t in (b_text, c_text))
         b_missing, c_missing = b["format"] is None, c["format"] is None
         both = not (b_missing or c_missing)
         row = {k: rec[k] for k in keys}
@@ -259,6 +267,28 @@ def behaviour_diff(
     for col in _BOOL_COLUMNS:
         out[col] = out[col].astype("boolean")
     return out
+
+
+BEHAVIOUR_VERSION = "1"  # of _describe (format, refusal, language detection) and copy_measures: bump when they change
+
+
+def _measure_answers(answers: list[tuple[str, str, Any]], copy_params: tuple[float, float, int],
+                     store: Any | None) -> dict[tuple[str, str], tuple[dict[str, Any], tuple[Any, ...]]]:
+    """{(answer, input key): (description, copy measures)} of each distinct (answer, input key, item
+    input): read from the store where it holds them (kept as records, `score_cache.cached_records`),
+    else measured (and kept there)."""
+    threshold, reproduced_threshold, n = copy_params
+    unique = list({(text, source_key): source for text, source_key, source in answers}.items())
+
+    def compute(positions: list[int]) -> list[dict[str, Any]]:
+        return [{"describe": _describe(unique[i][0][0]),
+                 "copy": list(copy_measures(unique[i][0][0], unique[i][1], threshold=threshold, n=n,
+                                            reproduced_threshold=reproduced_threshold))} for i in positions]
+
+    version = f"{BEHAVIOUR_VERSION}#{record_key(list(copy_params))[:16]}"
+    keys = [(response_key(text), source_key) for (text, source_key), _source in unique]
+    records = cached_records(store, "behaviour", version, keys, compute)
+    return {key: (record["describe"], tuple(record["copy"])) for (key, _source), record in zip(unique, records)}
 
 
 def _absent(value: Any) -> bool:

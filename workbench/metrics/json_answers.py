@@ -129,10 +129,10 @@ def _agreement(responses: Sequence[str], _refs: Sequence[Any], _langs: Sequence[
 JSON_SCHEMA_VALID = Metric(
     name="json_schema_valid", fn=_schema_valid, higher_is_better=True, aggregation="rate", needs_reference=False,
     description="1 if the answer is JSON (as-is) valid against the item's response_format",
-    value_range=(0.0, 1.0), columns=("response_format",), na_note="no_response_format")
+    value_range=(0.0, 1.0), columns=("response_format",), na_note="no_response_format", version="1")
 JSON_FIELD_AGREEMENT = Metric(
     name="json_field_agreement", fn=_agreement, higher_is_better=True, aggregation="mean", needs_reference=False,
     description="share of JSON leaf fields equal to the reference's (a JSON object or array); 0 for a non-JSON answer",
-    value_range=(0.0, 1.0), columns=("reference",), na_note="no_json_reference")
+    value_range=(0.0, 1.0), columns=("reference",), na_note="no_json_reference", version="1")
 
 METRICS: tuple[Metric, ...] = (JSON_SCHEMA_VALID, JSON_FIELD_AGREEMENT)

@@ -22,6 +22,16 @@ from workbench.errors import InputError
 from workbench.metrics.base import Metric
 from workbench.metrics.text import EN, JA, JapaneseRougeTokenizer, normalize_for_match
 
+def _library(name: str) -> str:
+    """`name-<installed version>`: part of a cached metric's version, since its scores follow the library's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name}-{version(name)}"
+    except PackageNotFoundError:
+        return f"{name}-absent"
+
+
 UNSUPPORTED_LANGUAGES = frozenset({"zh", "ko", "th", "my", "km", "lo"})
 
 
@@ -145,6 +155,7 @@ BLEU = Metric(
     value_range=(0.0, 100.0),
     description="Sentence BLEU (sacrebleu, effective order; ja-mecab for Japanese, 13a otherwise), 0-100.",
     params={"tokenize": {"ja": "ja-mecab", "other": "13a"}, "effective_order": True},
+    version=f"1/{_library('sacrebleu')}/{_library('mecab-python3')}",
 )
 CHRF = Metric(
     name="chrf",
@@ -155,6 +166,7 @@ CHRF = Metric(
     value_range=(0.0, 100.0),
     description="Sentence chrF (sacrebleu defaults: char order 6, beta 2), 0-100; tokenizer-free, fine on Japanese.",
     params={"char_order": 6, "word_order": 0, "beta": 2},
+    version=f"1/{_library('sacrebleu')}",
 )
 ROUGE_L = Metric(
     name="rouge_l",
@@ -166,6 +178,7 @@ ROUGE_L = Metric(
     description="ROUGE-L F1 (rouge-score); MeCab words for Japanese, default tokenizer + Porter stemmer for "
                 "English, Unicode words for other languages.",
     params={"tokenizer": {"ja": "mecab-ipadic", "en": "rouge-score default, stemmed", "other": "unicode words"}},
+    version=f"1/{_library('rouge-score')}/{_library('mecab-python3')}",
 )
 EXACT_MATCH = Metric(
     name="exact_match",

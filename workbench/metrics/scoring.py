@@ -28,6 +28,7 @@ from workbench.errors import InputError, Problem
 from workbench.metrics.base import RESPONSE_COLUMNS, Metric, warn_unscored
 from workbench.metrics.reference import corpus_score
 from workbench.metrics.registry import get_metric
+from workbench.metrics.score_cache import cached_compute
 from workbench.metrics.text import resolve_language
 
 KEY_COLUMNS: tuple[str, ...] = ("item_id", "model", "prompt_version", "sample_index")
@@ -111,6 +112,7 @@ def score_responses(
     items_df: pd.DataFrame,
     responses_df: pd.DataFrame,
     metrics: Sequence[str | Metric],
+    store: Any | None = None,
 ) -> pd.DataFrame:
     """Score every response with every metric.
 
@@ -119,6 +121,9 @@ def score_responses(
     responses_df: `item_id`, `model`, `response`, optional `prompt_version`, `sample_index`,
         `tool_calls` (read by the tool metrics).
     metrics: names or specs (see `get_metric`) or Metric objects.
+    store: where versioned metrics keep their scores (`workbench.metrics.score_cache`): values
+        stored there are read, the others computed and stored (not when it is read-only); None
+        computes everything.
     Returns: one row per response x metric with the key columns present in responses_df,
         `metric`, `value` (float; NaN when unscorable) and `note` (None, "no_response",
         "no_reference" or the metric's `na_note` where it does not apply). Join `metric_info()`
@@ -150,9 +155,18 @@ def score_responses(
             if (name, len(scorable)) not in column_cache:
                 column_cache[(name, len(scorable))] = rows.column(name, scorable)
         columns = {name: column_cache[(name, len(scorable))] for name in metric.columns}
-        scored = metric.compute([rows.texts[i] for i in scorable],
-                                [rows.refs[i] for i in scorable] if metric.needs_reference else None,
-                                [rows.langs[i] for i in scorable], **columns)
+        texts = [rows.texts[i] for i in scorable]
+        refs = [rows.refs[i] for i in scorable] if metric.needs_reference else None
+        langs = [rows.langs[i] for i in scorable]
+
+        def compute(part: list[int], metric: Metric = metric, texts: list = texts, refs: list | None = refs,
+                    langs: list = langs, columns: dict = columns) -> list[float]:
+            if len(part) == len(texts):
+                return metric.compute(texts, refs, langs, **columns)
+            return metric.compute([texts[k] for k in part], None if refs is None else [refs[k] for k in part],
+                                  [langs[k] for k in part], **{n: [v[k] for k in part] for n, v in columns.items()})
+
+        scored = cached_compute(store, metric, texts, refs, langs, columns, compute)
         for i, v in zip(scorable, scored):
             values[i] = v
             if v != v and metric.na_note:

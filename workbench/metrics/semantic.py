@@ -92,6 +92,7 @@ def semantic_similarity(model_path: str | Path | None = None, device: str | None
         value_range=(-1.0, 1.0),
         description=f"Cosine similarity of {label} embeddings of response and reference. {JA_CAVEAT}",
         params={"model": label, "batch_size": batch_size},
+        version="1",
     )
 
 

@@ -133,6 +133,7 @@ def json_schema(schema: Mapping[str, Any], lenient: bool = False, name: str | No
         value_range=(0.0, 1.0),
         description=f"1 if the response is JSON valid against schema {digest}",
         params={"schema": dict(schema), "lenient": lenient},
+        version="1",
     )
 
 

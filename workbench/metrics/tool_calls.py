@@ -464,7 +464,7 @@ def _metric(name: str, part: str, description: str, na_note: str) -> Metric:
 
     return Metric(name=name, fn=fn, higher_is_better=True, aggregation="rate", needs_reference=False,
                   description=description, value_range=(0.0, 1.0), columns=("tool_calls", "expected_calls", "tools"),
-                  na_note=na_note)
+                  na_note=na_note, version="1")
 
 
 TOOL_CALL_ACCURACY = _metric(

@@ -22,7 +22,7 @@ from workbench.models.base import Response
 from workbench.values import is_missing
 from workbench.store.schema import (CALL_ERROR_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
                                     JUDGMENT_COLUMNS, LABEL_COLUMNS, LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS,
-                                    RESPONSE_COLUMNS, RUN_ROWS, TRIAL_COLUMNS)
+                                    RESPONSE_COLUMNS, RUN_ROWS, SCORE_COLUMNS, TRIAL_COLUMNS)
 
 
 def insert_sql(table: str, columns: Sequence[str], conflict: str = "") -> str:
@@ -45,6 +45,7 @@ UPSERT_RESPONSE = insert_sql("responses", RESPONSE_COLUMNS,
 INSERT_CALL_ERROR = insert_sql("call_errors", CALL_ERROR_COLUMNS)
 INSERT_JUDGMENT = insert_sql("judgments", JUDGMENT_COLUMNS, "ON CONFLICT (judge_key) DO NOTHING")
 INSERT_JUDGE_ERROR = insert_sql("judge_errors", JUDGE_ERROR_COLUMNS)
+INSERT_SCORE = insert_sql("scores", SCORE_COLUMNS, "ON CONFLICT DO NOTHING")
 LATEST_JUDGE_ERROR = "SELECT message, raw_output FROM judge_errors WHERE judge_key = ? ORDER BY error_id DESC LIMIT 1"
 INSERT_LABEL_QUEUE = insert_sql("label_queues", LABEL_QUEUE_COLUMNS, "ON CONFLICT (task) DO NOTHING")
 INSERT_OPTIMIZE_RUN = insert_sql("optimize_runs", OPTIMIZE_RUN_COLUMNS, "ON CONFLICT (run_id) DO NOTHING")
@@ -134,12 +135,13 @@ class BaseStore(ABC):
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """A query's rows as a DataFrame."""
 
-    def _rows_for_keys(self, sql: str, keys: Sequence[Any], after: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows of `sql` with `{keys}` as an IN list, run per chunk of keys (`after`: the parameters
-        that follow the list); rows of one key come from one statement, in its order."""
+    def _rows_for_keys(self, sql: str, keys: Sequence[Any], after: Sequence[Any] = (),
+                       before: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of `sql` with `{keys}` as an IN list, run per chunk of keys (`before` / `after`: the
+        parameters that precede / follow the list); rows of one key come from one statement, in its order."""
         rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(dict.fromkeys(keys)):
-            rows.extend(self.execute(sql.format(keys=_marks(chunk)), (*chunk, *after)).fetchall())
+            rows.extend(self.execute(sql.format(keys=_marks(chunk)), (*before, *chunk, *after)).fetchall())
         return rows
 
     @abstractmethod
@@ -369,7 +371,39 @@ class BaseStore(ABC):
         """Hold, until the transaction of `cur` ends, the lock that writers of judge errors take. None
         needed where a write transaction already excludes every other writer (SQLite's BEGIN IMMEDIATE)."""
 
-    # ---- labels (append-only log) ----------------------------------------------------------------
+    # ---- metric scores (the score cache) ----------------------------------------------------------
+    def stored_scores(self, metric: str, metric_version: str,
+                      keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
+        """The stored value of each (response_key, reference_key) a metric at this version has scored
+        (None: stored as not applicable, NaN); keys never scored are absent. One query per chunk of
+        response keys."""
+        wanted = set(keys)
+        rows = self._rows_for_keys("SELECT response_key, reference_key, value FROM scores WHERE metric = ?"
+                                   " AND metric_version = ? AND response_key IN ({keys})",
+                                   [response for response, _reference in keys], before=(metric, metric_version))
+        return {(response, reference): value for response, reference, value in rows if (response, reference) in wanted}
+
+    def stored_details(self, metric: str, metric_version: str,
+                       keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Like `stored_scores`, the stored `detail_json` of each key (measures kept as a record)."""
+        wanted = set(keys)
+        rows = self._rows_for_keys("SELECT response_key, reference_key, detail_json FROM scores WHERE metric = ?"
+                                   " AND metric_version = ? AND response_key IN ({keys})",
+                                   [response for response, _reference in keys], before=(metric, metric_version))
+        return {(response, reference): detail for response, reference, detail in rows
+                if (response, reference) in wanted and detail is not None}
+
+    def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
+        """Store scores, in one transaction: rows of (metric, metric_version, response_key, reference_key,
+        value or None, detail_json or None). A key already stored keeps its first value (the same key
+        means the same inputs to the same code). How many rows were given."""
+        if not rows:
+            return 0
+        now = time.time()
+        with self._writing() as cur:
+            cur.executemany(INSERT_SCORE, [(*row, now) for row in rows])
+        return len(rows)
+
     @abstractmethod
     def append_label(self, task: str, item_id: str, rater: str, left_model: str, right_model: str, action: str,
                      winner_model: str | None, note: str | None, assignment_seed: int, session_id: str) -> int:

@@ -360,6 +360,7 @@ class PostgresStore(BaseStore):
     put_response = reconnecting(BaseStore.put_response)
     record_error = reconnecting(BaseStore.record_error)
     put_judgments = reconnecting(BaseStore.put_judgments)
+    put_scores = reconnecting(BaseStore.put_scores)
 
     def _serialize_judge_errors(self, cur: "QmarkCursor") -> None:
         cur.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {JUDGE_ERROR_LOCK})")

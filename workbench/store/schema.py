@@ -172,6 +172,18 @@ SCHEMA: list[Migration] = [
     (  # 5: the tool calls a model made beside its text (issue 20); NULL for a text answer and in older stores
         AddColumn("responses", optional("tool_calls_json", TEXT, "[{name, arguments, raw_arguments, id?, error?}, ...]")),
     ),
+    (  # 6: metric scores kept, so a warm compare reads them instead of scoring again (issue 25)
+        Table("scores", [
+            required("metric", TEXT, "the metric's name (a factory spec included)"),
+            required("metric_version", TEXT, "its code version + a hash of its parameters"),
+            required("response_key", TEXT, "hash of what the metric reads of the answer (text, tool calls)"),
+            required("reference_key", TEXT, "hash of what it reads of the item (reference, language, fields)"),
+            optional("value", REAL, "NULL: the metric does not apply (NaN)"),
+            optional("detail_json", TEXT),
+            required("created_at", REAL),
+        ], primary_key=("metric", "metric_version", "response_key", "reference_key"),
+            note="one row per metric x what it read; first write kept"),
+    ),
 ]
 
 MIGRATIONS: list[str] = [sqlite_script(migration) for migration in SCHEMA]
@@ -198,6 +210,7 @@ OPTIMIZE_RUN_COLUMNS = ("run_id", "target", "start_prompt", "config_json", "stat
                         "updated_at")
 CLAIM_COLUMNS = ("cache_key", "owner", "claimed_at", "expires_at")
 LABEL_QUEUE_COLUMNS = ("task", "seed", "budget", "n_total", "queue_size", "queue_json", "created_at")
+SCORE_COLUMNS = ("metric", "metric_version", "response_key", "reference_key", "value", "detail_json", "created_at")
 TRIAL_COLUMNS = ("run_id", "trial", "round", "split", "move", "prompt_version", "parent_version", "prompt_digest",
                  "prompt_toml", "n_items", "score", "score_low", "score_high", "delta", "delta_low", "delta_high",
                  "calls", "calls_made", "cost_usd", "model_s", "wall_s", "item_scores_json", "created_at")

@@ -1,0 +1,150 @@
+"""Scores kept in the store: a warm scoring reads them and computes nothing it has; the numbers are the
+same with and without the cache; a changed answer, item, language, version or parameter is scored
+again; unversioned metrics are never stored; a read-only store is read and never written."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from workbench.items.tool_calls import ToolCall
+from workbench.metrics import score_responses
+from workbench.metrics.base import Metric
+from workbench.metrics.score_cache import metric_version, reference_key, response_key
+from workbench.store import open_store
+
+
+@pytest.fixture
+def items():
+    return pd.DataFrame({"item_id": ["ja1", "en1", "en2", "noref"], "input": ["q"] * 4,
+                         "reference": ["返金は五営業日以内に処理されます。", "Refunds are processed within five business days.",
+                                       "Your order ships tomorrow.", None],
+                         "language": ["ja", "en", "en", "en"]})
+
+
+@pytest.fixture
+def responses():
+    return pd.DataFrame({"item_id": ["ja1", "en1", "en2", "noref", "ja1", "en1", "en2", "noref"],
+                         "model": ["a"] * 4 + ["b"] * 4, "sample_index": [0] * 8,
+                         "response": ["返金の処理は五営業日以内に行われます。", "Your refund takes five business days.",
+                                      "Ships tomorrow.", "x", None, "Refunds are processed within five business days.",
+                                      "", "y"]})
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How many rows each metric computed (the cache's reads are not computations)."""
+    counted: Counter = Counter()
+    original = Metric.compute
+
+    def compute(self, responses, *args, **kwargs):
+        counted[self.name] += len(responses)
+        return original(self, responses, *args, **kwargs)
+
+    monkeypatch.setattr(Metric, "compute", compute)
+    return counted
+
+
+METRICS = ["chrf", "bleu", "rouge_l", "length_chars", "exact_match"]
+
+
+def _score(items, responses, metrics=METRICS, store=None):
+    with pytest.warns(Warning):  # no reference, no response: warned either way
+        return score_responses(items, responses, metrics, store=store)
+
+
+def _rows(store) -> int:
+    return int(store.execute("SELECT count(*) FROM scores").fetchone()[0])
+
+
+def test_warm_scoring_reads_the_store_and_gives_the_same_numbers(tmp_path, items, responses, calls):
+    plain = _score(items, responses)
+    with open_store(tmp_path / "s.db") as store:
+        cold = _score(items, responses, store=store)
+        assert _rows(store) == 3 * 5  # chrf, bleu, rouge_l on the 5 answered rows with a reference
+        calls.clear()
+        warm = _score(items, responses, store=store)
+        assert _rows(store) == 3 * 5
+    pd.testing.assert_frame_equal(cold, plain)
+    pd.testing.assert_frame_equal(warm, plain)
+    # computed again: only the metrics that are not cached (cheap ones)
+    assert calls == Counter({"length_chars": 7, "exact_match": 5})
+
+
+def test_what_a_metric_read_keys_its_score(tmp_path, items, responses, calls):
+    with open_store(tmp_path / "s.db") as store:
+        _score(items, responses, ["chrf"], store=store)
+        changed = responses.copy()
+        changed.loc[1, "response"] = "Another answer entirely."  # one answer changed
+        calls.clear()
+        _score(items, changed, ["chrf"], store=store)
+        assert calls["chrf"] == 1
+        moved = items.copy()
+        moved.loc[2, "reference"] = "Your order ships on Monday."  # one reference changed: both models' rows
+        moved.loc[0, "language"] = "en"  # one language changed: the same text scored another way
+        calls.clear()
+        _score(moved, responses, ["chrf"], store=store)
+        assert calls["chrf"] == 3  # en2 x 2 models, ja1 x model a (model b failed there)
+
+
+def test_a_new_version_or_parameter_is_scored_again(tmp_path, items, responses, calls):
+    def exclaim(responses, _refs, _langs):
+        return [float(r.count("!")) for r in responses]
+
+    v1 = Metric("bangs", exclaim, None, "mean", False, "bangs", params={"p": 1}, version="1")
+    v2 = Metric("bangs", exclaim, None, "mean", False, "bangs", params={"p": 1}, version="2")
+    p2 = Metric("bangs", exclaim, None, "mean", False, "bangs", params={"p": 2}, version="1")
+    assert len({metric_version(v1), metric_version(v2), metric_version(p2)}) == 3
+    with open_store(tmp_path / "s.db") as store:
+        for metric, expected in ((v1, 7), (v1, 0), (v2, 7), (p2, 7), (p2, 0)):
+            calls.clear()
+            _score(items, responses, [metric], store=store)
+            assert calls["bangs"] == expected
+
+
+def test_an_unversioned_metric_is_never_stored(tmp_path, items, responses, calls):
+    custom = Metric("mine", lambda r, _f, _l: [1.0] * len(r), None, "mean", False, "custom, no version")
+    with open_store(tmp_path / "s.db") as store:
+        _score(items, responses, [custom, "length_chars", "contains:five"], store=store)
+        calls.clear()
+        _score(items, responses, [custom, "length_chars", "contains:five"], store=store)
+        assert _rows(store) == 0 and calls == Counter({"mine": 7, "length_chars": 7, "contains:five": 7})
+
+
+def test_a_read_only_store_is_read_and_never_written(tmp_path, items, responses, calls):
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        _score(items, responses, ["chrf"], store=store)
+        store.execute("DELETE FROM scores WHERE rowid IN (SELECT rowid FROM scores LIMIT 2)")
+    plain = _score(items, responses, ["chrf", "bleu"])
+    with open_store(path, create=False, read_only=True) as store:
+        calls.clear()
+        scored = _score(items, responses, ["chrf", "bleu"], store=store)  # no error
+        assert calls == Counter({"chrf": 2, "bleu": 5}) and _rows(store) == 3
+    pd.testing.assert_frame_equal(scored, plain)
+
+
+def test_not_applicable_is_kept_as_nan_with_its_note(tmp_path):
+    items = pd.DataFrame({"item_id": ["w", "plain"], "input": ["weather?", "hi"],
+                          "expected_calls": [[{"get_weather": {"city": ["Paris"]}}], None]})
+    responses = pd.DataFrame({"item_id": ["w", "plain"], "model": ["a", "a"], "response": ["", "hello"],
+                              "tool_calls": [(ToolCall("get_weather", {"city": "Paris"}),), ()]})
+    plain = score_responses(items, responses, ["tool_call_accuracy"])
+    with open_store(tmp_path / "s.db") as store:
+        score_responses(items, responses, ["tool_call_accuracy"], store=store)
+        warm = score_responses(items, responses, ["tool_call_accuracy"], store=store)
+        assert store.execute("SELECT value FROM scores ORDER BY value").fetchall() == [(None,), (1.0,)]
+    pd.testing.assert_frame_equal(warm, plain)
+    assert math.isnan(warm["value"].iloc[1]) and warm["note"].iloc[1] == "no_expected_calls"
+
+
+def test_keys_separate_what_metrics_read():
+    call = (ToolCall("get_weather", {"city": "Paris"}),)
+    assert response_key("x") != response_key("x", call, reads_calls=True)
+    assert response_key("x", call, reads_calls=False) == response_key("x")  # text metrics ignore calls
+    assert response_key("", (), reads_calls=True) != response_key("", None, reads_calls=True)
+    assert response_key("", call, True) != response_key("", (ToolCall("get_weather", {"city": "Rome"}),), True)
+    assert reference_key("en", "r", {}) != reference_key("ja", "r", {})
+    assert reference_key("en", "r", {"tools": None}) != reference_key("en", "r", {"tools": []})

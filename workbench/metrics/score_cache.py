@@ -1,0 +1,145 @@
+"""The score cache: a metric's value kept in the store under what it read, so a warm compare reads it.
+
+A score is keyed by (metric name, metric version, response key, reference key):
+- metric version: the metric's declared `version` (its code, and the libraries it relies on) and a
+  hash of its `params` (a factory's pattern or schema), so changed code or parameters never reuse an
+  old value. A metric without a version (cheap, non-deterministic, or custom and unversioned) is
+  scored every time.
+- response key: a hash of what the metric reads of the answer: its text, and its tool calls when the
+  metric reads them. Not the response's cache key: the stored answer under one key can be replaced.
+- reference key: a hash of what it reads of the item: the language it scores in, the reference when it
+  needs one, and every item column it declares (expected calls, tools, response_format...).
+
+Values are stored as the metric computed them (REAL / DOUBLE PRECISION hold a Python float exactly);
+NaN (the metric does not apply) is stored as NULL. A store opened read-only is read but never written:
+what is missing is computed and not kept, without a word.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from typing import Any, Callable, Sequence
+
+from workbench.hashing import canonical_json, content_hash, json_safe
+from workbench.items.tool_calls import calls_to_json
+from workbench.metrics.base import Metric
+
+SCORE_CACHE_ENV = "WORKBENCH_SCORE_CACHE"  # "0" / "off": score everything, read and write nothing (benchmarks)
+
+
+def cache_enabled() -> bool:
+    """False when the environment turns the score cache off (the benchmark's "today's behaviour")."""
+    return os.environ.get(SCORE_CACHE_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def metric_version(metric: Metric) -> str | None:
+    """The version a metric's scores are stored under; None for a metric that is not cached."""
+    if metric.version is None:
+        return None
+    return f"{metric.version}#{content_hash(json_safe(dict(metric.params)))[:16]}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def response_key(text: str, tool_calls: Any = None, reads_calls: bool = False) -> str:
+    """What a metric reads of one answer: its text, plus its tool calls for a metric that reads them."""
+    if not reads_calls:
+        return _digest("t" + text)
+    return _digest("c" + canonical_json([text, _calls_form(tool_calls)]))
+
+
+def _calls_form(calls: Any) -> Any:
+    """Tool calls as JSON values: None (no calls column) stays apart from no call made ([])."""
+    if calls is None:
+        return None
+    try:
+        return calls_to_json(calls) or "[]"
+    except AttributeError:  # not ToolCall records (a frame built by hand): their JSON form
+        return json_safe(list(calls))
+
+
+def reference_key(language: str, reference: str | None, columns: dict[str, Any]) -> str:
+    """What a metric reads of one item: the language it scores in, the reference, its declared columns."""
+    return _digest(canonical_json({"language": language, "reference": reference, **json_safe(columns)}))
+
+
+def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Sequence[str | None] | None,
+                   langs: Sequence[str], columns: dict[str, list[Any]],
+                   compute: Callable[[list[int]], list[float]]) -> list[float]:
+    """`metric`'s values for these rows: those the store holds are read, the rest are computed with
+    `compute(row positions)` and stored (unless the store is read-only). `columns` are the metric's
+    extra columns, row-aligned with `texts`."""
+    version = metric_version(metric)
+    if store is None or version is None:
+        return compute(list(range(len(texts))))
+    reads_calls = "tool_calls" in metric.columns
+    calls = columns.get("tool_calls") or [None] * len(texts)
+    item_columns = {name: values for name, values in columns.items() if name != "tool_calls"}
+    try:
+        if item_columns:
+            references = [reference_key(lang, refs[i] if refs is not None else None,
+                                        {name: values[i] for name, values in item_columns.items()})
+                          for i, lang in enumerate(langs)]
+        else:  # text metrics: one key per (language, reference), shared by every model's answer to the item
+            memo: dict[tuple[str, str | None], str] = {}
+            references = [memo.get(pair) or memo.setdefault(pair, reference_key(*pair, {}))
+                          for pair in zip(langs, refs if refs is not None else [None] * len(texts))]
+        keys = [(response_key(text, call, reads_calls), reference)
+                for text, call, reference in zip(texts, calls, references)]
+    except (TypeError, ValueError):  # an item field JSON cannot represent: score without the cache
+        return compute(list(range(len(texts))))
+    stored = store.stored_scores(metric.name, version, keys)
+    values = [math.nan] * len(texts)
+    missing: list[int] = []
+    for i, key in enumerate(keys):
+        if key in stored:
+            value = stored[key]
+            values[i] = math.nan if value is None else float(value)
+        else:
+            missing.append(i)
+    if not missing:
+        return values
+    computed = compute(missing)
+    new: dict[tuple[str, str], float | None] = {}
+    for i, value in zip(missing, computed):
+        values[i] = value
+        new.setdefault(keys[i], None if value != value else value)
+    if not getattr(store, "read_only", False):
+        store.put_scores([(metric.name, version, response, reference, value, None)
+                          for (response, reference), value in new.items()])
+    return values
+
+
+def record_key(value: Any) -> str:
+    """A key for anything a cached record was computed from (JSON values)."""
+    return _digest(canonical_json(json_safe(value)))
+
+
+def cached_records(store: Any, name: str, version: str, keys: Sequence[tuple[str, str]],
+                   compute: Callable[[list[int]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Like `cached_compute` for measures that are a record rather than one number (the behaviour diff's
+    per-answer description): each key's JSON record is kept in the scores table's `detail_json`, under
+    `name` and `version`. `compute(positions)` gives the records of the keys the store lacks."""
+    if store is None:
+        return compute(list(range(len(keys))))
+    stored = store.stored_details(name, version, keys)
+    records: list[dict[str, Any] | None] = [None] * len(keys)
+    missing: list[int] = []
+    for i, key in enumerate(keys):
+        if key in stored:
+            records[i] = json.loads(stored[key])
+        else:
+            missing.append(i)
+    if missing:
+        new: dict[tuple[str, str], str] = {}
+        for i, record in zip(missing, compute(missing)):
+            records[i] = record
+            new.setdefault(keys[i], json.dumps(record, sort_keys=True, ensure_ascii=False))  # NaN kept as NaN
+        if not getattr(store, "read_only", False):
+            store.put_scores([(name, version, response, reference, None, detail)
+                              for (response, reference), detail in new.items()])
+    return records  # type: ignore[return-value]
