@@ -13,8 +13,13 @@ import pandas as pd
 from workbench import stats
 from workbench.comparison.defaults import CONFIDENCE, DEFAULT_GATE
 from workbench.comparison.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
+from workbench.errors import InputError
 from workbench.hashing import json_safe
 from workbench.items.fields import APP_FIELDS
+from workbench.judges import candidate_score
+from workbench.metrics import behaviour_diff, copying, metric_info, summarize_behaviour
+from workbench.metrics.tool_calls import ERROR_KINDS, verdict_frame
+from workbench.stats.agreement import agreement_table
 
 SLICE_COLUMNS_EXCLUDED = {"item_id", "input", "reference", "instruction", *APP_FIELDS}
 
@@ -109,8 +114,6 @@ JUDGE_SCALE = (1.0, 5.0)
 def describe_metrics(names: list[str]) -> pd.DataFrame:
     """`metrics.metric_info` for the reference metrics, plus the pointwise judge's `judge:<criterion>`
     scores (1 to 5, higher is better), so the judge's scores are compared exactly like a metric."""
-    from workbench.metrics import metric_info
-
     registry = [n for n in names if not str(n).startswith(JUDGE_METRIC)]
     judged = [{"metric": n, "higher_is_better": True, "aggregation": "mean", "needs_reference": False,
                "value_range": JUDGE_SCALE, "description": f"pointwise judge score for {n[len(JUDGE_METRIC):]!r}"}
@@ -221,8 +224,6 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
     panel, and the win-rate estimates by source (judge, human, ppi, and the PPI result itself).
     A judge whose position consistency lies wholly below `min_consistency` is marked untrusted on
     every row and slice built from its verdicts alone (`judge_check`)."""
-    from workbench.judges import candidate_score
-
     win_rows, reliability, slice_rows = [], [], pd.DataFrame()
     estimates: dict[str, Any] = {}
     consistency_est = None
@@ -330,8 +331,6 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
 
 def _human_win_rate(human: pd.DataFrame, *, n_resamples: int, seed: int) -> list[dict[str, Any]]:
     """The humans' win rate: per item the mean over its raters (ties and "both bad" count 0.5)."""
-    from workbench.judges import candidate_score
-
     per_item = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
     per_item = per_item.groupby("item_id")["score"].mean()
     if len(per_item) < 2:
@@ -347,8 +346,6 @@ def _human_win_rate(human: pd.DataFrame, *, n_resamples: int, seed: int) -> list
 def judge_item_scores(verdicts: pd.DataFrame) -> pd.Series:
     """item_id -> the judge's candidate-side score (both orders combined) on every judged item; NaN
     where the judge gave no verdict (the estimators score those as ties and keep them)."""
-    from workbench.judges import candidate_score
-
     return verdicts.assign(score=verdicts["verdict"].map(candidate_score)).groupby("item_id")["score"].mean()
 
 
@@ -361,8 +358,6 @@ def prediction_powered_win_rate(judge: pd.Series, human: pd.DataFrame, label_que
     order gives that), Angelopoulos et al. With the task's active queue (`store.label_queue`), each
     label is weighted by the probability its item had of entering the queue (Zrnic & Candès). Labels
     on items outside the judged items (or the queue) cannot enter and are left out (counted)."""
-    from workbench.judges import candidate_score
-
     labels = human.assign(score=human["choice"].map(candidate_score)).dropna(subset=["score"])
     known = set(judge.index) if label_queue is None else set(judge.index) & {i for i, _ in label_queue["queue"]}
     outside = ~labels["item_id"].isin(known)
@@ -386,8 +381,6 @@ def _judge_human_agreement(human: pd.DataFrame, verdicts: pd.DataFrame) -> list[
     """Judge vs each rater and vs the raters' majority, on categories (A / B / tie; a human's "both
     bad" is a tie, as in the win rate), never on per-item means. Raw agreement and n come with kappa,
     and a degenerate kappa says why."""
-    from workbench.stats.agreement import agreement_table
-
     judge = verdicts[["item_id", "verdict"]].dropna().rename(columns={"verdict": "choice"}).assign(rater="judge")
     humans = human[["item_id", "rater", "choice"]].replace({"choice": {"both_bad": "tie"}})
     if judge.empty or humans.empty:
@@ -407,8 +400,6 @@ def pointwise_reliability(pointwise: pd.DataFrame, baseline: str, candidate: str
     (a judge that gives every answer the same score cannot tell them apart), how often its scores
     order the pair as the human labels do (where there are labels), and how far its own samples of
     one answer agree (when it was sampled more than once)."""
-    from workbench.judges import candidate_score
-
     rows: list[dict[str, Any]] = []
     for criterion, group in pointwise.groupby("criterion", sort=False):
         what = f"[{criterion}] "
@@ -476,8 +467,6 @@ def _copy_checks(items: pd.DataFrame, behaviour: pd.DataFrame, baseline: str, ca
                  scores: pd.DataFrame | None, deltas: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
     """Does a metric lead survive without the items where an answer copied the input? The copy flags
     are the behaviour diff's: each answer is measured once."""
-    from workbench.metrics import copying
-
     if scores is None or scores.empty or deltas.empty or "input" not in items.columns:
         return pd.DataFrame()
     copies = pd.concat([behaviour[["item_id"]].assign(model=model, copied_input=behaviour[f"{side}_copied_input"])
@@ -514,8 +503,6 @@ def tool_error_table(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate
     call, text instead of a call, ...) counted for the baseline and the candidate, over answers to items
     with expected calls; empty when the items expect none. Columns: error, baseline, candidate. The
     examples behind it: `workbench.metrics.tool_calls.verdict_frame`."""
-    from workbench.metrics.tool_calls import ERROR_KINDS, verdict_frame
-
     if "expected_calls" not in items.columns:
         return pd.DataFrame()
     counts = {side: verdict_frame(items, frame)["error"].value_counts()
@@ -570,8 +557,6 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     themselves are compared as metrics through `scores` (judge:<criterion>). `retirement`: the
     candidate's `gate.Retirement`, for the gate's min_days_to_retirement rule. `store`: where the
     behaviour diff keeps its per-answer measures (None: measured every time)."""
-    from workbench.metrics import behaviour_diff, summarize_behaviour
-
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
     ok_a = set(baseline_resp.dropna(subset=["response"])["item_id"])
     ok_b = set(candidate_resp.dropna(subset=["response"])["item_id"])
@@ -652,8 +637,6 @@ def self_judged(judge: str | None, baseline: str, candidate: str) -> str:
 def _model_name(frame: pd.DataFrame, role: str) -> str:
     names = frame["model"].dropna().unique()
     if len(names) != 1:
-        from workbench.errors import InputError
-
         raise InputError(f"{role} responses must come from exactly one model, got {list(names)}")
     return str(names[0])
 

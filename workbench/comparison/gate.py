@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from workbench.errors import VERDICT_EXIT_CODES, InputError, Problem
 from workbench.hashing import json_safe
+from workbench.stats.proportions import bounded_mean_ci, proportion_ci
 
 Status = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 PASS: Status = "PASS"
@@ -110,8 +112,6 @@ def load_gate_config(path: str | Path) -> GateConfig:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import tomllib
-
             data = tomllib.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(Problem(name, None, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")) from None
@@ -360,8 +360,6 @@ def unreachable_rules(config: GateConfig, n_items: int, *, n_calls: int | None =
     intervals are honest at small n, so a tight threshold needs enough items to be met at all.
     `n_calls`: the candidate's calls (items x samples; default n_items); `value_ranges`: the
     metrics' scales (a metric without one has no floor and is not checked)."""
-    from workbench.stats.proportions import bounded_mean_ci, proportion_ci
-
     calls = n_items if n_calls is None else n_calls
     per_item = max(1, calls // max(n_items, 1))
     out = []

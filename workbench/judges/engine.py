@@ -9,13 +9,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from workbench.errors import InputError
 from workbench.generation import calls
 from workbench.hashing import content_hash, request_key
-from workbench.judges.parse import ParseError, ParsedScore, ParsedVerdict, parse_score, parse_verdict
+from workbench.judges.parse import ParsedScore, ParsedVerdict, ParseError, parse_score, parse_verdict
 from workbench.judges.spec import JudgeSpec
 from workbench.judges.templates import Kind, Rendered, answer_text, reask
-from workbench.progress import PhaseReporter, phase
+from workbench.models import get_model
 from workbench.models.base import Adapter, Request, Response
+from workbench.progress import PhaseReporter, phase
 from workbench.store import Store
 
 _SWAP = {"A": "B", "B": "A", "tie": "tie"}
@@ -94,8 +96,6 @@ async def arun_tasks(store: Store, spec: JudgeSpec, adapter: Adapter, tasks: Seq
         failed = store.latest_judge_errors([t.judge_key for t, _, _ in pending])
         never = [t for t, _, _ in pending if t.judge_key not in failed]
         if never:
-            from workbench.errors import InputError
-
             raise InputError(f"judge {spec.model}: {len(never)} of {len(unique)} verdicts are not in the store; "
                              "judge them first (`workbench report` makes every call a comparison needs)")
         for task, _, _ in pending:
@@ -158,12 +158,8 @@ def resolve_adapter(spec: JudgeSpec, adapter: Adapter | None) -> tuple[Adapter, 
     """The judge adapter and whether we built it (and so must close it). A passed adapter (e.g. a
     loaded local model, reused across calls) must be the spec's model."""
     if adapter is None:
-        from workbench.models import get_model
-
         return get_model(spec.model, **spec.options), True
     if adapter.name != spec.model:
-        from workbench.errors import InputError
-
         raise InputError(f"judge adapter is '{adapter.name}' but the judge spec names '{spec.model}'")
     return adapter, False
 

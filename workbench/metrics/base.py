@@ -17,6 +17,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping, Sequence
 
+from workbench.metrics.text import normalize_language, resolve_language
+
 Aggregation = Literal["mean", "rate", "median"]
 AGGREGATIONS: tuple[str, ...] = ("mean", "rate", "median")
 
@@ -88,8 +90,6 @@ class Metric:
         from its reference (then its response), as `score_responses` does for items without one.
         columns: the row-aligned lists the metric declares in `columns` (None where a row has none).
         """
-        from workbench.metrics.text import normalize_language, resolve_language
-
         n = len(responses)
         refs = list(references) if references is not None else [None] * n
         if languages is None:

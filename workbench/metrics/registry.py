@@ -16,6 +16,7 @@ import pandas as pd
 
 from workbench import plugins
 from workbench.errors import InputError
+from workbench.items.fields import ANY_CALL
 from workbench.metrics import json_answers, reference, semantic, structure, tool_calls
 from workbench.metrics.base import Metric
 from workbench.values import is_blank
@@ -140,8 +141,6 @@ def app_metrics(items: pd.DataFrame) -> list[str]:
     argument-key / argument-value match where calls are expected, irrelevance where none is, relevance
     where one is), `tool_args_valid` when items declare tools, `json_schema_valid` when they carry a
     response_format (and `json_field_agreement` when a reference is JSON)."""
-    from workbench.items.fields import ANY_CALL
-
     def present(column: str) -> list:
         if column not in items.columns:
             return []

@@ -22,14 +22,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.task.dataset import require_columns
-from workbench.values import is_missing
 from workbench.errors import InputError, Problem
 from workbench.metrics.base import RESPONSE_COLUMNS, Metric, warn_unscored
 from workbench.metrics.reference import corpus_score
 from workbench.metrics.registry import get_metric
 from workbench.metrics.score_cache import cached_compute
 from workbench.metrics.text import resolve_language
+from workbench.task.dataset import require_columns
+from workbench.values import is_missing
 
 KEY_COLUMNS: tuple[str, ...] = ("item_id", "model", "prompt_version", "sample_index")
 SCORE_COLUMNS: tuple[str, ...] = ("metric", "value", "note")

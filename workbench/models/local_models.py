@@ -13,6 +13,7 @@ remembered per file size and mtime); `resolve_local_model(spec)` also builds the
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -23,6 +24,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
@@ -243,8 +245,6 @@ def _library_bars_on_terminal_only() -> Iterator[None]:
     """transformers' GGUF conversion draws a tqdm bar of its own, with no switch (tqdm reads
     TQDM_DISABLE only at import): on a terminal it shows progress, in a CI log or a notebook it is
     noise, so there its module's `tqdm` is a disabled one for the duration of the conversion."""
-    import functools
-
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
 
     original = getattr(gguf_utils, "tqdm", None)
@@ -339,8 +339,6 @@ def folder_sha256(folder: Path, cache_dir: Path | None) -> str:
 
 
 def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(package)
     except PackageNotFoundError:

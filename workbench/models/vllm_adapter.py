@@ -33,13 +33,19 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.errors import InputError, ModelCallError
-from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.items.fields import json_schema, response_schema
 from workbench.items.tool_calls import function_of
+from workbench.models.base import Adapter, Outcome, Request, Response
 from workbench.models.hf_adapter import sample_seed
 from workbench.models.loaded_models import LoadKey, acquire, release
-from workbench.models.local_chat import (completion_problem, local_key_payload, render_chat, render_without_template,
-                                         rendering_note, template_takes_tools)
+from workbench.models.local_chat import (
+    completion_problem,
+    local_key_payload,
+    render_chat,
+    render_without_template,
+    rendering_note,
+    template_takes_tools,
+)
 from workbench.models.local_models import has_chat_template, locate_local_model, resolve_local_model
 from workbench.models.tool_parsing import read_calls
 

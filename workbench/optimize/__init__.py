@@ -13,7 +13,7 @@ from workbench.optimize.config import OptimizeConfig, build_optimize_config
 
 
 def optimize(config: OptimizeConfig, **kwargs):  # noqa: ANN201 - the heavy module loads on first use
-    from workbench.optimize.run import optimize as run
+    from workbench.optimize.run import optimize as run  # heavy (pandas): `workbench --help` imports this package
 
     return run(config, **kwargs)
 

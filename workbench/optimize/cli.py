@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.errors import EXIT_FAIL, EXIT_OK
-from workbench.project.lookup import find_params_file
+from workbench.progress import reporter
+from workbench.project.lookup import BUNDLED_PREFIX, find_params_file, say_demo, shown_path
+from workbench.project.params import load_params_file
+from workbench.report.command import parse_cli_value
+from workbench.task.config import build_config
+from workbench.task.prompts import diff_prompts, list_prompts, load_prompt
 
 EPILOG = "exit codes: 0 done, 1 some calls failed, 3 could not run (bad input, missing or damaged store)"
 
@@ -78,8 +83,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def optimize_config(args: argparse.Namespace) -> Any:
-    from workbench.optimize.config import build_optimize_config
-    from workbench.report.command import parse_cli_value
+    from workbench.optimize.config import build_optimize_config  # heavy (numpy, pandas): not for --help
 
     overrides: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     for _flag, (field, _kind, _text) in FLAGS.items():
@@ -90,11 +94,8 @@ def optimize_config(args: argparse.Namespace) -> Any:
     project = find_params_file()
     if project is None:
         if not args.params:
-            from workbench.project.lookup import say_demo
-
             say_demo("re-tuning the demo's candidate prompt on the bundled data; store .workbench/store.db here")
         return build_optimize_config(args.params, overrides)
-    from workbench.project.params import load_params_file
 
     given = {**project_defaults(project), **(load_params_file(args.params) if args.params else {}), **overrides}
     base = Path(args.params).resolve().parent if args.params else project.parent
@@ -104,9 +105,6 @@ def optimize_config(args: argparse.Namespace) -> Any:
 def project_defaults(params_file: Path) -> dict[str, Any]:
     """Inside a project, the optimizer re-tunes the project's first candidate on the project's data,
     store and prompts (paths made absolute, so an optimize.toml elsewhere keeps them)."""
-    from workbench.task.config import build_config
-    from workbench.project.lookup import BUNDLED_PREFIX
-
     config = build_config(params_file)
     dataset = config.dataset if config.dataset.startswith(BUNDLED_PREFIX) else str(config.path(config.dataset))
     defaults = {"dataset": dataset, "target": config.candidates[0], "baseline": config.baseline,
@@ -122,8 +120,6 @@ def project_defaults(params_file: Path) -> dict[str, Any]:
 def follow_up(report_command: str) -> str:
     """The report command the optimizer suggests, runnable as printed from the current folder: with
     the project's parameters when there is a project (a later `cd` cannot lose them)."""
-    from workbench.project.lookup import shown_path
-
     project = find_params_file()
     if project is None or project.parent == Path.cwd().resolve():
         return report_command
@@ -131,9 +127,8 @@ def follow_up(report_command: str) -> str:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from workbench.optimize.run import optimize
-    from workbench.optimize.trials import trial_line
-    from workbench.progress import reporter
+    from workbench.optimize.run import optimize  # heavy (numpy, pandas): not for --help
+    from workbench.optimize.trials import trial_line  # heavy (numpy, pandas): not for --help
 
     config = optimize_config(args)
     quiet = args.quiet
@@ -166,8 +161,6 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    from workbench.task.prompts import diff_prompts, list_prompts, load_prompt
-
     if args.prompts_command == "list":
         for ref in list_prompts(args.prompts_dir):
             prompt = load_prompt(ref, args.prompts_dir)

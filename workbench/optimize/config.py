@@ -12,10 +12,10 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, field_validator, model_validator
 
-from workbench.task.config import MigrationConfig
 from workbench.hashing import content_hash
+from workbench.project.lookup import is_database_url, project_root
 from workbench.project.params import ProjectParameters, build
-from workbench.project.lookup import project_root
+from workbench.task.config import MigrationConfig
 
 Move = Literal["fewshot", "instructions"]
 MIN_SPLIT_ITEMS = 5  # fewer items per split make a CI, and a held-out check, meaningless
@@ -113,8 +113,6 @@ class OptimizeConfig(ProjectParameters):
 
     def scratch_dir(self, run_id: str) -> Path:
         """Where a run's trial prompt files go: beside a SQLite store, in the project for a server store."""
-        from workbench.project.lookup import is_database_url
-
         base = self.base_dir / ".workbench" if is_database_url(self.store) else Path(self.store_path).parent
         return base / "optimize" / run_id / "prompts"
 

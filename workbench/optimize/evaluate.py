@@ -20,16 +20,23 @@ import pandas as pd
 
 from workbench import pipeline
 from workbench.generation import calls
+from workbench.generation.runner import ModelSpec, agenerate, preflight
 from workbench.hashing import content_hash
+from workbench.judges import JudgeSpec, judge_pointwise
 from workbench.models import make_adapter
 from workbench.optimize.budget import Budget, BudgetExhausted
 from workbench.optimize.config import OptimizeConfig
-from workbench.optimize.objective import (Objective, judge_scores, make_objective, metric_scores,
-                                          teacher_from_expected_calls, teacher_from_references,
-                                          teacher_from_responses)
+from workbench.optimize.objective import (
+    Objective,
+    judge_scores,
+    make_objective,
+    metric_scores,
+    teacher_from_expected_calls,
+    teacher_from_references,
+    teacher_from_responses,
+)
 from workbench.progress import PhaseReporter
 from workbench.task.prompts import PromptVersion, load_prompt, prompt_from_data, prompt_toml
-from workbench.generation.runner import ModelSpec, agenerate, preflight
 
 
 @dataclass
@@ -144,8 +151,6 @@ class Evaluator:
         return Evaluation(prompt, scores, responses, int(responses["response"].isna().sum()))
 
     def _judge(self, items: pd.DataFrame, responses: pd.DataFrame, what: str, use_reserve: bool) -> pd.Series:
-        from workbench.judges import JudgeSpec, judge_pointwise
-
         answered = responses[responses["response"].notna()]
         keys = [f"judge:{self.config.judge_criterion}:{k}" for k in answered["cache_key"]]
         self.budget.require(len(self.budget.new_keys(keys)), f"{what} (judge)", use_reserve=use_reserve)

@@ -12,6 +12,7 @@ into quality, as in the report).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError
+from workbench.items.tool_calls import expected_call
+from workbench.metrics import MetricWarning, get_metric, metric_info, score_responses
+from workbench.stats import bootstrap_ci, paired_delta_ci
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,6 @@ def make_objective(kind: str, metric: str, baseline: str | None, criterion: str)
     """Validate the metric (it must have a better direction) and orient it."""
     if kind == "judge":
         return Objective("judge", f"judge:{criterion}", 1.0, 5.0, 1.0)
-    from workbench.metrics import get_metric, metric_info
 
     if kind == "tools":
         reads = get_metric(metric).columns
@@ -66,10 +69,6 @@ def make_objective(kind: str, metric: str, baseline: str | None, criterion: str)
 def metric_scores(objective: Objective, metric: str, items: pd.DataFrame, responses: pd.DataFrame,
                   teacher: pd.Series) -> pd.Series:
     """Oriented metric per item id (NaN where there is no answer or no teacher answer)."""
-    import warnings
-
-    from workbench.metrics import MetricWarning, score_responses
-
     ids = items["item_id"].astype(str)
     if objective.kind == "tools":  # scored against the items' own expected calls and tools
         graded = items.assign(item_id=ids.values)
@@ -120,8 +119,6 @@ def teacher_from_expected_calls(items: pd.DataFrame) -> pd.Series:
     """Per item that expects calls, one set of them that is right (each argument's first accepted value;
     an optional one left out), as `[{name, arguments}]`: the answer a demonstration shows. Items expecting
     no call or "any" call have none (they are scored, never shown as demonstrations)."""
-    from workbench.items.tool_calls import expected_call
-
     if "expected_calls" not in items.columns:
         raise InputError("objective 'tools' needs items with expected_calls")
     teacher = {}
@@ -143,8 +140,6 @@ def teacher_from_responses(responses: pd.DataFrame) -> pd.Series:
 
 def summary_ci(values: pd.Series, resamples: int, seed: int) -> dict[str, Any]:
     """Mean with a bootstrap CI over the items that have a score."""
-    from workbench.stats import bootstrap_ci
-
     x = values.dropna().to_numpy(dtype=float)
     if len(x) < 2:
         mean = float(x.mean()) if len(x) else None
@@ -155,8 +150,6 @@ def summary_ci(values: pd.Series, resamples: int, seed: int) -> dict[str, Any]:
 
 def delta_ci(trial: pd.Series, start: pd.Series, resamples: int, seed: int) -> dict[str, Any]:
     """Paired mean difference trial - start over the items both scored (the pipeline's statistic)."""
-    from workbench.stats import paired_delta_ci
-
     both = pd.concat([trial.rename("t"), start.rename("s")], axis=1).dropna()
     if len(both) < 2:
         return {"delta": None, "delta_low": None, "delta_high": None, "n_paired": int(len(both))}

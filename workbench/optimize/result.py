@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import InputError
+from workbench.hashing import json_safe
 from workbench.optimize.budget import BudgetExhausted
 from workbench.optimize.gepa_adapter import instruction_key
 from workbench.optimize.trials import table
@@ -44,8 +45,6 @@ class OptimizeResult:
     start_prompt: PromptVersion | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        from workbench.hashing import json_safe
-
         return json_safe({k: v for k, v in self.__dict__.items()
                           if k not in ("trials", "best_prompt", "start_prompt")})
 

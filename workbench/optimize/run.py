@@ -15,15 +15,20 @@ from typing import Any, Callable
 import pandas as pd
 
 from workbench.errors import InputError
+from workbench.generation.options import problems as model_option_problems
 from workbench.items.render import render_items
+from workbench.models import split_name
 from workbench.optimize.budget import Budget
 from workbench.optimize.config import OptimizeConfig
 from workbench.optimize.evaluate import Evaluator
+from workbench.optimize.objective import make_objective, teacher_from_expected_calls, teacher_from_references
 from workbench.optimize.result import OptimizeResult
 from workbench.optimize.search import Search
 from workbench.optimize.split import Split, split_items
 from workbench.optimize.trials import TrialLog
 from workbench.progress import PhaseReporter
+from workbench.store import open_store
+from workbench.task.dataset import dataset_id, load_items
 from workbench.task.prompts import PromptVersion, load_prompt
 
 __all__ = ["OptimizeResult", "optimize"]
@@ -33,9 +38,6 @@ def optimize(config: OptimizeConfig, *, progress: PhaseReporter | None = None,
              on_trial: Callable[[dict[str, Any]], None] | None = None) -> OptimizeResult:
     """Run (or resume) the optimisation `config` describes; bad input raises InputError before
     anything is written."""
-    from workbench.task.dataset import dataset_id
-    from workbench.store import open_store
-
     started = time.perf_counter()  # the wall-time budget counts from here
     checked = _preflight(config)
     run_id = config.run_id(checked.fingerprints)
@@ -67,10 +69,6 @@ class _Checked:
 
 def _preflight(config: OptimizeConfig) -> _Checked:
     """Every cheap check, with every problem listed at once: files, models, prompts, split, budget."""
-    from workbench.task.dataset import dataset_id, load_items
-    from workbench.models import split_name
-    from workbench.optimize.objective import make_objective, teacher_from_expected_calls, teacher_from_references
-
     problems: list[str] = []
     for name in [config.target, config.baseline if config.objective == "source" else None, config.judge
                  if config.objective == "judge" else None, config.optimizer_model]:
@@ -79,7 +77,6 @@ def _preflight(config: OptimizeConfig) -> _Checked:
                 split_name(name)
             except InputError as exc:
                 problems.extend(str(p) for p in exc.problems)
-    from workbench.generation.options import problems as model_option_problems
 
     models = [m for m in (config.target, config.baseline, config.judge, config.optimizer_model) if m]
     problems.extend(model_option_problems(config.model_options, models))  # as the report checks them

@@ -17,12 +17,24 @@ from typing import Any, ContextManager, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
+from workbench.errors import InputError, StoreError
 from workbench.items.tool_calls import ToolCall, calls_from_json, calls_to_json
 from workbench.models.base import Response
+from workbench.store.schema import (
+    CALL_ERROR_COLUMNS,
+    DATASET_COLUMNS,
+    ITEM_COLUMNS,
+    JUDGE_ERROR_COLUMNS,
+    JUDGMENT_COLUMNS,
+    LABEL_COLUMNS,
+    LABEL_QUEUE_COLUMNS,
+    OPTIMIZE_RUN_COLUMNS,
+    RESPONSE_COLUMNS,
+    RUN_ROWS,
+    SCORE_COLUMNS,
+    TRIAL_COLUMNS,
+)
 from workbench.values import is_missing
-from workbench.store.schema import (CALL_ERROR_COLUMNS, DATASET_COLUMNS, ITEM_COLUMNS, JUDGE_ERROR_COLUMNS,
-                                    JUDGMENT_COLUMNS, LABEL_COLUMNS, LABEL_QUEUE_COLUMNS, OPTIMIZE_RUN_COLUMNS,
-                                    RESPONSE_COLUMNS, RUN_ROWS, SCORE_COLUMNS, TRIAL_COLUMNS)
 
 
 def insert_sql(table: str, columns: Sequence[str], conflict: str = "") -> str:
@@ -193,8 +205,6 @@ class BaseStore(ABC):
         """(spec, prompt_ref) recorded when the run was created; StoreError for an unknown run."""
         row = self.execute("SELECT spec_json, prompt_ref FROM runs WHERE run_id = ?", (int(run_id),)).fetchone()
         if row is None:
-            from workbench.errors import StoreError
-
             raise StoreError(f"{self.path}: no run {run_id}")
         return json.loads(row[0]), row[1]
 
@@ -273,8 +283,6 @@ class BaseStore(ABC):
         """Responses of the latest run of `model` (and prompt version, when given)."""
         run_id = self.latest_run_id(model, prompt_ref)
         if run_id is None:
-            from workbench.errors import InputError
-
             known = self.run_models()
             raise InputError(f"no run of model '{model}' in store {self.path} (runs exist for: {', '.join(known) or 'none'})")
         return self.run_frame(run_id)

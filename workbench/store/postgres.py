@@ -23,14 +23,21 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.secrets import redact, redact_url_credentials
 from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, insert_sql, items_from_json, with_tool_calls
-from workbench.store.schema import (CLAIM_COLUMNS, LABEL_COLUMNS, POSTGRES_MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS,
-                                    RUN_ROWS)
+from workbench.store.schema import (
+    CLAIM_COLUMNS,
+    LABEL_COLUMNS,
+    POSTGRES_MIGRATIONS,
+    RUN_COLUMNS,
+    RUN_ITEM_COLUMNS,
+    RUN_ROWS,
+)
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -151,8 +158,6 @@ def is_postgres_url(location: object) -> bool:
 def split_password(url: str) -> tuple[str, str | None]:
     """(the URL without its password, the password or None): to hand a store URL to a process that
     records its parameters (papermill) with the password in PGPASSWORD instead."""
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password is None:
         return url, None

@@ -9,8 +9,23 @@ schemas and open stores written by every earlier version (built from the SQL tex
 """
 from __future__ import annotations
 
-from workbench.store.ddl import (ID, INTEGER, ORDER, REAL, TEXT, AddColumn, Index, Migration, Table, current_columns,
-                                 key, optional, postgres_script, required, sqlite_script)
+from workbench.store.ddl import (
+                                 ID,
+                                 INTEGER,
+                                 ORDER,
+                                 REAL,
+                                 TEXT,
+                                 AddColumn,
+                                 Index,
+                                 Migration,
+                                 Table,
+                                 current_columns,
+                                 key,
+                                 optional,
+                                 postgres_script,
+                                 required,
+                                 sqlite_script,
+)
 
 ROW_ORDER = "SQLite's rowid: rows come back in the order they were written"
 

@@ -17,9 +17,9 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 
 from workbench.errors import StoreError
+from workbench.secrets import redact_url_credentials
 from workbench.store.base import BaseStore, _chunks, _marks, insert_sql, items_from_json, with_tool_calls
-from workbench.store.schema import (CLAIM_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS,
-                                    RUN_ROWS)
+from workbench.store.schema import CLAIM_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -68,7 +68,6 @@ class SQLiteStore(BaseStore):
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True, read_only: bool = False):
         if "://" in str(path):  # a server URL must never become a file named after it (password included)
-            from workbench.secrets import redact_url_credentials
 
             raise StoreError(f"{redact_url_credentials(str(path))}: a URL is not a SQLite file; open it with "
                              "workbench.store.open_store")
