@@ -62,7 +62,7 @@ from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash
 from workbench.models.base import Request, Sampling
 
-BUNDLED_PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
+BUNDLED_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "resources" / "prompts"  # workbench/resources
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HISTORY_KEYS = ("parent", "author", "note", "created")
 _COMMON_KEYS = {"description", "mode", "stop", "max_tokens", "examples", "lookup", *HISTORY_KEYS}
