@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,16 +133,17 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from workbench.pipeline import prepare
+    from workbench.pipeline import CALLS_MADE_ENV, RESULT_ENV, plan_run, run_pipeline, warn_out_of_reach
     from workbench.secrets import redact
 
-    config.preflight(requirements=True)  # every missing file, package, model and key at once, before any call
-    calls_made = prepare(config, progress=progress)
+    # checked once (every missing file, package, model and key at once, before any call); the items
+    # are selected and every request rendered once, and handed down to generation
+    plan = plan_run(config, requirements=True)
+    warn_out_of_reach(config, plan.items)
+    result = run_pipeline(config, progress=progress, plan=plan)  # the calls, then scores, comparison, gate
     out_dir.mkdir(parents=True, exist_ok=True)
     params = config.model_dump(mode="json")
-    from workbench.pipeline import CALLS_MADE_ENV
-
-    extra_env = {CALLS_MADE_ENV: "1"}
+    extra_env = {CALLS_MADE_ENV: "1"}  # a project's older notebook runs the pipeline itself: on the warm store
     from workbench.store.postgres import is_postgres_url, split_password
 
     if is_postgres_url(config.store):  # a store URL's password goes the same way, as libpq's PGPASSWORD
@@ -153,7 +157,7 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     failure: tuple[str, int | None] | None = None
     cells = phase(progress, "executing the report notebook", 1)
     try:
-        with kernel_env(extra_env):
+        with handed_over(result) as result_file, kernel_env({**extra_env, RESULT_ENV: result_file}):
             papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                        cwd=str(config.base_dir), progress_bar=False, log_output=False,
                                        extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
@@ -168,20 +172,36 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
         export_html(executed, out_dir / "report.html")
         writing.update(1)
         writing.close()
-    verdict_path = out_dir / "verdict.json"
-    if failure is not None or not verdict_path.is_file():
-        message = failure[0] if failure else "the notebook finished without writing verdict.json"
-        _failure_verdict(out_dir, message, failure[1] if failure else None)
+    if failure is not None:
+        _failure_verdict(out_dir, failure[0], failure[1])
         return EXIT_COULD_NOT_RUN, out_dir
-    verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
-    manifest_path = out_dir / "manifest.json"
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        manifest["report_wall_s"] = round(time.perf_counter() - started, 2)
-        manifest["calls"] = calls_made  # made before the notebook ran; the notebook itself found them stored
-        manifest["notebook"] = str(notebook.resolve())
-        manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    return VERDICT_EXIT_CODES.get(verdict.get("verdict"), EXIT_COULD_NOT_RUN), out_dir
+    write_record(result, out_dir, report_wall_s=round(time.perf_counter() - started, 2),
+                 notebook=str(notebook.resolve()))
+    return VERDICT_EXIT_CODES[result.verdict], out_dir
+
+
+def write_record(result: Any, out_dir: Path, **manifest_extra: Any) -> None:
+    """verdict.json and manifest.json, written here only (the notebook shows the same result): the
+    verdict record and what the report was made from, with the calls this run made."""
+    (out_dir / "verdict.json").write_text(json.dumps(result.verdict_json(), indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
+    manifest = {**result.manifest, **manifest_extra}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+                                           encoding="utf-8")
+
+
+@contextmanager
+def handed_over(result: Any) -> Iterator[str]:
+    """The pipeline's result in a private file for the notebook's kernel (`pipeline.notebook_result`
+    reads it): the kernel shows what this process computed and recomputes nothing. Removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="workbench-report-"))
+    try:
+        path = folder / "result.pickle"
+        with path.open("wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        yield str(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
