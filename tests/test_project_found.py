@@ -41,7 +41,9 @@ def project(tmp_path: Path) -> Path:
     proc = cli("generate", "../items.jsonl", "--model", "fake/base", "--model", "fake/cand", "-q",
                cwd=root / "notebooks")
     assert proc.returncode == 0, proc.stderr
-    assert "params.toml" not in proc.stderr  # inside a project generate says nothing about where: it is the project's
+    # generate reads the project's parameters as compare does, and names them as compare does
+    assert proc.stderr.splitlines()[0] == f"project: {root / 'params.toml'}", proc.stderr
+    assert "using the bundled demo" not in proc.stderr
     return root
 
 

@@ -57,20 +57,45 @@ def parse_cli_value(text: str) -> Any:
         return text
 
 
-def export_html(executed: Path, html_path: Path) -> None:
-    """Self-contained HTML: inputs hidden, no CDN scripts, widget state dropped (static output stays)."""
+BUNDLE_MIN_CHARS = 1_000_000  # an output this large is a script bundle (plotly.js: about 4.8 MB)
+
+
+def export_html(executed: Path, html_path: Path, *, set_aside: bool = True) -> None:
+    """Self-contained HTML: inputs hidden, no CDN scripts, widget state dropped (static output stays).
+    `set_aside`: script bundles skip nbconvert's HTML re-parse (`_set_aside_bundles`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.pop("widgets", None)
+    bundles = _set_aside_bundles(nb) if set_aside else {}
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(bundled("templates"))],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb.metadata.get("title", "Migration report")}})
+    for token, html in bundles.items():
+        if body.count(token) != 1:  # the exporter did not pass the output through as it is: export it whole
+            return export_html(executed, html_path, set_aside=False)
+        body = body.replace(token, html.strip())  # as the template writes an output: trimmed
     body = _MATHJAX_CDN.sub("", body)
     if _EXTERNAL_SCRIPT.search(body):
         raise RuntimeError("report HTML would load a script from the network; refusing to write it")
     html_path.write_text(body, encoding="utf-8")
+
+
+def _set_aside_bundles(nb: Any) -> dict[str, str]:
+    """Replace each script bundle output (plotly.js, embedded once) by a comment token: nbconvert
+    re-parses its whole HTML with BeautifulSoup (alt text, tabindex), which takes seconds on 5 MB of
+    JavaScript; the bundle goes back in afterwards, unchanged. {token: the bundle's HTML}."""
+    bundles: dict[str, str] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            text = "".join(html) if isinstance(html, list) else html
+            if isinstance(text, str) and len(text) >= BUNDLE_MIN_CHARS and text.lstrip().startswith("<script"):
+                token = f"<!-- workbench: script bundle {len(bundles)} -->"
+                bundles[token] = text
+                output["data"]["text/html"] = token
+    return bundles
 
 
 OUTPUTS = ("verdict.json", "manifest.json", "report.html", "report.ipynb")
@@ -160,6 +185,9 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
         with handed_over(result) as result_file, kernel_env({**extra_env, RESULT_ENV: result_file}):
             papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                        cwd=str(config.base_dir), progress_bar=False, log_output=False,
+                                       # written once at the end (or with the failing cell), not at every
+                                       # cell: each save serialized the whole notebook, plotly.js included
+                                       request_save_on_cell_execute=False,
                                        extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
     except PapermillExecutionError as exc:
         failure = (redact(f"cell {exc.cell_index} (execution count {exc.exec_count}) failed: {exc.ename}: {exc.evalue}"),
