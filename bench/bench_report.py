@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,20 +28,26 @@ FAKE = {"baseline": "fake/base", "candidates": ["fake/cand"], "judge": None,
         "gate": {"min_items": 30, "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True}}}}
 
 
-def report(tree: Path, store: Path, reports: Path, fake: bool) -> float:
-    """One `workbench report` of `tree`'s code; its wall time (seconds)."""
+def report(tree: Path, store: Path, reports: Path, fake: bool) -> tuple[float, float]:
+    """One `workbench report` of `tree`'s code: its wall time and its CPU time (user + system, the
+    notebook's kernel included), in seconds. On a loaded machine the CPU time is the steadier figure."""
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "WORKBENCH_TEST_PROVIDERS": "1" if fake else ""}
     args = ["-p", "store", json.dumps(str(store)), "--reports-dir", str(reports), "-q"]
     for name, value in (FAKE.items() if fake else ()):
         args += ["-p", name, json.dumps(value)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "report", *args], env=env, cwd=reports.parent,
                           capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode not in (0, 1, 2):
         raise SystemExit(f"{tree}: report failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall
+    return wall, cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def manifest(reports: Path, fake: bool) -> dict:
@@ -66,20 +73,26 @@ def main() -> None:
     reports = {name: tmp / name / "reports" for name in trees}
     for folder in reports.values():
         folder.mkdir(parents=True)
-    warm = report(REPO, store, reports["now"], args.fake)  # warms the store (or checks it is warm)
-    print(f"first run (warming the store where needed): {warm:.1f} s")
+    warm, _ = report(REPO, store, reports["now"], args.fake)  # warms the store (or checks it is warm)
+    print(f"first run (warming the store where needed): {warm:.1f} s; load average {os.getloadavg()[0]:.1f}")
     walls: dict[str, list[float]] = {name: [] for name in trees}
+    cpus: dict[str, list[float]] = {name: [] for name in trees}
     for _ in range(args.repeat):
         for name, tree in trees.items():
-            walls[name].append(report(tree, store, reports[name], args.fake))
+            wall, cpu = report(tree, store, reports[name], args.fake)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
             made = manifest(reports[name], args.fake)["calls"]["made"]
             assert made == 0, f"{name}: a warm re-run made {made} calls"
     medians = {name: statistics.median(values) for name, values in walls.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpus.items()}
     for name, values in walls.items():
-        print(f"{name:>6}: warm report, median of {args.repeat}: {medians[name]:.1f} s "
-              f"(runs: {', '.join(f'{v:.1f}' for v in values)}), zero model calls")
+        print(f"{name:>6}: warm report, median of {args.repeat}: {medians[name]:.1f} s wall "
+              f"(runs: {', '.join(f'{v:.1f}' for v in values)}), {cpu_medians[name]:.1f} s CPU, zero model calls")
+    print(f"load average after the runs: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
     if "before" in medians:
-        print(f"before / now: {medians['before'] / medians['now']:.2f}x")
+        print(f"before / now: {medians['before'] / medians['now']:.2f}x wall, "
+              f"{cpu_medians['before'] / cpu_medians['now']:.2f}x CPU")
         same = verdict(reports["now"], args.fake) == verdict(reports["before"], args.fake)
         print(f"verdict.json identical before and now (lifecycle days aside): {same}")
     pipeline_s = manifest(reports["now"], args.fake)["pipeline_wall_s"]

@@ -234,3 +234,33 @@ def test_a_report_renders_each_request_once_and_its_kernel_recomputes_nothing(tm
     cell = next(c for c in executed.cells if "notebook_result(globals())" in c.source)
     summary = "".join(o.get("text", "") for o in cell.outputs)
     assert f"{manifest['pipeline_wall_s']:.1f} s" in summary  # the kernel showed this process's result
+
+
+BEFORE_ISSUE_19 = Path(__file__).parent / "data" / "demo_fake_verdict_before_issue19.json"
+DEMO_SHAPED = {"baseline": "fake/base", "candidates": ["fake/cand"], "judge": None,
+               "metrics": ["chrf", "rouge_l", "bleu", "length_chars"], "report_name": "demo-fake",
+               "gate": {"min_items": 30, "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True}}},
+               "store": "store.db"}
+
+
+def _computed_numbers(verdict: dict) -> dict:
+    """verdict.json without what is measured rather than computed: the lifecycle's days left (as of
+    today) and latency ratios (the fake models' timings)."""
+    numbers = {k: v for k, v in verdict.items() if k != "lifecycle"}
+    numbers["candidates"] = {name: {**c, "ratios": [r for r in c["ratios"] if "latency" not in r["measure"]]}
+                             for name, c in verdict["candidates"].items()}
+    return numbers
+
+
+def test_the_demo_shaped_reports_numbers_are_what_the_code_before_gave(tmp_path):
+    """The one path (issue 19) moved where the numbers are computed (once, in `workbench report`), not
+    what they are: the demo's data, sample (96 of 128, stratified), prompts, metrics and bootstrap with
+    deterministic fake models give, to the last digit, every number of verdict.json (each metric delta
+    with its CI and p-values, the McNemar checks, the gate's rules and reasons) that the code before it
+    gave (recorded from fca9f46 = a7504d2 with the bundled prompts found)."""
+    proc = _report(tmp_path, DEMO_SHAPED)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    now = json.loads((tmp_path / "reports" / "demo-fake" / "verdict.json").read_text(encoding="utf-8"))
+    before = json.loads(BEFORE_ISSUE_19.read_text(encoding="utf-8"))
+    assert now["candidates"]["fake/cand"]["n_paired"] == 96 and now["candidates"]["fake/cand"]["metric_deltas"]
+    assert _computed_numbers(now) == _computed_numbers(before)
