@@ -208,6 +208,15 @@ def _generate_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _generation(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """generate's config and the spec of each arm it runs: every `--model` (in the baseline's, then the
+    candidates' places), else the parameters' baseline and candidates; each with its prompt, options,
+    the api_base where it has none of its own, and `timeout_s` or its kind's default."""
+    config = _config(args, _generate_overrides(args))
+    arms = config.arms()[:len(args.model)] if args.model else config.arms()
+    return config, [config.model_spec(model, prompt) for model, prompt in arms]
+
+
 def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1) -> None:
     for name in names:
         value = getattr(args, name.replace("-", "_"))
@@ -242,9 +251,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
     _in_range(args)
     check_api_base(args.api_base)
-    config = _config(args, _generate_overrides(args))
-    arms = config.arms()[:len(args.model)] if args.model else config.arms()
-    specs = [config.model_spec(model, prompt) for model, prompt in arms]
+    config, specs = _generation(args)
     from workbench.project.doctor import requirement_problems
 
     # a missing key or model package is named before anything is read or written (exit 3, not "40 not sent")
