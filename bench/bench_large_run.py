@@ -75,7 +75,8 @@ def run_generate(project: Path, url: str, concurrency: int) -> tuple[float, list
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-bench-not-a-real-key-000000"}
     cmd = [sys.executable, "-c", "import sys; from workbench.cli import main; sys.exit(main())", "generate",
            "data.jsonl", *[a for m in MODELS for a in ("--model", m)], "--api-base", url,
-           "--concurrency", str(concurrency), "--store", "store.db", "--max-tokens", "32", "-q"]
+           "--concurrency", str(concurrency), "--store", "store.db", "--max-tokens", "32",
+           "-p", "sample_size", "null", "-q"]  # every item, not the parameters' sample
     before = server_hits(url)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

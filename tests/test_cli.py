@@ -194,13 +194,13 @@ def test_kill_9_then_rerun_repeats_no_stored_call(tmp_path):
 def test_generate_timeout_defaults_by_model_kind_and_a_flag_sets_all(tmp_path):
     """An API call is one request (60 s); a local model's call is a batch of up to 64 rows, which on a
     2-core CPU takes minutes (600 s). --timeout sets every model's."""
-    from workbench.cli import _model_specs, build_parser
+    from workbench.cli import _generation, build_parser
 
     models = ["--model", "litellm/openai/m", "--model", "hf/smollm2-135m-instruct", "--model", "replay/x.jsonl"]
     args = build_parser().parse_args(["generate", "d.jsonl", *models])
-    assert [s.timeout_s for s in _model_specs(args)] == [60.0, 600.0, 60.0]
+    assert [s.timeout_s for s in _generation(args)[1]] == [60.0, 600.0, 60.0]
     args = build_parser().parse_args(["generate", "d.jsonl", *models, "--timeout", "5"])
-    assert [s.timeout_s for s in _model_specs(args)] == [5.0, 5.0, 5.0]
+    assert [s.timeout_s for s in _generation(args)[1]] == [5.0, 5.0, 5.0]
 
 
 def test_generate_renders_each_request_once(tmp_path, monkeypatch, capsys):

@@ -76,6 +76,13 @@ def test_generate_exits_0_when_everything_answered(project, server, capsys):
     assert code == 0 and (summary["calls_made"], summary["errors"]) == (N, 0)
 
 
+def test_generate_without_arguments_runs_the_projects_arms(project, server, capsys):
+    """generate reads the project's parameters: its dataset, baseline and candidate (all stored here)."""
+    assert main(["generate", "-q"]) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert (summary["items"], summary["cached"], summary["calls_made"]) == (N, 2 * N, 0)
+
+
 def test_generate_exits_1_when_items_fail_after_retries(project, server, capsys):
     server.reset()
     server.always(question(3), server_error(500))
@@ -219,7 +226,7 @@ def test_report_exits_130_on_ctrl_c_while_generating(project, server):
 # ---- errors: always 3, one line, no traceback ------------------------------------------------------
 @pytest.mark.parametrize("args", [
     ["compare", "--bogus"],                      # argparse's own usage error (it would exit 2)
-    ["generate"],                                # missing positional
+    ["generate", "missing.jsonl"],               # no such data file
     ["frobnicate"],                              # unknown command
     ["compare", "--params", "missing.toml"],     # missing parameters file
     ["compare", "--params", "params.toml", "-p", "max_tokens", "-5"],

@@ -16,6 +16,8 @@ import pytest
 from tests.fault_server import hang
 from tests.judge_server import JudgeServer
 from workbench.cli import main
+from workbench.pipeline import sample_items
+from workbench.task.dataset import load_items
 from workbench.project.lookup import bundled
 
 N = 12
@@ -66,18 +68,21 @@ def test_generate_fields_prompt_sampling_limit_and_concurrency(project, server, 
     assert len(bodies) == 6 and server.max_in_flight == 1  # --concurrency 1
     assert all(b["temperature"] == 0.7 and b["max_tokens"] == 12 for b in bodies)  # --temperature, --max-tokens
     assert all(isinstance(b.get("seed"), int) for b in bodies)  # --seed reaches the API
+    # --limit is the report's sample (stratified, seeded by --seed), not the first rows
+    chosen = sample_items(load_items(project / "qa.jsonl", input_field="question", id_field="qid"), 3, 5)
     # --prompt from --prompts-dir, rendering --input-field
     assert all(b["messages"][0] == {"role": "system", "content": "Answer in one short sentence."} for b in bodies)
-    assert sorted(b["messages"][-1]["content"] for b in bodies) == sorted(2 * [
-        "Question: what is item 0", "Question: what is item 1 GOOD", "Question: what is item 2 GOOD"])
-    assert stored_item_ids(project / "s.db") == {"q00", "q01", "q02"}  # --id-field
+    assert sorted(b["messages"][-1]["content"] for b in bodies) == sorted(
+        2 * [f"Question: {text}" for text in chosen["input"]])
+    assert stored_item_ids(project / "s.db") == set(chosen["item_id"])  # --id-field
     assert main(args("5")) == 0 and last_json(capsys.readouterr().out)["cached"] == 6  # the same flags: all stored
     assert main(args("6")) == 0  # --seed is part of a sampled answer's key: all new
     assert last_json(capsys.readouterr().out)["calls_made"] == 6
 
 
 def test_generate_timeout_ends_a_hanging_call(project, server, capsys):
-    server.always("what is item 1 GOOD", hang())
+    chosen = sample_items(load_items(project / "qa.jsonl", input_field="question", id_field="qid"), 2, 0)
+    server.always(chosen["input"].iloc[0], hang())  # one of the two items --limit 2 samples
     start = time.monotonic()
     code = main(["generate", "qa.jsonl", "--input-field", "question", "--id-field", "qid", "--model", "openai/m",
                  "--api-base", server.url, "--timeout", "3", "--max-attempts", "1", "--limit", "2", "-q"])
@@ -94,6 +99,27 @@ def test_generate_progress_lines_and_their_switches(project, server, capsys, fla
                  "--api-base", server.url, *flags]) == 0
     err = capsys.readouterr().err
     assert ("generating openai/m: 12 to do" in err) is shown
+
+
+def test_generate_then_compare_with_the_same_flags_just_works(project, server, capsys):
+    """generate builds its runs through the config object compare reads: the same stratified sample,
+    prompts (none on a project-less user's own data), sampling, concurrency (the config's 4) and store."""
+    (project / "lenient.toml").write_text("min_items = 5\n[metrics.chrf]\nmax_drop = 50.0\nhigher_is_better = true\n",
+                                          encoding="utf-8")
+    server.latency_s = 0.2  # calls overlap: the concurrency limit is reached
+    flags = ["--dataset", "qa.jsonl", "-p", "input_field", "question", "-p", "id_field", "qid", "--baseline",
+             "openai/base", "--candidate", "openai/cand", "--judge", "none", "--gate", "lenient.toml",
+             "-p", "api_base", server.url, "-p", "sample_size", "8", "-p", "metrics", '["chrf"]', "-q"]
+    assert main(["generate", *flags]) == 0
+    assert last_json(capsys.readouterr().out)["calls_made"] == 16
+    assert server.max_in_flight == 4  # the config's concurrency, not a default of generate's own
+    assert main(["compare", *flags]) == 0, capsys.readouterr().err
+    assert last_json(capsys.readouterr().out) == {"verdict": "PASS", "n_paired": {"openai/cand": 8}}
+    # generate's own flags name the same runs: every answer is already stored
+    assert main(["generate", "qa.jsonl", "--input-field", "question", "--id-field", "qid", "--model", "openai/base",
+                 "--model", "openai/cand", "--api-base", server.url, "--limit", "8", "-q"]) == 0
+    assert last_json(capsys.readouterr().out)["cached"] == 16
+    assert len(server.bodies) == 16
 
 
 # ---- compare and score: which runs they select ------------------------------------------------------

@@ -14,6 +14,7 @@ the whole interval (the evidence of the headline) are checked.
 Measured here (2-core CPU, 2026-12-07): chrF delta -12.17, 95% CI -15.72 to -8.45, n = 96; the cold run
 took 52 min on a machine shared with five other test runs (about 6 min alone), the warm re-run 98 s.
 """
+import hashlib
 import json
 import subprocess
 import sys
@@ -26,6 +27,9 @@ CANDIDATE = "hf/smollm2-135m-instruct"
 HEADLINE = {"value": -12.2, "ci_low": -15.7, "ci_high": -8.5}  # README.md, "Quick start"
 DELTA_TOLERANCE = 1.0   # chrF points, see the module docstring
 BOUND_TOLERANCE = 1.5
+# the demo's verdict.json from the code before issue 19's one path (fca9f46: a7504d2 with the bundled
+# prompts found), with the digest of the stored answers and verdicts it was computed from
+BEFORE = Path(__file__).parent / "data" / "demo_verdict_before_issue19.json"
 
 
 def _cuda() -> bool:
@@ -112,3 +116,39 @@ def test_a_warm_rerun_makes_no_call_and_gives_the_same_numbers(demo):
     assert manifest["calls"]["made"] == 0 and manifest["calls"]["generation_made"] == 0
     assert _chrf_rule(after)["numbers"] == _chrf_rule(before)["numbers"]
     assert after["verdict"] == before["verdict"] == "FAIL"
+
+
+def evidence_digest(store: Path) -> str:
+    """sha256 of every stored answer and judge verdict the demo's comparison reads (read through the
+    pipeline's first half, no call): equal digests mean the comparison's inputs are identical."""
+    from workbench.pipeline import gathered, plan_run
+    from workbench.task.config import build_config
+
+    config = build_config(None, {"store": str(store)}, base=REPO)
+    with gathered(plan_run(config), allow_calls=False) as evidence:
+        answers = evidence.responses[["model", "item_id", "sample_index", "response"]]
+        verdicts = [result.verdicts[["item_id", "sample_index", "verdict_ab", "verdict_ba"]]
+                    for result in evidence.judgments.values()]
+    rows = [answers.sort_values(["model", "item_id", "sample_index"]).to_json(orient="values"),
+            *(v.sort_values(["item_id", "sample_index"]).to_json(orient="values") for v in verdicts)]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def without_the_date(verdict: dict) -> dict:
+    """verdict.json without what changes by the day (the lifecycle's days left)."""
+    return {k: v for k, v in verdict.items() if k != "lifecycle"}
+
+
+@pytest.mark.slow
+def test_every_number_of_the_demo_verdict_is_what_the_code_before_gave(demo):
+    """The one path (issue 19) moved where the numbers are computed, not what they are: on the same
+    stored answers and verdicts, every number of verdict.json (each metric delta and CI, win rate,
+    judge-reliability measure, ratio, McNemar check, gate rule) equals the recording to the last
+    digit. On a machine whose models answered differently (a float rounding flipping a greedy token)
+    the inputs differ, and the headline test above checks the numbers within its tolerance instead."""
+    tmp, proc, out = demo
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    before = json.loads(BEFORE.read_text(encoding="utf-8"))
+    if evidence_digest(tmp / "store.db") != before["evidence_sha256"]:
+        pytest.skip("this machine's models answered differently from the recording's: not the same inputs")
+    assert without_the_date(json.loads((out / "verdict.json").read_text())) == without_the_date(before["verdict"])

@@ -206,3 +206,25 @@ def test_the_raters_notebook_draws_and_records_the_active_queue(project):
         queue = store.label_queue(labels_task(config, 0))
     assert queue is not None and queue["budget"] == 12 and queue["seed"] == 4
     assert f"{queue['queue_size']} items to label." in text
+
+
+def test_the_labeler_reads_pairs_and_judge_choices_in_one_pass(project, monkeypatch):
+    """One store open, one load of the items, one rendering of each arm's requests for the pairs and
+    the judge's choices together (the labeler's own log is its one other open)."""
+    import workbench.store
+    from workbench.generation import runner
+    from workbench.pipeline import judge_choices, labeling
+
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)
+        opens, renders = [], []
+        open_store, render = workbench.store.open_store, runner.render_items
+        monkeypatch.setattr(workbench.store, "open_store", lambda *a, **k: (opens.append(a), open_store(*a, **k))[1])
+        monkeypatch.setattr(runner, "render_items", lambda items, prompt: (renders.append(prompt),
+                                                                          render(items, prompt))[1])
+        session = labeling(config)
+        assert len(opens) == 1 and renders == [None]  # both arms send the raw input: one rendering
+        assert session.task == labels_task(config, 0) and len(session.pairs) == N
+        assert session.judge.equals(judge_choices(config))
+        assert set(session.judge["choice"]) <= {"A", "B", "tie"} and len(session.judge) == N

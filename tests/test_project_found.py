@@ -41,7 +41,9 @@ def project(tmp_path: Path) -> Path:
     proc = cli("generate", "../items.jsonl", "--model", "fake/base", "--model", "fake/cand", "-q",
                cwd=root / "notebooks")
     assert proc.returncode == 0, proc.stderr
-    assert "params.toml" not in proc.stderr  # inside a project generate says nothing about where: it is the project's
+    # generate reads the project's parameters as compare does, and names them as compare does
+    assert proc.stderr.splitlines()[0] == f"project: {root / 'params.toml'}", proc.stderr
+    assert "using the bundled demo" not in proc.stderr
     return root
 
 
@@ -76,7 +78,9 @@ def test_outside_a_project_the_demo_says_so_first_and_names_where_it_writes(tmp_
     proc = cli("generate", str(REPO / "workbench" / "resources" / "data" / "support_reviews.jsonl"), "--model",
                "fake/base", "--limit", "2", "-q", cwd=empty)
     assert proc.returncode == 0, proc.stderr
-    assert f"the store is {empty / '.workbench' / 'store.db'} (created)" in proc.stderr.splitlines()[0]
+    first = proc.stderr.splitlines()[0]  # generate builds the same config: the same line, the same store
+    assert first.startswith(DEMO_LINE) and f"store {empty / '.workbench' / 'store.db'}" in first
+    assert (empty / ".workbench" / "store.db").is_file()
 
 
 def test_init_copies_every_notebook_and_report_runs_the_projects_own(tmp_path, project):

@@ -91,14 +91,31 @@ def test_bad_parameters_exit_3_with_a_clear_message(tmp_path, override, expected
 
 
 def test_failing_cell_is_named_and_a_report_still_comes_out(tmp_path):
-    # the lifecycle file exists, so it passes preflight; its content fails inside the notebook
-    (tmp_path / "life.toml").write_text("[models\nbroken", encoding="utf-8")
-    proc = _report(tmp_path, _fake_params(tmp_path, lifecycle_file=str(tmp_path / "life.toml")))
+    import nbformat
+
+    broken = nbformat.read(bundled_notebook(DEFAULT_NOTEBOOK), as_version=4)
+    broken.cells.insert(5, nbformat.v4.new_code_cell('raise ValueError("a cell of the project\'s own failed")'))
+    nbformat.write(broken, tmp_path / "own.ipynb")
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(_fake_params(tmp_path)), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "report", "--params", str(params_file),
+                           "--notebook", str(tmp_path / "own.ipynb"), "--reports-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 3
     verdict = json.loads((tmp_path / "reports" / "t" / "verdict.json").read_text())
-    assert verdict["verdict"] == "ERROR" and verdict["failed_cell"] is not None
-    assert "life.toml" in verdict["error"]
+    assert verdict["verdict"] == "ERROR" and verdict["failed_cell"] == 6  # the executed notebook's index
+    assert "a cell of the project's own failed" in verdict["error"]
     assert (tmp_path / "reports" / "t" / "report.html").is_file()  # the errors are shown, not hidden
+    assert not (tmp_path / "reports" / "t" / "manifest.json").exists()  # no record of an incomplete report
+
+
+def test_a_broken_lifecycle_file_is_named_in_an_error_verdict(tmp_path):
+    # the lifecycle file exists, so it passes preflight; its content fails when the pipeline reads it
+    (tmp_path / "life.toml").write_text("[models\nbroken", encoding="utf-8")
+    proc = _report(tmp_path, _fake_params(tmp_path, lifecycle_file=str(tmp_path / "life.toml")))
+    assert proc.returncode == 3, proc.stderr
+    assert "life.toml" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "reports").exists()  # found before the report folder is made: nothing written there
 
 
 def test_api_key_never_reaches_any_written_file(tmp_path):
@@ -171,3 +188,79 @@ def test_every_plotted_win_rate_is_drawn_where_the_table_says(tmp_path):
         assert point.ci_high == pytest.approx(row["ci_high"])
     consistency = [f for f in figures if "consisten" in json.dumps(f.get("layout", {})).lower()]
     assert consistency and "gate minimum" in json.dumps(consistency[0]["layout"])
+
+
+def test_a_report_renders_each_request_once_and_its_kernel_recomputes_nothing(tmp_path, monkeypatch):
+    """Config checked once, items loaded once, every (model, prompt, item) rendered once in the whole
+    report: the requests rendered before the store is opened are the ones generation sends, and the
+    notebook's kernel shows the result `workbench report` computed instead of running the pipeline."""
+    import nbformat
+
+    from workbench.generation import runner
+    from workbench.report.command import run_report
+    from workbench.task import dataset
+    from workbench.task.config import build_config
+
+    rendered: dict[str | None, int] = {}
+    render, load = runner.render_items, dataset.load_items
+    loads, checks = [], []
+
+    def counting_render(items, prompt):
+        items = list(items)
+        rendered[prompt.ref if prompt else None] = rendered.get(prompt.ref if prompt else None, 0) + len(items)
+        return render(items, prompt)
+
+    def counting_load(*args, **kwargs):
+        loads.append(args)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "render_items", counting_render)
+    monkeypatch.setattr(dataset, "load_items", counting_load)
+    config = build_config(None, {"baseline": "fake/base", "candidates": ["fake/cand"], "judge": None,
+                                 "metrics": ["chrf"], "bootstrap_resamples": 100, "report_name": "t",
+                                 "gate": {"min_items": 30, "metrics": {"chrf": {"max_drop": 100.0,
+                                                                                "higher_is_better": True}}},
+                                 "store": str(tmp_path / "store.db")}, base=tmp_path)
+    preflight = type(config).preflight
+    monkeypatch.setattr(type(config), "preflight", lambda self, **kw: (checks.append(kw), preflight(self, **kw))[1])
+    code, out = run_report(config, reports_dir=tmp_path / "reports")
+    assert code == 0
+    # the demo's size and prompts: 96 sampled items, each rendered once with each arm's prompt
+    assert rendered == {"support_fewshot@v1": 96, "support_chat@v1": 96}
+    assert len(loads) == 1 and checks == [{"requirements": True}]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["calls"]["generation_made"] == 2 * 96
+    executed = nbformat.read(out / "report.ipynb", as_version=4)
+    cell = next(c for c in executed.cells if "notebook_result(globals())" in c.source)
+    summary = "".join(o.get("text", "") for o in cell.outputs)
+    assert f"{manifest['pipeline_wall_s']:.1f} s" in summary  # the kernel showed this process's result
+
+
+BEFORE_ISSUE_19 = Path(__file__).parent / "data" / "demo_fake_verdict_before_issue19.json"
+DEMO_SHAPED = {"baseline": "fake/base", "candidates": ["fake/cand"], "judge": None,
+               "metrics": ["chrf", "rouge_l", "bleu", "length_chars"], "report_name": "demo-fake",
+               "gate": {"min_items": 30, "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True}}},
+               "store": "store.db"}
+
+
+def _computed_numbers(verdict: dict) -> dict:
+    """verdict.json without what is measured rather than computed: the lifecycle's days left (as of
+    today) and latency ratios (the fake models' timings)."""
+    numbers = {k: v for k, v in verdict.items() if k != "lifecycle"}
+    numbers["candidates"] = {name: {**c, "ratios": [r for r in c["ratios"] if "latency" not in r["measure"]]}
+                             for name, c in verdict["candidates"].items()}
+    return numbers
+
+
+def test_the_demo_shaped_reports_numbers_are_what_the_code_before_gave(tmp_path):
+    """The one path (issue 19) moved where the numbers are computed (once, in `workbench report`), not
+    what they are: the demo's data, sample (96 of 128, stratified), prompts, metrics and bootstrap with
+    deterministic fake models give, to the last digit, every number of verdict.json (each metric delta
+    with its CI and p-values, the McNemar checks, the gate's rules and reasons) that the code before it
+    gave (recorded from fca9f46 = a7504d2 with the bundled prompts found)."""
+    proc = _report(tmp_path, DEMO_SHAPED)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    now = json.loads((tmp_path / "reports" / "demo-fake" / "verdict.json").read_text(encoding="utf-8"))
+    before = json.loads(BEFORE_ISSUE_19.read_text(encoding="utf-8"))
+    assert now["candidates"]["fake/cand"]["n_paired"] == 96 and now["candidates"]["fake/cand"]["metric_deltas"]
+    assert _computed_numbers(now) == _computed_numbers(before)

@@ -61,7 +61,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "of params.toml), merged over the parameters option by option")
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
+    """The one config object of every command: defaults, the parameters file, `-p`, the flags, then
+    `extra` (a command's own flags for config fields, e.g. generate's `--model`)."""
     from workbench.task.config import build_config
     from workbench.report.command import parse_cli_value
 
@@ -70,24 +72,39 @@ def _config(args: argparse.Namespace) -> Any:
              "baseline_prompt": args.baseline_prompt, "candidates": args.candidate,
              "candidate_prompts": args.candidate_prompt}
     overrides.update({k: v for k, v in flags.items() if v is not None})
+    overrides.update(extra or {})
     if args.judge is not None:
         overrides["judge"] = None if args.judge.lower() == "none" else args.judge
     if args.gate:  # the gate given is the gate used: it replaces an inline [gate] of the parameters file
         overrides["gate_file"] = str(Path(args.gate).resolve())
         overrides["gate"] = {}
     params_file = project_params(args)
+    own_data = params_file is None and not _demo_data(overrides)
+    if own_data:  # the demo's prompts are written for the demo's data: other data is sent as it is
+        overrides.setdefault("baseline_prompt", None)
+        overrides.setdefault("candidate_prompts", [None])
     config = build_config(params_file, overrides)
     if args.model_options:
         from workbench.generation import options as model_options
 
         given = model_options.load_model_options(args.model_options)
         model_options.check(given, config.models(), source=args.model_options)  # named by its file
-        overrides["model_options"] = model_options.merge(config.model_options, given)
-        config = build_config(params_file, overrides)
+        config = config.model_copy(update={"model_options": model_options.merge(config.model_options, given)})
     if params_file is None:
         say_demo(f"store {config.store_shown}" + (f", reports in {config.base_dir / 'reports'}"
-                                                 if args.command == "report" else ""))
+                                                 if args.command == "report" else "")
+                 + (", prompts: none unless given (the demo's are for its data)" if own_data else ""))
     return config
+
+
+def _demo_data(overrides: dict[str, Any]) -> bool:
+    """Whether a command outside a project runs on the demo's own data file (the default dataset)."""
+    from workbench.task.config import MigrationConfig
+    from workbench.project.lookup import resolve
+
+    demo = MigrationConfig.model_fields["dataset"].default
+    given = overrides.get("dataset", demo)
+    return given == demo or resolve(given, Path.cwd()).resolve() == resolve(demo, Path.cwd()).resolve()
 
 
 def project_params(args: argparse.Namespace) -> str | None:
@@ -119,66 +136,85 @@ def _quiet_libraries(args: argparse.Namespace) -> None:
 
 # ---- commands -------------------------------------------------------------------------------------
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    from workbench.task.config import MigrationConfig
-
-    defaults = MigrationConfig.model_fields
-    p = sub.add_parser("generate", help="run models over a dataset into the store (cached, resumable)",
-                       epilog=EXIT_CODES_HELP)
-    p.add_argument("data", help="jsonl, csv, parquet file or a datasets save_to_disk folder")
-    p.add_argument("--model", action="append", required=True, metavar="NAME",
-                   help="provider/model, e.g. litellm/openai/gpt-4o-mini or hf/smollm2-135m-instruct (repeatable)")
+    p = sub.add_parser("generate", help="run models over a dataset into the store (cached, resumable), selecting "
+                       "items, prompts and settings exactly as compare and report do", epilog=EXIT_CODES_HELP)
+    p.add_argument("data", nargs="?", default=None,
+                   help="jsonl, csv, parquet file or a datasets save_to_disk folder (default: the parameters' dataset)")
+    p.add_argument("--model", action="append", default=None, metavar="NAME",
+                   help="provider/model, e.g. litellm/openai/gpt-4o-mini or hf/smollm2-135m-instruct (repeatable): "
+                        "the first takes the baseline's place, the others the candidates', each with that place's "
+                        "prompt unless --prompt says otherwise (default: the baseline and every candidate)")
     p.add_argument("--prompt", action="append", metavar="NAME@VERSION",
-                   help="prompt version: once for all models, or once per --model in the same order")
+                   help="prompt version ('none': the raw input): once for all models, or once per --model in the "
+                        "same order (default: the parameters' baseline_prompt and candidate_prompts)")
     p.add_argument("--prompts-dir", default=None, help="the project's prompt versions (default: prompts/ of the "
-                   "project, else of the current folder; bundled ones are found too)")
+                   "project; bundled ones are found too)")
     p.add_argument("--samples", type=int, default=1, help="answers per item and model (sampled answers are cached "
                    "one by one; use with --temperature above 0)")
-    p.add_argument("--temperature", type=float, default=defaults["temperature"].default,
-                   help="sampling temperature (default %(default)s: greedy)")
-    p.add_argument("--max-tokens", type=int, default=defaults["max_tokens"].default,
-                   help="answer length cap (default %(default)s)")
-    p.add_argument("--seed", type=int, default=defaults["seed"].default,
-                   help="sampling seed, part of the cache key (default %(default)s)")
-    p.add_argument("--concurrency", type=int, default=8, help="calls in flight at once (default %(default)s)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the "
+                   "parameters', 0: greedy)")
+    p.add_argument("--max-tokens", type=int, default=None, help="answer length cap (default: the parameters')")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sampling seed, part of the cache key; also fixes the sample (default: the parameters')")
+    p.add_argument("--concurrency", type=int, default=None, help="calls in flight at once (default: the parameters' "
+                   "concurrency, 4)")
     p.add_argument("--timeout", type=float, default=None,
-                   help="hard limit per call, seconds (default: by model kind: 60 for API models, whose call is "
-                        "one request; 600 for local hf/ and vllm/ models, whose call is a batch of many rows)")
+                   help="hard limit per call, seconds (default: the parameters' timeout_s, else by model kind: 60 "
+                        "for API models, whose call is one request; 600 for local hf/ and vllm/ models, whose call "
+                        "is a batch of many rows)")
     p.add_argument("--max-attempts", type=int, default=4,
                    help="tries per call for errors worth retrying: rate limits, timeouts, server errors "
                         "(default %(default)s)")
-    p.add_argument("--store", default=None,
-                   help="a SQLite file, or postgresql://user@host/db (password from PGPASSWORD); default: the "
-                        "project's store (params.toml found here or upwards), else .workbench/store.db here")
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server for API models (litellm/, openai/)")
-    _add_model_options(p)
-    p.add_argument("--limit", type=int, default=None, help="only the first N items")
-    p.add_argument("--input-field", default=defaults["input_field"].default, metavar="NAME",
-                   help="the column holding each item's input")
-    p.add_argument("--id-field", default=defaults["id_field"].default, metavar="NAME",
+    p.add_argument("--limit", type=int, default=None, help="N items: the report's stratified, seeded sample "
+                   "(sample_size); default: the parameters' sample_size (-p sample_size null: every item)")
+    p.add_argument("--input-field", default=None, metavar="NAME", help="the column holding each item's input")
+    p.add_argument("--id-field", default=None, metavar="NAME",
                    help="the column holding item ids (missing: ids from content)")
     p.add_argument("--no-progress", action="store_true", help="same as --quiet")
+    _add_config_args(p)
     _add_common(p)
 
 
-def _model_specs(args: argparse.Namespace) -> list[Any]:
-    """One spec per --model: its --prompt, its --model-options, the --api-base where it has none of
-    its own, and the --timeout or its kind's default (paths relative to the current folder)."""
-    from workbench.generation import options as model_options
-    from workbench.models import default_timeout_s, split_name
-    from workbench.generation.runner import ModelSpec
+def _generate_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """generate's flags as config fields: `--model` fills the baseline's then the candidates' places
+    (so `compare` with the same models and flags selects these runs), `--prompt` their prompts."""
+    overrides: dict[str, Any] = {}
+    if args.data is not None:  # a file named on the command line: relative to the current folder
+        overrides["dataset"] = str(Path(args.data).resolve()) if Path(args.data).exists() else args.data
+    if args.prompts_dir is not None:
+        overrides["prompts_dir"] = (str(Path(args.prompts_dir).resolve()) if Path(args.prompts_dir).is_dir()
+                                    else args.prompts_dir)
+    fields = {"api_base": args.api_base, "input_field": args.input_field, "id_field": args.id_field,
+              "temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed,
+              "concurrency": args.concurrency, "timeout_s": args.timeout, "sample_size": args.limit}
+    overrides.update({name: value for name, value in fields.items() if value is not None})
+    models, prompts = args.model or [], args.prompt or []
+    if models and (args.baseline or args.candidate):
+        raise InputError("--model and --baseline/--candidate both name the models: give one or the other")
+    if prompts and (args.baseline_prompt or args.candidate_prompt):
+        raise InputError("--prompt and --baseline-prompt/--candidate-prompt both name the prompts: give one or the other")
+    if prompts and len(prompts) != 1 and len(prompts) != len(models):
+        raise InputError(f"--prompt given {len(prompts)} times for {len(models)} --model: give one, or one per model")
+    if models:
+        overrides["baseline"] = models[0]
+        if len(models) > 1:
+            overrides["candidates"] = models[1:]
+    if prompts:
+        given = [None if p.strip().lower() in ("", "none", "null") else p for p in prompts]
+        overrides["baseline_prompt"] = given[0]
+        if len(given) == 1 or len(models) > 1:
+            overrides["candidate_prompts"] = given[1:] if len(given) > 1 else given
+    return overrides
 
-    prompts = args.prompt or [None]
-    if len(prompts) == 1:
-        prompts = prompts * len(args.model)
-    if len(prompts) != len(args.model):
-        raise InputError(f"--prompt given {len(args.prompt)} times for {len(args.model)} --model: give one, or one per model")
-    for name in args.model:
-        split_name(name)  # an unknown provider is named before the options are read
-    options = model_options.load_model_options(args.model_options) if args.model_options else {}
-    model_options.check(options, args.model, source=args.model_options)
-    return [ModelSpec.with_endpoint(name, prompt, args.api_base, options=options.get(name),
-                                    timeout_s=args.timeout or default_timeout_s(name))
-            for name, prompt in zip(args.model, prompts)]
+
+def _generation(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """generate's config and the spec of each arm it runs: every `--model` (in the baseline's, then the
+    candidates' places), else the parameters' baseline and candidates; each with its prompt, options,
+    the api_base where it has none of its own, and `timeout_s` or its kind's default."""
+    config = _config(args, _generate_overrides(args))
+    arms = config.arms()[:len(args.model)] if args.model else config.arms()
+    return config, [config.model_spec(model, prompt) for model, prompt in arms]
 
 
 def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1) -> None:
@@ -194,54 +230,43 @@ def _in_range(args: argparse.Namespace) -> None:
 
     from workbench.task.config import MAX_TOKENS, SEED_MAX
 
-    if not (math.isfinite(args.temperature) and 0 <= args.temperature <= 2):
+    if args.temperature is not None and not (math.isfinite(args.temperature) and 0 <= args.temperature <= 2):
         raise InputError(f"--temperature must be a number from 0 to 2, got {args.temperature:g}")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         raise InputError(f"--timeout must be a finite number of seconds above 0, got {args.timeout:g}")
-    if args.max_tokens > MAX_TOKENS:
+    if args.max_tokens is not None and args.max_tokens > MAX_TOKENS:
         raise InputError(f"--max-tokens must be at most {MAX_TOKENS}, got {args.max_tokens}")
     if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
         raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {args.seed}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from workbench.generation.calls import CallPolicy
-    from workbench.task.dataset import load_items
-    from workbench.models import Sampling
+    """The report's first half without the judge, through the same config object: the same items
+    (sample), prompts, sampling, concurrency and store as `compare` and `report` select."""
+    from workbench.pipeline import call_policy, open_store, plan_run, sampling
     from workbench.progress import reporter
-    from workbench.generation.runner import generate, preflight
-    from workbench.store import open_store
+    from workbench.generation.runner import generate
+    from workbench.task.config import check_api_base
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
     _in_range(args)
-    from workbench.task.config import check_api_base
-
     check_api_base(args.api_base)
-    args.store, args.prompts_dir = _generate_locations(args)
-    specs = _model_specs(args)
-    from workbench.generation import options as model_options
+    config, specs = _generation(args)
     from workbench.project.doctor import requirement_problems
 
     # a missing key or model package is named before anything is read or written (exit 3, not "40 not sent")
-    missing = requirement_problems(args.model, [], endpoint=args.api_base, model_options=(
-        model_options.load_model_options(args.model_options) if args.model_options else {}))
+    missing = requirement_problems([spec.name for spec in specs], [], endpoint=config.endpoint,
+                                   model_options=config.model_options)
     if missing:
         raise InputError(missing)
-    from workbench.models import preload
-
-    preload.start(args.model)  # litellm's seconds of import, beside reading, rendering and the store
-    items = load_items(args.data, input_field=args.input_field, id_field=args.id_field)
-    if args.limit is not None:
-        items = items.head(args.limit)
-    sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-    policy = CallPolicy(concurrency=args.concurrency, max_attempts=args.max_attempts)  # timeouts: per spec
+    # checked, sampled and rendered once, before the store is opened, and handed on
+    plan = plan_run(config, specs=specs, samples=args.samples, calls=True)
+    policy = call_policy(config).model_copy(update={"max_attempts": args.max_attempts})  # timeouts: per spec
     quiet = args.quiet or args.no_progress
-    # checked before the store is opened or created, and handed on: nothing is rendered twice
-    prepared = preflight(items, specs, sampling=sampling, samples=args.samples, prompts_dir=args.prompts_dir)
-    with open_store(args.store) as store:
-        _, stats = generate(items, specs, store, samples=args.samples, sampling=sampling, policy=policy,
-                            prompts_dir=args.prompts_dir, progress=reporter("quiet" if quiet else "auto"),
-                            responses=False, prepared=prepared)  # answers stay in the store: memory flat
+    with open_store(config, allow_calls=True) as store:
+        _, stats = generate(plan.items, specs, store, samples=args.samples, sampling=sampling(config), policy=policy,
+                            prompts_dir=config.prompts_path, progress=reporter("quiet" if quiet else "auto"),
+                            responses=False, prepared=plan.requests)  # answers stay in the store: memory flat
     for name, info in stats.per_model.items():
         print(printable(f"{name}: {_call_counts(info)}"), file=sys.stderr)
         for kind, entry in info["error_kinds"].items():  # a server's message: untrusted text
@@ -254,27 +279,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if unsent:  # a key or request problem, not a model that failed: could not run
         raise InputError(unsent)
     return EXIT_FAIL if stats.errors else EXIT_OK
-
-
-def _generate_locations(args: argparse.Namespace) -> tuple[str, str]:
-    """The store and prompts folder of `generate`: the flags, else the project's (its params.toml
-    found upwards, so the answers land where the report reads them), else the current folder's,
-    saying where a new store goes."""
-    from workbench.task.config import MigrationConfig, build_config
-    from workbench.project.lookup import find_params_file, is_database_url
-
-    found = find_params_file()
-    if found is not None:
-        config = build_config(found)
-        store, prompts = str(config.store_path), str(config.prompts_path)
-    else:
-        defaults = MigrationConfig.model_fields
-        store, prompts = str(defaults["store"].default), str(defaults["prompts_dir"].default)
-    store, prompts = args.store or store, args.prompts_dir or prompts
-    if found is None and args.store is None and not is_database_url(store) and not Path(store).exists():
-        print(f"no params.toml here or in a parent folder: the store is {Path(store).resolve()} (created); "
-              "`workbench init DIR` creates a project, --store FILE names another", file=sys.stderr)
-    return store, prompts
 
 
 def _call_counts(info: dict[str, Any]) -> str:

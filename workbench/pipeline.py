@@ -9,21 +9,26 @@ compares a warm store without surprising anyone with a bill.
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from workbench.comparison.defaults import CONFIDENCE
-from workbench.task.config import MigrationConfig
+from workbench.task.config import MigrationConfig, notebook_config
 from workbench.errors import InputError
 from workbench.items.display import answer_text, task_text
+from workbench.models import preload
 from workbench.progress import PhaseReporter
 from workbench.values import is_missing
 
 CALLS_MADE_ENV = "WORKBENCH_CALLS_MADE"  # set by `workbench report` for its kernel: every call is made
+RESULT_ENV = "WORKBENCH_REPORT_RESULT"  # set by `workbench report` for its kernel: the result it computed
 
 
 def calls_already_made() -> bool:
@@ -32,6 +37,17 @@ def calls_already_made() -> bool:
     import os
 
     return os.environ.get(CALLS_MADE_ENV) == "1"
+
+
+def notebook_result(namespace: dict[str, Any]) -> "MigrationResult":
+    """The report notebook's result. Run by `workbench report`: the result it computed, handed over in
+    a file (`report.command.handed_over`), so the kernel loads, renders and scores nothing again.
+    Opened on its own: the pipeline on the notebook's parameters (`notebook_config`)."""
+    handed = os.environ.get(RESULT_ENV)
+    if handed:
+        with open(handed, "rb") as handle:
+            return pickle.load(handle)
+    return run_pipeline(notebook_config(namespace), allow_calls=not calls_already_made())
 
 
 @dataclass
@@ -201,11 +217,73 @@ def sampling(config: MigrationConfig) -> Any:
     return Sampling(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
 
 
-def check_requests(config: MigrationConfig, items: pd.DataFrame) -> None:
-    """Every model builds and every item renders with its prompt, before the store is opened."""
+def check_requests(config: MigrationConfig, items: pd.DataFrame, specs: list[Any] | None = None,
+                   samples: int = 1) -> list[Any]:
+    """Every model builds and every item renders with its prompt, before the store is opened; the
+    rendered requests (`runner.preflight`) are handed on to generation, never rendered again."""
     from workbench.generation.runner import preflight
 
-    preflight(items, model_specs(config), sampling=sampling(config), prompts_dir=config.prompts_path)
+    return preflight(items, model_specs(config) if specs is None else specs, sampling=sampling(config),
+                     samples=samples, prompts_dir=config.prompts_path)
+
+
+@dataclass
+class Plan:
+    """The first steps of every path, done once: the checked configuration, its items (the seeded,
+    stratified sample) and every request rendered (one list per prompt) with its adapter."""
+
+    config: MigrationConfig
+    items: pd.DataFrame
+    requests: list[Any]  # what `runner.preflight` returns: (spec, arm, adapter, planned calls) per arm
+
+
+def plan_run(config: MigrationConfig, *, requirements: bool = False, specs: list[Any] | None = None,
+             samples: int = 1, calls: bool = False) -> Plan:
+    """Check the configuration (with `requirements`, the packages, models and keys too: one check,
+    every problem at once), select its items and render every request, before the store is opened.
+    `specs`: other arms than the configuration's (`workbench generate --model`), same defaults. With
+    `calls` (models will be called), litellm's seconds of import begin now, beside reading and rendering."""
+    config.preflight(requirements=requirements)
+    if calls:
+        preload.start([spec.name for spec in specs] if specs is not None else config.models())
+    items = select_items(config)
+    return Plan(config, items, check_requests(config, items, specs, samples))
+
+
+@dataclass
+class Evidence:
+    """What the model calls gave (made now or read from the store): the first half of `run_pipeline`,
+    with the store still open for the second (labels, the label queue)."""
+
+    plan: Plan
+    store: Any
+    responses: pd.DataFrame
+    run_stats: Any
+    judgments: dict[str, Any]
+    judge_calls: int
+
+    def calls(self) -> dict[str, int]:
+        """Model calls made (generation, judge) and generations served from the store."""
+        return {"made": self.run_stats.calls_made + self.judge_calls, "cached": self.run_stats.cached,
+                "generation_made": self.run_stats.calls_made, "judge_made": self.judge_calls}
+
+
+@contextmanager
+def gathered(plan: Plan, *, allow_calls: bool, progress: PhaseReporter | None = None,
+             judge: bool = True) -> Iterator[Evidence]:
+    """Open the store once and collect every response, then the judge's verdicts (`judge=False`:
+    responses only); the store stays open while the caller reads the evidence."""
+    config = plan.config
+    with open_store(config, allow_calls) as store:
+        responses, run_stats = collect_responses(config, plan.items, store, allow_calls=allow_calls,
+                                                 progress=progress, prepared=plan.requests)
+        require_answers(responses, run_stats)
+        judgments, judge_calls = {}, 0
+        if judge:
+            judgments, judge_calls = judge_responses(config, plan.items, responses, store, progress=progress,
+                                                     allow_calls=allow_calls)
+            require_verdicts(config, judgments)
+        yield Evidence(plan, store, responses, run_stats, judgments, judge_calls)
 
 
 def open_store(config: MigrationConfig, allow_calls: bool, write_scores: bool = False) -> Any:
@@ -230,13 +308,17 @@ def _may_write(path: Any) -> bool:
 
 
 def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, *, allow_calls: bool,
-                      progress: PhaseReporter | None = None) -> tuple[pd.DataFrame, Any]:
+                      progress: PhaseReporter | None = None, prepared: list[Any] | None = None
+                      ) -> tuple[pd.DataFrame, Any]:
     """Every arm's responses on `items`, generated (cached, resumable) or, without calls, read from
-    the store. `model` is renamed to the arm label."""
+    the store. `model` is renamed to the arm label. `prepared`: the requests `check_requests` rendered."""
     from workbench.generation.runner import generate
 
-    return generate(items, model_specs(config), store, sampling=sampling(config), policy=call_policy(config),
-                    prompts_dir=config.prompts_path, progress=progress or False, cache_only=not allow_calls)
+    if prepared is None:
+        prepared = check_requests(config, items)
+    return generate(items, [spec for spec, *_ in prepared], store, sampling=sampling(config),
+                    policy=call_policy(config), prompts_dir=config.prompts_path, progress=progress or False,
+                    cache_only=not allow_calls, prepared=prepared)
 
 
 def require_answers(responses: pd.DataFrame, run_stats: Any) -> None:
@@ -358,37 +440,46 @@ def rank_candidates(config: MigrationConfig, judgments: dict[str, Any]) -> pd.Da
 
 
 def prepare(config: MigrationConfig, *, progress: PhaseReporter | None = None) -> dict[str, int]:
-    """Make every model call a report needs (generation, then the judge), with progress; what the
-    report notebook then runs is the same pipeline on a warm store. Returns the call counts."""
-    from workbench.models import preload
-
-    config.preflight()
-    preload.start(config.models())  # litellm's seconds of import, beside reading, rendering and the store
-    items = select_items(config)
-    check_requests(config, items)
-    warn_out_of_reach(config, items)
-    with open_store(config, allow_calls=True) as store:
-        responses, run_stats = collect_responses(config, items, store, allow_calls=True, progress=progress)
-        require_answers(responses, run_stats)
-        judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress)
-        require_verdicts(config, judgments)
-    return {"made": run_stats.calls_made + judge_calls, "cached": run_stats.cached,
-            "generation_made": run_stats.calls_made, "judge_made": judge_calls}
+    """Make every model call a report needs (generation, then the judge), with progress, and nothing
+    after: the first half of `run_pipeline`. Returns the call counts (`Evidence.calls`)."""
+    plan = plan_run(config, calls=True)
+    warn_out_of_reach(config, plan.items)
+    with gathered(plan, allow_calls=True, progress=progress) as evidence:
+        return evidence.calls()
 
 
-def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str, pd.DataFrame]:
-    """(task name, pairs) for the blind labeler: the report's items and responses for the baseline and
-    one candidate, read from the store (no call). Items where either side failed are left out; how
-    many is in `.attrs["dropped"]`."""
-    config.preflight()
+@dataclass
+class Labeling:
+    """What the blind labeler needs for one comparison, read in one pass (one store open, the items
+    loaded and rendered once): the task name, the pairs, and the judge's choices (None: no judge)."""
+
+    task: str
+    pairs: pd.DataFrame
+    judge: pd.DataFrame | None
+
+
+def labeling(config: MigrationConfig, candidate_index: int = 0) -> Labeling:
+    """(task name, pairs, judge choices) for the blind labeler: the report's items and responses for
+    the baseline and one candidate, read from the store (no call). Items where either side failed are
+    left out of the pairs; how many is in `pairs.attrs["dropped"]`."""
     names = arm_labels(config)
     if not 0 <= candidate_index < len(names) - 1:
         raise InputError(f"candidate index {candidate_index} is out of range: there are {len(names) - 1} candidate(s)")
-    items = select_items(config)
-    with open_store(config, allow_calls=False) as store:
-        responses, _ = collect_responses(config, items, store, allow_calls=False)
+    with gathered(plan_run(config), allow_calls=False, judge=False) as evidence:
+        pairs = _pairs(evidence.plan.items, evidence.responses, names[0], names[candidate_index + 1])
+        judge = _judge_choices(evidence, names[candidate_index + 1])
+    return Labeling(labels_task(config, candidate_index), pairs, judge)
+
+
+def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str, pd.DataFrame]:
+    """(task name, pairs) for the blind labeler (see `labeling`)."""
+    session = labeling(config, candidate_index)
+    return session.task, session.pairs
+
+
+def _pairs(items: pd.DataFrame, responses: pd.DataFrame, baseline: str, candidate: str) -> pd.DataFrame:
     first = responses[responses["sample_index"] == 0]
-    sides = [_answers(first[first["model"] == name]) for name in (names[0], names[candidate_index + 1])]
+    sides = [_answers(first[first["model"] == name]) for name in (baseline, candidate)]
     extra = [c for c in ("reference", "instruction", "task") if c in items.columns]
     pairs = items[["item_id", "input", *extra]].assign(response_a=lambda f: f["item_id"].map(sides[0]),
                                                         response_b=lambda f: f["item_id"].map(sides[1]))
@@ -397,9 +488,9 @@ def label_pairs(config: MigrationConfig, candidate_index: int = 0) -> tuple[str,
     strata = [c for c in ("language", "task") if c in items.columns]
     if strata:  # what the active queue balances its labels over (never shown to the rater)
         pairs["slice"] = items[strata].astype(str).agg(" / ".join, axis=1)
-    pairs = pairs[ok].assign(model_a=names[0], model_b=names[candidate_index + 1]).reset_index(drop=True)
+    pairs = pairs[ok].assign(model_a=baseline, model_b=candidate).reset_index(drop=True)
     pairs.attrs["dropped"] = int((~ok).sum())
-    return labels_task(config, candidate_index), pairs
+    return pairs
 
 
 def _answers(responses: pd.DataFrame) -> pd.Series:
@@ -443,17 +534,19 @@ def judge_choices(config: MigrationConfig, candidate_index: int = 0) -> pd.DataF
     (A / B / tie, both orders combined; None where the judge gave no verdict), choice_ab and choice_ba
     (each order's verdict, model A = the baseline shown first in `ab`). For the labeler's live
     agreement, stopping rule and active queue; None without a pairwise judge or stored verdicts."""
+    return labeling(config, candidate_index).judge
+
+
+def _judge_choices(evidence: Evidence, candidate: str) -> pd.DataFrame | None:
+    config = evidence.plan.config
     if not config.judge or config.judge_mode != "pairwise":
         return None
-    names = arm_labels(config)
-    items = select_items(config)
-    with open_store(config, allow_calls=False) as store:
-        responses, _ = collect_responses(config, items, store, allow_calls=False)
-        try:
-            judged, _ = judge_responses(config, items, responses, store, allow_calls=False)
-        except InputError:
-            return None  # not judged yet: the labeler works without live feedback
-    verdicts = judged[names[candidate_index + 1]].verdicts
+    try:
+        judged, _ = judge_responses(config, evidence.plan.items, evidence.responses, evidence.store,
+                                    allow_calls=False)
+    except InputError:
+        return None  # not judged yet: the labeler works without live feedback
+    verdicts = judged[candidate].verdicts
     verdicts = verdicts.sort_values("sample_index", kind="stable").drop_duplicates("item_id")
     return (verdicts[["item_id", "verdict", "verdict_ab", "verdict_ba"]]
             .rename(columns={"verdict": "choice", "verdict_ab": "choice_ab", "verdict_ba": "choice_ba"})
@@ -466,53 +559,54 @@ def win_rate_threshold(config: MigrationConfig) -> float | None:
     return gate.win_rate.threshold if gate.win_rate is not None else None
 
 
-def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True,
-                 progress: PhaseReporter | None = None) -> MigrationResult:
-    """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store."""
+def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True, progress: PhaseReporter | None = None,
+                 plan: Plan | None = None) -> MigrationResult:
+    """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store.
+    `plan`: the configuration already checked, its items selected and its requests rendered (`plan_run`)."""
+    started = time.perf_counter()
+    with gathered(plan or plan_run(config, calls=allow_calls), allow_calls=allow_calls, progress=progress) as evidence:
+        return conclude(evidence, started)
+
+
+def conclude(evidence: Evidence, started: float) -> MigrationResult:
+    """The second half of `run_pipeline`: score, compare each candidate with the baseline, gate, rank
+    and record, from the evidence (the store still open for the human labels and the label queue)."""
     from workbench.comparison.compare import compare
     from workbench.task.dataset import dataset_id
     from workbench.models.lifecycle import lookup
     from workbench.metrics import score_responses, with_app_metrics
     from workbench.metrics.score_cache import cache_enabled
 
-    started = time.perf_counter()
-    config.preflight()
-    items = select_items(config)
+    config, items, store = evidence.plan.config, evidence.plan.items, evidence.store
+    responses, judgments = evidence.responses, evidence.judgments
     gate = config.gate_config()
-    check_requests(config, items)
-    with open_store(config, allow_calls, write_scores=cache_enabled()) as store:
-        responses, run_stats = collect_responses(config, items, store, allow_calls=allow_calls, progress=progress)
-        require_answers(responses, run_stats)
-        judgments, judge_calls = judge_responses(config, items, responses, store, progress=progress,
-                                                 allow_calls=allow_calls)
-        require_verdicts(config, judgments)
-        kept = store if cache_enabled() else None  # where scores and behaviour measures are kept and read
-        scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
-        judged = judge_scores(config, judgments)
-        if len(judged):
-            scores = pd.concat([scores, judged], ignore_index=True)
-        labels = arm_labels(config)
-        baseline_resp = responses[responses["model"] == labels[0]]
-        lifecycle = lookup([config.baseline, *config.candidates],
-                           config.path(config.lifecycle_file) if config.lifecycle_file else None)
-        out_of_reach = [f"Gate rule out of reach at this sample size: {line}." for line in gate_out_of_reach(config, items)]
-        comparisons, human = {}, {}
-        for index, name in enumerate(labels[1:]):
-            verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
-            pointwise = judgments[name].scores if config.judge_mode == "pointwise" and name in judgments else None
-            human_export = human_labels(config, store, index, items["item_id"].astype(str))
-            if human_export is not None:
-                human[name] = human_export
-            comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
-                                        verdicts=verdicts, human=human_export, gate=gate,
-                                        n_resamples=config.bootstrap_resamples, seed=config.seed,
-                                        label_queue=store.label_queue(labels_task(config, index)),
-                                        judge=config.judge, pointwise=pointwise,
-                                        retirement=retirement(lifecycle[index + 1]), store=kept)
-            comparisons[name].notes[:0] = out_of_reach
-        result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle, run_stats,
-                                 judge_calls, time.perf_counter() - started, rank_candidates(config, judgments), human)
-        result.manifest = build_manifest(result, store, dataset_id(items))
+    scores = score_responses(items, responses, with_app_metrics(config.metrics, items))
+    judged = judge_scores(config, judgments)
+    if len(judged):
+        scores = pd.concat([scores, judged], ignore_index=True)
+    labels = arm_labels(config)
+    baseline_resp = responses[responses["model"] == labels[0]]
+    lifecycle = lookup([config.baseline, *config.candidates],
+                       config.path(config.lifecycle_file) if config.lifecycle_file else None)
+    out_of_reach = [f"Gate rule out of reach at this sample size: {line}." for line in gate_out_of_reach(config, items)]
+    comparisons, human = {}, {}
+    for index, name in enumerate(labels[1:]):
+        verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
+        pointwise = judgments[name].scores if config.judge_mode == "pointwise" and name in judgments else None
+        human_export = human_labels(config, store, index, items["item_id"].astype(str))
+        if human_export is not None:
+            human[name] = human_export
+        comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
+                                    verdicts=verdicts, human=human_export, gate=gate,
+                                    n_resamples=config.bootstrap_resamples, seed=config.seed,
+                                    label_queue=store.label_queue(labels_task(config, index)),
+                                    judge=config.judge, pointwise=pointwise,
+                                    retirement=retirement(lifecycle[index + 1]))
+        comparisons[name].notes[:0] = out_of_reach
+    result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle,
+                             evidence.run_stats, evidence.judge_calls, time.perf_counter() - started,
+                             rank_candidates(config, judgments), human)
+    result.manifest = build_manifest(result, store, dataset_id(items))
     return result
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,20 +57,45 @@ def parse_cli_value(text: str) -> Any:
         return text
 
 
-def export_html(executed: Path, html_path: Path) -> None:
-    """Self-contained HTML: inputs hidden, no CDN scripts, widget state dropped (static output stays)."""
+BUNDLE_MIN_CHARS = 1_000_000  # an output this large is a script bundle (plotly.js: about 4.8 MB)
+
+
+def export_html(executed: Path, html_path: Path, *, set_aside: bool = True) -> None:
+    """Self-contained HTML: inputs hidden, no CDN scripts, widget state dropped (static output stays).
+    `set_aside`: script bundles skip nbconvert's HTML re-parse (`_set_aside_bundles`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.pop("widgets", None)
+    bundles = _set_aside_bundles(nb) if set_aside else {}
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(bundled("templates"))],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb.metadata.get("title", "Migration report")}})
+    for token, html in bundles.items():
+        if body.count(token) != 1:  # the exporter did not pass the output through as it is: export it whole
+            return export_html(executed, html_path, set_aside=False)
+        body = body.replace(token, html.strip())  # as the template writes an output: trimmed
     body = _MATHJAX_CDN.sub("", body)
     if _EXTERNAL_SCRIPT.search(body):
         raise RuntimeError("report HTML would load a script from the network; refusing to write it")
     html_path.write_text(body, encoding="utf-8")
+
+
+def _set_aside_bundles(nb: Any) -> dict[str, str]:
+    """Replace each script bundle output (plotly.js, embedded once) by a comment token: nbconvert
+    re-parses its whole HTML with BeautifulSoup (alt text, tabindex), which takes seconds on 5 MB of
+    JavaScript; the bundle goes back in afterwards, unchanged. {token: the bundle's HTML}."""
+    bundles: dict[str, str] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            text = "".join(html) if isinstance(html, list) else html
+            if isinstance(text, str) and len(text) >= BUNDLE_MIN_CHARS and text.lstrip().startswith("<script"):
+                token = f"<!-- workbench: script bundle {len(bundles)} -->"
+                bundles[token] = text
+                output["data"]["text/html"] = token
+    return bundles
 
 
 OUTPUTS = ("verdict.json", "manifest.json", "report.html", "report.ipynb")
@@ -130,16 +158,17 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from workbench.pipeline import prepare
+    from workbench.pipeline import CALLS_MADE_ENV, RESULT_ENV, plan_run, run_pipeline, warn_out_of_reach
     from workbench.secrets import redact
 
-    config.preflight(requirements=True)  # every missing file, package, model and key at once, before any call
-    calls_made = prepare(config, progress=progress)
+    # checked once (every missing file, package, model and key at once, before any call); the items
+    # are selected and every request rendered once, and handed down to generation
+    plan = plan_run(config, requirements=True, calls=True)
+    warn_out_of_reach(config, plan.items)
+    result = run_pipeline(config, progress=progress, plan=plan)  # the calls, then scores, comparison, gate
     out_dir.mkdir(parents=True, exist_ok=True)
     params = config.model_dump(mode="json")
-    from workbench.pipeline import CALLS_MADE_ENV
-
-    extra_env = {CALLS_MADE_ENV: "1"}
+    extra_env = {CALLS_MADE_ENV: "1"}  # a project's older notebook runs the pipeline itself: on the warm store
     from workbench.store.postgres import is_postgres_url, split_password
 
     if is_postgres_url(config.store):  # a store URL's password goes the same way, as libpq's PGPASSWORD
@@ -153,9 +182,12 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     failure: tuple[str, int | None] | None = None
     cells = phase(progress, "executing the report notebook", 1)
     try:
-        with kernel_env(extra_env):
+        with handed_over(result) as result_file, kernel_env({**extra_env, RESULT_ENV: result_file}):
             papermill.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                                        cwd=str(config.base_dir), progress_bar=False, log_output=False,
+                                       # written once at the end (or with the failing cell), not at every
+                                       # cell: each save serialized the whole notebook, plotly.js included
+                                       request_save_on_cell_execute=False,
                                        extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
     except PapermillExecutionError as exc:
         failure = (redact(f"cell {exc.cell_index} (execution count {exc.exec_count}) failed: {exc.ename}: {exc.evalue}"),
@@ -168,20 +200,36 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
         export_html(executed, out_dir / "report.html")
         writing.update(1)
         writing.close()
-    verdict_path = out_dir / "verdict.json"
-    if failure is not None or not verdict_path.is_file():
-        message = failure[0] if failure else "the notebook finished without writing verdict.json"
-        _failure_verdict(out_dir, message, failure[1] if failure else None)
+    if failure is not None:
+        _failure_verdict(out_dir, failure[0], failure[1])
         return EXIT_COULD_NOT_RUN, out_dir
-    verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
-    manifest_path = out_dir / "manifest.json"
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        manifest["report_wall_s"] = round(time.perf_counter() - started, 2)
-        manifest["calls"] = calls_made  # made before the notebook ran; the notebook itself found them stored
-        manifest["notebook"] = str(notebook.resolve())
-        manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    return VERDICT_EXIT_CODES.get(verdict.get("verdict"), EXIT_COULD_NOT_RUN), out_dir
+    write_record(result, out_dir, report_wall_s=round(time.perf_counter() - started, 2),
+                 notebook=str(notebook.resolve()))
+    return VERDICT_EXIT_CODES[result.verdict], out_dir
+
+
+def write_record(result: Any, out_dir: Path, **manifest_extra: Any) -> None:
+    """verdict.json and manifest.json, written here only (the notebook shows the same result): the
+    verdict record and what the report was made from, with the calls this run made."""
+    (out_dir / "verdict.json").write_text(json.dumps(result.verdict_json(), indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
+    manifest = {**result.manifest, **manifest_extra}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+                                           encoding="utf-8")
+
+
+@contextmanager
+def handed_over(result: Any) -> Iterator[str]:
+    """The pipeline's result in a private file for the notebook's kernel (`pipeline.notebook_result`
+    reads it): the kernel shows what this process computed and recomputes nothing. Removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="workbench-report-"))
+    try:
+        path = folder / "result.pickle"
+        with path.open("wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        yield str(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
