@@ -2,7 +2,7 @@
 with an earlier version of the code in the same run, and where the time goes (measured separately).
 
     git archive fca9f46 | tar -x -C /tmp/before      # the code before issue 19's one path (prompts fix only)
-    .venv/bin python bench/bench_report.py --before /tmp/before            # the demo (warms the store first)
+    .venv/bin/python bench/bench_report.py --before /tmp/before            # the demo (warms the store first)
     .venv/bin/python bench/bench_report.py --before /tmp/before --fake     # fake models: the fixed costs alone
     .venv/bin/python bench/bench_report.py --store /tmp/demo/store.db      # an already warm demo store
 
