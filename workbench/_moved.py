@@ -17,7 +17,7 @@ from types import ModuleType
 MOVED = {
     "workbench.report_view": "workbench.report.view",
     "workbench.plots": "workbench.report.plots",
-    "workbench.manifest": "workbench.report.manifest",
+    "workbench.manifest": "workbench.project.environment",
     "workbench.scaffold": "workbench.project.scaffold",
     "workbench.doctor": "workbench.project.doctor",
     "workbench.params": "workbench.project.params",

@@ -10,16 +10,40 @@ Exit codes, every command:
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import math
+import os
+import shlex
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from workbench.errors import (EXIT_CODES_HELP, EXIT_COULD_NOT_RUN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK,
-                              VERDICT_EXIT_CODES, InputError, WorkbenchError, printable)
-from workbench.project.lookup import package_version, say_demo
-
+from workbench.errors import (
+    EXIT_CODES_HELP,
+    EXIT_COULD_NOT_RUN,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    VERDICT_EXIT_CODES,
+    InputError,
+    WorkbenchError,
+    printable,
+)
+from workbench.generation import options as model_options
+from workbench.models import preload
+from workbench.monitor.cli import add_parser as add_drift
+from workbench.monitor.cli import run as run_drift
+from workbench.monitor.cycle_cli import add_parsers as add_cycle
+from workbench.optimize.cli import add_parsers as add_optimize
+from workbench.progress import reporter
+from workbench.project.doctor import report_lines, requirement_problems
+from workbench.project.lookup import find_params_file, package_version, resolve, say_demo, shown_path
+from workbench.project.params import parse_cli_value
+from workbench.secrets import redact
+from workbench.task.config import MAX_TOKENS, SEED_MAX, MigrationConfig, build_config, check_api_base
 
 
 class UsageError(Exception):
@@ -64,9 +88,6 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
     """The one config object of every command: defaults, the parameters file, `-p`, the flags, then
     `extra` (a command's own flags for config fields, e.g. generate's `--model`)."""
-    from workbench.task.config import build_config
-    from workbench.report.command import parse_cli_value
-
     overrides: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     flags = {"store": args.store, "dataset": args.dataset, "baseline": args.baseline,
              "baseline_prompt": args.baseline_prompt, "candidates": args.candidate,
@@ -85,8 +106,6 @@ def _config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> An
         overrides.setdefault("candidate_prompts", [None])
     config = build_config(params_file, overrides)
     if args.model_options:
-        from workbench.generation import options as model_options
-
         given = model_options.load_model_options(args.model_options)
         model_options.check(given, config.models(), source=args.model_options)  # named by its file
         config = config.model_copy(update={"model_options": model_options.merge(config.model_options, given)})
@@ -99,9 +118,6 @@ def _config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> An
 
 def _demo_data(overrides: dict[str, Any]) -> bool:
     """Whether a command outside a project runs on the demo's own data file (the default dataset)."""
-    from workbench.task.config import MigrationConfig
-    from workbench.project.lookup import resolve
-
     demo = MigrationConfig.model_fields["dataset"].default
     given = overrides.get("dataset", demo)
     return given == demo or resolve(given, Path.cwd()).resolve() == resolve(demo, Path.cwd()).resolve()
@@ -110,8 +126,6 @@ def _demo_data(overrides: dict[str, Any]) -> bool:
 def project_params(args: argparse.Namespace) -> str | None:
     """`--params`, else the project's params.toml found upwards from the current folder (as the
     notebooks find it), named on stderr when it is not in the current folder; None outside a project."""
-    from workbench.project.lookup import find_params_file, shown_path
-
     if args.params:
         return args.params
     found = find_params_file()
@@ -121,15 +135,11 @@ def project_params(args: argparse.Namespace) -> str | None:
 
 
 def _progress(args: argparse.Namespace) -> Any:
-    from workbench.progress import reporter
-
     return reporter("quiet" if args.quiet else "auto")
 
 
 def _quiet_libraries(args: argparse.Namespace) -> None:
     """Weight-loading bars of transformers belong on an interactive terminal, not in a CI log."""
-    import os
-
     if getattr(args, "quiet", False) or not sys.stderr.isatty():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
@@ -226,10 +236,6 @@ def _positive(args: argparse.Namespace, names: Sequence[str], minimum: float = 1
 
 def _in_range(args: argparse.Namespace) -> None:
     """Numbers a model or a store could not take (nan, inf, 1e20 tokens) are input errors naming the flag."""
-    import math
-
-    from workbench.task.config import MAX_TOKENS, SEED_MAX
-
     if args.temperature is not None and not (math.isfinite(args.temperature) and 0 <= args.temperature <= 2):
         raise InputError(f"--temperature must be a number from 0 to 2, got {args.temperature:g}")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
@@ -243,16 +249,13 @@ def _in_range(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     """The report's first half without the judge, through the same config object: the same items
     (sample), prompts, sampling, concurrency and store as `compare` and `report` select."""
-    from workbench.pipeline import call_policy, open_store, plan_run, sampling
-    from workbench.progress import reporter
-    from workbench.generation.runner import generate
-    from workbench.task.config import check_api_base
+    from workbench.generation.runner import generate  # heavy (numpy, pandas): not for --help
+    from workbench.pipeline import call_policy, open_store, plan_run, sampling  # heavy (numpy, pandas): not for --help
 
     _positive(args, ["samples", "max-tokens", "concurrency", "max-attempts", "limit"])
     _in_range(args)
     check_api_base(args.api_base)
     config, specs = _generation(args)
-    from workbench.project.doctor import requirement_problems
 
     # a missing key or model package is named before anything is read or written (exit 3, not "40 not sent")
     missing = requirement_problems([spec.name for spec in specs], [], endpoint=config.endpoint,
@@ -329,7 +332,7 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from workbench.pipeline import run_pipeline
+    from workbench.pipeline import run_pipeline  # heavy (numpy, pandas): not for --help
 
     result = run_pipeline(_config(args), allow_calls=False)
     means = result.scores.groupby(["model", "metric"])["value"].mean().unstack("metric")
@@ -341,7 +344,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.pipeline import comparison_json, run_pipeline
+    from workbench.pipeline import comparison_json, run_pipeline  # heavy (numpy, pandas): not for --help
 
     result = run_pipeline(_config(args), allow_calls=False)
     if args.json_out:
@@ -358,8 +361,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from workbench.project.lookup import shown_path
-    from workbench.report.command import bundled_notebook, report_notebook, run_report
+    from workbench.report.command import (  # heavy (numpy, pandas): not for --help
+        bundled_notebook,
+        report_notebook,
+        run_report,
+    )
 
     config = _config(args)
     notebook = Path(args.notebook) if args.notebook else report_notebook(config)
@@ -378,9 +384,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from workbench.project.scaffold import init_project
-
-    import shlex
+    from workbench.project.scaffold import init_project  # heavy (numpy, pandas): not for --help
 
     folder = init_project(args.directory, args.example)
     print(f"created {folder}: edit params.toml, then `cd {shlex.quote(args.directory)} && workbench doctor && "
@@ -397,10 +401,6 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """0 when everything the report needs is here, 3 with the list of what is missing."""
-    from workbench.project.doctor import report_lines
-
-    from workbench.project.lookup import find_params_file
-
     config = _config(args)
     params_file = Path(args.params).resolve() if args.params else find_params_file()
     ok, missing = report_lines(config, params_file)
@@ -428,21 +428,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score(sub)
     _add_compare(sub)
     _add_report(sub)
-    from workbench.monitor.cli import add_parser as add_drift
-    from workbench.optimize.cli import add_parsers as add_optimize
 
     add_drift(sub)
     COMMANDS.update(add_optimize(sub))
-    from workbench.monitor.cycle_cli import add_parsers as add_cycle
 
     COMMANDS.update(add_cycle(sub))  # refresh, cycle
     return parser
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from workbench.monitor.cli import run
-
-    return run(args)
+    return run_drift(args)
 
 
 COMMANDS = {"init": cmd_init, "doctor": cmd_doctor, "generate": cmd_generate, "score": cmd_score, "compare": cmd_compare,
@@ -463,12 +458,6 @@ def _exit_now(code: int) -> NoReturn:
     (3.7-5.9 s at load 12 on the project's machine). Everything a normal exit does that matters still happens first:
     non-daemon threads are joined, atexit handlers run (logging's flush, litellm's callbacks), the
     standard streams are flushed. The store is closed by the command itself."""
-    import atexit
-    import os
-    import threading
-
-    from workbench.models import preload
-
     atexit.unregister(preload.wait)  # a background import left unfinished: no teardown follows to trip on it
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
@@ -483,8 +472,6 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def _main(argv: Sequence[str]) -> int:
-    from workbench.secrets import redact
-
     argv = list(argv)
     try:
         args = build_parser().parse_args(argv)

@@ -11,20 +11,39 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
+from workbench import __version__, stats
+from workbench import labels as labels_mod
+from workbench.comparison.compare import compare, describe_metrics, rate_scale
 from workbench.comparison.defaults import CONFIDENCE
-from workbench.task.config import MigrationConfig, notebook_config
-from workbench.errors import InputError
+from workbench.comparison.gate import Retirement, unreachable_rules
+from workbench.errors import EvidenceError, InputError
+from workbench.generation.calls import CallPolicy, run_sync
+from workbench.generation.runner import arm_names, generate, preflight
+from workbench.hashing import content_hash, json_safe
 from workbench.items.display import answer_text, task_text
-from workbench.models import preload
+from workbench.judges import JudgeSpec, candidate_score, judge_pairwise, judge_pointwise
+from workbench.metrics import score_responses, with_app_metrics
+from workbench.metrics.user_metrics import module_record
+from workbench.models import Sampling, make_adapter, preload
+from workbench.models.lifecycle import lookup, today
 from workbench.progress import PhaseReporter
+from workbench.project.environment import environment, git_state
+from workbench.secrets import redact_config, redact_url_credentials
+from workbench import store as stores
+from workbench.store.base import latest_common_runs
+from workbench.task.config import MigrationConfig, notebook_config
+from workbench.task.dataset import dataset_id, load_items
+from workbench.task.prompts import load_prompt
 from workbench.values import is_missing
 
 CALLS_MADE_ENV = "WORKBENCH_CALLS_MADE"  # set by `workbench report` for its kernel: every call is made
@@ -34,8 +53,6 @@ RESULT_ENV = "WORKBENCH_REPORT_RESULT"  # set by `workbench report` for its kern
 def calls_already_made() -> bool:
     """True inside a notebook that `workbench report` runs after making every call itself: the
     notebook then only reads the store (a call that failed there is reported, not paid again)."""
-    import os
-
     return os.environ.get(CALLS_MADE_ENV) == "1"
 
 
@@ -86,8 +103,6 @@ class MigrationResult:
         return min(verdicts, key=order.__getitem__) if verdicts else "INCONCLUSIVE"
 
     def verdict_json(self) -> dict[str, Any]:
-        from workbench.hashing import json_safe
-
         candidates = {}
         for name, c in self.comparisons.items():
             data = c.to_dict()
@@ -113,8 +128,6 @@ def gate_record(config: MigrationConfig) -> dict[str, Any]:
 
 def lifecycle_record(lifecycle: list[Any]) -> dict[str, Any]:
     """model -> retirement date and days left (None: no date known), as of today."""
-    from workbench.models.lifecycle import today
-
     now = today()
     return {e.model: {"retires": e.retires.isoformat() if e.retires else None, "days_left": e.days_left(now),
                       "status": e.status(now), "source": e.source} for e in lifecycle}
@@ -122,8 +135,6 @@ def lifecycle_record(lifecycle: list[Any]) -> dict[str, Any]:
 
 def warn_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> None:
     """On stderr, before the first call: rules this sample cannot pass (the report's notes repeat them)."""
-    import sys
-
     for line in gate_out_of_reach(config, items):
         print(f"warning: gate rule out of reach: {line}", file=sys.stderr)
 
@@ -131,9 +142,6 @@ def warn_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> None:
 def gate_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> list[str]:
     """The gate's rules that cannot pass on these items even if nothing regressed, each with the
     number of items it needs (`gate.unreachable_rules`); said before any model call."""
-    from workbench.comparison.compare import describe_metrics, rate_scale
-    from workbench.comparison.gate import unreachable_rules
-
     gate = config.gate_config()
     info = describe_metrics([m for m in gate.metrics if m in set(config.metrics) | set(config.judge_metrics())])
     scales = {row["metric"]: rate_scale(row) for row in info.to_dict(orient="records")}
@@ -142,17 +150,12 @@ def gate_out_of_reach(config: MigrationConfig, items: pd.DataFrame) -> list[str]
 
 def retirement(entry: Any) -> Any:
     """The gate's view of one model's lifecycle entry: days left as of today."""
-    from workbench.comparison.gate import Retirement
-    from workbench.models.lifecycle import today
-
     return Retirement(entry.model, entry.days_left(today()), entry.retires.isoformat() if entry.retires else None,
                       "litellm model map and lifecycle_file" if entry.source == "unknown" else entry.source)
 
 
 def arm_labels(config: MigrationConfig) -> list[str]:
     """The baseline's then each candidate's name in frames, tables and label tasks."""
-    from workbench.generation.runner import arm_names
-
     return arm_names(config.arms())
 
 
@@ -189,8 +192,6 @@ def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple
 
 
 def select_items(config: MigrationConfig) -> pd.DataFrame:
-    from workbench.task.dataset import load_items
-
     items = load_items(config.path(config.dataset), id_field=config.id_field, input_field=config.input_field,
                        reference_field=config.reference_field)
     return sample_items(items, config.sample_size, config.seed)
@@ -203,8 +204,6 @@ def model_specs(config: MigrationConfig) -> list[Any]:
 def call_policy(config: MigrationConfig, model: Any | None = None) -> Any:
     """The call policy of `model` (a ModelSpec, whose per-call limit wins: `ModelSpec.policy`) or the
     run's default (`timeout_s`, else the policy's own), at the configuration's concurrency."""
-    from workbench.generation.calls import CallPolicy
-
     policy = CallPolicy(concurrency=config.concurrency)
     if config.timeout_s:
         policy = policy.with_timeout(config.timeout_s)
@@ -212,8 +211,6 @@ def call_policy(config: MigrationConfig, model: Any | None = None) -> Any:
 
 
 def sampling(config: MigrationConfig) -> Any:
-    from workbench.models import Sampling
-
     return Sampling(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
 
 
@@ -221,8 +218,6 @@ def check_requests(config: MigrationConfig, items: pd.DataFrame, specs: list[Any
                    samples: int = 1) -> list[Any]:
     """Every model builds and every item renders with its prompt, before the store is opened; the
     rendered requests (`runner.preflight`) are handed on to generation, never rendered again."""
-    from workbench.generation.runner import preflight
-
     return preflight(items, model_specs(config) if specs is None else specs, sampling=sampling(config),
                      samples=samples, prompts_dir=config.prompts_path)
 
@@ -291,18 +286,13 @@ def open_store(config: MigrationConfig, allow_calls: bool, write_scores: bool = 
     and opens it read-only (it reads a store in a folder it cannot write). With `write_scores` it
     opens a store it may write for writing, to keep the scores it computes (no model call is made
     either way); a SQLite file it may not write is still opened read-only."""
-    from workbench.store import is_database_url, open_store
-
-    writable = allow_calls or (write_scores and (is_database_url(str(config.store_path))
+    writable = allow_calls or (write_scores and (stores.is_database_url(str(config.store_path))
                                                  or _may_write(config.store_path)))
-    return open_store(config.store_path, create=allow_calls, read_only=not writable)
+    return stores.open_store(config.store_path, create=allow_calls, read_only=not writable)
 
 
 def _may_write(path: Any) -> bool:
     """The SQLite file and its folder (where the WAL and shared-memory files go) are writable."""
-    import os
-    from pathlib import Path
-
     path = Path(path)
     return path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
@@ -312,8 +302,6 @@ def collect_responses(config: MigrationConfig, items: pd.DataFrame, store: Any, 
                       ) -> tuple[pd.DataFrame, Any]:
     """Every arm's responses on `items`, generated (cached, resumable) or, without calls, read from
     the store. `model` is renamed to the arm label. `prepared`: the requests `check_requests` rendered."""
-    from workbench.generation.runner import generate
-
     if prepared is None:
         prepared = check_requests(config, items)
     return generate(items, [spec for spec, *_ in prepared], store, sampling=sampling(config),
@@ -336,8 +324,6 @@ def require_answers(responses: pd.DataFrame, run_stats: Any) -> None:
             problems.append(f"{arm}: none of its {len(group)} calls was answered ({why}); check the model name, "
                             "its key in the environment and api_base")
     if problems:
-        from workbench.errors import EvidenceError
-
         raise EvidenceError(problems)
 
 
@@ -349,7 +335,6 @@ def require_verdicts(config: MigrationConfig, judgments: dict[str, Any]) -> None
         if len(table) and table[column].isna().all():
             errors = table["error"].dropna()
             example = f" (e.g. {errors.iloc[0]})" if len(errors) else ""
-            from workbench.errors import EvidenceError
 
             raise EvidenceError(f"judge {config.judge}: no verdict on any of {len(table)} items for {name}{example}; "
                                 "check the judge model, its key and judge_template")
@@ -361,9 +346,6 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     Without calls every verdict must be stored (failed ones come back as their recorded error)."""
     if not config.judge:
         return {}, 0
-    from workbench.generation.calls import run_sync
-    from workbench.judges import JudgeSpec, judge_pairwise, judge_pointwise
-    from workbench.models import make_adapter
 
     model = config.model_spec(config.judge)  # its own options; api_base reaches API judges too
     spec = JudgeSpec(model=config.judge, template=config.judge_template, options=model.options)
@@ -403,8 +385,6 @@ def human_labels(config: MigrationConfig, store: Any, candidate_index: int,
     """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad).
     Only labels of this comparison's items and pair count: a row the log holds for any other item or
     model (written through the API, or by an older workbench) is left out, never counted."""
-    from workbench import labels as labels_mod
-
     log = store.labels_frame(labels_task(config, candidate_index))
     names = arm_labels(config)
     pair = [names[0], names[candidate_index + 1]]
@@ -422,8 +402,6 @@ def rank_candidates(config: MigrationConfig, judgments: dict[str, Any]) -> pd.Da
     judge, when there are two or more candidates to rank."""
     if config.judge_mode != "pairwise" or len(judgments) < 2:
         return None
-    from workbench import stats
-    from workbench.judges import candidate_score
 
     rows = []
     baseline = arm_labels(config)[0]
@@ -507,12 +485,9 @@ def report_runs(config: MigrationConfig, store: Any) -> dict[str, int]:
     running the pipeline. Each arm's latest run (its model and prompt version) on the newest dataset that
     every arm ran on, read from this configuration's data file: runs on another file (another params file
     sharing the store) are never shown, and the arms are always on the same items."""
-    from workbench.store.base import latest_common_runs
-
     runs = store.runs_frame()
     mine = runs[runs["source"] == str(config.path(config.dataset).resolve())]
     if mine.empty and not runs.empty:  # a moved project: match the items themselves (reads the data, seconds)
-        from workbench.task.dataset import dataset_id
 
         mine = runs[runs["dataset_id"] == dataset_id(select_items(config))]
     per_arm = {label: mine[(mine["model"] == model) & (mine["prompt_ref"].isna() if prompt is None
@@ -571,12 +546,6 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True, progress:
 def conclude(evidence: Evidence, started: float) -> MigrationResult:
     """The second half of `run_pipeline`: score, compare each candidate with the baseline, gate, rank
     and record, from the evidence (the store still open for the human labels and the label queue)."""
-    from workbench.comparison.compare import compare
-    from workbench.task.dataset import dataset_id
-    from workbench.models.lifecycle import lookup
-    from workbench.metrics import score_responses, with_app_metrics
-    from workbench.metrics.score_cache import cache_enabled
-
     config, items, store = evidence.plan.config, evidence.plan.items, evidence.store
     responses, judgments = evidence.responses, evidence.judgments
     gate = config.gate_config()
@@ -611,13 +580,6 @@ def conclude(evidence: Evidence, started: float) -> MigrationResult:
 
 
 def build_manifest(result: MigrationResult, store: Any, data_id: str) -> dict[str, Any]:
-    from workbench import __version__
-    from workbench.hashing import content_hash
-    from workbench.metrics.user_metrics import module_record
-    from workbench.report.manifest import environment, git_state
-    from workbench.task.prompts import load_prompt
-    from workbench.secrets import redact_config, redact_url_credentials
-
     config = result.config
     runs = {}
     for name, info in result.run_stats.per_model.items():

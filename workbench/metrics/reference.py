@@ -16,16 +16,16 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Sequence
 
 from workbench.errors import InputError
 from workbench.metrics.base import Metric
 from workbench.metrics.text import EN, JA, JapaneseRougeTokenizer, normalize_for_match
 
+
 def _library(name: str) -> str:
     """`name-<installed version>`: part of a cached metric's version, since its scores follow the library's."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return f"{name}-{version(name)}"
     except PackageNotFoundError:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 from workbench.errors import ModelCallError
 from workbench.items.fields import api_response_format, api_tools
 from workbench.items.tool_calls import ToolCall, ToolNames, function_of, tool_names
+from workbench.models import preload
 from workbench.models.api_errors import classify
 from workbench.models.api_options import ApiOptions, token_cost
 from workbench.models.base import Adapter, Outcome, Request, Response
@@ -56,8 +57,6 @@ class ApiAdapter(Adapter):
         latency is the provider's, not ours. Subclasses add what else their first call needs.
         A background import still running is waited for first: two threads importing into the
         same package (openai) could meet importlib's deadlock guard."""
-        from workbench.models import preload
-
         preload.wait()
         self._warm = True
         for module in self.lazy_modules:

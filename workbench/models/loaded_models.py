@@ -180,7 +180,7 @@ def free_bytes(device: str) -> int | None:
             if not torch.cuda.is_available():
                 return None
             return int(torch.cuda.mem_get_info(torch.device(device))[0])
-        import psutil  # installed with ipykernel
+        import psutil  # optional: installed with ipykernel
 
         return int(psutil.virtual_memory().available)
     except Exception:  # no psutil, no CUDA: no eviction, as before

@@ -17,6 +17,7 @@ import threading
 from typing import Iterable
 
 from workbench.errors import UnknownModelError
+from workbench.models import adapter_class, split_name
 
 _threads: dict[tuple[str, ...], threading.Thread] = {}
 _lock = threading.Lock()
@@ -26,8 +27,6 @@ def start(names: Iterable[str]) -> list[tuple[str, ...]]:
     """Begin importing the `background_imports` of each named model's adapter, once per process;
     returns the module groups started now. Unknown names are skipped: the run rejects them with
     the reason."""
-    from workbench.models import adapter_class, split_name
-
     started = []
     for name in names:
         try:

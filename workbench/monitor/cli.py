@@ -18,6 +18,7 @@ from typing import Any
 from workbench.errors import InputError
 from workbench.monitor.config import build_config
 from workbench.project.lookup import BUNDLED_PREFIX, find_params_file
+from workbench.project.params import parse_cli_value
 from workbench.task.config import build_config as migration_config
 
 # flag dest -> DriftConfig field, for the flags that map one to one
@@ -91,7 +92,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    overrides: dict[str, Any] = {name: _json_or_text(value) for name, value in args.overrides}
+    overrides: dict[str, Any] = {name: parse_cli_value(value) for name, value in args.overrides}
     if args.production is not None:
         overrides["production"] = args.production
     for dest, field in _DIRECT.items():
@@ -151,13 +152,6 @@ def parse_alerts(specs: list[str]) -> dict[str, dict[str, float] | None]:
                 raise InputError(f"--alert '{spec}': '{part}' is not min=NUMBER or max=NUMBER") from None
         out[metric] = parsed
     return out
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,8 +17,7 @@ from workbench.errors import InputError
 from workbench.monitor.config import build_config as drift_build
 from workbench.progress import reporter
 from workbench.project.lookup import resolve
-from workbench.project.params import load_params_file
-from workbench.report.command import parse_cli_value
+from workbench.project.params import load_params_file, parse_cli_value
 from workbench.task.config import build_config as report_build
 
 REFRESH_EPILOG = ("exit codes: 0 new version written (or the same one found), 3 could not run (bad input, a drift "

@@ -17,8 +17,7 @@ from typing import Any, Callable
 from workbench.errors import EXIT_FAIL, EXIT_OK
 from workbench.progress import reporter
 from workbench.project.lookup import BUNDLED_PREFIX, find_params_file, say_demo, shown_path
-from workbench.project.params import load_params_file
-from workbench.report.command import parse_cli_value
+from workbench.project.params import load_params_file, parse_cli_value
 from workbench.task.config import build_config
 from workbench.task.prompts import diff_prompts, list_prompts, load_prompt
 

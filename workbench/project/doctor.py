@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from workbench import plugins
 from workbench.errors import InputError
 from workbench.models import split_name
 from workbench.models.local_models import BUNDLED, cache_root
@@ -88,7 +89,6 @@ def report_lines(config: Any, params_file: Any) -> tuple[list[str], list[str]]:
           f"store: {config.store_shown}", f"reports: {config.base_dir / 'reports'}",
           f"model cache: {cache_root()} (converted local models; set WORKBENCH_CACHE_DIR to move it)",
           f"models: {', '.join(config.models())}"]
-    from workbench import plugins
 
     try:
         found = plugins.installed()

@@ -95,3 +95,11 @@ def toml_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no TOML literal for {value!r}")
+
+
+def parse_cli_value(text: str) -> Any:
+    """`-p NAME VALUE`: JSON when it parses (numbers, lists, null, true), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

@@ -6,6 +6,7 @@ Secrets never become parameters: the notebook reads keys from the environment it
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pickle
@@ -17,10 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from workbench.task.config import MigrationConfig
-from workbench.errors import EXIT_COULD_NOT_RUN, VERDICT_EXIT_CODES, EvidenceError, InputError
+from workbench.errors import EXIT_COULD_NOT_RUN, VERDICT_EXIT_CODES, EvidenceError, InputError, WorkbenchError
+from workbench.pipeline import CALLS_MADE_ENV, RESULT_ENV, plan_run, run_pipeline, warn_out_of_reach
 from workbench.progress import PhaseReporter, phase
 from workbench.project.lookup import bundled
+from workbench.secrets import redact
+from workbench.store.postgres import is_postgres_url, split_password
+from workbench.task.config import MigrationConfig
 
 DEFAULT_NOTEBOOK = "migration_report.ipynb"
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']https?://", re.I)
@@ -41,20 +45,10 @@ def report_notebook(config: MigrationConfig) -> Path:
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """The notebook's parameter names and their default values (literals only)."""
-    import ast
-
     import papermill
 
     declared = papermill.inspect_notebook(str(notebook))
     return {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
-
-
-def parse_cli_value(text: str) -> Any:
-    """`-p NAME VALUE`: JSON when it parses (numbers, lists, null, true), else the plain string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 BUNDLE_MIN_CHARS = 1_000_000  # an output this large is a script bundle (plotly.js: about 4.8 MB)
@@ -115,9 +109,6 @@ def _failure_verdict(out_dir: Path, message: str, cell: int | None) -> None:
 
 
 def _failure_reason(exc: BaseException) -> str:
-    from workbench.errors import WorkbenchError
-    from workbench.secrets import redact
-
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted before the report was complete"
     if isinstance(exc, WorkbenchError):
@@ -158,9 +149,6 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from workbench.pipeline import CALLS_MADE_ENV, RESULT_ENV, plan_run, run_pipeline, warn_out_of_reach
-    from workbench.secrets import redact
-
     # checked once (every missing file, package, model and key at once, before any call); the items
     # are selected and every request rendered once, and handed down to generation
     plan = plan_run(config, requirements=True, calls=True)
@@ -169,7 +157,6 @@ def _run_report(config: MigrationConfig, notebook: Path, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     params = config.model_dump(mode="json")
     extra_env = {CALLS_MADE_ENV: "1"}  # a project's older notebook runs the pipeline itself: on the warm store
-    from workbench.store.postgres import is_postgres_url, split_password
 
     if is_postgres_url(config.store):  # a store URL's password goes the same way, as libpq's PGPASSWORD
         params["store"], password = split_password(config.store)

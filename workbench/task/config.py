@@ -17,8 +17,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from workbench.comparison.defaults import DEFAULT_GATE
 from workbench.errors import InputError
 from workbench.generation.options import problems as model_option_problems
-from workbench.project.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
+from workbench.models import default_timeout_s, split_name
+from workbench.project.doctor import requirement_problems
 from workbench.project.lookup import project_root, resolve
+from workbench.project.params import ProjectParameters, build, load_params_file  # noqa: F401  (load_params_file: re-exported)
+from workbench.secrets import endpoint_problem, redact, redact_url_credentials
+from workbench.task.prompts import load_prompt
 
 MAX_TOKENS = 1_000_000  # an answer cap above this is a typo (1e20), not a request any model serves
 SEED_MAX = 2 ** 63 - 1  # what the stores' 64-bit integers and numpy's generators take
@@ -29,7 +33,6 @@ def check_api_base(url: str | None) -> None:
     without credentials or a query string (see `secrets.endpoint_problem`)."""
     if url is None:
         return
-    from workbench.secrets import endpoint_problem, redact
 
     problem = endpoint_problem(url, recorded=False)
     if problem:  # the URL is shown only when it carries no credentials (the problem is then its form)
@@ -128,8 +131,6 @@ class MigrationConfig(ProjectParameters):
     @property
     def store_shown(self) -> str:
         """The store's location as a message shows it: a database URL without its password."""
-        from workbench.secrets import redact_url_credentials
-
         return redact_url_credentials(str(self.store_path))
 
     @property
@@ -156,8 +157,7 @@ class MigrationConfig(ProjectParameters):
         """The runner's spec of `model`: its own options, the global api_base where it has none,
         relative model paths resolved in the project, and its per-call limit (`timeout_s`, else the
         default of its kind)."""
-        from workbench.models import default_timeout_s
-        from workbench.generation.runner import ModelSpec
+        from workbench.generation.runner import ModelSpec  # heavy (numpy, pandas): not for --help
 
         return ModelSpec.with_endpoint(model, prompt, self.endpoint, options=self.model_options.get(model),
                                        base_dir=self.base_dir, timeout_s=self.timeout_s or default_timeout_s(model))
@@ -168,7 +168,7 @@ class MigrationConfig(ProjectParameters):
         calls this first."""
         if not self.metrics_module:
             return []
-        from workbench.metrics.user_metrics import load_metrics_module
+        from workbench.metrics.user_metrics import load_metrics_module  # heavy (numpy, pandas): not for --help
 
         return load_metrics_module(self.metrics_module, self.base_dir)
 
@@ -190,7 +190,7 @@ class MigrationConfig(ProjectParameters):
         """The metrics a pointwise judge adds to the comparison: judge:<criterion name>, one per criterion."""
         if not self.judge or self.judge_mode != "pointwise":
             return []
-        from workbench.judges.criteria import resolve_criteria
+        from workbench.judges.criteria import resolve_criteria  # heavy (numpy, pandas): not for --help
 
         return [f"judge:{c.name}" for c in resolve_criteria(self.judge_criteria)]
 
@@ -212,7 +212,7 @@ class MigrationConfig(ProjectParameters):
         return "the default gate" + (" for a pointwise judge" if self.judge_mode == "pointwise" else "")
 
     def gate_config(self) -> Any:
-        from workbench.comparison.gate import GateConfig, load_gate_config
+        from workbench.comparison.gate import GateConfig, load_gate_config  # heavy (numpy, pandas): not for --help
 
         if not self.gate and self.gate_file:
             return load_gate_config(self.path(self.gate_file))
@@ -227,9 +227,6 @@ class MigrationConfig(ProjectParameters):
         a comparison of a model with itself, the gate; with `requirements`, also the packages, models
         and keys the run needs (`workbench.project.doctor`). Every problem at once; nothing is written before
         these pass."""
-        from workbench.models import split_name
-        from workbench.task.prompts import load_prompt
-
         self.load_metrics_module()  # first: `metrics` and the gate may name what it registers
         problems: list[str] = []
         try:
@@ -257,8 +254,6 @@ class MigrationConfig(ProjectParameters):
                 problems.append(f"parameter 'candidates': candidate {name} with prompt {prompt} is the baseline "
                                 "itself; compare another model, or the same model with another prompt version")
         if requirements and not any(p.startswith("parameter 'api_base'") for p in problems):
-            from workbench.project.doctor import requirement_problems
-
             problems.extend(requirement_problems(self.models(), self.metrics, endpoint=self.endpoint,
                                                  model_options=self.model_options))
         try:
@@ -277,7 +272,7 @@ class MigrationConfig(ProjectParameters):
 
     def gate_problems(self) -> list[str]:
         """The problems `check_gate` raises (a gate file that cannot be read raises its own)."""
-        from workbench.metrics import APP_METRICS, metric_info
+        from workbench.metrics import APP_METRICS, metric_info  # heavy (numpy, pandas): not for --help
 
         gate = self.gate_config()
         where = "gate_file " + str(self.gate_file) if not self.gate and self.gate_file else "gate"

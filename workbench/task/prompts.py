@@ -60,6 +60,7 @@ from typing import Any, Iterable, Mapping
 
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash
+from workbench.items.fields import RESPONSE_FORMAT, TOOL_CHOICE, TOOLS, check_app_fields
 from workbench.models.base import Request, Sampling
 from workbench.project.lookup import bundled
 
@@ -380,8 +381,6 @@ def _check_history(data: Mapping[str, Any], bad) -> None:
 
 def _check_app_keys(data: Mapping[str, Any], bad) -> None:
     """A version's tools, tool_choice and response_format, under the same rules as an item's."""
-    from workbench.items.fields import RESPONSE_FORMAT, TOOL_CHOICE, TOOLS, check_app_fields
-
     present = {key: data[key] for key in (TOOLS, TOOL_CHOICE, RESPONSE_FORMAT) if key in data}
     if not present:
         return

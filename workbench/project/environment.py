@@ -1,4 +1,5 @@
-"""What a report was made from, precisely enough to reproduce or audit it."""
+"""The environment a report was made in (package versions, platform, the project's git state), precisely
+enough to reproduce or audit it; the manifest (`pipeline.build_manifest`) records it."""
 from __future__ import annotations
 
 import importlib.metadata
