@@ -87,6 +87,8 @@ class SQLiteStore(BaseStore):
                 target, uri = (str(self.path), False) if create else (self.path.resolve().as_uri() + "?mode=rw", True)
                 self.conn = sqlite3.connect(target, timeout=30, check_same_thread=False, isolation_level=None, uri=uri)
         except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
+                raise StoreError(f"{self.path}: damaged database (run `sqlite3 {self.path} '.recover'`)") from None
             raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
         try:
             if not read_only:
