@@ -206,13 +206,12 @@ def test_generate_timeout_defaults_by_model_kind_and_a_flag_sets_all(tmp_path):
 def test_generate_renders_each_request_once(tmp_path, monkeypatch, capsys):
     """The CLI checks every request before the store exists and hands that check to the runner:
     requests are rendered and adapters built once per run, not twice."""
-    from workbench import cli
-    from workbench.generation import runner
+    from workbench import cli, pipeline
 
     data, store = _data(tmp_path, 4), tmp_path / "s.db"
     calls = []
-    real = runner.preflight
-    monkeypatch.setattr(runner, "preflight", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = pipeline.preflight  # the path renders through its own name for runner.preflight
+    monkeypatch.setattr(pipeline, "preflight", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     with FaultServer() as server:
         assert cli.main(["generate", str(data), "--model", "openai/test-model", "--api-base", server.url,

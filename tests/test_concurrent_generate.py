@@ -41,8 +41,8 @@ def test_processes_on_one_store_request_every_item_once(tmp_path, n_procs, concu
     n = 200
     data, store = _data(tmp_path, n), tmp_path / "s.db"
     with FaultServer(latency_s=0.25) as server:  # all together: 200 x 0.25 s / 8 = 6 s, enough to overlap
-        procs = [_start(_cmd(data, store, server.url, "--concurrency", str(concurrency), "--debug",
-                            model=model))  # --debug: a failure shows its traceback in CI
+        procs = [_start(_cmd(data, store, server.url, "--concurrency", str(concurrency), "--debug",  # every item
+                             "-p", "sample_size", "null", model=model))  # --debug: a failure's traceback in CI
                  for _ in range(n_procs)]
         summaries = [_finish(p) for p in procs]
         hits = dict(server.hits)
@@ -62,7 +62,8 @@ def test_processes_on_one_store_request_every_item_once(tmp_path, n_procs, concu
 def test_a_process_killed_mid_run_costs_only_its_calls_in_flight(tmp_path):
     n, concurrency = 120, 4
     data, store = _data(tmp_path, n), tmp_path / "s.db"
-    cmd = _cmd(data, store, "", "--concurrency", str(concurrency), "--debug", model="openai/test-model")
+    cmd = _cmd(data, store, "", "--concurrency", str(concurrency), "--debug", "-p", "sample_size", "null",
+               model="openai/test-model")
     with FaultServer(latency_s=0.3) as server:
         cmd[cmd.index("--api-base") + 1] = server.url
         victim, *others = [_start(cmd) for _ in range(3)]

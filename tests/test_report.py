@@ -196,13 +196,13 @@ def test_a_report_renders_each_request_once_and_its_kernel_recomputes_nothing(tm
     notebook's kernel shows the result `workbench report` computed instead of running the pipeline."""
     import nbformat
 
+    from workbench import pipeline
     from workbench.generation import runner
     from workbench.report.command import run_report
-    from workbench.task import dataset
     from workbench.task.config import build_config
 
     rendered: dict[str | None, int] = {}
-    render, load = runner.render_items, dataset.load_items
+    render, load = runner.render_items, pipeline.load_items
     loads, checks = [], []
 
     def counting_render(items, prompt):
@@ -215,7 +215,7 @@ def test_a_report_renders_each_request_once_and_its_kernel_recomputes_nothing(tm
         return load(*args, **kwargs)
 
     monkeypatch.setattr(runner, "render_items", counting_render)
-    monkeypatch.setattr(dataset, "load_items", counting_load)
+    monkeypatch.setattr(pipeline, "load_items", counting_load)  # the path reads the dataset through its own name
     config = build_config(None, {"baseline": "fake/base", "candidates": ["fake/cand"], "judge": None,
                                  "metrics": ["chrf"], "bootstrap_resamples": 100, "report_name": "t",
                                  "gate": {"min_items": 30, "metrics": {"chrf": {"max_drop": 100.0,

@@ -33,6 +33,7 @@ from workbench.hashing import content_hash, json_safe
 from workbench.items.display import answer_text, task_text
 from workbench.judges import JudgeSpec, candidate_score, judge_pairwise, judge_pointwise
 from workbench.metrics import score_responses, with_app_metrics
+from workbench.metrics.score_cache import cache_enabled
 from workbench.metrics.user_metrics import module_record
 from workbench.models import Sampling, make_adapter, preload
 from workbench.models.lifecycle import lookup, today
@@ -192,9 +193,12 @@ def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple
 
 
 def select_items(config: MigrationConfig) -> pd.DataFrame:
+    """The configuration's items: its seeded, stratified sample (`attrs["available"]`: rows in the file)."""
     items = load_items(config.path(config.dataset), id_field=config.id_field, input_field=config.input_field,
                        reference_field=config.reference_field)
-    return sample_items(items, config.sample_size, config.seed)
+    chosen = sample_items(items, config.sample_size, config.seed)
+    chosen.attrs["available"] = len(items)
+    return chosen
 
 
 def model_specs(config: MigrationConfig) -> list[Any]:
@@ -269,7 +273,7 @@ def gathered(plan: Plan, *, allow_calls: bool, progress: PhaseReporter | None = 
     """Open the store once and collect every response, then the judge's verdicts (`judge=False`:
     responses only); the store stays open while the caller reads the evidence."""
     config = plan.config
-    with open_store(config, allow_calls) as store:
+    with open_store(config, allow_calls, write_scores=cache_enabled()) as store:  # scores are kept where it may write
         responses, run_stats = collect_responses(config, plan.items, store, allow_calls=allow_calls,
                                                  progress=progress, prepared=plan.requests)
         require_answers(responses, run_stats)
@@ -549,7 +553,8 @@ def conclude(evidence: Evidence, started: float) -> MigrationResult:
     config, items, store = evidence.plan.config, evidence.plan.items, evidence.store
     responses, judgments = evidence.responses, evidence.judgments
     gate = config.gate_config()
-    scores = score_responses(items, responses, with_app_metrics(config.metrics, items))
+    kept = store if cache_enabled() else None  # where scores and behaviour measures are kept and read
+    scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
     judged = judge_scores(config, judgments)
     if len(judged):
         scores = pd.concat([scores, judged], ignore_index=True)
@@ -570,7 +575,7 @@ def conclude(evidence: Evidence, started: float) -> MigrationResult:
                                     n_resamples=config.bootstrap_resamples, seed=config.seed,
                                     label_queue=store.label_queue(labels_task(config, index)),
                                     judge=config.judge, pointwise=pointwise,
-                                    retirement=retirement(lifecycle[index + 1]))
+                                    retirement=retirement(lifecycle[index + 1]), store=kept)
         comparisons[name].notes[:0] = out_of_reach
     result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle,
                              evidence.run_stats, evidence.judge_calls, time.perf_counter() - started,
