@@ -15,7 +15,6 @@ import pytest
 from workbench.generation.calls import CallPolicy
 from workbench.generation.runner import generate
 from workbench.metrics import behaviour
-from workbench.metrics.base import Metric
 from workbench.metrics.score_cache import SCORE_CACHE_ENV
 from workbench.pipeline import model_specs, prepare, run_pipeline
 from workbench.pipeline import sampling as config_sampling
@@ -23,20 +22,15 @@ from workbench.store import MIGRATIONS, Store
 from workbench.task.config import MigrationConfig
 from workbench.task.dataset import load_items
 
+from tests.metrics.counting import count_computations
+
 REPO = Path(__file__).resolve().parents[1]
 GATE = {"min_items": 30, "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True}}}
 
 
 @pytest.fixture
 def computed(monkeypatch):
-    counted: Counter = Counter()
-    original = Metric.compute
-
-    def compute(self, responses, *args, **kwargs):
-        counted[self.name] += len(responses)
-        return original(self, responses, *args, **kwargs)
-
-    monkeypatch.setattr(Metric, "compute", compute)
+    counted = count_computations(monkeypatch)
     describe = behaviour._describe
 
     def described(text):  # the behaviour diff's per-answer measures

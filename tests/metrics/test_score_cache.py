@@ -15,6 +15,8 @@ from workbench.metrics.base import Metric
 from workbench.metrics.score_cache import metric_version, reference_key, response_key
 from workbench.store import open_store
 
+from tests.metrics.counting import count_computations
+
 
 @pytest.fixture
 def items():
@@ -36,15 +38,7 @@ def responses():
 @pytest.fixture
 def calls(monkeypatch):
     """How many rows each metric computed (the cache's reads are not computations)."""
-    counted: Counter = Counter()
-    original = Metric.compute
-
-    def compute(self, responses, *args, **kwargs):
-        counted[self.name] += len(responses)
-        return original(self, responses, *args, **kwargs)
-
-    monkeypatch.setattr(Metric, "compute", compute)
-    return counted
+    return count_computations(monkeypatch)
 
 
 METRICS = ["chrf", "bleu", "rouge_l", "length_chars", "exact_match"]
