@@ -203,6 +203,26 @@ def test_generate_timeout_defaults_by_model_kind_and_a_flag_sets_all(tmp_path):
     assert [s.timeout_s for s in _generation(args)[1]] == [5.0, 5.0, 5.0]
 
 
+def test_generate_says_when_it_uses_the_sample(tmp_path, monkeypatch, capsys):
+    """`generate` takes the sample the report and compare read (sample_size 96 by default), and says
+    so, with the way to every item; a file within the sample size gets no such line."""
+    from workbench import cli
+
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    with FaultServer() as server:
+        for n, line in ((200, "items: 96 of 200, the stratified sample of sample_size 96"), (4, None)):
+            (tmp_path / str(n)).mkdir()
+            data, store = _data(tmp_path / str(n), n), tmp_path / str(n) / "s.db"
+            assert cli.main(["generate", str(data), "--model", "openai/test-model", "--api-base", server.url,
+                             "--store", str(store), "--no-progress"]) == 0
+            err = capsys.readouterr().err
+            if line:
+                assert line in err and "-p sample_size null for every item" in err
+            else:
+                assert "items:" not in err
+    assert server.total_hits() == 96 + 4
+
+
 def test_generate_renders_each_request_once(tmp_path, monkeypatch, capsys):
     """The CLI checks every request before the store exists and hands that check to the runner:
     requests are rendered and adapters built once per run, not twice."""

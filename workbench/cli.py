@@ -264,9 +264,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise InputError(missing)
     # checked, sampled and rendered once, before the store is opened, and handed on
     plan = plan_run(config, specs=specs, samples=args.samples, calls=True)
-    available = plan.items.attrs.get("available", len(plan.items))
-    if len(plan.items) < available:  # the same items compare and report read, said so
-        print(f"items: {len(plan.items)} of {available}, the stratified sample of sample_size {config.sample_size} "
+    if len(plan.items) < plan.available:  # the same items compare and report read, said so
+        print(f"items: {len(plan.items)} of {plan.available}, the stratified sample of sample_size {config.sample_size} "
               "(seeded); -p sample_size null for every item", file=sys.stderr)
     policy = call_policy(config).model_copy(update={"max_attempts": args.max_attempts})  # timeouts: per spec
     quiet = args.quiet or args.no_progress

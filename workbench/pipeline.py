@@ -193,12 +193,15 @@ def sample_items(items: pd.DataFrame, size: int | None, seed: int, strata: tuple
 
 
 def select_items(config: MigrationConfig) -> pd.DataFrame:
-    """The configuration's items: its seeded, stratified sample (`attrs["available"]`: rows in the file)."""
+    """The configuration's items: its seeded, stratified sample."""
+    return _selected(config)[0]
+
+
+def _selected(config: MigrationConfig) -> tuple[pd.DataFrame, int]:
+    """(the sample, how many items the file holds), from one read of the dataset."""
     items = load_items(config.path(config.dataset), id_field=config.id_field, input_field=config.input_field,
                        reference_field=config.reference_field)
-    chosen = sample_items(items, config.sample_size, config.seed)
-    chosen.attrs["available"] = len(items)
-    return chosen
+    return sample_items(items, config.sample_size, config.seed), len(items)
 
 
 def model_specs(config: MigrationConfig) -> list[Any]:
@@ -234,6 +237,7 @@ class Plan:
     config: MigrationConfig
     items: pd.DataFrame
     requests: list[Any]  # what `runner.preflight` returns: (spec, arm, adapter, planned calls) per arm
+    available: int  # items in the dataset file (more than `items` when sampled)
 
 
 def plan_run(config: MigrationConfig, *, requirements: bool = False, specs: list[Any] | None = None,
@@ -245,8 +249,8 @@ def plan_run(config: MigrationConfig, *, requirements: bool = False, specs: list
     config.preflight(requirements=requirements)
     if calls:
         preload.start([spec.name for spec in specs] if specs is not None else config.models())
-    items = select_items(config)
-    return Plan(config, items, check_requests(config, items, specs, samples))
+    items, available = _selected(config)
+    return Plan(config, items, check_requests(config, items, specs, samples), available)
 
 
 @dataclass
