@@ -88,7 +88,7 @@ class SQLiteStore(BaseStore):
                 self.conn = sqlite3.connect(target, timeout=30, check_same_thread=False, isolation_level=None, uri=uri)
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
-                raise StoreError(f"{self.path}: damaged database (run `sqlite3 {self.path} '.recover'`)") from None
+                raise self._damaged_error() from None
             raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
         try:
             if not read_only:
@@ -107,7 +107,7 @@ class SQLiteStore(BaseStore):
         except BaseException as exc:
             self.conn.close()
             if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
-                raise StoreError(f"{self.path}: damaged database (run `sqlite3 {self.path} '.recover'`)") from None
+                raise self._damaged_error() from None
             raise
 
     # ---- opening and migrating ---------------------------------------------------------------------
@@ -149,13 +149,17 @@ class SQLiteStore(BaseStore):
             raise StoreError(f"{self.path}: written by an older workbench and cannot be upgraded here ({exc}); "
                              "run a command that writes (generate) where the store is writable") from None
 
+    def _damaged_error(self, cause: str = "") -> StoreError:
+        """A damaged file, named with SQLite's way to recover what it holds (one wording everywhere)."""
+        return StoreError(f"{self.path}: damaged database ({cause + '; ' if cause else ''}run "
+                          f"`sqlite3 {self.path} '.recover'`)")
+
     def _check_integrity(self) -> None:
         """A damaged file is refused before anything reads it: a command must never answer from the
         pages it happens to read (quick_check: every page and record, about 0.5 s per 200 MB)."""
         problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
-            raise StoreError(f"{self.path}: damaged database ({'; '.join(problems)[:200]}; run "
-                             f"`sqlite3 {self.path} '.recover'`)")
+            raise self._damaged_error('; '.join(problems)[:200])
 
     def _check_schema(self) -> None:
         version = schema_version(self.conn)
@@ -191,8 +195,7 @@ class SQLiteStore(BaseStore):
             except Exception as exc:
                 cause = exc if isinstance(exc, sqlite3.DatabaseError) else exc.__cause__
                 if isinstance(cause, sqlite3.DatabaseError) and _DAMAGE.search(str(cause)):
-                    raise StoreError(f"{self.path}: damaged database ({cause}; run `sqlite3 {self.path} "
-                                     "'.recover'`)") from None
+                    raise self._damaged_error(str(cause)) from None
                 if not isinstance(exc, sqlite3.OperationalError) or "database is locked" not in str(exc):
                     raise
                 waited = self.conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
