@@ -14,7 +14,7 @@ import pickle
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,12 +23,19 @@ import pandas as pd
 
 from workbench import __version__, stats
 from workbench import labels as labels_mod
-from workbench.comparison.compare import compare, describe_metrics, rate_scale
+from workbench.comparison.compare import (
+    AnswerEvidence,
+    answer_evidence,
+    compact_responses,
+    compare,
+    describe_metrics,
+    rate_scale,
+)
 from workbench.comparison.defaults import CONFIDENCE
 from workbench.comparison.gate import Retirement, unreachable_rules
 from workbench.errors import EvidenceError, InputError
 from workbench.generation.calls import CallPolicy, run_sync
-from workbench.generation.runner import arm_names, generate, preflight
+from workbench.generation.runner import RunStats, arm_names, generate, not_stored_error, preflight, stored_responses
 from workbench.hashing import content_hash, json_safe
 from workbench.items.display import answer_text, task_text
 from workbench.judges import JudgeSpec, candidate_score, judge_pairwise, judge_pointwise
@@ -49,6 +56,8 @@ from workbench.values import is_missing
 
 CALLS_MADE_ENV = "WORKBENCH_CALLS_MADE"  # set by `workbench report` for its kernel: every call is made
 RESULT_ENV = "WORKBENCH_REPORT_RESULT"  # set by `workbench report` for its kernel: the result it computed
+CHUNK_ENV = "WORKBENCH_CHUNK_ITEMS"  # items per chunk of a read in chunks (`chunk_items`)
+DEFAULT_CHUNK_ITEMS = 5000
 
 
 def calls_already_made() -> bool:
@@ -72,7 +81,7 @@ def notebook_result(namespace: dict[str, Any]) -> "MigrationResult":
 class MigrationResult:
     config: MigrationConfig
     items: pd.DataFrame
-    responses: pd.DataFrame  # `model` holds the arm label (see arm_labels)
+    responses: pd.DataFrame  # `model` holds the arm label (see arm_labels); compact (no texts) when read in chunks
     scores: pd.DataFrame
     judgments: dict[str, Any]
     comparisons: dict[str, Any]
@@ -94,7 +103,7 @@ class MigrationResult:
 
     @property
     def complete(self) -> bool:
-        return bool(self.responses["response"].notna().all())
+        return bool(compact_responses(self.responses)["answered"].all())
 
     @property
     def verdict(self) -> str:
@@ -241,16 +250,18 @@ class Plan:
 
 
 def plan_run(config: MigrationConfig, *, requirements: bool = False, specs: list[Any] | None = None,
-             samples: int = 1, calls: bool = False) -> Plan:
+             samples: int = 1, calls: bool = False, render: bool = True) -> Plan:
     """Check the configuration (with `requirements`, the packages, models and keys too: one check,
     every problem at once), select its items and render every request, before the store is opened.
     `specs`: other arms than the configuration's (`workbench generate --model`), same defaults. With
-    `calls` (models will be called), litellm's seconds of import begin now, beside reading and rendering."""
+    `calls` (models will be called), litellm's seconds of import begin now, beside reading and rendering.
+    `render=False`: the requests are left to a read in chunks (`read_in_chunks`), which renders each
+    chunk when it reads it (`Plan.requests` is empty)."""
     config.preflight(requirements=requirements)
     if calls:
         preload.start([spec.name for spec in specs] if specs is not None else config.models())
     items, available = _selected(config)
-    return Plan(config, items, check_requests(config, items, specs, samples), available)
+    return Plan(config, items, check_requests(config, items, specs, samples) if render else [], available)
 
 
 @dataclass
@@ -322,8 +333,8 @@ def require_answers(responses: pd.DataFrame, run_stats: Any) -> None:
     model, a server that is not there), not evidence that the candidate is worse: stop with the reason
     instead of letting the gate call it FAIL."""
     problems = []
-    for arm, group in responses.groupby("model", sort=False):
-        if len(group) and group["response"].isna().all():
+    for arm, group in compact_responses(responses).groupby("model", sort=False):
+        if len(group) and not group["answered"].any():
             kinds = run_stats.per_model.get(arm, {}).get("error_kinds") or {}
             why = "; ".join(f"{v['count']} x {k}, e.g. {v['example']}" for k, v in kinds.items())
             if not why:
@@ -543,10 +554,16 @@ def win_rate_threshold(config: MigrationConfig) -> float | None:
 
 
 def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True, progress: PhaseReporter | None = None,
-                 plan: Plan | None = None) -> MigrationResult:
+                 plan: Plan | None = None, texts: bool = True) -> MigrationResult:
     """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store.
-    `plan`: the configuration already checked, its items selected and its requests rendered (`plan_run`)."""
+    `plan`: the configuration already checked, its items selected and its requests rendered (`plan_run`).
+    `texts=False` (read-only: `workbench compare`): the store is read in chunks of items and the result
+    keeps no answer text (`MigrationResult.responses` is compact), so memory stays flat with the items."""
     started = time.perf_counter()
+    if not texts:
+        if allow_calls:
+            raise ValueError("texts=False reads a warm store: it makes no call (allow_calls=False)")
+        return read_in_chunks(plan or plan_run(config, render=False), started)
     with gathered(plan or plan_run(config, calls=allow_calls), allow_calls=allow_calls, progress=progress) as evidence:
         return conclude(evidence, started)
 
@@ -554,14 +571,116 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True, progress:
 def conclude(evidence: Evidence, started: float) -> MigrationResult:
     """The second half of `run_pipeline`: score, compare each candidate with the baseline, gate, rank
     and record, from the evidence (the store still open for the human labels and the label queue)."""
+    config, items = evidence.plan.config, evidence.plan.items
+    kept = evidence.store if cache_enabled() else None  # where scores and behaviour measures are kept and read
+    scores = _scores(config, items, evidence.responses, evidence.judgments, kept)
+    return decide(evidence, scores, started)
+
+
+def _scores(config: MigrationConfig, items: pd.DataFrame, responses: pd.DataFrame, judgments: dict[str, Any],
+            kept: Any) -> pd.DataFrame:
+    """Every metric on every answer (kept in and read from `kept`), and a pointwise judge's scores."""
+    scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
+    judged = judge_scores(config, judgments)
+    return pd.concat([scores, judged], ignore_index=True) if len(judged) else scores
+
+
+def chunk_items() -> int:
+    """Items per chunk of a read in chunks (`WORKBENCH_CHUNK_ITEMS`, default 5,000): large enough that
+    per-chunk costs vanish, small enough that one chunk's texts and requests stay a few MiB."""
+    value = os.environ.get(CHUNK_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_CHUNK_ITEMS
+
+
+def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
+    """`run_pipeline` on a warm store, read a chunk of items at a time: each chunk's requests are
+    rendered, its answers and verdicts read, scored (scores kept in the store) and described, and only
+    what the statistics read is kept (`compact_responses`, the scores, the verdicts, the behaviour
+    rows); the texts go with the chunk. The tables equal `run_pipeline`'s with texts."""
+    config, items = plan.config, plan.items
+    data_id = dataset_id(items)
+    labels = arm_labels(config)
+    arms: list[Any] | None = None
+    answers: dict[str, list[pd.DataFrame]] = {label: [] for label in labels}
+    scores, read, judged = [], {label: [] for label in labels[1:]}, []
+    missing: dict[str, tuple[int, int]] = {}
+    run_stats = RunStats(items=len(items))
+    with open_store(config, False, write_scores=cache_enabled()) as store:
+        kept = store if cache_enabled() else None
+        for start in range(0, max(len(items), 1), chunk_items()):
+            chunk = items.iloc[start:start + chunk_items()]
+            prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
+                                 prompts_dir=config.prompts_path, adapters=arms)
+            arms = [adapter for *_, adapter, _planned in prepared]
+            responses, part_stats, chunk_missing = stored_responses(prepared, store, data_id, len(chunk))
+            _add_run_stats(run_stats, part_stats)
+            for arm, (never, total) in chunk_missing.items():
+                before = missing.get(arm, (0, 0))
+                missing[arm] = (before[0] + never, before[1] + total)
+            if missing:
+                continue  # keep counting what is missing; nothing more is read
+            judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
+            judged.append(judgments)
+            scores.append(_scores(config, chunk, responses, judgments, kept).astype(
+                {"model": "category", "metric": "category", "note": "category"}))  # a few labels over many rows
+            baseline = responses[responses["model"] == labels[0]]
+            for name in labels[1:]:
+                read[name].append(answer_evidence(chunk, baseline, responses[responses["model"] == name], store=kept))
+            for label in labels:
+                answers[label].append(compact_responses(responses[responses["model"] == label]))
+        if missing:
+            raise not_stored_error(missing, store)
+        responses = pd.concat([part for label in labels for part in answers[label]], ignore_index=True)
+        require_answers(responses, run_stats)
+        judgments = _join_judgments(judged)
+        require_verdicts(config, judgments)
+        evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
+        return decide(evidence, pd.concat(scores, ignore_index=True), started, data_id=data_id,
+                      read={name: AnswerEvidence.join(parts) for name, parts in read.items()})
+
+
+def _add_run_stats(total: Any, part: Any) -> None:
+    """One chunk's counts added to the whole read's (per arm: answers and errors found)."""
+    for arm, info in part.per_model.items():
+        if arm not in total.per_model:
+            total.per_model[arm] = dict(info)
+            continue
+        for count in ("cached", "errors"):
+            total.per_model[arm][count] += info[count]
+    total.cached += part.cached
+    total.errors += part.errors
+
+
+def _join_judgments(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each candidate's judge result over every chunk: its frames joined, its counts added."""
+    if not parts or not parts[0]:
+        return {}
+    joined = {}
+    for name, first in parts[0].items():
+        results = [part[name] for part in parts]
+        values = {}
+        for spec in fields(first):
+            pieces = [getattr(result, spec.name) for result in results]
+            if isinstance(pieces[0], pd.DataFrame):
+                values[spec.name] = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+            elif is_dataclass(pieces[0]):
+                values[spec.name] = type(pieces[0])(**{f.name: sum(getattr(p, f.name) for p in pieces)
+                                                        for f in fields(pieces[0])})
+            else:
+                values[spec.name] = pieces[0]
+        joined[name] = type(first)(**values)
+    return joined
+
+
+def decide(evidence: Evidence, scores: pd.DataFrame, started: float, *, data_id: str | None = None,
+           read: dict[str, AnswerEvidence] | None = None) -> MigrationResult:
+    """Compare each candidate with the baseline, gate, rank and record, from the evidence and its
+    scores. `read`: each candidate's behaviour diff and tool errors when the texts are gone (a read in
+    chunks); `data_id`: the items' dataset id when it is known already."""
     config, items, store = evidence.plan.config, evidence.plan.items, evidence.store
     responses, judgments = evidence.responses, evidence.judgments
     gate = config.gate_config()
-    kept = store if cache_enabled() else None  # where scores and behaviour measures are kept and read
-    scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
-    judged = judge_scores(config, judgments)
-    if len(judged):
-        scores = pd.concat([scores, judged], ignore_index=True)
+    kept = store if cache_enabled() else None
     labels = arm_labels(config)
     baseline_resp = responses[responses["model"] == labels[0]]
     lifecycle = lookup([config.baseline, *config.candidates],
@@ -579,12 +698,13 @@ def conclude(evidence: Evidence, started: float) -> MigrationResult:
                                     n_resamples=config.bootstrap_resamples, seed=config.seed,
                                     label_queue=store.label_queue(labels_task(config, index)),
                                     judge=config.judge, pointwise=pointwise,
-                                    retirement=retirement(lifecycle[index + 1]), store=kept)
+                                    retirement=retirement(lifecycle[index + 1]), store=kept,
+                                    read=(read or {}).get(name))
         comparisons[name].notes[:0] = out_of_reach
     result = MigrationResult(config, items, responses, scores, judgments, comparisons, lifecycle,
                              evidence.run_stats, evidence.judge_calls, time.perf_counter() - started,
                              rank_candidates(config, judgments), human)
-    result.manifest = build_manifest(result, store, dataset_id(items))
+    result.manifest = build_manifest(result, store, data_id or dataset_id(items))
     return result
 
 

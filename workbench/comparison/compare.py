@@ -65,11 +65,35 @@ class Comparison:
         }
 
 
+# what a compact frame of answers leaves out: the texts, and keys the statistics never read
+LEFT_OUT = ("response", "tool_calls", "cache_key", "dataset_id", "run_id", "finish_reason")
+REPEATED = ("model", "prompt_version", "model_version")  # a few values over many rows: categories
+
+
+def compact_responses(responses: pd.DataFrame) -> pd.DataFrame:
+    """The answers as the statistics read them: no texts, plus `answered` (an answer came back) and
+    `response_chars` (its length; NaN without one); repeated labels as categories. What a comparison
+    keeps of 100,000 answers read in chunks (about 60 bytes each); a frame that is compact already is
+    returned as it is."""
+    if "answered" in responses.columns:
+        return responses
+    texts = responses["response"]
+    out = responses.drop(columns=[c for c in LEFT_OUT if c in responses.columns]).assign(
+        answered=texts.notna().to_numpy(),
+        response_chars=texts.str.len().astype(float) if len(texts) else pd.Series(dtype=float))
+    return out.astype({c: "category" for c in REPEATED if c in out.columns})
+
+
+def answered(responses: pd.DataFrame) -> pd.DataFrame:
+    """The rows with an answer, from a frame of answers or a compact one."""
+    return responses[compact_responses(responses)["answered"].to_numpy(bool)]
+
+
 def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
     """Per model: calls, errors, p50/p95 latency, tokens and cost (cost null when any price is unknown)."""
     rows = []
-    for model, group in responses.groupby("model", sort=False):
-        ok = group[group["error"].isna() & group["response"].notna()]
+    for model, group in compact_responses(responses).groupby("model", sort=False):
+        ok = group[group["error"].isna() & group["answered"]]
         latency = ok["latency_s"].dropna()
         cost = ok["cost_usd"]
         rows.append({
@@ -513,10 +537,42 @@ def tool_error_table(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate
     return pd.DataFrame(rows, columns=["error", "baseline", "candidate"])
 
 
+@dataclass
+class AnswerEvidence:
+    """What a comparison reads from the answers' texts themselves: the behaviour diff (one row per
+    item) and the tool-call error counts. Built per chunk of items and joined (`join`), so a
+    comparison of 100,000 items never holds every text at once."""
+
+    behaviour: pd.DataFrame
+    tool_errors: pd.DataFrame
+
+    @classmethod
+    def join(cls, parts: list["AnswerEvidence"]) -> "AnswerEvidence":
+        behaviour = pd.concat([p.behaviour for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].behaviour
+        counts = [p.tool_errors for p in parts if len(p.tool_errors)]
+        if not counts:
+            return cls(behaviour, parts[0].tool_errors)
+        summed = pd.concat(counts).groupby("error", sort=False)[["baseline", "candidate"]].sum()
+        order = [kind for kind in ERROR_KINDS if kind in summed.index]
+        return cls(behaviour, summed.loc[order].reset_index()[["error", "baseline", "candidate"]].astype(
+            {"baseline": int, "candidate": int}))
+
+
+def answer_evidence(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *,
+                    store: Any | None = None) -> AnswerEvidence:
+    """The behaviour diff and the tool-call error counts of baseline vs candidate, from their texts."""
+    keys = ["item_id", "sample_index", "response"]
+    if "tool_calls" in baseline_resp.columns and "tool_calls" in candidate_resp.columns:
+        keys.append("tool_calls")
+    behaviour = behaviour_diff(items, baseline_resp[keys].dropna(subset=["response"]),
+                               candidate_resp[keys].dropna(subset=["response"]), store=store)
+    return AnswerEvidence(behaviour, tool_error_table(items, baseline_resp, candidate_resp))
+
+
 def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.DataFrame:
     def length(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-        ok = frame.dropna(subset=["response"]).assign(**{name: lambda f: f["response"].astype(str).str.len()})
-        return ok.groupby("item_id", as_index=False)[name].mean()
+        ok = answered(frame)
+        return ok.assign(**{name: compact_responses(ok)["response_chars"]}).groupby("item_id", as_index=False)[name].mean()
 
     return length(baseline_resp, "baseline_len").merge(length(candidate_resp, "candidate_len"), on="item_id")
 
@@ -526,8 +582,8 @@ def cost_latency_ratios(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFram
     """Candidate / baseline ratios of total cost and p95 latency, paired by item, with bootstrap CIs."""
     rows, cost_est, latency_est = [], None, None
     for column, statistic, label in (("cost_usd", "sum", "cost ratio"), ("latency_s", "p95", "p95 latency ratio")):
-        a = per_item(baseline_resp.dropna(subset=["response"]), column).dropna()
-        b = per_item(candidate_resp.dropna(subset=["response"]), column).dropna()
+        a = per_item(answered(baseline_resp), column).dropna()
+        b = per_item(answered(candidate_resp), column).dropna()
         paired = stats.pair_by_item(a, b, value=column) if len(a) and len(b) else None
         if paired is None or paired.n < 2 or not np.all(paired.a >= 0) or float(np.sum(paired.a)) == 0:
             reason = "price unknown for at least one model" if column == "cost_usd" else "latency not recorded"
@@ -548,7 +604,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             human: pd.DataFrame | None = None, gate: GateConfig | None = None,
             n_resamples: int = 1000, seed: int = 0, label_queue: Mapping[str, Any] | None = None,
             judge: str | None = None, pointwise: pd.DataFrame | None = None,
-            retirement: Any = None, store: Any | None = None) -> Comparison:
+            retirement: Any = None, store: Any | None = None,
+            read: "AnswerEvidence | None" = None) -> Comparison:
     """All evidence for baseline vs candidate. `human`: the label export of this comparison (item_id,
     rater, choice A / B / tie / both_bad, B being the candidate), one row per item and rater.
     `label_queue`: the task's active labeling queue when its labels were drawn by one. `judge`: the
@@ -556,10 +613,14 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     pointwise judge's scores (`PointwiseResult.scores`), for its reliability panel; the scores
     themselves are compared as metrics through `scores` (judge:<criterion>). `retirement`: the
     candidate's `gate.Retirement`, for the gate's min_days_to_retirement rule. `store`: where the
-    behaviour diff keeps its per-answer measures (None: measured every time)."""
+    behaviour diff keeps its per-answer measures (None: measured every time). `read`: what the answers'
+    texts gave (`answer_evidence`), when the responses are compact (`compact_responses`: a comparison
+    read in chunks, whose texts are gone); None reads it from the texts here."""
+    read = read or answer_evidence(items, baseline_resp, candidate_resp, store=store)
+    baseline_resp, candidate_resp = compact_responses(baseline_resp), compact_responses(candidate_resp)
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
-    ok_a = set(baseline_resp.dropna(subset=["response"])["item_id"])
-    ok_b = set(candidate_resp.dropna(subset=["response"])["item_id"])
+    ok_a = set(baseline_resp.loc[baseline_resp["answered"], "item_id"])
+    ok_b = set(candidate_resp.loc[candidate_resp["answered"], "item_id"])
     notes = []
     if ok_a ^ ok_b:
         notes.append(f"{len(ok_a & ok_b)} items have responses from both models and are paired; "
@@ -588,17 +649,13 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             ignore_index=True)
     ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
-    errors = both[both["response"].isna()][["item_id", "model", "sample_index", "error"]]
-    keys = ["item_id", "sample_index", "response"]
-    if "tool_calls" in baseline_resp.columns and "tool_calls" in candidate_resp.columns:
-        keys.append("tool_calls")
-    behaviour = behaviour_diff(items, baseline_resp[keys].dropna(subset=["response"]),
-                               candidate_resp[keys].dropna(subset=["response"]), store=store)
+    errors = both[~both["answered"]][["item_id", "model", "sample_index", "error"]]
+    behaviour = read.behaviour
     behaviour_summary = summarize_behaviour(behaviour)
     gate_result = None
     if gate is not None:
         cand_calls = len(candidate_resp)
-        n_err = int(candidate_resp["response"].isna().sum())
+        n_err = int((~candidate_resp["answered"]).sum())
         err_ci = stats.proportion_ci(n_err, cand_calls, confidence=CONFIDENCE) if cand_calls else None
         evidence = GateEvidence(
             win_rate=win_estimates.get(gate.win_rate.source if gate.win_rate else "judge"),
@@ -620,7 +677,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     return Comparison(baseline, candidate, int(items["item_id"].nunique()), len(ok_a & ok_b), sorted(ok_a - ok_b),
                       sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
                       latency_cost_summary(both), ratios, errors, binary_checks(behaviour), copies, gate_result,
-                      notes, tool_error_table(items, baseline_resp, candidate_resp))
+                      notes, read.tool_errors)
 
 
 def self_judged(judge: str | None, baseline: str, candidate: str) -> str:

@@ -111,14 +111,17 @@ def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.Plan
 
 
 def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sampling, samples: int = 1,
-              prompts_dir: str | Path | None = None) -> list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]]:
+              prompts_dir: str | Path | None = None, adapters: Sequence[Adapter] | None = None
+              ) -> list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]]:
     """Build every adapter and render every request: unknown models, bad options, missing prompts and
     items a prompt cannot render fail here, before anything is written. Models with the same prompt
-    share one list of (frozen) requests: rendered once, held once (a large run's planning memory)."""
+    share one list of (frozen) requests: rendered once, held once (a large run's planning memory).
+    `adapters`: the models' adapters built by an earlier call (a read in chunks renders each chunk
+    with the same ones)."""
     prepared = []
     rendered: dict[str | None, list[Request]] = {}
-    for spec, arm in zip(models, arm_names([(m.name, m.prompt) for m in models])):
-        adapter = make_adapter(spec.name, spec.options, spec.base_dir)
+    for index, (spec, arm) in enumerate(zip(models, arm_names([(m.name, m.prompt) for m in models]))):
+        adapter = adapters[index] if adapters else make_adapter(spec.name, spec.options, spec.base_dir)
         if spec.prompt not in rendered:
             prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
             rendered[spec.prompt] = build_requests(items, prompt, sampling, samples)
@@ -157,7 +160,10 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
     if prepared is None:
         prepared = preflight(items, models, sampling=sampling, samples=samples, prompts_dir=prompts_dir)
     if cache_only:
-        return _from_store(prepared, store, data_id, len(items), started)
+        frame, stats, missing = stored_responses(prepared, store, data_id, len(items))
+        if missing:
+            raise not_stored_error(missing, store)
+        return _finish(stats, [frame], started)
     store.save_items(data_id, str(items.attrs.get("source", "<dataframe>")), items)
 
     stats = RunStats(items=len(items))
@@ -193,25 +199,33 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
     return _finish(stats, frames, started)
 
 
-def _from_store(prepared: list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]], store: Store, data_id: str,
-                n_items: int, started: float) -> tuple[pd.DataFrame, RunStats]:
+def stored_responses(prepared: list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]], store: Store,
+                     data_id: str, n_items: int) -> tuple[pd.DataFrame, RunStats, dict[str, tuple[int, int]]]:
+    """The planned calls' answers (or recorded failures) read from the store, every arm in one frame,
+    with their counts, and {arm: (responses not in the store, planned)} for the arms that lack some:
+    a read in chunks adds those up before it says what is missing (`not_stored_error`)."""
     stats = RunStats(items=n_items)
-    frames, missing = [], []
+    frames, missing = [], {}
     for spec, arm, adapter, planned in prepared:
         frame = store.planned_frame([(c.request.item_id, c.request.sample_index, c.cache_key) for c in planned])
         frame = frame.assign(model=arm, prompt_version=spec.prompt, dataset_id=data_id, run_id=None)
-        never = frame["response"].isna() & frame["error"].isna()
-        if never.any():
-            missing.append(f"{arm}{f' (prompt {spec.prompt})' if spec.prompt else ''}: {int(never.sum())} of "
-                           f"{len(frame)} responses are not in the store")
+        never = int((frame["response"].isna() & frame["error"].isna()).sum())
+        if never:
+            missing[f"{arm}{f' (prompt {spec.prompt})' if spec.prompt else ''}"] = (never, len(frame))
         stats.add(arm, {"run_id": None, "identity": adapter.identity(), "prompt": spec.prompt,
                         "options": redact_config(spec.options), "calls_made": 0,
                         "cached": int(frame["response"].notna().sum()), "errors": int(frame["error"].notna().sum())}, [])
         frames.append(frame)
-    if missing:
-        raise InputError([*missing, f"store {store.path}: generate them first (`workbench generate` or "
-                          "`workbench report`) with the same dataset, sample, prompts and sampling parameters"])
-    return _finish(stats, frames, started)
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_FRAME_COLUMNS)
+    return result, stats, missing
+
+
+def not_stored_error(missing: Mapping[str, tuple[int, int]], store: Store) -> InputError:
+    """What a read-only step cannot find in the store, per arm, with the command that makes it."""
+    return InputError([*(f"{arm}: {never} of {total} responses are not in the store" for arm, (never, total)
+                         in missing.items()),
+                       f"store {store.path}: generate them first (`workbench generate` or `workbench report`) with "
+                       "the same dataset, sample, prompts and sampling parameters"])
 
 
 def _finish(stats: RunStats, frames: list[pd.DataFrame], started: float) -> tuple[pd.DataFrame, RunStats]:
