@@ -573,14 +573,16 @@ def conclude(evidence: Evidence, started: float) -> MigrationResult:
     and record, from the evidence (the store still open for the human labels and the label queue)."""
     config, items = evidence.plan.config, evidence.plan.items
     kept = evidence.store if cache_enabled() else None  # where scores and behaviour measures are kept and read
-    scores = _scores(config, items, evidence.responses, evidence.judgments, kept)
+    metrics = with_app_metrics(config.metrics, items)
+    scores = _scores(config, metrics, items, evidence.responses, evidence.judgments, kept)
     return decide(evidence, scores, started)
 
 
-def _scores(config: MigrationConfig, items: pd.DataFrame, responses: pd.DataFrame, judgments: dict[str, Any],
-            kept: Any) -> pd.DataFrame:
-    """Every metric on every answer (kept in and read from `kept`), and a pointwise judge's scores."""
-    scores = score_responses(items, responses, with_app_metrics(config.metrics, items), store=kept)
+def _scores(config: MigrationConfig, metrics: list[Any], items: pd.DataFrame, responses: pd.DataFrame,
+            judgments: dict[str, Any], kept: Any) -> pd.DataFrame:
+    """`metrics` (the configuration's and the app's: `with_app_metrics` of every item, not of one chunk)
+    on every answer (kept in and read from `kept`), and a pointwise judge's scores."""
+    scores = score_responses(items, responses, metrics, store=kept)
     judged = judge_scores(config, judgments)
     return pd.concat([scores, judged], ignore_index=True) if len(judged) else scores
 
@@ -599,11 +601,12 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     rows); the texts go with the chunk. The tables equal `run_pipeline`'s with texts."""
     config, items = plan.config, plan.items
     data_id = dataset_id(items)
+    metrics = with_app_metrics(config.metrics, items)
     labels = arm_labels(config)
     arms: list[Any] | None = None
     answers: dict[str, list[pd.DataFrame]] = {label: [] for label in labels}
     scores, read, judged = [], {label: [] for label in labels[1:]}, []
-    missing: dict[str, tuple[int, int]] = {}
+    counts: dict[str, tuple[int, int]] = {}  # arm -> (answers not in the store, planned)
     run_stats = RunStats(items=len(items))
     with open_store(config, False, write_scores=cache_enabled()) as store:
         kept = store if cache_enabled() else None
@@ -612,24 +615,24 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
             prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
                                  prompts_dir=config.prompts_path, adapters=arms)
             arms = [adapter for *_, adapter, _planned in prepared]
-            responses, part_stats, chunk_missing = stored_responses(prepared, store, data_id, len(chunk))
+            responses, part_stats, part_counts = stored_responses(prepared, store, data_id, len(chunk))
             _add_run_stats(run_stats, part_stats)
-            for arm, (never, total) in chunk_missing.items():
-                before = missing.get(arm, (0, 0))
-                missing[arm] = (before[0] + never, before[1] + total)
-            if missing:
-                continue  # keep counting what is missing; nothing more is read
+            for arm, (never, total) in part_counts.items():
+                before = counts.get(arm, (0, 0))
+                counts[arm] = (before[0] + never, before[1] + total)
+            if any(never for never, _ in counts.values()):
+                continue  # count what is missing in every chunk; nothing more is read
             judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
             judged.append(judgments)
-            scores.append(_scores(config, chunk, responses, judgments, kept).astype(
+            scores.append(_scores(config, metrics, chunk, responses, judgments, kept).astype(
                 {"model": "category", "metric": "category", "note": "category"}))  # a few labels over many rows
             baseline = responses[responses["model"] == labels[0]]
             for name in labels[1:]:
                 read[name].append(answer_evidence(chunk, baseline, responses[responses["model"] == name], store=kept))
             for label in labels:
                 answers[label].append(compact_responses(responses[responses["model"] == label]))
-        if missing:
-            raise not_stored_error(missing, store)
+        if any(never for never, _ in counts.values()):
+            raise not_stored_error(counts, store)
         responses = pd.concat([part for label in labels for part in answers[label]], ignore_index=True)
         require_answers(responses, run_stats)
         judgments = _join_judgments(judged)

@@ -548,7 +548,11 @@ class AnswerEvidence:
 
     @classmethod
     def join(cls, parts: list["AnswerEvidence"]) -> "AnswerEvidence":
-        behaviour = pd.concat([p.behaviour for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].behaviour
+        behaviour = parts[0].behaviour
+        if len(parts) > 1:  # in the order of one behaviour diff over every item (its outer merge sorts the keys)
+            keys = [k for k in ("item_id", "sample_index") if k in behaviour.columns]
+            behaviour = (pd.concat([p.behaviour for p in parts], ignore_index=True)
+                         .sort_values(keys, kind="stable").reset_index(drop=True))
         counts = [p.tool_errors for p in parts if len(p.tool_errors)]
         if not counts:
             return cls(behaviour, parts[0].tool_errors)

@@ -160,9 +160,9 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
     if prepared is None:
         prepared = preflight(items, models, sampling=sampling, samples=samples, prompts_dir=prompts_dir)
     if cache_only:
-        frame, stats, missing = stored_responses(prepared, store, data_id, len(items))
-        if missing:
-            raise not_stored_error(missing, store)
+        frame, stats, counts = stored_responses(prepared, store, data_id, len(items))
+        if any(never for never, _ in counts.values()):
+            raise not_stored_error(counts, store)
         return _finish(stats, [frame], started)
     store.save_items(data_id, str(items.attrs.get("source", "<dataframe>")), items)
 
@@ -202,28 +202,28 @@ async def agenerate(items: pd.DataFrame, models: Sequence[ModelSpec], store: Sto
 def stored_responses(prepared: list[tuple[ModelSpec, str, Adapter, list[calls.PlannedCall]]], store: Store,
                      data_id: str, n_items: int) -> tuple[pd.DataFrame, RunStats, dict[str, tuple[int, int]]]:
     """The planned calls' answers (or recorded failures) read from the store, every arm in one frame,
-    with their counts, and {arm: (responses not in the store, planned)} for the arms that lack some:
-    a read in chunks adds those up before it says what is missing (`not_stored_error`)."""
+    with their counts, and {arm: (responses not in the store, planned)}: a read in chunks adds those
+    up before it says what is missing (`not_stored_error`)."""
     stats = RunStats(items=n_items)
-    frames, missing = [], {}
+    frames, counts = [], {}
     for spec, arm, adapter, planned in prepared:
         frame = store.planned_frame([(c.request.item_id, c.request.sample_index, c.cache_key) for c in planned])
         frame = frame.assign(model=arm, prompt_version=spec.prompt, dataset_id=data_id, run_id=None)
         never = int((frame["response"].isna() & frame["error"].isna()).sum())
-        if never:
-            missing[f"{arm}{f' (prompt {spec.prompt})' if spec.prompt else ''}"] = (never, len(frame))
+        counts[f"{arm}{f' (prompt {spec.prompt})' if spec.prompt else ''}"] = (never, len(frame))
         stats.add(arm, {"run_id": None, "identity": adapter.identity(), "prompt": spec.prompt,
                         "options": redact_config(spec.options), "calls_made": 0,
                         "cached": int(frame["response"].notna().sum()), "errors": int(frame["error"].notna().sum())}, [])
         frames.append(frame)
     result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_FRAME_COLUMNS)
-    return result, stats, missing
+    return result, stats, counts
 
 
-def not_stored_error(missing: Mapping[str, tuple[int, int]], store: Store) -> InputError:
-    """What a read-only step cannot find in the store, per arm, with the command that makes it."""
+def not_stored_error(counts: Mapping[str, tuple[int, int]], store: Store) -> InputError:
+    """What a read-only step cannot find in the store (`counts`: arm -> (not stored, planned)), per arm
+    that lacks some, with the command that makes it."""
     return InputError([*(f"{arm}: {never} of {total} responses are not in the store" for arm, (never, total)
-                         in missing.items()),
+                         in counts.items() if never),
                        f"store {store.path}: generate them first (`workbench generate` or `workbench report`) with "
                        "the same dataset, sample, prompts and sampling parameters"])
 

@@ -1,0 +1,122 @@
+"""`workbench compare` reads the store a chunk of items at a time (`run_pipeline(texts=False)`): the
+same tables as the read with every text held, at any chunk size, with a pairwise judge and human
+labels, a pointwise judge, and tool calls; what is missing is counted over every chunk; the result
+holds no answer text."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.judge_server import JudgeServer, PointwiseJudgeServer
+from tests.test_pipeline import N, _config, _label, project  # noqa: F401 (the fixture)
+from workbench.comparison.compare import compact_responses
+from workbench.errors import InputError
+from workbench.pipeline import CHUNK_ENV, run_pipeline
+from workbench.store import Store
+
+
+def _record(result) -> dict:
+    """Everything a comparison shows, and the manifest less what each run measures itself."""
+    manifest = {k: v for k, v in result.manifest.items() if k not in ("pipeline_wall_s", "environment", "git")}
+    tables = {name: {**c.to_dict(), "behaviour": c.behaviour.astype(object).where(c.behaviour.notna(), None)
+                     .to_dict(orient="records"), "errors": c.errors.to_dict(orient="records")}
+              for name, c in result.comparisons.items()}
+    return json.loads(json.dumps({"verdict": result.verdict_json(), "tables": tables, "manifest": manifest,
+                                  "complete": result.complete, "labels": sorted(result.labels)},
+                                 sort_keys=True, default=str))
+
+
+def _sorted_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    keep = ["item_id", "model", "sample_index", "metric", "value"]
+    frame = scores[keep].astype({"model": str, "metric": str, "item_id": str})
+    return frame.sort_values(["metric", "model", "item_id", "sample_index"]).reset_index(drop=True)
+
+
+def _same_in_chunks(config, monkeypatch, sizes=(1, 7, 5000)) -> None:
+    held = run_pipeline(config, allow_calls=False)
+    for size in sizes:
+        monkeypatch.setenv(CHUNK_ENV, str(size))
+        chunked = run_pipeline(config, allow_calls=False, texts=False)
+        assert _record(chunked) == _record(held), f"chunks of {size} items"
+        pd.testing.assert_frame_equal(_sorted_scores(chunked.scores), _sorted_scores(held.scores))
+        assert "response" not in chunked.responses.columns and "tool_calls" not in chunked.responses.columns
+        assert len(chunked.responses) == len(held.responses)
+        assert chunked.run_stats.cached == held.run_stats.cached and chunked.run_stats.errors == held.run_stats.errors
+
+
+def test_a_judged_and_labelled_comparison_is_the_same_read_in_chunks(project, monkeypatch):
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)  # every answer and verdict made and stored
+        _label(config, {"alice": 0, "bob": 5})
+        calls = server.total_hits()
+        _same_in_chunks(config, monkeypatch)
+        assert server.total_hits() == calls  # read only: no judge call
+    result = run_pipeline(config, allow_calls=False, texts=False)
+    comparison = next(iter(result.comparisons.values()))
+    assert comparison.n_paired == N and len(result.labels) == 1
+    assert {"judge", "prediction-powered (judge on all items + human labels)"} <= set(comparison.win_rates["source"])
+
+
+def test_a_pointwise_judge_is_the_same_read_in_chunks(project, monkeypatch):
+    with PointwiseJudgeServer() as server:
+        config = _config(project, server.url, judge_mode="pointwise", judge_criterion=["correctness", "fluency"],
+                         gate={"min_items": 20, "metrics": {"judge:correctness": {"max_drop": 0.5,
+                                                                                  "higher_is_better": True}}})
+        run_pipeline(config)
+        _same_in_chunks(config, monkeypatch, sizes=(3, 5000))
+
+
+def test_tool_calls_are_the_same_read_in_chunks(tmp_path, monkeypatch):
+    from workbench.project.scaffold import init_project
+    from workbench.task.config import build_config
+
+    folder = init_project(tmp_path / "tools", "tools")
+    log = folder / "data" / "support_tools_baseline.jsonl"
+    cand = []
+    for k, line in enumerate(log.read_text(encoding="utf-8").splitlines()):
+        row = json.loads(line)  # text instead of a call every fourth item, arguments dropped every third
+        if k % 4 == 0:
+            row.update(response="Let me check that for you.", tool_calls=[])
+        elif k % 3 == 0 and row.get("tool_calls"):
+            row["tool_calls"] = [{"name": c["name"], "arguments": {}} for c in row["tool_calls"]]
+        cand.append(row)
+    (folder / "data" / "cand.jsonl").write_text("".join(json.dumps(r) + "\n" for r in cand), encoding="utf-8")
+    config = build_config(folder / "params.toml", {"candidates": ["replay/data/cand.jsonl"],
+                                                   "metrics": ["tool_call_accuracy", "length_chars"],
+                                                   "bootstrap_resamples": 200})
+    run_pipeline(config)
+    _same_in_chunks(config, monkeypatch, sizes=(1, 5, 5000))
+    monkeypatch.setenv(CHUNK_ENV, "5")
+    tool_errors = run_pipeline(config, allow_calls=False, texts=False).comparisons["replay/data/cand.jsonl"].tool_errors
+    assert tool_errors["candidate"].sum() > tool_errors["baseline"].sum() > 0  # counted over every chunk
+
+
+def test_what_is_missing_is_counted_over_every_chunk(project, monkeypatch):
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)
+    with Store(config.store_path, create=False) as store:  # answers gone in the first and the last chunk
+        store.execute("DELETE FROM responses WHERE cache_key IN (SELECT cache_key FROM run_items "
+                      "WHERE item_id IN ('i00', 'i01', 'i38', 'i39'))")
+    monkeypatch.setenv(CHUNK_ENV, "7")
+    with pytest.raises(InputError) as error:
+        run_pipeline(config, allow_calls=False, texts=False)
+    text = str(error.value)
+    assert f"4 of {N} responses are not in the store" in text and "generate them first" in text
+
+
+def test_a_compact_frame_of_answers_holds_no_text():
+    responses = pd.DataFrame({"item_id": ["a", "b", "c"], "model": ["m", "m", "m"], "sample_index": [0, 0, 0],
+                              "response": ["four", None, "ten chars!"], "tool_calls": [(), (), ()],
+                              "error": [None, "timeout", None], "cache_key": ["k1", "k2", "k3"],
+                              "latency_s": [0.1, None, 0.3]})
+    compact = compact_responses(responses)
+    assert {"response", "tool_calls", "cache_key"}.isdisjoint(compact.columns)
+    assert compact["answered"].tolist() == [True, False, True]
+    assert compact["response_chars"].tolist()[::2] == [4.0, 10.0] and pd.isna(compact["response_chars"][1])
+    assert compact_responses(compact) is compact  # compact already: as it is
+    assert compact_responses(responses.iloc[:0])["answered"].tolist() == []
