@@ -1,7 +1,7 @@
 """`workbench compare` at N items x 2 models, with the score cache (cold, then warm) against today's
 behaviour (the cache bypassed: `WORKBENCH_SCORE_CACHE=0`), measured side by side in one run.
 
-    .venv/bin/python bench/bench_compare_warm.py [--n 100000] [--keep DIR] [--reuse DIR] [--rounds 2]
+    .venv/bin/python bench/bench_compare_warm.py [--n 100000] [--keep DIR] [--reuse DIR] [--rounds 2] [--before TREE]
 
 The project is the one docs/bench/scale.md measured at 20k: N items of ~20 words with a reference and
 `language` x `task` slices, `fake/base` against `fake/cand`, metrics `chrf` and `length_chars`, no judge.
@@ -10,7 +10,10 @@ project made earlier with --keep). Then, each `workbench compare` in its own pro
 its wall time and peak RSS (psutil, sampled every 0.1 s from outside):
 * today: the cache bypassed (every score and behaviour measure computed, nothing kept);
 * cold: the cache on, the scores table emptied first (everything computed, then kept);
-* warm: the cache on, everything kept (goal: <= 15 s at 100k x 2).
+* warm: the cache on, everything kept (goal: <= 15 s at 100k x 2);
+* before (with --before TREE, e.g. `git worktree add /tmp/wb-start cb3740d`): a warm compare by the code
+  in TREE, on the same store, so a change is measured against the code before it in the same run
+  (its peak RSS against this code's: the read in chunks).
 The rounds alternate (today, cold, warm, ...), so load drifts reach every mode alike; the verdict
 records (`--json`) of every run must be identical, byte for byte.
 """
@@ -39,8 +42,8 @@ PARAMS = ('dataset = "data.jsonl"\nbaseline = "fake/base"\nbaseline_prompt = ""\
 GATE = "min_items = 30\n[metrics.chrf]\nmax_drop = 1.0\nhigher_is_better = true\n"
 
 
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_TEST_PROVIDERS": "1", "HF_HUB_OFFLINE": "1",
+def _env(tree: Path = ROOT, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "WORKBENCH_TEST_PROVIDERS": "1", "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra}
 
 
@@ -73,13 +76,13 @@ def peak_rss(pid: int, every: float, out: list[int], stop: threading.Event) -> N
         stop.wait(every)
 
 
-def compare(project: Path, mode: str, tag: str) -> dict[str, float]:
+def compare(project: Path, mode: str, tag: str, before: Path | None = None) -> dict[str, float]:
     """One `workbench compare` in its own process: wall s, CPU s (user + system, from the child's rusage:
     what a shared machine's load does not inflate), peak RSS MiB; its verdict record kept."""
     if mode == "cold":
         with sqlite3.connect(project / "store.db") as conn:
             conn.execute("DELETE FROM scores")
-    env = _env(WORKBENCH_SCORE_CACHE="0" if mode == "today" else "1")
+    env = _env(before if mode == "before" and before else ROOT, WORKBENCH_SCORE_CACHE="0" if mode == "today" else "1")
     cmd = [sys.executable, "-m", "workbench.cli", "compare", "--params", "params.toml", "--json", f"verdict-{tag}.json"]
     samples: list[int] = []
     stop = threading.Event()
@@ -104,6 +107,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="today / cold / warm rounds, alternating")
     parser.add_argument("--keep", default=None, metavar="DIR", help="project folder to keep (default: a temp dir)")
     parser.add_argument("--reuse", default=None, metavar="DIR", help="a project kept earlier with --keep")
+    parser.add_argument("--before", default=None, type=Path, metavar="TREE",
+                        help="a checkout of earlier code: its warm compare runs beside this code's")
+    parser.add_argument("--modes", default="today,cold,warm", help="which modes run, in this order each round")
     args = parser.parse_args()
     project = Path(args.reuse or args.keep or tempfile.mkdtemp(prefix="bench-compare-"))
     project.mkdir(parents=True, exist_ok=True)
@@ -111,21 +117,24 @@ def main() -> None:
         print(f"N={args.n:,} items x 2 models; load average {os.getloadavg()[0]:.2f}; {project}")
         if not args.reuse:
             print(f"store written by workbench generate in {make_project(project, args.n):.1f} s")
-        results: dict[str, list[dict[str, float]]] = {"today": [], "cold": [], "warm": []}
+        modes = [m for m in args.modes.split(",") if m] + (["before"] if args.before else [])
+        results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         for k in range(args.rounds):
-            for mode in ("today", "cold", "warm"):
-                run = compare(project, mode, f"{mode}{k}")
+            for mode in modes:
+                run = compare(project, mode, f"{mode}{k}", args.before)
                 results[mode].append(run)
                 print(f"  round {k + 1} {mode:<5} {run['wall_s']:7.2f} s wall, {run['cpu_s']:7.2f} s CPU, peak RSS {run['rss_mib']:6.0f} MiB; "
                       f"load average {os.getloadavg()[0]:.2f}", flush=True)
         records = {path.name: path.read_text(encoding="utf-8") for path in sorted(project.glob("verdict-*.json"))}
         same = len(set(records.values())) == 1
-        for measure in ("wall_s", "cpu_s"):
+        for measure in ("wall_s", "cpu_s", "rss_mib"):
             median = {mode: statistics.median(r[measure] for r in runs) for mode, runs in results.items()}
-            print(f"median {measure}: today {median['today']:.2f}, cold {median['cold']:.2f}, warm {median['warm']:.2f}; "
-                  f"against today (same run): warm/today {median['warm'] / median['today']:.3f}x, "
-                  f"cold/today {median['cold'] / median['today']:.3f}x"
-                  + (f"; warm goal <= 15 s: {'met' if median['warm'] <= 15 else 'NOT met'}" if measure == "wall_s" else ""))
+            ratios = [f"{mode}/{base} {median[mode] / median[base]:.3f}x" for mode, base in
+                      (("warm", "today"), ("cold", "today"), ("warm", "before")) if mode in median and base in median]
+            print(f"median {measure}: " + ", ".join(f"{mode} {value:.2f}" for mode, value in median.items())
+                  + f"; same run: {', '.join(ratios)}"
+                  + (f"; warm goal <= 15 s: {'met' if median['warm'] <= 15 else 'NOT met'}"
+                     if measure == "wall_s" and "warm" in median else ""))
         print(f"verdict records identical across all {len(records)} runs: {same}")
         if not same:
             raise SystemExit("the verdict records differ between modes")

@@ -405,6 +405,8 @@ def human_labels(config: MigrationConfig, store: Any, candidate_index: int,
     Only labels of this comparison's items and pair count: a row the log holds for any other item or
     model (written through the API, or by an older workbench) is left out, never counted."""
     log = store.labels_frame(labels_task(config, candidate_index))
+    if log.empty:
+        return None  # no label yet: 100,000 item ids need not be matched against nothing
     names = arm_labels(config)
     pair = [names[0], names[candidate_index + 1]]
     log = log[log["item_id"].astype(str).isin(set(item_ids)) & log["left_model"].isin(pair)
