@@ -120,3 +120,24 @@ def test_a_compact_frame_of_answers_holds_no_text():
     assert compact["response_chars"].tolist()[::2] == [4.0, 10.0] and pd.isna(compact["response_chars"][1])
     assert compact_responses(compact) is compact  # compact already: as it is
     assert compact_responses(responses.iloc[:0])["answered"].tolist() == []
+
+
+def test_rows_left_unscored_are_one_warning_over_every_chunk(project, monkeypatch, recwarn):
+    import warnings
+
+    from workbench.metrics import MetricWarning
+
+    items = [json.loads(line) for line in (project / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    for k in (0, 1, 38):  # no reference on three items, in the first and the last chunk
+        items[k].pop("reference")
+    (project / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)
+    monkeypatch.setenv(CHUNK_ENV, "7")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_pipeline(config, allow_calls=False, texts=False)
+    unscored = [str(w.message) for w in caught if issubclass(w.category, MetricWarning)]
+    assert len(unscored) == 1  # one for the whole read, as one read of every item gives, not one per chunk
+    assert unscored[0].startswith(f"metric 'chrf': 6 of {2 * N} rows have no reference; their value is NaN (items: i00")

@@ -13,6 +13,7 @@ import os
 import pickle
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from workbench.hashing import content_hash, json_safe
 from workbench.items.display import answer_text, task_text
 from workbench.judges import JudgeSpec, candidate_score, judge_pairwise, judge_pointwise
 from workbench.metrics import score_responses, with_app_metrics
+from workbench.metrics.base import warn_unscored
 from workbench.metrics.score_cache import cache_enabled
 from workbench.metrics.user_metrics import module_record
 from workbench.models import Sampling, make_adapter, preload
@@ -610,6 +612,7 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     scores, read, judged = [], {label: [] for label in labels[1:]}, []
     counts: dict[str, tuple[int, int]] = {}  # arm -> (answers not in the store, planned)
     run_stats = RunStats(items=len(items))
+    unscored = Unscored()
     with open_store(config, False, write_scores=cache_enabled()) as store:
         kept = store if cache_enabled() else None
         for start in range(0, max(len(items), 1), chunk_items()):
@@ -626,8 +629,9 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
                 continue  # count what is missing in every chunk; nothing more is read
             judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
             judged.append(judgments)
-            scores.append(_scores(config, metrics, chunk, responses, judgments, kept).astype(
-                {"model": "category", "metric": "category", "note": "category"}))  # a few labels over many rows
+            with unscored.gathered(rows=len(responses)):
+                scores.append(_scores(config, metrics, chunk, responses, judgments, kept).astype(
+                    {"model": "category", "metric": "category", "note": "category"}))  # a few labels over many rows
             baseline = responses[responses["model"] == labels[0]]
             for name in labels[1:]:
                 read[name].append(answer_evidence(chunk, baseline, responses[responses["model"] == name], store=kept))
@@ -635,6 +639,7 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
                 answers[label].append(compact_responses(responses[responses["model"] == label]))
         if any(never for never, _ in counts.values()):
             raise not_stored_error(counts, store)
+        unscored.warn()
         responses = pd.concat([part for label in labels for part in answers[label]], ignore_index=True)
         require_answers(responses, run_stats)
         judgments = _join_judgments(judged)
@@ -642,6 +647,34 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
         evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
         return decide(evidence, pd.concat(scores, ignore_index=True), started, data_id=data_id,
                       read={name: AnswerEvidence.join(parts) for name, parts in read.items()})
+
+
+class Unscored:
+    """The chunks' warnings about rows a metric could not score, added up into one per metric and reason
+    (as one read of every item gives), instead of one per chunk."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, str], list[str]] = {}
+        self.rows = 0  # scored rows over every chunk, with or without a warning
+
+    @contextmanager
+    def gathered(self, rows: int) -> Iterator[None]:
+        """Collect the warnings of scoring one chunk of `rows` rows."""
+        self.rows += rows
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for warning in caught:
+            parts = getattr(warning.message, "unscored", None)
+            if parts is None:  # any other warning goes on as it came
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+                continue
+            subject, reason, ids, _rows = parts
+            self.ids.setdefault((subject, reason), []).extend(ids)
+
+    def warn(self) -> None:
+        for (subject, reason), ids in self.ids.items():
+            warn_unscored(subject, reason, ids, self.rows)
 
 
 def _add_run_stats(total: Any, part: Any) -> None:

@@ -143,11 +143,11 @@ def aggregate(values: Sequence[float], how: Aggregation) -> float:
 
 
 def warn_unscored(subject: str, reason: str, item_ids: Sequence[str], total: int) -> None:
-    """One warning per metric and reason, naming a few items so the user can find them."""
-    shown = ", ".join(map(str, list(item_ids)[:5])) + (" ..." if len(item_ids) > 5 else "")
-    warnings.warn(
-        f"{subject}: {len(item_ids)} of {total} rows have {reason}; "
-        f"their value is NaN (items: {shown})",
-        MetricWarning,
-        stacklevel=3,
-    )
+    """One warning per metric and reason, naming a few items so the user can find them. The warning
+    carries its parts (`unscored`: subject, reason, item ids, rows), so a read in chunks can add its
+    chunks' up into one (`pipeline.read_in_chunks`)."""
+    ids = list(item_ids)
+    shown = ", ".join(map(str, ids[:5])) + (" ..." if len(ids) > 5 else "")
+    warning = MetricWarning(f"{subject}: {len(ids)} of {total} rows have {reason}; their value is NaN (items: {shown})")
+    warning.unscored = (subject, reason, ids, total)
+    warnings.warn(warning, stacklevel=3)
