@@ -5,7 +5,6 @@ holds no answer text."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
