@@ -200,3 +200,32 @@ def test_paired_bootstraps_reject_bad_input_with_the_single_functions_errors():
     with pytest.raises(StatsInputError, match="non-finite"):  # a resample whose baseline p95 is 0
         paired_bootstraps({"p95": ratio_request([1.0, 2.0, 3.0], [0.0, 0.0, 5.0], statistic="p95")})
     assert paired_bootstraps({}) == {}
+
+
+def test_a_ci_asked_for_again_comes_from_the_memo_with_the_same_numbers(monkeypatch):
+    rng = np.random.default_rng(9)
+    c, b = rng.random(500), rng.random(500)
+    monkeypatch.setattr(bootstrap_module, "_memo", type(bootstrap_module._memo)())
+    draws = []
+    real = bootstrap_module._index_chunks
+    monkeypatch.setattr(bootstrap_module, "_index_chunks", lambda *a: draws.append(a) or real(*a))
+    first = paired_delta_ci(c, b, n_resamples=100, seed=4)
+    assert len(draws) == 1
+    again = paired_delta_ci(c.copy(), b.copy(), n_resamples=100, seed=4)  # equal values, other arrays
+    shared = paired_bootstraps({"same": delta_request(c, b), "copy check": values_request(c - b)},
+                               n_resamples=100, seed=4)
+    assert len(draws) == 1  # the delta's distribution is that of its differences: no new draw
+    _same(again, first)
+    _same(shared["same"], first)
+    assert (shared["copy check"].low, shared["copy check"].high) == (first.low, first.high)
+    other_seed = paired_delta_ci(c, b, n_resamples=100, seed=5)
+    changed = c.copy()
+    changed[0] += 1e-9
+    paired_delta_ci(changed, b, n_resamples=100, seed=4)
+    paired_delta_ci(c, b, n_resamples=100, seed=np.random.default_rng(4))  # a Generator: never memoised
+    paired_bootstraps({"fresh": delta_request(c, b)}, n_resamples=100, seed=None)
+    assert len(draws) == 5 and other_seed.low != first.low
+    monkeypatch.setattr(bootstrap_module, "_MEMO_SIZE", 2)
+    for seed in (6, 7, 8):
+        paired_delta_ci(c, b, n_resamples=100, seed=seed)
+    assert len(bootstrap_module._memo) == 2  # bounded: the oldest are let go
