@@ -112,3 +112,120 @@ def test_zero_baseline_ratio_raises():
 def test_unknown_statistic_raises():
     with pytest.raises(StatsInputError, match="unknown statistic"):
         bootstrap_ci([1.0, 2.0, 3.0], statistic="mode")
+
+
+# ---- one draw for several CIs, and the row quantile (issue 25) -----------------------------------
+from workbench.stats import delta_request, paired_bootstraps, ratio_request, values_request  # noqa: E402
+from workbench.stats.bootstrap import row_quantiles  # noqa: E402
+
+
+def _edge_arrays(n: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(n)
+    return {"lognormal": rng.lognormal(size=n), "equal": np.full(n, 0.25), "zero-one": (rng.random(n) < 0.5) * 1.0,
+            "ties": rng.integers(0, 3, n) / 2, "negative": rng.normal(size=n)}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 19, 20, 21, 101, 1000, 5001])
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.25, 0.5, 0.95, 0.975, 0.99, 0.999, 1.0])
+def test_row_quantiles_equal_numpy_quantile_bit_for_bit(n, q):
+    for name, x in _edge_arrays(n).items():
+        matrix = x[np.random.default_rng(1).integers(0, n, size=(7, n))]
+        expected = np.quantile(matrix, q, axis=-1)
+        kept = matrix.copy()
+        np.testing.assert_array_equal(row_quantiles(matrix, q), expected, err_msg=name)
+        np.testing.assert_array_equal(matrix, kept)  # the caller's matrix is left as it was
+        np.testing.assert_array_equal(row_quantiles(matrix, q, overwrite_input=True), expected, err_msg=name)
+
+
+def _same(a, b) -> None:
+    assert a.to_dict() == b.to_dict()
+
+
+@pytest.mark.parametrize("n", [2, 3, 57, 4000])
+def test_paired_bootstraps_equal_the_single_functions_bit_for_bit(n, monkeypatch):
+    rng = np.random.default_rng(n)
+    c, b = rng.lognormal(size=n), rng.lognormal(size=n)
+    pass_c, pass_b = (rng.random(n) < 0.7) * 1.0, (rng.random(n) < 0.6) * 1.0
+    ones = np.ones(n)
+    requests = {
+        "delta": delta_request(c, b), "rate": delta_request(pass_c, pass_b, value_range=(0, 1)),
+        "equal": delta_request(ones, ones), "sum": ratio_request(c, b, statistic="sum"),
+        "p95": ratio_request(c, b, statistic="p95"), "values": values_request(pass_c),
+        "median": delta_request(c, b, statistic="median"),
+        "short": delta_request(c[: max(2, n // 2)], b[: max(2, n // 2)]),  # another n: its own draw
+    }
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", max(n, 1000))  # several chunks
+    for seed in (0, 11):
+        got = paired_bootstraps(requests, n_resamples=120, confidence=0.9, seed=seed)
+        assert list(got) == list(requests)
+        kw = dict(n_resamples=120, confidence=0.9, seed=seed)
+        _same(got["delta"], paired_delta_ci(c, b, **kw))
+        _same(got["rate"], paired_delta_ci(pass_c, pass_b, value_range=(0, 1), **kw))
+        _same(got["equal"], paired_delta_ci(ones, ones, **kw))
+        _same(got["sum"], paired_ratio_ci(c, b, statistic="sum", **kw))
+        _same(got["p95"], paired_ratio_ci(c, b, statistic="p95", **kw))
+        _same(got["values"], bootstrap_ci(pass_c, **kw))
+        _same(got["median"], paired_delta_ci(c, b, statistic="median", **kw))
+        _same(got["short"], paired_delta_ci(c[: max(2, n // 2)], b[: max(2, n // 2)], **kw))
+
+
+def test_p95_ratio_bootstrap_is_numpy_quantile_of_the_documented_indices():
+    rng = np.random.default_rng(4)
+    c, b = rng.lognormal(size=301), rng.lognormal(size=301)
+    idx = bootstrap_indices(301, 200, seed=3)
+    boot = np.quantile(c[idx], 0.95, axis=1) / np.quantile(b[idx], 0.95, axis=1)
+    ci = paired_ratio_ci(c, b, statistic="p95", n_resamples=200, seed=3)
+    assert ci.estimate == np.quantile(c, 0.95) / np.quantile(b, 0.95)
+    assert (ci.low, ci.high) == tuple(np.quantile(boot, [0.025, 0.975]))
+    assert ci.standard_error == boot.std(ddof=1)
+
+
+def test_paired_bootstraps_reject_bad_input_with_the_single_functions_errors():
+    with pytest.raises(StatsInputError, match="NaN"):
+        delta_request([0.1, np.nan, 0.3], [0.2, 0.2, 0.2])
+    with pytest.raises(StatsInputError, match="same length"):
+        delta_request([0.1, 0.2, 0.3], [0.2, 0.2])
+    with pytest.raises(StatsInputError, match="at least 2"):
+        values_request([1.0])
+    with pytest.raises(StatsInputError, match="unknown statistic"):
+        ratio_request([1.0, 2.0], [1.0, 2.0], statistic="average")
+    with pytest.raises(StatsInputError, match="is 0"):
+        ratio_request([1.0, 2.0], [0.0, 0.0], statistic="sum")
+    with pytest.raises(StatsInputError, match="BootstrapRequest"):
+        paired_bootstraps({"raw": np.ones(3)})
+    with pytest.raises(StatsInputError, match="seed"):
+        paired_bootstraps({"d": delta_request([1.0, 2.0], [0.0, 1.0])}, seed=np.random.default_rng(0))
+    with pytest.raises(StatsInputError, match="n_resamples"):
+        paired_bootstraps({"d": delta_request([1.0, 2.0], [0.0, 1.0])}, n_resamples=5)
+    with pytest.raises(StatsInputError, match="non-finite"):  # a resample whose baseline p95 is 0
+        paired_bootstraps({"p95": ratio_request([1.0, 2.0, 3.0], [0.0, 0.0, 5.0], statistic="p95")})
+    assert paired_bootstraps({}) == {}
+
+
+def test_a_ci_asked_for_again_comes_from_the_memo_with_the_same_numbers(monkeypatch):
+    rng = np.random.default_rng(9)
+    c, b = rng.random(500), rng.random(500)
+    monkeypatch.setattr(bootstrap_module, "_memo", type(bootstrap_module._memo)())
+    draws = []
+    real = bootstrap_module._index_chunks
+    monkeypatch.setattr(bootstrap_module, "_index_chunks", lambda *a: draws.append(a) or real(*a))
+    first = paired_delta_ci(c, b, n_resamples=100, seed=4)
+    assert len(draws) == 1
+    again = paired_delta_ci(c.copy(), b.copy(), n_resamples=100, seed=4)  # equal values, other arrays
+    shared = paired_bootstraps({"same": delta_request(c, b), "copy check": values_request(c - b)},
+                               n_resamples=100, seed=4)
+    assert len(draws) == 1  # the delta's distribution is that of its differences: no new draw
+    _same(again, first)
+    _same(shared["same"], first)
+    assert (shared["copy check"].low, shared["copy check"].high) == (first.low, first.high)
+    other_seed = paired_delta_ci(c, b, n_resamples=100, seed=5)
+    changed = c.copy()
+    changed[0] += 1e-9
+    paired_delta_ci(changed, b, n_resamples=100, seed=4)
+    paired_delta_ci(c, b, n_resamples=100, seed=np.random.default_rng(4))  # a Generator: never memoised
+    paired_bootstraps({"fresh": delta_request(c, b)}, n_resamples=100, seed=None)
+    assert len(draws) == 5 and other_seed.low != first.low
+    monkeypatch.setattr(bootstrap_module, "_MEMO_SIZE", 2)
+    for seed in (6, 7, 8):
+        paired_delta_ci(c, b, n_resamples=100, seed=seed)
+    assert len(bootstrap_module._memo) == 2  # bounded: the oldest are let go

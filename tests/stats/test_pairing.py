@@ -40,3 +40,37 @@ def test_duplicates_and_missing_columns_raise():
         pair_by_item(dup, dup)
     with pytest.raises(StatsInputError, match="missing column 'value'"):
         pair_by_item(pd.DataFrame({"item_id": ["x"]}), dup)
+
+
+def _reference(df_a, df_b, value="value"):
+    """The pandas .loc pairing pair_by_item replaced (issue 25): the same ids, order and values."""
+    sa, sb = df_a.set_index("item_id")[value], df_b.set_index("item_id")[value]
+    common = sorted(set(sa.index) & set(sb.index), key=str)
+    va = sa.loc[common].to_numpy(dtype=np.float64, na_value=np.nan) if common else np.array([])
+    vb = sb.loc[common].to_numpy(dtype=np.float64, na_value=np.nan) if common else np.array([])
+    keep = ~(np.isnan(va) | np.isnan(vb))
+    return [i for i, k in zip(common, keep) if k], va[keep], vb[keep], sorted(set(sa.index) - set(sb.index), key=str)
+
+
+@pytest.mark.parametrize("ids", ["int", "str", "arrow"])
+def test_pairing_equals_the_pandas_reference_at_scale(ids):
+    rng = np.random.default_rng(7)
+    n = 5000
+    keys = rng.permutation(n * 2)[:n]  # ints sort by their text ("10" < "9"), as before
+    col = {"int": keys, "str": [f"q{k}" for k in keys],
+           "arrow": pd.array([f"q{k}" for k in keys], dtype="string[pyarrow]")}[ids]
+    a = pd.DataFrame({"item_id": col, "value": np.where(rng.random(n) < 0.05, np.nan, rng.random(n))})
+    b = a.sample(frac=0.9, random_state=3).assign(value=lambda f: np.where(rng.random(len(f)) < 0.05, np.nan,
+                                                                          rng.random(len(f))))
+    p = pair_by_item(a, b)
+    item_ids, va, vb, only_a = _reference(a, b)
+    assert p.item_ids == item_ids and p.only_in_a == only_a and p.only_in_b == []
+    np.testing.assert_array_equal(p.a, va)
+    np.testing.assert_array_equal(p.b, vb)
+    assert p.n + len(p.dropped) == n
+
+
+def test_a_missing_item_id_raises():
+    with pytest.raises(StatsInputError, match="missing 'item_id'"):
+        pair_by_item(pd.DataFrame({"item_id": ["x", None], "value": [1.0, 2.0]}),
+                     pd.DataFrame({"item_id": ["x"], "value": [1.0]}))

@@ -112,14 +112,29 @@ def _leader(delta: float, higher_is_better: bool | None) -> str | None:
     return "candidate" if (delta > 0) == higher_is_better else "baseline"
 
 
-def _ci(candidate: np.ndarray, baseline: np.ndarray, n_resamples: int, seed: int, confidence: float):
-    if len(candidate) < 2:
-        return None
-    return stats.paired_delta_ci(candidate, baseline, n_resamples=n_resamples, seed=seed, confidence=confidence)
-
-
 def _fmt(ci: Any, n: int) -> str:
     return f"Δ {ci.estimate:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}], n={n}"
+
+
+def _split(paired: pd.DataFrame) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(items with both scores, copied mask, baseline scores, candidate scores) of one metric's frame."""
+    cols = ("baseline", "candidate", "baseline_copied", "candidate_copied")
+    missing = [c for c in cols if c not in paired.columns]
+    if missing:
+        raise InputError([Problem("paired", None, c, "required column is missing") for c in missing])
+    data = paired.dropna(subset=["baseline", "candidate"])
+    copied = (data["baseline_copied"].astype("boolean").fillna(False)
+              | data["candidate_copied"].astype("boolean").fillna(False)).to_numpy(dtype=bool)
+    return len(data), copied, data["baseline"].to_numpy(dtype=float), data["candidate"].to_numpy(dtype=float)
+
+
+def _requests(key: Any, copied: np.ndarray, b: np.ndarray, c: np.ndarray) -> dict[Any, stats.BootstrapRequest]:
+    """The delta CIs on all items and on those without a copied answer (each needs 2 items)."""
+    out = {}
+    for part, keep in (("full", slice(None)), ("kept", ~copied)):
+        if len(c[keep]) >= 2:
+            out[(key, part)] = stats.delta_request(c[keep], b[keep])
+    return out
 
 
 def delta_without_copies(paired: pd.DataFrame, *, higher_is_better: bool | None = True, n_resamples: int = 1000,
@@ -132,19 +147,16 @@ def delta_without_copies(paired: pd.DataFrame, *, higher_is_better: bool | None 
     it disappears when, without the copied items, the delta changes sign or its CI covers 0.
     `lead_disappears` is <NA> when there was no lead or fewer than two items remain.
     """
-    cols = ("baseline", "candidate", "baseline_copied", "candidate_copied")
-    missing = [c for c in cols if c not in paired.columns]
-    if missing:
-        raise InputError([Problem("paired", None, c, "required column is missing") for c in missing])
-    data = paired.dropna(subset=["baseline", "candidate"])
-    copied = (data["baseline_copied"].astype("boolean").fillna(False)
-              | data["candidate_copied"].astype("boolean").fillna(False)).to_numpy(dtype=bool)
-    b, c = data["baseline"].to_numpy(dtype=float), data["candidate"].to_numpy(dtype=float)
-    full = _ci(c, b, n_resamples, seed, confidence)
-    kept = _ci(c[~copied], b[~copied], n_resamples, seed, confidence)
+    n, copied, b, c = _split(paired)
+    cis = stats.paired_bootstraps(_requests(None, copied, b, c), n_resamples=n_resamples, seed=seed,
+                                  confidence=confidence)
+    return _reading(n, copied, cis.get((None, "full")), cis.get((None, "kept")), higher_is_better)
+
+
+def _reading(n: int, copied: np.ndarray, full: Any, kept: Any, higher_is_better: bool | None) -> dict[str, Any]:
     nan = math.nan
     row: dict[str, Any] = {
-        "n": len(data), "n_copied": int(copied.sum()), "n_kept": int((~copied).sum()),
+        "n": n, "n_copied": int(copied.sum()), "n_kept": int((~copied).sum()),
         "delta": full.estimate if full else nan, "ci_low": full.low if full else nan, "ci_high": full.high if full else nan,
         "delta_kept": kept.estimate if kept else nan, "ci_low_kept": kept.low if kept else nan,
         "ci_high_kept": kept.high if kept else nan, "leader": None, "lead_disappears": pd.NA, "reading": ""}
@@ -155,14 +167,14 @@ def delta_without_copies(paired: pd.DataFrame, *, higher_is_better: bool | None 
     row["leader"] = _leader(full.estimate, higher_is_better) or ("higher" if full.estimate > 0 else "lower")
     who = f"the {row['leader']}'s lead" if row["leader"] in ("candidate", "baseline") else "the difference"
     if kept is None:
-        row["reading"] = f"{who} ({_fmt(full, len(data))}) cannot be checked: fewer than 2 items without a copied answer"
+        row["reading"] = f"{who} ({_fmt(full, n)}) cannot be checked: fewer than 2 items without a copied answer"
         return row
     covers = kept.low <= 0 <= kept.high
     flipped = not covers and np.sign(kept.estimate) != np.sign(full.estimate)
     row["lead_disappears"] = bool(flipped or covers)
     if row["lead_disappears"]:
         why = "changes sign" if flipped else "is no longer distinguishable from 0"
-        row["reading"] = (f"{who} ({_fmt(full, len(data))}) {why} without the {row['n_copied']} items where an "
+        row["reading"] = (f"{who} ({_fmt(full, n)}) {why} without the {row['n_copied']} items where an "
                           f"answer copied the input: {_fmt(kept, row['n_kept'])}")
     else:
         row["reading"] = (f"{who} holds without the {row['n_copied']} items where an answer copied the input: "
@@ -190,13 +202,18 @@ def copy_checks(scores: pd.DataFrame, copies: pd.DataFrame, baseline: str, candi
     flags = (copies.assign(item_id=copies["item_id"].astype(str), copied=copied)
              .groupby(["item_id", "model"])["copied"].any().unstack("model"))
     scores = scores.assign(item_id=scores["item_id"].astype(str), value=pd.to_numeric(scores["value"], errors="coerce"))
-    rows = []
+    parts, requests = [], {}
     for metric, group in scores.groupby("metric", sort=False):
         values = group.groupby(["item_id", "model"])["value"].mean().unstack("model")
         paired = pd.DataFrame({"baseline": values.get(baseline), "candidate": values.get(candidate)}, index=values.index)
         for side, model in (("baseline", baseline), ("candidate", candidate)):
             paired[f"{side}_copied"] = flags[model].reindex(paired.index) if model in flags else pd.NA
-        direction = (higher_is_better or {}).get(metric, True)
-        rows.append({"metric": metric, **delta_without_copies(paired, higher_is_better=direction,
-                                                              n_resamples=n_resamples, seed=seed, confidence=confidence)})
+        n, copied_items, b, c = _split(paired)
+        parts.append((metric, n, copied_items))
+        requests.update(_requests(metric, copied_items, b, c))
+    # one draw of resample indices for all the metrics' CIs over the same number of items
+    cis = stats.paired_bootstraps(requests, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    rows = [{"metric": metric, **_reading(n, copied_items, cis.get((metric, "full")), cis.get((metric, "kept")),
+                                          (higher_is_better or {}).get(metric, True))}
+            for metric, n, copied_items in parts]
     return pd.DataFrame(rows)

@@ -9,11 +9,16 @@ from workbench.stats._validate import StatsInputError
 from workbench.stats.agreement import cohen_kappa, krippendorff_alpha, majority_label, reliability_matrix
 from workbench.stats.bootstrap import (
     BootstrapCI,
+    BootstrapRequest,
     bootstrap_ci,
     bootstrap_distribution,
     bootstrap_indices,
+    delta_request,
+    paired_bootstraps,
     paired_delta_ci,
     paired_ratio_ci,
+    ratio_request,
+    values_request,
     win_rate_ci,
 )
 from workbench.stats.bradley_terry import BradleyTerry, bradley_terry
@@ -51,6 +56,7 @@ __all__ = [
     "reliability_matrix", "scores_from_verdicts", "sign_test", "slice_deltas", "slice_win_rates", "win_rate",
     "win_rate_ci", "win_rate_noninferiority",
 ]
+__all__ += ["BootstrapRequest", "delta_request", "paired_bootstraps", "ratio_request", "values_request"]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).
 from workbench.stats.active_labeling import (  # noqa: E402

@@ -3,7 +3,9 @@
 Items are resampled with replacement and both models' values travel together, so the CI reflects the
 paired design (item difficulty cancels). One integer matrix of resample indices (resamples x items)
 replaces a Python loop; it is drawn in row chunks to bound memory, from `numpy.random.default_rng(seed)`,
-so the same inputs and seed always give the same interval.
+so the same inputs and seed always give the same interval. Drawing the indices is a third of the work
+at 100k items; `paired_bootstraps` computes several statistics over the same n from one draw, each CI
+equal bit for bit to the one its single function gives with the same seed.
 
 The percentile bootstrap has zero width when the few observed values agree (two ties are not proof
 of a 0.5 win rate). Intervals on bounded means (win rates, deltas of metrics with a declared range)
@@ -12,9 +14,13 @@ values (pseudo-observations at the ends of the range, Agresti-Coull for 0/1 data
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Iterator, Union
+from typing import Callable, Hashable, Iterator, Literal, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -80,8 +86,36 @@ def _reducer(statistic: Statistic) -> Callable[[np.ndarray], np.ndarray]:
     match = re.fullmatch(r"p(\d{1,2}(?:\.\d+)?)", str(statistic))
     if match:
         q = float(match.group(1)) / 100
-        return lambda m: np.quantile(m, q, axis=-1)
+        return lambda m: row_quantiles(m, q, overwrite_input=True)  # fresh gathers; x[None, :] views are copied
     raise StatsInputError(f"unknown statistic {statistic!r}; use 'mean', 'median', 'sum', 'p95'-style or a function")
+
+
+def row_quantiles(matrix: np.ndarray, q: float, *, overwrite_input: bool = False) -> np.ndarray:
+    """`np.quantile(matrix, q, axis=-1)` (its default 'linear' method), bit for bit, for 0 <= q <= 1.
+
+    Why not np.quantile: it partitions a copy at four positions (0, k, k + 1, -1), which is 5-6x
+    slower on 100k-item rows than partitioning once at k in place and taking the (k + 1)-th smallest
+    as the minimum of what lies above it. The interpolation is numpy's `_lerp`, step for step.
+    overwrite_input: partition `matrix` itself (when it is a float64 C-contiguous array owning its data,
+    as a gathered resample is) instead of a copy."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] == 0:
+        return np.quantile(m, q, axis=-1)
+    n = m.shape[1]
+    virtual = (n - 1) * float(q)
+    if virtual >= n - 1:
+        return m.max(axis=-1)
+    k = int(math.floor(virtual))
+    gamma = virtual - k
+    own = overwrite_input and m.flags.c_contiguous and m.flags.writeable and m.flags.owndata
+    m = m if own else m.copy()
+    m.partition(k, axis=-1)
+    a, b = m[:, k], m[:, k + 1:].min(axis=-1)
+    diff_b_a = b - a
+    result = np.add(a, diff_b_a * gamma)
+    if gamma >= 0.5:
+        result = np.subtract(b, diff_b_a * (1 - gamma))
+    return result
 
 
 def _percentile_ci(
@@ -103,6 +137,17 @@ def _percentile_ci(
     )
 
 
+def _resampled(n: int, reducers: Sequence[Callable[[np.ndarray], np.ndarray]], n_resamples: int,
+               seed: int | np.random.Generator | None) -> list[np.ndarray]:
+    """Each reducer (resample indices -> one value per row) over the same chunked index draws."""
+    chunks: list[list[np.ndarray]] = [[] for _ in reducers]
+    for idx in _index_chunks(n, n_resamples, _rng(seed)):
+        idx = idx.astype(np.intp)  # numpy casts int32 indices at every gather; once here is 1.6x faster per gather
+        for out, reduce in zip(chunks, reducers):
+            out.append(reduce(idx))
+    return [np.concatenate(parts) for parts in chunks]
+
+
 def bootstrap_distribution(
     values: np.ndarray, statistic: Statistic = "mean", n_resamples: int = 1000,
     seed: int | np.random.Generator | None = 0,
@@ -111,7 +156,7 @@ def bootstrap_distribution(
     x = as_float_array(values, "values", min_size=2)
     _check_sizes(x.size, n_resamples)
     reduce = _reducer(statistic)
-    return np.concatenate([reduce(x[idx]) for idx in _index_chunks(x.size, n_resamples, _rng(seed))])
+    return _resampled(x.size, [lambda idx: reduce(x[idx])], n_resamples, seed)[0]
 
 
 def bootstrap_ci(
@@ -119,11 +164,7 @@ def bootstrap_ci(
     confidence: float = 0.95, seed: int | np.random.Generator | None = 0,
 ) -> BootstrapCI:
     """Percentile CI of a statistic of per-item values (e.g. per-item deltas or preference scores)."""
-    confidence = check_confidence(confidence)
-    x = as_float_array(values, "values", min_size=2)
-    boot = bootstrap_distribution(x, statistic, n_resamples, seed)
-    point = float(_reducer(statistic)(x[None, :])[0])
-    return _percentile_ci(point, boot, confidence, x.size, n_resamples, seed)
+    return _single(values_request(values, statistic=statistic), n_resamples, confidence, seed)
 
 
 def _floored(ci: BootstrapCI, values: np.ndarray, value_range: tuple[float, float]) -> BootstrapCI:
@@ -142,14 +183,8 @@ def paired_delta_ci(
     delta (a rate difference) never falls below the bounded-mean floor over (low - high, high - low),
     so agreeing items cannot give zero width. Graded metrics leave it out: pseudo-observations at the
     ends of their scale would swamp their real spread."""
-    c = as_float_array(candidate, "candidate", min_size=2)
-    b = as_float_array(baseline, "baseline", min_size=2)
-    same_length(candidate=c, baseline=b)
-    ci = bootstrap_ci(c - b, statistic=statistic, n_resamples=n_resamples, confidence=confidence, seed=seed)
-    if value_range is None or statistic != "mean":
-        return ci
-    span = float(value_range[1]) - float(value_range[0])
-    return _floored(ci, np.clip(c - b, -span, span), (-span, span))
+    request = delta_request(candidate, baseline, statistic=statistic, value_range=value_range)
+    return _single(request, n_resamples, confidence, seed)
 
 
 def win_rate_ci(
@@ -171,16 +206,162 @@ def paired_ratio_ci(
 
     For cost ratios (statistic='sum' or 'mean') and tail-latency ratios ('p95').
     """
-    confidence = check_confidence(confidence)
+    return _single(ratio_request(candidate, baseline, statistic=statistic), n_resamples, confidence, seed)
+
+
+# ---- several CIs from one draw of the resample indices -------------------------------------------
+@dataclass(frozen=True, eq=False)
+class BootstrapRequest:
+    """One CI for `paired_bootstraps`; made by `values_request`, `delta_request` or `ratio_request`,
+    which check the input as the single functions do."""
+
+    kind: Literal["values", "delta", "ratio"]
+    first: np.ndarray  # the values, or the candidate's
+    second: np.ndarray | None = None  # the baseline's (delta, ratio)
+    statistic: Statistic = "mean"
+    value_range: tuple[float, float] | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.first.size)
+
+
+def values_request(values: np.ndarray, *, statistic: Statistic = "mean") -> BootstrapRequest:
+    """The CI `bootstrap_ci(values, statistic=...)` gives."""
+    x = as_float_array(values, "values", min_size=2)
+    _reducer(statistic)
+    return BootstrapRequest("values", x, None, statistic)
+
+
+def delta_request(candidate: np.ndarray, baseline: np.ndarray, *, statistic: Statistic = "mean",
+                  value_range: tuple[float, float] | None = None) -> BootstrapRequest:
+    """The CI `paired_delta_ci(candidate, baseline, statistic=..., value_range=...)` gives."""
     c = as_float_array(candidate, "candidate", min_size=2)
     b = as_float_array(baseline, "baseline", min_size=2)
-    n = same_length(candidate=c, baseline=b)
-    _check_sizes(n, n_resamples)
-    reduce = _reducer(statistic)
-    denom = float(reduce(b[None, :])[0])
-    if denom == 0:
+    same_length(candidate=c, baseline=b)
+    _reducer(statistic)
+    return BootstrapRequest("delta", c, b, statistic, value_range)
+
+
+def ratio_request(candidate: np.ndarray, baseline: np.ndarray, *, statistic: Statistic = "mean") -> BootstrapRequest:
+    """The CI `paired_ratio_ci(candidate, baseline, statistic=...)` gives."""
+    c = as_float_array(candidate, "candidate", min_size=2)
+    b = as_float_array(baseline, "baseline", min_size=2)
+    same_length(candidate=c, baseline=b)
+    if float(_reducer(statistic)(b[None, :])[0]) == 0:
         raise StatsInputError(f"paired_ratio_ci: the baseline's {statistic} is 0; a ratio is undefined")
-    point = float(reduce(c[None, :])[0]) / denom
-    with np.errstate(divide="ignore", invalid="ignore"):  # a zero denominator is reported below
-        boot = np.concatenate([reduce(c[idx]) / reduce(b[idx]) for idx in _index_chunks(n, n_resamples, _rng(seed))])
-    return _percentile_ci(point, boot, confidence, n, n_resamples, seed)
+    return BootstrapRequest("ratio", c, b, statistic)
+
+
+class _Plan:
+    """A request as its point estimate and a reducer of resample indices (one value per row)."""
+
+    def __init__(self, request: BootstrapRequest):
+        self.request = request
+        reduce = _reducer(request.statistic)
+        if request.kind == "ratio":
+            c, b = request.first, request.second
+            self.point = float(reduce(c[None, :])[0]) / float(reduce(b[None, :])[0])  # not 0: ratio_request
+
+            def ratio(idx: np.ndarray) -> np.ndarray:
+                with np.errstate(divide="ignore", invalid="ignore"):  # a zero denominator is reported below
+                    return reduce(c[idx]) / reduce(b[idx])
+
+            self.reduce = ratio
+            self.resampled = ("ratio", c, b)
+        else:
+            x = request.first - request.second if request.kind == "delta" else request.first
+            self.values = x
+            self.point = float(reduce(x[None, :])[0])
+            self.reduce = lambda idx: reduce(x[idx])
+            self.resampled = ("values", x)  # a delta's distribution is that of its per-item differences
+
+    def ci(self, boot: np.ndarray, confidence: float, n_resamples: int, seed) -> BootstrapCI:
+        request = self.request
+        ci = _percentile_ci(self.point, boot, confidence, request.n, n_resamples, seed)
+        if request.kind != "delta" or request.value_range is None or request.statistic != "mean":
+            return ci
+        span = float(request.value_range[1]) - float(request.value_range[0])
+        return _floored(ci, np.clip(self.values, -span, span), (-span, span))
+
+
+# Bootstrap distributions already computed in this process, by what determines them (the resampled
+# values' bytes, the statistic, n_resamples, an integer seed). Why: compare asks for the same CI twice
+# (a metric's delta, then the copy check's delta on all items: 1.2 s each at 100k items); a hit
+# returns the very same numbers without drawing. Small (32 x n_resamples floats), thread-safe.
+_MEMO_SIZE = 32
+_memo: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def _memo_key(plan: _Plan, n_resamples: int, seed) -> tuple | None:
+    statistic = plan.request.statistic
+    if callable(statistic) or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        return None  # a function or a Generator / fresh entropy: nothing to recognise it by
+    kind, *arrays = plan.resampled
+    digest = hashlib.blake2b(digest_size=20)
+    for values in arrays:
+        digest.update(np.ascontiguousarray(values).tobytes())
+        digest.update(b"|")
+    return kind, str(statistic), plan.request.n, int(n_resamples), int(seed), _CHUNK_ELEMENTS, digest.hexdigest()
+
+
+def _distributions(plans: Sequence[_Plan], n: int, n_resamples: int, seed, *, memo: bool = True
+                   ) -> list[np.ndarray]:
+    """Each plan's bootstrap distribution over one shared draw; those computed before come from the memo."""
+    keys = [_memo_key(plan, n_resamples, seed) if memo else None for plan in plans]
+    with _memo_lock:
+        found = [_memo.get(key) if key is not None else None for key in keys]
+    missing = [i for i, boot in enumerate(found) if boot is None]
+    if missing:
+        for i, boot in zip(missing, _resampled(n, [plans[i].reduce for i in missing], n_resamples, seed)):
+            boot.setflags(write=False)
+            found[i] = boot
+    with _memo_lock:
+        for key, boot in zip(keys, found):
+            if key is not None:
+                _memo[key] = boot
+                _memo.move_to_end(key)
+        while len(_memo) > _MEMO_SIZE:
+            _memo.popitem(last=False)
+    return found
+
+
+def _single(request: BootstrapRequest, n_resamples: int, confidence: float, seed) -> BootstrapCI:
+    confidence = check_confidence(confidence)
+    _check_sizes(request.n, n_resamples)
+    plan = _Plan(request)
+    return plan.ci(_distributions([plan], request.n, n_resamples, seed)[0], confidence, n_resamples, seed)
+
+
+def paired_bootstraps(
+    requests: Mapping[Hashable, BootstrapRequest], *, n_resamples: int = 1000, confidence: float = 0.95,
+    seed: int | None = 0,
+) -> dict[Hashable, BootstrapCI]:
+    """Several bootstrap CIs, with one draw of the resample indices per distinct item count.
+
+    Each CI equals, bit for bit, the one its single function (`bootstrap_ci`, `paired_delta_ci`,
+    `paired_ratio_ci`) gives with the same `n_resamples`, `confidence` and integer `seed`: the requests
+    over n items share the chunks a fresh `default_rng(seed)` yields for n, each chunk reduced for
+    every request before the next is drawn. At 100k items x 1,000 resamples the draw is about half
+    of a mean-delta CI's time, so k CIs over the same items save about k - 1 draws.
+    seed: an integer, or None (fresh entropy, the same for all requests); not a Generator, whose
+    stream one call would consume differently from several."""
+    if isinstance(seed, (bool, np.random.Generator)) or not (seed is None or isinstance(seed, (int, np.integer))):
+        raise StatsInputError(f"paired_bootstraps: seed must be an integer or None, got {seed!r}")
+    confidence = check_confidence(confidence)
+    by_size: dict[int, list[Hashable]] = {}
+    for key, request in requests.items():
+        if not isinstance(request, BootstrapRequest):
+            raise StatsInputError(f"paired_bootstraps: {key!r} is not a BootstrapRequest (make it with "
+                                  "values_request, delta_request or ratio_request)")
+        _check_sizes(request.n, n_resamples)
+        by_size.setdefault(request.n, []).append(key)
+    draw_seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+    results: dict[Hashable, BootstrapCI] = {}
+    for n, keys in by_size.items():
+        plans = [_Plan(requests[key]) for key in keys]
+        boots = _distributions(plans, n, n_resamples, draw_seed, memo=seed is not None)
+        for key, plan, boot in zip(keys, plans, boots):
+            results[key] = plan.ci(boot, confidence, n_resamples, None if seed is None else int(seed))
+    return {key: results[key] for key in requests}

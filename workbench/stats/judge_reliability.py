@@ -11,6 +11,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from workbench.stats._distributions import binomtest_p
 from workbench.stats._validate import StatsInputError, as_float_array, as_scores, is_missing, same_length
 from workbench.stats.agreement import cohen_kappa
 from workbench.stats.proportions import proportion_ci
@@ -99,8 +100,6 @@ def length_preference(
     *, confidence: float = 0.95,
 ) -> LengthPreference:
     """P(judge prefers the longer answer), ties and equal-length pairs excluded, with exact CI and test."""
-    from scipy import stats
-
     s = as_scores(scores)
     lc = as_float_array(candidate_length, "candidate_length")
     lb = as_float_array(baseline_length, "baseline_length")
@@ -110,9 +109,8 @@ def length_preference(
     n = int(usable.sum())
     if n == 0:
         raise StatsInputError("length_preference: no decisive verdict on a pair of unequal lengths")
-    test = stats.binomtest(k_longer, n, 0.5)
     ci = proportion_ci(k_longer, n, confidence=confidence, method="exact")
-    return LengthPreference(k_longer / n, n, ci.low, ci.high, float(test.pvalue), n_all - n)
+    return LengthPreference(k_longer / n, n, ci.low, ci.high, binomtest_p(k_longer, n, 0.5), n_all - n)
 
 
 def human_agreement(

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from workbench.stats._distributions import beta_ppf, binom_exact_ci, norm_ppf
 from workbench.stats._validate import StatsInputError, check_confidence
 
 
@@ -37,17 +38,14 @@ def proportion_ci(
     k: int, n: int, *, confidence: float = 0.95, method: Literal["wilson", "exact"] = "wilson"
 ) -> ProportionCI:
     """Two-sided CI for k successes in n trials: Wilson score (default) or Clopper-Pearson exact."""
-    from scipy import stats
-
     confidence = check_confidence(confidence)
     if int(n) != n or int(k) != k or n < 1 or not (0 <= k <= n):
         raise StatsInputError(f"proportion_ci: need integers 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
     k, n = int(k), int(n)
     if method == "exact":
-        ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
-        low, high = float(ci.low), float(ci.high)
+        low, high = binom_exact_ci(k, n, confidence)
     elif method == "wilson":
-        z = float(stats.norm.ppf(0.5 + confidence / 2))
+        z = norm_ppf(0.5 + confidence / 2)
         p = k / n
         denom = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / denom
@@ -106,13 +104,11 @@ _NEAR_THE_END = 3.0
 
 def _clopper_pearson(successes: float, n: int, confidence: float) -> tuple[float, float]:
     """Clopper-Pearson bounds, with a fractional success count (a sum of values in [0, 1])."""
-    from scipy import stats
-
     if n == 0:
         return 0.0, 1.0
     tail = (1 - confidence) / 2
-    low = 0.0 if successes <= 0 else float(stats.beta.ppf(tail, successes, n - successes + 1))
-    high = 1.0 if successes >= n else float(stats.beta.ppf(1 - tail, successes + 1, n - successes))
+    low = 0.0 if successes <= 0 else beta_ppf(tail, successes, n - successes + 1)
+    high = 1.0 if successes >= n else beta_ppf(1 - tail, successes + 1, n - successes)
     return low, high
 
 

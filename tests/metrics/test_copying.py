@@ -1,0 +1,58 @@
+"""copy_checks computes every metric's CIs with one draw of resample indices per item count (issue 25):
+each number must still equal the single paired_delta_ci on the same items, bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from workbench import stats
+from workbench.metrics.copying import copy_checks, delta_without_copies
+
+
+def _long_frames(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ids = [f"i{k:05d}" for k in range(n)]
+    rows = []
+    for metric, scale in (("chrf", 100.0), ("length_chars", 400.0), ("exact", 1.0)):
+        for model, shift in (("base", 0.0), ("cand", 0.05)):
+            value = np.clip(rng.normal(0.5 + shift, 0.2, n), 0, 1) * scale
+            if metric == "exact":
+                value = (value > 0.5) * 1.0
+            if metric == "length_chars" and model == "cand":
+                value[rng.random(n) < 0.1] = np.nan  # a metric with fewer scored items: another n
+            rows.append(pd.DataFrame({"item_id": ids, "model": model, "metric": metric, "value": value}))
+    copies = pd.DataFrame({"item_id": ids * 2, "model": ["base"] * n + ["cand"] * n,
+                           "copied_input": list(rng.random(n) < 0.2) + list(rng.random(n) < 0.1)})
+    return pd.concat(rows, ignore_index=True), copies
+
+
+def test_copy_checks_equal_one_paired_delta_ci_per_metric_and_part_bit_for_bit():
+    scores, copies = _long_frames(3000)
+    table = copy_checks(scores, copies, "base", "cand", n_resamples=200, seed=5).set_index("metric")
+    copied = copies.pivot(index="item_id", columns="model", values="copied_input").any(axis=1)
+    for metric, group in scores.groupby("metric"):
+        wide = group.pivot(index="item_id", columns="model", values="value").dropna()
+        c, b = wide["cand"].to_numpy(), wide["base"].to_numpy()
+        kept = ~copied.reindex(wide.index).to_numpy()
+        full_ci = stats.paired_delta_ci(c, b, n_resamples=200, seed=5)
+        kept_ci = stats.paired_delta_ci(c[kept], b[kept], n_resamples=200, seed=5)
+        row = table.loc[metric]
+        assert (row["n"], row["n_kept"]) == (len(c), int(kept.sum()))
+        assert (row["delta"], row["ci_low"], row["ci_high"]) == (full_ci.estimate, full_ci.low, full_ci.high)
+        assert (row["delta_kept"], row["ci_low_kept"], row["ci_high_kept"]) == (kept_ci.estimate, kept_ci.low,
+                                                                                 kept_ci.high)
+
+
+def test_delta_without_copies_edges_two_items_equal_scores_and_nothing_copied():
+    two = pd.DataFrame({"baseline": [0.2, 0.4], "candidate": [0.5, 0.9], "baseline_copied": [False, False],
+                        "candidate_copied": [pd.NA, False]})
+    row = delta_without_copies(two, n_resamples=50)
+    ci = stats.paired_delta_ci([0.5, 0.9], [0.2, 0.4], n_resamples=50)
+    assert (row["delta"], row["ci_low"], row["ci_high"]) == (ci.estimate, ci.low, ci.high)
+    assert (row["delta_kept"], row["ci_low_kept"]) == (ci.estimate, ci.low)  # nothing copied: the same items
+    equal = two.assign(candidate=[0.2, 0.4])
+    row = delta_without_copies(equal, n_resamples=50)
+    assert (row["delta"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.0) and row["reading"] == "no lead on all items"
+    one_left = two.assign(baseline_copied=[True, False])
+    row = delta_without_copies(one_left, n_resamples=50)
+    assert row["n_kept"] == 1 and np.isnan(row["delta_kept"])
