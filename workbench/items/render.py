@@ -121,5 +121,7 @@ def _with_system(turns: list[dict[str, Any]], text: str, *, first: bool) -> list
 
 
 def _merge_tools(version_tools: Sequence[Mapping[str, Any]], item_tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if not version_tools and not item_tools:  # the usual item: nothing to merge (100k items, every call counts)
+        return []
     own = {function_of(t).get("name") for t in item_tools}
     return [dict(t) for t in version_tools if function_of(t).get("name") not in own] + [dict(t) for t in item_tools]

@@ -27,6 +27,7 @@ from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
 from workbench.metrics.tool_calls import CALL_DIFF_COLUMNS, as_calls, compare_calls
 from workbench.stats import proportion_ci
+from workbench.task.dataset import frame_records
 
 FORMATS: tuple[str, ...] = ("json", "code", "headings", "numbered_list", "bullet_list", "plain")
 
@@ -210,19 +211,17 @@ def behaviour_diff(
     base, cand = (f.assign(tool_calls=f["tool_calls"] if "tool_calls" in f.columns else None) for f in (base, cand))
     pairs = base[keys + ["response", "tool_calls"]].merge(cand[keys + ["response", "tool_calls"]], on=keys,
                                                           how="outer", suffixes=("_b", "_c"))
-    langs = dict(zip(items_df["item_id"].astype(str),
-                     items_df["language"] if "language" in items_df else [None] * len(items_df)))
-    inputs = dict(zip(items_df["item_id"].astype(str),
-                      items_df["input"] if "input" in items_df else [None] * len(items_df)))
-    tools = dict(zip(items_df["item_id"].astype(str),
-                     items_df["tools"] if "tools" in items_df else [None] * len(items_df)))
-    formats = dict(zip(items_df["item_id"].astype(str),
-                       items_df["response_format"] if "response_format" in items_df else [None] * len(items_df)))
-    unknown = sorted(set(pairs["item_id"]) - set(langs))
+    item_ids = items_df["item_id"].astype(str).tolist()  # lists, not Series: a string column iterates slowly
+
+    def by_item(column: str) -> dict[str, Any]:
+        return dict(zip(item_ids, items_df[column].tolist() if column in items_df else [None] * len(items_df)))
+
+    langs, inputs, tools, formats = (by_item(c) for c in ("language", "input", "tools", "response_format"))
+    unknown = sorted(set(pairs["item_id"].tolist()) - set(langs))
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
 
-    records = pairs.to_dict("records")
+    records = frame_records(pairs)
     texts = [(_text(rec["response_b"], "baseline", rec["item_id"]), _text(rec["response_c"], "candidate", rec["item_id"]))
              for rec in records]
     source_keys = {iid: record_key(inputs[iid]) for iid in dict.fromkeys(rec["item_id"] for rec in records)}
