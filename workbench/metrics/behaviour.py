@@ -217,6 +217,7 @@ def behaviour_diff(
         return dict(zip(item_ids, items_df[column].tolist() if column in items_df else [None] * len(items_df)))
 
     langs, inputs, tools, formats = (by_item(c) for c in ("language", "input", "tools", "response_format"))
+    expected_languages = {lang: normalize_language(lang) for lang in {v for v in langs.values() if type(v) is str}}
     unknown = sorted(set(pairs["item_id"].tolist()) - set(langs))
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
@@ -232,7 +233,8 @@ def behaviour_diff(
     rows = []
     for rec, (b_text, c_text) in zip(records, texts):
         iid = rec["item_id"]
-        expected = normalize_language(langs[iid])
+        lang = langs[iid]
+        expected = expected_languages[lang] if type(lang) is str else normalize_language(lang)
         (b, b_copy), (c, c_copy) = (absent if t is None else measured[(t, source_keys[iid])] for t in (b_text, c_text))
         b_missing, c_missing = b["format"] is None, c["format"] is None
         both = not (b_missing or c_missing)
@@ -297,13 +299,21 @@ def _absent(value: Any) -> bool:
 def _call_columns(rec: Mapping[str, Any], both: bool, with_calls: bool, has_tools: bool) -> dict[str, Any]:
     """The tool-call columns of one pair: <NA> unless both sides answered on an item that declares tools
     or where either side called one."""
-    base = as_calls(rec["tool_calls_b"]) if not _absent(rec["response_b"]) else ()
-    cand = as_calls(rec["tool_calls_c"]) if not _absent(rec["response_c"]) else ()
+    base, cand = _calls_of(rec["response_b"], rec["tool_calls_b"]), _calls_of(rec["response_c"], rec["tool_calls_c"])
+    if not (base or cand or (with_calls and both and has_tools)):
+        return _NO_CALLS  # a text answer on both sides: the usual row
     out: dict[str, Any] = {"baseline_calls": " ; ".join(c.pretty() for c in base) or None,
                            "candidate_calls": " ; ".join(c.pretty() for c in cand) or None}
     if not (with_calls and both and (has_tools or base or cand)):
         return {**out, "baseline_called": None, "candidate_called": None, **dict.fromkeys(CALL_DIFF_COLUMNS)}
     return {**out, "baseline_called": bool(base), "candidate_called": bool(cand), **compare_calls(base, cand)}
+
+
+def _calls_of(response: Any, calls: Any) -> tuple[Any, ...]:
+    """One side's tool calls (none without an answer); a text answer's empty tuple as it is."""
+    if _absent(response) or (type(calls) is tuple and not calls):
+        return ()
+    return as_calls(calls)
 
 
 def _json_agreement(baseline: str | None, candidate: str | None) -> float:
@@ -316,6 +326,7 @@ def _json_agreement(baseline: str | None, candidate: str | None) -> float:
 
 
 _CALL_BOOL_COLUMNS = ("baseline_called", "candidate_called", *CALL_DIFF_COLUMNS)
+_NO_CALLS: dict[str, Any] = {"baseline_calls": None, "candidate_calls": None, **dict.fromkeys(_CALL_BOOL_COLUMNS)}
 _BOOL_COLUMNS = ("format_changed", "baseline_refusal", "candidate_refusal", "became_refusal",
                  "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed",
                  "baseline_copied_input", "candidate_copied_input", *_CALL_BOOL_COLUMNS)

@@ -152,7 +152,7 @@ def _read_jsonl(data: bytes, source: str) -> tuple[list[Record], list[Problem]]:
             problems.append(Problem(source, line_no, None, f"line {line_no} is a JSON "
                                     f"{type(value).__name__}, expected an object"))
             continue
-        if "\\ud" in text.lower() and not _is_text(value):  # JSON may escape what no store or frame can hold
+        if ("\\ud" in text or "\\uD" in text) and not _is_text(value):  # JSON may escape what no store or frame can hold
             problems.append(Problem(source, line_no, None, f"line {line_no} holds a lone surrogate (a \\ud800-"
                                     "\\udfff escape without its pair), which is not text"))
             continue
