@@ -60,11 +60,11 @@ def render_item(item: Mapping[str, Any], prompt: PromptVersion | None) -> Render
     tools = _merge_tools(prompt.tools if prompt else (), present(item.get(TOOLS)) or ())
     tool_choice = present(item.get(TOOL_CHOICE)) or (prompt.tool_choice if prompt else None)
     response_format = present(item.get(RESPONSE_FORMAT)) or (prompt.response_format if prompt else None)
-    where = prompt.source if prompt else "items"
-    what = f"item '{item.get('item_id')}'" + (f", prompt {prompt.ref}" if prompt else "")
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
+        where = prompt.source if prompt else "items"
+        what = f"item '{item.get('item_id')}'" + (f", prompt {prompt.ref}" if prompt else "")
         problems.append(Problem(where, None, field, f"{what}: {message}"))
 
     names = [function_of(t).get("name", "") for t in tools]

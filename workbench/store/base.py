@@ -256,24 +256,25 @@ class BaseStore(ABC):
         (item_id, sample_index, cache_key), in order, with the stored response or else the key's
         latest error (both missing when never called). model, prompt_version, run_id and dataset_id
         are None, for the caller to fill in."""
-        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
-        stored = self.stored_responses(keys)
-        errors = self._latest_errors([k for k in keys if k not in stored])
         if not planned:
             return pd.DataFrame([], columns=RUN_FRAME_COLUMNS)
+        keys = list(dict.fromkeys(key for _item, _sample, key in planned))
+        stored = self._stored_rows(keys)
+        errors = self._latest_errors([k for k in keys if k not in stored])
         answers = [stored.get(key) for _item, _sample, key in planned]
 
-        def field(name: str) -> list[Any]:
-            return [None if resp is None else getattr(resp, name) for resp in answers]
+        def field(position: int) -> list[Any]:
+            return [None if row is None else row[position] for row in answers]
 
         nothing = [None] * len(planned)
         columns = {"item_id": [item for item, _sample, _key in planned], "model": nothing, "prompt_version": nothing,
-                   "sample_index": [sample for _item, sample, _key in planned], "response": field("text"),
-                   **{name: field(name) for name in ("finish_reason", "prompt_tokens", "completion_tokens",
-                                                     "latency_s", "cost_usd", "model_version", "tool_calls")},
+                   "sample_index": [sample for _item, sample, _key in planned], "response": field(1),
+                   "finish_reason": field(2), "prompt_tokens": field(3), "completion_tokens": field(4),
+                   "latency_s": field(6), "cost_usd": field(5), "model_version": field(7),
+                   "tool_calls": [None if row is None else calls_from_json(row[8]) for row in answers],
                    "error": [errors.get(key) for _item, _sample, key in planned],
                    "cache_key": [key for _item, _sample, key in planned], "run_id": nothing, "dataset_id": nothing}
-        return pd.DataFrame(columns, columns=RUN_FRAME_COLUMNS)  # column by column: no dict per row
+        return pd.DataFrame(columns, columns=RUN_FRAME_COLUMNS)  # column by column: no object or dict per row
 
     def _latest_errors(self, keys: Sequence[str]) -> dict[str, str]:
         """Per key without a response: the message of its latest recorded call error."""
@@ -299,12 +300,16 @@ class BaseStore(ABC):
 
     def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored answer of each key that has one (a cache hit); missing keys are absent."""
-        rows = self._rows_for_keys("SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd,"
-                                   " latency_s, model_version, tool_calls_json FROM responses"
-                                   " WHERE cache_key IN ({keys})", keys)
-        return {row[0]: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
-                                 cost_usd=row[5], latency_s=row[6], model_version=row[7],
-                                 tool_calls=calls_from_json(row[8])) for row in rows}
+        return {key: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
+                              cost_usd=row[5], latency_s=row[6], model_version=row[7],
+                              tool_calls=calls_from_json(row[8])) for key, row in self._stored_rows(keys).items()}
+
+    def _stored_rows(self, keys: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """The stored row of each key that has one: (cache_key, text, finish_reason, prompt_tokens,
+        completion_tokens, cost_usd, latency_s, model_version, tool_calls_json)."""
+        return {row[0]: row for row in self._rows_for_keys(
+            "SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s,"
+            " model_version, tool_calls_json FROM responses WHERE cache_key IN ({keys})", keys)}
 
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         """Cache one successful response (a later one for the same key replaces it)."""
