@@ -230,41 +230,48 @@ def behaviour_diff(
                                  for rec, both_texts in zip(records, texts) for t in both_texts if t is not None],
                                 (copy_threshold, reproduced_threshold, copy_ngram), store)
     absent = (_describe(None), copy_measures(None, None))
-    rows = []
-    for rec, (b_text, c_text) in zip(records, texts):
-        iid = rec["item_id"]
-        lang = langs[iid]
-        expected = expected_languages[lang] if type(lang) is str else normalize_language(lang)
-        (b, b_copy), (c, c_copy) = (absent if t is None else measured[(t, source_keys[iid])] for t in (b_text, c_text))
-        b_missing, c_missing = b["format"] is None, c["format"] is None
-        both = not (b_missing or c_missing)
-        row = {k: rec[k] for k in keys}
-        row.update({
-            "language": expected,
-            "missing": ("both" if b_missing and c_missing else "baseline" if b_missing
-                        else "candidate" if c_missing else None),
-            "baseline_chars": b["chars"], "candidate_chars": c["chars"],
-            "length_delta": c["chars"] - b["chars"],
-            "length_ratio": c["chars"] / b["chars"] if both and b["chars"] > 0 else math.nan,
-            "baseline_format": b["format"], "candidate_format": c["format"],
-            "format_changed": b["format"] != c["format"] if both else None,
-            "baseline_refusal": b["refusal"], "candidate_refusal": c["refusal"],
-            "baseline_refusal_phrase": b["refusal_phrase"], "candidate_refusal_phrase": c["refusal_phrase"],
-            "became_refusal": (c["refusal"] and not b["refusal"]) if both else None,
-            "stopped_refusing": (b["refusal"] and not c["refusal"]) if both else None,
-            "baseline_language_detected": b["language"], "candidate_language_detected": c["language"],
-            "baseline_wrong_language": _wrong_language(b["language"], expected),
-            "candidate_wrong_language": _wrong_language(c["language"], expected),
-            "language_changed": (b["language"] != c["language"]
-                                 and UNKNOWN not in (b["language"], c["language"])) if both else None,
-            "baseline_input_copy": b_copy[0], "candidate_input_copy": c_copy[0],
-            "baseline_input_reproduced": b_copy[1], "candidate_input_reproduced": c_copy[1],
-            "baseline_copied_input": b_copy[2], "candidate_copied_input": c_copy[2],
-        })
-        row.update(_call_columns(rec, both, with_calls, not _absent(tools[iid])))
-        row["json_agreement"] = _json_agreement(b_text, c_text) if both and not _absent(formats[iid]) else math.nan
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=[*keys, *_COLUMNS])
+    item_of = [rec["item_id"] for rec in records]
+    base_side = [absent if t is None else measured[(t, source_keys[iid])] for iid, (t, _) in zip(item_of, texts)]
+    cand_side = [absent if t is None else measured[(t, source_keys[iid])] for iid, (_, t) in zip(item_of, texts)]
+    b_all, b_copies = [d for d, _ in base_side], [m for _, m in base_side]
+    c_all, c_copies = [d for d, _ in cand_side], [m for _, m in cand_side]
+    expected = [expected_languages[lang] if type(lang) is str else normalize_language(lang)
+                for lang in (langs[iid] for iid in item_of)]
+    both = [b["format"] is not None and c["format"] is not None for b, c in zip(b_all, c_all)]
+    pairs_of = list(zip(b_all, c_all, both))
+
+    def side(name: str) -> tuple[list[Any], list[Any]]:
+        return [b[name] for b in b_all], [c[name] for c in c_all]
+
+    # built column by column (one list each, no dict per row): the same values the per-row rules give
+    columns: dict[str, list[Any]] = {k: [rec[k] for rec in records] for k in keys}
+    columns["language"] = expected
+    columns["missing"] = ["both" if b["format"] is None and c["format"] is None else "baseline" if b["format"] is None
+                          else "candidate" if c["format"] is None else None for b, c in zip(b_all, c_all)]
+    columns["baseline_chars"], columns["candidate_chars"] = side("chars")
+    columns["length_delta"] = [c["chars"] - b["chars"] for b, c in zip(b_all, c_all)]
+    columns["length_ratio"] = [c["chars"] / b["chars"] if ok and b["chars"] > 0 else math.nan for b, c, ok in pairs_of]
+    columns["baseline_format"], columns["candidate_format"] = side("format")
+    columns["format_changed"] = [b["format"] != c["format"] if ok else None for b, c, ok in pairs_of]
+    columns["baseline_refusal"], columns["candidate_refusal"] = side("refusal")
+    columns["baseline_refusal_phrase"], columns["candidate_refusal_phrase"] = side("refusal_phrase")
+    columns["became_refusal"] = [(c["refusal"] and not b["refusal"]) if ok else None for b, c, ok in pairs_of]
+    columns["stopped_refusing"] = [(b["refusal"] and not c["refusal"]) if ok else None for b, c, ok in pairs_of]
+    columns["baseline_language_detected"], columns["candidate_language_detected"] = side("language")
+    columns["baseline_wrong_language"] = [_wrong_language(b["language"], e) for b, e in zip(b_all, expected)]
+    columns["candidate_wrong_language"] = [_wrong_language(c["language"], e) for c, e in zip(c_all, expected)]
+    columns["language_changed"] = [(b["language"] != c["language"] and UNKNOWN not in (b["language"], c["language"]))
+                                   if ok else None for b, c, ok in pairs_of]
+    for k, measure in enumerate(("input_copy", "input_reproduced", "copied_input")):
+        columns[f"baseline_{measure}"] = [m[k] for m in b_copies]
+        columns[f"candidate_{measure}"] = [m[k] for m in c_copies]
+    calls = [_call_columns(rec, ok, with_calls, not _absent(tools[iid]))
+             for rec, iid, ok in zip(records, item_of, both)]
+    for name in ("baseline_calls", "candidate_calls", *_CALL_BOOL_COLUMNS):
+        columns[name] = [row[name] for row in calls]
+    columns["json_agreement"] = [_json_agreement(b_text, c_text) if ok and not _absent(formats[iid]) else math.nan
+                                 for iid, (b_text, c_text), ok in zip(item_of, texts, both)]
+    out = pd.DataFrame(columns, columns=[*keys, *_COLUMNS]) if records else pd.DataFrame([], columns=[*keys, *_COLUMNS])
     for col in _BOOL_COLUMNS:
         out[col] = out[col].astype("boolean")
     return out
