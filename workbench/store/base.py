@@ -307,9 +307,9 @@ class BaseStore(ABC):
     def _stored_rows(self, keys: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """The stored row of each key that has one: (cache_key, text, finish_reason, prompt_tokens,
         completion_tokens, cost_usd, latency_s, model_version, tool_calls_json)."""
-        return {row[0]: row for row in self._rows_for_keys(
-            "SELECT cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s,"
-            " model_version, tool_calls_json FROM responses WHERE cache_key IN ({keys})", keys)}
+        return {row[0]: row for row in self._rows_by_key(
+            "cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s, model_version,"
+            " tool_calls_json", "FROM responses", (), set(keys))}
 
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         """Cache one successful response (a later one for the same key replaces it)."""
@@ -393,7 +393,7 @@ class BaseStore(ABC):
     def stored_scores(self, metric: str, metric_version: str,
                       keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
         """The stored value of each (response_key, reference_key) a metric at this version has scored
-        (None: stored as not applicable, NaN); keys never scored are absent (read as `_score_rows` says)."""
+        (None: stored as not applicable, NaN); keys never scored are absent (read as `_rows_by_key` says)."""
         return {(response, reference): value for response, reference, value
                 in self._score_rows("value", metric, metric_version, set(keys))}
 
@@ -405,20 +405,27 @@ class BaseStore(ABC):
 
     def _score_rows(self, column: str, metric: str, metric_version: str,
                     wanted: set[tuple[str, str]]) -> list[tuple[str, str, Any]]:
-        """(response_key, reference_key, `column`) of the wanted keys this metric version has stored.
-        Where the store holds at most twice as many rows of it as are wanted (one dataset's scores, read
-        whole), its rows are read in one scan of the key's index: a third less CPU than looking each key
-        up; otherwise (a chunk of a larger set, or a store of many datasets) per chunk of keys."""
-        select = f"SELECT response_key, reference_key, {column} FROM scores WHERE metric = ? AND metric_version = ?"
-        bound = 2 * len(wanted)  # counted no further: a chunk's call costs what its keys cost
-        held = self.execute("SELECT count(*) FROM (SELECT 1 FROM scores WHERE metric = ? AND metric_version = ?"
-                            " LIMIT ?) AS held", (metric, metric_version, bound + 1)).fetchone()[0]
-        if held <= bound:
-            rows = self.execute(select, (metric, metric_version)).fetchall()
-        else:
-            rows = self._rows_for_keys(select + " AND response_key IN ({keys})",
-                                       [response for response, _reference in wanted], before=(metric, metric_version))
+        """(response_key, reference_key, `column`) of the wanted keys this metric version has stored."""
+        rows = self._rows_by_key(f"response_key, reference_key, {column}",
+                                 "FROM scores WHERE metric = ? AND metric_version = ?", (metric, metric_version),
+                                 {response for response, _reference in wanted})
         return [row for row in rows if (row[0], row[1]) in wanted]
+
+    def _rows_by_key(self, columns: str, source: str, params: Sequence[Any], keys: set[Any]) -> list[tuple[Any, ...]]:
+        """The rows of `SELECT {columns} {source}` whose first column is one of `keys`. Where `source`
+        holds at most twice as many rows as there are keys (one dataset's answers or scores, read whole),
+        in one scan: half the CPU of looking each key up at 200k keys. Otherwise (a chunk of a larger
+        set, a store of many datasets) per chunk of keys. Counted no further than that bound, so a
+        chunk's call costs what its keys cost."""
+        bound = 2 * len(keys)
+        held = self.execute(f"SELECT count(*) FROM (SELECT 1 {source} LIMIT ?) AS held",
+                            (*params, bound + 1)).fetchone()[0]
+        if held <= bound:
+            return [row for row in self.execute(f"SELECT {columns} {source}", params).fetchall() if row[0] in keys]
+        key = columns.split(",")[0].strip()
+        where = " AND " if " WHERE " in source else " WHERE "
+        return self._rows_for_keys(f"SELECT {columns} {source}{where}{key} IN ({{keys}})", list(keys),
+                                   before=tuple(params))
 
     def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
         """Store scores, in one transaction: rows of (metric, metric_version, response_key, reference_key,
