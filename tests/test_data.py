@@ -357,3 +357,30 @@ def test_bundled_support_reviews():
     kana = frame["input"].str.contains(r"[\u3040-\u30ff]") & frame["reference"].str.contains(r"[\u3040-\u30ff]")
     assert (kana == (frame["language"] == "ja")).all()  # Japanese items are Japanese, English are not
     assert frame["reference"].str.len().max() <= 200  # short references keep CPU generation fast
+
+
+def test_frame_records_are_to_dict_records_built_column_by_column():
+    import numpy as np
+
+    from workbench.task.dataset import frame_records
+
+    frame = pd.DataFrame({"item_id": ["a", "b", "c"], "text": ["x", None, "z"], "n": [1, 2, 3],
+                          "f": [1.5, np.nan, 2.0], "flag": [True, False, True],
+                          "obj": [{"k": 1}, None, [np.int64(4)]], "boxed": [np.int64(7), np.float64(0.5), None],
+                          "nullable": pd.array([1, None, 3], dtype="Int64"),
+                          "when": pd.to_datetime(["2026-01-01", None, "2026-01-03"])})
+    ours, pandas = frame_records(frame), frame.to_dict(orient="records")
+    assert [{k: repr(v) for k, v in row.items()} for row in ours] == \
+        [{k: repr(v) for k, v in row.items()} for row in pandas]  # same values, same types (NaN, None, NaT)
+    assert [{k: type(v) for k, v in row.items()} for row in ours] == [{k: type(v) for k, v in row.items()} for row in pandas]
+    assert frame_records(frame.iloc[:0]) == [] and frame_records(pd.DataFrame(index=range(2))) == [{}, {}]
+
+
+def test_dataset_id_is_the_id_stores_were_written_with():
+    """Pinned: the value the code before issue 25's read path work computed (stores hold it)."""
+    import numpy as np
+
+    frame = pd.DataFrame({"item_id": ["b", "a", "c"], "input": ['x "q" \\ 日本\u2028', "y", "z"],
+                          "reference": ["r", None, np.nan], "n": [1, 2, 3], "f": [1.5, float("nan"), 2.0],
+                          "tags": [["t"], None, {"k": 1}], "i64": pd.array([1, None, 3], dtype="Int64")})
+    assert dataset_id(frame) == "cbfcd0fe42c43489e264c6739c6d384975bd545bc16114f5e4b8509274d38c8f"

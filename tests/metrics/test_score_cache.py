@@ -142,3 +142,27 @@ def test_keys_separate_what_metrics_read():
     assert response_key("", call, True) != response_key("", (ToolCall("get_weather", {"city": "Rome"}),), True)
     assert reference_key("en", "r", {}) != reference_key("ja", "r", {})
     assert reference_key("en", "r", {"tools": None}) != reference_key("en", "r", {"tools": []})
+
+
+@pytest.mark.parametrize("language, reference, key", [
+    ("ja", 'a "quoted"\n\\ 日本 \u2028\x00\x1f', "425631f0bff1f34b280b0c16b59e0e00779aec2212e86253e4b01059087188c2"),
+    ("en", None, "6d986c0e3378e2fb33af16ba73181f115a4a76366f5cfd63b9bdf24c54c45c58"),
+    ("en", "", "97ef0d5f99e72d9979eb8962d03832473c2f3771b2e6a06b76396f1d203598f3"),
+])
+def test_a_text_metrics_reference_key_is_the_key_stores_hold(language, reference, key):
+    """Pinned: what the code before issue 25's read path work stored (canonical JSON of the pair)."""
+    from workbench.hashing import canonical_json
+    from workbench.metrics.score_cache import _digest
+
+    assert reference_key(language, reference, {}) == key
+    assert _digest(canonical_json({"language": language, "reference": reference})) == key
+
+
+@pytest.mark.parametrize("value, key", [
+    ('in "put"\n日本\x7f', "74d1c2ea1858edfe0e710dd84945c2b80bcae69399a488b942b908e00b5baf90"),
+    ("", "12ae32cb1ec02d01eda3581b127c1fee3b0dc53572ed6baf239721a03d82e126"),
+])
+def test_a_record_key_of_text_is_the_key_stores_hold(value, key):
+    from workbench.metrics.score_cache import record_key
+
+    assert record_key(value) == key

@@ -38,3 +38,24 @@ def test_a_read_only_store_reads_scores(tmp_path):
     with open_store(path, create=False, read_only=True) as store:
         assert store.read_only
         assert store.stored_scores("chrf", "1#abc", [("resp-2", "ref-2"), ("x", "y")]) == {("resp-2", "ref-2"): 2 / 3}
+
+
+def test_a_whole_dataset_is_read_in_one_scan_and_a_part_per_key_with_the_same_answer(any_store, monkeypatch):
+    n = 2 * KEYS_PER_STATEMENT + 17
+    any_store.put_scores(_rows(n) + [("chrf", "1#abc", "resp-1", "ref-other", 9.0, '{"d": 1}')])
+    chunked: list[int] = []
+    rows_for_keys = type(any_store)._rows_for_keys
+
+    def counted(self, sql, keys, *args, **kwargs):
+        chunked.append(len(set(keys)))
+        return rows_for_keys(self, sql, keys, *args, **kwargs)
+
+    monkeypatch.setattr(type(any_store), "_rows_for_keys", counted)
+    every = [(f"resp-{k}", f"ref-{k % 7}") for k in range(n)] + [("resp-missing", "ref-1")]
+    assert any_store.stored_scores("chrf", "1#abc", every) == {key: k / 3 for k, key in enumerate(every[:-1])}
+    assert chunked == []  # as many rows stored as asked for: one scan
+    part = every[:10] + [("resp-1", "ref-other")]
+    assert any_store.stored_scores("chrf", "1#abc", part) == {**{key: k / 3 for k, key in enumerate(part[:10])},
+                                                              ("resp-1", "ref-other"): 9.0}
+    assert any_store.stored_details("chrf", "1#abc", part) == {("resp-1", "ref-other"): '{"d": 1}'}
+    assert chunked == [10, 10]  # a few of many: looked up by key

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.generation import calls
 from workbench.errors import InputError
-from workbench.task.dataset import dataset_id as compute_dataset_id
-from workbench.hashing import request_key
+from workbench.task.dataset import dataset_id as compute_dataset_id, frame_records
+from workbench.hashing import RequestKeys, canonical_json
 from workbench.models import Adapter, Request, Sampling, make_adapter, takes_api_base
 from workbench.progress import PhaseReporter, phase, reporter
 from workbench.secrets import redact_config
@@ -99,15 +99,26 @@ def build_requests(items: pd.DataFrame, prompt: PromptVersion | None, sampling: 
     """Render every item with the model's prompt (or send its raw input or conversation, see
     `workbench.items.render`). Fails before any call if a variable is missing or an item's tools do
     not fit, naming the items."""
-    records = items.to_dict(orient="records")
+    records = frame_records(items)
     rendered = render_items(records, prompt)
     return [one.to_request(str(record["item_id"]), sampling, sample_index)
             for record, one in zip(records, rendered) for sample_index in range(samples)]
 
 
-def plan_calls(adapter: Adapter, requests: Sequence[Request]) -> list[calls.PlannedCall]:
-    identity = adapter.identity()
-    return [calls.PlannedCall(request_key(identity, adapter.key_payload(r)), r) for r in requests]
+def plan_calls(adapter: Adapter, requests: Sequence[Request],
+               payloads: Sequence[str] | None = None) -> list[calls.PlannedCall]:
+    """Each request with its cache key (`hashing.request_key`). `payloads`: each request's
+    `canonical_json(request.payload())`, when the caller made them for several adapters; an adapter
+    whose key reads more of a request (`key_payload` of its own) makes its own."""
+    if payloads is None or not keys_from_payload(adapter):
+        payloads = [canonical_json(adapter.key_payload(r)) for r in requests]
+    keys = RequestKeys(adapter.identity())
+    return [calls.PlannedCall(keys.key(payload), r) for payload, r in zip(payloads, requests)]
+
+
+def keys_from_payload(adapter: Adapter) -> bool:
+    """The adapter keys a request by its payload alone (the base `key_payload`), so adapters share it."""
+    return type(adapter).key_payload is Adapter.key_payload
 
 
 def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sampling, samples: int = 1,
@@ -120,12 +131,16 @@ def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sam
     with the same ones)."""
     prepared = []
     rendered: dict[str | None, list[Request]] = {}
+    payloads: dict[str | None, list[str]] = {}  # each request's canonical JSON, serialised once per prompt
     for index, (spec, arm) in enumerate(zip(models, arm_names([(m.name, m.prompt) for m in models]))):
         adapter = adapters[index] if adapters else make_adapter(spec.name, spec.options, spec.base_dir)
         if spec.prompt not in rendered:
             prompt = load_prompt(spec.prompt, prompts_dir) if spec.prompt else None
             rendered[spec.prompt] = build_requests(items, prompt, sampling, samples)
-        prepared.append((spec, arm, adapter, plan_calls(adapter, rendered[spec.prompt])))
+        requests = rendered[spec.prompt]
+        if keys_from_payload(adapter) and spec.prompt not in payloads:
+            payloads[spec.prompt] = [canonical_json(r.payload()) for r in requests]
+        prepared.append((spec, arm, adapter, plan_calls(adapter, requests, payloads.get(spec.prompt))))
     return prepared
 
 

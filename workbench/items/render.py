@@ -60,11 +60,11 @@ def render_item(item: Mapping[str, Any], prompt: PromptVersion | None) -> Render
     tools = _merge_tools(prompt.tools if prompt else (), present(item.get(TOOLS)) or ())
     tool_choice = present(item.get(TOOL_CHOICE)) or (prompt.tool_choice if prompt else None)
     response_format = present(item.get(RESPONSE_FORMAT)) or (prompt.response_format if prompt else None)
-    where = prompt.source if prompt else "items"
-    what = f"item '{item.get('item_id')}'" + (f", prompt {prompt.ref}" if prompt else "")
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
+        where = prompt.source if prompt else "items"
+        what = f"item '{item.get('item_id')}'" + (f", prompt {prompt.ref}" if prompt else "")
         problems.append(Problem(where, None, field, f"{what}: {message}"))
 
     names = [function_of(t).get("name", "") for t in tools]
@@ -121,5 +121,7 @@ def _with_system(turns: list[dict[str, Any]], text: str, *, first: bool) -> list
 
 
 def _merge_tools(version_tools: Sequence[Mapping[str, Any]], item_tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if not version_tools and not item_tools:  # the usual item: nothing to merge (100k items, every call counts)
+        return []
     own = {function_of(t).get("name") for t in item_tools}
     return [dict(t) for t in version_tools if function_of(t).get("name") not in own] + [dict(t) for t in item_tools]

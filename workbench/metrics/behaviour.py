@@ -27,6 +27,7 @@ from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
 from workbench.metrics.tool_calls import CALL_DIFF_COLUMNS, as_calls, compare_calls
 from workbench.stats import proportion_ci
+from workbench.task.dataset import frame_records
 
 FORMATS: tuple[str, ...] = ("json", "code", "headings", "numbered_list", "bullet_list", "plain")
 
@@ -210,19 +211,18 @@ def behaviour_diff(
     base, cand = (f.assign(tool_calls=f["tool_calls"] if "tool_calls" in f.columns else None) for f in (base, cand))
     pairs = base[keys + ["response", "tool_calls"]].merge(cand[keys + ["response", "tool_calls"]], on=keys,
                                                           how="outer", suffixes=("_b", "_c"))
-    langs = dict(zip(items_df["item_id"].astype(str),
-                     items_df["language"] if "language" in items_df else [None] * len(items_df)))
-    inputs = dict(zip(items_df["item_id"].astype(str),
-                      items_df["input"] if "input" in items_df else [None] * len(items_df)))
-    tools = dict(zip(items_df["item_id"].astype(str),
-                     items_df["tools"] if "tools" in items_df else [None] * len(items_df)))
-    formats = dict(zip(items_df["item_id"].astype(str),
-                       items_df["response_format"] if "response_format" in items_df else [None] * len(items_df)))
-    unknown = sorted(set(pairs["item_id"]) - set(langs))
+    item_ids = items_df["item_id"].astype(str).tolist()  # lists, not Series: a string column iterates slowly
+
+    def by_item(column: str) -> dict[str, Any]:
+        return dict(zip(item_ids, items_df[column].tolist() if column in items_df else [None] * len(items_df)))
+
+    langs, inputs, tools, formats = (by_item(c) for c in ("language", "input", "tools", "response_format"))
+    expected_languages = {lang: normalize_language(lang) for lang in {v for v in langs.values() if type(v) is str}}
+    unknown = sorted(set(pairs["item_id"].tolist()) - set(langs))
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
 
-    records = pairs.to_dict("records")
+    records = frame_records(pairs)
     texts = [(_text(rec["response_b"], "baseline", rec["item_id"]), _text(rec["response_c"], "candidate", rec["item_id"]))
              for rec in records]
     source_keys = {iid: record_key(inputs[iid]) for iid in dict.fromkeys(rec["item_id"] for rec in records)}
@@ -230,40 +230,48 @@ def behaviour_diff(
                                  for rec, both_texts in zip(records, texts) for t in both_texts if t is not None],
                                 (copy_threshold, reproduced_threshold, copy_ngram), store)
     absent = (_describe(None), copy_measures(None, None))
-    rows = []
-    for rec, (b_text, c_text) in zip(records, texts):
-        iid = rec["item_id"]
-        expected = normalize_language(langs[iid])
-        (b, b_copy), (c, c_copy) = (absent if t is None else measured[(t, source_keys[iid])] for t in (b_text, c_text))
-        b_missing, c_missing = b["format"] is None, c["format"] is None
-        both = not (b_missing or c_missing)
-        row = {k: rec[k] for k in keys}
-        row.update({
-            "language": expected,
-            "missing": ("both" if b_missing and c_missing else "baseline" if b_missing
-                        else "candidate" if c_missing else None),
-            "baseline_chars": b["chars"], "candidate_chars": c["chars"],
-            "length_delta": c["chars"] - b["chars"],
-            "length_ratio": c["chars"] / b["chars"] if both and b["chars"] > 0 else math.nan,
-            "baseline_format": b["format"], "candidate_format": c["format"],
-            "format_changed": b["format"] != c["format"] if both else None,
-            "baseline_refusal": b["refusal"], "candidate_refusal": c["refusal"],
-            "baseline_refusal_phrase": b["refusal_phrase"], "candidate_refusal_phrase": c["refusal_phrase"],
-            "became_refusal": (c["refusal"] and not b["refusal"]) if both else None,
-            "stopped_refusing": (b["refusal"] and not c["refusal"]) if both else None,
-            "baseline_language_detected": b["language"], "candidate_language_detected": c["language"],
-            "baseline_wrong_language": _wrong_language(b["language"], expected),
-            "candidate_wrong_language": _wrong_language(c["language"], expected),
-            "language_changed": (b["language"] != c["language"]
-                                 and UNKNOWN not in (b["language"], c["language"])) if both else None,
-            "baseline_input_copy": b_copy[0], "candidate_input_copy": c_copy[0],
-            "baseline_input_reproduced": b_copy[1], "candidate_input_reproduced": c_copy[1],
-            "baseline_copied_input": b_copy[2], "candidate_copied_input": c_copy[2],
-        })
-        row.update(_call_columns(rec, both, with_calls, not _absent(tools[iid])))
-        row["json_agreement"] = _json_agreement(b_text, c_text) if both and not _absent(formats[iid]) else math.nan
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=[*keys, *_COLUMNS])
+    item_of = [rec["item_id"] for rec in records]
+    base_side = [absent if t is None else measured[(t, source_keys[iid])] for iid, (t, _) in zip(item_of, texts)]
+    cand_side = [absent if t is None else measured[(t, source_keys[iid])] for iid, (_, t) in zip(item_of, texts)]
+    b_all, b_copies = [d for d, _ in base_side], [m for _, m in base_side]
+    c_all, c_copies = [d for d, _ in cand_side], [m for _, m in cand_side]
+    expected = [expected_languages[lang] if type(lang) is str else normalize_language(lang)
+                for lang in (langs[iid] for iid in item_of)]
+    both = [b["format"] is not None and c["format"] is not None for b, c in zip(b_all, c_all)]
+    pairs_of = list(zip(b_all, c_all, both))
+
+    def side(name: str) -> tuple[list[Any], list[Any]]:
+        return [b[name] for b in b_all], [c[name] for c in c_all]
+
+    # built column by column (one list each, no dict per row): the same values the per-row rules give
+    columns: dict[str, list[Any]] = {k: [rec[k] for rec in records] for k in keys}
+    columns["language"] = expected
+    columns["missing"] = ["both" if b["format"] is None and c["format"] is None else "baseline" if b["format"] is None
+                          else "candidate" if c["format"] is None else None for b, c in zip(b_all, c_all)]
+    columns["baseline_chars"], columns["candidate_chars"] = side("chars")
+    columns["length_delta"] = [c["chars"] - b["chars"] for b, c in zip(b_all, c_all)]
+    columns["length_ratio"] = [c["chars"] / b["chars"] if ok and b["chars"] > 0 else math.nan for b, c, ok in pairs_of]
+    columns["baseline_format"], columns["candidate_format"] = side("format")
+    columns["format_changed"] = [b["format"] != c["format"] if ok else None for b, c, ok in pairs_of]
+    columns["baseline_refusal"], columns["candidate_refusal"] = side("refusal")
+    columns["baseline_refusal_phrase"], columns["candidate_refusal_phrase"] = side("refusal_phrase")
+    columns["became_refusal"] = [(c["refusal"] and not b["refusal"]) if ok else None for b, c, ok in pairs_of]
+    columns["stopped_refusing"] = [(b["refusal"] and not c["refusal"]) if ok else None for b, c, ok in pairs_of]
+    columns["baseline_language_detected"], columns["candidate_language_detected"] = side("language")
+    columns["baseline_wrong_language"] = [_wrong_language(b["language"], e) for b, e in zip(b_all, expected)]
+    columns["candidate_wrong_language"] = [_wrong_language(c["language"], e) for c, e in zip(c_all, expected)]
+    columns["language_changed"] = [(b["language"] != c["language"] and UNKNOWN not in (b["language"], c["language"]))
+                                   if ok else None for b, c, ok in pairs_of]
+    for k, measure in enumerate(("input_copy", "input_reproduced", "copied_input")):
+        columns[f"baseline_{measure}"] = [m[k] for m in b_copies]
+        columns[f"candidate_{measure}"] = [m[k] for m in c_copies]
+    calls = [_call_columns(rec, ok, with_calls, not _absent(tools[iid]))
+             for rec, iid, ok in zip(records, item_of, both)]
+    for name in ("baseline_calls", "candidate_calls", *_CALL_BOOL_COLUMNS):
+        columns[name] = [row[name] for row in calls]
+    columns["json_agreement"] = [_json_agreement(b_text, c_text) if ok and not _absent(formats[iid]) else math.nan
+                                 for iid, (b_text, c_text), ok in zip(item_of, texts, both)]
+    out = pd.DataFrame(columns, columns=[*keys, *_COLUMNS]) if records else pd.DataFrame([], columns=[*keys, *_COLUMNS])
     for col in _BOOL_COLUMNS:
         out[col] = out[col].astype("boolean")
     return out
@@ -298,13 +306,21 @@ def _absent(value: Any) -> bool:
 def _call_columns(rec: Mapping[str, Any], both: bool, with_calls: bool, has_tools: bool) -> dict[str, Any]:
     """The tool-call columns of one pair: <NA> unless both sides answered on an item that declares tools
     or where either side called one."""
-    base = as_calls(rec["tool_calls_b"]) if not _absent(rec["response_b"]) else ()
-    cand = as_calls(rec["tool_calls_c"]) if not _absent(rec["response_c"]) else ()
+    base, cand = _calls_of(rec["response_b"], rec["tool_calls_b"]), _calls_of(rec["response_c"], rec["tool_calls_c"])
+    if not (base or cand or (with_calls and both and has_tools)):
+        return _NO_CALLS  # a text answer on both sides: the usual row
     out: dict[str, Any] = {"baseline_calls": " ; ".join(c.pretty() for c in base) or None,
                            "candidate_calls": " ; ".join(c.pretty() for c in cand) or None}
     if not (with_calls and both and (has_tools or base or cand)):
         return {**out, "baseline_called": None, "candidate_called": None, **dict.fromkeys(CALL_DIFF_COLUMNS)}
     return {**out, "baseline_called": bool(base), "candidate_called": bool(cand), **compare_calls(base, cand)}
+
+
+def _calls_of(response: Any, calls: Any) -> tuple[Any, ...]:
+    """One side's tool calls (none without an answer); a text answer's empty tuple as it is."""
+    if _absent(response) or (type(calls) is tuple and not calls):
+        return ()
+    return as_calls(calls)
 
 
 def _json_agreement(baseline: str | None, candidate: str | None) -> float:
@@ -317,6 +333,7 @@ def _json_agreement(baseline: str | None, candidate: str | None) -> float:
 
 
 _CALL_BOOL_COLUMNS = ("baseline_called", "candidate_called", *CALL_DIFF_COLUMNS)
+_NO_CALLS: dict[str, Any] = {"baseline_calls": None, "candidate_calls": None, **dict.fromkeys(_CALL_BOOL_COLUMNS)}
 _BOOL_COLUMNS = ("format_changed", "baseline_refusal", "candidate_refusal", "became_refusal",
                  "stopped_refusing", "baseline_wrong_language", "candidate_wrong_language", "language_changed",
                  "baseline_copied_input", "candidate_copied_input", *_CALL_BOOL_COLUMNS)

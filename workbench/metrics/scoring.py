@@ -27,7 +27,7 @@ from workbench.metrics.base import RESPONSE_COLUMNS, Metric, warn_unscored
 from workbench.metrics.reference import corpus_score
 from workbench.metrics.registry import get_metric
 from workbench.metrics.score_cache import cached_compute
-from workbench.metrics.text import resolve_language
+from workbench.metrics.text import normalize_language, resolve_language
 from workbench.task.dataset import require_columns
 from workbench.values import is_missing
 
@@ -39,6 +39,8 @@ NO_REFERENCE = "no_reference"
 
 def _text_or_none(value: Any, source: str, row: int, field: str, problems: list[Problem],
                   blank_is_missing: bool) -> str | None:
+    if type(value) is str:  # the usual value first: nothing else to check
+        return None if blank_is_missing and not value.strip() else value
     if is_missing(value):
         return None
     if not isinstance(value, str):
@@ -84,7 +86,7 @@ def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
     dupes = item_ids[item_ids.duplicated()].unique().tolist()
     if dupes:
         raise InputError(Problem("items", None, "item_id", f"duplicate item ids: {dupes[:10]}"))
-    item_pos = {iid: i for i, iid in enumerate(item_ids)}
+    item_pos = {iid: i for i, iid in enumerate(item_ids.tolist())}
     ref_col = items_df["reference"].tolist() if "reference" in items_df else [None] * len(items_df)
     lang_col = items_df["language"].tolist() if "language" in items_df else [None] * len(items_df)
 
@@ -101,11 +103,12 @@ def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
                  for r, v in enumerate(ref_col)]
     if problems:
         raise InputError(problems[:50])
-    refs = [item_refs[item_pos[i]] for i in resp_ids]
-    langs = [resolve_language(lang_col[item_pos[i]], ref, text) for i, ref, text in zip(resp_ids, refs, texts)]
+    positions = [item_pos[i] for i in resp_ids]
+    refs = [item_refs[p] for p in positions]
+    declared = [normalize_language(lang) for lang in lang_col]  # per item; detected per response where None
+    langs = [declared[p] or resolve_language(None, ref, text) for p, ref, text in zip(positions, refs, texts)]
     keys = [c for c in KEY_COLUMNS if c in resp.columns]
-    return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs,
-                 [item_pos[i] for i in resp_ids], items_df, resp)
+    return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs, positions, items_df, resp)
 
 
 def score_responses(
@@ -137,6 +140,7 @@ def score_responses(
     n = len(rows.texts)
     blocks = []
     column_cache: dict[tuple[str, int], list[Any]] = {}  # one list per column: metrics share their rows
+    text_keys: dict[str, str] = {}  # each answer's response key, hashed once for every text metric
     for metric in resolved:
         values = [math.nan] * n
         notes: list[str | None] = [None] * n
@@ -166,7 +170,7 @@ def score_responses(
             return metric.compute([texts[k] for k in part], None if refs is None else [refs[k] for k in part],
                                   [langs[k] for k in part], **{n: [v[k] for k in part] for n, v in columns.items()})
 
-        scored = cached_compute(store, metric, texts, refs, langs, columns, compute)
+        scored = cached_compute(store, metric, texts, refs, langs, columns, compute, text_keys=text_keys)
         for i, v in zip(scorable, scored):
             values[i] = v
             if v != v and metric.na_note:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
+from pandas.core.dtypes.cast import maybe_box_native
 
 from workbench.errors import InputError, Problem
 from workbench.hashing import content_hash, json_safe
@@ -85,14 +86,27 @@ def require_columns(frame: Any, name: str, required: Iterable[str]) -> pd.DataFr
     return frame
 
 
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """`frame.to_dict(orient="records")`, the same values, built column by column: pandas' own walks
+    the rows, and a string column (Arrow-backed) then yields its values one call at a time."""
+    columns = []
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        values, dtype = column.tolist(), column.dtype
+        if dtype == object or isinstance(dtype, pd.api.extensions.ExtensionDtype):  # as to_dict boxes them
+            values = [value if type(value) is str else maybe_box_native(value) for value in values]  # to_dict's boxing
+        columns.append(values)
+    names = frame.columns.tolist()
+    return [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(len(frame))]
+
+
 def dataset_id(df: pd.DataFrame) -> str:
     """Content hash of the items: same items and fields give the same id whatever the file format,
     row order or column order (rows are hashed sorted by item_id)."""
     columns = sorted(df.columns)
-    rows = [
-        {column: json_safe(value) for column, value in zip(columns, values)}
-        for values in df[columns].itertuples(index=False, name=None)
-    ]
+    values = [[value if type(value) is str else json_safe(value) for value in df[column].tolist()]
+              for column in columns]
+    rows = [dict(zip(columns, row)) for row in zip(*values)] if columns else [{} for _ in range(len(df))]
     rows.sort(key=lambda row: str(row.get(ITEM_ID)))
     return content_hash({"columns": columns, "rows": rows})
 
@@ -138,7 +152,7 @@ def _read_jsonl(data: bytes, source: str) -> tuple[list[Record], list[Problem]]:
             problems.append(Problem(source, line_no, None, f"line {line_no} is a JSON "
                                     f"{type(value).__name__}, expected an object"))
             continue
-        if "\\ud" in text.lower() and not _is_text(value):  # JSON may escape what no store or frame can hold
+        if ("\\ud" in text or "\\uD" in text) and not _is_text(value):  # JSON may escape what no store or frame can hold
             problems.append(Problem(source, line_no, None, f"line {line_no} holds a lone surrogate (a \\ud800-"
                                     "\\udfff escape without its pair), which is not text"))
             continue
