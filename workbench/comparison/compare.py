@@ -5,7 +5,7 @@ cost and latency, errors, and the gate verdict. Used by `workbench compare` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Hashable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -158,29 +158,37 @@ def rate_scale(info: Mapping[str, Any]) -> tuple[float, float] | None:
 
 def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
                   n_resamples: int, seed: int, confidence: float = CONFIDENCE,
-                  margins: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  margins: dict[str, float] | None = None, also: Mapping[Hashable, Any] | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[Hashable, Any]]:
     """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test, and for metrics
     the gate bounds (`margins`: metric -> max_drop) the one-sided non-inferiority p-value at that
-    margin; and the per-slice deltas of each metric."""
+    margin; and the per-slice deltas of each metric. `also`: other bootstrap CIs over the same items
+    (`stats.BootstrapRequest`s, e.g. the cost and latency ratios), drawn with the metrics' deltas: one
+    draw of the resample indices per item count (`stats.paired_bootstraps`); their CIs come back third."""
     rows, slice_tables = [], []
     if scores is None or scores.empty:
-        return pd.DataFrame(), pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(), stats.paired_bootstraps(dict(also or {}), n_resamples=n_resamples,
+                                                                      confidence=confidence, seed=seed)
     info = describe_metrics(list(scores["metric"].unique())).set_index("metric")
     slices = slice_columns(items)
-    for metric, group in scores.groupby("metric", sort=False):
+    pairs = {metric: stats.pair_by_item(per_item(group[group["model"] == baseline].dropna(subset=["value"]), "value"),
+                                        per_item(group[group["model"] == candidate].dropna(subset=["value"]), "value"),
+                                        value="value")
+             for metric, group in scores.groupby("metric", sort=False)}
+    requests = {(DELTA, metric): stats.delta_request(paired.b, paired.a, value_range=rate_scale(info.loc[metric]))
+                for metric, paired in pairs.items() if paired.n >= 2}
+    cis = stats.paired_bootstraps({**requests, **(also or {})}, n_resamples=n_resamples, confidence=confidence,
+                                  seed=seed)
+    for metric, paired in pairs.items():
         direction = info.loc[metric, "higher_is_better"]
         higher = True if direction is None or pd.isna(direction) else bool(direction)
         descriptive = direction is None or pd.isna(direction)  # e.g. length: no better side
         scale = rate_scale(info.loc[metric])
-        a = per_item(group[group["model"] == baseline].dropna(subset=["value"]), "value")
-        b = per_item(group[group["model"] == candidate].dropna(subset=["value"]), "value")
-        paired = stats.pair_by_item(a, b, value="value")
         row: dict[str, Any] = {"metric": metric, "higher_is_better": None if descriptive else higher, "n": paired.n,
                                "baseline_mean": float(np.mean(paired.a)) if paired.n else np.nan,
                                "candidate_mean": float(np.mean(paired.b)) if paired.n else np.nan}
         if paired.n >= 2:
-            ci = stats.paired_delta_ci(paired.b, paired.a, n_resamples=n_resamples, seed=seed, confidence=confidence,
-                                       value_range=scale)
+            ci = cis[(DELTA, metric)]
             sign = stats.sign_test(paired.b if higher else -paired.b, paired.a if higher else -paired.a)
             worse, better = (ci.high < 0, ci.low > 0) if higher else (ci.low > 0, ci.high < 0)
             changed = "changed" if (worse or better) else "no significant change"
@@ -205,7 +213,10 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
             row.update(delta=np.nan, ci_low=np.nan, ci_high=np.nan, verdict="too few items")
         rows.append(row)
     slices_frame = pd.concat(slice_tables, ignore_index=True) if slice_tables else pd.DataFrame()
-    return pd.DataFrame(rows), slices_frame
+    return pd.DataFrame(rows), slices_frame, {key: cis[key] for key in also or {}}
+
+
+DELTA = "metric delta"  # the key of a metric's delta CI among the comparison's bootstrap CIs
 
 
 def _binary(values: np.ndarray) -> bool:
@@ -581,20 +592,32 @@ def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.Da
     return length(baseline_resp, "baseline_len").merge(length(candidate_resp, "candidate_len"), on="item_id")
 
 
-def cost_latency_ratios(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *, n_resamples: int, seed: int
-                        ) -> tuple[pd.DataFrame, Estimate | None, Estimate | None]:
-    """Candidate / baseline ratios of total cost and p95 latency, paired by item, with bootstrap CIs."""
-    rows, cost_est, latency_est = [], None, None
-    for column, statistic, label in (("cost_usd", "sum", "cost ratio"), ("latency_s", "p95", "p95 latency ratio")):
+RATIOS = (("cost_usd", "sum", "cost ratio"), ("latency_s", "p95", "p95 latency ratio"))  # column, statistic, label
+
+
+def ratio_requests(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> dict[Hashable, Any]:
+    """The bootstrap CI of each candidate / baseline ratio (total cost, p95 latency) that the answers
+    allow, paired by item (`stats.BootstrapRequest`s, keyed by label); `cost_latency_ratios` reads them."""
+    requests = {}
+    for column, statistic, label in RATIOS:
         a = per_item(answered(baseline_resp), column).dropna()
         b = per_item(answered(candidate_resp), column).dropna()
         paired = stats.pair_by_item(a, b, value=column) if len(a) and len(b) else None
-        if paired is None or paired.n < 2 or not np.all(paired.a >= 0) or float(np.sum(paired.a)) == 0:
+        if paired is not None and paired.n >= 2 and np.all(paired.a >= 0) and float(np.sum(paired.a)) != 0:
+            requests[label] = stats.ratio_request(paired.b, paired.a, statistic=statistic)
+    return requests
+
+
+def cost_latency_ratios(cis: Mapping[Hashable, Any]) -> tuple[pd.DataFrame, Estimate | None, Estimate | None]:
+    """Candidate / baseline ratios of total cost and p95 latency with their bootstrap CIs (`cis`: those
+    of `ratio_requests`, by label), or why there is none."""
+    rows, cost_est, latency_est = [], None, None
+    for column, _statistic, label in RATIOS:
+        if label not in cis:
             reason = "price unknown for at least one model" if column == "cost_usd" else "latency not recorded"
             rows.append({"measure": label, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0, "note": reason})
             continue
-        ci = stats.paired_ratio_ci(paired.b, paired.a, statistic=statistic, n_resamples=n_resamples, seed=seed,
-                                   confidence=CONFIDENCE)
+        ci = cis[label]
         rows.append({"measure": label, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n, "note": ""})
         if column == "cost_usd":
             cost_est = Estimate.from_ci(ci)
@@ -632,8 +655,9 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     if scores is not None and len(scores):
         scores = scores[scores["model"].isin([baseline, candidate])]
     margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
-    deltas, metric_slices = metric_deltas(items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed,
-                                          margins=margins)
+    deltas, metric_slices, ratio_cis = metric_deltas(  # the ratios' CIs drawn with the deltas': same items, same draw
+        items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed, margins=margins,
+        also=ratio_requests(baseline_resp, candidate_resp))
     min_consistency = (gate.min_position_consistency if gate is not None and gate.min_position_consistency
                        is not None else DEFAULT_GATE["min_position_consistency"])
     win_rates, reliability, judge_slices, win_estimates, consistency_est = judge_evidence(
@@ -651,7 +675,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             "measure": "judge is a compared model", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
             "n": np.nan, "reading": f"WARNING: the judge is the {own} ({judge}): self-preference is likely"}])],
             ignore_index=True)
-    ratios, cost_est, latency_est = cost_latency_ratios(baseline_resp, candidate_resp, n_resamples=n_resamples, seed=seed)
+    ratios, cost_est, latency_est = cost_latency_ratios(ratio_cis)
     both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
     errors = both[~both["answered"]][["item_id", "model", "sample_index", "error"]]
     behaviour = read.behaviour
