@@ -372,7 +372,8 @@ def test_frame_records_are_to_dict_records_built_column_by_column():
     ours, pandas = frame_records(frame), frame.to_dict(orient="records")
     assert [{k: repr(v) for k, v in row.items()} for row in ours] == \
         [{k: repr(v) for k, v in row.items()} for row in pandas]  # same values, same types (NaN, None, NaT)
-    assert [{k: type(v) for k, v in row.items()} for row in ours] == [{k: type(v) for k, v in row.items()} for row in pandas]
+    types = [{k: type(v) for k, v in row.items()} for row in ours]
+    assert types == [{k: type(v) for k, v in row.items()} for row in pandas]
     assert frame_records(frame.iloc[:0]) == [] and frame_records(pd.DataFrame(index=range(2))) == [{}, {}]
 
 
