@@ -31,7 +31,7 @@ Statistic = Union[str, Callable[[np.ndarray], np.ndarray]]
 """'mean' | 'median' | 'sum' | 'p<q>' (e.g. 'p95') or a function mapping a (resamples, items) matrix to
 one value per row (it must reduce along axis=1)."""
 
-_CHUNK_ELEMENTS = 4_000_000  # about 16 MB of int32 indices per chunk
+_CHUNK_ELEMENTS = 1_000_000  # 4 MB of int32 indices per chunk (8 MB as intp); 4M was 5-20% slower (cache)
 
 
 @dataclass(frozen=True)
