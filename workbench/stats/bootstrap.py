@@ -3,8 +3,8 @@
 Items are resampled with replacement and both models' values travel together, so the CI reflects the
 paired design (item difficulty cancels). One integer matrix of resample indices (resamples x items)
 replaces a Python loop; it is drawn in row chunks to bound memory, from `numpy.random.default_rng(seed)`,
-so the same inputs and seed always give the same interval. Drawing the indices is a third of the work
-at 100k items; `paired_bootstraps` computes several statistics over the same n from one draw, each CI
+so the same inputs and seed always give the same interval. Drawing the indices is about half of a mean
+CI's work at 100k items; `paired_bootstraps` computes several statistics over the same n from one draw, each CI
 equal bit for bit to the one its single function gives with the same seed.
 
 The percentile bootstrap has zero width when the few observed values agree (two ties are not proof
