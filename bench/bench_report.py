@@ -60,6 +60,15 @@ def verdict(reports: Path, fake: bool) -> dict:
     return record
 
 
+def cell_times(reports: Path, fake: bool) -> tuple[float, list[tuple[float, int, str]]]:
+    """The notebook's run as papermill recorded it in report.ipynb: its whole duration (kernel ready
+    to last cell done) and each code cell's duration, slowest first, with the cell's first line."""
+    notebook = json.loads((reports / ("bench-fake" if fake else "demo") / "report.ipynb").read_text(encoding="utf-8"))
+    cells = [(cell["metadata"]["papermill"]["duration"] or 0.0, index, "".join(cell["source"]).splitlines()[0])
+             for index, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code" and cell["source"]]
+    return notebook["metadata"]["papermill"]["duration"], sorted(cells, reverse=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake", action="store_true", help="fake models on the bundled data")
@@ -99,6 +108,10 @@ def main() -> None:
     notebook_s = manifest(reports["now"], args.fake)["report_wall_s"]
     print(f"  now: pipeline (store reads, scores, statistics) {pipeline_s:.1f} s; notebook + HTML {notebook_s:.1f} s; "
           f"the rest (imports, checks, writing) {max(0.0, medians['now'] - pipeline_s - notebook_s):.1f} s")
+    for name, folder in reports.items():
+        total, cells = cell_times(folder, args.fake)
+        print(f"  {name}: the notebook's cells (last run) {total:.1f} s; slowest: "
+              + "; ".join(f"cell {index} {seconds:.2f} s ({first[:40]!r})" for seconds, index, first in cells[:3]))
 
 
 if __name__ == "__main__":
