@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 KERNEL_NAME = "python3"
+STOP_WAIT_S = 1.0  # after the export; jupyter_client's default (5 s, half of it before a SIGTERM) once cost 2.6 s
 # what the report's first cells and plots import, and what unpickling the handed-over result needs
 WARM_MODULES = ("pandas", "workbench", "workbench.pipeline", "workbench.report.view", "workbench.report.plots",
                 "plotly.graph_objects", "plotly.io._renderers")
@@ -52,12 +53,13 @@ class Kernel:
             self.stopping = True
 
     def close(self) -> None:
-        """Wait for a kernel asked to stop (killed after `shutdown_wait_time`), or stop it at once: a
-        run that stopped early (a kernel still starting answers no shutdown request)."""
+        """Wait for a kernel asked to stop (terminated, then killed, if it has not ended within
+        `STOP_WAIT_S`), or stop it at once: a run that stopped early (a kernel still starting answers
+        no shutdown request)."""
         from jupyter_core.utils import run_sync
 
-        if self.stopping:
-            run_sync(self.manager.finish_shutdown)()
+        if self.stopping:  # asked before the export: it has had that long already
+            run_sync(self.manager.finish_shutdown)(waittime=STOP_WAIT_S)
             run_sync(self.manager.cleanup_resources)()  # its connection file
         else:
             run_sync(self.manager.shutdown_kernel)(now=True)
