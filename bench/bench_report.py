@@ -8,6 +8,8 @@ with an earlier version of the code in the same run, and where the time goes (me
 
 Each version runs as its own `python -m workbench.cli report` process (PYTHONPATH names its tree) on the
 same store, alternating, so the machine's load falls on both alike. Zero model calls on every warm run.
+The notebook's cell times come from papermill's record in each tree's last report.ipynb; the command's
+own phases (imports, checks, pipeline, notebook, HTML) from `bench/report_phases.py`.
 """
 from __future__ import annotations
 
