@@ -23,9 +23,9 @@ from typing import Any, Iterator
 from workbench.errors import EXIT_COULD_NOT_RUN, VERDICT_EXIT_CODES, EvidenceError, InputError, WorkbenchError
 from workbench.pipeline import CALLS_MADE_ENV, RESULT_ENV, plan_run, run_pipeline, warn_out_of_reach
 from workbench.progress import PhaseReporter, phase
+from workbench.project.lookup import bundled
 from workbench.report.kernel import KERNEL_NAME, started_kernel
 from workbench.report.schema_import import import_jsonschema
-from workbench.project.lookup import bundled
 from workbench.secrets import redact
 from workbench.store.postgres import is_postgres_url, split_password
 from workbench.task.config import MigrationConfig
