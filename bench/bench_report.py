@@ -8,6 +8,8 @@ with an earlier version of the code in the same run, and where the time goes (me
 
 Each version runs as its own `python -m workbench.cli report` process (PYTHONPATH names its tree) on the
 same store, alternating, so the machine's load falls on both alike. Zero model calls on every warm run.
+The notebook's cell times come from papermill's record in each tree's last report.ipynb; the command's
+own phases (imports, checks, pipeline, notebook, HTML) from `bench/report_phases.py`.
 """
 from __future__ import annotations
 
@@ -60,6 +62,15 @@ def verdict(reports: Path, fake: bool) -> dict:
     return record
 
 
+def cell_times(reports: Path, fake: bool) -> tuple[float, list[tuple[float, int, str]]]:
+    """The notebook's run as papermill recorded it in report.ipynb: its whole duration (kernel ready
+    to last cell done) and each code cell's duration, slowest first, with the cell's first line."""
+    notebook = json.loads((reports / ("bench-fake" if fake else "demo") / "report.ipynb").read_text(encoding="utf-8"))
+    cells = [(cell["metadata"]["papermill"]["duration"] or 0.0, index, "".join(cell["source"]).splitlines()[0])
+             for index, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code" and cell["source"]]
+    return notebook["metadata"]["papermill"]["duration"], sorted(cells, reverse=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake", action="store_true", help="fake models on the bundled data")
@@ -99,6 +110,10 @@ def main() -> None:
     notebook_s = manifest(reports["now"], args.fake)["report_wall_s"]
     print(f"  now: pipeline (store reads, scores, statistics) {pipeline_s:.1f} s; notebook + HTML {notebook_s:.1f} s; "
           f"the rest (imports, checks, writing) {max(0.0, medians['now'] - pipeline_s - notebook_s):.1f} s")
+    for name, folder in reports.items():
+        total, cells = cell_times(folder, args.fake)
+        print(f"  {name}: the notebook's cells (last run) {total:.1f} s; slowest: "
+              + "; ".join(f"cell {index} {seconds:.2f} s ({first[:40]!r})" for seconds, index, first in cells[:3]))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, Problem
+from workbench.report.schema_import import import_jsonschema
 from workbench.task.dataset import require_columns
 from workbench.values import esc
+
+import_jsonschema()  # before a figure's `show` imports plotly's renderers, which import nbformat
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
