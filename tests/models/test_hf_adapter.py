@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from workbench.errors import InputError, ModelCallError
 from workbench.models import Request, Response, Sampling, get_model
-from workbench.models.hf_adapter import first_stop, sample_seed
+from workbench.models.hf_adapter import NVIDIA_DRIVER, first_stop, sample_seed
 from workbench.models.local_chat import render_plain
 
 SMOL = "hf/smollm2-135m-instruct"
@@ -100,6 +103,21 @@ def test_device_cuda_is_taken_where_there_is_one_and_an_error_elsewhere():
         return
     with pytest.raises(InputError, match="no CUDA GPU"):
         get_model(SMOL, device="cuda")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or NVIDIA_DRIVER.exists(),
+                    reason="here the NVIDIA driver is loaded (or not Linux): torch must be asked")
+def test_the_default_device_is_the_cpu_without_importing_torch_where_no_cuda_driver_is_loaded():
+    """A warm report builds its hf/ adapters to find their cache keys and needs torch for nothing
+    else: with no NVIDIA driver the device is the CPU, as torch would say, without its import."""
+    code = ("import sys; from workbench.models.hf_adapter import _pick_device; "
+            "print(_pick_device(None), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.stdout.split() == ["cpu", "False"]
+    import torch
+
+    assert not torch.cuda.is_available()  # what torch says here too
 
 
 def test_identity_is_content_dtype_and_spec():

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -646,7 +647,12 @@ def _unapplied_generation_defaults(config: Any) -> list[str]:
     return found
 
 
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")  # on Linux, there only when the NVIDIA driver is loaded
+
+
 def _pick_device(requested: str | None) -> str:
+    if requested is None and "torch" not in sys.modules and _no_cuda_possible():
+        return "cpu"  # what torch would say, without its 1.2 s import (a warm report needs torch for nothing else)
     import torch
 
     if requested is None:
@@ -658,6 +664,14 @@ def _pick_device(requested: str | None) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"option device: '{requested}' requested but no CUDA GPU is available to torch")
     return str(device)
+
+
+def _no_cuda_possible() -> bool:
+    """No CUDA GPU can be here, told without importing torch: macOS (torch has no CUDA there), or Linux
+    without the NVIDIA driver. Elsewhere torch is asked."""
+    if sys.platform == "darwin":
+        return True
+    return sys.platform.startswith("linux") and not NVIDIA_DRIVER.exists()
 
 
 def _default_dtype(device: str) -> str:
