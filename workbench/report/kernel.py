@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from workbench.report.schema_import import import_jsonschema
+
 KERNEL_NAME = "python3"
 STOP_WAIT_S = 1.0  # after the export; jupyter_client's default (5 s, half of it before a SIGTERM) once cost 2.6 s
 # what the report's first cells and plots import, and what unpickling the handed-over result needs
@@ -26,8 +28,6 @@ def warm_imports() -> None:
     """Import `WARM_MODULES` in the kernel (jsonschema first, without its IRI grammar: see
     `schema_import`). A module that fails to import is left for the notebook's own import to
     report, in its cell."""
-    from workbench.report.schema_import import import_jsonschema
-
     import_jsonschema()
     for name in WARM_MODULES:
         try:
