@@ -23,6 +23,7 @@ from workbench.task.config import MigrationConfig
 from workbench.task.dataset import load_items
 
 from tests.metrics.counting import count_computations
+from tests.tool_candidate import tools_project_with_broken_candidate
 
 REPO = Path(__file__).resolve().parents[1]
 GATE = {"min_items": 30, "metrics": {"chrf": {"max_drop": 5.0, "higher_is_better": True}}}
@@ -87,23 +88,8 @@ def test_the_demo_compares_the_same_with_and_without_the_cache(tmp_path, compute
 
 
 def test_a_tool_calling_app_compares_the_same_with_and_without_the_cache(tmp_path, computed, monkeypatch):
-    from workbench.project.scaffold import init_project
-    from workbench.task.config import build_config
-
-    folder = init_project(tmp_path / "tools", "tools")  # the tool-calling example: items, tools, recorded log
-    log = folder / "data" / "support_tools_baseline.jsonl"
-    cand = []
-    for k, line in enumerate(log.read_text(encoding="utf-8").splitlines()):
-        row = json.loads(line)  # the candidate answers in text every fifth item, drops arguments every third
-        if k % 5 == 0:
-            row.update(response="Let me check that for you.", tool_calls=[])
-        elif k % 3 == 0 and row.get("tool_calls"):
-            row["tool_calls"] = [{"name": c["name"], "arguments": {}} for c in row["tool_calls"]]
-        cand.append(row)
-    (folder / "data" / "cand.jsonl").write_text("".join(json.dumps(r) + "\n" for r in cand), encoding="utf-8")
-    config = build_config(folder / "params.toml", {"candidates": ["replay/data/cand.jsonl"],
-                                                   "metrics": ["tool_call_accuracy", "length_chars"],
-                                                   "bootstrap_resamples": 200})
+    # the candidate answers in text every fifth item, drops arguments every third
+    config, cand = tools_project_with_broken_candidate(tmp_path / "tools", text_every=5, drop_arguments_every=3)
     off, cold, warm = _cold_warm_and_off(config, computed, monkeypatch)
     _same(off, cold)
     _same(off, warm)

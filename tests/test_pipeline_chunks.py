@@ -11,6 +11,7 @@ import pytest
 
 from tests.judge_server import JudgeServer, PointwiseJudgeServer
 from tests.test_pipeline import N, _config, _label, project  # noqa: F401 (the fixture)
+from tests.tool_candidate import CANDIDATE, tools_project_with_broken_candidate
 from workbench.comparison.compare import compact_responses
 from workbench.errors import InputError
 from workbench.pipeline import CHUNK_ENV, run_pipeline
@@ -70,27 +71,12 @@ def test_a_pointwise_judge_is_the_same_read_in_chunks(project, monkeypatch):
 
 
 def test_tool_calls_are_the_same_read_in_chunks(tmp_path, monkeypatch):
-    from workbench.project.scaffold import init_project
-    from workbench.task.config import build_config
-
-    folder = init_project(tmp_path / "tools", "tools")
-    log = folder / "data" / "support_tools_baseline.jsonl"
-    cand = []
-    for k, line in enumerate(log.read_text(encoding="utf-8").splitlines()):
-        row = json.loads(line)  # text instead of a call every fourth item, arguments dropped every third
-        if k % 4 == 0:
-            row.update(response="Let me check that for you.", tool_calls=[])
-        elif k % 3 == 0 and row.get("tool_calls"):
-            row["tool_calls"] = [{"name": c["name"], "arguments": {}} for c in row["tool_calls"]]
-        cand.append(row)
-    (folder / "data" / "cand.jsonl").write_text("".join(json.dumps(r) + "\n" for r in cand), encoding="utf-8")
-    config = build_config(folder / "params.toml", {"candidates": ["replay/data/cand.jsonl"],
-                                                   "metrics": ["tool_call_accuracy", "length_chars"],
-                                                   "bootstrap_resamples": 200})
+    # text instead of a call every fourth item, arguments dropped every third
+    config, _ = tools_project_with_broken_candidate(tmp_path / "tools", text_every=4, drop_arguments_every=3)
     run_pipeline(config)
     _same_in_chunks(config, monkeypatch, sizes=(1, 5, 5000))
     monkeypatch.setenv(CHUNK_ENV, "5")
-    tool_errors = run_pipeline(config, allow_calls=False, texts=False).comparisons["replay/data/cand.jsonl"].tool_errors
+    tool_errors = run_pipeline(config, allow_calls=False, texts=False).comparisons[CANDIDATE].tool_errors
     assert tool_errors["candidate"].sum() > tool_errors["baseline"].sum() > 0  # counted over every chunk
 
 
