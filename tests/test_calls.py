@@ -610,7 +610,11 @@ def test_run_sync_propagates_exceptions_from_the_thread() -> None:
 
 def test_run_sync_interrupt_in_a_notebook_cancels_the_work() -> None:
     import _thread
+    import signal
     import threading
+
+    # a kernel handles SIGINT; a test run started as a background job has it ignored (tests/interrupts.py)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     cancelled = threading.Event()
 
@@ -632,4 +636,5 @@ def test_run_sync_interrupt_in_a_notebook_cancels_the_work() -> None:
             loop.run_until_complete(cell())
     finally:
         loop.close()
+        signal.signal(signal.SIGINT, previous)
     assert cancelled.is_set() and time.monotonic() - start < 5

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fault_server import FaultServer, hang, server_error, status
+from tests.interrupts import sigint_as_usual
 from workbench.cli import main
 
 N = 40
@@ -123,7 +124,7 @@ def _interrupt(proc: subprocess.Popen) -> tuple[int, str]:
 
 def _popen(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_as_usual)
 
 
 def test_generate_exits_130_on_ctrl_c_and_a_rerun_resumes(project, server):

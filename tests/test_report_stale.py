@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.fault_server import FaultServer, hang
+from tests.interrupts import sigint_as_usual
 from tests.test_report import _dataset, _fake_params, _report
 
 GATE = {"min_items": 5, "metrics": {"chrf": {"max_drop": 100.0, "higher_is_better": True}}}
@@ -54,7 +55,7 @@ def test_ctrl_c_during_generation_replaces_the_previous_verdict_with_error(tmp_p
         proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "report", "--params", "params.json",
                                  "--reports-dir", str(tmp_path / "reports"), "-q"], cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "OPENAI_API_KEY": "not-used"})
+                                env={**os.environ, "OPENAI_API_KEY": "not-used"}, preexec_fn=sigint_as_usual)
         deadline = time.monotonic() + 120
         while server.total_hits() == 0 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
