@@ -615,13 +615,14 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     unscored = Unscored()
     with open_store(config, False, write_scores=cache_enabled()) as store:
         kept = store if cache_enabled() else None
-        for start in range(0, max(len(items), 1), chunk_items()):
-            chunk = items.iloc[start:start + chunk_items()]
+        size = chunk_items()
+        for start in range(0, max(len(items), 1), size):
+            chunk = items.iloc[start:start + size]
             prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
                                  prompts_dir=config.prompts_path, adapters=arms)
             arms = [adapter for *_, adapter, _planned in prepared]
             responses, part_stats, part_counts = stored_responses(prepared, store, data_id, len(chunk))
-            _add_run_stats(run_stats, part_stats)
+            run_stats.absorb(part_stats)
             for arm, (never, total) in part_counts.items():
                 before = counts.get(arm, (0, 0))
                 counts[arm] = (before[0] + never, before[1] + total)
@@ -675,18 +676,6 @@ class Unscored:
     def warn(self) -> None:
         for (subject, reason), ids in self.ids.items():
             warn_unscored(subject, reason, ids, self.rows)
-
-
-def _add_run_stats(total: Any, part: Any) -> None:
-    """One chunk's counts added to the whole read's (per arm: answers and errors found)."""
-    for arm, info in part.per_model.items():
-        if arm not in total.per_model:
-            total.per_model[arm] = dict(info)
-            continue
-        for count in ("cached", "errors"):
-            total.per_model[arm][count] += info[count]
-    total.cached += part.cached
-    total.errors += part.errors
 
 
 def _join_judgments(parts: list[dict[str, Any]]) -> dict[str, Any]:

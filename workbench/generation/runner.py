@@ -90,6 +90,18 @@ class RunStats:
         self.cached += info["cached"]
         self.errors += info["errors"]
 
+    def absorb(self, part: "RunStats") -> None:
+        """Another read's answers and errors found, per arm, added to these (a read in chunks: each
+        chunk's counts into the whole read's)."""
+        for arm, info in part.per_model.items():
+            if arm not in self.per_model:
+                self.per_model[arm] = dict(info)
+                continue
+            for count in ("cached", "errors"):
+                self.per_model[arm][count] += info[count]
+        self.cached += part.cached
+        self.errors += part.errors
+
     def as_dict(self) -> dict[str, Any]:
         return {"items": self.items, "calls_made": self.calls_made, "not_sent": self.not_sent, "cached": self.cached,
                 "errors": self.errors, "wall_s": round(self.wall_s, 3)}
