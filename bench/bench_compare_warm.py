@@ -64,15 +64,23 @@ def make_project(project: Path, n: int) -> float:
     return time.perf_counter() - start
 
 
-def peak_rss(pid: int, every: float, out: list[int], stop: threading.Event) -> None:
+def peak_rss(pid: int, every: float, out: list[tuple[int, int]], stop: threading.Event) -> None:
+    """(RSS, PSS) of the process and its children (the read in chunks forks), summed, every `every` s.
+    Summed RSS counts the pages a fork shares twice; PSS splits them: the memory the machine spends."""
     import psutil
 
     proc = psutil.Process(pid)
     while not stop.is_set():
+        rss = pss = 0
         try:
-            out.append(proc.memory_info().rss)
-        except psutil.Error:
-            return
+            for member in [proc, *proc.children(recursive=True)]:
+                memory = member.memory_full_info()
+                rss, pss = rss + memory.rss, pss + memory.pss
+        except psutil.Error:  # a process ended while it was read: this sample is incomplete
+            if not proc.is_running():
+                return
+        else:
+            out.append((rss, pss))
         stop.wait(every)
 
 
@@ -84,7 +92,7 @@ def compare(project: Path, mode: str, tag: str, before: Path | None = None) -> d
             conn.execute("DELETE FROM scores")
     env = _env(before if mode == "before" and before else ROOT, WORKBENCH_SCORE_CACHE="0" if mode == "today" else "1")
     cmd = [sys.executable, "-m", "workbench.cli", "compare", "--params", "params.toml", "--json", f"verdict-{tag}.json"]
-    samples: list[int] = []
+    samples: list[tuple[int, int]] = []
     stop = threading.Event()
     start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -98,7 +106,8 @@ def compare(project: Path, mode: str, tag: str, before: Path | None = None) -> d
     sampler.join()
     if proc.returncode not in (0, 1, 2):
         raise SystemExit(f"workbench compare ({mode}) exited {proc.returncode}:\n{err[-3000:]}")
-    return {"wall_s": wall, "cpu_s": cpu, "rss_mib": max(samples or [0]) / 2**20}
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mib": max([rss for rss, _ in samples] or [0]) / 2**20,
+            "pss_mib": max([pss for _, pss in samples] or [0]) / 2**20}
 
 
 def main() -> None:
@@ -123,11 +132,11 @@ def main() -> None:
             for mode in modes:
                 run = compare(project, mode, f"{mode}{k}", args.before)
                 results[mode].append(run)
-                print(f"  round {k + 1} {mode:<5} {run['wall_s']:7.2f} s wall, {run['cpu_s']:7.2f} s CPU, peak RSS {run['rss_mib']:6.0f} MiB; "
+                print(f"  round {k + 1} {mode:<5} {run['wall_s']:7.2f} s wall, {run['cpu_s']:7.2f} s CPU, peak RSS {run['rss_mib']:6.0f} MiB, PSS {run['pss_mib']:6.0f} MiB; "
                       f"load average {os.getloadavg()[0]:.2f}", flush=True)
         records = {path.name: path.read_text(encoding="utf-8") for path in sorted(project.glob("verdict-*.json"))}
         same = len(set(records.values())) == 1
-        for measure in ("wall_s", "cpu_s", "rss_mib"):
+        for measure in ("wall_s", "cpu_s", "rss_mib", "pss_mib"):
             median = {mode: statistics.median(r[measure] for r in runs) for mode, runs in results.items()}
             ratios = [f"{mode}/{base} {median[mode] / median[base]:.3f}x" for mode, base in
                       (("warm", "today"), ("cold", "today"), ("warm", "before")) if mode in median and base in median]

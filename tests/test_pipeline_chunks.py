@@ -12,6 +12,7 @@ import pytest
 from tests.judge_server import JudgeServer, PointwiseJudgeServer
 from tests.test_pipeline import N, _config, _label, project  # noqa: F401 (the fixture)
 from tests.tool_candidate import CANDIDATE, tools_project_with_broken_candidate
+from workbench import forked
 from workbench.comparison.compare import compact_responses
 from workbench.errors import InputError
 from workbench.pipeline import CHUNK_ENV, run_pipeline
@@ -35,12 +36,26 @@ def _sorted_scores(scores: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["metric", "model", "item_id", "sample_index"]).reset_index(drop=True)
 
 
-def _same_in_chunks(config, monkeypatch, sizes=(1, 7, 5000)) -> None:
+@pytest.fixture(autouse=True)
+def children_succeed(monkeypatch):
+    """A forked child that failed has its chunks read again by the parent, which would hide its bug."""
+    collect = forked._Child.collect
+
+    def checked(self):
+        results = collect(self)
+        assert results is not None, "a forked child of the read in chunks failed"
+        return results
+
+    monkeypatch.setattr(forked._Child, "collect", checked)
+
+
+def _same_in_chunks(config, monkeypatch, sizes=(1, 7, 5000), workers=(1, 3)) -> None:
     held = run_pipeline(config, allow_calls=False)
-    for size in sizes:
+    for size, processes in ((size, processes) for size in sizes for processes in workers):
         monkeypatch.setenv(CHUNK_ENV, str(size))
+        monkeypatch.setenv(forked.WORKERS_ENV, str(processes))
         chunked = run_pipeline(config, allow_calls=False, texts=False)
-        assert _record(chunked) == _record(held), f"chunks of {size} items"
+        assert _record(chunked) == _record(held), f"chunks of {size} items on {processes} processes"
         pd.testing.assert_frame_equal(_sorted_scores(chunked.scores), _sorted_scores(held.scores))
         assert "response" not in chunked.responses.columns and "tool_calls" not in chunked.responses.columns
         assert len(chunked.responses) == len(held.responses)

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from workbench import __version__, stats
+from workbench import __version__, forked, stats
 from workbench import labels as labels_mod
 from workbench.comparison.compare import (
     AnswerEvidence,
@@ -599,55 +599,81 @@ def chunk_items() -> int:
 
 
 def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
-    """`run_pipeline` on a warm store, read a chunk of items at a time: each chunk's requests are
-    rendered, its answers and verdicts read, scored (scores kept in the store) and described, and only
-    what the statistics read is kept (`compact_responses`, the scores, the verdicts, the behaviour
-    rows); the texts go with the chunk. The tables equal `run_pipeline`'s with texts."""
+    """`run_pipeline` on a warm store, read a chunk of items at a time (`ChunkReader`), the chunks
+    shared between the cores (`forked.map_forked`: the results are those of one process); only what
+    the statistics read is kept of each chunk, the texts go with it. The tables equal `run_pipeline`'s
+    with texts."""
     config, items = plan.config, plan.items
     data_id = dataset_id(items)
-    metrics = with_app_metrics(config.metrics, items)
     labels = arm_labels(config)
-    arms: list[Any] | None = None
-    answers: dict[str, list[pd.DataFrame]] = {label: [] for label in labels}
-    scores, read, judged = [], {label: [] for label in labels[1:]}, []
-    counts: dict[str, tuple[int, int]] = {}  # arm -> (answers not in the store, planned)
-    run_stats = RunStats(items=len(items))
-    unscored = Unscored()
+    reader = ChunkReader(config, with_app_metrics(config.metrics, items), data_id)
+    size = chunk_items()
+    chunks = [items.iloc[start:start + size] for start in range(0, max(len(items), 1), size)]
     with open_store(config, False, write_scores=cache_enabled()) as store:
-        kept = store if cache_enabled() else None
-        size = chunk_items()
-        for start in range(0, max(len(items), 1), size):
-            chunk = items.iloc[start:start + size]
-            prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
-                                 prompts_dir=config.prompts_path, adapters=arms)
-            arms = [adapter for *_, adapter, _planned in prepared]
-            responses, part_stats, part_counts = stored_responses(prepared, store, data_id, len(chunk))
-            run_stats.absorb(part_stats)
-            for arm, (never, total) in part_counts.items():
+        parts = forked.map_forked(reader, chunks, store, forked.worker_count(len(chunks)))
+        run_stats, unscored, counts = RunStats(items=len(items)), Unscored(), {}
+        for part in parts:
+            run_stats.absorb(part.run_stats)
+            unscored.absorb(part.unscored)
+            for arm, (never, total) in part.counts.items():
                 before = counts.get(arm, (0, 0))
                 counts[arm] = (before[0] + never, before[1] + total)
-            if any(never for never, _ in counts.values()):
-                continue  # count what is missing in every chunk; nothing more is read
-            judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
-            judged.append(judgments)
-            with unscored.gathered(rows=len(responses)):
-                scores.append(_scores(config, metrics, chunk, responses, judgments, kept).astype(
-                    {"model": "category", "metric": "category", "note": "category"}))  # a few labels over many rows
-            baseline = responses[responses["model"] == labels[0]]
-            for name in labels[1:]:
-                read[name].append(answer_evidence(chunk, baseline, responses[responses["model"] == name], store=kept))
-            for label in labels:
-                answers[label].append(compact_responses(responses[responses["model"] == label]))
         if any(never for never, _ in counts.values()):
             raise not_stored_error(counts, store)
         unscored.warn()
-        responses = pd.concat([part for label in labels for part in answers[label]], ignore_index=True)
+        responses = pd.concat([part.answers[label] for label in labels for part in parts], ignore_index=True)
         require_answers(responses, run_stats)
-        judgments = _join_judgments(judged)
+        judgments = _join_judgments([part.judgments for part in parts])
         require_verdicts(config, judgments)
         evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
-        return decide(evidence, pd.concat(scores, ignore_index=True), started, data_id=data_id,
-                      read={name: AnswerEvidence.join(parts) for name, parts in read.items()})
+        return decide(evidence, pd.concat([part.scores for part in parts], ignore_index=True), started,
+                      data_id=data_id, read={name: AnswerEvidence.join([part.read[name] for part in parts])
+                                             for name in labels[1:]})
+
+
+@dataclass
+class ChunkRead:
+    """What a read in chunks keeps of one chunk: what the statistics read, no text."""
+    run_stats: RunStats
+    counts: dict[str, tuple[int, int]]  # arm -> (answers not in the store, planned)
+    unscored: "Unscored"
+    judgments: dict[str, Any] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None
+    read: dict[str, AnswerEvidence] = field(default_factory=dict)  # candidate -> behaviour diff, tool errors
+    answers: dict[str, pd.DataFrame] = field(default_factory=dict)  # arm -> `compact_responses`
+
+
+class ChunkReader:
+    """Reads one chunk of items from a warm store (`__call__`): its requests rendered, its answers and
+    verdicts read, scored (scores kept in the store) and described. Once a chunk lacks answers, later
+    chunks are only counted: the read ends in the error that lists what is missing."""
+
+    def __init__(self, config: MigrationConfig, metrics: list[Any], data_id: str):
+        self.config, self.metrics, self.data_id = config, metrics, data_id  # metrics: of every item, not a chunk's
+        self.labels = arm_labels(config)
+        self.adapters: list[Any] | None = None  # built by the first chunk, used by the rest
+        self.missing = False
+
+    def __call__(self, chunk: pd.DataFrame, store: Any) -> ChunkRead:
+        config, labels = self.config, self.labels
+        prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
+                             prompts_dir=config.prompts_path, adapters=self.adapters)
+        self.adapters = [adapter for *_, adapter, _planned in prepared]
+        responses, run_stats, counts = stored_responses(prepared, store, self.data_id, len(chunk))
+        part = ChunkRead(run_stats, counts, Unscored())
+        self.missing = self.missing or any(never for never, _ in counts.values())
+        if self.missing:
+            return part
+        kept = store if cache_enabled() else None
+        part.judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
+        with part.unscored.gathered(rows=len(responses)):
+            part.scores = _scores(config, self.metrics, chunk, responses, part.judgments, kept).astype(
+                {"model": "category", "metric": "category", "note": "category"})  # a few labels over many rows
+        baseline = responses[responses["model"] == labels[0]]
+        for name in labels[1:]:
+            part.read[name] = answer_evidence(chunk, baseline, responses[responses["model"] == name], store=kept)
+        part.answers = {label: compact_responses(responses[responses["model"] == label]) for label in labels}
+        return part
 
 
 class Unscored:
@@ -672,6 +698,12 @@ class Unscored:
                 continue
             subject, reason, ids, _rows = parts
             self.ids.setdefault((subject, reason), []).extend(ids)
+
+    def absorb(self, part: "Unscored") -> None:
+        """Another chunk's rows and unscored ids added to these."""
+        self.rows += part.rows
+        for key, ids in part.ids.items():
+            self.ids.setdefault(key, []).extend(ids)
 
     def warn(self) -> None:
         for (subject, reason), ids in self.ids.items():

@@ -131,6 +131,11 @@ class BaseStore(ABC):
     def close(self) -> None:
         """Release the connection; the store is unusable afterwards."""
 
+    @abstractmethod
+    def reopened(self) -> "BaseStore":
+        """A new connection to this same store, for a process forked from this one (a connection never
+        crosses a fork); the checks and migrations this store made on opening are not repeated."""
+
     def __enter__(self) -> "BaseStore":
         return self
 

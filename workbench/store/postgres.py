@@ -184,6 +184,7 @@ class PostgresStore(BaseStore):
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
         self._lock = threading.RLock()
         self._closed = False
+        self.synchronous = synchronous
         self._synchronous_off = str(synchronous).upper() == "OFF"
         self._options: dict[str, Any] = {"autocommit": True, "application_name": "workbench"}
         if "connect_timeout" not in self.url:
@@ -334,6 +335,9 @@ class PostgresStore(BaseStore):
     def schema_version(self) -> int:
         with self._lock:
             return self._version() or 0
+
+    def reopened(self) -> "PostgresStore":
+        return PostgresStore(self.url, self.synchronous, create=False, read_only=self.read_only)
 
     def close(self) -> None:
         with self._lock:

@@ -66,12 +66,15 @@ class SQLiteStore(BaseStore):
     that only read must not leave an empty store behind); `synchronous="FULL"` makes every commit
     survive a power cut (the label log uses it), NORMAL survives a killed process."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True, read_only: bool = False):
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", create: bool = True, read_only: bool = False,
+                 *, checked: bool = False):
+        """`checked`: this process's parent opened the same file and checked it (`reopened`)."""
         if "://" in str(path):  # a server URL must never become a file named after it (password included)
 
             raise StoreError(f"{redact_url_credentials(str(path))}: a URL is not a SQLite file; open it with "
                              "workbench.store.open_store")
         self.path = Path(path)
+        self.synchronous = synchronous
         if str(synchronous).upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
         create = create and not read_only
@@ -96,6 +99,8 @@ class SQLiteStore(BaseStore):
             self.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self.conn.execute("PRAGMA busy_timeout=30000")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            if checked:
+                return
             self._check_integrity()
             self._check_schema()
             if not read_only:
@@ -201,6 +206,9 @@ class SQLiteStore(BaseStore):
                 waited = self.conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
                 raise StoreError(f"{self.path}: another process kept the store locked for over {waited:g} s (a long "
                                  "write, or one stopped mid-write); this step wrote nothing, run it again") from None
+
+    def reopened(self) -> "SQLiteStore":
+        return SQLiteStore(self.path, self.synchronous, create=False, read_only=self.read_only, checked=True)
 
     @property
     def schema_version(self) -> int:

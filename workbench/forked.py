@@ -1,0 +1,127 @@
+"""Independent jobs on several cores, with what one process gives.
+
+The jobs are split into contiguous blocks; the first block runs here, each other block in a process
+forked from this one. Forking (not spawning) shares what this process has already loaded and checked
+(the items, the plan, the imports) at no cost. Each child opens its own connection to the store (a
+connection never crosses a fork) and sends its results back, pickled, through a pipe.
+
+Whenever a child fails in any way (an exception, a crash, a kill, a result that does not unpickle),
+this process runs that child's block itself. So the results, the errors and their order are always
+those of a run in one process; a child only ever saves time.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import warnings
+from typing import Any, Callable, Sequence, TypeVar
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+WORKERS_ENV = "WORKBENCH_READ_WORKERS"  # processes for a read in chunks; 1: this process alone
+MAX_WORKERS = 4  # past this, joining the results costs more than a further core saves
+
+
+def worker_count(jobs: int) -> int:
+    """Processes for `jobs` jobs: `WORKBENCH_READ_WORKERS`, else the CPUs this process may use, at most
+    `MAX_WORKERS`. One off Linux: macOS's system libraries are not safe to fork, Windows cannot."""
+    if jobs < 2 or not sys.platform.startswith("linux"):
+        return 1
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    wanted = int(value) if value.isdigit() and int(value) > 0 else min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+    return min(wanted, jobs)
+
+
+def blocks(count: int, parts: int) -> list[range]:
+    """`count` positions in `parts` contiguous blocks whose sizes differ by one at most."""
+    parts = max(1, min(parts, count))
+    size, extra = divmod(count, parts)
+    starts = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [range(starts[i], starts[i + 1]) for i in range(parts)]
+
+
+def map_forked(work: Callable[[Job, Any], Result], jobs: Sequence[Job], resource: Any, workers: int) -> list[Result]:
+    """`[work(job, resource) for job in jobs]`, on `workers` processes. `resource` (a store) has
+    `reopened()`, the same resource for a forked child, and is a context manager that closes it."""
+    spans = blocks(len(jobs), workers)
+    children = [_Child.fork(work, [jobs[i] for i in span], resource) for span in spans[1:]]
+    try:
+        results = [work(jobs[i], resource) for i in spans[0]]
+        for child, span in zip(children, spans[1:]):
+            done = child.collect()
+            results.extend(done if done is not None else [work(jobs[i], resource) for i in span])
+        return results
+    finally:
+        for child in children:
+            child.stop()
+
+
+class _Child:
+    """One forked process running one block of jobs."""
+
+    def __init__(self, pid: int, pipe: int):
+        self.pid: int | None = pid
+        self.pipe: int | None = pipe
+
+    @classmethod
+    def fork(cls, work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any) -> "_Child":
+        readable, writable = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(readable)
+            _run_block(work, jobs, resource, writable)
+        os.close(writable)
+        return cls(pid, readable)
+
+    def collect(self) -> list[Any] | None:
+        """The child's results, its warnings shown here; None when it failed (its block is then rerun)."""
+        assert self.pipe is not None and self.pid is not None
+        with os.fdopen(self.pipe, "rb") as pipe:
+            self.pipe = None
+            payload = pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        if os.waitstatus_to_exitcode(status) != 0:
+            return None
+        try:
+            results, caught = pickle.loads(payload)
+        except Exception:
+            return None
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        return results
+
+    def stop(self) -> None:
+        """Ends a child this process no longer waits for (it failed, or was interrupted)."""
+        if self.pipe is not None:
+            os.close(self.pipe)
+            self.pipe = None
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+def _run_block(work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any, pipe: int) -> None:
+    """In the child: the block's results and warnings down the pipe, then exit at once (`os._exit`: the
+    parent's buffers, handlers and connections are the parent's to flush and close). Any failure,
+    Ctrl-C included, exits non-zero with nothing sent: the parent reruns the block or stops itself."""
+    code = 1
+    try:
+        with resource.reopened() as own, warnings.catch_warnings(record=True) as caught:
+            results = [work(job, own) for job in jobs]
+            payload = pickle.dumps((results, [(w.message, w.category, w.filename, w.lineno) for w in caught]),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(pipe, "wb") as out:
+            out.write(payload)
+        code = 0
+    except BaseException:  # noqa: BLE001 - reported by the rerun in the parent, never from here
+        pass
+    finally:
+        os._exit(code)
