@@ -175,6 +175,11 @@ def test_generate_then_compare_with_a_postgres_store(pg_cluster, tmp_path):
     assert proc.returncode == 1, proc.stderr  # the candidate is clearly worse: FAIL
     payload = json.loads((tmp_path / "cmp.json").read_text())
     assert payload["verdict"] == "FAIL" and payload["candidates"][B]["n_paired"] == N
+    # read in chunks of 7 items on 3 processes, each child on its own connection: the same record
+    forked = _cli(tmp_path, {**env, "WORKBENCH_CHUNK_ITEMS": "7", "WORKBENCH_READ_WORKERS": "3"},
+                  "compare", "--params", "params.toml", "--json", "cmp-forked.json")
+    assert forked.returncode == 1, forked.stderr
+    assert (tmp_path / "cmp-forked.json").read_text() == (tmp_path / "cmp.json").read_text()
 
     # the URL with its password on the command line: never echoed
     with_password = _cli(tmp_path, os.environ.copy(), "compare", "--params", "params.toml", "--store", url,
