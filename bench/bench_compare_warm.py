@@ -7,10 +7,12 @@ The project is the one docs/bench/scale.md measured at 20k: N items of ~20 words
 `language` x `task` slices, `fake/base` against `fake/cand`, metrics `chrf` and `length_chars`, no judge.
 Its store is written by `workbench generate` (the fake adapter answers at once; --reuse DIR keeps a
 project made earlier with --keep). Then, each `workbench compare` in its own process, as a user types it,
-its wall time and peak RSS (psutil, sampled every 0.1 s from outside):
+its wall time, CPU time and peak memory (psutil, sampled every 0.1 s from outside: RSS and PSS summed over
+the process and its forked children):
 * today: the cache bypassed (every score and behaviour measure computed, nothing kept);
 * cold: the cache on, the scores table emptied first (everything computed, then kept);
 * warm: the cache on, everything kept (goal: <= 15 s at 100k x 2);
+* serial: warm, read by the command's process alone (`WORKBENCH_READ_WORKERS=1`: no forked child);
 * before (with --before TREE, e.g. `git worktree add /tmp/wb-start cb3740d`): a warm compare by the code
   in TREE, on the same store, so a change is measured against the code before it in the same run
   (its peak RSS against this code's: the read in chunks).
@@ -90,7 +92,8 @@ def compare(project: Path, mode: str, tag: str, before: Path | None = None) -> d
     if mode == "cold":
         with sqlite3.connect(project / "store.db") as conn:
             conn.execute("DELETE FROM scores")
-    env = _env(before if mode == "before" and before else ROOT, WORKBENCH_SCORE_CACHE="0" if mode == "today" else "1")
+    env = _env(before if mode == "before" and before else ROOT, WORKBENCH_SCORE_CACHE="0" if mode == "today" else "1",
+               **({"WORKBENCH_READ_WORKERS": "1"} if mode == "serial" else {}))
     cmd = [sys.executable, "-m", "workbench.cli", "compare", "--params", "params.toml", "--json", f"verdict-{tag}.json"]
     samples: list[tuple[int, int]] = []
     stop = threading.Event()
@@ -139,7 +142,7 @@ def main() -> None:
         for measure in ("wall_s", "cpu_s", "rss_mib", "pss_mib"):
             median = {mode: statistics.median(r[measure] for r in runs) for mode, runs in results.items()}
             ratios = [f"{mode}/{base} {median[mode] / median[base]:.3f}x" for mode, base in
-                      (("warm", "today"), ("cold", "today"), ("warm", "before")) if mode in median and base in median]
+                      (("warm", "today"), ("cold", "today"), ("warm", "serial"), ("warm", "before")) if mode in median and base in median]
             print(f"median {measure}: " + ", ".join(f"{mode} {value:.2f}" for mode, value in median.items())
                   + f"; same run: {', '.join(ratios)}"
                   + (f"; warm goal <= 15 s: {'met' if median['warm'] <= 15 else 'NOT met'}"
