@@ -15,23 +15,33 @@ Row numbers in problems are 1-based: the data row for CSV (header not counted), 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable
+from itertools import chain
+from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 from pandas.core.dtypes.cast import maybe_box_native
 
 from workbench.errors import InputError, Problem
-from workbench.hashing import content_hash, json_safe
+from workbench.hashing import canonical_json, content_hash, json_safe
 from workbench.items.fields import APP_FIELDS, MESSAGES, check_app_fields, last_user_text
 from workbench.values import is_blank
 
 ITEM_ID, INPUT, REFERENCE = "item_id", "input", "reference"
 METADATA = "metadata"  # a dict under this key is flattened into top-level columns
 SUPPORTED = ".jsonl, .csv, .parquet or a `datasets` save_to_disk folder"
+_ENCODE_TEXT = json.encoder.encode_basestring  # a str as canonical_json writes it (ensure_ascii=False)
+BATCH_BYTES = 1 << 20  # JSONL read about a megabyte of lines at a time
+BATCH_ROWS = 4096  # rows of the other formats checked at a time
+_BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark written by some editors, taken off the first line
+_JSON_WHITESPACE = " \t\r\n"  # what json.loads allows around a value
+_TEXT_OR_NOTHING = {str, type(None), object}  # a reference's types that need no check (object: _MISSING)
+_MISSING = object()  # a row without the field: NaN in the frame (as from_records gives), left out of its content id
 
 Record = tuple[int, dict[str, Any]]  # (1-based row, raw fields)
 
@@ -57,17 +67,13 @@ def load_items(
     """
     path = Path(path)
     source = str(path)
-    records, problems = _read(path, source)
-    rows: list[dict[str, Any]] = []
-    if records or not problems:  # validate what could be read, so one error lists everything
-        rows, more = _validate(
-            records, source, id_field=id_field, input_field=input_field,
-            reference_field=reference_field, max_field_chars=max_field_chars,
-        )
-        problems += more
-    if problems:
-        raise InputError(problems)
-    frame = _frame(rows)
+    checks = dict(id_field=id_field, input_field=input_field, reference_field=reference_field,
+                  max_field_chars=max_field_chars)
+    try:
+        frame = _load(source, *_read(path, source), **checks)
+    except _IrregularLine:  # read that file again line by line, which names every bad line
+        records, problems = _read_jsonl(path.read_bytes(), source)
+        frame = _load(source, [records], problems, **checks)
     if path.suffix.lower() == ".csv":
         frame = _infer_csv_types(frame)
     frame.attrs["source"] = str(path.resolve())
@@ -102,38 +108,107 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def dataset_id(df: pd.DataFrame) -> str:
     """Content hash of the items: same items and fields give the same id whatever the file format,
-    row order or column order (rows are hashed sorted by item_id)."""
+    row order or column order (rows are hashed sorted by item_id).
+
+    The hash of `canonical_json({"columns": columns, "rows": [row, ...]})` (each row a dict of every
+    column, values through `json_safe`), written out a column at a time: each value encoded once, each
+    row one `%` format of its encoded values, instead of a dict per row encoded as a whole."""
     columns = sorted(df.columns)
-    values = [[value if type(value) is str else json_safe(value) for value in df[column].tolist()]
-              for column in columns]
-    rows = [dict(zip(columns, row)) for row in zip(*values)] if columns else [{} for _ in range(len(df))]
-    rows.sort(key=lambda row: str(row.get(ITEM_ID)))
-    return content_hash({"columns": columns, "rows": rows})
+    encoded: list[list[str]] = []
+    sort_keys: list[str] | None = None
+    for column in columns:
+        values = df[column].tolist()
+        encoded.append([_ENCODE_TEXT(value) if type(value) is str else canonical_json(json_safe(value))
+                        for value in values])
+        if column == ITEM_ID:  # the order of the rows: their item_id as text, as json_safe leaves it
+            sort_keys = [value if type(value) is str else str(json_safe(value)) for value in values]
+    # a row's JSON with its keys in canonical order: the encoder writes each key as {key: null} shows it
+    row_format = "{" + ",".join(canonical_json({column: None})[1:-6].replace("%", "%%") + ":%s"
+                                for column in columns) + "}"
+    rows = [row_format % row for row in zip(*encoded)] if columns else ["{}"] * len(df)
+    if sort_keys is not None:
+        rows = [rows[index] for index in sorted(range(len(rows)), key=sort_keys.__getitem__)]
+    text = '{"columns":' + canonical_json(columns) + ',"rows":[' + ",".join(rows) + "]}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- readers: each returns (records, problems) and never raises for bad content ---------------
 
-def _read(path: Path, source: str) -> tuple[list[Record], list[Problem]]:
+def _load(source: str, batches: Iterable[list[Record]], problems: list[Problem], **checks: Any) -> pd.DataFrame:
+    """The checked frame of what the reader gave, or one InputError listing the reader's problems and then
+    the rows'. The rows are taken a batch at a time, so only one batch of row dicts lives at once."""
+    columns = _ItemColumns(source, **checks)
+    for batch in batches:
+        columns.add(batch)
+    if columns.rows or not problems:  # validate what could be read, so one error lists everything
+        problems = problems + columns.problems()
+    if problems:
+        raise InputError(problems)
+    return columns.frame()
+
+
+def _read(path: Path, source: str) -> tuple[Iterable[list[Record]], list[Problem]]:
+    """Batches of records and the problems found reading them. JSONL's batches are parsed as they are
+    taken and raise `_IrregularLine` at a line `_read_jsonl` must explain."""
     if not path.exists():
         return [], [Problem(source, None, None, "file not found")]
     if path.is_dir():
-        return _read_datasets_folder(path, source)
+        return _in_batches(*_read_datasets_folder(path, source))
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return _read_jsonl(path.read_bytes(), source)
+        return _jsonl_batches(path), []
     if suffix == ".csv":
-        return _read_csv(path.read_bytes(), source)
+        return _in_batches(*_read_csv(path.read_bytes(), source))
     if suffix == ".parquet":
-        return _read_parquet(path, source)
+        return _in_batches(*_read_parquet(path, source))
     return [], [Problem(source, None, None, f"unsupported extension '{path.suffix}'; use {SUPPORTED}")]
+
+
+def _in_batches(records: list[Record], problems: list[Problem]) -> tuple[list[list[Record]], list[Problem]]:
+    return [records[start:start + BATCH_ROWS] for start in range(0, len(records), BATCH_ROWS)], problems
+
+
+class _IrregularLine(Exception):
+    """A JSONL line that `_jsonl_batches` does not take as it is (not UTF-8, not one JSON object alone on
+    its line, a lone surrogate, leading whitespace): `_read_jsonl` reads the file again and says why."""
+
+
+def _jsonl_batches(path: Path) -> Iterator[list[Record]]:
+    """The file's objects, a megabyte of lines at a time. Each line is taken exactly as `json.loads` of
+    that line alone would take it, or not at all (`_IrregularLine`): a value must end on its own line
+    and be a JSON object, only JSON whitespace may follow it, and a blank line is skipped."""
+    decode = json.JSONDecoder().raw_decode  # one value at the line's start, and where it ends
+    line_no = 0
+    with path.open("rb") as handle:
+        while lines := handle.readlines(BATCH_BYTES):
+            batch: list[Record] = []
+            for raw in lines:
+                line_no += 1
+                if line_no == 1 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM):]
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _IrregularLine from None
+                try:
+                    value, end = decode(text)
+                except json.JSONDecodeError:
+                    if text.strip():
+                        raise _IrregularLine from None
+                    continue  # a blank line
+                if (type(value) is not dict or text[end:].strip(_JSON_WHITESPACE)
+                        or (("\\ud" in text or "\\uD" in text) and not _is_text(value))):
+                    raise _IrregularLine
+                batch.append((line_no, value))
+            yield batch
 
 
 def _read_jsonl(data: bytes, source: str) -> tuple[list[Record], list[Problem]]:
     records: list[Record] = []
     problems: list[Problem] = []
     for line_no, raw in enumerate(data.split(b"\n"), start=1):
-        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # UTF-8 byte order mark written by some editors
+        if line_no == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -249,69 +324,172 @@ def _decode_bytes_values(rows: list[dict[str, Any]], source: str) -> tuple[list[
 
 # --- validation -----------------------------------------------------------------------------
 
-def _validate(
-    records: list[Record], source: str, *, id_field: str, input_field: str,
-    reference_field: str, max_field_chars: int,
-) -> tuple[list[dict[str, Any]], list[Problem]]:
-    if not records:
-        return [], [Problem(source, None, None, "no items in the file")]
-    problems: list[Problem] = []
-    flat: list[tuple[int, dict[str, Any]]] = []
-    for row_no, raw in records:
-        fields, row_problems = _flatten(raw, source, row_no)
-        problems += row_problems
-        flat.append((row_no, fields))
-    for row_no, fields in flat:
-        problems += check_app_fields(fields, source, row_no)
-        if MESSAGES in fields and is_blank(fields.get(input_field)):
-            fields[input_field] = last_user_text(fields[MESSAGES]) or ""
-    columns = {name for _, fields in flat for name in fields}
-    if input_field not in columns:
-        return [], problems + [Problem(source, None, input_field, f"missing column '{input_field}' (columns "
-                                       f"found: {', '.join(sorted(columns))}); name the column that holds the input "
-                                       f"(--input-field NAME, or the input_field parameter)")]
-    derive_ids = id_field not in columns
-    renames = {id_field: ITEM_ID, input_field: INPUT, reference_field: REFERENCE}
+class _ItemColumns:
+    """The items' fields as columns, filled a batch of rows at a time, and the problems of those rows.
+
+    A row's own checks (its fields' sizes, its input and reference) run on each batch while its dicts
+    live: a column at a time where every value passes, the row-by-row check only on a batch where one
+    does not, so each problem is the one the row-by-row check names, in its order. What needs every row
+    (which columns exist, whether ids are given or derived, duplicates) waits for `problems`."""
+
+    def __init__(self, source: str, *, id_field: str, input_field: str, reference_field: str,
+                 max_field_chars: int):
+        self.source, self.id_field, self.input_field = source, id_field, input_field
+        self.reference_field, self.max_field_chars = reference_field, max_field_chars
+        self.values: dict[str, list[Any]] = {}  # field -> a value per row (_MISSING where it has none), first-seen order
+        self.row_numbers: list[int] = []
+        self.flatten_problems: list[Problem] = []
+        self.app_problems: list[Problem] = []
+        self.row_problems: dict[int, list[Problem]] = {}  # row index -> its problems, in the checks' order
+        self.item_ids: list[str | None] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_numbers)
+
+    def add(self, batch: list[Record]) -> None:
+        row_numbers = [row_no for row_no, _ in batch]
+        rows = [fields for _, fields in batch]
+        names = dict.fromkeys(chain.from_iterable(rows))
+        if METADATA in names:
+            for index, (row_no, raw) in enumerate(batch):
+                rows[index], problems = _flatten(raw, self.source, row_no)
+                self.flatten_problems += problems
+            names = dict.fromkeys(chain.from_iterable(rows))
+        if not names.keys().isdisjoint(APP_FIELDS):
+            for row_no, fields in zip(row_numbers, rows):
+                self.app_problems += check_app_fields(fields, self.source, row_no)
+                if MESSAGES in fields and is_blank(fields.get(self.input_field)):
+                    fields[self.input_field] = last_user_text(fields[MESSAGES]) or ""
+            names = dict.fromkeys(chain.from_iterable(rows))
+        batch_values = {name: [fields.get(name, _MISSING) for fields in rows] for name in names}
+        self._check_rows(row_numbers, rows, batch_values)
+        start, count = self.rows, len(rows)
+        for name, values in self.values.items():
+            values.extend(batch_values.pop(name, None) or [_MISSING] * count)
+        for name, values in batch_values.items():  # fields no earlier batch had
+            self.values[name] = [_MISSING] * start + values
+        self.row_numbers += row_numbers
+
+    def _check_rows(self, row_numbers: list[int], rows: list[dict[str, Any]],
+                    batch_values: dict[str, list[Any]]) -> None:
+        start, source, limit = self.rows, self.source, self.max_field_chars
+        too_long = set()
+        for values in batch_values.values():
+            try:
+                fits = max(map(len, values)) <= limit  # text, lists and objects alike: none longer, no text longer
+            except TypeError:  # a value without a length (a number, a missing field)
+                fits = False
+            if not fits:
+                too_long.update(i for i, value in enumerate(values) if isinstance(value, str) and len(value) > limit)
+        for index in sorted(too_long):
+            self._row_problems(start + index).extend(
+                Problem(source, row_numbers[index], name, f"value has {len(value)} characters, over the limit "
+                        f"of {limit} (max_field_chars)")
+                for name, value in rows[index].items() if isinstance(value, str) and len(value) > limit)
+        inputs = batch_values.get(self.input_field)
+        if not (inputs is not None and _all_text(inputs) and "" not in inputs and not any(map(str.isspace, inputs))):
+            for index, fields in enumerate(rows):
+                self._add(start + index, _check_text(fields.get(self.input_field), source, row_numbers[index],
+                                                     self.input_field, required=MESSAGES not in fields))
+        references = batch_values.get(self.reference_field)
+        if references is not None and not set(map(type, references)) <= _TEXT_OR_NOTHING:
+            for index, fields in enumerate(rows):
+                self._add(start + index, _check_text(fields.get(self.reference_field), source,
+                                                     row_numbers[index], self.reference_field, required=False))
+
+    def _row_problems(self, index: int) -> list[Problem]:
+        return self.row_problems.setdefault(index, [])
+
+    def _add(self, index: int, problems: list[Problem]) -> None:
+        if problems:
+            self._row_problems(index).extend(problems)
+
+    def problems(self) -> list[Problem]:
+        """Every problem of the rows: the flattening's, the application fields', the columns', then each
+        row's in row order (its sizes, input, reference, id, duplicate)."""
+        source, id_field, input_field = self.source, self.id_field, self.input_field
+        if not self.rows:
+            return [Problem(source, None, None, "no items in the file")]
+        problems = self.flatten_problems + self.app_problems
+        if input_field not in self.values:
+            return problems + [Problem(source, None, input_field, f"missing column '{input_field}' (columns "
+                                       f"found: {', '.join(sorted(self.values))}); name the column that holds the "
+                                       f"input (--input-field NAME, or the input_field parameter)")]
+        for name, canonical in self._renames().items():
+            if name != canonical and canonical in self.values:
+                problems.append(Problem(source, None, canonical, f"column '{canonical}' clashes with the "
+                                        f"'{canonical}' column made from '{name}'; rename it"))
+        derive_ids = id_field not in self.values
+        self.item_ids = self._derived_ids() if derive_ids else self._given_ids()
+        ids = self.item_ids
+        if None in ids or len(set(ids)) != len(ids):
+            first_row_of_id: dict[str, int] = {}
+            for index, item_id in enumerate(ids):
+                if item_id is None:
+                    continue
+                row_no = self.row_numbers[index]
+                if item_id in first_row_of_id:
+                    what = "identical content (add an id field)" if derive_ids else f"duplicate id '{item_id}'"
+                    self._row_problems(index).append(Problem(source, row_no, id_field, f"{what}: rows "
+                                                             f"{first_row_of_id[item_id]} and {row_no}"))
+                else:
+                    first_row_of_id[item_id] = row_no
+        for index in sorted(self.row_problems):
+            problems += self.row_problems[index]
+        return problems
+
+    def _renames(self) -> dict[str, str]:
+        return {self.id_field: ITEM_ID, self.input_field: INPUT, self.reference_field: REFERENCE}
+
+    def _given_ids(self) -> list[str | None]:
+        values = self.values[self.id_field]
+        if _all_text(values) and "" not in values and not any(map(str.isspace, values)):
+            return values
+        ids: list[str | None] = []
+        for index, value in enumerate(values):
+            problems: list[Problem] = []
+            ids.append(_check_id(None if value is _MISSING else value, self.source, self.row_numbers[index],
+                                 self.id_field, problems))
+            self._add(index, problems)
+        return ids
+
+    def _derived_ids(self) -> list[str | None]:
+        names = list(self.values)
+        return [_content_id({name: value for name, value in zip(names, row) if value is not _MISSING})
+                for row in zip(*self.values.values())]
+
+    def frame(self) -> pd.DataFrame:
+        """Columns: item_id, input, reference (when any row has one), then the rest in first-seen order;
+        each column's type inferred by pandas as `from_records` infers it from row dicts."""
+        field_of = _frame_fields(self.values, self.id_field, self._renames())
+        names = [ITEM_ID, INPUT] + [REFERENCE] * (REFERENCE in field_of)
+        names += [name for name in field_of if name not in names]
+        columns = [self.item_ids if name == ITEM_ID else _missing_as_nan(self.values.get(field_of.get(name), []), self.rows)
+                   for name in names]
+        return pd.DataFrame.from_records(zip(*columns), columns=names)
+
+
+def _all_text(values: list[Any]) -> bool:
+    return set(map(type, values)) == {str}
+
+
+def _missing_as_nan(values: list[Any], rows: int) -> list[Any]:
+    if not values:
+        return [np.nan] * rows
+    return [np.nan if value is _MISSING else value for value in values] if _MISSING in values else values
+
+
+def _frame_fields(fields: Iterable[str], id_field: str, renames: dict[str, str]) -> dict[str, str | None]:
+    """Each frame column (but item_id, whose values are the checked ids: None) and the field it is made
+    of, in the order of the fields: the id, input and reference fields renamed to their canonical names."""
+    columns: dict[str, str | None] = {name: name for name in fields}
+    columns.pop(id_field, None)
     for name, canonical in renames.items():
-        if name != canonical and canonical in columns:
-            problems.append(Problem(source, None, canonical, f"column '{canonical}' clashes with the "
-                                    f"'{canonical}' column made from '{name}'; rename it"))
-
-    rows: list[dict[str, Any]] = []
-    first_row_of_id: dict[str, int] = {}
-    for row_no, fields in flat:
-        for name, value in fields.items():
-            if isinstance(value, str) and len(value) > max_field_chars:
-                problems.append(Problem(source, row_no, name, f"value has {len(value)} characters, over "
-                                        f"the limit of {max_field_chars} (max_field_chars)"))
-        problems += _check_text(fields.get(input_field), source, row_no, input_field,
-                                required=MESSAGES not in fields)
-        problems += _check_text(fields.get(reference_field), source, row_no, reference_field, required=False)
-        if derive_ids:
-            item_id: str | None = _content_id(fields)
-        else:
-            item_id = _check_id(fields.get(id_field), source, row_no, id_field, problems)
-        if item_id is not None:
-            if item_id in first_row_of_id:
-                what = "identical content (add an id field)" if derive_ids else f"duplicate id '{item_id}'"
-                problems.append(Problem(source, row_no, id_field, f"{what}: rows {first_row_of_id[item_id]} "
-                                        f"and {row_no}"))
-            else:
-                first_row_of_id[item_id] = row_no
-        rows.append(_as_row(fields, item_id, id_field, renames))
-    return rows, problems
-
-
-def _as_row(fields: dict[str, Any], item_id: str | None, id_field: str, renames: dict[str, str]) -> dict[str, Any]:
-    """The row of one item: its fields renamed in place (`renames`: the id, input and reference fields to
-    their canonical names) under its checked `item_id`. In place: at 100,000 items a copy per row was
-    the file's size again in memory (`_frame` orders the columns, not the dicts)."""
-    fields.pop(id_field, None)
-    for name, canonical in renames.items():
-        if name != canonical and name in fields:
-            fields[canonical] = fields.pop(name)
-    fields[ITEM_ID] = item_id
-    return fields
+        if name != canonical and name in columns:
+            columns[canonical] = columns.pop(name)
+    columns[ITEM_ID] = None
+    return columns
 
 
 def _flatten(raw: dict[str, Any], source: str, row_no: int) -> tuple[dict[str, Any], list[Problem]]:
@@ -373,16 +551,6 @@ def _content_id(fields: dict[str, Any]) -> str:
 
 
 # --- frame building -------------------------------------------------------------------------
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Columns: item_id, input, reference (when any row has one), then the rest in first-seen order."""
-    columns: dict[str, None] = {ITEM_ID: None, INPUT: None}
-    if any(REFERENCE in row for row in rows):
-        columns[REFERENCE] = None
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    return pd.DataFrame.from_records(rows, columns=list(columns))
-
 
 def _infer_csv_types(frame: pd.DataFrame) -> pd.DataFrame:
     """CSV cells are text; a metadata column whose every value is a number (or true/false) gets
