@@ -21,6 +21,7 @@ import json
 import math
 from pathlib import Path
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -41,6 +42,7 @@ BATCH_ROWS = 4096  # rows of the other formats checked at a time
 _BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark written by some editors, taken off the first line
 _JSON_WHITESPACE = " \t\r\n"  # what json.loads allows around a value
 _TEXT_OR_NOTHING = {str, type(None), object}  # a reference's types that need no check (object: _MISSING)
+_TEXT_OR_NONE = {str, type(None)}
 _MISSING = object()  # a row without the field: NaN in the frame (as from_records gives), left out of its content id
 
 Record = tuple[int, dict[str, Any]]  # (1-based row, raw fields)
@@ -132,8 +134,6 @@ def dataset_id(df: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# --- readers: each returns (records, problems) and never raises for bad content ---------------
-
 def _load(source: str, batches: Iterable[list[Record]], problems: list[Problem], **checks: Any) -> pd.DataFrame:
     """The checked frame of what the reader gave, or one InputError listing the reader's problems and then
     the rows'. The rows are taken a batch at a time, so only one batch of row dicts lives at once."""
@@ -146,6 +146,8 @@ def _load(source: str, batches: Iterable[list[Record]], problems: list[Problem],
         raise InputError(problems)
     return columns.frame()
 
+
+# --- readers: batches of records and problems; never raise for bad content --------------------
 
 def _read(path: Path, source: str) -> tuple[Iterable[list[Record]], list[Problem]]:
     """Batches of records and the problems found reading them. JSONL's batches are parsed as they are
@@ -174,30 +176,34 @@ class _IrregularLine(Exception):
 
 
 def _jsonl_batches(path: Path) -> Iterator[list[Record]]:
-    """The file's objects, a megabyte of lines at a time. Each line is taken exactly as `json.loads` of
-    that line alone would take it, or not at all (`_IrregularLine`): a value must end on its own line
+    """The file's objects, about a megabyte of lines at a time. Each line is taken exactly as `json.loads`
+    of that line alone would take it, or not at all (`_IrregularLine`): a value must end on its own line
     and be a JSON object, only JSON whitespace may follow it, and a blank line is skipped."""
-    decode = json.JSONDecoder().raw_decode  # one value at the line's start, and where it ends
+    scan = json.JSONDecoder().scan_once  # json.loads' C scanner: (value, end) of the value at an index
     line_no = 0
     with path.open("rb") as handle:
         while lines := handle.readlines(BATCH_BYTES):
+            if line_no == 0 and lines[0].startswith(_BOM):
+                lines[0] = lines[0][len(_BOM):]
+            try:
+                text = b"".join(lines).decode("utf-8")
+            except UnicodeDecodeError:
+                raise _IrregularLine from None
+            escapes = "\\ud" in text or "\\uD" in text
+            texts = text.split("\n")
+            if text.endswith("\n"):
+                texts.pop()  # what follows the last line's end
             batch: list[Record] = []
-            for raw in lines:
+            for line in texts:
                 line_no += 1
-                if line_no == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM):]
                 try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _IrregularLine from None
-                try:
-                    value, end = decode(text)
-                except json.JSONDecodeError:
-                    if text.strip():
+                    value, end = scan(line, 0)
+                except (StopIteration, ValueError):  # no JSON value at the line's start
+                    if line.strip():
                         raise _IrregularLine from None
                     continue  # a blank line
-                if (type(value) is not dict or text[end:].strip(_JSON_WHITESPACE)
-                        or (("\\ud" in text or "\\uD" in text) and not _is_text(value))):
+                if (type(value) is not dict or (end != len(line) and line[end:].strip(_JSON_WHITESPACE))
+                        or (escapes and ("\\ud" in line or "\\uD" in line) and not _is_text(value))):
                     raise _IrregularLine
                 batch.append((line_no, value))
             yield batch
@@ -336,12 +342,14 @@ class _ItemColumns:
                  max_field_chars: int):
         self.source, self.id_field, self.input_field = source, id_field, input_field
         self.reference_field, self.max_field_chars = reference_field, max_field_chars
-        self.values: dict[str, list[Any]] = {}  # field -> a value per row (_MISSING where it has none), first-seen order
+        self.values: dict[str, list[Any]] = {}  # field -> its chunks, one per batch, in first-seen order
         self.row_numbers: list[int] = []
         self.flatten_problems: list[Problem] = []
         self.app_problems: list[Problem] = []
         self.row_problems: dict[int, list[Problem]] = {}  # row index -> its problems, in the checks' order
+        self.derived_ids: list[str] = []  # ids from the content, while no row has the id field
         self.item_ids: list[str | None] = []
+        self.text_dtype = _text_dtype()
 
     @property
     def rows(self) -> int:
@@ -362,13 +370,20 @@ class _ItemColumns:
                 if MESSAGES in fields and is_blank(fields.get(self.input_field)):
                     fields[self.input_field] = last_user_text(fields[MESSAGES]) or ""
             names = dict.fromkeys(chain.from_iterable(rows))
-        batch_values = {name: [fields.get(name, _MISSING) for fields in rows] for name in names}
+        if self.id_field not in names:  # the ids may have to come from the content: hashed while the rows live
+            self.derived_ids += [_content_id(fields) for fields in rows]
+        batch_values = _transpose(rows, names)
         self._check_rows(row_numbers, rows, batch_values)
         start, count = self.rows, len(rows)
-        for name, values in self.values.items():
-            values.extend(batch_values.pop(name, None) or [_MISSING] * count)
-        for name, values in batch_values.items():  # fields no earlier batch had
-            self.values[name] = [_MISSING] * start + values
+        for name, chunks in self.values.items():
+            if name not in batch_values:
+                chunks.append([_MISSING] * count)
+        for name, values in batch_values.items():
+            chunk = values if name == self.id_field else _text_chunk(values, self.text_dtype)
+            if name in self.values:
+                self.values[name].append(chunk)
+            else:  # a field no earlier batch had
+                self.values[name] = [[_MISSING] * start, chunk]
         self.row_numbers += row_numbers
 
     def _check_rows(self, row_numbers: list[int], rows: list[dict[str, Any]],
@@ -421,7 +436,7 @@ class _ItemColumns:
                 problems.append(Problem(source, None, canonical, f"column '{canonical}' clashes with the "
                                         f"'{canonical}' column made from '{name}'; rename it"))
         derive_ids = id_field not in self.values
-        self.item_ids = self._derived_ids() if derive_ids else self._given_ids()
+        self.item_ids = self.derived_ids if derive_ids else self._given_ids()
         ids = self.item_ids
         if None in ids or len(set(ids)) != len(ids):
             first_row_of_id: dict[str, int] = {}
@@ -443,7 +458,7 @@ class _ItemColumns:
         return {self.id_field: ITEM_ID, self.input_field: INPUT, self.reference_field: REFERENCE}
 
     def _given_ids(self) -> list[str | None]:
-        values = self.values[self.id_field]
+        values = _python_values(self.values[self.id_field])
         if _all_text(values) and "" not in values and not any(map(str.isspace, values)):
             return values
         ids: list[str | None] = []
@@ -454,30 +469,72 @@ class _ItemColumns:
             self._add(index, problems)
         return ids
 
-    def _derived_ids(self) -> list[str | None]:
-        names = list(self.values)
-        return [_content_id({name: value for name, value in zip(names, row) if value is not _MISSING})
-                for row in zip(*self.values.values())]
-
     def frame(self) -> pd.DataFrame:
         """Columns: item_id, input, reference (when any row has one), then the rest in first-seen order;
-        each column's type inferred by pandas as `from_records` infers it from row dicts."""
+        each column of the type `from_records` infers from the rows' dicts: a column of text (text batches
+        already in Arrow) as pandas' text type, every other column through `from_records` itself."""
         field_of = _frame_fields(self.values, self.id_field, self._renames())
         names = [ITEM_ID, INPUT] + [REFERENCE] * (REFERENCE in field_of)
         names += [name for name in field_of if name not in names]
-        columns = [self.item_ids if name == ITEM_ID else _missing_as_nan(self.values.get(field_of.get(name), []), self.rows)
-                   for name in names]
-        return pd.DataFrame.from_records(zip(*columns), columns=names)
+        columns: dict[str, Any] = {}  # a column of text as pandas' text array, the rest as values to infer
+        for name in names:
+            chunks = [self.item_ids] if name == ITEM_ID else self.values.get(field_of[name], [[_MISSING] * self.rows])
+            if getattr(self.text_dtype, "storage", None) == "pyarrow":
+                chunks = [_text_chunk(chunk, self.text_dtype) if isinstance(chunk, list) and _MISSING not in chunk
+                          else chunk for chunk in chunks]
+            if _is_text_column(chunks):
+                import pyarrow as pa
+
+                columns[name] = self.text_dtype.__from_arrow__(pa.chunked_array(chunks).combine_chunks())
+            else:
+                values = _python_values(chunks)
+                columns[name] = ([np.nan if value is _MISSING else value for value in values]
+                                 if _MISSING in values else values)
+        inferred = [name for name in names if isinstance(columns[name], list)]
+        if inferred:
+            others = pd.DataFrame.from_records(zip(*(columns[name] for name in inferred)), columns=inferred)
+            columns.update((name, others[name]) for name in inferred)
+        return pd.DataFrame(columns, copy=False)
+
+
+def _text_dtype() -> Any:
+    """The type pandas gives a column of text (Arrow-backed `str` by default since pandas 3; object before)."""
+    return pd.DataFrame.from_records([("text",)]).dtypes.iloc[0]
+
+
+def _text_chunk(values: list[Any], text_dtype: Any) -> Any:
+    """A batch of a field's values as an Arrow array when they are text or None and pandas keeps text in
+    Arrow (the batch's Python strings are then freed); else the values themselves."""
+    if getattr(text_dtype, "storage", None) != "pyarrow" or not set(map(type, values)) <= _TEXT_OR_NONE:
+        return values
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.large_string())
+    except UnicodeEncodeError:  # CSV's undecodable bytes, kept as lone surrogates for their problem
+        return values
+
+
+def _is_text_column(chunks: list[Any]) -> bool:
+    """Every chunk in Arrow and some value not null: `from_records` would infer pandas' text type."""
+    return (all(not isinstance(chunk, list) for chunk in chunks)
+            and sum(chunk.null_count for chunk in chunks) < sum(len(chunk) for chunk in chunks))
+
+
+def _python_values(chunks: list[Any]) -> list[Any]:
+    return list(chain.from_iterable(chunk if isinstance(chunk, list) else chunk.to_pylist() for chunk in chunks))
+
+
+def _transpose(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """Each field's values in the rows, _MISSING where a row has no such field."""
+    names = list(names)
+    if set(map(len, rows)) == {len(names)}:  # every row has every field
+        return {name: list(map(itemgetter(name), rows)) for name in names}
+    return {name: [fields.get(name, _MISSING) for fields in rows] for name in names}
 
 
 def _all_text(values: list[Any]) -> bool:
     return set(map(type, values)) == {str}
-
-
-def _missing_as_nan(values: list[Any], rows: int) -> list[Any]:
-    if not values:
-        return [np.nan] * rows
-    return [np.nan if value is _MISSING else value for value in values] if _MISSING in values else values
 
 
 def _frame_fields(fields: Iterable[str], id_field: str, renames: dict[str, str]) -> dict[str, str | None]:
