@@ -46,6 +46,7 @@ _TEXT_OR_NONE = {str, type(None)}
 _MISSING = object()  # a row without the field: NaN in the frame (as from_records gives), left out of its content id
 
 Record = tuple[int, dict[str, Any]]  # (1-based row, raw fields)
+Batch = tuple[list[int], list[dict[str, Any]]]  # rows' numbers and their raw fields
 
 
 def load_items(
@@ -74,8 +75,7 @@ def load_items(
     try:
         frame = _load(source, *_read(path, source), **checks)
     except _IrregularLine:  # read that file again line by line, which names every bad line
-        records, problems = _read_jsonl(path.read_bytes(), source)
-        frame = _load(source, [records], problems, **checks)
+        frame = _load(source, *_in_batches(*_read_jsonl(path.read_bytes(), source)), **checks)
     if path.suffix.lower() == ".csv":
         frame = _infer_csv_types(frame)
     frame.attrs["source"] = str(path.resolve())
@@ -134,7 +134,7 @@ def dataset_id(df: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _load(source: str, batches: Iterable[list[Record]], problems: list[Problem], **checks: Any) -> pd.DataFrame:
+def _load(source: str, batches: Iterable[Batch], problems: list[Problem], **checks: Any) -> pd.DataFrame:
     """The checked frame of what the reader gave, or one InputError listing the reader's problems and then
     the rows'. The rows are taken a batch at a time, so only one batch of row dicts lives at once."""
     columns = _ItemColumns(source, **checks)
@@ -149,7 +149,7 @@ def _load(source: str, batches: Iterable[list[Record]], problems: list[Problem],
 
 # --- readers: batches of records and problems; never raise for bad content --------------------
 
-def _read(path: Path, source: str) -> tuple[Iterable[list[Record]], list[Problem]]:
+def _read(path: Path, source: str) -> tuple[Iterable[Batch], list[Problem]]:
     """Batches of records and the problems found reading them. JSONL's batches are parsed as they are
     taken and raise `_IrregularLine` at a line `_read_jsonl` must explain."""
     if not path.exists():
@@ -166,8 +166,9 @@ def _read(path: Path, source: str) -> tuple[Iterable[list[Record]], list[Problem
     return [], [Problem(source, None, None, f"unsupported extension '{path.suffix}'; use {SUPPORTED}")]
 
 
-def _in_batches(records: list[Record], problems: list[Problem]) -> tuple[list[list[Record]], list[Problem]]:
-    return [records[start:start + BATCH_ROWS] for start in range(0, len(records), BATCH_ROWS)], problems
+def _in_batches(records: list[Record], problems: list[Problem]) -> tuple[list[Batch], list[Problem]]:
+    batches = (records[start:start + BATCH_ROWS] for start in range(0, len(records), BATCH_ROWS))
+    return [([row_no for row_no, _ in batch], [fields for _, fields in batch]) for batch in batches], problems
 
 
 class _IrregularLine(Exception):
@@ -175,7 +176,7 @@ class _IrregularLine(Exception):
     its line, a lone surrogate, leading whitespace): `_read_jsonl` reads the file again and says why."""
 
 
-def _jsonl_batches(path: Path) -> Iterator[list[Record]]:
+def _jsonl_batches(path: Path) -> Iterator[Batch]:
     """The file's objects, about a megabyte of lines at a time. Each line is taken exactly as `json.loads`
     of that line alone would take it, or not at all (`_IrregularLine`): a value must end on its own line
     and be a JSON object, only JSON whitespace may follow it, and a blank line is skipped."""
@@ -193,7 +194,8 @@ def _jsonl_batches(path: Path) -> Iterator[list[Record]]:
             texts = text.split("\n")
             if text.endswith("\n"):
                 texts.pop()  # what follows the last line's end
-            batch: list[Record] = []
+            row_numbers: list[int] = []
+            rows: list[dict[str, Any]] = []
             for line in texts:
                 line_no += 1
                 try:
@@ -205,8 +207,9 @@ def _jsonl_batches(path: Path) -> Iterator[list[Record]]:
                 if (type(value) is not dict or (end != len(line) and line[end:].strip(_JSON_WHITESPACE))
                         or (escapes and ("\\ud" in line or "\\uD" in line) and not _is_text(value))):
                     raise _IrregularLine
-                batch.append((line_no, value))
-            yield batch
+                row_numbers.append(line_no)
+                rows.append(value)
+            yield row_numbers, rows
 
 
 def _read_jsonl(data: bytes, source: str) -> tuple[list[Record], list[Problem]]:
@@ -355,21 +358,20 @@ class _ItemColumns:
     def rows(self) -> int:
         return len(self.row_numbers)
 
-    def add(self, batch: list[Record]) -> None:
-        row_numbers = [row_no for row_no, _ in batch]
-        rows = [fields for _, fields in batch]
-        names = dict.fromkeys(chain.from_iterable(rows))
+    def add(self, batch: Batch) -> None:
+        row_numbers, rows = batch
+        names = _field_names(rows)
         if METADATA in names:
-            for index, (row_no, raw) in enumerate(batch):
+            for index, (row_no, raw) in enumerate(zip(row_numbers, rows)):
                 rows[index], problems = _flatten(raw, self.source, row_no)
                 self.flatten_problems += problems
-            names = dict.fromkeys(chain.from_iterable(rows))
+            names = _field_names(rows)
         if not names.keys().isdisjoint(APP_FIELDS):
             for row_no, fields in zip(row_numbers, rows):
                 self.app_problems += check_app_fields(fields, self.source, row_no)
                 if MESSAGES in fields and is_blank(fields.get(self.input_field)):
                     fields[self.input_field] = last_user_text(fields[MESSAGES]) or ""
-            names = dict.fromkeys(chain.from_iterable(rows))
+            names = _field_names(rows)
         if self.id_field not in names:  # the ids may have to come from the content: hashed while the rows live
             self.derived_ids += [_content_id(fields) for fields in rows]
         batch_values = _transpose(rows, names)
@@ -523,6 +525,13 @@ def _is_text_column(chunks: list[Any]) -> bool:
 
 def _python_values(chunks: list[Any]) -> list[Any]:
     return list(chain.from_iterable(chunk if isinstance(chunk, list) else chunk.to_pylist() for chunk in chunks))
+
+
+def _field_names(rows: list[dict[str, Any]]) -> dict[str, None]:
+    """The rows' fields in first-seen order (those of the first row, when no row has another)."""
+    if rows and len(set().union(*rows)) == len(rows[0]):
+        return dict.fromkeys(rows[0])
+    return dict.fromkeys(chain.from_iterable(rows))
 
 
 def _transpose(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
