@@ -487,7 +487,7 @@ class _ItemColumns:
             if _is_text_column(chunks):
                 import pyarrow as pa
 
-                columns[name] = self.text_dtype.__from_arrow__(pa.chunked_array(chunks))
+                columns[name] = self.text_dtype.__from_arrow__(pa.chunked_array(chunks).combine_chunks())
             else:
                 values = _python_values(chunks)
                 columns[name] = ([np.nan if value is _MISSING else value for value in values]
