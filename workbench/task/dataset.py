@@ -9,6 +9,12 @@ errors do not say which line is broken. JSONL and CSV are read with the standard
 reports the line; parquet with pyarrow; `save_to_disk` folders with `datasets.load_from_disk`,
 which memory-maps the folder without writing.
 
+Rows are read and checked in batches (JSONL: about a megabyte of lines; others: 4,096 records), so
+only one batch of row dicts lives at once; a batch's text goes into Arrow as it is checked. A JSONL
+line that is not one JSON object alone makes the loader read the file again line by line, the reader
+that names every bad line. What needs every row (the columns, given or derived ids, duplicates) is
+checked at the end; the frame, ids and problems are those of one read of the whole file.
+
 Row numbers in problems are 1-based: the data row for CSV (header not counted), parquet and
 `datasets` folders; the line number for JSONL (what an editor shows; blank lines count).
 """
@@ -19,9 +25,9 @@ import hashlib
 import io
 import json
 import math
-from pathlib import Path
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -213,6 +219,7 @@ def _jsonl_batches(path: Path) -> Iterator[Batch]:
 
 
 def _read_jsonl(data: bytes, source: str) -> tuple[list[Record], list[Problem]]:
+    """Every line of the file, each parsed alone: the reader that names each bad line and why."""
     records: list[Record] = []
     problems: list[Problem] = []
     for line_no, raw in enumerate(data.split(b"\n"), start=1):
@@ -385,7 +392,7 @@ class _ItemColumns:
             if name in self.values:
                 self.values[name].append(chunk)
             else:  # a field no earlier batch had
-                self.values[name] = [[_MISSING] * start, chunk]
+                self.values[name] = ([[_MISSING] * start] if start else []) + [chunk]
         self.row_numbers += row_numbers
 
     def _check_rows(self, row_numbers: list[int], rows: list[dict[str, Any]],
