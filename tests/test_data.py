@@ -557,3 +557,19 @@ def reference_dataset_id(df: pd.DataFrame) -> str:
 ], ids=["escapes", "int-ids", "ties", "no-ids", "no-columns", "no-rows"])
 def test_dataset_id_is_the_hash_of_a_dict_per_row(frame):
     assert dataset_id(frame) == reference_dataset_id(frame)
+
+
+def test_the_batch_reader_takes_what_json_loads_takes_and_reads_again_only_for_the_rest(tmp_path, monkeypatch):
+    import workbench.task.dataset as dataset
+
+    rereads = []
+    line_by_line = dataset._read_jsonl
+    monkeypatch.setattr(dataset, "_read_jsonl", lambda *args: rereads.append(args[1]) or line_by_line(*args))
+    taken = tmp_path / "taken.jsonl"  # a BOM, CRLF, blank lines, spaces after, a surrogate pair, NaN
+    taken.write_bytes(b'\xef\xbb\xbf{"item_id": "a", "input": "\\ud83d\\ude00", "score": NaN}  \r\n\r\n'
+                      b'{"item_id": "b", "input": "y", "score": 1.5}\t\n\n')
+    frame = load_items(taken)
+    assert frame["input"].tolist() == ["\U0001F600", "y"] and pd.isna(frame["score"][0]) and rereads == []
+    spaced = tmp_path / "spaced.jsonl"  # whitespace before the object: json.loads takes it, the batch reader not
+    spaced.write_bytes(b'{"item_id": "a", "input": "x"}\n  {"item_id": "b", "input": "y"}\n')
+    assert load_items(spaced)["item_id"].tolist() == ["a", "b"] and rereads == [str(spaced)]
