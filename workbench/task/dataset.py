@@ -487,7 +487,8 @@ class _ItemColumns:
         names += [name for name in field_of if name not in names]
         columns: dict[str, Any] = {}  # a column of text as pandas' text array, the rest as values to infer
         for name in names:
-            chunks = [self.item_ids] if name == ITEM_ID else self.values.get(field_of[name], [[_MISSING] * self.rows])
+            chunks = ([self.item_ids] if name == ITEM_ID
+                      else self.values.get(field_of.get(name), [[_MISSING] * self.rows]))  # none: all missing
             if getattr(self.text_dtype, "storage", None) == "pyarrow":
                 chunks = [_text_chunk(chunk, self.text_dtype) if isinstance(chunk, list) and _MISSING not in chunk
                           else chunk for chunk in chunks]
