@@ -552,9 +552,10 @@ def reference_dataset_id(df: pd.DataFrame) -> str:
     pd.DataFrame({"item_id": [3, 1, 2], "input": ["a", "b", "c"], "x": [pd.NA, None, 1.0]}),
     pd.DataFrame({"item_id": ["1", "10", "2", "1"], "b": [True, False, True, False]}),  # equal ids keep their order
     pd.DataFrame({"input": ["no", "ids"]}),
+    pd.DataFrame({"item_id": ['a"q', "b", "c"], "input": ["x\\y", "plain", "text"], "ja": ["日本", "b", "c"]}),
     pd.DataFrame(index=range(3)),
     pd.DataFrame({"item_id": pd.Series([], dtype="str"), "input": pd.Series([], dtype="str")}),
-], ids=["escapes", "int-ids", "ties", "no-ids", "no-columns", "no-rows"])
+], ids=["escapes", "int-ids", "ties", "no-ids", "quote-backslash-ascii", "no-columns", "no-rows"])
 def test_dataset_id_is_the_hash_of_a_dict_per_row(frame):
     assert dataset_id(frame) == reference_dataset_id(frame)
 

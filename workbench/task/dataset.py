@@ -119,25 +119,41 @@ def dataset_id(df: pd.DataFrame) -> str:
     row order or column order (rows are hashed sorted by item_id).
 
     The hash of `canonical_json({"columns": columns, "rows": [row, ...]})` (each row a dict of every
-    column, values through `json_safe`), written out a column at a time: each value encoded once, each
-    row one `%` format of its encoded values, instead of a dict per row encoded as a whole."""
+    column, values through `json_safe`), written out a column at a time: each value encoded once (a
+    column of plain text not at all: the row's format quotes it), each row one `%` format of its
+    values, instead of a dict per row encoded as a whole."""
     columns = sorted(df.columns)
     encoded: list[list[str]] = []
+    row_format = "{"
     sort_keys: list[str] | None = None
-    for column in columns:
+    for position, column in enumerate(columns):
         values = df[column].tolist()
-        encoded.append([_ENCODE_TEXT(value) if type(value) is str else canonical_json(json_safe(value))
-                        for value in values])
+        plain = _plain_text(df[column], values)
+        encoded.append(values if plain else [_ENCODE_TEXT(value) if type(value) is str
+                                             else canonical_json(json_safe(value)) for value in values])
+        key = canonical_json({column: None})[1:-6]  # the key as the encoder writes it: {key: null}
+        row_format += ("," if position else "") + key.replace("%", "%%") + (':"%s"' if plain else ":%s")
         if column == ITEM_ID:  # the order of the rows: their item_id as text, as json_safe leaves it
             sort_keys = [value if type(value) is str else str(json_safe(value)) for value in values]
-    # a row's JSON with its keys in canonical order: the encoder writes each key as {key: null} shows it
-    row_format = "{" + ",".join(canonical_json({column: None})[1:-6].replace("%", "%%") + ":%s"
-                                for column in columns) + "}"
+    row_format += "}"
     rows = [row_format % row for row in zip(*encoded)] if columns else ["{}"] * len(df)
     if sort_keys is not None:
         rows = [rows[index] for index in sorted(range(len(rows)), key=sort_keys.__getitem__)]
     text = '{"columns":' + canonical_json(columns) + ',"rows":[' + ",".join(rows) + "]}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain_text(column: pd.Series, values: list[Any]) -> bool:
+    """Whether `values` (the column's) are pandas' Arrow text, none missing, each printable ASCII without
+    `"` or a backslash: JSON writes each as it is between quotes."""
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow") or column.hasnans:
+        return False
+    import pyarrow.compute as pc
+
+    if not pc.all(pc.ascii_is_printable(column.array.__arrow_array__())).as_py():
+        return False
+    joined = "".join(values)
+    return '"' not in joined and "\\" not in joined
 
 
 def _load(source: str, batches: Iterable[Batch], problems: list[Problem], **checks: Any) -> pd.DataFrame:
