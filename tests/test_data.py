@@ -385,3 +385,192 @@ def test_dataset_id_is_the_id_stores_were_written_with():
                           "reference": ["r", None, np.nan], "n": [1, 2, 3], "f": [1.5, float("nan"), 2.0],
                           "tags": [["t"], None, {"k": 1}], "i64": pd.array([1, None, 3], dtype="Int64")})
     assert dataset_id(frame) == "cbfcd0fe42c43489e264c6739c6d384975bd545bc16114f5e4b8509274d38c8f"
+
+
+# --- JSONL read and checked in batches (issue 25): the same frame, ids and errors at every boundary ----
+
+def frame_from_dicts(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """What the loader gave before batches: `from_records` of every row's dict (the oracle)."""
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(got.columns) == list(expected.columns)
+    assert list(got.dtypes) == list(expected.dtypes)
+    pd.testing.assert_frame_equal(got, expected.set_axis(got.index), check_exact=True)
+    for column in got.columns:  # None stays None, NaN stays NaN, 1 stays an int in an object column
+        assert repr(got[column].tolist()) == repr(expected[column].tolist()), column
+
+
+@pytest.fixture(params=[1, 2, 3, None], ids=["batch1", "batch2", "batch3", "default"])
+def batch_lines(request, monkeypatch):
+    """Batches of about N lines (the JSONL reader takes lines until they add up to BATCH_BYTES, at least
+    one), and of N records for the other formats; None: the defaults."""
+    import workbench.task.dataset as dataset
+
+    if request.param is not None:
+        line_bytes = {1: 1, 2: 70, 3: 100}[request.param]  # the lines below are 36 to 60 bytes long
+        monkeypatch.setattr(dataset, "BATCH_BYTES", line_bytes)
+        monkeypatch.setattr(dataset, "BATCH_ROWS", request.param)
+    return request.param
+
+
+SPARSE_ROWS = [  # fields that first appear, vanish and change type from one batch to the next
+    {"item_id": "a", "input": "one", "reference": "r1", "tag": "x"},
+    {"item_id": "b", "input": "two", "reference": None, "late": 1},
+    {"item_id": "c", "input": "three", "tag": 5, "none": None},
+    {"item_id": "d", "input": "four", "reference": "r4", "late": 2.5, "none": None},
+    {"item_id": "e", "input": "five", "reference": "r5", "tag": None, "list": [1, {"k": "v"}]},
+]
+
+
+def test_batches_give_the_frame_and_id_of_the_whole_file(tmp_path, batch_lines):
+    path = write_jsonl(tmp_path / "sparse.jsonl", SPARSE_ROWS)
+    frame = load_items(path)
+    columns = ["item_id", "input", "reference", "tag", "late", "none", "list"]
+    expected = frame_from_dicts(SPARSE_ROWS, columns)
+    assert_same_frame(frame, expected)
+    assert str(frame["input"].dtype) == "str" and frame["tag"].dtype == object and frame["late"].dtype == "float64"
+    assert frame["list"].tolist()[4] == [1, {"k": "v"}] and pd.isna(frame["list"].tolist()[0])
+    assert dataset_id(frame) == dataset_id(expected)
+
+
+def test_a_batch_of_one_line_and_blank_lines_bom_and_crlf(tmp_path, batch_lines):
+    rows = [json.dumps(row, ensure_ascii=False) for row in SPARSE_ROWS]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(rows).encode("utf-8") + b"\r\n\n  \n")
+    plain = load_items(write_jsonl(tmp_path / "plain.jsonl", SPARSE_ROWS))
+    assert_same_frame(load_items(path), plain)
+    single = write_jsonl(tmp_path / "single.jsonl", SPARSE_ROWS[:1])
+    assert_same_frame(load_items(single), frame_from_dicts(SPARSE_ROWS[:1], ["item_id", "input", "reference", "tag"]))
+
+
+@pytest.mark.parametrize("data", [b"", b"\n\n  \n", b"\xef\xbb\xbf"], ids=["empty", "blank", "bom"])
+def test_a_file_without_items(tmp_path, data, batch_lines):
+    path = tmp_path / "none.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert problem_text(excinfo).endswith(f"{path}: no items in the file")
+
+
+def test_problems_at_the_first_and_last_row_of_batches_in_row_order(tmp_path, batch_lines):
+    rows = [{"item_id": "a", "input": "ok"}, {"item_id": "b", "input": ""}, {"item_id": "c", "input": " "},
+            {"item_id": "a", "input": "again"}, {"item_id": "e", "input": "x" * 61},
+            {"input": "no id"}, {"item_id": "c", "input": 3}]
+    path = write_jsonl(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(InputError) as excinfo:
+        load_items(path, max_field_chars=60)
+    assert [(p.row, p.field, p.message) for p in excinfo.value.problems] == [
+        (2, "input", "empty input"),
+        (3, "input", "empty input"),
+        (4, "item_id", "duplicate id 'a': rows 1 and 4"),  # across batches
+        (5, "input", "value has 61 characters, over the limit of 60 (max_field_chars)"),
+        (6, "item_id", "missing id"),
+        (7, "input", "input must be text, got int"),
+        (7, "item_id", "duplicate id 'c': rows 3 and 7"),
+    ]
+
+
+def test_identical_content_without_ids_across_batches(tmp_path, batch_lines):
+    path = write_jsonl(tmp_path / "same.jsonl", [{"input": "x"}, {"input": "y"}, {"input": "z"}, {"input": "x"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert [(p.row, p.message) for p in excinfo.value.problems] == [
+        (4, "identical content (add an id field): rows 1 and 4")]
+
+
+def test_an_id_field_first_seen_in_a_later_batch(tmp_path, batch_lines):
+    path = write_jsonl(tmp_path / "late_id.jsonl", [{"input": "x"}, {"input": "y"}, {"item_id": "c", "input": "z"}])
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert [(p.row, p.field, p.message) for p in excinfo.value.problems] == [
+        (1, "item_id", "missing id"), (2, "item_id", "missing id")]
+
+
+@pytest.mark.parametrize("lines,problems", [
+    (['{"item_id": "a", "input": "x"}, {"item_id": "b", "input": "y"}'],  # two objects on one line
+     [(1, "line 1 is not valid JSON (Extra data at column 31)")]),
+    (['{"item_id": "a",', '"input": "x"}'],  # one object over two lines
+     [(1, "line 1 is not valid JSON (Expecting property name enclosed in double quotes at column 17)"),
+      (2, "line 2 is not valid JSON (Extra data at column 8)")]),
+    (['{"item_id": "a", "input": [{}', '{}]}', '{"item_id": "b", "input": "y"},{"item_id": "c", "input": "z"}'],
+     [(1, "line 1 is not valid JSON (Expecting ',' delimiter at column 30)"),  # an array of these lines parses
+      (2, "line 2 is not valid JSON (Extra data at column 3)"),
+      (3, "line 3 is not valid JSON (Extra data at column 31)")]),
+    (['{"item_id": "a", "input": "x"}', '\ufeff{"item_id": "b", "input": "y"}'],  # a BOM after line 1
+     [(2, "line 2 is not valid JSON (Unexpected UTF-8 BOM (decode using utf-8-sig) at column 1)")]),
+], ids=["two-on-a-line", "one-over-two-lines", "valid-only-as-an-array", "bom-on-line-2"])
+def test_lines_that_are_not_one_object_each(tmp_path, lines, problems, batch_lines):
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert [(p.row, p.message) for p in excinfo.value.problems] == problems
+
+
+def test_a_bad_line_in_a_later_batch_lists_every_problem_of_the_file(tmp_path, batch_lines):
+    """The batch reader stops at a line it cannot take; the file is read again line by line, so the error
+    lists the reading problems and then every row's, as one read of the whole file does."""
+    path = tmp_path / "late.jsonl"
+    path.write_bytes(b'{"item_id": "a", "input": ""}\n{"item_id": "b", "input": "ok"}\n'
+                     b'{"item_id": "c", "input": "ok"}\n{"item_id": "d", "input": "\\ud800"}\n')
+    with pytest.raises(InputError) as excinfo:
+        load_items(path)
+    assert [(p.row, p.field) for p in excinfo.value.problems] == [(4, None), (1, "input")]
+    assert "line 4 holds a lone surrogate" in problem_text(excinfo)
+
+
+def test_lines_the_batch_reader_reads_again_still_load(tmp_path, batch_lines):
+    """Whitespace before an object, and a surrogate pair escaped, are taken as `json.loads` takes them."""
+    path = tmp_path / "spaced.jsonl"
+    path.write_text(' {"item_id": "a", "input": "\\ud83d\\ude00"}\n\t{"item_id": "b", "input": "y"}\n',
+                    encoding="utf-8")
+    frame = load_items(path)
+    assert frame["input"].tolist() == ["\U0001F600", "y"] and frame["item_id"].tolist() == ["a", "b"]
+
+
+def test_csv_and_parquet_in_batches(tmp_path, batch_lines):
+    assert_same_frame(load_items(write_csv(tmp_path / "a.csv", ROWS)), expected_frame())
+    assert_same_frame(load_items(write_parquet(tmp_path / "a.parquet", ROWS)), expected_frame())
+
+
+def reference_dataset_id(df: pd.DataFrame) -> str:
+    """dataset_id as it was defined before it was written out a column at a time: a dict per row."""
+    from workbench.hashing import content_hash, json_safe
+
+    columns = sorted(df.columns)
+    rows = [{column: (value if type(value) is str else json_safe(value)) for column, value in zip(columns, row)}
+            for row in zip(*(df[column].tolist() for column in columns))] if columns else [{} for _ in range(len(df))]
+    rows.sort(key=lambda row: str(row.get("item_id")))
+    return content_hash({"columns": columns, "rows": rows})
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"item_id": ["b", "a", None], "input": ['q "x" \\ \n\t\x00', "日本\u2028", "%s %d"],
+                  "%": [1, 2, 3], "f": [1.5, float("nan"), float("inf")], "o": [[1, {"b": 2, "a": 3}], {"k": None}, True]}),
+    pd.DataFrame({"item_id": [3, 1, 2], "input": ["a", "b", "c"], "x": [pd.NA, None, 1.0]}),
+    pd.DataFrame({"item_id": ["1", "10", "2", "1"], "b": [True, False, True, False]}),  # equal ids keep their order
+    pd.DataFrame({"input": ["no", "ids"]}),
+    pd.DataFrame({"item_id": ['a"q', "b", "c"], "input": ["x\\y", "plain", "text"], "ja": ["日本", "b", "c"]}),
+    pd.DataFrame(index=range(3)),
+    pd.DataFrame({"item_id": pd.Series([], dtype="str"), "input": pd.Series([], dtype="str")}),
+], ids=["escapes", "int-ids", "ties", "no-ids", "quote-backslash-ascii", "no-columns", "no-rows"])
+def test_dataset_id_is_the_hash_of_a_dict_per_row(frame):
+    assert dataset_id(frame) == reference_dataset_id(frame)
+
+
+def test_the_batch_reader_takes_what_json_loads_takes_and_reads_again_only_for_the_rest(tmp_path, monkeypatch):
+    import workbench.task.dataset as dataset
+
+    rereads = []
+    line_by_line = dataset._read_jsonl
+    monkeypatch.setattr(dataset, "_read_jsonl", lambda *args: rereads.append(args[1]) or line_by_line(*args))
+    taken = tmp_path / "taken.jsonl"  # a BOM, CRLF, blank lines, spaces after, a surrogate pair, NaN
+    taken.write_bytes(b'\xef\xbb\xbf{"item_id": "a", "input": "\\ud83d\\ude00", "score": NaN}  \r\n\r\n'
+                      b'{"item_id": "b", "input": "y", "score": 1.5}\t\n\n')
+    frame = load_items(taken)
+    assert frame["input"].tolist() == ["\U0001F600", "y"] and pd.isna(frame["score"][0]) and rereads == []
+    spaced = tmp_path / "spaced.jsonl"  # whitespace before the object: json.loads takes it, the batch reader not
+    spaced.write_bytes(b'{"item_id": "a", "input": "x"}\n  {"item_id": "b", "input": "y"}\n')
+    assert load_items(spaced)["item_id"].tolist() == ["a", "b"] and rereads == [str(spaced)]
