@@ -135,8 +135,9 @@ def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
         if col in SLICE_COLUMNS_EXCLUDED or col.startswith("_"):
             continue
         values = items[col].dropna()
-        if len(values) and values.map(lambda v: isinstance(v, (str, bool, int, np.integer))).all() \
-                and 1 < values.nunique() <= max_values:
+        labels = isinstance(values.dtype, pd.StringDtype) or values.map(  # a text column holds only str
+            lambda v: isinstance(v, (str, bool, int, np.integer))).all()
+        if len(values) and labels and 1 < values.nunique() <= max_values:
             cols.append(col)
     return cols
 
@@ -656,8 +657,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     read = read or answer_evidence(items, baseline_resp, candidate_resp, store=store)
     baseline_resp, candidate_resp = compact_responses(baseline_resp), compact_responses(candidate_resp)
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
-    ok_a = set(baseline_resp.loc[baseline_resp["answered"], "item_id"])
-    ok_b = set(candidate_resp.loc[candidate_resp["answered"], "item_id"])
+    ok_a = set(baseline_resp.loc[baseline_resp["answered"], "item_id"].tolist())  # tolist: 10x faster than
+    ok_b = set(candidate_resp.loc[candidate_resp["answered"], "item_id"].tolist())  # iterating arrow strings
     notes = []
     if ok_a ^ ok_b:
         notes.append(f"{len(ok_a & ok_b)} items have responses from both models and are paired; "
