@@ -12,6 +12,7 @@ from workbench.stats.bootstrap import (
     BootstrapRequest,
     bootstrap_ci,
     bootstrap_distribution,
+    bootstrap_distributions,
     bootstrap_indices,
     delta_request,
     paired_bootstraps,
@@ -56,7 +57,7 @@ __all__ = [
     "reliability_matrix", "scores_from_verdicts", "sign_test", "slice_deltas", "slice_win_rates", "win_rate",
     "win_rate_ci", "win_rate_noninferiority",
 ]
-__all__ += ["BootstrapRequest", "delta_request", "paired_bootstraps", "ratio_request", "values_request"]
+__all__ += ["BootstrapRequest", "bootstrap_distributions", "delta_request", "paired_bootstraps", "ratio_request", "values_request"]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).
 from workbench.stats.active_labeling import (  # noqa: E402

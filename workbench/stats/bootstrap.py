@@ -365,6 +365,46 @@ def _single(request: BootstrapRequest, n_resamples: int, confidence: float, seed
     return plan.ci(_distributions([plan], request.n, n_resamples, seed)[0], confidence, n_resamples, seed)
 
 
+def _check_shared_seed(seed, caller: str) -> None:
+    if isinstance(seed, (bool, np.random.Generator)) or not (seed is None or isinstance(seed, (int, np.integer))):
+        raise StatsInputError(f"{caller}: seed must be an integer or None, got {seed!r}")
+
+
+def _shared_distributions(requests: Mapping[Hashable, BootstrapRequest], n_resamples: int, seed: int | None,
+                          caller: str) -> tuple[dict[Hashable, _Plan], dict[Hashable, np.ndarray]]:
+    """Each request's plan and bootstrap distribution, with one draw of the indices per item count."""
+    _check_shared_seed(seed, caller)
+    by_size: dict[int, list[Hashable]] = {}
+    for key, request in requests.items():
+        if not isinstance(request, BootstrapRequest):
+            raise StatsInputError(f"{caller}: {key!r} is not a BootstrapRequest (make it with "
+                                  "values_request, delta_request or ratio_request)")
+        _check_sizes(request.n, n_resamples)
+        by_size.setdefault(request.n, []).append(key)
+    draw_seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+    plans: dict[Hashable, _Plan] = {}
+    boots: dict[Hashable, np.ndarray] = {}
+    for n, keys in by_size.items():
+        for key in keys:
+            plans[key] = _Plan(requests[key])
+        found = _distributions([plans[key] for key in keys], n, n_resamples, draw_seed, memo=seed is not None)
+        boots.update(zip(keys, found))
+    return plans, boots
+
+
+def bootstrap_distributions(
+    requests: Mapping[Hashable, BootstrapRequest], *, n_resamples: int = 1000, seed: int | None = 0,
+) -> dict[Hashable, np.ndarray]:
+    """Each request's bootstrap distribution (its statistic on each resample; read-only arrays), with
+    one draw of the resample indices per distinct item count, as `paired_bootstraps` draws them. A
+    values request's equals `bootstrap_distribution(values, statistic, n_resamples, seed)` bit for bit
+    for an integer seed. Why: per-slice CIs and p-values read the distributions, and slices of equal
+    size share their draws (a fresh `default_rng(seed)` yields the same indices for the same n).
+    seed: an integer, or None (fresh entropy, the same for all requests); not a Generator."""
+    plans, boots = _shared_distributions(requests, n_resamples, seed, "bootstrap_distributions")
+    return {key: boots[key] for key in requests}
+
+
 def paired_bootstraps(
     requests: Mapping[Hashable, BootstrapRequest], *, n_resamples: int = 1000, confidence: float = 0.95,
     seed: int | None = 0,
@@ -378,21 +418,8 @@ def paired_bootstraps(
     of a mean-delta CI's time, so k CIs over the same items save about k - 1 draws.
     seed: an integer, or None (fresh entropy, the same for all requests); not a Generator, whose
     stream one call would consume differently from several."""
-    if isinstance(seed, (bool, np.random.Generator)) or not (seed is None or isinstance(seed, (int, np.integer))):
-        raise StatsInputError(f"paired_bootstraps: seed must be an integer or None, got {seed!r}")
+    _check_shared_seed(seed, "paired_bootstraps")
     confidence = check_confidence(confidence)
-    by_size: dict[int, list[Hashable]] = {}
-    for key, request in requests.items():
-        if not isinstance(request, BootstrapRequest):
-            raise StatsInputError(f"paired_bootstraps: {key!r} is not a BootstrapRequest (make it with "
-                                  "values_request, delta_request or ratio_request)")
-        _check_sizes(request.n, n_resamples)
-        by_size.setdefault(request.n, []).append(key)
-    draw_seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
-    results: dict[Hashable, BootstrapCI] = {}
-    for n, keys in by_size.items():
-        plans = [_Plan(requests[key]) for key in keys]
-        boots = _distributions(plans, n, n_resamples, draw_seed, memo=seed is not None)
-        for key, plan, boot in zip(keys, plans, boots):
-            results[key] = plan.ci(boot, confidence, n_resamples, None if seed is None else int(seed))
-    return {key: results[key] for key in requests}
+    plans, boots = _shared_distributions(requests, n_resamples, seed, "paired_bootstraps")
+    shown_seed = None if seed is None else int(seed)
+    return {key: plans[key].ci(boots[key], confidence, n_resamples, shown_seed) for key in requests}
