@@ -159,10 +159,11 @@ def test_per_item_with_one_sample_per_item_equals_the_groupby_mean_bit_for_bit()
     from workbench.comparison.compare import per_item
 
     rng = np.random.default_rng(2)
-    ids = ["Zeta", "alpha", "é", "日本", "🙂", "10", "9"] + [f"q{k}" for k in rng.permutation(500)]
-    values = rng.normal(size=len(ids))
+    shuffled = ["Zeta", "alpha", "é", "日本", "🙂", "10", "9"] + [f"q{k}" for k in rng.permutation(500)]
+    values = rng.normal(size=len(shuffled))
     values[:6] = [-0.0, 0.0, np.nan, np.inf, -np.inf, 1e-320]
-    for dtype in ("str", "string[python]", "string[pyarrow]"):
+    for dtype, ids in [(dtype, ids) for dtype in ("str", "string[python]", "string[pyarrow]")
+                       for ids in (shuffled, sorted(shuffled))]:  # sorted: the rows in item order
         for column in (values, rng.integers(-5, 5, len(ids)), np.array([None] * len(ids), dtype=object)):
             frame = pd.DataFrame({"item_id": pd.array(ids, dtype=dtype), "value": column, "other": 1})
             got = per_item(frame, "value")

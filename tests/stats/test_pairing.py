@@ -97,3 +97,32 @@ def test_text_ids_pair_as_the_dict_route_does(dtype):
     assert got.only_in_b == ["only-b", "Ωmega"] and got.item_ids == sorted(got.item_ids)
     disjoint = pair_by_item(as_text[0].iloc[:5], as_text[0].iloc[5:10])
     assert disjoint.n == 0 and disjoint.a.size == 0 and len(disjoint.only_in_b) == 5
+
+
+def test_increasing_text_is_sorted_and_unique_by_code_point():
+    from workbench.stats import increasing_text
+
+    for dtype in ("str", "string[python]", "string[pyarrow]"):
+        ids = pd.Series(["10", "9", "A", "a", "é", "日本", "🙂"], dtype=dtype)
+        assert sorted(ids.tolist()) == ids.tolist() and increasing_text(ids)
+        assert increasing_text(pd.Index(ids)) and increasing_text(ids[:1]) and increasing_text(ids[:0])
+        assert not increasing_text(ids[::-1]) and not increasing_text(pd.concat([ids[:3], ids[2:]]))  # a repeat
+        assert not increasing_text(pd.Series(["a", None, "c"], dtype=dtype))  # a missing id
+    several_chunks = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c", "d"], dtype="str")],
+                               ignore_index=True)
+    assert increasing_text(several_chunks) and not increasing_text(several_chunks[::-1].reset_index(drop=True))
+    assert not increasing_text(pd.Series(["a", "b"], dtype=object)) and not increasing_text(pd.Series([1, 2]))
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[python]"])
+def test_sorted_equal_text_ids_pair_in_place(dtype):
+    ids = [f"q{k:04d}" for k in range(300)]
+    a = pd.DataFrame({"item_id": pd.array(ids, dtype=dtype), "value": np.arange(300.0)})
+    b = a.assign(value=np.where(np.arange(300) % 7 == 0, np.nan, -np.arange(300.0)))
+    got, expected = pair_by_item(a, b), pair_by_item(a.astype({"item_id": object}), b.astype({"item_id": object}))
+    assert got.item_ids == expected.item_ids and got.missing_value == expected.missing_value
+    np.testing.assert_array_equal(got.a, expected.a)
+    np.testing.assert_array_equal(got.b, expected.b)
+    repeated = pd.concat([a, a.iloc[[5]]]).sort_values("item_id")
+    with pytest.raises(StatsInputError, match="more than once"):
+        pair_by_item(repeated, b)

@@ -120,11 +120,14 @@ def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     of one value is (-0.0 becomes 0.0; NaN stays NaN)."""
     numbers = pd.to_numeric(frame[value])
     ids = frame["item_id"]
-    if (isinstance(ids.dtype, pd.StringDtype) and isinstance(numbers.dtype, np.dtype)
-            and numbers.dtype.kind in "fiu" and ids.is_unique and not ids.hasnans):
-        order = np.asarray(ids.argsort(), dtype=np.intp)
-        return pd.DataFrame({"item_id": ids.iloc[order].reset_index(drop=True),
-                             value: numbers.to_numpy(dtype=np.float64)[order] + 0.0})
+    if isinstance(ids.dtype, pd.StringDtype) and isinstance(numbers.dtype, np.dtype) and numbers.dtype.kind in "fiu":
+        if stats.increasing_text(ids):  # sorted already (rows in item order): no sort
+            return pd.DataFrame({"item_id": ids.reset_index(drop=True),
+                                 value: numbers.to_numpy(dtype=np.float64) + 0.0})
+        if ids.is_unique and not ids.hasnans:
+            order = np.asarray(ids.argsort(), dtype=np.intp)
+            return pd.DataFrame({"item_id": ids.iloc[order].reset_index(drop=True),
+                                 value: numbers.to_numpy(dtype=np.float64)[order] + 0.0})
     numeric = frame[["item_id"]].assign(**{value: numbers})
     return numeric.groupby("item_id", as_index=False)[value].mean()
 

@@ -49,7 +49,7 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
     if df[key].isna().any():
         raise StatsInputError(f"{side}: {int(df[key].isna().sum())} row(s) with a missing {key!r}")
     indexed = df.set_index(key)[value]
-    if not indexed.index.is_unique:  # a hash check; `duplicated` only to name the offenders
+    if not (increasing_text(indexed.index) or indexed.index.is_unique):  # `duplicated` only to name offenders
         dup = df[key].duplicated(keep=False)
         examples = sorted(map(str, df.loc[dup, key].unique()))[:5]
         raise StatsInputError(
@@ -57,6 +57,23 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
             f"(e.g. {examples}); aggregate repeated samples per item first (e.g. mean over sample_index)"
         )
     return indexed
+
+
+def increasing_text(ids: pd.Index | pd.Series) -> bool:
+    """Whether text ids (a pandas string dtype, no missing id) are sorted and unique: each less than the
+    next by code point, the order of `sorted`. Arrow-backed ids are checked by one vectorised
+    comparison (about 1 ms at 100k ids, against 10-15 ms for pandas' hash-based is_unique or its
+    sort); False for other ids, for which the caller takes its general route."""
+    if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
+        return False
+    if len(ids) < 2:
+        return True
+    if ids.dtype.storage != "pyarrow":
+        return bool(ids.is_monotonic_increasing and ids.is_unique)
+    import pyarrow.compute as pc  # here: only arrow-backed ids need it, and they loaded pyarrow already
+
+    chunked = ids.array.__arrow_array__()
+    return bool(pc.all(pc.less(chunked[:-1], chunked[1:])).as_py())
 
 
 def _values(series: pd.Series, positions: list[int] | np.ndarray) -> np.ndarray:
@@ -104,6 +121,9 @@ def _align_strings(ids_a: pd.Index, ids_b: pd.Index) -> tuple[list, np.ndarray, 
     unique text ids, by pandas' hash tables and sort instead of Python dicts: 3-4x faster at 100k items.
     A string sort orders by code point, as `sorted` does, so the ids and the values come out in the
     order of the dict route."""
+    if len(ids_a) == len(ids_b) and increasing_text(ids_a) and ids_a.equals(ids_b):  # per_item's usual output
+        at = np.arange(len(ids_a), dtype=np.intp)
+        return ids_a.tolist(), at, at, [], []
     in_b = ids_b.get_indexer(ids_a)  # -1: not in b
     shared = np.flatnonzero(in_b >= 0)
     order = np.asarray(ids_a[shared].argsort(), dtype=np.intp)
