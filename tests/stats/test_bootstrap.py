@@ -269,3 +269,30 @@ def test_a_callers_statistic_gets_its_own_matrix_not_the_shared_buffer(monkeypat
     boot = bootstrap_distribution(x, lambda m: kept.append(m) or m[:, 0], 30, seed=2)
     np.testing.assert_array_equal(boot, x[bootstrap_indices(10, 30, seed=2)][:, 0])
     assert len(kept) == 5 and not np.shares_memory(kept[0], kept[1])
+
+
+def test_chunks_drawn_ahead_on_a_thread_are_the_plain_loops_and_an_error_stops_cleanly(monkeypatch):
+    """The next chunk of indices is drawn on a helper thread while the current one is reduced; the
+    chunks, their order and so every number are the plain loop's, and a reducer's error ends the
+    bootstrap without leaving the helper waiting."""
+    import threading
+
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 200 * 3)  # 3 rows per chunk
+    plain = list(bootstrap_module._index_chunks(200, 50, np.random.default_rng(4)))
+    ahead = list(bootstrap_module._drawn_ahead(bootstrap_module._index_chunks(200, 50, np.random.default_rng(4)),
+                                               several=True))
+    assert len(ahead) == len(plain) == 17 and all(np.array_equal(a, b) for a, b in zip(ahead, plain))
+    x = np.random.default_rng(1).random(200)
+    np.testing.assert_array_equal(bootstrap_distribution(x, "mean", 50, seed=4),
+                                  np.concatenate([x[idx].mean(axis=1) for idx in plain]))
+    calls = []
+
+    def failing(m):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("reducer failed")
+        return m.mean(axis=1)
+
+    with pytest.raises(RuntimeError, match="reducer failed"):
+        bootstrap_distribution(x, failing, 50, seed=4)
+    assert not [t for t in threading.enumerate() if t.name.startswith("workbench-bootstrap-draw")]
