@@ -134,7 +134,8 @@ digest = hashlib.sha256(repr(result.to_dict()).encode())
 for name in ("metric_deltas", "win_rates", "judge_reliability", "slices", "behaviour_summary", "cost_latency", "ratios",
              "binary_checks", "copy_checks", "tool_errors"):
     digest.update(getattr(result, name).to_csv().encode())
-print(json.dumps({"cpu": cpu, "wall": wall, "digest": digest.hexdigest()}))
+import workbench
+print(json.dumps({"cpu": cpu, "wall": wall, "digest": digest.hexdigest(), "tree": str(workbench.__file__)}))
 '''
 
 
@@ -152,7 +153,8 @@ def _project(args: argparse.Namespace) -> None:
             order = [("before", args.before), ("now", REPO)]
             for label, tree in (order if round_ % 2 == 0 else order[::-1]):
                 out = subprocess.run([sys.executable, "-c", COMPARE, str(captured)], capture_output=True, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(tree.resolve())}, timeout=3600)
+                                     env={**os.environ, "PYTHONPATH": str(tree.resolve())}, cwd=str(tree.resolve()),
+                                     timeout=3600)  # cwd: `python -c` puts it first on sys.path
                 if out.returncode != 0:
                     raise SystemExit(f"compare() failed in {tree}:\n{out.stderr[-3000:]}")
                 runs[label].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -163,6 +165,8 @@ def _project(args: argparse.Namespace) -> None:
         a = statistics.median(r[measure] for r in runs["now"])
         each = " / ".join(f"{r[measure]:.2f}" for r in runs["now"])
         print(f"  {measure:<5} before {b:7.3f} s   now {a:7.3f} s ({each})   {b / a:5.2f}x")
+    trees = {label: {r["tree"] for r in rs} for label, rs in runs.items()}
+    assert len(trees["before"] | trees["now"]) == 2, f"both trees must be the ones timed: {trees}"
     digests = {r["digest"] for r in runs["before"] + runs["now"]}
     print(f"  every table and the verdict record identical across trees and rounds: {len(digests) == 1}")
 
