@@ -164,7 +164,9 @@ def _project(args: argparse.Namespace) -> None:
         b = statistics.median(r[measure] for r in runs["before"])
         a = statistics.median(r[measure] for r in runs["now"])
         each = " / ".join(f"{r[measure]:.2f}" for r in runs["now"])
-        print(f"  {measure:<5} before {b:7.3f} s   now {a:7.3f} s ({each})   {b / a:5.2f}x")
+        low_b, low_a = min(r[measure] for r in runs["before"]), min(r[measure] for r in runs["now"])
+        print(f"  {measure:<5} before {b:7.3f} s   now {a:7.3f} s ({each})   {b / a:5.2f}x;   "
+              f"fastest run: before {low_b:.3f} s, now {low_a:.3f} s, {low_b / low_a:5.2f}x")
     trees = {label: {r["tree"] for r in rs} for label, rs in runs.items()}
     assert len(trees["before"] | trees["now"]) == 2, f"both trees must be the ones timed: {trees}"
     digests = {r["digest"] for r in runs["before"] + runs["now"]}
