@@ -216,9 +216,9 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
                        n_better=sign.n_better, n_worse=sign.n_worse,
                        verdict=f"descriptive: {changed}" if descriptive else
                        "regression" if worse else "improvement" if better else "no significant change")
-            frame = pd.DataFrame({"item_id": paired.item_ids, "baseline": paired.a, "candidate": paired.b})
-            frame = frame.merge(items[["item_id", *slices]], on="item_id", how="left")
             if slices and not descriptive:
+                frame = pd.DataFrame({"item_id": paired.item_ids, "baseline": paired.a, "candidate": paired.b})
+                frame = frame.merge(items[["item_id", *slices]], on="item_id", how="left")
                 table = stats.slice_deltas(frame, slices, higher_is_better=higher, n_resamples=n_resamples,
                                            seed=seed, include_all=False, min_items=10, value_range=scale)
                 table.insert(0, "metric", metric)
