@@ -57,7 +57,8 @@ __all__ = [
     "reliability_matrix", "scores_from_verdicts", "sign_test", "slice_deltas", "slice_win_rates", "win_rate",
     "win_rate_ci", "win_rate_noninferiority",
 ]
-__all__ += ["BootstrapRequest", "bootstrap_distributions", "increasing_text", "delta_request", "paired_bootstraps", "ratio_request", "values_request"]
+__all__ += ["BootstrapRequest", "bootstrap_distributions", "delta_request", "increasing_text", "paired_bootstraps",
+            "ratio_request", "values_request"]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).
 from workbench.stats.active_labeling import (  # noqa: E402

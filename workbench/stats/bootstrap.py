@@ -32,7 +32,7 @@ Statistic = Union[str, Callable[[np.ndarray], np.ndarray]]
 """'mean' | 'median' | 'sum' | 'p<q>' (e.g. 'p95') or a function mapping a (resamples, items) matrix to
 one value per row (it must reduce along axis=1)."""
 
-_CHUNK_ELEMENTS = 200_000  # 1.6 MB of intp indices per chunk: the gathers stay in cache (1M: 5-13% slower; 4M slower still)
+_CHUNK_ELEMENTS = 200_000  # 1.6 MB of intp indices per chunk: the gathers stay in cache (1M: 5-13% slower)
 
 
 @dataclass(frozen=True)
