@@ -14,6 +14,14 @@ A CI asked for twice (a metric's delta, then copy_checks' delta on all items) is
 this tree (the memo in workbench/stats/bootstrap.py), as in compare. For this tree it also times the
 four 100k-item CIs (chrF delta, length delta, cost, p95 latency) as
 one `paired_bootstraps` call, the way compare can call them (one index draw instead of four).
+
+    .venv/bin/python bench/bench_compare_stats.py --before /tmp/wb-start --project DIR [--rounds 3]
+
+times the real `compare()` of a warm `workbench compare --params params.toml` in DIR (a project that
+`bench/bench_compare_warm.py --keep DIR` writes): the command runs once with this tree, up to the
+comparison, and keeps compare()'s arguments (a pickle, in a temp folder); then each tree runs compare()
+on them in a fresh interpreter, alternating, CPU (all threads) and wall seconds; every table of the
+comparison and its verdict record are hashed, and the digests must be equal between the trees.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,12 +111,77 @@ def _run(tree: Path, n: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+CAPTURE = r'''
+import pickle, sys
+from workbench import cli, pipeline
+real = pipeline.compare
+def keep(*args, **kwargs):
+    with open(sys.argv[1], "wb") as f:
+        pickle.dump((args, {**kwargs, "store": None}), f, protocol=5)  # chunked reads pass the evidence: no store
+    return real(*args, **kwargs)
+pipeline.compare = keep
+cli._main(["compare", "--params", "params.toml", "-q"])
+'''
+
+COMPARE = r'''
+import hashlib, json, pickle, sys, time
+from workbench.comparison.compare import compare
+args, kwargs = pickle.load(open(sys.argv[1], "rb"))
+cpu, wall = time.process_time(), time.perf_counter()
+result = compare(*args, **kwargs)
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+digest = hashlib.sha256(repr(result.to_dict()).encode())
+for name in ("metric_deltas", "win_rates", "judge_reliability", "slices", "behaviour_summary", "cost_latency", "ratios",
+             "binary_checks", "copy_checks", "tool_errors"):
+    digest.update(getattr(result, name).to_csv().encode())
+import workbench
+print(json.dumps({"cpu": cpu, "wall": wall, "digest": digest.hexdigest(), "tree": str(workbench.__file__)}))
+'''
+
+
+def _project(args: argparse.Namespace) -> None:
+    """compare() on one captured warm compare of the project, per tree (see the module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        captured = Path(tmp) / "compare-args.pickle"
+        env = {**os.environ, "PYTHONPATH": str(REPO), "WORKBENCH_TEST_PROVIDERS": "1"}
+        proc = subprocess.run([sys.executable, "-c", CAPTURE, str(captured)], cwd=str(args.project), env=env,
+                              capture_output=True, text=True, timeout=3600)
+        if not captured.exists():
+            raise SystemExit(f"workbench compare did not reach compare() in {args.project}:\n{proc.stderr[-3000:]}")
+        runs: dict[str, list[dict]] = {"before": [], "now": []}
+        for round_ in range(args.rounds):
+            order = [("before", args.before), ("now", REPO)]
+            for label, tree in (order if round_ % 2 == 0 else order[::-1]):
+                out = subprocess.run([sys.executable, "-c", COMPARE, str(captured)], capture_output=True, text=True,
+                                     env={**os.environ, "PYTHONPATH": str(tree.resolve())}, cwd=str(tree.resolve()),
+                                     timeout=3600)  # cwd: `python -c` puts it first on sys.path
+                if out.returncode != 0:
+                    raise SystemExit(f"compare() failed in {tree}:\n{out.stderr[-3000:]}")
+                runs[label].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"compare() of a warm `workbench compare` in {args.project}, medians of {args.rounds} alternating rounds, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for measure in ("cpu", "wall"):
+        b = statistics.median(r[measure] for r in runs["before"])
+        a = statistics.median(r[measure] for r in runs["now"])
+        each = " / ".join(f"{r[measure]:.2f}" for r in runs["now"])
+        low_b, low_a = min(r[measure] for r in runs["before"]), min(r[measure] for r in runs["now"])
+        print(f"  {measure:<5} before {b:7.3f} s   now {a:7.3f} s ({each})   {b / a:5.2f}x;   "
+              f"fastest run: before {low_b:.3f} s, now {low_a:.3f} s, {low_b / low_a:5.2f}x")
+    trees = {label: {r["tree"] for r in rs} for label, rs in runs.items()}
+    assert len(trees["before"] | trees["now"]) == 2, f"both trees must be the ones timed: {trees}"
+    digests = {r["digest"] for r in runs["before"] + runs["now"]}
+    print(f"  every table and the verdict record identical across trees and rounds: {len(digests) == 1}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the code to compare with")
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--project", type=Path, help="time the real compare() of this warm project instead")
     args = parser.parse_args()
+    if args.project:
+        return _project(args)
     runs: dict[str, list[dict]] = {"before": [], "now": []}
     for round_ in range(args.rounds):
         order = [("before", args.before), ("now", REPO)]

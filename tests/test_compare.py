@@ -147,3 +147,29 @@ def test_equal_tool_behaviour_passes_the_gate():
     result = compare(items, base, cand, scores=scores, gate=gate, n_resamples=200)
     assert result.gate.verdict == "PASS" and result.metric_deltas.set_index("metric").loc[
         "tool_call_accuracy", "mcnemar_p"] == 1.0
+
+
+def _bits(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64).view(np.int64)
+
+
+def test_per_item_with_one_sample_per_item_equals_the_groupby_mean_bit_for_bit():
+    """Unique text ids skip the groupby (issue 25): same frame, same dtypes, same bits (-0.0 becomes
+    0.0 as pandas' compensated mean makes it; NaN and inf stay), ids in the groupby's order."""
+    from workbench.comparison.compare import per_item
+
+    rng = np.random.default_rng(2)
+    shuffled = ["Zeta", "alpha", "é", "日本", "🙂", "10", "9"] + [f"q{k}" for k in rng.permutation(500)]
+    values = rng.normal(size=len(shuffled))
+    values[:6] = [-0.0, 0.0, np.nan, np.inf, -np.inf, 1e-320]
+    for dtype, ids in [(dtype, ids) for dtype in ("str", "string[python]", "string[pyarrow]")
+                       for ids in (shuffled, sorted(shuffled))]:  # sorted: the rows in item order
+        for column in (values, rng.integers(-5, 5, len(ids)), np.array([None] * len(ids), dtype=object)):
+            frame = pd.DataFrame({"item_id": pd.array(ids, dtype=dtype), "value": column, "other": 1})
+            got = per_item(frame, "value")
+            numeric = frame[["item_id"]].assign(value=pd.to_numeric(frame["value"]))
+            expected = numeric.groupby("item_id", as_index=False)["value"].mean()
+            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+            np.testing.assert_array_equal(_bits(got["value"]), _bits(expected["value"]))
+    repeated = pd.DataFrame({"item_id": ["b", "a", "b"], "value": [1.0, 2.0, 4.0]})  # samples: the groupby
+    assert per_item(repeated, "value").to_dict(orient="list") == {"item_id": ["a", "b"], "value": [2.0, 2.5]}

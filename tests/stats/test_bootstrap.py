@@ -229,3 +229,70 @@ def test_a_ci_asked_for_again_comes_from_the_memo_with_the_same_numbers(monkeypa
     for seed in (6, 7, 8):
         paired_delta_ci(c, b, n_resamples=100, seed=seed)
     assert len(bootstrap_module._memo) == 2  # bounded: the oldest are let go
+
+
+@pytest.mark.parametrize("n", [2, 3, 1000, 65_537, 3_000_017])
+def test_intp_draws_are_the_documented_int32_stream(n, monkeypatch):
+    """The chunks are drawn as intp (no cast before each gather): numpy's bounded draws below 2**32 use
+    the same 32-bit generator for every dtype, so the indices are the int32 stream's (65,537 and
+    3,000,017 make numpy's rejection step happen)."""
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 7 * n)
+    rows = 15 if n < 10**6 else 2
+    got = list(bootstrap_module._index_chunks(n, rows, np.random.default_rng(8)))
+    expected = np.random.default_rng(8).integers(0, n, size=(rows, n), dtype=np.int32)
+    assert all(chunk.dtype == np.intp for chunk in got)
+    np.testing.assert_array_equal(np.concatenate(got), expected)
+
+
+def test_bootstrap_distributions_equal_the_single_distribution_and_are_read_only(monkeypatch):
+    from workbench.stats import bootstrap_distributions
+
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=333), rng.normal(size=333)
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 333 * 9)  # uneven chunks
+    got = bootstrap_distributions({"x": values_request(x), "y": values_request(y, statistic="p95"),
+                                   "short": values_request(x[:50])}, n_resamples=100, seed=5)
+    np.testing.assert_array_equal(got["x"], bootstrap_distribution(x, "mean", 100, seed=5))
+    np.testing.assert_array_equal(got["y"], bootstrap_distribution(y, "p95", 100, seed=5))
+    np.testing.assert_array_equal(got["short"], bootstrap_distribution(x[:50], "mean", 100, seed=5))
+    assert not got["x"].flags.writeable
+    with pytest.raises(StatsInputError, match="seed"):
+        bootstrap_distributions({"x": values_request(x)}, seed=np.random.default_rng(1))
+
+
+def test_a_callers_statistic_gets_its_own_matrix_not_the_shared_buffer(monkeypatch):
+    """The built-in reducers read one reused gather buffer; a caller's function may return a view of
+    its matrix (kept until every chunk is done), so it gets a fresh one per chunk."""
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 10 * 7)  # 7 rows per chunk: 5 chunks
+    x = np.arange(10.0)
+    kept = []
+    boot = bootstrap_distribution(x, lambda m: kept.append(m) or m[:, 0], 30, seed=2)
+    np.testing.assert_array_equal(boot, x[bootstrap_indices(10, 30, seed=2)][:, 0])
+    assert len(kept) == 5 and not np.shares_memory(kept[0], kept[1])
+
+
+def test_chunks_drawn_ahead_on_a_thread_are_the_plain_loops_and_an_error_stops_cleanly(monkeypatch):
+    """The next chunk of indices is drawn on a helper thread while the current one is reduced; the
+    chunks, their order and so every number are the plain loop's, and a reducer's error ends the
+    bootstrap without leaving the helper waiting."""
+    import threading
+
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 200 * 3)  # 3 rows per chunk
+    plain = list(bootstrap_module._index_chunks(200, 50, np.random.default_rng(4)))
+    ahead = list(bootstrap_module._drawn_ahead(bootstrap_module._index_chunks(200, 50, np.random.default_rng(4)),
+                                               several=True))
+    assert len(ahead) == len(plain) == 17 and all(np.array_equal(a, b) for a, b in zip(ahead, plain))
+    x = np.random.default_rng(1).random(200)
+    np.testing.assert_array_equal(bootstrap_distribution(x, "mean", 50, seed=4),
+                                  np.concatenate([x[idx].mean(axis=1) for idx in plain]))
+    calls = []
+
+    def failing(m):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("reducer failed")
+        return m.mean(axis=1)
+
+    with pytest.raises(RuntimeError, match="reducer failed"):
+        bootstrap_distribution(x, failing, 50, seed=4)
+    assert not [t for t in threading.enumerate() if t.name.startswith("workbench-bootstrap-draw")]

@@ -74,3 +74,55 @@ def test_a_missing_item_id_raises():
     with pytest.raises(StatsInputError, match="missing 'item_id'"):
         pair_by_item(pd.DataFrame({"item_id": ["x", None], "value": [1.0, 2.0]}),
                      pd.DataFrame({"item_id": ["x"], "value": [1.0]}))
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[python]", "string[pyarrow]"])
+def test_text_ids_pair_as_the_dict_route_does(dtype):
+    """Text ids take pandas' hash tables and sort (issue 25); the ids, their order (code points, as
+    `sorted`), the values and the drops equal the dict route's, which object ids still take."""
+    rng = np.random.default_rng(3)
+    words = ["Zeta", "alpha", "Ålborg", "é", "z", "日本", "🙂", "a b", "", "10", "9", "item-1", "ITEM-1"]
+    ids = words + [f"q{k}" for k in rng.permutation(3000)]
+    a = pd.DataFrame({"item_id": ids, "value": np.where(rng.random(len(ids)) < 0.05, np.nan, rng.random(len(ids)))})
+    b = a.sample(frac=0.8, random_state=5).assign(value=lambda f: rng.random(len(f)))
+    b = pd.concat([b, pd.DataFrame({"item_id": ["only-b", "Ωmega"], "value": [1.0, 2.0]})])
+    as_text = [frame.astype({"item_id": dtype}) for frame in (a, b)]
+    as_objects = [frame.astype({"item_id": object}) for frame in (a, b)]
+    got, expected = pair_by_item(*as_text), pair_by_item(*as_objects)
+    assert got.item_ids == expected.item_ids and all(type(i) is str for i in got.item_ids)
+    np.testing.assert_array_equal(got.a, expected.a)
+    np.testing.assert_array_equal(got.b, expected.b)
+    assert (got.only_in_a, got.only_in_b, got.missing_value) == (
+        expected.only_in_a, expected.only_in_b, expected.missing_value)
+    assert got.only_in_b == ["only-b", "Ωmega"] and got.item_ids == sorted(got.item_ids)
+    disjoint = pair_by_item(as_text[0].iloc[:5], as_text[0].iloc[5:10])
+    assert disjoint.n == 0 and disjoint.a.size == 0 and len(disjoint.only_in_b) == 5
+
+
+def test_increasing_text_is_sorted_and_unique_by_code_point():
+    from workbench.stats import increasing_text
+
+    for dtype in ("str", "string[python]", "string[pyarrow]"):
+        ids = pd.Series(["10", "9", "A", "a", "é", "日本", "🙂"], dtype=dtype)
+        assert sorted(ids.tolist()) == ids.tolist() and increasing_text(ids)
+        assert increasing_text(pd.Index(ids)) and increasing_text(ids[:1]) and increasing_text(ids[:0])
+        assert not increasing_text(ids[::-1]) and not increasing_text(pd.concat([ids[:3], ids[2:]]))  # a repeat
+        assert not increasing_text(pd.Series(["a", None, "c"], dtype=dtype))  # a missing id
+    several_chunks = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c", "d"], dtype="str")],
+                               ignore_index=True)
+    assert increasing_text(several_chunks) and not increasing_text(several_chunks[::-1].reset_index(drop=True))
+    assert not increasing_text(pd.Series(["a", "b"], dtype=object)) and not increasing_text(pd.Series([1, 2]))
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[python]"])
+def test_sorted_equal_text_ids_pair_in_place(dtype):
+    ids = [f"q{k:04d}" for k in range(300)]
+    a = pd.DataFrame({"item_id": pd.array(ids, dtype=dtype), "value": np.arange(300.0)})
+    b = a.assign(value=np.where(np.arange(300) % 7 == 0, np.nan, -np.arange(300.0)))
+    got, expected = pair_by_item(a, b), pair_by_item(a.astype({"item_id": object}), b.astype({"item_id": object}))
+    assert got.item_ids == expected.item_ids and got.missing_value == expected.missing_value
+    np.testing.assert_array_equal(got.a, expected.a)
+    np.testing.assert_array_equal(got.b, expected.b)
+    repeated = pd.concat([a, a.iloc[[5]]]).sort_values("item_id")
+    with pytest.raises(StatsInputError, match="more than once"):
+        pair_by_item(repeated, b)

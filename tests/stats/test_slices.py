@@ -91,3 +91,47 @@ def test_slices_on_a_bounded_scale_keep_the_small_sample_floor():
     w = slice_win_rates(pd.DataFrame({"g": ["a"] * 10, "score": np.full(10, 0.5)}), "g", include_all=False,
                         min_items=10).iloc[0]
     assert w["ci_low"] < 0.45 < 0.55 < w["ci_high"]
+
+
+def _one_draw_per_slice(groups, min_items, n_resamples, seed):
+    """The per-slice route (`bootstrap_distribution` for each slice in turn) the shared draws replaced."""
+    from workbench.stats import bootstrap_distribution
+    return [bootstrap_distribution(v, "mean", n_resamples, seed) if v.size >= min_items else None for v in groups]
+
+
+@pytest.mark.parametrize("seed", [0, 17])
+def test_slices_of_equal_size_share_one_draw_with_the_same_numbers(seed, monkeypatch):
+    """Slices of equal size draw their resample indices once (issue 25): a fresh default_rng(seed)
+    gives them the same indices anyway, so every number equals one draw per slice."""
+    from workbench.stats import bootstrap as bootstrap_module, slices as slices_module
+
+    rng = np.random.default_rng(seed)
+    n = 240
+    frame = pd.DataFrame({"lang": np.repeat(["en", "ja", "de", "fr"], [60, 60, 100, 20]),  # en, ja: equal size
+                          "task": rng.choice(["a", "b"], n), "baseline": rng.random(n)})
+    frame["candidate"] = frame["baseline"] + rng.normal(-0.05, 0.1, n)
+    monkeypatch.setattr(bootstrap_module, "_memo", type(bootstrap_module._memo)())
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 1000)  # several chunks per slice
+    draws = []
+    real = bootstrap_module._index_chunks
+    monkeypatch.setattr(bootstrap_module, "_index_chunks", lambda *a: draws.append(a[0]) or real(*a))
+    kw = dict(n_resamples=300, seed=seed, min_items=30, value_range=(0.0, 1.0))
+    scores = frame.assign(score=(frame["candidate"] > frame["baseline"]) * 1.0)
+    shared = slice_deltas(frame, ["lang", "task"], **kw)
+    assert sorted(draws) == sorted(set(draws))  # one draw per distinct slice size
+    assert draws.count(60) == 1 and 20 not in draws  # fr is too small: no draw
+    shared_wins = slice_win_rates(scores, ["lang"], n_resamples=300, seed=seed, min_items=30)
+    monkeypatch.setattr(slices_module, "_distributions", _one_draw_per_slice)
+    bootstrap_module._memo.clear()
+    pd.testing.assert_frame_equal(shared, slice_deltas(frame, ["lang", "task"], **kw), check_exact=True)
+    pd.testing.assert_frame_equal(shared_wins, slice_win_rates(scores, ["lang"], n_resamples=300, seed=seed,
+                                                               min_items=30), check_exact=True)
+
+
+def test_slices_with_a_generator_or_no_seed_still_draw_per_slice():
+    frame = _frame()
+    gen = slice_deltas(frame, ["language"], min_items=20, n_resamples=200, seed=np.random.default_rng(3))
+    again = slice_deltas(frame, ["language"], min_items=20, n_resamples=200, seed=np.random.default_rng(3))
+    pd.testing.assert_frame_equal(gen, again, check_exact=True)
+    fresh = slice_deltas(frame, ["language"], min_items=20, n_resamples=200, seed=None)
+    assert list(fresh["n"]) == list(gen["n"]) and fresh["ci_low"].notna().sum() == gen["ci_low"].notna().sum()

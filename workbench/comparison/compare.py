@@ -114,8 +114,21 @@ def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
 def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """One value per item: the mean over samples (paired statistics need exactly one). A column of
     objects (cost_usd is all None without a price) is made numeric first: pandas would average it
-    in Python, half a second per 20k rows."""
-    numeric = frame[["item_id"]].assign(**{value: pd.to_numeric(frame[value])})
+    in Python, half a second per 20k rows. Text ids that occur once each (one sample per item, the
+    usual case) skip the groupby (5-10x faster at 100k rows) for the frame it gives, bit for bit:
+    the rows sorted by id, each value as float64 plus 0.0, which is what pandas' compensated mean
+    of one value is (-0.0 becomes 0.0; NaN stays NaN)."""
+    numbers = pd.to_numeric(frame[value])
+    ids = frame["item_id"]
+    if isinstance(ids.dtype, pd.StringDtype) and isinstance(numbers.dtype, np.dtype) and numbers.dtype.kind in "fiu":
+        if stats.increasing_text(ids):  # sorted already (rows in item order): no sort
+            return pd.DataFrame({"item_id": ids.reset_index(drop=True),
+                                 value: numbers.to_numpy(dtype=np.float64) + 0.0})
+        if ids.is_unique and not ids.hasnans:
+            order = np.asarray(ids.argsort(), dtype=np.intp)
+            return pd.DataFrame({"item_id": ids.iloc[order].reset_index(drop=True),
+                                 value: numbers.to_numpy(dtype=np.float64)[order] + 0.0})
+    numeric = frame[["item_id"]].assign(**{value: numbers})
     return numeric.groupby("item_id", as_index=False)[value].mean()
 
 
@@ -125,8 +138,9 @@ def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
         if col in SLICE_COLUMNS_EXCLUDED or col.startswith("_"):
             continue
         values = items[col].dropna()
-        if len(values) and values.map(lambda v: isinstance(v, (str, bool, int, np.integer))).all() \
-                and 1 < values.nunique() <= max_values:
+        labels = isinstance(values.dtype, pd.StringDtype) or values.map(  # a text column holds only str
+            lambda v: isinstance(v, (str, bool, int, np.integer))).all()
+        if len(values) and labels and 1 < values.nunique() <= max_values:
             cols.append(col)
     return cols
 
@@ -202,9 +216,9 @@ def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, cand
                        n_better=sign.n_better, n_worse=sign.n_worse,
                        verdict=f"descriptive: {changed}" if descriptive else
                        "regression" if worse else "improvement" if better else "no significant change")
-            frame = pd.DataFrame({"item_id": paired.item_ids, "baseline": paired.a, "candidate": paired.b})
-            frame = frame.merge(items[["item_id", *slices]], on="item_id", how="left")
             if slices and not descriptive:
+                frame = pd.DataFrame({"item_id": paired.item_ids, "baseline": paired.a, "candidate": paired.b})
+                frame = frame.merge(items[["item_id", *slices]], on="item_id", how="left")
                 table = stats.slice_deltas(frame, slices, higher_is_better=higher, n_resamples=n_resamples,
                                            seed=seed, include_all=False, min_items=10, value_range=scale)
                 table.insert(0, "metric", metric)
@@ -646,8 +660,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     read = read or answer_evidence(items, baseline_resp, candidate_resp, store=store)
     baseline_resp, candidate_resp = compact_responses(baseline_resp), compact_responses(candidate_resp)
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
-    ok_a = set(baseline_resp.loc[baseline_resp["answered"], "item_id"])
-    ok_b = set(candidate_resp.loc[candidate_resp["answered"], "item_id"])
+    ok_a = set(baseline_resp.loc[baseline_resp["answered"], "item_id"].tolist())  # tolist: 10x faster than
+    ok_b = set(candidate_resp.loc[candidate_resp["answered"], "item_id"].tolist())  # iterating arrow strings
     notes = []
     if ok_a ^ ok_b:
         notes.append(f"{len(ok_a & ok_b)} items have responses from both models and are paired; "

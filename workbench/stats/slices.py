@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.stats._validate import StatsInputError, as_float_array, as_scores
-from workbench.stats.bootstrap import bootstrap_distribution
+from workbench.stats.bootstrap import bootstrap_distribution, bootstrap_distributions, values_request
 from workbench.stats.proportions import widen_to_floor
 
 ALL = "(all)"
@@ -61,6 +61,21 @@ def _groups(frame: pd.DataFrame, by: str | Sequence[str], include_all: bool):
             yield col, value, positions
 
 
+def _distributions(groups: Sequence[np.ndarray], min_items: int, n_resamples: int, seed) -> list[np.ndarray | None]:
+    """The bootstrap distribution of the mean of each group of at least `min_items` values (None for the
+    others). With an integer seed, groups of equal size share one draw of the resample indices
+    (`bootstrap_distributions`): a fresh `default_rng(seed)` draws the same indices for the same n, so
+    each distribution equals `bootstrap_distribution(v, "mean", n_resamples, seed)`, bit for bit. Other
+    seeds (None, a Generator) draw per group, in order, as before."""
+    shared = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+    if not shared:
+        return [bootstrap_distribution(v, "mean", n_resamples, seed) if v.size >= min_items else None
+                for v in groups]
+    requests = {i: values_request(v) for i, v in enumerate(groups) if v.size >= min_items}
+    boots = bootstrap_distributions(requests, n_resamples=n_resamples, seed=int(seed))
+    return [boots.get(i) for i in range(len(groups))]
+
+
 def _table(
     frame: pd.DataFrame, by, values: np.ndarray, verdict: Callable[[float, float], str], *,
     min_items: int, n_resamples: int, confidence: float, seed: int | None, include_all: bool,
@@ -69,13 +84,13 @@ def _table(
     if min_items < 2:
         raise StatsInputError(f"min_items must be at least 2, got {min_items}")
     tail = (1 - confidence) / 2
+    groups = [(col, value, values[pos]) for col, value, pos in _groups(frame, by, include_all)]
+    boots = _distributions([v for _, _, v in groups], min_items, n_resamples, seed)
     rows = []
-    for col, value, pos in _groups(frame, by, include_all):
-        v = values[pos]
+    for (col, value, v), boot in zip(groups, boots):
         if v.size < min_items:
             rows.append([col, value, v.size, float(v.mean()) if v.size else np.nan, np.nan, np.nan, np.nan, TOO_FEW])
             continue
-        boot = bootstrap_distribution(v, "mean", n_resamples, seed)
         low, high = (float(x) for x in np.quantile(boot, [tail, 1 - tail]))
         if value_range is not None:
             low, high = widen_to_floor(low, high, np.clip(v, *value_range), value_range=value_range,
