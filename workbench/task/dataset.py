@@ -42,6 +42,7 @@ from workbench.values import is_blank
 ITEM_ID, INPUT, REFERENCE = "item_id", "input", "reference"
 METADATA = "metadata"  # a dict under this key is flattened into top-level columns
 SUPPORTED = ".jsonl, .csv, .parquet or a `datasets` save_to_disk folder"
+ID_ROWS = 10_000  # rows hashed at a time by `dataset_id`
 _ENCODE_TEXT = json.encoder.encode_basestring  # a str as canonical_json writes it (ensure_ascii=False)
 BATCH_BYTES = 1 << 20  # JSONL read about a megabyte of lines at a time
 BATCH_ROWS = 4096  # rows of the other formats checked at a time
@@ -121,39 +122,42 @@ def dataset_id(df: pd.DataFrame) -> str:
     The hash of `canonical_json({"columns": columns, "rows": [row, ...]})` (each row a dict of every
     column, values through `json_safe`), written out a column at a time: each value encoded once (a
     column of plain text not at all: the row's format quotes it), each row one `%` format of its
-    values, instead of a dict per row encoded as a whole."""
+    values, instead of a dict per row encoded as a whole; and hashed `ID_ROWS` rows at a time, so the
+    text of 100k rows (and its values as Python strings) never lives at once (140 MiB at 100k)."""
     columns = sorted(df.columns)
-    encoded: list[list[str]] = []
-    row_format = "{"
-    sort_keys: list[str] | None = None
-    for position, column in enumerate(columns):
-        values = df[column].tolist()
-        plain = _plain_text(df[column], values)
-        encoded.append(values if plain else [_ENCODE_TEXT(value) if type(value) is str
-                                             else canonical_json(json_safe(value)) for value in values])
-        key = canonical_json({column: None})[1:-6]  # the key as the encoder writes it: {key: null}
-        row_format += ("," if position else "") + key.replace("%", "%%") + (':"%s"' if plain else ":%s")
-        if column == ITEM_ID:  # the order of the rows: their item_id as text, as json_safe leaves it
-            sort_keys = [value if type(value) is str else str(json_safe(value)) for value in values]
-    row_format += "}"
-    rows = [row_format % row for row in zip(*encoded)] if columns else ["{}"] * len(df)
-    if sort_keys is not None:
-        rows = [rows[index] for index in sorted(range(len(rows)), key=sort_keys.__getitem__)]
-    text = '{"columns":' + canonical_json(columns) + ',"rows":[' + ",".join(rows) + "]}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    plain = {column: _plain_text(df[column]) for column in columns}
+    row_format = "{" + ",".join(canonical_json({column: None})[1:-6].replace("%", "%%")  # the key: {key: null}
+                                + (':"%s"' if plain[column] else ":%s") for column in columns) + "}"
+    order: Any = range(len(df))
+    if ITEM_ID in df.columns:  # the order of the rows: their item_id as text, as json_safe leaves it
+        keys = [value if type(value) is str else str(json_safe(value)) for value in df[ITEM_ID].tolist()]
+        order = sorted(order, key=keys.__getitem__)
+        del keys
+    digest = hashlib.sha256(('{"columns":' + canonical_json(columns) + ',"rows":[').encode("utf-8"))
+    for start in range(0, len(df), ID_ROWS):
+        positions = order[start:start + ID_ROWS]
+        encoded = []
+        for column in columns:
+            values = df[column].take(positions).tolist() if columns else []
+            encoded.append(values if plain[column] else [_ENCODE_TEXT(value) if type(value) is str
+                                                         else canonical_json(json_safe(value)) for value in values])
+        rows = [row_format % row for row in zip(*encoded)] if columns else ["{}"] * len(positions)
+        digest.update((("," if start else "") + ",".join(rows)).encode("utf-8"))
+    digest.update(b"]}")
+    return digest.hexdigest()
 
 
-def _plain_text(column: pd.Series, values: list[Any]) -> bool:
-    """Whether `values` (the column's) are pandas' Arrow text, none missing, each printable ASCII without
-    `"` or a backslash: JSON writes each as it is between quotes."""
+def _plain_text(column: pd.Series) -> bool:
+    """Whether the column is pandas' Arrow text, none missing, each value printable ASCII without `"`
+    or a backslash: JSON writes each as it is between quotes."""
     if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow") or column.hasnans:
         return False
     import pyarrow.compute as pc
 
-    if not pc.all(pc.ascii_is_printable(column.array.__arrow_array__())).as_py():
-        return False
-    joined = "".join(values)
-    return '"' not in joined and "\\" not in joined
+    text = column.array.__arrow_array__()
+    return not len(text) or (pc.all(pc.ascii_is_printable(text)).as_py()
+                             and not pc.any(pc.match_substring(text, '"')).as_py()
+                             and not pc.any(pc.match_substring(text, "\\")).as_py())
 
 
 def _load(source: str, batches: Iterable[Batch], problems: list[Problem], **checks: Any) -> pd.DataFrame:
