@@ -667,7 +667,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         notes.append(f"{len(ok_a & ok_b)} items have responses from both models and are paired; "
                      f"{len(ok_a - ok_b)} only from the baseline, {len(ok_b - ok_a)} only from the candidate.")
     if scores is not None and len(scores):
-        scores = scores[scores["model"].isin([baseline, candidate])]
+        mine = scores["model"].isin([baseline, candidate])
+        scores = scores if mine.all() else scores[mine]  # no copy of 400k rows for one candidate
     margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
     deltas, metric_slices, ratio_cis = metric_deltas(  # the ratios' CIs drawn with the deltas': same items, same draw
         items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed, margins=margins,
