@@ -139,3 +139,18 @@ def test_ctrl_c_here_ends_every_child(monkeypatch):
     for pid in children:  # killed and reaped: no zombie is left either
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def test_the_collector_is_left_as_it_was_found():
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    forked.map_forked(square, list(range(4)), Resource(), workers=2)
+    assert gc.get_freeze_count() == 0  # what was frozen for the fork is unfrozen
+    gc.freeze()  # a host application's own freeze
+    try:
+        frozen = gc.get_freeze_count()
+        forked.map_forked(square, list(range(4)), Resource(), workers=2)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
