@@ -85,16 +85,15 @@ class _Child:
     def collect(self) -> list[Any] | None:
         """The child's results, its warnings shown here; None when it failed (its block is then rerun)."""
         assert self.pipe is not None and self.pid is not None
-        with os.fdopen(self.pipe, "rb") as pipe:
+        with os.fdopen(self.pipe, "rb") as pipe:  # closed before the wait: a child still writing then stops
             self.pipe = None
-            payload = pipe.read()
+            try:
+                results, caught = pickle.load(pipe)  # from the stream: the pickled bytes are never held whole
+            except Exception:  # noqa: BLE001 - a child that stopped mid-way: its block is rerun
+                results = caught = None
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
-        if os.waitstatus_to_exitcode(status) != 0:
-            return None
-        try:
-            results, caught = pickle.loads(payload)
-        except Exception:
+        if os.waitstatus_to_exitcode(status) != 0 or results is None:
             return None
         for message, category, filename, lineno in caught:
             warnings.warn_explicit(message, category, filename, lineno)
@@ -122,10 +121,9 @@ def _run_block(work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any, 
     try:
         with resource.reopened() as own, warnings.catch_warnings(record=True) as caught:
             results = [work(job, own) for job in jobs]
-            payload = pickle.dumps((results, [(w.message, w.category, w.filename, w.lineno) for w in caught]),
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(pipe, "wb") as out:
-            out.write(payload)
+        with os.fdopen(pipe, "wb") as out:  # pickled into the pipe as the parent reads it: never held whole
+            pickle.dump((results, [(w.message, w.category, w.filename, w.lineno) for w in caught]), out,
+                        protocol=pickle.HIGHEST_PROTOCOL)
         code = 0
     except BaseException:  # noqa: BLE001 - reported by the rerun in the parent, never from here
         pass
