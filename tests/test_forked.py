@@ -48,9 +48,11 @@ def test_blocks_cover_every_position_once_in_order_and_differ_by_one_at_most(cou
 def test_worker_count_reads_the_environment_and_never_exceeds_the_jobs(monkeypatch):
     monkeypatch.setenv(forked.WORKERS_ENV, "3")
     assert [forked.worker_count(n) for n in (0, 1, 2, 3, 10)] == [1, 1, 2, 3, 3]
+    cpus = min(len(os.sched_getaffinity(0)), forked.MAX_WORKERS)
     for value in ("", "0", "-2", "two", " "):
         monkeypatch.setenv(forked.WORKERS_ENV, value)
-        assert forked.worker_count(100) == min(len(os.sched_getaffinity(0)), forked.MAX_WORKERS)
+        assert forked.worker_count(100) == cpus
+        assert forked.worker_count(3) == 1 and forked.worker_count(4) == min(cpus, 2)  # 2 jobs each at least
 
 
 def test_the_results_are_in_order_each_block_ran_in_its_own_process_on_its_own_resource():
