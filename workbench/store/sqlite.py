@@ -18,7 +18,14 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.secrets import redact_url_credentials
-from workbench.store.base import BaseStore, _chunks, _marks, insert_sql, items_from_json, with_tool_calls
+from workbench.store.base import (
+    BaseStore,
+    _chunks,
+    _marks,
+    insert_sql,
+    items_from_json,
+    with_tool_calls,
+)
 from workbench.store.schema import CLAIM_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -219,6 +226,23 @@ class SQLiteStore(BaseStore):
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self._locked():
             return pd.read_sql_query(sql, self.conn, params=params)
+
+    def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
+                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The keys as one JSON array (`json_each`), probed in sorted order, so each lookup reads pages
+        next to the last one's in the key's index (a hash key makes the given order random)."""
+        single = len(key_columns) == 1
+        probe = " AND ".join(f"t.{c} = " + ("k.value" if single else f"json_extract(k.value, '$[{n}]')")
+                             for n, c in enumerate(key_columns))
+        sql = (f"SELECT k.key, {', '.join(f't.{c}' for c in columns)} FROM json_each(?) AS k"  # CROSS JOIN: keys first
+               f" CROSS JOIN {table} AS t ON {probe}{f' AND {where}' if where else ''}")
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(order), self.keys_per_probe):
+            part = order[start:start + self.keys_per_probe]
+            probed = json.dumps([keys[at][0] for at in part] if single else [keys[at] for at in part])
+            rows.extend((part[row[0]], *row[1:]) for row in self.execute(sql, (probed, *params)).fetchall())
+        return rows
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
