@@ -16,6 +16,7 @@ what is missing is computed and not kept, without a word.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -49,8 +50,15 @@ def _digest(text: str) -> str:
 def response_key(text: str, tool_calls: Any = None, reads_calls: bool = False) -> str:
     """What a metric reads of one answer: its text, plus its tool calls for a metric that reads them."""
     if not reads_calls:
-        return _digest("t" + text)
+        return _text_key(text)
     return _digest("c" + canonical_json([text, _calls_form(tool_calls)]))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _text_key(text: str) -> str:
+    """An answer's key for what reads its text alone: the text metrics of its scoring and the behaviour
+    diff of its chunk ask for it in turn, so it is hashed once (the latest 32k answers are remembered)."""
+    return _digest("t" + text)
 
 
 def _calls_form(calls: Any) -> Any:
@@ -74,12 +82,10 @@ def reference_key(language: str, reference: str | None, columns: dict[str, Any])
 
 def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Sequence[str | None] | None,
                    langs: Sequence[str], columns: dict[str, list[Any]],
-                   compute: Callable[[list[int]], list[float]], *,
-                   text_keys: dict[str, str] | None = None) -> list[float]:
+                   compute: Callable[[list[int]], list[float]]) -> list[float]:
     """`metric`'s values for these rows: those the store holds are read, the rest are computed with
     `compute(row positions)` and stored (unless the store is read-only). `columns` are the metric's
-    extra columns, row-aligned with `texts`. `text_keys`: {text: response key} shared by the metrics
-    of one scoring that read only the text, so each answer is hashed once."""
+    extra columns, row-aligned with `texts`."""
     version = metric_version(metric)
     if store is None or version is None:
         return compute(list(range(len(texts))))
@@ -98,9 +104,7 @@ def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Seque
         if reads_calls:
             keys = [(response_key(text, call, True), reference) for text, call, reference in zip(texts, calls, references)]
         else:
-            known = {} if text_keys is None else text_keys
-            keys = [(known.get(text) or known.setdefault(text, response_key(text)), reference)
-                    for text, reference in zip(texts, references)]
+            keys = [(_text_key(text), reference) for text, reference in zip(texts, references)]
     except (TypeError, ValueError):  # an item field JSON cannot represent: score without the cache
         return compute(list(range(len(texts))))
     stored = store.stored_scores(metric.name, version, keys)

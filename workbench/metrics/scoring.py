@@ -140,7 +140,6 @@ def score_responses(
     n = len(rows.texts)
     blocks = []
     column_cache: dict[tuple[str, int], list[Any]] = {}  # one list per column: metrics share their rows
-    text_keys: dict[str, str] = {}  # each answer's response key, hashed once for every text metric
     for metric in resolved:
         values = [math.nan] * n
         notes: list[str | None] = [None] * n
@@ -170,7 +169,7 @@ def score_responses(
             return metric.compute([texts[k] for k in part], None if refs is None else [refs[k] for k in part],
                                   [langs[k] for k in part], **{n: [v[k] for k in part] for n, v in columns.items()})
 
-        scored = cached_compute(store, metric, texts, refs, langs, columns, compute, text_keys=text_keys)
+        scored = cached_compute(store, metric, texts, refs, langs, columns, compute)
         for i, v in zip(scorable, scored):
             values[i] = v
             if v != v and metric.na_note:
