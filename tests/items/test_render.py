@@ -117,3 +117,7 @@ def test_a_plain_item_without_a_prompt_is_one_user_turn_whatever_its_missing_fie
                   "tool_choice": float("nan"), "response_format": None, "expected_calls": float("nan")},
                  {"item_id": "a", "input": "7", "tools": [], "messages": []}):  # empty: the rules' own way
         assert render_item(item, None) == plain
+    import pandas as pd
+
+    row = pd.DataFrame([{"item_id": "a", "input": "Order 5?", "tools": [TOOL]}]).iloc[0]  # a frame's row
+    assert render_item(row, None).tools == (TOOL,)
