@@ -281,7 +281,7 @@ BEHAVIOUR_VERSION = "1"  # of _describe (format, refusal, language detection) an
 
 
 def _measure_answers(answers: list[tuple[str, str, Any]], copy_params: tuple[float, float, int],
-                     store: Any | None) -> dict[tuple[str, str], tuple[dict[str, Any], tuple[Any, ...]]]:
+                     store: Any | None) -> dict[tuple[str, str], tuple[dict[str, Any], Sequence[Any]]]:
     """{(answer, input key): (description, copy measures)} of each distinct (answer, input key, item
     input): read from the store where it holds them (kept as records, `score_cache.cached_records`),
     else measured (and kept there)."""
@@ -296,7 +296,7 @@ def _measure_answers(answers: list[tuple[str, str, Any]], copy_params: tuple[flo
     version = f"{BEHAVIOUR_VERSION}#{record_key(list(copy_params))[:16]}"
     keys = [(response_key(text), source_key) for (text, source_key), _source in unique]
     records = cached_records(store, "behaviour", version, keys, compute)
-    return {key: (record["describe"], tuple(record["copy"])) for (key, _source), record in zip(unique, records)}
+    return {key: (record["describe"], record["copy"]) for (key, _source), record in zip(unique, records)}
 
 
 def _absent(value: Any) -> bool:

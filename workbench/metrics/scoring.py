@@ -105,7 +105,9 @@ def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
         raise InputError(problems[:50])
     positions = [item_pos[i] for i in resp_ids]
     refs = [item_refs[p] for p in positions]
-    declared = [normalize_language(lang) for lang in lang_col]  # per item; detected per response where None
+    codes = {lang: normalize_language(lang) for lang in {lang for lang in lang_col if type(lang) is str}}  # a few
+    declared = [codes[lang] if type(lang) is str else normalize_language(lang)  # per item; detected per response
+                for lang in lang_col]                                            # where None
     langs = [declared[p] or resolve_language(None, ref, text) for p, ref, text in zip(positions, refs, texts)]
     keys = [c for c in KEY_COLUMNS if c in resp.columns]
     return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs, positions, items_df, resp)

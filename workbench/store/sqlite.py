@@ -229,19 +229,22 @@ class SQLiteStore(BaseStore):
 
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
                  keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The keys as one JSON array (`json_each`), probed in sorted order, so each lookup reads pages
-        next to the last one's in the key's index (a hash key makes the given order random)."""
-        single = len(key_columns) == 1
-        probe = " AND ".join(f"t.{c} = " + ("k.value" if single else f"json_extract(k.value, '$[{n}]')")
-                             for n, c in enumerate(key_columns))
-        sql = (f"SELECT k.key, {', '.join(f't.{c}' for c in columns)} FROM json_each(?) AS k"  # CROSS JOIN: keys first
-               f" CROSS JOIN {table} AS t ON {probe}{f' AND {where}' if where else ''}")
+        """The first key column's values as one JSON array (`json_each`), probed in sorted order (each
+        lookup reads pages next to the last one's: a hash key makes the given order random); the other
+        key columns are read back and compared here, which costs less than extracting them in SQL."""
+        others = [f"t.{c}" for c in key_columns[1:]]
+        sql = (f"SELECT {', '.join(['k.key', *others, *(f't.{c}' for c in columns)])} FROM json_each(?) AS k"
+               f" CROSS JOIN {table} AS t ON t.{key_columns[0]} = k.value{f' AND {where}' if where else ''}")  # keys first
         order = sorted(range(len(keys)), key=keys.__getitem__)
+        split = 1 + len(others)
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(order), self.keys_per_probe):
             part = order[start:start + self.keys_per_probe]
-            probed = json.dumps([keys[at][0] for at in part] if single else [keys[at] for at in part])
-            rows.extend((part[row[0]], *row[1:]) for row in self.execute(sql, (probed, *params)).fetchall())
+            found = self.execute(sql, (json.dumps([keys[at][0] for at in part]), *params)).fetchall()
+            if others:  # a row of the first column's value with other values in the rest is another key's
+                rows.extend((part[row[0]], *row[split:]) for row in found if row[1:split] == keys[part[row[0]]][1:])
+            else:
+                rows.extend((part[row[0]], *row[1:]) for row in found)
         return rows
 
     @contextmanager
