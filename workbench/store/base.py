@@ -162,7 +162,7 @@ class BaseStore(ABC):
         return rows
 
     def _keyed_rows(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
-                    keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                    keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
         """`_rows_at`'s rows. Where the table holds at most twice as many rows (meeting `where`) as keys
         asked for (one dataset's answers or scores, read whole), in one scan matched here: a fifth to a
         third less CPU than 200k key lookups. Otherwise (a chunk of a larger set, a store of many
@@ -176,18 +176,19 @@ class BaseStore(ABC):
         positions: dict[tuple[Any, ...], list[int]] = {}
         for at, key in enumerate(keys):
             positions.setdefault(tuple(key), []).append(at)
-        width = len(key_columns)
-        scanned = self.execute(f"SELECT {', '.join(f't.{c}' for c in [*key_columns, *columns])} FROM {table} AS t"
+        width = len(columns)
+        scanned = self.execute(f"SELECT {', '.join(f't.{c}' for c in [*columns, *key_columns])} FROM {table} AS t"
                                f"{condition}", params).fetchall()
-        return [(at, *row[width:]) for row in scanned for at in positions.get(row[:width], ())]
+        return {at: row for row in scanned for at in positions.get(row[width:], ())}
 
     @abstractmethod
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
-                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """(position in `keys`, *`columns`) of each row of `table` (as `t`) whose `key_columns` equal one of
-        `keys` and that meets `where` (`?` placeholders, `params`), in no set order; a repeated key gives a
-        row per position. The keys go to the database as one parameter per `keys_per_probe` keys: one
-        statement per chunk of items, and no key read back as a string only to be looked up again."""
+                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+        """{position in `keys`: row} for each key that a row of `table` (as `t`) meeting `where` (`?`
+        placeholders, `params`) has in its `key_columns` (at most one: a key is unique); the row's first
+        values are `columns`, what follows is the backend's. The keys go to the database as one parameter
+        per `keys_per_probe` keys: one statement per chunk of items, and no key read back as a string
+        only to be looked up again, no row copied."""
 
     @abstractmethod
     def _writing(self) -> ContextManager[Any]:
@@ -299,10 +300,10 @@ class BaseStore(ABC):
 
         nothing = [None] * len(planned)
         columns = {"item_id": [item for item, _sample, _key in planned], "model": nothing, "prompt_version": nothing,
-                   "sample_index": [sample for _item, sample, _key in planned], "response": field(1),
-                   "finish_reason": field(2), "prompt_tokens": field(3), "completion_tokens": field(4),
-                   "latency_s": field(6), "cost_usd": field(5), "model_version": field(7),
-                   "tool_calls": [None if row is None else calls_from_json(row[8]) for row in answers],
+                   "sample_index": [sample for _item, sample, _key in planned], "response": field(0),
+                   "finish_reason": field(1), "prompt_tokens": field(2), "completion_tokens": field(3),
+                   "latency_s": field(5), "cost_usd": field(4), "model_version": field(6),
+                   "tool_calls": [None if row is None else calls_from_json(row[7]) for row in answers],
                    "error": [errors.get(key) for _item, _sample, key in planned],
                    "cache_key": [key for _item, _sample, key in planned], "run_id": nothing, "dataset_id": nothing}
         return pd.DataFrame(columns, columns=RUN_FRAME_COLUMNS)  # column by column: no object or dict per row
@@ -332,14 +333,14 @@ class BaseStore(ABC):
     def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored answer of each key that has one (a cache hit); missing keys are absent."""
         keys = list(dict.fromkeys(keys))
-        return {keys[at]: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
-                                   cost_usd=row[5], latency_s=row[6], model_version=row[7],
-                                   tool_calls=calls_from_json(row[8])) for at, row in self._stored_rows(keys).items()}
+        return {keys[at]: Response(text=row[0], finish_reason=row[1], prompt_tokens=row[2], completion_tokens=row[3],
+                                   cost_usd=row[4], latency_s=row[5], model_version=row[6],
+                                   tool_calls=calls_from_json(row[7])) for at, row in self._stored_rows(keys).items()}
 
     def _stored_rows(self, keys: Sequence[str]) -> dict[int, tuple[Any, ...]]:
-        """The stored row of each key that has one, by the key's position in `keys`: (position, text,
-        finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s, model_version, tool_calls_json)."""
-        return {row[0]: row for row in self._keyed_rows(RESPONSE_READ, "responses", ["cache_key"], [(k,) for k in keys])}
+        """The stored row of each key that has one, by the key's position in `keys`: (text, finish_reason,
+        prompt_tokens, completion_tokens, cost_usd, latency_s, model_version, tool_calls_json, ...)."""
+        return self._keyed_rows(RESPONSE_READ, "responses", ["cache_key"], [(k,) for k in keys])
 
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         """Cache one successful response (a later one for the same key replaces it)."""
@@ -424,18 +425,18 @@ class BaseStore(ABC):
                       keys: Sequence[tuple[str, str]]) -> dict[int, float | None]:
         """The stored value of each (response_key, reference_key) a metric at this version has scored, by
         the key's position in `keys` (None: stored as not applicable, NaN); keys never scored are absent."""
-        return dict(self._score_rows("value", metric, metric_version, keys))
+        return {at: row[0] for at, row in self._score_rows("value", metric, metric_version, keys).items()}
 
     def stored_details(self, metric: str, metric_version: str, keys: Sequence[tuple[str, str]]) -> dict[int, str]:
         """Like `stored_scores`, the stored `detail_json` of each key (measures kept as a record)."""
-        return {at: detail for at, detail in self._score_rows("detail_json", metric, metric_version, keys)
-                if detail is not None}
+        return {at: row[0] for at, row in self._score_rows("detail_json", metric, metric_version, keys).items()
+                if row[0] is not None}
 
     def _score_rows(self, column: str, metric: str, metric_version: str,
-                    keys: Sequence[tuple[str, str]]) -> list[tuple[int, Any]]:
-        """(position in `keys`, `column`) of each key this metric version has stored."""
-        return self._keyed_rows([column], "scores", ["response_key", "reference_key"], keys,  # type: ignore[return-value]
-                             "t.metric = ? AND t.metric_version = ?", (metric, metric_version))
+                    keys: Sequence[tuple[str, str]]) -> dict[int, tuple[Any, ...]]:
+        """{position in `keys`: row whose first value is `column`} of each key this metric version has stored."""
+        return self._keyed_rows([column], "scores", ["response_key", "reference_key"], keys,
+                                "t.metric = ? AND t.metric_version = ?", (metric, metric_version))
 
     def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
         """Store scores, in one transaction: rows of (metric, metric_version, response_key, reference_key,

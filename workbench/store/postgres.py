@@ -360,18 +360,18 @@ class PostgresStore(BaseStore):
             return _frame(cur)
 
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
-                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
         """The keys as one text array per key column, `unnest`ed with their ordinality."""
         names = [f"k{n}" for n in range(len(key_columns))]
-        sql = (f"SELECT k.position - 1, {', '.join(f't.{c}' for c in columns)}"
+        sql = (f"SELECT {', '.join(f't.{c}' for c in columns)}, k.position - 1"
                f" FROM unnest({', '.join(['?::text[]'] * len(names))}) WITH ORDINALITY AS k({', '.join(names)}, position)"
                f" JOIN {table} AS t ON {' AND '.join(f't.{c} = k.{n}' for c, n in zip(key_columns, names))}"
                f"{f' AND {where}' if where else ''}")
-        rows: list[tuple[Any, ...]] = []
+        rows: dict[int, tuple[Any, ...]] = {}
         for start in range(0, len(keys), self.keys_per_probe):
             part = keys[start:start + self.keys_per_probe]
             arrays = [[key[n] for key in part] for n in range(len(names))]
-            rows.extend((start + row[0], *row[1:]) for row in self.execute(sql, (*arrays, *params)).fetchall())
+            rows.update((start + row[-1], row) for row in self.execute(sql, (*arrays, *params)).fetchall())
         return rows
 
     @contextmanager

@@ -228,23 +228,24 @@ class SQLiteStore(BaseStore):
             return pd.read_sql_query(sql, self.conn, params=params)
 
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
-                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
         """The first key column's values as one JSON array (`json_each`), probed in sorted order (each
         lookup reads pages next to the last one's: a hash key makes the given order random); the other
         key columns are read back and compared here, which costs less than extracting them in SQL."""
-        others = [f"t.{c}" for c in key_columns[1:]]
-        sql = (f"SELECT {', '.join(['k.key', *others, *(f't.{c}' for c in columns)])} FROM json_each(?) AS k"
-               f" CROSS JOIN {table} AS t ON t.{key_columns[0]} = k.value{f' AND {where}' if where else ''}")  # keys first
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        split = 1 + len(others)
-        rows: list[tuple[Any, ...]] = []
+        sql = (f"SELECT {', '.join([*(f't.{c}' for c in columns), 'k.key', *(f't.{c}' for c in key_columns[1:])])}"
+               f" FROM json_each(?) AS k CROSS JOIN {table} AS t"  # CROSS JOIN: the keys drive the lookups
+               f" ON t.{key_columns[0]} = k.value{f' AND {where}' if where else ''}")
+        first = [key[0] for key in keys]
+        order = sorted(range(len(keys)), key=first.__getitem__)
+        at = len(columns)
+        rows: dict[int, tuple[Any, ...]] = {}
         for start in range(0, len(order), self.keys_per_probe):
             part = order[start:start + self.keys_per_probe]
-            found = self.execute(sql, (json.dumps([keys[at][0] for at in part]), *params)).fetchall()
-            if others:  # a row of the first column's value with other values in the rest is another key's
-                rows.extend((part[row[0]], *row[split:]) for row in found if row[1:split] == keys[part[row[0]]][1:])
+            found = self.execute(sql, (json.dumps([first[position] for position in part]), *params)).fetchall()
+            if len(key_columns) > 1:  # a row of the first column's value with other values in the rest is another key's
+                rows.update((part[row[at]], row) for row in found if row[at + 1:] == keys[part[row[at]]][1:])
             else:
-                rows.extend((part[row[0]], *row[1:]) for row in found)
+                rows.update((part[row[at]], row) for row in found)
         return rows
 
     @contextmanager
