@@ -360,7 +360,7 @@ class PostgresStore(BaseStore):
             return _frame(cur)
 
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
-                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+                 keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
         """The keys as one text array per key column, `unnest`ed with their ordinality."""
         names = [f"k{n}" for n in range(len(key_columns))]
         sql = (f"SELECT {', '.join(f't.{c}' for c in columns)}, k.position - 1"
@@ -370,7 +370,7 @@ class PostgresStore(BaseStore):
         rows: dict[int, tuple[Any, ...]] = {}
         for start in range(0, len(keys), self.keys_per_probe):
             part = keys[start:start + self.keys_per_probe]
-            arrays = [[key[n] for key in part] for n in range(len(names))]
+            arrays = [list(part)] if len(names) == 1 else [[key[n] for key in part] for n in range(len(names))]
             rows.update((start + row[-1], row) for row in self.execute(sql, (*arrays, *params)).fetchall())
         return rows
 

@@ -228,14 +228,14 @@ class SQLiteStore(BaseStore):
             return pd.read_sql_query(sql, self.conn, params=params)
 
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
-                 keys: Sequence[tuple[Any, ...]], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+                 keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
         """The first key column's values as one JSON array (`json_each`), probed in sorted order (each
         lookup reads pages next to the last one's: a hash key makes the given order random); the other
         key columns are read back and compared here, which costs less than extracting them in SQL."""
         sql = (f"SELECT {', '.join([*(f't.{c}' for c in columns), 'k.key', *(f't.{c}' for c in key_columns[1:])])}"
                f" FROM json_each(?) AS k CROSS JOIN {table} AS t"  # CROSS JOIN: the keys drive the lookups
                f" ON t.{key_columns[0]} = k.value{f' AND {where}' if where else ''}")
-        first = [key[0] for key in keys]
+        first = keys if len(key_columns) == 1 else [key[0] for key in keys]
         order = sorted(range(len(keys)), key=first.__getitem__)
         at = len(columns)
         rows: dict[int, tuple[Any, ...]] = {}
