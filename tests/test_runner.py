@@ -246,3 +246,23 @@ def test_models_with_one_prompt_share_their_rendered_requests():
     a, b, c = ([call.request for call in planned] for *_, planned in prepared)
     assert all(x is y for x, y in zip(a, b)) and not any(x is z for x, z in zip(a, c))
     assert [call.cache_key for call in prepared[0][3]] != [call.cache_key for call in prepared[1][3]]
+
+
+def test_payload_json_of_every_request_shape_is_its_canonical_json():
+    """`payload_jsons` builds the JSON the request keys hash without serialising the shared part per
+    request: byte for byte `canonical_json(request.payload())`, whatever the request carries."""
+    from workbench.generation.runner import payload_jsons
+    from workbench.hashing import canonical_json
+    from workbench.models import Request, Sampling
+
+    greedy, sampled = Sampling(), Sampling(temperature=0.7, seed=3, stop=("\n", "END"), max_tokens=12)
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    requests = [Request("a", ({"role": "user", "content": 'é "q" \u2028 日本'},)),
+                Request("b", ({"role": "system", "content": "s"}, {"role": "user", "content": "u"}), sampling=sampled,
+                        sample_index=2),
+                Request("b", ({"role": "user", "content": "u"},), sampling=sampled, sample_index=3),
+                Request("c", (), prompt="Q: x\nA:", sampling=sampled),
+                Request("d", ({"role": "user", "content": "t"},), tools=(tool,), tool_choice="auto"),
+                Request("e", ({"role": "user", "content": "j"},), response_format={"type": "json_object"}),
+                Request("f", ({"role": "user", "content": "g"},), sampling=greedy, sample_index=4)]
+    assert payload_jsons(requests) == [canonical_json(r.payload()) for r in requests]

@@ -105,3 +105,19 @@ def test_a_demonstration_can_call_tools_and_the_conversation_stays_well_formed()
     with pytest.raises(InputError, match="need a chat prompt"):
         prompt_from_data({"description": "d", "mode": "completion", "template": "{input}",
                           "examples": [{"input": "x", "output": "", "tool_calls": [{"name": "f"}]}]}, "p", "v4")
+
+
+def test_a_plain_item_without_a_prompt_is_one_user_turn_whatever_its_missing_fields():
+    from workbench.task.prompts import Rendered
+
+    plain = Rendered(({"role": "user", "content": "7"},), None, (), None, tools=(), tool_choice=None,
+                     response_format=None)
+    for item in ({"item_id": "a", "input": 7},
+                 {"item_id": "a", "input": "7", "messages": float("nan"), "tools": None, "context": None,
+                  "tool_choice": float("nan"), "response_format": None, "expected_calls": float("nan")},
+                 {"item_id": "a", "input": "7", "tools": [], "messages": []}):  # empty: the rules' own way
+        assert render_item(item, None) == plain
+    import pandas as pd
+
+    row = pd.DataFrame([{"item_id": "a", "input": "Order 5?", "tools": [TOOL]}]).iloc[0]  # a frame's row
+    assert render_item(row, None).tools == (TOOL,)

@@ -166,3 +166,44 @@ def test_a_record_key_of_text_is_the_key_stores_hold(value, key):
     from workbench.metrics.score_cache import record_key
 
     assert record_key(value) == key
+
+
+def test_collection_is_paused_inside_the_block_and_restored_after_it_even_on_an_error():
+    import gc
+
+    from workbench.metrics.score_cache import collection_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collection_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("the block failed")
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned collection off keeps it off
+    try:
+        with collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_text_answer_is_hashed_once_for_the_scoring_and_the_behaviour_diff(tmp_path, monkeypatch):
+    """Each answer's text key is remembered (`_text_key`): the behaviour diff after the scoring hashes
+    no answer again, and its keys are those `response_key` gives."""
+    from workbench.metrics import behaviour_diff, score_cache
+
+    items = pd.DataFrame({"item_id": ["a", "b"], "input": ["Where is my order?", "Refund please"],
+                          "reference": ["It ships today.", "Refunded."], "language": ["en", "en"]})
+    answers = pd.DataFrame({"item_id": ["a", "b", "a", "b"], "model": ["m1", "m1", "m2", "m2"],
+                            "response": ["It ships today!", "Done.", "Tomorrow it ships, I think.", "No refund."]})
+    hashed: list[str] = []
+    digest = score_cache._digest
+    monkeypatch.setattr(score_cache, "_digest", lambda text: hashed.append(text) or digest(text))
+    score_cache._text_key.cache_clear()
+    with open_store(tmp_path / "s.db") as store:
+        score_responses(items, answers, ["chrf"], store=store)
+        texts = [h for h in hashed if h.startswith("t")]
+        assert sorted(texts) == sorted("t" + r for r in answers["response"])  # each answer once
+        behaviour_diff(items, answers[answers.model == "m1"], answers[answers.model == "m2"], store=store)
+    assert [h for h in hashed if h.startswith("t")] == texts  # none hashed again
+    assert score_cache._text_key("Done.") == digest("tDone.") == response_key("Done.")

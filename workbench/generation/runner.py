@@ -151,9 +151,29 @@ def preflight(items: pd.DataFrame, models: Sequence[ModelSpec], *, sampling: Sam
             rendered[spec.prompt] = build_requests(items, prompt, sampling, samples)
         requests = rendered[spec.prompt]
         if keys_from_payload(adapter) and spec.prompt not in payloads:
-            payloads[spec.prompt] = [canonical_json(r.payload()) for r in requests]
+            payloads[spec.prompt] = payload_jsons(requests)
         prepared.append((spec, arm, adapter, plan_calls(adapter, requests, payloads.get(spec.prompt))))
     return prepared
+
+
+def payload_jsons(requests: Sequence[Request]) -> list[str]:
+    """`canonical_json(request.payload())` of each request. "messages" sorts first among a payload's
+    keys, so a text request's JSON is its messages' JSON followed by the rest's (prompt, sampling, sample
+    index), which requests with the same sampling share: serialised once, not per request. A completion
+    prompt, tools, tool_choice or a response_format take the whole way."""
+    rests: dict[tuple[int, int | None], str] = {}
+    out = []
+    for request in requests:
+        if (request.prompt is not None or request.tools or request.tool_choice is not None
+                or request.response_format is not None):
+            out.append(canonical_json(request.payload()))
+            continue
+        shared = (id(request.sampling), None if request.sampling.greedy else request.sample_index)
+        rest = rests.get(shared)
+        if rest is None:
+            rest = rests[shared] = canonical_json({**request.payload(), "messages": None})[len('{"messages":null'):]
+        out.append(f'{{"messages":{canonical_json([dict(m) for m in request.messages])}{rest}')
+    return out
 
 
 def arm_names(arms: Sequence[tuple[str, str | None]]) -> list[str]:

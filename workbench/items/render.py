@@ -39,6 +39,9 @@ CONTEXT_SYSTEM = ("Answer from the retrieved passages below. If they do not cont
                   "Passages:\n{context}")
 
 
+_SHAPED = frozenset((MESSAGES, CONTEXT, TOOLS, TOOL_CHOICE, RESPONSE_FORMAT, EXPECTED_CALLS))  # beyond a plain input
+
+
 def render_items(items: Iterable[Mapping[str, Any]], prompt: PromptVersion | None) -> list[Rendered]:
     """Render every item, or raise ONE InputError listing every item that cannot be rendered."""
     rendered: list[Rendered] = []
@@ -55,6 +58,8 @@ def render_items(items: Iterable[Mapping[str, Any]], prompt: PromptVersion | Non
 
 def render_item(item: Mapping[str, Any], prompt: PromptVersion | None) -> Rendered:
     """What the model is sent for one item (a dict or a DataFrame row), by the module's rules."""
+    if prompt is None and (_SHAPED.isdisjoint(item.keys()) or all(present(item.get(name)) is None for name in _SHAPED)):
+        return Rendered(({"role": "user", "content": str(item["input"])},), None, (), None)  # the usual plain item
     messages = present(item.get(MESSAGES))
     context = present(item.get(CONTEXT))
     tools = _merge_tools(prompt.tools if prompt else (), present(item.get(TOOLS)) or ())

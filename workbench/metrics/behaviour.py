@@ -22,7 +22,7 @@ import pandas as pd
 from workbench.errors import InputError, Problem
 from workbench.metrics.copying import COPY_NGRAM, COPY_THRESHOLD, REPRODUCED_THRESHOLD, copy_measures
 from workbench.metrics.json_answers import field_agreement, is_json, parse_answer
-from workbench.metrics.score_cache import cached_records, record_key, response_key
+from workbench.metrics.score_cache import cached_records, collection_paused, record_key, response_key
 from workbench.metrics.structure import strip_code_fence
 from workbench.metrics.text import EN, JA, UNKNOWN, detect_language, normalize_language
 from workbench.metrics.tool_calls import CALL_DIFF_COLUMNS, as_calls, compare_calls
@@ -222,13 +222,23 @@ def behaviour_diff(
     if unknown:
         raise InputError(Problem("responses", None, "item_id", f"ids not in the items: {unknown[:10]}"))
 
+    with collection_paused():  # rows, records and tuples by the ten thousand, in no cycle
+        return _diff_frame(pairs, keys, with_calls, langs, inputs, tools, formats, expected_languages,
+                           (copy_threshold, reproduced_threshold, copy_ngram), store)
+
+
+def _diff_frame(pairs: pd.DataFrame, keys: list[str], with_calls: bool, langs: dict[str, Any],
+                inputs: dict[str, Any], tools: dict[str, Any], formats: dict[str, Any],
+                expected_languages: dict[str, str | None], copy_params: tuple[float, float, int],
+                store: Any | None) -> pd.DataFrame:
+    """`behaviour_diff`'s rows from the paired answers (`pairs`: keys, response_/tool_calls_ b and c)."""
     records = frame_records(pairs)
     texts = [(_text(rec["response_b"], "baseline", rec["item_id"]), _text(rec["response_c"], "candidate", rec["item_id"]))
              for rec in records]
     source_keys = {iid: record_key(inputs[iid]) for iid in dict.fromkeys(rec["item_id"] for rec in records)}
     measured = _measure_answers([(t, source_keys[rec["item_id"]], inputs[rec["item_id"]])
                                  for rec, both_texts in zip(records, texts) for t in both_texts if t is not None],
-                                (copy_threshold, reproduced_threshold, copy_ngram), store)
+                                copy_params, store)
     absent = (_describe(None), copy_measures(None, None))
     item_of = [rec["item_id"] for rec in records]
     base_side = [absent if t is None else measured[(t, source_keys[iid])] for iid, (t, _) in zip(item_of, texts)]
@@ -281,7 +291,7 @@ BEHAVIOUR_VERSION = "1"  # of _describe (format, refusal, language detection) an
 
 
 def _measure_answers(answers: list[tuple[str, str, Any]], copy_params: tuple[float, float, int],
-                     store: Any | None) -> dict[tuple[str, str], tuple[dict[str, Any], tuple[Any, ...]]]:
+                     store: Any | None) -> dict[tuple[str, str], tuple[dict[str, Any], Sequence[Any]]]:
     """{(answer, input key): (description, copy measures)} of each distinct (answer, input key, item
     input): read from the store where it holds them (kept as records, `score_cache.cached_records`),
     else measured (and kept there)."""
@@ -296,7 +306,7 @@ def _measure_answers(answers: list[tuple[str, str, Any]], copy_params: tuple[flo
     version = f"{BEHAVIOUR_VERSION}#{record_key(list(copy_params))[:16]}"
     keys = [(response_key(text), source_key) for (text, source_key), _source in unique]
     records = cached_records(store, "behaviour", version, keys, compute)
-    return {key: (record["describe"], tuple(record["copy"])) for (key, _source), record in zip(unique, records)}
+    return {key: (record["describe"], record["copy"]) for (key, _source), record in zip(unique, records)}
 
 
 def _absent(value: Any) -> bool:

@@ -16,12 +16,15 @@ what is missing is computed and not kept, without a word.
 """
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 import math
 import os
+from contextlib import contextmanager
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) writes a string as
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from workbench.hashing import canonical_json, content_hash, json_safe
 from workbench.items.tool_calls import calls_to_json
@@ -33,6 +36,21 @@ SCORE_CACHE_ENV = "WORKBENCH_SCORE_CACHE"  # "0" / "off": score everything, read
 def cache_enabled() -> bool:
     """False when the environment turns the score cache off (the benchmark's "today's behaviour")."""
     return os.environ.get(SCORE_CACHE_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block, as it was after it. For reading a chunk's kept
+    measures: tens of thousands of rows, records and tuples, none of them in a cycle, whose allocation
+    otherwise sets off collections that walk the whole heap (a fifth of the behaviour diff's CPU at
+    100k items). Another thread's cycles wait for the block's end, nothing more."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def metric_version(metric: Metric) -> str | None:
@@ -49,8 +67,15 @@ def _digest(text: str) -> str:
 def response_key(text: str, tool_calls: Any = None, reads_calls: bool = False) -> str:
     """What a metric reads of one answer: its text, plus its tool calls for a metric that reads them."""
     if not reads_calls:
-        return _digest("t" + text)
+        return _text_key(text)
     return _digest("c" + canonical_json([text, _calls_form(tool_calls)]))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _text_key(text: str) -> str:
+    """An answer's key for what reads its text alone: the text metrics of its scoring and the behaviour
+    diff of its chunk ask for it in turn, so it is hashed once (the latest 32k answers are remembered)."""
+    return _digest("t" + text)
 
 
 def _calls_form(calls: Any) -> Any:
@@ -74,12 +99,10 @@ def reference_key(language: str, reference: str | None, columns: dict[str, Any])
 
 def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Sequence[str | None] | None,
                    langs: Sequence[str], columns: dict[str, list[Any]],
-                   compute: Callable[[list[int]], list[float]], *,
-                   text_keys: dict[str, str] | None = None) -> list[float]:
+                   compute: Callable[[list[int]], list[float]]) -> list[float]:
     """`metric`'s values for these rows: those the store holds are read, the rest are computed with
     `compute(row positions)` and stored (unless the store is read-only). `columns` are the metric's
-    extra columns, row-aligned with `texts`. `text_keys`: {text: response key} shared by the metrics
-    of one scoring that read only the text, so each answer is hashed once."""
+    extra columns, row-aligned with `texts`."""
     version = metric_version(metric)
     if store is None or version is None:
         return compute(list(range(len(texts))))
@@ -98,22 +121,17 @@ def cached_compute(store: Any, metric: Metric, texts: Sequence[str], refs: Seque
         if reads_calls:
             keys = [(response_key(text, call, True), reference) for text, call, reference in zip(texts, calls, references)]
         else:
-            known = {} if text_keys is None else text_keys
-            keys = [(known.get(text) or known.setdefault(text, response_key(text)), reference)
-                    for text, reference in zip(texts, references)]
+            keys = [(_text_key(text), reference) for text, reference in zip(texts, references)]
     except (TypeError, ValueError):  # an item field JSON cannot represent: score without the cache
         return compute(list(range(len(texts))))
     stored = store.stored_scores(metric.name, version, keys)
     values = [math.nan] * len(texts)
-    missing: list[int] = []
-    for i, key in enumerate(keys):
-        if key in stored:
-            value = stored[key]
-            values[i] = math.nan if value is None else float(value)
-        else:
-            missing.append(i)
-    if not missing:
+    for i, value in stored.items():
+        if value is not None:
+            values[i] = float(value)
+    if len(stored) == len(keys):
         return values
+    missing = [i for i in range(len(keys)) if i not in stored]
     computed = compute(missing)
     new: dict[tuple[str, str], float | None] = {}
     for i, value in zip(missing, computed):
@@ -140,12 +158,11 @@ def cached_records(store: Any, name: str, version: str, keys: Sequence[tuple[str
     if store is None:
         return compute(list(range(len(keys))))
     stored = store.stored_details(name, version, keys)
-    found = [i for i, key in enumerate(keys) if key in stored]
     # every stored record parsed as one JSON array: a tenth less CPU than a `json.loads` each
     records: list[dict[str, Any] | None] = [None] * len(keys)
-    for i, record in zip(found, json.loads("[" + ",".join(stored[keys[i]] for i in found) + "]")):
+    for i, record in zip(stored, json.loads("[" + ",".join(stored.values()) + "]")):
         records[i] = record
-    missing = [i for i, key in enumerate(keys) if key not in stored] if len(found) < len(keys) else []
+    missing = [i for i in range(len(keys)) if i not in stored] if len(stored) < len(keys) else []
     if missing:
         new: dict[tuple[str, str], str] = {}
         for i, record in zip(missing, compute(missing)):

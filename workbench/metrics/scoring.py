@@ -105,7 +105,9 @@ def _prepare(items_df: pd.DataFrame, responses_df: pd.DataFrame) -> _Rows:
         raise InputError(problems[:50])
     positions = [item_pos[i] for i in resp_ids]
     refs = [item_refs[p] for p in positions]
-    declared = [normalize_language(lang) for lang in lang_col]  # per item; detected per response where None
+    codes = {lang: normalize_language(lang) for lang in {lang for lang in lang_col if type(lang) is str}}  # a few
+    declared = [codes[lang] if type(lang) is str else normalize_language(lang)  # per item; detected per response
+                for lang in lang_col]                                            # where None
     langs = [declared[p] or resolve_language(None, ref, text) for p, ref, text in zip(positions, refs, texts)]
     keys = [c for c in KEY_COLUMNS if c in resp.columns]
     return _Rows(resp[keys].assign(item_id=resp_ids), resp_ids, texts, refs, langs, positions, items_df, resp)
@@ -140,7 +142,6 @@ def score_responses(
     n = len(rows.texts)
     blocks = []
     column_cache: dict[tuple[str, int], list[Any]] = {}  # one list per column: metrics share their rows
-    text_keys: dict[str, str] = {}  # each answer's response key, hashed once for every text metric
     for metric in resolved:
         values = [math.nan] * n
         notes: list[str | None] = [None] * n
@@ -170,7 +171,7 @@ def score_responses(
             return metric.compute([texts[k] for k in part], None if refs is None else [refs[k] for k in part],
                                   [langs[k] for k in part], **{n: [v[k] for k in part] for n, v in columns.items()})
 
-        scored = cached_compute(store, metric, texts, refs, langs, columns, compute, text_keys=text_keys)
+        scored = cached_compute(store, metric, texts, refs, langs, columns, compute)
         for i, v in zip(scorable, scored):
             values[i] = v
             if v != v and metric.na_note:

@@ -69,6 +69,8 @@ UPSERT_TRIAL = insert_sql("optimize_trials", TRIAL_COLUMNS,
                           " OR excluded.prompt_digest <> optimize_trials.prompt_digest")
 
 LABEL_SELECT = f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels"
+RESPONSE_READ = ("text", "finish_reason", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s",
+                 "model_version", "tool_calls_json")  # a stored answer, as `_stored_rows` reads it
 RUN_FRAME_COLUMNS = ["item_id", "model", "prompt_version", "sample_index", "response", "finish_reason", "prompt_tokens",
                      "completion_tokens", "latency_s", "cost_usd", "model_version", "tool_calls", "error", "cache_key",
                      "run_id", "dataset_id"]
@@ -125,6 +127,7 @@ def latest_common_runs(per_label: Mapping[str, pd.DataFrame]) -> dict[str, int] 
 
 class BaseStore(ABC):
     path: Path
+    keys_per_probe = 20_000  # keys passed as one parameter (`_rows_at`): a chunk of items in one statement, bounded
 
     # ---- lifecycle -------------------------------------------------------------------------------
     @abstractmethod
@@ -162,6 +165,45 @@ class BaseStore(ABC):
         for chunk in _chunks(sorted(set(keys))):
             rows.extend(self.execute(sql.format(keys=_marks(chunk)), (*before, *chunk, *after)).fetchall())
         return rows
+
+    def _keyed_rows(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
+                    keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+        """`_rows_at`'s rows. Where the table holds at most twice as many rows (meeting `where`) as keys
+        asked for (one dataset's answers or scores, read whole), in one scan matched here: a fifth to a
+        third less CPU than 200k key lookups. Otherwise (a chunk of a larger set, a store of many
+        datasets) by key. Counted no further than that bound, so a chunk's call costs what its keys cost."""
+        bound = 2 * len(keys)
+        condition = f" WHERE {where}" if where else ""
+        held = self.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} AS t{condition} LIMIT ?) AS held",
+                            (*params, bound + 1)).fetchone()[0]
+        if held > bound:
+            return self._rows_at(columns, table, key_columns, keys, where, params)
+        single, width = len(key_columns) == 1, len(columns)
+        wanted = keys if single else [tuple(key) for key in keys]
+        first: dict[Any, int] = dict(zip(wanted, range(len(wanted))))
+        repeated: list[int] = []
+        if len(first) < len(wanted):  # a repeated key: found at its first position, copied to the others
+            first = {}
+            repeated = [at for at, key in enumerate(wanted) if first.setdefault(key, at) != at]
+        scanned = self.execute(f"SELECT {', '.join(f't.{c}' for c in [*columns, *key_columns])} FROM {table} AS t"
+                               f"{condition}", params).fetchall()
+        if single:
+            rows = {first[row[width]]: row for row in scanned if row[width] in first}
+        else:
+            rows = {first[key]: row for row in scanned if (key := row[width:]) in first}
+        for at in repeated:
+            if first[wanted[at]] in rows:
+                rows[at] = rows[first[wanted[at]]]
+        return rows
+
+    @abstractmethod
+    def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
+                 keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+        """{position in `keys` (a tuple each; a plain value where the key is one column): row} for each key that a row of `table` (as `t`) meeting `where` (`?`
+        placeholders, `params`) has in its `key_columns` (at most one: a key is unique); the row's first
+        values are `columns`, what follows is the backend's. The keys go to the database as one parameter
+        per `keys_per_probe` keys: one statement per chunk of items, and no key read back as a string
+        only to be looked up again, no row copied."""
 
     @abstractmethod
     def _writing(self) -> ContextManager[Any]:
@@ -264,8 +306,8 @@ class BaseStore(ABC):
         if not planned:
             return pd.DataFrame([], columns=RUN_FRAME_COLUMNS)
         keys = list(dict.fromkeys(key for _item, _sample, key in planned))
-        stored = self._stored_rows(keys)
-        errors = self._latest_errors([k for k in keys if k not in stored])
+        stored = {keys[at]: row for at, row in self._stored_rows(keys).items()}
+        errors = self._latest_errors([k for k in keys if k not in stored]) if len(stored) < len(keys) else {}
         answers = [stored.get(key) for _item, _sample, key in planned]
 
         def field(position: int) -> list[Any]:
@@ -273,10 +315,10 @@ class BaseStore(ABC):
 
         nothing = [None] * len(planned)
         columns = {"item_id": [item for item, _sample, _key in planned], "model": nothing, "prompt_version": nothing,
-                   "sample_index": [sample for _item, sample, _key in planned], "response": field(1),
-                   "finish_reason": field(2), "prompt_tokens": field(3), "completion_tokens": field(4),
-                   "latency_s": field(6), "cost_usd": field(5), "model_version": field(7),
-                   "tool_calls": [None if row is None else calls_from_json(row[8]) for row in answers],
+                   "sample_index": [sample for _item, sample, _key in planned], "response": field(0),
+                   "finish_reason": field(1), "prompt_tokens": field(2), "completion_tokens": field(3),
+                   "latency_s": field(5), "cost_usd": field(4), "model_version": field(6),
+                   "tool_calls": [None if row is None else calls_from_json(row[7]) for row in answers],
                    "error": [errors.get(key) for _item, _sample, key in planned],
                    "cache_key": [key for _item, _sample, key in planned], "run_id": nothing, "dataset_id": nothing}
         return pd.DataFrame(columns, columns=RUN_FRAME_COLUMNS)  # column by column: no object or dict per row
@@ -305,16 +347,15 @@ class BaseStore(ABC):
 
     def stored_responses(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored answer of each key that has one (a cache hit); missing keys are absent."""
-        return {key: Response(text=row[1], finish_reason=row[2], prompt_tokens=row[3], completion_tokens=row[4],
-                              cost_usd=row[5], latency_s=row[6], model_version=row[7],
-                              tool_calls=calls_from_json(row[8])) for key, row in self._stored_rows(keys).items()}
+        keys = list(dict.fromkeys(keys))
+        return {keys[at]: Response(text=row[0], finish_reason=row[1], prompt_tokens=row[2], completion_tokens=row[3],
+                                   cost_usd=row[4], latency_s=row[5], model_version=row[6],
+                                   tool_calls=calls_from_json(row[7])) for at, row in self._stored_rows(keys).items()}
 
-    def _stored_rows(self, keys: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """The stored row of each key that has one: (cache_key, text, finish_reason, prompt_tokens,
-        completion_tokens, cost_usd, latency_s, model_version, tool_calls_json)."""
-        return {row[0]: row for row in self._rows_by_key(
-            "cache_key, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_s, model_version,"
-            " tool_calls_json", "FROM responses", (), set(keys))}
+    def _stored_rows(self, keys: Sequence[str]) -> dict[int, tuple[Any, ...]]:
+        """The stored row of each key that has one, by the key's position in `keys`: (text, finish_reason,
+        prompt_tokens, completion_tokens, cost_usd, latency_s, model_version, tool_calls_json, ...)."""
+        return self._keyed_rows(RESPONSE_READ, "responses", ["cache_key"], keys)
 
     def put_response(self, cache_key: str, model: str, request: dict[str, Any], response: Response) -> None:
         """Cache one successful response (a later one for the same key replaces it)."""
@@ -396,41 +437,21 @@ class BaseStore(ABC):
 
     # ---- metric scores (the score cache) ----------------------------------------------------------
     def stored_scores(self, metric: str, metric_version: str,
-                      keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
-        """The stored value of each (response_key, reference_key) a metric at this version has scored
-        (None: stored as not applicable, NaN); keys never scored are absent (read as `_rows_by_key` says)."""
-        return {(response, reference): value for response, reference, value
-                in self._score_rows("value", metric, metric_version, set(keys))}
+                      keys: Sequence[tuple[str, str]]) -> dict[int, float | None]:
+        """The stored value of each (response_key, reference_key) a metric at this version has scored, by
+        the key's position in `keys` (None: stored as not applicable, NaN); keys never scored are absent."""
+        return {at: row[0] for at, row in self._score_rows("value", metric, metric_version, keys).items()}
 
-    def stored_details(self, metric: str, metric_version: str,
-                       keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    def stored_details(self, metric: str, metric_version: str, keys: Sequence[tuple[str, str]]) -> dict[int, str]:
         """Like `stored_scores`, the stored `detail_json` of each key (measures kept as a record)."""
-        return {(response, reference): detail for response, reference, detail
-                in self._score_rows("detail_json", metric, metric_version, set(keys)) if detail is not None}
+        return {at: row[0] for at, row in self._score_rows("detail_json", metric, metric_version, keys).items()
+                if row[0] is not None}
 
     def _score_rows(self, column: str, metric: str, metric_version: str,
-                    wanted: set[tuple[str, str]]) -> list[tuple[str, str, Any]]:
-        """(response_key, reference_key, `column`) of the wanted keys this metric version has stored."""
-        rows = self._rows_by_key(f"response_key, reference_key, {column}",
-                                 "FROM scores WHERE metric = ? AND metric_version = ?", (metric, metric_version),
-                                 {response for response, _reference in wanted})
-        return [row for row in rows if (row[0], row[1]) in wanted]
-
-    def _rows_by_key(self, columns: str, source: str, params: Sequence[Any], keys: set[Any]) -> list[tuple[Any, ...]]:
-        """The rows of `SELECT {columns} {source}` whose first column is one of `keys`. Where `source`
-        holds at most twice as many rows as there are keys (one dataset's answers or scores, read
-        whole), in one scan: a third (scores) to a half (answers) less CPU than 200k key lookups.
-        Otherwise (a chunk of a larger set, a store of many datasets) per chunk of keys. Counted no
-        further than that bound, so a chunk's call costs what its keys cost."""
-        bound = 2 * len(keys)
-        held = self.execute(f"SELECT count(*) FROM (SELECT 1 {source} LIMIT ?) AS held",
-                            (*params, bound + 1)).fetchone()[0]
-        if held <= bound:
-            return [row for row in self.execute(f"SELECT {columns} {source}", params).fetchall() if row[0] in keys]
-        key = columns.split(",")[0].strip()
-        where = " AND " if " WHERE " in source else " WHERE "
-        return self._rows_for_keys(f"SELECT {columns} {source}{where}{key} IN ({{keys}})", list(keys),
-                                   before=tuple(params))
+                    keys: Sequence[tuple[str, str]]) -> dict[int, tuple[Any, ...]]:
+        """{position in `keys`: row whose first value is `column`} of each key this metric version has stored."""
+        return self._keyed_rows([column], "scores", ["response_key", "reference_key"], keys,
+                                "t.metric = ? AND t.metric_version = ?", (metric, metric_version))
 
     def put_scores(self, rows: Sequence[tuple[str, str, str, str, float | None, str | None]]) -> int:
         """Store scores, in one transaction: rows of (metric, metric_version, response_key, reference_key,

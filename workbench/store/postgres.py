@@ -29,7 +29,13 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.secrets import redact, redact_url_credentials
-from workbench.store.base import RUN_FRAME_COLUMNS, BaseStore, insert_sql, items_from_json, with_tool_calls
+from workbench.store.base import (
+    RUN_FRAME_COLUMNS,
+    BaseStore,
+    insert_sql,
+    items_from_json,
+    with_tool_calls,
+)
 from workbench.store.schema import (
     CLAIM_COLUMNS,
     LABEL_COLUMNS,
@@ -356,6 +362,21 @@ class PostgresStore(BaseStore):
         with self._lock:
             cur = self.conn.execute(_qmark(sql) if params else sql, params or None)
             return _frame(cur)
+
+    def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
+                 keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+        """The keys as one text array per key column, `unnest`ed with their ordinality."""
+        names = [f"k{n}" for n in range(len(key_columns))]
+        sql = (f"SELECT {', '.join(f't.{c}' for c in columns)}, k.position - 1"
+               f" FROM unnest({', '.join(['?::text[]'] * len(names))}) WITH ORDINALITY AS k({', '.join(names)}, position)"
+               f" JOIN {table} AS t ON {' AND '.join(f't.{c} = k.{n}' for c, n in zip(key_columns, names))}"
+               f"{f' AND {where}' if where else ''}")
+        rows: dict[int, tuple[Any, ...]] = {}
+        for start in range(0, len(keys), self.keys_per_probe):
+            part = keys[start:start + self.keys_per_probe]
+            arrays = [list(part)] if len(names) == 1 else [[key[n] for key in part] for n in range(len(names))]
+            rows.update((start + row[-1], row) for row in self.execute(sql, (*arrays, *params)).fetchall())
+        return rows
 
     @contextmanager
     def _writing(self) -> Iterator["QmarkCursor"]:

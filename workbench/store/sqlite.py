@@ -18,7 +18,14 @@ import pandas as pd
 
 from workbench.errors import StoreError
 from workbench.secrets import redact_url_credentials
-from workbench.store.base import BaseStore, _chunks, _marks, insert_sql, items_from_json, with_tool_calls
+from workbench.store.base import (
+    BaseStore,
+    _chunks,
+    _marks,
+    insert_sql,
+    items_from_json,
+    with_tool_calls,
+)
 from workbench.store.schema import CLAIM_COLUMNS, LABEL_COLUMNS, MIGRATIONS, RUN_COLUMNS, RUN_ITEM_COLUMNS, RUN_ROWS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -227,6 +234,27 @@ class SQLiteStore(BaseStore):
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self._locked():
             return pd.read_sql_query(sql, self.conn, params=params)
+
+    def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
+                 keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
+        """The first key column's values as one JSON array (`json_each`), probed in sorted order (each
+        lookup reads pages next to the last one's: a hash key makes the given order random); the other
+        key columns are read back and compared here, which costs less than extracting them in SQL."""
+        sql = (f"SELECT {', '.join([*(f't.{c}' for c in columns), 'k.key', *(f't.{c}' for c in key_columns[1:])])}"
+               f" FROM json_each(?) AS k CROSS JOIN {table} AS t"  # CROSS JOIN: the keys drive the lookups
+               f" ON t.{key_columns[0]} = k.value{f' AND {where}' if where else ''}")
+        first = keys if len(key_columns) == 1 else [key[0] for key in keys]
+        order = sorted(range(len(keys)), key=first.__getitem__)
+        at = len(columns)
+        rows: dict[int, tuple[Any, ...]] = {}
+        for start in range(0, len(order), self.keys_per_probe):
+            part = order[start:start + self.keys_per_probe]
+            found = self.execute(sql, (json.dumps([first[position] for position in part]), *params)).fetchall()
+            if len(key_columns) > 1:  # a row of the first column's value with other values in the rest is another key's
+                rows.update((part[row[at]], row) for row in found if row[at + 1:] == keys[part[row[at]]][1:])
+            else:
+                rows.update((part[row[at]], row) for row in found)
+        return rows
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
