@@ -156,3 +156,20 @@ def test_the_collector_is_left_as_it_was_found():
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_a_fork_the_system_refuses_leaves_its_block_to_this_process(monkeypatch):
+    forks = []
+    fork = os.fork
+
+    def refused_once():
+        if not forks:
+            forks.append("refused")
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        forks.append("made")
+        return fork()
+
+    monkeypatch.setattr(os, "fork", refused_once)
+    results = forked.map_forked(square, list(range(9)), Resource(), workers=3)
+    assert [value for value, _, _ in results] == [n * n for n in range(9)] and forks == ["refused", "made"]
+    assert [pid == PARENT for _, _, pid in results] == [True] * 6 + [False] * 3  # the refused block read here

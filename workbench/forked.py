@@ -54,16 +54,22 @@ def map_forked(work: Callable[[Job, Any], Result], jobs: Sequence[Job], resource
     frozen = len(spans) > 1 and not gc.get_freeze_count()  # (one frozen by the host application stays so)
     if frozen:
         gc.freeze()  # what exists now is never scanned by a collection, here or in a child: fewer pages copied
-    children = [_Child.fork(work, [jobs[i] for i in span], resource) for span in spans[1:]]
+    children: list[_Child | None] = []
     try:
+        for span in spans[1:]:
+            try:
+                children.append(_Child.fork(work, [jobs[i] for i in span], resource))
+            except OSError:  # no process to be had (a process limit, memory): read here, like a failed child
+                children.append(None)
         results = [work(jobs[i], resource) for i in spans[0]]
         for child, span in zip(children, spans[1:]):
-            done = child.collect()
+            done = child.collect() if child is not None else None
             results.extend(done if done is not None else [work(jobs[i], resource) for i in span])
         return results
     finally:
         for child in children:
-            child.stop()
+            if child is not None:
+                child.stop()
         if frozen:
             gc.unfreeze()
 
@@ -78,7 +84,12 @@ class _Child:
     @classmethod
     def fork(cls, work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any) -> "_Child":
         readable, writable = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(readable)
+            os.close(writable)
+            raise
         if pid == 0:  # the child: never returns
             os.close(readable)
             _run_block(work, jobs, resource, writable)
