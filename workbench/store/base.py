@@ -199,11 +199,12 @@ class BaseStore(ABC):
     @abstractmethod
     def _rows_at(self, columns: Sequence[str], table: str, key_columns: Sequence[str],
                  keys: Sequence[Any], where: str = "", params: Sequence[Any] = ()) -> dict[int, tuple[Any, ...]]:
-        """{position in `keys` (a tuple each; a plain value where the key is one column): row} for each key that a row of `table` (as `t`) meeting `where` (`?`
-        placeholders, `params`) has in its `key_columns` (at most one: a key is unique); the row's first
-        values are `columns`, what follows is the backend's. The keys go to the database as one parameter
-        per `keys_per_probe` keys: one statement per chunk of items, and no key read back as a string
-        only to be looked up again, no row copied."""
+        """{position in `keys` (a tuple each; a plain value where the key is one column): row} for each
+        key that a row of `table` (as `t`) meeting `where` (`?` placeholders, `params`) has in its
+        `key_columns` (at most one: a key is unique); the row's first values are `columns`, what follows
+        is the backend's. The keys go to the database as one parameter per `keys_per_probe` keys: one
+        statement per chunk of items, and no key read back as a string only to be looked up again, no
+        row copied."""
 
     @abstractmethod
     def _writing(self) -> ContextManager[Any]:
