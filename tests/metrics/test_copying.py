@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench import stats
-from workbench.metrics.copying import copy_checks, delta_without_copies
+from workbench.metrics.copying import copied_items, copy_checks, copy_checks_paired, delta_without_copies
 
 
 def _long_frames(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -56,3 +57,42 @@ def test_delta_without_copies_edges_two_items_equal_scores_and_nothing_copied():
     one_left = two.assign(baseline_copied=[True, False])
     row = delta_without_copies(one_left, n_resamples=50)
     assert row["n_kept"] == 1 and np.isnan(row["delta_kept"])
+
+
+def test_copied_items_any_answer_over_models_and_samples_and_na_is_not_copied():
+    ids = pd.Series(["a", "a", "b", "b", "c"], dtype="str")
+    flags = pd.Series([False, True, pd.NA, False, pd.NA], dtype="boolean")
+    assert copied_items(ids, flags).to_dict() == {"a": True, "b": False, "c": False}
+    one_row_each = pd.Series(["x", "y", "z"], dtype="str")
+    base = pd.Series([True, pd.NA, False], dtype="boolean")
+    cand = pd.Series([False, True, pd.NA], dtype="boolean")
+    assert copied_items(one_row_each, base, cand).to_dict() == {"x": True, "y": True, "z": False}
+    assert copied_items(pd.Series([], dtype="str"), pd.Series([], dtype="boolean")).empty
+
+
+@pytest.mark.parametrize("samples", [1, 2])
+def test_a_comparison_s_copy_checks_on_its_pairs_equal_copy_checks_on_the_long_frames(samples):
+    from workbench.comparison.compare import metric_pairs
+
+    scores, copies = _long_frames(400, seed=samples)
+    if samples == 2:  # a second sample of every answer: means per item, a copy by any sample counts
+        shifted = scores.assign(value=scores["value"] * 0.9, sample_index=1)
+        scores = pd.concat([scores.assign(sample_index=0), shifted], ignore_index=True)
+        second = copies.assign(copied_input=copies["item_id"].isin(["i00001", "i00002"]))
+        copies = pd.concat([copies, second], ignore_index=True)
+    scores = scores.sample(frac=1.0, random_state=3).reset_index(drop=True)  # row order must not matter
+    expected = copy_checks(scores, copies, "base", "cand", n_resamples=150, seed=2)
+    copied = copied_items(copies["item_id"], copies["copied_input"])
+    got = copy_checks_paired(metric_pairs(scores, "base", "cand"), copied, n_resamples=150, seed=2)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["n_copied"].gt(0).all() and got["n_kept"].gt(200).all()  # both parts of every metric drawn
+
+
+def test_copy_checks_paired_edges_no_pairs_one_item_and_no_copies():
+    assert copy_checks_paired({}, pd.Series(dtype=bool)).empty
+    one = stats.Paired(["a"], np.array([0.1]), np.array([0.9]))
+    row = copy_checks_paired({"m": one}, pd.Series({"a": True})).iloc[0]
+    assert (row["n"], row["n_copied"], row["n_kept"]) == (1, 1, 0) and row["reading"] == "too few items"
+    three = stats.Paired(["a", "b", "c"], np.array([0.1, 0.2, 0.3]), np.array([0.9, 0.8, 0.95]))
+    row = copy_checks_paired({"m": three}, pd.Series(dtype=bool), n_resamples=50).iloc[0]  # no flags: none copied
+    assert row["n_copied"] == 0 and (row["delta"], row["ci_low"]) == (row["delta_kept"], row["ci_low_kept"])

@@ -170,25 +170,37 @@ def rate_scale(info: Mapping[str, Any]) -> tuple[float, float] | None:
     return float(scale[0]), float(scale[1])
 
 
-def metric_deltas(items: pd.DataFrame, scores: pd.DataFrame, baseline: str, candidate: str, *,
+def metric_pairs(scores: pd.DataFrame | None, baseline: str, candidate: str) -> dict[Any, stats.Paired]:
+    """Each metric's scores paired by item (`stats.pair_by_item`; the mean over samples), the baseline's
+    as `a`, the candidate's as `b`: made once, read by the deltas and by the copy checks. Only the four
+    columns it reads are grouped, and each model's rows are picked by one mask."""
+    if scores is None or scores.empty:
+        return {}
+    pairs = {}
+    for metric, group in scores[["item_id", "model", "metric", "value"]].groupby("metric", sort=False):
+        scored = group["value"].notna().to_numpy()
+        a, b = (per_item(group[scored & (group["model"] == model).to_numpy()], "value")
+                for model in (baseline, candidate))
+        pairs[metric] = stats.pair_by_item(a, b, value="value")
+    return pairs
+
+
+def metric_deltas(items: pd.DataFrame, pairs: Mapping[Any, stats.Paired], *,
                   n_resamples: int, seed: int, confidence: float = CONFIDENCE,
                   margins: dict[str, float] | None = None, also: Mapping[Hashable, Any] | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[Hashable, Any]]:
-    """Paired delta (candidate - baseline) per metric with bootstrap CI and sign test, and for metrics
-    the gate bounds (`margins`: metric -> max_drop) the one-sided non-inferiority p-value at that
-    margin; and the per-slice deltas of each metric. `also`: other bootstrap CIs over the same items
-    (`stats.BootstrapRequest`s, e.g. the cost and latency ratios), drawn with the metrics' deltas: one
-    draw of the resample indices per item count (`stats.paired_bootstraps`); their CIs come back third."""
+    """Paired delta (candidate - baseline) per metric (`pairs`: `metric_pairs`) with bootstrap CI and
+    sign test, and for metrics the gate bounds (`margins`: metric -> max_drop) the one-sided
+    non-inferiority p-value at that margin; and the per-slice deltas of each metric. `also`: other
+    bootstrap CIs over the same items (`stats.BootstrapRequest`s, e.g. the cost and latency ratios),
+    drawn with the metrics' deltas: one draw of the resample indices per item count
+    (`stats.paired_bootstraps`); their CIs come back third."""
     rows, slice_tables = [], []
-    if scores is None or scores.empty:
+    if not pairs:
         return pd.DataFrame(), pd.DataFrame(), stats.paired_bootstraps(dict(also or {}), n_resamples=n_resamples,
                                                                       confidence=confidence, seed=seed)
-    info = describe_metrics(list(scores["metric"].unique())).set_index("metric")
+    info = describe_metrics(list(pairs)).set_index("metric")
     slices = slice_columns(items)
-    pairs = {metric: stats.pair_by_item(per_item(group[group["model"] == baseline].dropna(subset=["value"]), "value"),
-                                        per_item(group[group["model"] == candidate].dropna(subset=["value"]), "value"),
-                                        value="value")
-             for metric, group in scores.groupby("metric", sort=False)}
     requests = {(DELTA, metric): stats.delta_request(paired.b, paired.a, value_range=rate_scale(info.loc[metric]))
                 for metric, paired in pairs.items() if paired.n >= 2}
     cis = stats.paired_bootstraps({**requests, **(also or {})}, n_resamples=n_resamples, confidence=confidence,
@@ -512,17 +524,17 @@ def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
             f"{advice.reason}{more}"]
 
 
-def _copy_checks(items: pd.DataFrame, behaviour: pd.DataFrame, baseline: str, candidate: str,
-                 scores: pd.DataFrame | None, deltas: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
+def _copy_checks(items: pd.DataFrame, behaviour: pd.DataFrame, pairs: Mapping[Any, stats.Paired],
+                 deltas: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
     """Does a metric lead survive without the items where an answer copied the input? The copy flags
-    are the behaviour diff's: each answer is measured once."""
-    if scores is None or scores.empty or deltas.empty or "input" not in items.columns:
+    are the behaviour diff's (each answer is measured once), the scores the deltas' pairs."""
+    if not pairs or deltas.empty or "input" not in items.columns:
         return pd.DataFrame()
-    copies = pd.concat([behaviour[["item_id"]].assign(model=model, copied_input=behaviour[f"{side}_copied_input"])
-                        for side, model in (("baseline", baseline), ("candidate", candidate))], ignore_index=True)
+    copied = copying.copied_items(behaviour["item_id"].astype(str), behaviour["baseline_copied_input"],
+                                  behaviour["candidate_copied_input"])
     directions = {r["metric"]: r["higher_is_better"] for r in deltas.to_dict(orient="records")}
-    return copying.copy_checks(scores, copies, baseline, candidate, higher_is_better=directions,
-                               n_resamples=n_resamples, seed=seed, confidence=CONFIDENCE)
+    return copying.copy_checks_paired(pairs, copied, higher_is_better=directions, n_resamples=n_resamples, seed=seed,
+                                      confidence=CONFIDENCE)
 
 
 def binary_checks(behaviour: pd.DataFrame) -> pd.DataFrame:
@@ -670,8 +682,9 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         mine = scores["model"].isin([baseline, candidate])
         scores = scores if mine.all() else scores[mine]  # no copy of 400k rows for one candidate
     margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
+    pairs = metric_pairs(scores, baseline, candidate)
     deltas, metric_slices, ratio_cis = metric_deltas(  # the ratios' CIs drawn with the deltas': same items, same draw
-        items, scores, baseline, candidate, n_resamples=n_resamples, seed=seed, margins=margins,
+        items, pairs, n_resamples=n_resamples, seed=seed, margins=margins,
         also=ratio_requests(baseline_resp, candidate_resp))
     min_consistency = (gate.min_position_consistency if gate is not None and gate.min_position_consistency
                        is not None else DEFAULT_GATE["min_position_consistency"])
@@ -711,7 +724,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             retirement=retirement)
         gate_result = evaluate_gate(gate, evidence)
         notes.extend(_labeling_advice(gate, win_estimates))
-    copies = _copy_checks(items, behaviour, baseline, candidate, scores, deltas, n_resamples=n_resamples, seed=seed)
+    copies = _copy_checks(items, behaviour, pairs, deltas, n_resamples=n_resamples, seed=seed)
     for reading in copies.get("reading", pd.Series(dtype=object))[copies.get("lead_disappears", pd.Series(dtype=bool))
                                                                    .fillna(False).astype(bool)]:
         notes.append(f"Input copying: {reading}")
