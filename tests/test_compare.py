@@ -173,3 +173,24 @@ def test_per_item_with_one_sample_per_item_equals_the_groupby_mean_bit_for_bit()
             np.testing.assert_array_equal(_bits(got["value"]), _bits(expected["value"]))
     repeated = pd.DataFrame({"item_id": ["b", "a", "b"], "value": [1.0, 2.0, 4.0]})  # samples: the groupby
     assert per_item(repeated, "value").to_dict(orient="list") == {"item_id": ["a", "b"], "value": [2.0, 2.5]}
+
+
+def test_latency_cost_summary_of_each_arm_equals_the_summary_of_both_together():
+    from workbench.comparison.compare import latency_cost_summary
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for model in ("base", "cand"):
+        for k in range(40):
+            failed = rng.random() < 0.2
+            rows.append({"item_id": f"i{k:02d}", "model": model, "sample_index": 0,
+                         "response": None if failed else "x" * int(rng.integers(1, 50)),
+                         "error": "timeout" if failed else None, "latency_s": float(rng.random()),
+                         "prompt_tokens": int(rng.integers(5, 20)), "completion_tokens": int(rng.integers(1, 9)),
+                         "cost_usd": None if model == "cand" else float(rng.random() / 100)})
+    both = pd.DataFrame(rows)
+    together = latency_cost_summary(both)
+    pd.testing.assert_frame_equal(latency_cost_summary(both[both["model"] == "base"], both[both["model"] == "cand"]),
+                                  together)
+    assert together["cost_usd"].isna().tolist() == [False, True] and together["errors"].sum() > 0
+    assert latency_cost_summary(both.iloc[:0]).empty

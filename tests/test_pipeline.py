@@ -228,3 +228,17 @@ def test_the_labeler_reads_pairs_and_judge_choices_in_one_pass(project, monkeypa
         assert session.task == labels_task(config, 0) and len(session.pairs) == N
         assert session.judge.equals(judge_choices(config))
         assert set(session.judge["choice"]) <= {"A", "B", "tie"} and len(session.judge) == N
+
+
+def test_arm_rows_is_a_view_where_the_arm_lies_together_and_a_pick_where_it_does_not():
+    import numpy as np
+
+    from workbench.pipeline import arm_rows
+
+    together = pd.DataFrame({"model": ["a", "a", "b", "b", "b"], "value": np.arange(5.0)}, index=[7, 8, 9, 10, 11])
+    rows = arm_rows(together, "b")
+    pd.testing.assert_frame_equal(rows, together[together["model"] == "b"])
+    assert np.shares_memory(rows["value"].to_numpy(), together["value"].to_numpy())  # no copy
+    mixed = together.assign(model=["a", "b", "a", "b", "a"])
+    pd.testing.assert_frame_equal(arm_rows(mixed, "a"), mixed[mixed["model"] == "a"])
+    assert arm_rows(mixed, "z").empty and list(arm_rows(mixed, "z").columns) == ["model", "value"]

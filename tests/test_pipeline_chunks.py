@@ -58,6 +58,9 @@ def _same_in_chunks(config, monkeypatch, sizes=(1, 7, 5000), workers=(1, 3)) -> 
         assert _record(chunked) == _record(held), f"chunks of {size} items on {processes} processes"
         pd.testing.assert_frame_equal(_sorted_scores(chunked.scores), _sorted_scores(held.scores))
         assert "response" not in chunked.responses.columns and "tool_calls" not in chunked.responses.columns
+        assert {"input", "reference"}.isdisjoint(chunked.items.columns), "the items' texts go once they are read"
+        assert len(chunked.items) == len(held.items) and held.comparisons and all(
+            len(c.copy_checks) for c in chunked.comparisons.values()), "the copy checks outlive the inputs"
         assert len(chunked.responses) == len(held.responses)
         assert chunked.run_stats.cached == held.run_stats.cached and chunked.run_stats.errors == held.run_stats.errors
 

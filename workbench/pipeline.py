@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -27,6 +27,7 @@ from workbench import labels as labels_mod
 from workbench.comparison.compare import (
     AnswerEvidence,
     answer_evidence,
+    compact_items,
     compact_responses,
     compare,
     describe_metrics,
@@ -215,6 +216,15 @@ def _selected(config: MigrationConfig) -> tuple[pd.DataFrame, int]:
     return sample_items(items, config.sample_size, config.seed), len(items)
 
 
+def arm_rows(responses: pd.DataFrame, label: str) -> pd.DataFrame:
+    """One arm's answers: a slice of the frame where its rows lie together, as every path gathers them
+    (a view: no copy of 100,000 answers), else the rows a mask picks."""
+    where = np.flatnonzero((responses["model"] == label).to_numpy())
+    if len(where) and where[-1] - where[0] + 1 == len(where):
+        return responses.iloc[where[0]:where[-1] + 1]
+    return responses.iloc[where]
+
+
 def model_specs(config: MigrationConfig) -> list[Any]:
     return [config.model_spec(model, prompt) for model, prompt in config.arms()]
 
@@ -373,7 +383,7 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
     adapter = make_adapter(model.name, model.options, model.base_dir)  # a relative hf/ path: in the project
     policy = call_policy(config, model)
     labels = arm_labels(config)
-    baseline = responses[responses["model"] == labels[0]]
+    baseline = arm_rows(responses, labels[0])
     results: dict[str, Any] = {}
     calls_made = 0
     try:
@@ -382,7 +392,7 @@ def judge_responses(config: MigrationConfig, items: pd.DataFrame, responses: pd.
                                      progress=progress, cache_only=not allow_calls)
             return {name: result for name in labels[1:]}, int(result.stats.model_calls or 0)
         for name in labels[1:]:
-            result = judge_pairwise(store, spec, items, baseline, responses[responses["model"] == name],
+            result = judge_pairwise(store, spec, items, baseline, arm_rows(responses, name),
                                     config.judge_criteria[0], policy, adapter=adapter, progress=progress,
                                     cache_only=not allow_calls)
             results[name] = result
@@ -612,7 +622,9 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     memory.release_unused()  # what loading the items left free (60 MiB at 100k), before the chunks and the fork
     with open_store(config, False, write_scores=cache_enabled()) as store:
         parts = forked.map_forked(reader, chunks, store, forked.worker_count(len(chunks)))
-        run_stats, unscored, counts = RunStats(items=len(items)), Unscored(), {}
+        plan = replace(plan, items=compact_items(items))  # read: the items' texts go too
+        del items, chunks
+        run_stats, unscored, counts = RunStats(items=len(plan.items)), Unscored(), {}
         for part in parts:
             run_stats.absorb(part.run_stats)
             unscored.absorb(part.unscored)
@@ -622,13 +634,17 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
         if any(never for never, _ in counts.values()):
             raise not_stored_error(counts, store)
         unscored.warn()
-        responses = pd.concat([part.answers[label] for label in labels for part in parts], ignore_index=True)
+        # each kind joined, its pieces dropped and their pages handed back before the next: the chunks'
+        # frames are never held twice, and what they leave free goes to the statistics
+        responses = pd.concat([part.answers.pop(label) for label in labels for part in parts], ignore_index=True)
+        memory.release_unused()
         require_answers(responses, run_stats)
         judgments = _join_judgments([part.judgments for part in parts])
         require_verdicts(config, judgments)
-        scores = pd.concat([part.scores for part in parts], ignore_index=True)
-        read = {name: AnswerEvidence.join([part.read[name] for part in parts]) for name in labels[1:]}
-        parts.clear()  # joined: the chunks' own frames go before the statistics (75 MiB at 100k items)
+        scores = pd.concat([part.take("scores") for part in parts], ignore_index=True)
+        memory.release_unused()
+        read = {name: AnswerEvidence.join([part.read.pop(name) for part in parts]) for name in labels[1:]}
+        parts.clear()
         memory.release_unused()
         evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
         return decide(evidence, scores, started, data_id=data_id, read=read)
@@ -644,6 +660,12 @@ class ChunkRead:
     scores: pd.DataFrame | None = None
     read: dict[str, AnswerEvidence] = field(default_factory=dict)  # candidate -> behaviour diff, tool errors
     answers: dict[str, pd.DataFrame] = field(default_factory=dict)  # arm -> `compact_responses`
+
+    def take(self, name: str) -> Any:
+        """The field `name`, no longer held here (joined frames are not kept twice)."""
+        value = getattr(self, name)
+        setattr(self, name, None)
+        return value
 
 
 class ChunkReader:
@@ -672,10 +694,10 @@ class ChunkReader:
         with part.unscored.gathered(rows=len(responses)):
             part.scores = _scores(config, self.metrics, chunk, responses, part.judgments, kept).astype(
                 {"model": "category", "metric": "category", "note": "category"})  # a few labels over many rows
-        baseline = responses[responses["model"] == labels[0]]
+        baseline = arm_rows(responses, labels[0])
         for name in labels[1:]:
-            part.read[name] = answer_evidence(chunk, baseline, responses[responses["model"] == name], store=kept)
-        part.answers = {label: compact_responses(responses[responses["model"] == label]) for label in labels}
+            part.read[name] = answer_evidence(chunk, baseline, arm_rows(responses, name), store=kept)
+        part.answers = {label: compact_responses(arm_rows(responses, label)) for label in labels}
         return part
 
 
@@ -744,7 +766,7 @@ def decide(evidence: Evidence, scores: pd.DataFrame, started: float, *, data_id:
     gate = config.gate_config()
     kept = store if cache_enabled() else None
     labels = arm_labels(config)
-    baseline_resp = responses[responses["model"] == labels[0]]
+    baseline_resp = arm_rows(responses, labels[0])
     lifecycle = lookup([config.baseline, *config.candidates],
                        config.path(config.lifecycle_file) if config.lifecycle_file else None)
     out_of_reach = [f"Gate rule out of reach at this sample size: {line}." for line in gate_out_of_reach(config, items)]
@@ -755,7 +777,7 @@ def decide(evidence: Evidence, scores: pd.DataFrame, started: float, *, data_id:
         human_export = human_labels(config, store, index, items["item_id"].astype(str))
         if human_export is not None:
             human[name] = human_export
-        comparisons[name] = compare(items, baseline_resp, responses[responses["model"] == name], scores=scores,
+        comparisons[name] = compare(items, baseline_resp, arm_rows(responses, name), scores=scores,
                                     verdicts=verdicts, human=human_export, gate=gate,
                                     n_resamples=config.bootstrap_resamples, seed=config.seed,
                                     label_queue=store.label_queue(labels_task(config, index)),

@@ -126,3 +126,42 @@ def test_sorted_equal_text_ids_pair_in_place(dtype):
     repeated = pd.concat([a, a.iloc[[5]]]).sort_values("item_id")
     with pytest.raises(StatsInputError, match="more than once"):
         pair_by_item(repeated, b)
+
+
+TEXT_DTYPES = ["str", "string[python]", object]
+
+
+@pytest.mark.parametrize("dtype", TEXT_DTYPES)
+def test_id_overlap_equals_the_sets_in_every_case(dtype):
+    from workbench.stats import id_overlap
+
+    def sets(a, b):
+        sa, sb = set(a) - {None}, set(b) - {None}
+        return len(sa & sb), sorted(sa - sb), sorted(sb - sa)
+
+    cases = [([], []), (["a"], []), ([], ["b"]), (["a"], ["a"]), (["a", "b", "c"], ["a", "b", "c"]),
+             (["a", "b", "c"], ["a", "c"]), (["c", "a", "b"], ["b", "a", "c"]), (["a", "a", "b"], ["a", "b"]),
+             (["a", None, "b"], ["a", "b"]), (["x", "Ωmega", "b"], ["b", "x"]), (["q1", "q2"], ["q1", "q3"])]
+    for a, b in cases:
+        got = id_overlap(pd.Series(a, dtype=dtype), pd.Series(b, dtype=dtype))
+        assert (got.both, got.only_a, got.only_b) == sets(a, b), (a, b)
+        assert all(type(i) is str for i in got.only_a + got.only_b)
+
+
+def test_id_overlap_of_100k_equal_ids_takes_the_arrow_route_without_python_strings():
+    from workbench.stats import id_overlap
+
+    ids = pd.Series([f"item-{k:06d}" for k in range(100_000)], dtype="str")
+    got = id_overlap(ids, ids.copy())
+    assert (got.both, got.only_a, got.only_b) == (100_000, [], [])
+    one_gone = id_overlap(ids, ids.drop(index=5))
+    assert (one_gone.both, one_gone.only_a, one_gone.only_b) == (99_999, ["item-000005"], [])
+
+
+@pytest.mark.parametrize("dtype", TEXT_DTYPES)
+def test_distinct_count_equals_nunique(dtype):
+    from workbench.stats import distinct_count
+
+    for values in ([], ["a"], ["a", "b"], ["b", "a"], ["a", "a"], ["a", None, "b", "a"], ["a", "b", "b", "c"]):
+        series = pd.Series(values, dtype=dtype)
+        assert distinct_count(series) == series.nunique() == len(set(values) - {None}), values

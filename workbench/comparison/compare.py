@@ -4,7 +4,7 @@ cost and latency, errors, and the gate verdict. Used by `workbench compare` and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Hashable, Mapping
 
 import numpy as np
@@ -84,30 +84,43 @@ def compact_responses(responses: pd.DataFrame) -> pd.DataFrame:
     return out.astype({c: "category" for c in REPEATED if c in out.columns})
 
 
+def compact_items(items: pd.DataFrame) -> pd.DataFrame:
+    """The items as a comparison reads them once their answers are read (`AnswerEvidence`): the ids
+    and the columns a slice may use, no texts (the inputs, references and app fields of 100,000
+    items are 22 MiB and more)."""
+    return items[[c for c in items.columns if c == "item_id" or c not in SLICE_COLUMNS_EXCLUDED]]
+
+
 def answered(responses: pd.DataFrame) -> pd.DataFrame:
     """The rows with an answer, from a frame of answers or a compact one."""
     return responses[compact_responses(responses)["answered"].to_numpy(bool)]
 
 
-def latency_cost_summary(responses: pd.DataFrame) -> pd.DataFrame:
-    """Per model: calls, errors, p50/p95 latency, tokens and cost (cost null when any price is unknown)."""
+def latency_cost_summary(*responses: pd.DataFrame) -> pd.DataFrame:
+    """Per model (of each frame of answers in turn): calls, errors, p50/p95 latency, tokens and cost
+    (cost null when any price is unknown). Each model's rows are read by position, a column at a time:
+    no copy of 100,000 answers per model."""
     rows = []
-    for model, group in compact_responses(responses).groupby("model", sort=False):
-        ok = group[group["error"].isna() & group["answered"]]
-        latency = ok["latency_s"].dropna()
-        cost = ok["cost_usd"]
-        rows.append({
-            "model": model,
-            "items": int(group["item_id"].nunique()),
-            "answered": int(len(ok)),
-            "errors": int(len(group) - len(ok)),
-            "error_rate": float((len(group) - len(ok)) / len(group)) if len(group) else float("nan"),
-            "latency_p50_s": float(latency.quantile(0.5)) if len(latency) else float("nan"),
-            "latency_p95_s": float(latency.quantile(0.95)) if len(latency) else float("nan"),
-            "prompt_tokens": float(ok["prompt_tokens"].sum(min_count=1)) if len(ok) else float("nan"),
-            "completion_tokens": float(ok["completion_tokens"].sum(min_count=1)) if len(ok) else float("nan"),
-            "cost_usd": float(cost.sum()) if len(ok) and cost.notna().all() else None,
-        })
+    for frame in responses:
+        frame = compact_responses(frame)
+        fine = (frame["error"].isna() & frame["answered"]).to_numpy()
+        for model, at in frame.groupby("model", sort=False).indices.items():
+            ok = at[fine[at]]
+            latency = frame["latency_s"].iloc[ok].dropna()
+            cost = frame["cost_usd"].iloc[ok]
+            rows.append({
+                "model": model,
+                "items": stats.distinct_count(frame["item_id"].iloc[at]),
+                "answered": int(len(ok)),
+                "errors": int(len(at) - len(ok)),
+                "error_rate": float((len(at) - len(ok)) / len(at)) if len(at) else float("nan"),
+                "latency_p50_s": float(latency.quantile(0.5)) if len(latency) else float("nan"),
+                "latency_p95_s": float(latency.quantile(0.95)) if len(latency) else float("nan"),
+                "prompt_tokens": float(frame["prompt_tokens"].iloc[ok].sum(min_count=1)) if len(ok) else float("nan"),
+                "completion_tokens": float(frame["completion_tokens"].iloc[ok].sum(min_count=1)) if len(ok)
+                else float("nan"),
+                "cost_usd": float(cost.sum()) if len(ok) and cost.notna().all() else None,
+            })
     return pd.DataFrame(rows)
 
 
@@ -172,16 +185,22 @@ def rate_scale(info: Mapping[str, Any]) -> tuple[float, float] | None:
 
 def metric_pairs(scores: pd.DataFrame | None, baseline: str, candidate: str) -> dict[Any, stats.Paired]:
     """Each metric's scores paired by item (`stats.pair_by_item`; the mean over samples), the baseline's
-    as `a`, the candidate's as `b`: made once, read by the deltas and by the copy checks. Only the four
-    columns it reads are grouped, and each model's rows are picked by one mask."""
+    as `a`, the candidate's as `b`: made once, read by the deltas and by the copy checks. Each side's
+    rows are taken by position (no copy of every score), and metrics scored on the same items share
+    one list of ids (100,000 ids are 7 MiB of Python strings)."""
     if scores is None or scores.empty:
         return {}
-    pairs = {}
-    for metric, group in scores[["item_id", "model", "metric", "value"]].groupby("metric", sort=False):
-        scored = group["value"].notna().to_numpy()
-        a, b = (per_item(group[scored & (group["model"] == model).to_numpy()], "value")
-                for model in (baseline, candidate))
-        pairs[metric] = stats.pair_by_item(a, b, value="value")
+    scored = scores["value"].notna().to_numpy()
+    sides = [(scores["model"] == model).to_numpy() & scored for model in (baseline, candidate)]
+    ids_values = scores[["item_id", "value"]]
+    pairs: dict[Any, stats.Paired] = {}
+    for metric, rows in scores.groupby("metric", sort=False).indices.items():
+        a, b = (per_item(ids_values.iloc[rows[side[rows]]], "value") for side in sides)
+        paired = stats.pair_by_item(a, b, value="value")
+        shared = next((p.item_ids for p in pairs.values() if p.item_ids == paired.item_ids), None)
+        if shared is not None:
+            paired = replace(paired, item_ids=shared)
+        pairs[metric] = paired
     return pairs
 
 
@@ -524,11 +543,12 @@ def _labeling_advice(gate: GateConfig, estimates: dict[str, Any]) -> list[str]:
             f"{advice.reason}{more}"]
 
 
-def _copy_checks(items: pd.DataFrame, behaviour: pd.DataFrame, pairs: Mapping[Any, stats.Paired],
-                 deltas: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
+def _copy_checks(read: AnswerEvidence, pairs: Mapping[Any, stats.Paired], deltas: pd.DataFrame, *,
+                 n_resamples: int, seed: int) -> pd.DataFrame:
     """Does a metric lead survive without the items where an answer copied the input? The copy flags
     are the behaviour diff's (each answer is measured once), the scores the deltas' pairs."""
-    if not pairs or deltas.empty or "input" not in items.columns:
+    behaviour = read.behaviour
+    if not pairs or deltas.empty or not read.copies:
         return pd.DataFrame()
     copied = copying.copied_items(behaviour["item_id"].astype(str), behaviour["baseline_copied_input"],
                                   behaviour["candidate_copied_input"])
@@ -582,21 +602,23 @@ class AnswerEvidence:
 
     behaviour: pd.DataFrame
     tool_errors: pd.DataFrame
+    copies: bool = True  # the items have inputs an answer can copy: the copy checks apply
 
     @classmethod
     def join(cls, parts: list["AnswerEvidence"]) -> "AnswerEvidence":
         behaviour = parts[0].behaviour
         if len(parts) > 1:  # in the order of one behaviour diff over every item (its outer merge sorts the keys)
             keys = [k for k in ("item_id", "sample_index") if k in behaviour.columns]
-            behaviour = (pd.concat([p.behaviour for p in parts], ignore_index=True)
-                         .sort_values(keys, kind="stable").reset_index(drop=True))
+            behaviour = pd.concat([p.behaviour for p in parts], ignore_index=True)
+            if not stats.increasing_text(behaviour["item_id"]):  # one row per item, in order already: no copy
+                behaviour = behaviour.sort_values(keys, kind="stable").reset_index(drop=True)
         counts = [p.tool_errors for p in parts if len(p.tool_errors)]
         if not counts:
-            return cls(behaviour, parts[0].tool_errors)
+            return cls(behaviour, parts[0].tool_errors, parts[0].copies)
         summed = pd.concat(counts).groupby("error", sort=False)[["baseline", "candidate"]].sum()
         order = [kind for kind in ERROR_KINDS if kind in summed.index]
         return cls(behaviour, summed.loc[order].reset_index()[["error", "baseline", "candidate"]].astype(
-            {"baseline": int, "candidate": int}))
+            {"baseline": int, "candidate": int}), parts[0].copies)
 
 
 def answer_evidence(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame, *,
@@ -607,7 +629,7 @@ def answer_evidence(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_
         keys.append("tool_calls")
     behaviour = behaviour_diff(items, baseline_resp[keys].dropna(subset=["response"]),
                                candidate_resp[keys].dropna(subset=["response"]), store=store)
-    return AnswerEvidence(behaviour, tool_error_table(items, baseline_resp, candidate_resp))
+    return AnswerEvidence(behaviour, tool_error_table(items, baseline_resp, candidate_resp), "input" in items.columns)
 
 
 def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.DataFrame:
@@ -672,12 +694,12 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
     read = read or answer_evidence(items, baseline_resp, candidate_resp, store=store)
     baseline_resp, candidate_resp = compact_responses(baseline_resp), compact_responses(candidate_resp)
     baseline, candidate = _model_name(baseline_resp, "baseline"), _model_name(candidate_resp, "candidate")
-    ok_a = set(baseline_resp.loc[baseline_resp["answered"], "item_id"].tolist())  # tolist: 10x faster than
-    ok_b = set(candidate_resp.loc[candidate_resp["answered"], "item_id"].tolist())  # iterating arrow strings
+    overlap = stats.id_overlap(baseline_resp["item_id"][baseline_resp["answered"].to_numpy(bool)],
+                               candidate_resp["item_id"][candidate_resp["answered"].to_numpy(bool)])
     notes = []
-    if ok_a ^ ok_b:
-        notes.append(f"{len(ok_a & ok_b)} items have responses from both models and are paired; "
-                     f"{len(ok_a - ok_b)} only from the baseline, {len(ok_b - ok_a)} only from the candidate.")
+    if overlap.only_a or overlap.only_b:
+        notes.append(f"{overlap.both} items have responses from both models and are paired; "
+                     f"{len(overlap.only_a)} only from the baseline, {len(overlap.only_b)} only from the candidate.")
     if scores is not None and len(scores):
         mine = scores["model"].isin([baseline, candidate])
         scores = scores if mine.all() else scores[mine]  # no copy of 400k rows for one candidate
@@ -704,8 +726,9 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             "n": np.nan, "reading": f"WARNING: the judge is the {own} ({judge}): self-preference is likely"}])],
             ignore_index=True)
     ratios, cost_est, latency_est = cost_latency_ratios(ratio_cis)
-    both = pd.concat([baseline_resp, candidate_resp], ignore_index=True)
-    errors = both[~both["answered"]][["item_id", "model", "sample_index", "error"]]
+    sides = (baseline_resp, candidate_resp)  # each read on its own: no third copy of every answer
+    errors = pd.concat([side.loc[~side["answered"], ["item_id", "model", "sample_index", "error"]] for side in sides],
+                       ignore_index=True)
     behaviour = read.behaviour
     behaviour_summary = summarize_behaviour(behaviour)
     gate_result = None
@@ -724,16 +747,16 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             retirement=retirement)
         gate_result = evaluate_gate(gate, evidence)
         notes.extend(_labeling_advice(gate, win_estimates))
-    copies = _copy_checks(items, behaviour, pairs, deltas, n_resamples=n_resamples, seed=seed)
+    copies = _copy_checks(read, pairs, deltas, n_resamples=n_resamples, seed=seed)
     for reading in copies.get("reading", pd.Series(dtype=object))[copies.get("lead_disappears", pd.Series(dtype=bool))
                                                                    .fillna(False).astype(bool)]:
         notes.append(f"Input copying: {reading}")
     slices = pd.concat([t for t in (metric_slices, judge_slices) if t is not None and len(t)], ignore_index=True) \
         if (len(metric_slices) or len(judge_slices)) else pd.DataFrame(columns=["metric", "verdict"])
-    return Comparison(baseline, candidate, int(items["item_id"].nunique()), len(ok_a & ok_b), sorted(ok_a - ok_b),
-                      sorted(ok_b - ok_a), deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
-                      latency_cost_summary(both), ratios, errors, binary_checks(behaviour), copies, gate_result,
-                      notes, read.tool_errors)
+    return Comparison(baseline, candidate, stats.distinct_count(items["item_id"]), overlap.both, overlap.only_a,
+                      overlap.only_b, deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
+                      latency_cost_summary(*sides), ratios, errors, binary_checks(behaviour), copies, gate_result, notes,
+                      read.tool_errors)
 
 
 def self_judged(judge: str | None, baseline: str, candidate: str) -> str:

@@ -42,7 +42,7 @@ from workbench.stats.paired_tests import (
     sign_test,
     win_rate_noninferiority,
 )
-from workbench.stats.pairing import Paired, increasing_text, pair_by_item
+from workbench.stats.pairing import IdOverlap, Paired, distinct_count, id_overlap, increasing_text, pair_by_item
 from workbench.stats.proportions import ProportionCI, proportion_ci
 from workbench.stats.slices import slice_deltas, slice_win_rates
 from workbench.stats.winrate import WinRate, alpaca_eval_scores, alpaca_eval_winrate, scores_from_verdicts, win_rate
@@ -57,7 +57,8 @@ __all__ = [
     "reliability_matrix", "scores_from_verdicts", "sign_test", "slice_deltas", "slice_win_rates", "win_rate",
     "win_rate_ci", "win_rate_noninferiority",
 ]
-__all__ += ["BootstrapRequest", "bootstrap_distributions", "delta_request", "increasing_text", "paired_bootstraps",
+__all__ += ["BootstrapRequest", "IdOverlap", "bootstrap_distributions", "delta_request", "distinct_count",
+            "id_overlap", "increasing_text", "paired_bootstraps",
             "ratio_request", "values_request"]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).

@@ -42,6 +42,34 @@ class Paired:
             "; dropped: " + ", ".join(p for p in parts if not p.startswith("0 ")) if self.dropped else "")
 
 
+def distinct_count(values: pd.Series | pd.Index) -> int:
+    """`nunique()` (missing values left out); ids sorted and unique already (`increasing_text`, the
+    usual frame of one answer per item) are counted without the hash table of a Python string per
+    value that pandas makes (18 MiB at 100,000 ids)."""
+    return len(values) if increasing_text(values) else int(values.nunique())
+
+
+@dataclass(frozen=True)
+class IdOverlap:
+    """How two collections of ids meet: how many are in both, and which are in one only (sorted)."""
+
+    both: int
+    only_a: list
+    only_b: list
+
+
+def id_overlap(ids_a: pd.Series, ids_b: pd.Series) -> IdOverlap:
+    """The distinct ids of a and b compared (missing ids left out). The same sorted, unique text ids on
+    both sides (every item answered by both models) are seen by one comparison of their Arrow arrays;
+    other ids go through Python sets (22 MiB at 100,000 ids)."""
+    if increasing_text(ids_a) and increasing_text(ids_b) and len(ids_a) == len(ids_b) and (
+            ids_a.array.__arrow_array__().equals(ids_b.array.__arrow_array__())
+            if ids_a.dtype.storage == "pyarrow" == ids_b.dtype.storage else ids_a.tolist() == ids_b.tolist()):
+        return IdOverlap(len(ids_a), [], [])
+    set_a, set_b = set(ids_a.dropna().tolist()), set(ids_b.dropna().tolist())
+    return IdOverlap(len(set_a & set_b), sorted(set_a - set_b), sorted(set_b - set_a))
+
+
 def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
     for col in (key, value):
         if col not in df.columns:
