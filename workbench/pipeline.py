@@ -43,7 +43,7 @@ from workbench.items.display import answer_text, task_text
 from workbench.judges import JudgeSpec, candidate_score, judge_pairwise, judge_pointwise
 from workbench.metrics import score_responses, with_app_metrics
 from workbench.metrics.base import warn_unscored
-from workbench.metrics.score_cache import cache_enabled
+from workbench.metrics.score_cache import cache_enabled, forget_answers
 from workbench.metrics.user_metrics import module_record
 from workbench.models import Sampling, make_adapter, preload
 from workbench.models.lifecycle import lookup, today
@@ -693,11 +693,16 @@ class ChunkReader:
         part.judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
         with part.unscored.gathered(rows=len(responses)):
             part.scores = _scores(config, self.metrics, chunk, responses, part.judgments, kept).astype(
-                {"model": "category", "metric": "category", "note": "category"})  # a few labels over many rows
+                {"model": "category", "metric": "category", "note": "category", "prompt_version": "category"})
         baseline = arm_rows(responses, labels[0])
         for name in labels[1:]:
             part.read[name] = answer_evidence(chunk, baseline, arm_rows(responses, name), store=kept)
-        part.answers = {label: compact_responses(arm_rows(responses, label)) for label in labels}
+        arms = pd.CategoricalDtype(labels)  # one dtype for every arm's rows: their join stays a category
+        part.answers = {label: compact_responses(arm_rows(responses, label)).astype({"model": arms})
+                        for label in labels}
+        del responses, prepared
+        forget_answers()
+        memory.release_unused()  # the chunk's texts and requests: their pages go before the next chunk's
         return part
 
 

@@ -207,3 +207,13 @@ def test_a_text_answer_is_hashed_once_for_the_scoring_and_the_behaviour_diff(tmp
         behaviour_diff(items, answers[answers.model == "m1"], answers[answers.model == "m2"], store=store)
     assert [h for h in hashed if h.startswith("t")] == texts  # none hashed again
     assert score_cache._text_key("Done.") == digest("tDone.") == response_key("Done.")
+
+
+def test_forget_answers_drops_the_remembered_keys_and_the_same_text_keeps_its_key():
+    from workbench.metrics import score_cache
+
+    key = response_key("an answer read in one chunk")
+    assert score_cache._text_key.cache_info().currsize >= 1
+    score_cache.forget_answers()
+    assert score_cache._text_key.cache_info().currsize == 0
+    assert response_key("an answer read in one chunk") == key  # a key is the text's digest, remembered or not

@@ -78,6 +78,12 @@ def _text_key(text: str) -> str:
     return _digest("t" + text)
 
 
+def forget_answers() -> None:
+    """Drop the remembered answer keys (and the answers' texts they hold): a read in chunks calls it
+    after each chunk, whose answers are never asked for again, so memory stays that of one chunk."""
+    _text_key.cache_clear()
+
+
 def _calls_form(calls: Any) -> Any:
     """Tool calls as JSON values: None (no calls column) stays apart from no call made ([])."""
     if calls is None:
