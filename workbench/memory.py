@@ -4,8 +4,9 @@ Why: a phase's temporaries are freed into the allocator that made them, and each
 free pages for itself. pandas' text columns live in Arrow's pool (mimalloc), numpy arrays and Python
 objects in the C heap (glibc malloc): what one phase frees in Arrow's pool cannot hold the next
 phase's numpy arrays, so the peak is the sum of both. Loading 100,000 items leaves 60 MiB of free
-pages in Arrow's pool behind 26 MiB of data. Handing them back lets the next phase reuse them, which
-keeps a read in chunks flat with the number of items (issue 25).
+pages in Arrow's pool behind 26 MiB of data. Handing them back between phases lets any allocator reuse
+them: the read in chunks (`pipeline.read_in_chunks`) calls it after loading, after each chunk and after
+each join (issue 25).
 """
 from __future__ import annotations
 

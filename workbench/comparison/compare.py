@@ -547,9 +547,9 @@ def _copy_checks(read: AnswerEvidence, pairs: Mapping[Any, stats.Paired], deltas
                  n_resamples: int, seed: int) -> pd.DataFrame:
     """Does a metric lead survive without the items where an answer copied the input? The copy flags
     are the behaviour diff's (each answer is measured once), the scores the deltas' pairs."""
-    behaviour = read.behaviour
     if not pairs or deltas.empty or not read.copies:
         return pd.DataFrame()
+    behaviour = read.behaviour
     copied = copying.copied_items(behaviour["item_id"].astype(str), behaviour["baseline_copied_input"],
                                   behaviour["candidate_copied_input"])
     directions = {r["metric"]: r["higher_is_better"] for r in deltas.to_dict(orient="records")}
@@ -755,8 +755,8 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         if (len(metric_slices) or len(judge_slices)) else pd.DataFrame(columns=["metric", "verdict"])
     return Comparison(baseline, candidate, stats.distinct_count(items["item_id"]), overlap.both, overlap.only_a,
                       overlap.only_b, deltas, win_rates, reliability, slices, behaviour, behaviour_summary,
-                      latency_cost_summary(*sides), ratios, errors, binary_checks(behaviour), copies, gate_result, notes,
-                      read.tool_errors)
+                      latency_cost_summary(*sides), ratios, errors, binary_checks(behaviour), copies, gate_result,
+                      notes, read.tool_errors)
 
 
 def self_judged(judge: str | None, baseline: str, candidate: str) -> str:
