@@ -194,3 +194,24 @@ def test_latency_cost_summary_of_each_arm_equals_the_summary_of_both_together():
                                   together)
     assert together["cost_usd"].isna().tolist() == [False, True] and together["errors"].sum() > 0
     assert latency_cost_summary(both.iloc[:0]).empty
+
+
+def test_compact_answers_keep_nothing_of_the_frame_they_come_from_alive():
+    import gc
+    import weakref
+
+    from workbench.comparison.compare import compact_responses
+
+    class Calls(list):  # a tool call's record, which a compact frame must not keep
+        pass
+
+    calls = Calls()
+    alive = weakref.ref(calls)
+    responses = pd.DataFrame({"item_id": ["a", "b"], "model": "m", "sample_index": 0, "response": ["x", None],
+                              "tool_calls": [calls, None], "error": [None, "timeout"], "cost_usd": [None, None],
+                              "latency_s": [0.1, 0.2]})
+    compact = compact_responses(responses.iloc[:1])
+    del responses, calls
+    gc.collect()
+    assert alive() is None, "the compact answers kept the tool calls beside their columns alive"
+    assert compact["answered"].tolist() == [True] and compact["response_chars"].tolist() == [1.0]

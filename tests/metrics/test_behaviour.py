@@ -292,3 +292,16 @@ def test_json_agreement_with_the_baseline():
     assert pd.isna(diff.loc["k", "json_agreement"]) and pd.isna(diff.loc["t", "json_agreement"])
     assert summarize_behaviour(diff.reset_index()).iloc[0]["mean_json_agreement"] == 0.5
     assert diff["calls_agree"].isna().all()  # responses without tool_calls: no tool columns filled
+
+
+def test_flags_are_boolean_arrays_and_no_block_of_objects_holds_them():
+    from workbench.metrics.behaviour import _BOOL_COLUMNS
+
+    empty, diff = behaviour_diff(ITEMS, {}, {}), behaviour_diff(ITEMS, BASE, CAND)
+    assert all(str(frame[col].dtype) == "boolean" for col in _BOOL_COLUMNS for frame in (empty, diff))
+    objects = {col for col in diff.columns if diff[col].dtype == object}
+    assert objects <= {"missing", "baseline_refusal_phrase", "candidate_refusal_phrase", "baseline_calls",
+                       "candidate_calls"}
+    held = sum((block.values.base if block.values.base is not None else block.values).nbytes
+               for block in diff._mgr.blocks if block.dtype == object)
+    assert held == 8 * len(diff) * len(objects)  # the flags' old object block is not kept alive beside them

@@ -81,7 +81,9 @@ def compact_responses(responses: pd.DataFrame) -> pd.DataFrame:
     out = responses.drop(columns=[c for c in LEFT_OUT if c in responses.columns]).assign(
         answered=texts.notna().to_numpy(),
         response_chars=texts.str.len().astype(float) if len(texts) else pd.Series(dtype=float))
-    return out.astype({c: "category" for c in REPEATED if c in out.columns})
+    # a copy: its columns would otherwise stay views of the answers' blocks, and keep the tool calls
+    # beside them (and every other row of a slice) alive
+    return out.astype({c: "category" for c in REPEATED if c in out.columns}).copy()
 
 
 def compact_items(items: pd.DataFrame) -> pd.DataFrame:

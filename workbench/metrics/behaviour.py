@@ -281,10 +281,12 @@ def _diff_frame(pairs: pd.DataFrame, keys: list[str], with_calls: bool, langs: d
         columns[name] = [row[name] for row in calls]
     columns["json_agreement"] = [_json_agreement(b_text, c_text) if ok and not _absent(formats[iid]) else math.nan
                                  for iid, (b_text, c_text), ok in zip(item_of, texts, both)]
-    out = pd.DataFrame(columns, columns=[*keys, *_COLUMNS]) if records else pd.DataFrame([], columns=[*keys, *_COLUMNS])
-    for col in _BOOL_COLUMNS:
-        out[col] = out[col].astype("boolean")
-    return out
+    if not records:
+        out = pd.DataFrame([], columns=[*keys, *_COLUMNS])
+        return out.astype({col: "boolean" for col in _BOOL_COLUMNS})
+    for col in _BOOL_COLUMNS:  # boolean arrays before the frame: no block of objects stacked for them and kept
+        columns[col] = pd.array(columns[col], dtype="boolean")  # alive by the object columns beside them
+    return pd.DataFrame(columns, columns=[*keys, *_COLUMNS])
 
 
 BEHAVIOUR_VERSION = "1"  # of _describe (format, refusal, language detection) and copy_measures: bump when they change
