@@ -156,7 +156,7 @@ def _bits(values) -> np.ndarray:
 def test_per_item_with_one_sample_per_item_equals_the_groupby_mean_bit_for_bit():
     """Unique text ids skip the groupby (issue 25): same frame, same dtypes, same bits (-0.0 becomes
     0.0 as pandas' compensated mean makes it; NaN and inf stay), ids in the groupby's order."""
-    from workbench.comparison.compare import per_item
+    from workbench.stats import per_item
 
     rng = np.random.default_rng(2)
     shuffled = ["Zeta", "alpha", "é", "日本", "🙂", "10", "9"] + [f"q{k}" for k in rng.permutation(500)]

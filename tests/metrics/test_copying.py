@@ -72,8 +72,6 @@ def test_copied_items_any_answer_over_models_and_samples_and_na_is_not_copied():
 
 @pytest.mark.parametrize("samples", [1, 2])
 def test_a_comparison_s_copy_checks_on_its_pairs_equal_copy_checks_on_the_long_frames(samples):
-    from workbench.comparison.compare import metric_pairs
-
     scores, copies = _long_frames(400, seed=samples)
     if samples == 2:  # a second sample of every answer: means per item, a copy by any sample counts
         shifted = scores.assign(value=scores["value"] * 0.9, sample_index=1)
@@ -83,7 +81,7 @@ def test_a_comparison_s_copy_checks_on_its_pairs_equal_copy_checks_on_the_long_f
     scores = scores.sample(frac=1.0, random_state=3).reset_index(drop=True)  # row order must not matter
     expected = copy_checks(scores, copies, "base", "cand", n_resamples=150, seed=2)
     copied = copied_items(copies["item_id"], copies["copied_input"])
-    got = copy_checks_paired(metric_pairs(scores, "base", "cand"), copied, n_resamples=150, seed=2)
+    got = copy_checks_paired(stats.metric_pairs(scores, "base", "cand"), copied, n_resamples=150, seed=2)
     pd.testing.assert_frame_equal(got, expected)
     assert got["n_copied"].gt(0).all() and got["n_kept"].gt(200).all()  # both parts of every metric drawn
 

@@ -4,7 +4,7 @@ cost and latency, errors, and the gate verdict. Used by `workbench compare` and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
 import numpy as np
@@ -126,27 +126,6 @@ def latency_cost_summary(*responses: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
-    """One value per item: the mean over samples (paired statistics need exactly one). A column of
-    objects (cost_usd is all None without a price) is made numeric first: pandas would average it
-    in Python, half a second per 20k rows. Text ids that occur once each (one sample per item, the
-    usual case) skip the groupby (5-10x faster at 100k rows) for the frame it gives, bit for bit:
-    the rows sorted by id, each value as float64 plus 0.0, which is what pandas' compensated mean
-    of one value is (-0.0 becomes 0.0; NaN stays NaN)."""
-    numbers = pd.to_numeric(frame[value])
-    ids = frame["item_id"]
-    if isinstance(ids.dtype, pd.StringDtype) and isinstance(numbers.dtype, np.dtype) and numbers.dtype.kind in "fiu":
-        if stats.increasing_text(ids):  # sorted already (rows in item order): no sort
-            return pd.DataFrame({"item_id": ids.reset_index(drop=True),
-                                 value: numbers.to_numpy(dtype=np.float64) + 0.0})
-        if ids.is_unique and not ids.hasnans:
-            order = np.asarray(ids.argsort(), dtype=np.intp)
-            return pd.DataFrame({"item_id": ids.iloc[order].reset_index(drop=True),
-                                 value: numbers.to_numpy(dtype=np.float64)[order] + 0.0})
-    numeric = frame[["item_id"]].assign(**{value: numbers})
-    return numeric.groupby("item_id", as_index=False)[value].mean()
-
-
 def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
     cols = []
     for col in items.columns:
@@ -185,33 +164,12 @@ def rate_scale(info: Mapping[str, Any]) -> tuple[float, float] | None:
     return float(scale[0]), float(scale[1])
 
 
-def metric_pairs(scores: pd.DataFrame | None, baseline: str, candidate: str) -> dict[Any, stats.Paired]:
-    """Each metric's scores paired by item (`stats.pair_by_item`; the mean over samples), the baseline's
-    as `a`, the candidate's as `b`: made once, read by the deltas and by the copy checks. Each side's
-    rows are taken by position (no copy of every score), and metrics scored on the same items share
-    one list of ids (100,000 ids are 7 MiB of Python strings)."""
-    if scores is None or scores.empty:
-        return {}
-    scored = scores["value"].notna().to_numpy()
-    sides = [(scores["model"] == model).to_numpy() & scored for model in (baseline, candidate)]
-    ids_values = scores[["item_id", "value"]]
-    pairs: dict[Any, stats.Paired] = {}
-    for metric, rows in scores.groupby("metric", sort=False).indices.items():
-        a, b = (per_item(ids_values.iloc[rows[side[rows]]], "value") for side in sides)
-        paired = stats.pair_by_item(a, b, value="value")
-        shared = next((p.item_ids for p in pairs.values() if p.item_ids == paired.item_ids), None)
-        if shared is not None:
-            paired = replace(paired, item_ids=shared)
-        pairs[metric] = paired
-    return pairs
-
-
 def metric_deltas(items: pd.DataFrame, pairs: Mapping[Any, stats.Paired], *,
                   n_resamples: int, seed: int, confidence: float = CONFIDENCE,
                   margins: dict[str, float] | None = None, also: Mapping[Hashable, Any] | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[Hashable, Any]]:
-    """Paired delta (candidate - baseline) per metric (`pairs`: `metric_pairs`) with bootstrap CI and
-    sign test, and for metrics the gate bounds (`margins`: metric -> max_drop) the one-sided
+    """Paired delta (candidate - baseline) per metric (`pairs`: `stats.metric_pairs`) with bootstrap
+    CI and sign test, and for metrics the gate bounds (`margins`: metric -> max_drop) the one-sided
     non-inferiority p-value at that margin; and the per-slice deltas of each metric. `also`: other
     bootstrap CIs over the same items (`stats.BootstrapRequest`s, e.g. the cost and latency ratios),
     drawn with the metrics' deltas: one draw of the resample indices per item count
@@ -650,8 +608,8 @@ def ratio_requests(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) ->
     allow, paired by item (`stats.BootstrapRequest`s, keyed by label); `cost_latency_ratios` reads them."""
     requests = {}
     for column, statistic, label in RATIOS:
-        a = per_item(answered(baseline_resp), column).dropna()
-        b = per_item(answered(candidate_resp), column).dropna()
+        a = stats.per_item(answered(baseline_resp), column).dropna()
+        b = stats.per_item(answered(candidate_resp), column).dropna()
         paired = stats.pair_by_item(a, b, value=column) if len(a) and len(b) else None
         if paired is not None and paired.n >= 2 and np.all(paired.a >= 0) and float(np.sum(paired.a)) != 0:
             requests[label] = stats.ratio_request(paired.b, paired.a, statistic=statistic)
@@ -706,7 +664,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         mine = scores["model"].isin([baseline, candidate])
         scores = scores if mine.all() else scores[mine]  # no copy of 400k rows for one candidate
     margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
-    pairs = metric_pairs(scores, baseline, candidate)
+    pairs = stats.metric_pairs(scores, baseline, candidate)
     deltas, metric_slices, ratio_cis = metric_deltas(  # the ratios' CIs drawn with the deltas': same items, same draw
         items, pairs, n_resamples=n_resamples, seed=seed, margins=margins,
         also=ratio_requests(baseline_resp, candidate_resp))
@@ -785,8 +743,8 @@ def worst_regressions(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidat
     if scores is None or scores.empty or metric not in set(scores["metric"]):
         return pd.DataFrame()
     s = scores[scores["metric"] == metric]
-    base = per_item(s[s["model"] == _model_name(baseline_resp, "baseline")].dropna(subset=["value"]), "value")
-    cand = per_item(s[s["model"] == _model_name(candidate_resp, "candidate")].dropna(subset=["value"]), "value")
+    base = stats.per_item(s[s["model"] == _model_name(baseline_resp, "baseline")].dropna(subset=["value"]), "value")
+    cand = stats.per_item(s[s["model"] == _model_name(candidate_resp, "candidate")].dropna(subset=["value"]), "value")
     both = base.merge(cand, on="item_id", suffixes=("_baseline", "_candidate"))
     both["delta"] = both["value_candidate"] - both["value_baseline"]
     both = both.sort_values("delta", ascending=higher_is_better).head(k)

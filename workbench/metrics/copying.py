@@ -199,15 +199,9 @@ def copy_checks(scores: pd.DataFrame, copies: pd.DataFrame, baseline: str, candi
         if missing:
             raise InputError([Problem(name, None, c, "required column is missing") for c in missing])
     scores = scores.assign(item_id=scores["item_id"].astype(str), value=pd.to_numeric(scores["value"], errors="coerce"))
-    pairs = {}
-    for metric, group in scores.groupby("metric", sort=False):
-        values = group.groupby(["item_id", "model"])["value"].mean().unstack("model")
-        paired = pd.DataFrame({"baseline": values.get(baseline), "candidate": values.get(candidate)},
-                              index=values.index).dropna()
-        pairs[metric] = stats.Paired(paired.index.tolist(), paired["baseline"].to_numpy(dtype=float),
-                                     paired["candidate"].to_numpy(dtype=float))
     mine = copies[copies["model"].isin([baseline, candidate])]
-    return copy_checks_paired(pairs, copied_items(mine["item_id"].astype(str), mine["copied_input"]),
+    return copy_checks_paired(stats.metric_pairs(scores, baseline, candidate),
+                              copied_items(mine["item_id"].astype(str), mine["copied_input"]),
                               higher_is_better=higher_is_better, n_resamples=n_resamples, seed=seed,
                               confidence=confidence)
 

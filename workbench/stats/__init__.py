@@ -42,7 +42,16 @@ from workbench.stats.paired_tests import (
     sign_test,
     win_rate_noninferiority,
 )
-from workbench.stats.pairing import IdOverlap, Paired, distinct_count, id_overlap, increasing_text, pair_by_item
+from workbench.stats.pairing import (
+    IdOverlap,
+    Paired,
+    distinct_count,
+    id_overlap,
+    increasing_text,
+    metric_pairs,
+    pair_by_item,
+    per_item,
+)
 from workbench.stats.proportions import ProportionCI, proportion_ci
 from workbench.stats.slices import slice_deltas, slice_win_rates
 from workbench.stats.winrate import WinRate, alpaca_eval_scores, alpaca_eval_winrate, scores_from_verdicts, win_rate
@@ -58,7 +67,7 @@ __all__ = [
     "win_rate_ci", "win_rate_noninferiority",
 ]
 __all__ += ["BootstrapRequest", "IdOverlap", "bootstrap_distributions", "delta_request", "distinct_count",
-            "id_overlap", "increasing_text", "paired_bootstraps",
+            "id_overlap", "increasing_text", "metric_pairs", "paired_bootstraps", "per_item",
             "ratio_request", "values_request"]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).
