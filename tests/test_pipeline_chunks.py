@@ -14,6 +14,7 @@ from tests.test_pipeline import N, _config, _label, project  # noqa: F401 (the f
 from tests.tool_candidate import CANDIDATE, tools_project_with_broken_candidate
 from workbench import forked
 from workbench.comparison.compare import compact_responses
+from workbench.stats.pairing import sorted_codes
 from workbench.errors import InputError
 from workbench.pipeline import CHUNK_ENV, run_pipeline
 from workbench.store import Store
@@ -62,6 +63,9 @@ def _same_in_chunks(config, monkeypatch, sizes=(1, 7, 5000), workers=(1, 3)) -> 
         assert len(chunked.items) == len(held.items) and held.comparisons and all(
             len(c.copy_checks) for c in chunked.comparisons.values()), "the copy checks outlive the inputs"
         assert len(chunked.responses) == len(held.responses)
+        kept = [chunked.scores, chunked.responses, *(c.behaviour for c in chunked.comparisons.values())]
+        assert all(sorted_codes(frame["item_id"]) is not None and frame["item_id"].cat.categories is
+                   chunked.scores["item_id"].cat.categories for frame in kept), "ids kept as codes, their text once"
         assert chunked.run_stats.cached == held.run_stats.cached and chunked.run_stats.errors == held.run_stats.errors
 
 

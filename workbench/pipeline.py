@@ -39,6 +39,7 @@ from workbench.errors import EvidenceError, InputError
 from workbench.generation.calls import CallPolicy, run_sync
 from workbench.generation.runner import RunStats, arm_names, generate, not_stored_error, preflight, stored_responses
 from workbench.hashing import content_hash, json_safe
+from workbench.items.codes import ItemCodes
 from workbench.items.display import answer_text, task_text
 from workbench.judges import JudgeSpec, candidate_score, judge_pairwise, judge_pointwise
 from workbench.metrics import score_responses, with_app_metrics
@@ -616,9 +617,10 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     config, items = plan.config, plan.items
     data_id = dataset_id(items)
     labels = arm_labels(config)
-    reader = ChunkReader(config, with_app_metrics(config.metrics, items), data_id)
+    codes = ItemCodes.of(items["item_id"])  # every id kept as 4 bytes, its text once
+    reader = ChunkReader(config, with_app_metrics(config.metrics, items), data_id, codes)
     size = chunk_items()
-    chunks = [items.iloc[start:start + size] for start in range(0, max(len(items), 1), size)]
+    chunks = [(start, items.iloc[start:start + size]) for start in range(0, max(len(items), 1), size)]
     memory.release_unused()  # what loading the items left free (60 MiB at 100k), before the chunks and the fork
     with open_store(config, False, write_scores=cache_enabled()) as store:
         parts = forked.map_forked(reader, chunks, store, forked.worker_count(len(chunks)))
@@ -636,23 +638,31 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
         unscored.warn()
         # each kind joined, its pieces dropped and their pages handed back before the next: the chunks'
         # frames are never held twice, and what they leave free goes to the statistics
-        responses = pd.concat([part.answers.pop(label) for label in labels for part in parts], ignore_index=True)
+        responses = codes.decode(pd.concat([part.answers.pop(label) for label in labels for part in parts],
+                                           ignore_index=True))
         memory.release_unused()
         require_answers(responses, run_stats)
         judgments = _join_judgments([part.judgments for part in parts])
         require_verdicts(config, judgments)
-        scores = pd.concat([part.take("scores") for part in parts], ignore_index=True)
+        scores = codes.decode(pd.concat([part.take("scores") for part in parts], ignore_index=True))
         memory.release_unused()
-        read = {name: AnswerEvidence.join([part.read.pop(name) for part in parts]) for name in labels[1:]}
+        read = {name: AnswerEvidence.join([decoded(part.read.pop(name), codes) for part in parts])
+                for name in labels[1:]}
         parts.clear()
         memory.release_unused()
         evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
         return decide(evidence, scores, started, data_id=data_id, read=read)
 
 
+def decoded(read: AnswerEvidence, codes: ItemCodes) -> AnswerEvidence:
+    """A chunk's behaviour diff with its ids decoded (`ItemCodes.decode`), before the chunks' are joined."""
+    return replace(read, behaviour=codes.decode(read.behaviour))
+
+
 @dataclass
 class ChunkRead:
-    """What a read in chunks keeps of one chunk: what the statistics read, no text."""
+    """What a read in chunks keeps of one chunk: what the statistics read, no text; item ids as codes
+    (`ItemCodes`)."""
     run_stats: RunStats
     counts: dict[str, tuple[int, int]]  # arm -> (answers not in the store, planned)
     unscored: "Unscored"
@@ -673,14 +683,16 @@ class ChunkReader:
     verdicts read, scored (scores kept in the store) and described. Once a chunk lacks answers, later
     chunks are only counted: the read ends in the error that lists what is missing."""
 
-    def __init__(self, config: MigrationConfig, metrics: list[Any], data_id: str):
+    def __init__(self, config: MigrationConfig, metrics: list[Any], data_id: str, codes: ItemCodes):
         self.config, self.metrics, self.data_id = config, metrics, data_id  # metrics: of every item, not a chunk's
+        self.codes = codes
         self.labels = arm_labels(config)
         self.adapters: list[Any] | None = None  # built by the first chunk, used by the rest
         self.missing = False
 
-    def __call__(self, chunk: pd.DataFrame, store: Any) -> ChunkRead:
-        config, labels = self.config, self.labels
+    def __call__(self, job: tuple[int, pd.DataFrame], store: Any) -> ChunkRead:
+        """The chunk of items `job` (its position among the items, its rows) read from `store`."""
+        (start, chunk), config, labels = job, self.config, self.labels
         prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
                              prompts_dir=config.prompts_path, adapters=self.adapters)
         self.adapters = [adapter for *_, adapter, _planned in prepared]
@@ -691,14 +703,18 @@ class ChunkReader:
             return part
         kept = store if cache_enabled() else None
         part.judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
+        def coded(frame: pd.DataFrame) -> pd.DataFrame:
+            return self.codes.encode(frame, chunk["item_id"], start)
+
         with part.unscored.gathered(rows=len(responses)):
-            part.scores = _scores(config, self.metrics, chunk, responses, part.judgments, kept).astype(
-                {"model": "category", "metric": "category", "note": "category", "prompt_version": "category"})
+            part.scores = coded(_scores(config, self.metrics, chunk, responses, part.judgments, kept).astype(
+                {"model": "category", "metric": "category", "note": "category", "prompt_version": "category"}))
         baseline = arm_rows(responses, labels[0])
         for name in labels[1:]:
-            part.read[name] = answer_evidence(chunk, baseline, arm_rows(responses, name), store=kept)
+            read = answer_evidence(chunk, baseline, arm_rows(responses, name), store=kept)
+            part.read[name] = replace(read, behaviour=coded(read.behaviour))
         arms = pd.CategoricalDtype(labels)  # one dtype for every arm's rows: their join stays a category
-        part.answers = {label: compact_responses(arm_rows(responses, label)).astype({"model": arms})
+        part.answers = {label: coded(compact_responses(arm_rows(responses, label)).astype({"model": arms}))
                         for label in labels}
         del responses, prepared
         forget_answers()

@@ -99,19 +99,19 @@ def test_text_ids_pair_as_the_dict_route_does(dtype):
     assert disjoint.n == 0 and disjoint.a.size == 0 and len(disjoint.only_in_b) == 5
 
 
-def test_increasing_text_is_sorted_and_unique_by_code_point():
-    from workbench.stats import increasing_text
+def test_increasing_ids_is_sorted_and_unique_by_code_point():
+    from workbench.stats import increasing_ids
 
     for dtype in ("str", "string[python]", "string[pyarrow]"):
         ids = pd.Series(["10", "9", "A", "a", "é", "日本", "🙂"], dtype=dtype)
-        assert sorted(ids.tolist()) == ids.tolist() and increasing_text(ids)
-        assert increasing_text(pd.Index(ids)) and increasing_text(ids[:1]) and increasing_text(ids[:0])
-        assert not increasing_text(ids[::-1]) and not increasing_text(pd.concat([ids[:3], ids[2:]]))  # a repeat
-        assert not increasing_text(pd.Series(["a", None, "c"], dtype=dtype))  # a missing id
+        assert sorted(ids.tolist()) == ids.tolist() and increasing_ids(ids)
+        assert increasing_ids(pd.Index(ids)) and increasing_ids(ids[:1]) and increasing_ids(ids[:0])
+        assert not increasing_ids(ids[::-1]) and not increasing_ids(pd.concat([ids[:3], ids[2:]]))  # a repeat
+        assert not increasing_ids(pd.Series(["a", None, "c"], dtype=dtype))  # a missing id
     several_chunks = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c", "d"], dtype="str")],
                                ignore_index=True)
-    assert increasing_text(several_chunks) and not increasing_text(several_chunks[::-1].reset_index(drop=True))
-    assert not increasing_text(pd.Series(["a", "b"], dtype=object)) and not increasing_text(pd.Series([1, 2]))
+    assert increasing_ids(several_chunks) and not increasing_ids(several_chunks[::-1].reset_index(drop=True))
+    assert not increasing_ids(pd.Series(["a", "b"], dtype=object)) and not increasing_ids(pd.Series([1, 2]))
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[python]"])
@@ -165,3 +165,63 @@ def test_distinct_count_equals_nunique(dtype):
     for values in ([], ["a"], ["a", "b"], ["b", "a"], ["a", "a"], ["a", None, "b", "a"], ["a", "b", "b", "c"]):
         series = pd.Series(values, dtype=dtype)
         assert distinct_count(series) == series.nunique() == len(set(values) - {None}), values
+
+
+def _coded(*columns: list) -> list[pd.Series]:
+    """Each list of ids as a category over every id of them all, sorted: how a read in chunks keeps them."""
+    universe = sorted({i for column in columns for i in column if i is not None})
+    dtype = pd.CategoricalDtype(pd.Index(universe, dtype="str"))
+    return [pd.Series(column, dtype="str").astype(dtype) for column in columns]
+
+
+def test_coded_ids_pair_as_the_dict_route_does():
+    """Coded ids (`sorted_codes`) are aligned by their codes; ids, order, values and drops are those of
+    the dict route, and the ids come back as text."""
+    rng = np.random.default_rng(4)
+    words = ["Zeta", "alpha", "Ålborg", "é", "z", "日本", "🙂", "a b", "10", "9", "item-1", "ITEM-1"]
+    ids = words + [f"q{k}" for k in rng.permutation(2000)]
+    a = pd.DataFrame({"item_id": ids, "value": np.where(rng.random(len(ids)) < 0.05, np.nan, rng.random(len(ids)))})
+    b = a.sample(frac=0.8, random_state=6).assign(value=lambda f: rng.random(len(f)))
+    b = pd.concat([b, pd.DataFrame({"item_id": ["only-b", "Ωmega"], "value": [1.0, 2.0]})], ignore_index=True)
+    ids_a, ids_b = _coded(a["item_id"].tolist(), b["item_id"].tolist())
+    got = pair_by_item(a.assign(item_id=ids_a), b.assign(item_id=ids_b))
+    expected = pair_by_item(a.astype({"item_id": object}), b.astype({"item_id": object}))
+    assert got.item_ids == expected.item_ids and all(type(i) is str for i in got.item_ids)
+    np.testing.assert_array_equal(got.a, expected.a)
+    np.testing.assert_array_equal(got.b, expected.b)
+    assert (got.only_in_a, got.only_in_b, got.missing_value) == (
+        expected.only_in_a, expected.only_in_b, expected.missing_value)
+    same = pair_by_item(a.assign(item_id=ids_a).sort_values("item_id"), a.assign(item_id=ids_a, value=1.0))
+    assert same.n == a["value"].notna().sum() and same.item_ids == sorted(same.item_ids)
+
+
+@pytest.mark.parametrize("samples", [1, 2])
+def test_per_item_of_coded_ids_equals_text_ids(samples):
+    from workbench.stats import per_item
+
+    ids = ["b", "é", "a", "日本"] * samples
+    values = np.arange(len(ids), dtype=float)
+    values[1] = np.nan
+    (coded,) = _coded(ids)
+    got = per_item(pd.DataFrame({"item_id": coded, "value": values}), "value")
+    expected = per_item(pd.DataFrame({"item_id": pd.array(ids, dtype="str"), "value": values}), "value")
+    assert got["item_id"].tolist() == expected["item_id"].tolist() == sorted(set(ids))
+    assert got["item_id"].dtype == coded.dtype
+    np.testing.assert_array_equal(got["value"].to_numpy(), expected["value"].to_numpy())
+    in_order = per_item(pd.DataFrame({"item_id": coded.sort_values(), "value": 1.0}), "value")
+    assert in_order["item_id"].tolist() == sorted(set(ids))
+
+
+def test_id_overlap_and_distinct_count_of_coded_ids_equal_the_sets():
+    from workbench.stats import distinct_count, id_overlap
+
+    cases = [([], []), (["a"], []), ([], ["b"]), (["a"], ["a"]), (["a", "b", "c"], ["a", "b", "c"]),
+             (["a", "b", "c"], ["a", "c"]), (["c", "a", "b"], ["b", "a", "c"]), (["a", "a", "b"], ["a", "b"]),
+             (["a", None, "b"], ["a", "b"]), (["x", "Ωmega", "b"], ["b", "x"]), (["q1", "q2"], ["q1", "q3"])]
+    for a, b in cases:
+        coded_a, coded_b = _coded(a, b)
+        sa, sb = set(a) - {None}, set(b) - {None}
+        got = id_overlap(coded_a, coded_b)
+        assert (got.both, got.only_a, got.only_b) == (len(sa & sb), sorted(sa - sb), sorted(sb - sa)), (a, b)
+        assert all(type(i) is str for i in got.only_a + got.only_b)
+        assert distinct_count(coded_a) == len(sa) and distinct_count(coded_b) == len(sb)

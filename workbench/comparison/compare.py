@@ -570,7 +570,7 @@ class AnswerEvidence:
         if len(parts) > 1:  # in the order of one behaviour diff over every item (its outer merge sorts the keys)
             keys = [k for k in ("item_id", "sample_index") if k in behaviour.columns]
             behaviour = pd.concat([p.behaviour for p in parts], ignore_index=True)
-            if not stats.increasing_text(behaviour["item_id"]):  # one row per item, in order already: no copy
+            if not stats.increasing_ids(behaviour["item_id"]):  # one row per item, in order already: no copy
                 behaviour = behaviour.sort_values(keys, kind="stable").reset_index(drop=True)
         counts = [p.tool_errors for p in parts if len(p.tool_errors)]
         if not counts:

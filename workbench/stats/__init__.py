@@ -47,7 +47,7 @@ from workbench.stats.pairing import (
     Paired,
     distinct_count,
     id_overlap,
-    increasing_text,
+    increasing_ids,
     metric_pairs,
     pair_by_item,
     per_item,
@@ -67,7 +67,7 @@ __all__ = [
     "win_rate_ci", "win_rate_noninferiority",
 ]
 __all__ += ["BootstrapRequest", "IdOverlap", "bootstrap_distributions", "delta_request", "distinct_count",
-            "id_overlap", "increasing_text", "metric_pairs", "paired_bootstraps", "per_item",
+            "id_overlap", "increasing_ids", "metric_pairs", "paired_bootstraps", "per_item",
             "ratio_request", "values_request"]
 
 # Prediction-powered human win rates, active labelling and the stopping rule (issue 13).

@@ -44,10 +44,10 @@ class Paired:
 
 
 def distinct_count(values: pd.Series | pd.Index) -> int:
-    """`nunique()` (missing values left out); ids sorted and unique already (`increasing_text`, the
+    """`nunique()` (missing values left out); ids sorted and unique already (`increasing_ids`, the
     usual frame of one answer per item) are counted without the hash table of a Python string per
     value that pandas makes (18 MiB at 100,000 ids)."""
-    return len(values) if increasing_text(values) else int(values.nunique())
+    return len(values) if increasing_ids(values) else int(values.nunique())
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,19 @@ class IdOverlap:
 
 
 def id_overlap(ids_a: pd.Series, ids_b: pd.Series) -> IdOverlap:
-    """The distinct ids of a and b compared (missing ids left out). The same sorted, unique text ids on
-    both sides (every item answered by both models) are seen by one comparison (`_same_sorted_text`);
-    other ids go through Python sets (22 MiB at 100,000 ids)."""
-    if _same_sorted_text(ids_a, ids_b):
+    """The distinct ids of a and b compared (missing ids left out). The same sorted, unique ids on both
+    sides (every item answered by both models) are seen by one comparison (`_same_sorted_ids`); coded
+    ids (`sorted_codes`) are compared by their codes; other ids go through Python sets (22 MiB at
+    100,000 ids)."""
+    if _same_sorted_ids(ids_a, ids_b):
         return IdOverlap(len(ids_a), [], [])
+    codes_a, codes_b = sorted_codes(ids_a.dropna()), sorted_codes(ids_b.dropna())
+    if codes_a is not None and codes_b is not None and ids_a.dtype == ids_b.dtype:
+        codes_a, codes_b = np.unique(codes_a), np.unique(codes_b)  # sorted codes: the ids' own order
+        named = ids_a.dtype.categories
+        return IdOverlap(len(np.intersect1d(codes_a, codes_b, assume_unique=True)),
+                         named.take(np.setdiff1d(codes_a, codes_b, assume_unique=True)).tolist(),
+                         named.take(np.setdiff1d(codes_b, codes_a, assume_unique=True)).tolist())
     set_a, set_b = set(ids_a.dropna().tolist()), set(ids_b.dropna().tolist())
     return IdOverlap(len(set_a & set_b), sorted(set_a - set_b), sorted(set_b - set_a))
 
@@ -76,7 +84,7 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
     if df[key].isna().any():
         raise StatsInputError(f"{side}: {int(df[key].isna().sum())} row(s) with a missing {key!r}")
     indexed = df.set_index(key)[value]
-    if not (increasing_text(indexed.index) or indexed.index.is_unique):  # `duplicated` only to name offenders
+    if not (increasing_ids(indexed.index) or indexed.index.is_unique):  # `duplicated` only to name offenders
         dup = df[key].duplicated(keep=False)
         examples = sorted(map(str, df.loc[dup, key].unique()))[:5]
         raise StatsInputError(
@@ -86,11 +94,15 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
     return indexed
 
 
-def increasing_text(ids: pd.Index | pd.Series) -> bool:
-    """Whether text ids (a pandas string dtype, no missing id) are sorted and unique: each less than the
-    next by code point, the order of `sorted`. Arrow-backed ids are checked by one vectorised
-    comparison (about 1 ms at 100k ids, against 10-15 ms for pandas' hash-based is_unique or its
-    sort); False for other ids, for which the caller takes its general route."""
+def increasing_ids(ids: pd.Index | pd.Series) -> bool:
+    """Whether ids are sorted and unique, no id missing: text ids (a pandas string dtype) each less than
+    the next by code point, the order of `sorted`, or coded ids (`sorted_codes`) whose codes increase.
+    Arrow-backed ids are checked by one vectorised comparison (about 1 ms at 100k ids, against 10-15 ms
+    for pandas' hash-based is_unique or its sort); False for other ids, for which the caller takes its
+    general route."""
+    codes = sorted_codes(ids)
+    if codes is not None:
+        return bool(np.all(codes[1:] > codes[:-1]))
     if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
         return False
     if len(ids) < 2:
@@ -103,10 +115,30 @@ def increasing_text(ids: pd.Index | pd.Series) -> bool:
     return bool(pc.all(pc.less(chunked[:-1], chunked[1:])).as_py())
 
 
-def _same_sorted_text(ids_a: pd.Index | pd.Series, ids_b: pd.Index | pd.Series) -> bool:
-    """Whether both hold the same sorted, unique text ids (`increasing_text`), the usual case of one
-    answer per item on both sides: one vectorised check and one comparison, no Python string made."""
-    return len(ids_a) == len(ids_b) and increasing_text(ids_a) and pd.Index(ids_a).equals(pd.Index(ids_b))
+def sorted_codes(ids: pd.Index | pd.Series) -> np.ndarray | None:
+    """The integer codes of coded ids, whose order is the ids' own: a category over sorted, unique text
+    ids (`increasing_ids` of its categories: a read in chunks keeps its item ids so, 4 bytes an id
+    against 18 and more as text), no id missing; None for any other ids."""
+    dtype = ids.dtype
+    if not isinstance(dtype, pd.CategoricalDtype) or isinstance(dtype.categories.dtype, pd.CategoricalDtype):
+        return None
+    codes = np.asarray(ids.array.codes)
+    if (len(codes) and codes.min() < 0) or not increasing_ids(dtype.categories):
+        return None
+    return codes
+
+
+def _ordered_ids(ids: pd.Index) -> bool:
+    """Text ids, or coded ones (`sorted_codes`): what pandas' hash tables and sort align in the ids'
+    own order (`_align_strings`)."""
+    return isinstance(ids.dtype, pd.StringDtype) or sorted_codes(ids) is not None
+
+
+def _same_sorted_ids(ids_a: pd.Index | pd.Series, ids_b: pd.Index | pd.Series) -> bool:
+    """Whether both hold the same sorted, unique ids (`increasing_ids`), the usual case of one answer
+    per item on both sides: one vectorised check and one comparison, no Python string made."""
+    return (len(ids_a) == len(ids_b) and ids_a.dtype == ids_b.dtype and increasing_ids(ids_a)
+            and pd.Index(ids_a).equals(pd.Index(ids_b)))
 
 
 def _values(series: pd.Series, positions: list[int] | np.ndarray) -> np.ndarray:
@@ -122,12 +154,13 @@ def pair_by_item(
 ) -> Paired:
     """Inner-join two per-item frames on `key`; value is one column name or (column_in_a, column_in_b).
 
-    Text ids (pandas' string dtypes) are aligned by pandas' hash tables and sort, other ids by plain
-    dicts and sets; either is 5x or more faster than pandas joins at 100k items, with the same result."""
+    Text ids (pandas' string dtypes) and coded ones (`sorted_codes`) are aligned by pandas' hash tables
+    and sort, other ids by plain dicts and sets; either is 5x or more faster than pandas joins at 100k
+    items, with the same result."""
     value_a, value_b = (value, value) if isinstance(value, str) else value
     sa = _indexed(df_a, key, value_a, "df_a")
     sb = _indexed(df_b, key, value_b, "df_b")
-    if isinstance(sa.index.dtype, pd.StringDtype) and isinstance(sb.index.dtype, pd.StringDtype):
+    if _ordered_ids(sa.index) and _ordered_ids(sb.index) and sa.index.dtype == sb.index.dtype:
         common, at_a, at_b, only_in_a, only_in_b = _align_strings(sa.index, sb.index)
     else:
         where_a = {item: i for i, item in enumerate(sa.index.tolist())}
@@ -151,10 +184,11 @@ def pair_by_item(
 
 def _align_strings(ids_a: pd.Index, ids_b: pd.Index) -> tuple[list, np.ndarray, np.ndarray, list, list]:
     """(common ids sorted, their positions in a and in b, ids only in a, only in b, both sorted) for
-    unique text ids, by pandas' hash tables and sort instead of Python dicts: 3-4x faster at 100k items.
-    A string sort orders by code point, as `sorted` does, so the ids and the values come out in the
-    order of the dict route."""
-    if _same_sorted_text(ids_a, ids_b):  # per_item's usual output
+    unique text or coded ids of one type (`_ordered_ids`), by pandas' hash tables and sort instead of
+    Python dicts: 3-4x faster at 100k items. A string sort orders by code point, as `sorted` does, and
+    coded ids sort by codes in that order, so the ids and the values come out in the order of the dict
+    route."""
+    if _same_sorted_ids(ids_a, ids_b):  # per_item's usual output
         at = np.arange(len(ids_a), dtype=np.intp)
         return ids_a.tolist(), at, at, [], []
     in_b = ids_b.get_indexer(ids_a)  # -1: not in b
@@ -171,11 +205,11 @@ def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     in Python, half a second per 20k rows. Text ids that occur once each (one sample per item, the
     usual case) skip the groupby (5-10x faster at 100k rows) for the frame it gives, bit for bit:
     the rows sorted by id, each value as float64 plus 0.0, which is what pandas' compensated mean
-    of one value is (-0.0 becomes 0.0; NaN stays NaN)."""
+    of one value is (-0.0 becomes 0.0; NaN stays NaN). Coded ids (`sorted_codes`) stay coded."""
     numbers = pd.to_numeric(frame[value])
     ids = frame["item_id"]
-    if isinstance(ids.dtype, pd.StringDtype) and isinstance(numbers.dtype, np.dtype) and numbers.dtype.kind in "fiu":
-        if increasing_text(ids):  # sorted already (rows in item order): no sort
+    if _ordered_ids(ids) and isinstance(numbers.dtype, np.dtype) and numbers.dtype.kind in "fiu":
+        if increasing_ids(ids):  # sorted already (rows in item order): no sort
             return pd.DataFrame({"item_id": ids.reset_index(drop=True),
                                  value: numbers.to_numpy(dtype=np.float64) + 0.0})
         if ids.is_unique and not ids.hasnans:
@@ -183,7 +217,7 @@ def per_item(frame: pd.DataFrame, value: str) -> pd.DataFrame:
             return pd.DataFrame({"item_id": ids.iloc[order].reset_index(drop=True),
                                  value: numbers.to_numpy(dtype=np.float64)[order] + 0.0})
     numeric = frame[["item_id"]].assign(**{value: numbers})
-    return numeric.groupby("item_id", as_index=False)[value].mean()
+    return numeric.groupby("item_id", as_index=False, observed=True)[value].mean()
 
 
 def metric_pairs(scores: pd.DataFrame | None, baseline: str, candidate: str) -> dict[Any, Paired]:

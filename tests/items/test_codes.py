@@ -1,0 +1,52 @@
+"""ItemCodes: item ids as 4-byte codes whose order is the ids' own, so the statistics give what text ids give."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.items.codes import ItemCodes
+from workbench.stats.pairing import increasing_ids, sorted_codes
+
+IDS = ["q10", "q9", "Zeta", "alpha", "Ålborg", "é", "日本", "🙂", "a b", "ITEM-1", "item-1"]
+
+
+def test_codes_sort_as_the_ids_do_by_code_point():
+    codes = ItemCodes.of(pd.Series(IDS, dtype="str"))
+    assert codes.dtype.categories.tolist() == sorted(IDS)
+    assert [sorted(IDS)[c] for c in codes.codes] == IDS  # each item's code names its own id
+    assert codes.codes.dtype == np.int32 and increasing_ids(codes.dtype.categories)
+
+
+def test_a_chunk_is_coded_by_position_and_decoded_to_its_ids():
+    items = pd.DataFrame({"item_id": pd.array(IDS, dtype="str")})
+    codes = ItemCodes.of(items["item_id"])
+    start, chunk = 4, items.iloc[4:8]
+    rows = pd.DataFrame({"item_id": pd.array(["日本", "é", "日本", "Ålborg"], dtype="str"), "value": [1.0, 2.0, 3.0, 4.0]})
+    coded = codes.encode(rows, chunk["item_id"], start)
+    assert coded["item_id"].dtype == np.int32 and coded["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    back = codes.decode(coded)
+    assert back["item_id"].tolist() == rows["item_id"].tolist() and back["item_id"].dtype == codes.dtype
+    with pytest.raises(ValueError, match="outside the chunk"):
+        codes.encode(pd.DataFrame({"item_id": ["q9"]}), chunk["item_id"], start)
+    empty = codes.decode(codes.encode(rows.iloc[:0], chunk["item_id"], start))
+    assert len(empty) == 0 and empty["item_id"].dtype == codes.dtype
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3])
+def test_small_item_counts(n):
+    ids = pd.Series([f"i{k}" for k in range(n)][::-1], dtype="str")
+    codes = ItemCodes.of(ids)
+    assert len(codes.codes) == n and codes.dtype.categories.tolist() == sorted(ids.tolist())
+    decoded = codes.decode(pd.DataFrame({"item_id": codes.codes}))["item_id"]
+    assert decoded.tolist() == ids.tolist() and sorted_codes(decoded) is not None
+
+
+def test_codes_of_unsorted_or_missing_ids_are_not_sorted_codes():
+    """Only a category over sorted text ids, with no id missing, is read by its codes."""
+    by_code_point = pd.Series(pd.Categorical(["b", "a"], categories=["a", "b"]))
+    assert sorted_codes(by_code_point).tolist() == [1, 0]
+    assert sorted_codes(pd.Series(pd.Categorical(["b", "a"], categories=["b", "a"]))) is None  # not sorted
+    assert sorted_codes(pd.Series(pd.Categorical(["a", None], categories=["a", "b"]))) is None  # a missing id
+    assert sorted_codes(pd.Series(["a", "b"], dtype="str")) is None
+    assert sorted_codes(pd.Series(pd.Categorical([1, 2]))) is None  # numeric categories
