@@ -33,7 +33,7 @@ def _record(result) -> dict:
 
 def _sorted_scores(scores: pd.DataFrame) -> pd.DataFrame:
     keep = ["item_id", "model", "sample_index", "metric", "value"]
-    frame = scores[keep].astype({"model": str, "metric": str, "item_id": str})
+    frame = scores[keep].astype({"model": str, "metric": str, "item_id": str, "sample_index": "int64"})  # kept compact
     return frame.sort_values(["metric", "model", "item_id", "sample_index"]).reset_index(drop=True)
 
 

@@ -27,6 +27,7 @@ from workbench import labels as labels_mod
 from workbench.comparison.compare import (
     AnswerEvidence,
     answer_evidence,
+    compact_behaviour,
     compact_items,
     compact_responses,
     compare,
@@ -620,12 +621,16 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     codes = ItemCodes.of(items["item_id"])  # every id kept as 4 bytes, its text once
     reader = ChunkReader(config, with_app_metrics(config.metrics, items), data_id, codes)
     size = chunk_items()
-    chunks = [(start, items.iloc[start:start + size]) for start in range(0, max(len(items), 1), size)]
+    # each chunk's rows a copy (a slice would keep every item's texts alive): the texts then go as the
+    # chunks are read, not all at the end
+    chunks = [ChunkJob(start, items.take(np.arange(start, min(start + size, len(items)))))
+              for start in range(0, max(len(items), 1), size)]
+    plan = replace(plan, items=compact_items(items))
+    del items
     memory.release_unused()  # what loading the items left free (60 MiB at 100k), before the chunks and the fork
     with open_store(config, False, write_scores=cache_enabled()) as store:
         parts = forked.map_forked(reader, chunks, store, forked.worker_count(len(chunks)))
-        plan = replace(plan, items=compact_items(items))  # read: the items' texts go too
-        del items, chunks
+        del chunks
         run_stats, unscored, counts = RunStats(items=len(plan.items)), Unscored(), {}
         for part in parts:
             run_stats.absorb(part.run_stats)
@@ -648,10 +653,25 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
         memory.release_unused()
         read = {name: AnswerEvidence.join([decoded(part.read.pop(name), codes) for part in parts])
                 for name in labels[1:]}
+        read = {name: replace(joined, behaviour=compact_behaviour(joined.behaviour)) for name, joined in read.items()}
         parts.clear()
         memory.release_unused()
         evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
         return decide(evidence, scores, started, data_id=data_id, read=read)
+
+
+@dataclass
+class ChunkJob:
+    """A chunk of items to read: where it begins among the items, and its rows until they are read
+    (`take`), so no chunk's texts outlive its read in the process that reads it."""
+    start: int
+    items: pd.DataFrame | None
+
+    def take(self) -> pd.DataFrame:
+        items, self.items = self.items, None
+        if items is None:
+            raise RuntimeError(f"the chunk of items at {self.start} was read already")
+        return items
 
 
 def decoded(read: AnswerEvidence, codes: ItemCodes) -> AnswerEvidence:
@@ -690,9 +710,9 @@ class ChunkReader:
         self.adapters: list[Any] | None = None  # built by the first chunk, used by the rest
         self.missing = False
 
-    def __call__(self, job: tuple[int, pd.DataFrame], store: Any) -> ChunkRead:
-        """The chunk of items `job` (its position among the items, its rows) read from `store`."""
-        (start, chunk), config, labels = job, self.config, self.labels
+    def __call__(self, job: ChunkJob, store: Any) -> ChunkRead:
+        """The chunk of items `job` read from `store`."""
+        start, chunk, config, labels = job.start, job.take(), self.config, self.labels
         prepared = preflight(chunk, model_specs(config), sampling=sampling(config),
                              prompts_dir=config.prompts_path, adapters=self.adapters)
         self.adapters = [adapter for *_, adapter, _planned in prepared]
@@ -703,8 +723,11 @@ class ChunkReader:
             return part
         kept = store if cache_enabled() else None
         part.judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
-        def coded(frame: pd.DataFrame) -> pd.DataFrame:
-            return self.codes.encode(frame, chunk["item_id"], start)
+        def coded(frame: pd.DataFrame) -> pd.DataFrame:  # ids as codes, sample numbers a byte each
+            frame = self.codes.encode(frame, chunk["item_id"], start)
+            if "sample_index" not in frame.columns:
+                return frame
+            return frame.assign(sample_index=pd.to_numeric(frame["sample_index"], downcast="integer"))
 
         with part.unscored.gathered(rows=len(responses)):
             part.scores = coded(_scores(config, self.metrics, chunk, responses, part.judgments, kept).astype(

@@ -88,9 +88,9 @@ def test_a_comparison_s_copy_checks_on_its_pairs_equal_copy_checks_on_the_long_f
 
 def test_copy_checks_paired_edges_no_pairs_one_item_and_no_copies():
     assert copy_checks_paired({}, pd.Series(dtype=bool)).empty
-    one = stats.Paired(["a"], np.array([0.1]), np.array([0.9]))
+    one = stats.Paired(pd.Index(["a"]), np.array([0.1]), np.array([0.9]))
     row = copy_checks_paired({"m": one}, pd.Series({"a": True})).iloc[0]
     assert (row["n"], row["n_copied"], row["n_kept"]) == (1, 1, 0) and row["reading"] == "too few items"
-    three = stats.Paired(["a", "b", "c"], np.array([0.1, 0.2, 0.3]), np.array([0.9, 0.8, 0.95]))
+    three = stats.Paired(pd.Index(["a", "b", "c"]), np.array([0.1, 0.2, 0.3]), np.array([0.9, 0.8, 0.95]))
     row = copy_checks_paired({"m": three}, pd.Series(dtype=bool), n_resamples=50).iloc[0]  # no flags: none copied
     assert row["n_copied"] == 0 and (row["delta"], row["ci_low"]) == (row["delta_kept"], row["ci_low_kept"])

@@ -93,6 +93,21 @@ def compact_items(items: pd.DataFrame) -> pd.DataFrame:
     return items[[c for c in items.columns if c == "item_id" or c not in SLICE_COLUMNS_EXCLUDED]]
 
 
+def compact_behaviour(behaviour: pd.DataFrame) -> pd.DataFrame:
+    """The behaviour diff as a comparison read in chunks keeps it: its labels (languages, formats,
+    refusal phrases, which side is missing: a few values over many rows, or none) as categories, a
+    byte a row instead of 8 to 18; 100,000 items' diff goes from 21 to 12 MiB. Values stay as they
+    were; a column of anything but text and missing values (the tool calls' lists) is left alone."""
+    labels = {c: "category" for c in behaviour.columns if c not in ("item_id", "sample_index")
+              and (isinstance(behaviour[c].dtype, pd.StringDtype)
+                   or (behaviour[c].dtype == object and _only_text(behaviour[c])))}
+    return behaviour.astype(labels) if labels else behaviour
+
+
+def _only_text(values: pd.Series) -> bool:
+    return set(map(type, values.tolist())) <= {str, type(None)}
+
+
 def answered(responses: pd.DataFrame) -> pd.DataFrame:
     """The rows with an answer, from a frame of answers or a compact one."""
     return responses[compact_responses(responses)["answered"].to_numpy(bool)]
