@@ -651,9 +651,9 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
         require_verdicts(config, judgments)
         scores = codes.decode(pd.concat([part.take("scores") for part in parts], ignore_index=True))
         memory.release_unused()
-        read = {name: AnswerEvidence.join([decoded(part.read.pop(name), codes) for part in parts])
-                for name in labels[1:]}
-        read = {name: replace(joined, behaviour=compact_behaviour(joined.behaviour)) for name, joined in read.items()}
+        read = {name: AnswerEvidence.join([part.read.pop(name) for part in parts]) for name in labels[1:]}
+        read = {name: replace(joined, behaviour=compact_behaviour(codes.decode(joined.behaviour)))
+                for name, joined in read.items()}  # joined coded: concatenating categories over every id hashes them
         parts.clear()
         memory.release_unused()
         evidence = Evidence(plan, store, responses, run_stats, judgments, 0)
@@ -672,11 +672,6 @@ class ChunkJob:
         if items is None:
             raise RuntimeError(f"the chunk of items at {self.start} was read already")
         return items
-
-
-def decoded(read: AnswerEvidence, codes: ItemCodes) -> AnswerEvidence:
-    """A chunk's behaviour diff with its ids decoded (`ItemCodes.decode`), before the chunks' are joined."""
-    return replace(read, behaviour=codes.decode(read.behaviour))
 
 
 @dataclass

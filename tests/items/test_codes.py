@@ -1,12 +1,17 @@
 """ItemCodes: item ids as 4-byte codes whose order is the ids' own, so the statistics give what text ids give."""
 from __future__ import annotations
 
+import gc
+import sys
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from workbench.items.codes import ItemCodes
-from workbench.stats.pairing import increasing_ids, sorted_codes
+from workbench.stats import id_overlap
+from workbench.stats.pairing import increasing_ids, pair_by_item, sorted_codes
 
 IDS = ["q10", "q9", "Zeta", "alpha", "Ålborg", "é", "日本", "🙂", "a b", "ITEM-1", "item-1"]
 
@@ -50,3 +55,29 @@ def test_codes_of_unsorted_or_missing_ids_are_not_sorted_codes():
     assert sorted_codes(pd.Series(pd.Categorical(["a", None], categories=["a", "b"]))) is None  # a missing id
     assert sorted_codes(pd.Series(["a", "b"], dtype="str")) is None
     assert sorted_codes(pd.Series(pd.Categorical([1, 2]))) is None  # numeric categories
+
+
+def test_100k_ids_are_coded_and_compared_without_a_python_string_per_id():
+    """pandas checks a category's values by a hash table of Python strings, kept on them (8 MiB at
+    100,000 ids), and compares two categories' values as objects (19 MiB): neither happens here.
+    Python objects are counted by the interpreter's allocated blocks (an array's data is not one)."""
+    ids = pd.Series([f"item-{k:06d}" for k in range(100_000)], dtype="str")
+    gc.collect()
+    before = sys.getallocatedblocks()
+    codes = ItemCodes.of(ids)
+    coded = codes.decode(pd.DataFrame({"item_id": codes.codes[::-1].copy()}))["item_id"]
+    assert id_overlap(coded, coded.copy()).both == 100_000
+    in_order = pd.DataFrame({"item_id": coded.sort_values(), "value": 1.0})
+    paired = pair_by_item(in_order, in_order.copy())
+    assert paired.n == 100_000 and paired.item_ids.dtype == codes.dtype
+    gc.collect()
+    assert sys.getallocatedblocks() - before < 10_000, "a Python object per id was made and kept"
+    fresh = ItemCodes.of(ids)  # (pandas keeps what one comparison by values made, on the category)
+    every = [fresh.decode(pd.DataFrame({"item_id": np.arange(100_000)}))["item_id"] for _ in range(2)]
+    tracemalloc.start()
+    try:
+        assert id_overlap(*every).both == 100_000  # the codes compared
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB to compare 100,000 coded ids"

@@ -111,7 +111,9 @@ def test_increasing_ids_is_sorted_and_unique_by_code_point():
     several_chunks = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c", "d"], dtype="str")],
                                ignore_index=True)
     assert increasing_ids(several_chunks) and not increasing_ids(several_chunks[::-1].reset_index(drop=True))
-    assert not increasing_ids(pd.Series(["a", "b"], dtype=object)) and not increasing_ids(pd.Series([1, 2]))
+    assert not increasing_ids(pd.Series(["a", "b"], dtype=object))  # objects: the general route
+    assert increasing_ids(pd.Series([1, 2])) and not increasing_ids(pd.Series([2, 1]))  # integers (codes)
+    assert not increasing_ids(pd.Series([1, 1])) and increasing_ids(pd.Series([], dtype=int))
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[python]"])
