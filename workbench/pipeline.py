@@ -625,7 +625,7 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     # chunks are read, not all at the end
     chunks = [ChunkJob(start, items.take(np.arange(start, min(start + size, len(items)))))
               for start in range(0, max(len(items), 1), size)]
-    plan = replace(plan, items=compact_items(items))
+    plan = replace(plan, items=codes.decode(compact_items(items).assign(item_id=codes.codes)))  # ids coded too
     del items
     memory.release_unused()  # what loading the items left free (60 MiB at 100k), before the chunks and the fork
     with open_store(config, False, write_scores=cache_enabled()) as store:

@@ -525,7 +525,7 @@ def _copy_checks(read: AnswerEvidence, pairs: Mapping[Any, stats.Paired], deltas
     if not pairs or deltas.empty or not read.copies:
         return pd.DataFrame()
     behaviour = read.behaviour
-    copied = copying.copied_items(behaviour["item_id"].astype(str), behaviour["baseline_copied_input"],
+    copied = copying.copied_items(behaviour["item_id"], behaviour["baseline_copied_input"],
                                   behaviour["candidate_copied_input"])
     directions = {r["metric"]: r["higher_is_better"] for r in deltas.to_dict(orient="records")}
     return copying.copy_checks_paired(pairs, copied, higher_is_better=directions, n_resamples=n_resamples, seed=seed,
@@ -702,8 +702,9 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
             ignore_index=True)
     ratios, cost_est, latency_est = cost_latency_ratios(ratio_cis)
     sides = (baseline_resp, candidate_resp)  # each read on its own: no third copy of every answer
-    errors = pd.concat([side.loc[~side["answered"], ["item_id", "model", "sample_index", "error"]] for side in sides],
-                       ignore_index=True)
+    # ids as text: concatenating coded ids (a read in chunks) would have pandas check all the ids again
+    errors = pd.concat([side.loc[~side["answered"], ["item_id", "model", "sample_index", "error"]].astype(
+        {"item_id": str}) for side in sides], ignore_index=True)
     behaviour = read.behaviour
     behaviour_summary = summarize_behaviour(behaviour)
     gate_result = None
