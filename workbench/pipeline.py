@@ -718,6 +718,7 @@ class ChunkReader:
             return part
         kept = store if cache_enabled() else None
         part.judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
+
         def coded(frame: pd.DataFrame) -> pd.DataFrame:  # ids as codes, sample numbers a byte each
             frame = self.codes.encode(frame, chunk["item_id"], start)
             if "sample_index" not in frame.columns:

@@ -114,6 +114,7 @@ def test_increasing_ids_is_sorted_and_unique_by_code_point():
     assert not increasing_ids(pd.Series(["a", "b"], dtype=object))  # objects: the general route
     assert increasing_ids(pd.Series([1, 2])) and not increasing_ids(pd.Series([2, 1]))  # integers (codes)
     assert not increasing_ids(pd.Series([1, 1])) and increasing_ids(pd.Series([], dtype=int))
+    assert not increasing_ids(pd.Series([1, None], dtype="Int64"))  # a missing id: the general route
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[python]"])

@@ -610,7 +610,8 @@ def answer_evidence(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_
 def _lengths(baseline_resp: pd.DataFrame, candidate_resp: pd.DataFrame) -> pd.DataFrame:
     def length(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         ok = answered(frame)
-        return ok.assign(**{name: compact_responses(ok)["response_chars"]}).groupby("item_id", as_index=False)[name].mean()
+        return ok.assign(**{name: compact_responses(ok)["response_chars"]}).groupby("item_id", as_index=False,
+                                                                                    observed=True)[name].mean()
 
     return length(baseline_resp, "baseline_len").merge(length(candidate_resp, "candidate_len"), on="item_id")
 

@@ -214,7 +214,7 @@ def copied_items(item_ids: pd.Series, *copied: pd.Series) -> pd.Series:
     for flags in copied:
         either |= flags.astype("boolean").fillna(False).to_numpy(dtype=bool)
     out = pd.Series(either, index=pd.Index(item_ids, name="item_id"))
-    return out if out.index.is_unique else out.groupby(level=0).any()
+    return out if out.index.is_unique else out.groupby(level=0, observed=True).any()  # (coded ids: those seen)
 
 
 def copy_checks_paired(pairs: Mapping[Any, stats.Paired], copied: pd.Series, *,

@@ -102,8 +102,8 @@ def increasing_ids(ids: pd.Index | pd.Series) -> bool:
     Arrow-backed ids are checked by one vectorised comparison (about 1 ms at 100k ids, against 10-15 ms
     for pandas' hash-based is_unique or its sort); False for other ids, for which the caller takes its
     general route."""
-    codes = sorted_codes(ids) if isinstance(ids.dtype, pd.CategoricalDtype) else (
-        np.asarray(ids) if ids.dtype.kind in "iu" else None)  # coded ids, or integer ones (`ItemCodes`' codes)
+    codes = sorted_codes(ids) if isinstance(ids.dtype, pd.CategoricalDtype) else (  # coded ids, or integer
+        np.asarray(ids) if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu" else None)  # ones: codes
     if codes is not None:
         return bool(np.all(codes[1:] > codes[:-1]))
     if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
