@@ -719,8 +719,10 @@ class ChunkReader:
         kept = store if cache_enabled() else None
         part.judgments, _ = judge_responses(config, chunk, responses, store, allow_calls=False)
 
+        chunk_ids = pd.Index(chunk["item_id"])
+
         def coded(frame: pd.DataFrame) -> pd.DataFrame:  # ids as codes, sample numbers a byte each
-            frame = self.codes.encode(frame, chunk["item_id"], start)
+            frame = self.codes.encode(frame, chunk_ids, start)
             if "sample_index" not in frame.columns:
                 return frame
             return frame.assign(sample_index=pd.to_numeric(frame["sample_index"], downcast="integer"))

@@ -28,13 +28,13 @@ def test_a_chunk_is_coded_by_position_and_decoded_to_its_ids():
     codes = ItemCodes.of(items["item_id"])
     start, chunk = 4, items.iloc[4:8]
     rows = pd.DataFrame({"item_id": pd.array(["日本", "é", "日本", "Ålborg"], dtype="str"), "value": [1.0, 2.0, 3.0, 4.0]})
-    coded = codes.encode(rows, chunk["item_id"], start)
+    coded = codes.encode(rows, pd.Index(chunk["item_id"]), start)
     assert coded["item_id"].dtype == np.int32 and coded["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
     back = codes.decode(coded)
     assert back["item_id"].tolist() == rows["item_id"].tolist() and back["item_id"].dtype == codes.dtype
     with pytest.raises(ValueError, match="outside the chunk"):
-        codes.encode(pd.DataFrame({"item_id": ["q9"]}), chunk["item_id"], start)
-    empty = codes.decode(codes.encode(rows.iloc[:0], chunk["item_id"], start))
+        codes.encode(pd.DataFrame({"item_id": ["q9"]}), pd.Index(chunk["item_id"]), start)
+    empty = codes.decode(codes.encode(rows.iloc[:0], pd.Index(chunk["item_id"]), start))
     assert len(empty) == 0 and empty["item_id"].dtype == codes.dtype
 
 

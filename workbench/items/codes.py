@@ -33,10 +33,11 @@ class ItemCodes:
         codes[order] = np.arange(len(ids), dtype=np.int32)
         return cls(_category_of_unique(pd.Index(ids.iloc[order], name=None)), codes)
 
-    def encode(self, frame: pd.DataFrame, chunk_ids: pd.Series, start: int) -> pd.DataFrame:
+    def encode(self, frame: pd.DataFrame, chunk_ids: pd.Index, start: int) -> pd.DataFrame:
         """`frame` (rows of the items `chunk_ids`, which begin at position `start` of the items) with
-        its `item_id` as codes (int32)."""
-        at = pd.Index(chunk_ids).get_indexer(frame[ITEM_ID])
+        its `item_id` as codes (int32). One index of a chunk's ids serves all its frames: its hash
+        table is built once."""
+        at = chunk_ids.get_indexer(frame[ITEM_ID])
         if len(at) and at.min() < 0:
             raise ValueError(f"ids outside the chunk: {frame[ITEM_ID][at < 0].head(3).tolist()}")
         return frame.assign(**{ITEM_ID: self.codes[start + at]})
