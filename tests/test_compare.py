@@ -215,3 +215,30 @@ def test_compact_answers_keep_nothing_of_the_frame_they_come_from_alive():
     gc.collect()
     assert alive() is None, "the compact answers kept the tool calls beside their columns alive"
     assert compact["answered"].tolist() == [True] and compact["response_chars"].tolist() == [1.0]
+
+
+def test_slice_columns_are_taken_by_position_as_the_join_on_item_id_gives_them():
+    from workbench.comparison.compare import with_slices
+    from workbench.items.codes import ItemCodes
+
+    items = pd.DataFrame({"item_id": pd.array(["c", "a", "b", "d"], dtype="string[pyarrow]"),
+                          "language": pd.Categorical(["en", "ja", None, "en"]), "level": [3, 1, 2, 2]})
+    codes = ItemCodes.of(items["item_id"])
+    coded = codes.decode(items.assign(item_id=codes.codes))
+
+    def joined(frame, ids, **values):
+        return pd.DataFrame({"item_id": ids, **values}).merge(frame[["item_id", "language", "level"]],
+                                                              on="item_id", how="left")
+
+    for frame, ids in [(items, pd.Index(["b", "c", "a"])),  # text ids: one hash table
+                       (coded, pd.Index(coded["item_id"].iloc[[2, 0, 1]])),  # coded ids: by code
+                       (items, pd.Index(["b", "zz"])),  # an unknown id: the join's missing row
+                       (items, pd.Index([], dtype=object))]:
+        values = np.arange(len(ids), dtype=float)
+        got = with_slices(frame, ["language", "level"], ids, value=values)
+        expected = joined(frame, ids, value=values)
+        pd.testing.assert_frame_equal(got[["language", "level", "value"]], expected[["language", "level", "value"]],
+                                      check_dtype=len(ids) > 0 and "zz" not in ids)
+    repeated = pd.concat([items, items.iloc[:1]], ignore_index=True)  # a repeated id: the join's rows, two for "c"
+    got = with_slices(repeated, ["language"], pd.Index(["c", "a"]), value=[1.0, 2.0])
+    assert got["value"].tolist() == [1.0, 1.0, 2.0] and got["language"].tolist() == ["en", "en", "ja"]

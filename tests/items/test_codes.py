@@ -81,3 +81,20 @@ def test_100k_ids_are_coded_and_compared_without_a_python_string_per_id():
     finally:
         tracemalloc.stop()
     assert peak < 2**20, f"{peak / 2**20:.1f} MiB to compare 100,000 coded ids"
+
+
+def test_item_positions_by_codes_and_by_text():
+    from workbench.items.codes import item_positions
+
+    ids = pd.Series(["b", "a", "c"], dtype="string[pyarrow]")
+    codes = ItemCodes.of(ids)
+    coded_items = codes.decode(pd.DataFrame({"item_id": codes.codes}))["item_id"]
+    wanted = codes.decode(pd.DataFrame({"item_id": np.array([2, 0, 0, 1], dtype=np.int32)}))["item_id"]
+    assert item_positions(coded_items, wanted).tolist() == [2, 1, 1, 0]  # "c", "a", "a", "b"
+    assert item_positions(coded_items, pd.Index(wanted)).tolist() == [2, 1, 1, 0]
+    assert item_positions(ids, pd.Index(["c", "x", "b"])).tolist() == [2, -1, 0]  # text: one hash table
+    assert item_positions(coded_items, pd.Series(["a", "zz"])).tolist() == [1, -1]  # text against codes
+    assert item_positions(ids.iloc[:0], pd.Index([], dtype=object)).tolist() == []
+    assert item_positions(pd.Series(["a", "a"]), pd.Index(["a"])) is None  # an id repeats: no one position
+    repeated = pd.Series(pd.Categorical(["a", "a"]))
+    assert item_positions(repeated, repeated) is None

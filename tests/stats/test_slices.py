@@ -135,3 +135,60 @@ def test_slices_with_a_generator_or_no_seed_still_draw_per_slice():
     pd.testing.assert_frame_equal(gen, again, check_exact=True)
     fresh = slice_deltas(frame, ["language"], min_items=20, n_resamples=200, seed=None)
     assert list(fresh["n"]) == list(gen["n"]) and fresh["ci_low"].notna().sum() == gen["ci_low"].notna().sum()
+
+
+def _groups_of_every_row(frame: pd.DataFrame, column: str) -> list:
+    """The slices as a groupby of every row's value as an object gives them (the definition)."""
+    keys = frame[column].astype(object).where(frame[column].notna(), "(missing)")
+    return [(value, positions.tolist()) for value, positions in keys.groupby(keys, sort=True).indices.items()]
+
+
+_COLUMN_KINDS = {
+    "category": pd.Categorical(["en", "ja", "de", "en", "ja", "en"]),
+    "category with missing": pd.Categorical(["en", None, "de", None, "ja", "en"]),
+    "arrow text with missing and a '(missing)' value": pd.array(["b", None, "(missing)", "a", None, "b"],
+                                                                 dtype="string[pyarrow]"),
+    "objects with None": pd.Series(["x", None, "y", "x", None, "y"], dtype=object),
+    "integers": np.array([3, 1, 2, 1, 3, 0]),
+    "floats with NaN": np.array([2.0, np.nan, 1.0, 2.0, np.nan, 0.5]),
+    "booleans": np.array([True, False, False, True, True, False]),
+    "numbers and text": pd.Series([1, "a", 2, None, "b", 1], dtype=object),
+    "all missing": pd.Series([None] * 6, dtype=object),
+    "one value": ["z"] * 6,
+}
+
+
+@pytest.mark.parametrize("kind", list(_COLUMN_KINDS))
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 6])
+def test_slices_are_those_of_a_groupby_of_every_row(kind, n):
+    """The slices, their order, their labels' types (numpy scalars for numbers) and their rows are
+    those of a groupby of every row's value: grouping the distinct values instead keeps each slice's
+    numbers unchanged."""
+    from workbench.stats.slices import _groups
+
+    frame = pd.DataFrame({"c": _COLUMN_KINDS[kind]}).iloc[:n]
+    got = [(value, positions.tolist()) for _, value, positions in _groups(frame, "c", include_all=False)]
+    expected = _groups_of_every_row(frame, "c")
+    assert got == expected
+    assert [type(value) for value, _ in got] == [type(value) for value, _ in expected]
+
+
+def test_slices_of_100k_items_hold_no_python_object_per_row():
+    import tracemalloc
+
+    from workbench.stats.slices import _groups
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"language": pd.Categorical(rng.choice(["en", "ja", "de", "fr"], 100_000)),
+                          "task": pd.Categorical(rng.choice(["support", "code", None], 100_000))})
+    tracemalloc.start()
+    try:
+        groups = list(_groups(frame, ["language", "task"], include_all=False))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(column, value) for column, value, _ in groups] == [
+        ("language", "de"), ("language", "en"), ("language", "fr"), ("language", "ja"),
+        ("task", "(missing)"), ("task", "code"), ("task", "support")]
+    assert sum(len(positions) for _, _, positions in groups) == 200_000
+    assert peak < 6 * 2**20  # a groupby of 100,000 objects per column peaked at 12 MiB

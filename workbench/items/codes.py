@@ -48,6 +48,21 @@ class ItemCodes:
         return frame.assign(**{ITEM_ID: pd.Categorical.from_codes(frame[ITEM_ID].to_numpy(), dtype=self.dtype)})
 
 
+def item_positions(item_ids: pd.Series, ids: pd.Index | pd.Series) -> np.ndarray | None:
+    """The position among the items (`item_ids`, a frame of items' `item_id`) of each of `ids`, -1 for an
+    id not among them; None when an item id repeats (no one position). Ids coded over the items' own
+    dictionary are looked up by their codes; others by one hash table of the items' ids."""
+    if isinstance(item_ids.dtype, pd.CategoricalDtype) and item_ids.dtype == getattr(ids, "dtype", None):
+        item_codes = np.asarray(item_ids.cat.codes, dtype=np.intp)
+        where = np.full(len(item_ids.dtype.categories) + 1, -1, dtype=np.intp)  # the last: a missing id's code, -1
+        where[item_codes] = np.arange(len(item_codes), dtype=np.intp)
+        if np.count_nonzero(where[:-1] >= 0) == len(item_codes):  # else an id repeats, or is missing
+            codes = ids.codes if isinstance(ids, pd.CategoricalIndex) else ids.cat.codes
+            return where[np.asarray(codes, dtype=np.intp)]
+    index = pd.Index(item_ids)
+    return index.get_indexer(ids) if index.is_unique else None
+
+
 def _category_of_unique(ids: pd.Index) -> pd.CategoricalDtype:
     """A category over ids known to be unique (an items' file is checked for repeats when loaded).
     pandas' own check of them builds a hash table of a Python string per id and keeps it on the ids
