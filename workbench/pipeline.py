@@ -17,7 +17,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -414,16 +414,17 @@ def judge_scores(config: MigrationConfig, judgments: dict[str, Any]) -> pd.DataF
 
 
 def human_labels(config: MigrationConfig, store: Any, candidate_index: int,
-                 item_ids: Iterable[str]) -> pd.DataFrame | None:
+                 item_ids: pd.Series) -> pd.DataFrame | None:
     """The human pair labels of one comparison (one row per item and rater, choice A/B/tie/both_bad).
-    Only labels of this comparison's items and pair count: a row the log holds for any other item or
-    model (written through the API, or by an older workbench) is left out, never counted."""
+    Only labels of this comparison's items (`item_ids`, compared as text) and pair count: a row the log
+    holds for any other item or model (written through the API, or by an older workbench) is left out,
+    never counted."""
     log = store.labels_frame(labels_task(config, candidate_index))
     if log.empty:
-        return None  # no label yet: 100,000 item ids need not be matched against nothing
+        return None  # no label yet: 100,000 item ids need not be made text and matched against nothing
     names = arm_labels(config)
     pair = [names[0], names[candidate_index + 1]]
-    log = log[log["item_id"].astype(str).isin(set(item_ids)) & log["left_model"].isin(pair)
+    log = log[log["item_id"].astype(str).isin(set(item_ids.astype(str))) & log["left_model"].isin(pair)
               & log["right_model"].isin(pair)]
     if log.empty:
         return None
@@ -816,7 +817,7 @@ def decide(evidence: Evidence, scores: pd.DataFrame, started: float, *, data_id:
     for index, name in enumerate(labels[1:]):
         verdicts = judgments[name].verdicts if config.judge_mode == "pairwise" and name in judgments else None
         pointwise = judgments[name].scores if config.judge_mode == "pointwise" and name in judgments else None
-        human_export = human_labels(config, store, index, items["item_id"].astype(str))
+        human_export = human_labels(config, store, index, items["item_id"])
         if human_export is not None:
             human[name] = human_export
         comparisons[name] = compare(items, baseline_resp, arm_rows(responses, name), scores=scores,
