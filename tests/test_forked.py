@@ -173,3 +173,39 @@ def test_a_fork_the_system_refuses_leaves_its_block_to_this_process(monkeypatch)
     results = forked.map_forked(square, list(range(9)), Resource(), workers=3)
     assert [value for value, _, _ in results] == [n * n for n in range(9)] and forks == ["refused", "made"]
     assert [pid == PARENT for _, _, pid in results] == [True] * 6 + [False] * 3  # the refused block read here
+
+
+class Held:
+    """A job holding something until it is released."""
+
+    def __init__(self, n: int):
+        self.n, self.released = n, False
+
+
+def release(job: Held) -> None:
+    job.released = True
+
+
+def test_each_process_lets_go_of_the_jobs_it_will_not_run():
+    jobs = [Held(n) for n in range(6)]
+
+    def seen(job: Held, resource: Resource):
+        return job.n, os.getpid() == PARENT, [other.released for other in jobs]
+
+    results = forked.map_forked(seen, jobs, Resource(), workers=3, release=release)
+    assert [(n, here) for n, here, _ in results] == [(0, True), (1, True), (2, False), (3, False), (4, False),
+                                                     (5, False)]
+    assert [released for *_, released in results] == [[False, False, True, True, True, True]] * 2 + [
+        [True, True, False, False, True, True]] * 2 + [[True, True, True, True, False, False]] * 2
+
+
+def test_a_failed_child_s_released_jobs_are_run_here():
+    jobs = [Held(n) for n in range(4)]
+
+    def crashing(job: Held, resource: Resource):
+        if os.getpid() != PARENT:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return job.n, job.released
+
+    assert forked.map_forked(crashing, jobs, Resource(), workers=2, release=release) == [
+        (0, False), (1, False), (2, True), (3, True)]  # the child's block, released here, then run here

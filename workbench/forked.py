@@ -3,7 +3,10 @@
 The jobs are split into contiguous blocks; the first block runs here, each other block in a process
 forked from this one. Forking (not spawning) shares what this process has already loaded and checked
 (the items, the plan, the imports) at no cost. Each child opens its own connection to the store (a
-connection never crosses a fork) and sends its results back, pickled, through a pipe.
+connection never crosses a fork) and sends its results back, pickled, through a pipe. Each process
+lets go of what the jobs it will not run hold (`release`): a page both hold becomes private to the
+one that keeps it once the other frees its copy, so at 100k items every chunk's texts were still held
+by the process that did not read them at the end of the read (13 MiB in each).
 
 Whenever a child fails in any way (an exception, a crash, a kill, a result that does not unpickle),
 this process runs that child's block itself. So the results, the errors and their order are always
@@ -47,9 +50,14 @@ def blocks(count: int, parts: int) -> list[range]:
     return [range(starts[i], starts[i + 1]) for i in range(parts)]
 
 
-def map_forked(work: Callable[[Job, Any], Result], jobs: Sequence[Job], resource: Any, workers: int) -> list[Result]:
+def map_forked(work: Callable[[Job, Any], Result], jobs: Sequence[Job], resource: Any, workers: int, *,
+               release: Callable[[Job], None] | None = None) -> list[Result]:
     """`[work(job, resource) for job in jobs]`, on `workers` processes. `resource` (a store) has
-    `reopened()`, the same resource for a forked child, and is a context manager that closes it."""
+    `reopened()`, the same resource for a forked child, and is a context manager that closes it.
+    `release(job)`: let go of what a job holds (a chunk's texts) where it will not run: a child calls it
+    first on each job of the other blocks, this process on each child's block once the children are
+    forked, so no copy outlives the process that runs the job. `work` must then run a released job
+    too (this process reruns a failed child's block)."""
     spans = blocks(len(jobs), workers)
     frozen = len(spans) > 1 and not gc.get_freeze_count()  # (one frozen by the host application stays so)
     if frozen:
@@ -57,10 +65,15 @@ def map_forked(work: Callable[[Job, Any], Result], jobs: Sequence[Job], resource
     children: list[_Child | None] = []
     try:
         for span in spans[1:]:
+            others = [job for i, job in enumerate(jobs) if i not in span] if release else []
             try:
-                children.append(_Child.fork(work, [jobs[i] for i in span], resource))
+                children.append(_Child.fork(work, [jobs[i] for i in span], resource, others, release))
             except OSError:  # no process to be had (a process limit, memory): read here, like a failed child
                 children.append(None)
+        if release is not None:  # each child's block is its own now (a failed child's is rerun from a released job)
+            for child, span in zip(children, spans[1:]):
+                for i in span if child is not None else ():
+                    release(jobs[i])
         results = [work(jobs[i], resource) for i in spans[0]]
         for child, span in zip(children, spans[1:]):
             done = child.collect() if child is not None else None
@@ -82,7 +95,8 @@ class _Child:
         self.pipe: int | None = pipe
 
     @classmethod
-    def fork(cls, work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any) -> "_Child":
+    def fork(cls, work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any, others: Sequence[Any] = (),
+             release: Callable[[Any], None] | None = None) -> "_Child":
         readable, writable = os.pipe()
         try:
             pid = os.fork()
@@ -92,7 +106,7 @@ class _Child:
             raise
         if pid == 0:  # the child: never returns
             os.close(readable)
-            _run_block(work, jobs, resource, writable)
+            _run_block(work, jobs, resource, writable, others, release)
         os.close(writable)
         return cls(pid, readable)
 
@@ -127,12 +141,15 @@ class _Child:
             self.pid = None
 
 
-def _run_block(work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any, pipe: int) -> None:
+def _run_block(work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any, pipe: int,
+               others: Sequence[Any] = (), release: Callable[[Any], None] | None = None) -> None:
     """In the child: the block's results and warnings down the pipe, then exit at once (`os._exit`: the
     parent's buffers, handlers and connections are the parent's to flush and close). Any failure,
     Ctrl-C included, exits non-zero with nothing sent: the parent reruns the block or stops itself."""
     code = 1
     try:
+        for job in others:
+            release(job)  # type: ignore[misc]
         with resource.reopened() as own, warnings.catch_warnings(record=True) as caught:
             results = [work(job, own) for job in jobs]
         with os.fdopen(pipe, "wb") as out:  # pickled into the pipe as the parent reads it: never held whole

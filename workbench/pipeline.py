@@ -36,7 +36,7 @@ from workbench.comparison.compare import (
 )
 from workbench.comparison.defaults import CONFIDENCE
 from workbench.comparison.gate import Retirement, unreachable_rules
-from workbench.errors import EvidenceError, InputError
+from workbench.errors import EvidenceError, InputError, Problem
 from workbench.generation.calls import CallPolicy, run_sync
 from workbench.generation.runner import RunStats, arm_names, generate, not_stored_error, preflight, stored_responses
 from workbench.hashing import content_hash, json_safe
@@ -623,14 +623,15 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
     reader = ChunkReader(config, with_app_metrics(config.metrics, items), data_id, codes)
     size = chunk_items()
     # each chunk's rows a copy (a slice would keep every item's texts alive): the texts then go as the
-    # chunks are read, not all at the end
-    chunks = [ChunkJob(start, items.take(np.arange(start, min(start + size, len(items)))))
-              for start in range(0, max(len(items), 1), size)]
+    # chunks are read, not all at the end, and each process lets go of the chunks it will not read
+    again = ItemsAgain(config, data_id)
+    bounds = [(start, min(start + size, len(items))) for start in range(0, max(len(items), 1), size)]
+    chunks = [ChunkJob(start, stop, items.take(np.arange(start, stop)), again) for start, stop in bounds]
     plan = replace(plan, items=codes.decode(compact_items(items).assign(item_id=codes.codes)))  # ids coded too
     del items
     memory.release_unused()  # what loading the items left free (60 MiB at 100k), before the chunks and the fork
     with open_store(config, False, write_scores=cache_enabled()) as store:
-        parts = forked.map_forked(reader, chunks, store, forked.worker_count(len(chunks)))
+        parts = forked.map_forked(reader, chunks, store, forked.worker_count(len(chunks)), release=ChunkJob.drop)
         del chunks
         run_stats, unscored, counts = RunStats(items=len(plan.items)), Unscored(), {}
         for part in parts:
@@ -663,16 +664,48 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
 
 @dataclass
 class ChunkJob:
-    """A chunk of items to read: where it begins among the items, and its rows until they are read
-    (`take`), so no chunk's texts outlive its read in the process that reads it."""
+    """A chunk of items to read: where it lies among the items, and its rows until they are read
+    (`take`), so no chunk's texts outlive its read in the process that reads it. A process that will
+    not read the chunk lets go of its rows (`drop`); should it read the chunk after all (a forked
+    reader failed), the rows are read again from the items' file (`again`)."""
     start: int
+    stop: int
     items: pd.DataFrame | None
+    again: "ItemsAgain | None" = None
+    dropped: bool = False
 
     def take(self) -> pd.DataFrame:
         items, self.items = self.items, None
-        if items is None:
-            raise RuntimeError(f"the chunk of items at {self.start} was read already")
-        return items
+        if items is not None:
+            return items
+        if self.dropped and self.again is not None:
+            self.dropped = False
+            return self.again.rows(self.start, self.stop)
+        raise RuntimeError(f"the chunk of items at {self.start} was read already")
+
+    def drop(self) -> None:
+        """Let go of the rows unread: a process that will not read this chunk."""
+        self.items, self.dropped = None, True
+
+
+class ItemsAgain:
+    """The plan's items read again from their file, once, for chunks whose rows this process let go
+    of (`ChunkJob.drop`) and must read after all: a forked reader failed and its block is read here."""
+
+    def __init__(self, config: MigrationConfig, data_id: str):
+        self.config, self.data_id = config, data_id
+        self.items: pd.DataFrame | None = None
+
+    def rows(self, start: int, stop: int) -> pd.DataFrame:
+        if self.items is None:
+            items, _ = _selected(self.config)
+            if dataset_id(items) != self.data_id:
+                raise InputError(Problem(str(self.config.path(self.config.dataset)), None, None,
+                                         "the items read again for a chunk a forked reader could not read differ from "
+                                         "the ones compared (the file changed while it was read); run the command "
+                                         f"again, or with {forked.WORKERS_ENV}=1"))
+            self.items = items
+        return self.items.take(np.arange(start, stop))
 
 
 @dataclass
