@@ -235,10 +235,31 @@ def test_slice_columns_are_taken_by_position_as_the_join_on_item_id_gives_them()
                        (items, pd.Index(["b", "zz"])),  # an unknown id: the join's missing row
                        (items, pd.Index([], dtype=object))]:
         values = np.arange(len(ids), dtype=float)
-        got = with_slices(frame, ["language", "level"], ids, value=values)
-        expected = joined(frame, ids, value=values)
-        pd.testing.assert_frame_equal(got[["language", "level", "value"]], expected[["language", "level", "value"]],
+        got = with_slices(frame, ["language", "level"], ids, _value=values)
+        expected = joined(frame, ids, _value=values)
+        pd.testing.assert_frame_equal(got[["language", "level", "_value"]], expected[["language", "level", "_value"]],
                                       check_dtype=len(ids) > 0 and "zz" not in ids)
     repeated = pd.concat([items, items.iloc[:1]], ignore_index=True)  # a repeated id: the join's rows, two for "c"
-    got = with_slices(repeated, ["language"], pd.Index(["c", "a"]), value=[1.0, 2.0])
-    assert got["value"].tolist() == [1.0, 1.0, 2.0] and got["language"].tolist() == ["en", "en", "ja"]
+    got = with_slices(repeated, ["language"], pd.Index(["c", "a"]), _value=[1.0, 2.0])
+    assert got["_value"].tolist() == [1.0, 1.0, 2.0] and got["language"].tolist() == ["en", "en", "ja"]
+
+
+def test_slice_columns_named_like_the_values_they_slice_are_sliced_as_any_other():
+    """Items may carry a `score`, `baseline` or `candidate` field of their own (a human rating, a
+    variant): it is a slice like any other, never taken for the paired values (a join suffixed it and
+    the slices stopped with a missing column)."""
+    items, base, cand = _frames()
+    items = items.assign(score=[1, 2] * 20, baseline=["x", "y", "y", "x"] * 10, candidate=["p"] * 20 + ["q"] * 20)
+    scores = pd.concat([pd.DataFrame({"item_id": items["item_id"], "model": model, "metric": "chrf", "sample_index": 0,
+                                      "value": values}) for model, values in
+                        (("m/base", np.linspace(40, 60, 40)), ("m/cand", np.linspace(41, 62, 40)))], ignore_index=True)
+    verdicts = pd.DataFrame({"item_id": items["item_id"], "verdict_ab": "B", "verdict_ba": "A", "verdict": "B",
+                             "consistent": True})
+    result = compare(items, base, cand, scores=scores, verdicts=verdicts,
+                     gate=GateConfig(min_items=10, metrics={"chrf": {"max_drop": 1.0, "higher_is_better": True}}))
+    for metric in ("chrf", "judge win rate"):
+        table = result.slices[result.slices["metric"] == metric]
+        assert {"language", "score", "baseline", "candidate"} <= set(table["column"]), metric
+        assert table.set_index(["column", "slice"]).loc[("score", 1), "n"] == 20
+    judge = result.slices[(result.slices["metric"] == "judge win rate") & (result.slices["column"] == "baseline")]
+    assert judge["estimate"].tolist() == [1.0, 1.0]  # the judge's scores, not the items' field

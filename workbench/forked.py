@@ -148,8 +148,8 @@ def _run_block(work: Callable[[Any, Any], Any], jobs: list[Any], resource: Any, 
     Ctrl-C included, exits non-zero with nothing sent: the parent reruns the block or stops itself."""
     code = 1
     try:
-        for job in others:
-            release(job)  # type: ignore[misc]
+        for job in others if release is not None else ():
+            release(job)
         with resource.reopened() as own, warnings.catch_warnings(record=True) as caught:
             results = [work(job, own) for job in jobs]
         with os.fdopen(pipe, "wb") as out:  # pickled into the pipe as the parent reads it: never held whole

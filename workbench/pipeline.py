@@ -671,7 +671,7 @@ class ChunkJob:
     start: int
     stop: int
     items: pd.DataFrame | None
-    again: "ItemsAgain | None" = None
+    again: ItemsAgain | None = None
     dropped: bool = False
 
     def take(self) -> pd.DataFrame:

@@ -156,9 +156,10 @@ def slice_columns(items: pd.DataFrame, max_values: int = 20) -> list[str]:
 
 
 def with_slices(items: pd.DataFrame, columns: list[str], ids: pd.Index | pd.Series, **values: Any) -> pd.DataFrame:
-    """`values` (one per id) beside the slice `columns` of the items `ids` name: what a left join on
-    `item_id` of the items gives. Taken by position where each id is one item's: the join of 100,000
-    coded ids builds hash tables of every id (12 MiB and 0.8 s, for each metric with slices)."""
+    """`values` (one per id; names that begin with `_`, which no slice column has) beside the slice
+    `columns` of the items `ids` name: what a left join on `item_id` of the items gives. Taken by
+    position where each id is one item's: the join of 100,000 coded ids builds hash tables of every id
+    (12 MiB and 0.8 s, for each metric with slices)."""
     at = item_positions(items["item_id"], ids)
     if at is None or (at < 0).any():  # a repeated or unknown id: the join's rows
         return pd.DataFrame({"item_id": ids, **values}).merge(items[["item_id", *columns]], on="item_id", how="left")
@@ -234,9 +235,10 @@ def metric_deltas(items: pd.DataFrame, pairs: Mapping[Any, stats.Paired], *,
                        verdict=f"descriptive: {changed}" if descriptive else
                        "regression" if worse else "improvement" if better else "no significant change")
             if slices and not descriptive:
-                frame = with_slices(items, slices, paired.item_ids, baseline=paired.a, candidate=paired.b)
-                table = stats.slice_deltas(frame, slices, higher_is_better=higher, n_resamples=n_resamples,
-                                           seed=seed, include_all=False, min_items=10, value_range=scale)
+                frame = with_slices(items, slices, paired.item_ids, _baseline=paired.a, _candidate=paired.b)
+                table = stats.slice_deltas(frame, slices, candidate="_candidate", baseline="_baseline",
+                                           higher_is_better=higher, n_resamples=n_resamples, seed=seed,
+                                           include_all=False, min_items=10, value_range=scale)
                 table.insert(0, "metric", metric)
                 slice_tables.append(table)
         else:
@@ -337,8 +339,8 @@ def judge_evidence(verdicts: pd.DataFrame | None, baseline_resp: pd.DataFrame, c
                                     "ci_low": np.nan, "ci_high": np.nan, "n": 0, "reading": f"undefined: {why}"})
             cols = slice_columns(items)
             if cols:
-                frame = with_slices(items, cols, per["item_id"], score=per["score"].to_numpy())
-                slice_rows = stats.slice_win_rates(frame, cols, n_resamples=n_resamples, seed=seed,
+                frame = with_slices(items, cols, per["item_id"], _score=per["score"].to_numpy())
+                slice_rows = stats.slice_win_rates(frame, cols, score="_score", n_resamples=n_resamples, seed=seed,
                                                    include_all=False, min_items=10)
                 slice_rows.insert(0, "metric", "judge win rate")
         both = judged.dropna(subset=["score_ab", "score_ba"])
