@@ -39,3 +39,30 @@ def test_without_glibc_there_is_nothing_to_trim(monkeypatch):
 def test_release_is_safe_to_call_at_any_time_and_often():
     for _ in range(3):
         memory.release_unused()
+
+
+def test_the_commands_that_read_in_chunks_take_arrow_s_buffers_from_the_c_heap(monkeypatch):
+    """`workbench compare` and `workbench score` switch Arrow to the C heap before they read anything
+    (their process is theirs); the pool is put back here, so no other test runs on it."""
+    import argparse
+
+    import pyarrow as pa
+
+    from workbench import cli, pipeline
+
+    seen = []
+
+    def reading(*args, **kwargs):
+        seen.append(pa.default_memory_pool().backend_name)
+        raise SystemExit(0)
+
+    before = pa.default_memory_pool()
+    monkeypatch.setattr(pipeline, "run_pipeline", reading)
+    monkeypatch.setattr(cli, "_config", lambda args: None)
+    try:
+        for command in (cli.cmd_score, cli.cmd_compare):
+            with pytest.raises(SystemExit):
+                command(argparse.Namespace())
+    finally:
+        pa.set_memory_pool(before)
+    assert seen == ["system", "system"] and pa.default_memory_pool().backend_name == before.backend_name

@@ -335,8 +335,10 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from workbench import memory
     from workbench.pipeline import run_pipeline  # heavy (numpy, pandas): not for --help
 
+    memory.arrow_in_the_c_heap()
     result = run_pipeline(_config(args), allow_calls=False, texts=False)  # read in chunks: memory flat with the items
     means = result.scores.groupby(["model", "metric"])["value"].mean().unstack("metric")
     print(means.to_string(float_format=lambda v: f"{v:.4f}"), file=sys.stderr)
@@ -347,8 +349,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench import memory
     from workbench.pipeline import comparison_json, run_pipeline  # heavy (numpy, pandas): not for --help
 
+    memory.arrow_in_the_c_heap()
     result = run_pipeline(_config(args), allow_calls=False, texts=False)  # read in chunks: memory flat with the items
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
