@@ -6,7 +6,8 @@ objects in the C heap (glibc malloc): what one phase frees in Arrow's pool canno
 phase's numpy arrays, so the peak is the sum of both. Loading 100,000 items leaves 60 MiB of free
 pages in Arrow's pool behind 26 MiB of data. Handing them back between phases lets any allocator reuse
 them: the read in chunks (`pipeline.read_in_chunks`) calls it after loading, after each chunk and after
-each join (issue 25).
+each join (issue 25). The commands that read in chunks go further and put Arrow's buffers in the C
+heap for their whole process (`arrow_in_the_c_heap`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def arrow_in_the_c_heap() -> None:
     (`workbench compare`, `workbench score`), whose process is theirs. Why: with a forked reader both
     processes write into the pool's inherited pages and it keeps what they free; from the C heap the
     freed pages go back (`release_unused`). Measured at 100k items × 2 (docs/bench/scale.md): peak PSS
-    307 → 282 MiB with the forked reader, 240 → 236 in one process, 187 → 181 at 10k; the same wall
+    with the forked reader 309 → 285 MiB, in one process 239 → 237, at 10k 187 → 183; the same wall
     time. A notebook's kernel keeps the pool it has."""
     import pyarrow
 
