@@ -32,6 +32,7 @@ from workbench.errors import (
     WorkbenchError,
     printable,
 )
+from workbench import memory
 from workbench.generation import options as model_options
 from workbench.models import preload
 from workbench.monitor.cli import add_parser as add_drift
@@ -335,7 +336,6 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from workbench import memory
     from workbench.pipeline import run_pipeline  # heavy (numpy, pandas): not for --help
 
     memory.arrow_in_the_c_heap()
@@ -349,7 +349,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench import memory
     from workbench.pipeline import comparison_json, run_pipeline  # heavy (numpy, pandas): not for --help
 
     memory.arrow_in_the_c_heap()
