@@ -10,7 +10,7 @@ from typing import Any, Hashable, Mapping
 import numpy as np
 import pandas as pd
 
-from workbench import stats
+from workbench import memory, stats
 from workbench.comparison.defaults import CONFIDENCE, DEFAULT_GATE
 from workbench.comparison.gate import Estimate, GateConfig, GateEvidence, GateResult, MetricDelta, evaluate_gate
 from workbench.errors import InputError
@@ -241,6 +241,7 @@ def metric_deltas(items: pd.DataFrame, pairs: Mapping[Any, stats.Paired], *,
                                            include_all=False, min_items=10, value_range=scale)
                 table.insert(0, "metric", metric)
                 slice_tables.append(table)
+                memory.release_unused()  # a slice table's groups and draws, before the next metric's
         else:
             row.update(delta=np.nan, ci_low=np.nan, ci_high=np.nan, verdict="too few items")
         rows.append(row)
@@ -693,6 +694,7 @@ def compare(items: pd.DataFrame, baseline_resp: pd.DataFrame, candidate_resp: pd
         scores = scores if mine.all() else scores[mine]  # no copy of 400k rows for one candidate
     margins = {name: rule.max_drop for name, rule in gate.metrics.items()} if gate is not None else None
     pairs = stats.metric_pairs(scores, baseline, candidate)
+    memory.release_unused()  # the pairing's per-item frames of every score, before the deltas' arrays
     deltas, metric_slices, ratio_cis = metric_deltas(  # the ratios' CIs drawn with the deltas': same items, same draw
         items, pairs, n_resamples=n_resamples, seed=seed, margins=margins,
         also=ratio_requests(baseline_resp, candidate_resp))
