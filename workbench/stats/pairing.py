@@ -98,9 +98,9 @@ def _indexed(df: pd.DataFrame, key: str, value: str, side: str) -> pd.Series:
 def increasing_ids(ids: pd.Index | pd.Series) -> bool:
     """Whether ids are sorted and unique, no id missing: text ids (a pandas string dtype) each less than
     the next by code point, the order of `sorted`, coded ids (`sorted_codes`) whose codes increase, or
-    integer ids that do. Arrow-backed ids are checked by one vectorised comparison (about 1 ms at 100k ids, against 10-15 ms
-    for pandas' hash-based is_unique or its sort); False for other ids, for which the caller takes its
-    general route."""
+    integer ids that do. Arrow-backed ids are checked by one vectorised comparison (about 1 ms at 100k
+    ids, against 10-15 ms for pandas' hash-based is_unique or its sort); False for other ids, for which
+    the caller takes its general route."""
     codes = sorted_codes(ids) if isinstance(ids.dtype, pd.CategoricalDtype) else (  # coded ids, or integer
         np.asarray(ids) if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu" else None)  # ones: codes
     if codes is not None:
