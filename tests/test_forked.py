@@ -53,6 +53,8 @@ def test_worker_count_reads_the_environment_and_never_exceeds_the_jobs(monkeypat
         monkeypatch.setenv(forked.WORKERS_ENV, value)
         assert forked.worker_count(100) == cpus
         assert forked.worker_count(3) == 1 and forked.worker_count(4) == min(cpus, 2)  # 2 jobs each at least
+        assert forked.worker_count(7, min_each=4) == 1 and forked.worker_count(8, min_each=4) == min(cpus, 2)
+        assert forked.worker_count(1, min_each=0) == 1 and forked.worker_count(100, min_each=0) == cpus
 
 
 def test_the_results_are_in_order_each_block_ran_in_its_own_process_on_its_own_resource():

@@ -5,6 +5,7 @@ holds no answer text."""
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from tests.judge_server import JudgeServer, PointwiseJudgeServer
 from tests.test_pipeline import N, _config, _label, project  # noqa: F401 (the fixture)
 from tests.tool_candidate import CANDIDATE, tools_project_with_broken_candidate
-from workbench import forked
+from workbench import forked, pipeline
 from workbench.comparison.compare import compact_responses
 from workbench.stats.pairing import sorted_codes
 from workbench.errors import InputError
@@ -110,6 +111,7 @@ def test_what_is_missing_is_counted_over_every_chunk(project, monkeypatch):
         store.execute("DELETE FROM responses WHERE cache_key IN (SELECT cache_key FROM run_items "
                       "WHERE item_id IN ('i00', 'i01', 'i38', 'i39'))")
     monkeypatch.setenv(CHUNK_ENV, "7")
+    monkeypatch.setenv(forked.WORKERS_ENV, "2")  # the last chunks read by a forked child
     with pytest.raises(InputError) as error:
         run_pipeline(config, allow_calls=False, texts=False)
     text = str(error.value)
@@ -142,9 +144,33 @@ def test_rows_left_unscored_are_one_warning_over_every_chunk(project, monkeypatc
         config = _config(project, server.url)
         run_pipeline(config)
     monkeypatch.setenv(CHUNK_ENV, "7")
+    monkeypatch.setenv(forked.WORKERS_ENV, "2")  # the warnings of a forked child's chunks too
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_pipeline(config, allow_calls=False, texts=False)
     unscored = [str(w.message) for w in caught if issubclass(w.category, MetricWarning)]
     assert len(unscored) == 1  # one for the whole read, as one read of every item gives, not one per chunk
     assert unscored[0].startswith(f"metric 'chrf': 6 of {2 * N} rows have no reference; their value is NaN (items: i00")
+
+
+def test_a_forked_reader_starts_only_where_its_items_pay_off_its_start(project, monkeypatch):
+    with JudgeServer() as server:
+        config = _config(project, server.url)
+        run_pipeline(config)
+    processes = []
+    map_forked = forked.map_forked
+
+    def counted(work, jobs, resource, workers, **kwargs):
+        processes.append((len(jobs), workers))
+        return map_forked(work, jobs, resource, workers, **kwargs)
+
+    monkeypatch.setattr(forked, "map_forked", counted)
+    monkeypatch.delenv(forked.WORKERS_ENV, raising=False)
+    monkeypatch.setenv(CHUNK_ENV, "5")  # 8 chunks of 5 items
+    held = _record(run_pipeline(config, allow_calls=False, texts=False))
+    monkeypatch.setattr(pipeline, "MIN_ITEMS_EACH", N // 2)  # as if 20 items paid off a child's start
+    assert _record(run_pipeline(config, allow_calls=False, texts=False)) == held
+    monkeypatch.setattr(pipeline, "MIN_ITEMS_EACH", N // 2 + 1)  # 21 items each: 40 give one process
+    run_pipeline(config, allow_calls=False, texts=False)
+    cpus = min(len(os.sched_getaffinity(0)), forked.MAX_WORKERS)
+    assert processes == [(8, 1), (8, min(cpus, 2)), (8, 1)], "by items, not by chunks: 8 chunks of 5 stay here"

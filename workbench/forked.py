@@ -27,19 +27,20 @@ Result = TypeVar("Result")
 
 WORKERS_ENV = "WORKBENCH_READ_WORKERS"  # processes for a read in chunks; 1: this process alone
 MAX_WORKERS = 4  # past this, joining the results costs more than a further core saves
-MIN_JOBS_EACH = 2  # by default: a child's start (its connection, its first-use costs) is paid off by 2 chunks
+MIN_JOBS_EACH = 2  # by default: a child's start (its connection, its first-use costs) is paid off by 2 jobs
 
 
-def worker_count(jobs: int) -> int:
+def worker_count(jobs: int, min_each: int = MIN_JOBS_EACH) -> int:
     """Processes for `jobs` jobs: `WORKBENCH_READ_WORKERS`, else the CPUs this process may use, at most
-    `MAX_WORKERS` and with `MIN_JOBS_EACH` jobs each (2 chunks of 5,000 items ran 1.2x slower on 2
-    processes than on one). One off Linux: macOS's system libraries are not safe to fork, Windows cannot."""
+    `MAX_WORKERS` and with `min_each` jobs each (the jobs that pay off a child's start: 10,000 items
+    for a read in chunks, whose 10,000 items on 2 processes ran 1.2x slower than on one). One off
+    Linux: macOS's system libraries are not safe to fork, Windows cannot."""
     if jobs < 2 or not sys.platform.startswith("linux"):
         return 1
     value = os.environ.get(WORKERS_ENV, "").strip()
     if value.isdigit() and int(value) > 0:
         return min(int(value), jobs)
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS, jobs // MIN_JOBS_EACH))
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS, jobs // max(1, min_each)))
 
 
 def blocks(count: int, parts: int) -> list[range]:
