@@ -32,9 +32,9 @@ MIN_JOBS_EACH = 2  # by default: a child's start (its connection, its first-use 
 
 def worker_count(jobs: int, min_each: int = MIN_JOBS_EACH) -> int:
     """Processes for `jobs` jobs: `WORKBENCH_READ_WORKERS`, else the CPUs this process may use, at most
-    `MAX_WORKERS` and with `min_each` jobs each (the jobs that pay off a child's start: 10,000 items
-    for a read in chunks, whose 10,000 items on 2 processes ran 1.2x slower than on one). One off
-    Linux: macOS's system libraries are not safe to fork, Windows cannot."""
+    `MAX_WORKERS` and with `min_each` jobs each (the jobs that pay off a child's start and its pages:
+    a read in chunks asks for 10,000 items' worth, `pipeline.MIN_ITEMS_EACH`). One off Linux: macOS's
+    system libraries are not safe to fork, Windows cannot."""
     if jobs < 2 or not sys.platform.startswith("linux"):
         return 1
     value = os.environ.get(WORKERS_ENV, "").strip()

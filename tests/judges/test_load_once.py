@@ -36,7 +36,7 @@ def judge_rounds(store_path, items: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.slow
 def test_pairwise_rounds_load_the_local_judge_once_with_the_same_verdicts(tmp_path, items, monkeypatch):
     release_local_models()
-    loads = count_loads(monkeypatch)
+    loads = count_loads(monkeypatch, converted=MODEL)
     shared = judge_rounds(tmp_path / "shared.db", items)
     print(f"\n{len(ROUNDS)} rounds, {len(shared)} judgments; loads: {loads}; loaded now: {loaded_local_models()}")
     assert len(loads) == 1

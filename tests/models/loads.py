@@ -10,10 +10,16 @@ from workbench.models.hf_adapter import HFAdapter
 from workbench.models.loaded_models import release_local_models
 
 
-def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def count_loads(monkeypatch: pytest.MonkeyPatch, converted: str | None = None) -> list[str]:
     """Every real `AutoModelForCausalLM.from_pretrained` of the process from now on (the folder it
-    read), the weights still loaded for real."""
+    read), the weights still loaded for real. `converted` (an `hf/` model): its GGUF converted first,
+    if this machine has not yet: the conversion reads the GGUF once, which is not a load for a run."""
     from transformers import AutoModelForCausalLM
+
+    from workbench.models.local_models import resolve_local_model
+
+    if converted is not None:
+        resolve_local_model(converted.removeprefix("hf/"))
 
     real = AutoModelForCausalLM.from_pretrained
     loads: list[str] = []

@@ -37,7 +37,7 @@ def optimise(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.slow
 def test_an_optimisation_loads_its_local_target_once_with_the_same_results(tmp_path, monkeypatch):
     release_local_models()
-    loads = count_loads(monkeypatch)
+    loads = count_loads(monkeypatch, converted=MODEL)
     trials, answers = optimise(tmp_path / "shared")
     runs = (trials["calls_made"] > 0).sum()
     print(f"\n{len(trials)} trials, {runs} with calls, {len(answers)} answers; loads: {loads}")
