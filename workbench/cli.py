@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
+from workbench import memory
 from workbench.errors import (
     EXIT_CODES_HELP,
     EXIT_COULD_NOT_RUN,
@@ -32,7 +33,6 @@ from workbench.errors import (
     WorkbenchError,
     printable,
 )
-from workbench import memory
 from workbench.generation import options as model_options
 from workbench.models import preload
 from workbench.monitor.cli import add_parser as add_drift
@@ -335,11 +335,18 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     _add_common(p)
 
 
-def cmd_score(args: argparse.Namespace) -> int:
+def _read_store(args: argparse.Namespace) -> Any:
+    """What `score` and `compare` show: the configuration's store read a chunk of items at a time
+    (memory flat with the items), no call made. The process is the command's own, so Arrow's buffers
+    come from the C heap (`memory.arrow_in_the_c_heap`)."""
     from workbench.pipeline import run_pipeline  # heavy (numpy, pandas): not for --help
 
     memory.arrow_in_the_c_heap()
-    result = run_pipeline(_config(args), allow_calls=False, texts=False)  # read in chunks: memory flat with the items
+    return run_pipeline(_config(args), allow_calls=False, texts=False)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    result = _read_store(args)
     means = result.scores.groupby(["model", "metric"])["value"].mean().unstack("metric")
     print(means.to_string(float_format=lambda v: f"{v:.4f}"), file=sys.stderr)
     print(json.dumps({"scored": int(result.scores["value"].notna().sum()),
@@ -349,10 +356,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.pipeline import comparison_json, run_pipeline  # heavy (numpy, pandas): not for --help
+    from workbench.pipeline import comparison_json  # heavy (numpy, pandas): not for --help
 
-    memory.arrow_in_the_c_heap()
-    result = run_pipeline(_config(args), allow_calls=False, texts=False)  # read in chunks: memory flat with the items
+    result = _read_store(args)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(comparison_json(result), encoding="utf-8")
