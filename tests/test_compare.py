@@ -263,3 +263,56 @@ def test_slice_columns_named_like_the_values_they_slice_are_sliced_as_any_other(
         assert table.set_index(["column", "slice"]).loc[("score", 1), "n"] == 20
     judge = result.slices[(result.slices["metric"] == "judge win rate") & (result.slices["column"] == "baseline")]
     assert judge["estimate"].tolist() == [1.0, 1.0]  # the judge's scores, not the items' field
+
+
+def _chunks_of(frame: pd.DataFrame, *bounds: int) -> list[pd.DataFrame]:
+    edges = [0, *bounds, len(frame)]
+    return [frame.iloc[a:b].reset_index(drop=True).copy() for a, b in zip(edges, edges[1:])]
+
+
+def test_frames_joined_a_column_at_a_time_equal_their_concat_and_are_let_go_of():
+    from workbench.comparison.compare import concat_columns
+
+    frame = pd.DataFrame({"item_id": np.arange(9, dtype=np.int32), "value": np.linspace(0, 1, 9),
+                          "other": np.arange(9.0) * 2, "model": pd.Categorical(list("aab" * 3)),
+                          "note": pd.Series(["x", None, "y"] * 3, dtype="str"),
+                          "flag": pd.Series([True, pd.NA, False] * 3, dtype="boolean"),
+                          "calls": [[1], None, [2, 3]] * 3})
+    parts = _chunks_of(frame, 2, 3, 7)
+    parts[1] = parts[1].astype({"model": pd.CategoricalDtype(["b", "a"])})  # another category order: as concat
+    expected = pd.concat([part.copy() for part in parts], ignore_index=True)
+    got = concat_columns(parts)
+    pd.testing.assert_frame_equal(got, expected)
+    assert parts == []  # the parts are let go of
+    one = _chunks_of(frame)
+    pd.testing.assert_frame_equal(concat_columns(one), frame)
+    odd = [frame.iloc[:2].copy(), frame.iloc[2:][["value", "item_id"]].copy()]  # columns differ: joined whole
+    pd.testing.assert_frame_equal(concat_columns(odd), pd.concat([frame.iloc[:2], frame.iloc[2:][["value", "item_id"]]],
+                                                                 ignore_index=True))
+    assert concat_columns([]).empty
+
+
+def test_a_behaviour_diff_compacted_per_chunk_joins_into_the_whole_one_compacted():
+    """Each chunk's labels become categories of the values it saw; joined, they are the categories a
+    whole column's compaction gives (sorted, over every value), never text again: the same frame,
+    dtypes included, whatever the chunks held (a chunk with none of a label, a label of one chunk
+    only, a column of lists beside labels)."""
+    from workbench.comparison.compare import AnswerEvidence, compact_behaviour
+
+    behaviour = pd.DataFrame({
+        "item_id": np.arange(8, dtype=np.int32), "sample_index": np.zeros(8, dtype=np.int8),
+        "language": pd.Series(["en", "de", None, None, "fr", "en", None, "ß"], dtype=object),
+        "missing": pd.Series([None, None, None, None, None, None, "candidate", None], dtype=object),
+        "candidate_format": pd.Series(["json", "text", pd.NA, "json", "markdown", "text", "json", pd.NA], dtype="str"),
+        "never": pd.Series([None] * 8, dtype=object),
+        "mixed": pd.Series(["a", None, "b", "c", ["x"], None, "a", "b"], dtype=object),  # lists in one chunk
+        "baseline_chars": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0],
+        "format_changed": pd.Series([True, False, pd.NA, True, False, False, True, pd.NA], dtype="boolean")})
+    expected = compact_behaviour(behaviour)
+    assert {c for c in expected.columns if isinstance(expected[c].dtype, pd.CategoricalDtype)} == {
+        "language", "missing", "candidate_format", "never"}
+    for bounds in [(2, 4, 6), (4,), (1, 2, 3, 4, 5, 6, 7)]:
+        parts = [AnswerEvidence(compact_behaviour(chunk), pd.DataFrame()) for chunk in _chunks_of(behaviour, *bounds)]
+        joined = AnswerEvidence.join(parts).behaviour
+        pd.testing.assert_frame_equal(joined, expected)
+        assert joined["mixed"].tolist() == behaviour["mixed"].tolist()  # None stays None where lists made it text

@@ -27,9 +27,10 @@ from workbench import labels as labels_mod
 from workbench.comparison.compare import (
     AnswerEvidence,
     answer_evidence,
-    compact_behaviour,
     compact_items,
+    compact_behaviour,
     compact_responses,
+    concat_columns,
     compare,
     describe_metrics,
     rate_scale,
@@ -652,16 +653,15 @@ def read_in_chunks(plan: Plan, started: float) -> MigrationResult:
         unscored.warn()
         # each kind joined, its pieces dropped and their pages handed back before the next: the chunks'
         # frames are never held twice, and what they leave free goes to the statistics
-        responses = codes.decode(pd.concat([part.answers.pop(label) for label in labels for part in parts],
-                                           ignore_index=True))
+        responses = codes.decode(concat_columns([part.answers.pop(label) for label in labels for part in parts]))
         memory.release_unused()
         require_answers(responses, run_stats)
         judgments = _join_judgments([part.judgments for part in parts])
         require_verdicts(config, judgments)
-        scores = codes.decode(pd.concat([part.take("scores") for part in parts], ignore_index=True))
+        scores = codes.decode(concat_columns([part.take("scores") for part in parts]))
         memory.release_unused()
         read = {name: AnswerEvidence.join([part.read.pop(name) for part in parts]) for name in labels[1:]}
-        read = {name: replace(joined, behaviour=compact_behaviour(codes.decode(joined.behaviour)))
+        read = {name: replace(joined, behaviour=codes.decode(joined.behaviour))
                 for name, joined in read.items()}  # joined coded: concatenating categories over every id hashes them
         parts.clear()
         memory.release_unused()
@@ -774,7 +774,7 @@ class ChunkReader:
         baseline = arm_rows(responses, labels[0])
         for name in labels[1:]:
             read = answer_evidence(chunk, baseline, arm_rows(responses, name), store=kept)
-            part.read[name] = replace(read, behaviour=coded(read.behaviour))
+            part.read[name] = replace(read, behaviour=compact_behaviour(coded(read.behaviour)))  # labels a byte each
         arms = pd.CategoricalDtype(labels)  # one dtype for every arm's rows: their join stays a category
         part.answers = {label: coded(compact_responses(arm_rows(responses, label)).astype({"model": arms}))
                         for label in labels}

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from workbench import stats
+from workbench.items.codes import ItemCodes
 from workbench.metrics.copying import copied_items, copy_checks, copy_checks_paired, delta_without_copies
 
 
@@ -94,3 +95,24 @@ def test_copy_checks_paired_edges_no_pairs_one_item_and_no_copies():
     three = stats.Paired(pd.Index(["a", "b", "c"]), np.array([0.1, 0.2, 0.3]), np.array([0.9, 0.8, 0.95]))
     row = copy_checks_paired({"m": three}, pd.Series(dtype=bool), n_resamples=50).iloc[0]  # no flags: none copied
     assert row["n_copied"] == 0 and (row["delta"], row["ci_low"]) == (row["delta_kept"], row["ci_low_kept"])
+
+
+def test_copy_flags_of_coded_ids_are_read_by_position_as_the_text_ids_give():
+    """A read in chunks codes every id over one dictionary: the flags are then taken by position, not by
+    a hash table of every id; any id the flags lack (never measured, or missing) counts as not copied."""
+    codes = ItemCodes.of(pd.Series(["d", "a", "c", "b", "e"], dtype="str"))
+    behaviour_ids = pd.Series(["c", "a", "a", "d"], dtype="str")  # a repeated id (two samples), b and e unmeasured
+    flags = pd.Series([True, False, pd.NA, False], dtype="boolean")
+    as_text = copied_items(behaviour_ids, flags)
+    as_codes = copied_items(pd.Series(pd.Categorical(behaviour_ids, dtype=codes.dtype)), flags)
+    paired_text = {"m": stats.Paired(pd.Index(["a", "b", "c", "d", "e"]), np.arange(5.0), np.arange(5.0) + [1, 0, 2, 0, 1])}
+    coded_ids = pd.CategoricalIndex(["a", "b", "c", "d", "e"], dtype=codes.dtype)
+    paired_codes = {"m": stats.Paired(coded_ids, *(paired_text["m"].a, paired_text["m"].b))}
+    expected = copy_checks_paired(paired_text, as_text, n_resamples=50, seed=1)
+    got = copy_checks_paired(paired_codes, as_codes, n_resamples=50, seed=1)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.loc[0, "n_copied"] == 1  # c alone: a's copy was <NA>, b and e were never measured
+    missing = pd.CategoricalIndex(["a", None, "c"], dtype=codes.dtype)  # a missing id: not copied
+    row = copy_checks_paired({"m": stats.Paired(missing, np.zeros(3), np.ones(3))}, as_codes, n_resamples=50).iloc[0]
+    assert (row["n"], row["n_copied"]) == (3, 1)
+    assert copy_checks_paired(paired_codes, as_codes.iloc[:0], n_resamples=50).loc[0, "n_copied"] == 0

@@ -5,7 +5,7 @@ cost and latency, errors, and the gate verdict. Used by `workbench compare` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -99,14 +99,56 @@ def compact_behaviour(behaviour: pd.DataFrame) -> pd.DataFrame:
     refusal phrases, which side is missing: a few values over many rows, or none) as categories, a
     byte a row instead of 8 to 18; 100,000 items' diff goes from 21 to 12 MiB. Values stay as they
     were; a column of anything but text and missing values (the tool calls' lists) is left alone."""
-    labels = {c: "category" for c in behaviour.columns if c not in ("item_id", "sample_index")
-              and (isinstance(behaviour[c].dtype, pd.StringDtype)
-                   or (behaviour[c].dtype == object and _only_text(behaviour[c])))}
+    labels = {c: "category" for c in behaviour.columns if _label(c, behaviour[c])}
     return behaviour.astype(labels) if labels else behaviour
+
+
+def join_labels(name: str, pieces: list[pd.Series]) -> pd.Series:
+    """One column of a behaviour diff joined from its chunks' `compact_behaviour` as `compact_behaviour`
+    keeps the whole: labels compacted per chunk (each with the categories it saw) joined into one
+    category over all their values (sorted, as a whole column's `astype("category")` gives), not into
+    text; any other column as `pd.concat` joins it."""
+    if all(isinstance(piece.dtype, pd.CategoricalDtype) for piece in pieces) and len({p.dtype for p in pieces}) > 1:
+        seen = pd.concat([pd.Series(piece.dtype.categories, dtype=object) for piece in pieces], ignore_index=True)
+        dtype = seen.drop_duplicates().astype("category").dtype
+        pieces = [piece.cat.set_categories(dtype.categories) for piece in pieces]
+    elif any(isinstance(piece.dtype, pd.CategoricalDtype) for piece in pieces):  # labels in some chunks only
+        pieces = [piece.astype(object).where(piece.notna(), None) if isinstance(piece.dtype, pd.CategoricalDtype)
+                  else piece for piece in pieces]
+    column = pd.concat(pieces, ignore_index=True)
+    return column.astype("category") if _label(name, column) else column
+
+
+def _label(name: str, column: pd.Series) -> bool:
+    return name not in ("item_id", "sample_index") and (
+        isinstance(column.dtype, pd.StringDtype) or (column.dtype == object and _only_text(column)))
 
 
 def _only_text(values: pd.Series) -> bool:
     return set(map(type, values.tolist())) <= {str, type(None)}
+
+
+def concat_columns(frames: list[pd.DataFrame],
+                   join: Callable[[str, list[pd.Series]], pd.Series] | None = None) -> pd.DataFrame:
+    """`pd.concat(frames, ignore_index=True)`, joined a column at a time (`join(name, pieces)`, by
+    default `pd.concat`), each frame's column let go of as soon as it is joined; `frames` is emptied.
+    Why: a whole-frame concat holds every part and the whole together, twice the evidence of 100,000
+    items where the read in chunks peaks; a column at a time, the parts shrink as the whole grows.
+    Frames whose columns differ are joined whole."""
+    names = list(frames[0].columns) if frames else []
+    if not frames or len(set(names)) < len(names) or any(list(f.columns) != names for f in frames[1:]):
+        joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        frames.clear()
+        return joined
+    columns = {}
+    for name in names:
+        pieces = [frame[name] for frame in frames]
+        for frame in frames:
+            del frame[name]  # the part's copy goes with the join (a block shared by columns, with its last one)
+        columns[name] = join(name, pieces) if join else pd.concat(pieces, ignore_index=True)
+        del pieces
+    frames.clear()
+    return pd.DataFrame(columns, copy=False)
 
 
 def answered(responses: pd.DataFrame) -> pd.DataFrame:
@@ -594,12 +636,14 @@ class AnswerEvidence:
 
     @classmethod
     def join(cls, parts: list["AnswerEvidence"]) -> "AnswerEvidence":
-        behaviour = parts[0].behaviour
-        if len(parts) > 1:  # in the order of one behaviour diff over every item (its outer merge sorts the keys)
-            keys = [k for k in ("item_id", "sample_index") if k in behaviour.columns]
-            behaviour = pd.concat([p.behaviour for p in parts], ignore_index=True)
-            if not stats.increasing_ids(behaviour["item_id"]):  # one row per item, in order already: no copy
-                behaviour = behaviour.sort_values(keys, kind="stable").reset_index(drop=True)
+        """The parts' evidence as one; their behaviour frames (`compact_behaviour` of each chunk's) are
+        emptied as they are joined."""
+        keys = [k for k in ("item_id", "sample_index") if k in parts[0].behaviour.columns]
+        behaviour = concat_columns([p.behaviour for p in parts], join_labels)
+        if len(parts) > 1 and not stats.increasing_ids(behaviour["item_id"]):
+            # in the order of one behaviour diff over every item (its outer merge sorts the keys);
+            # one row per item, in order already: no copy
+            behaviour = behaviour.sort_values(keys, kind="stable").reset_index(drop=True)
         counts = [p.tool_errors for p in parts if len(p.tool_errors)]
         if not counts:
             return cls(behaviour, parts[0].tool_errors, parts[0].copies)
