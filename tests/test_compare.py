@@ -307,12 +307,52 @@ def test_a_behaviour_diff_compacted_per_chunk_joins_into_the_whole_one_compacted
         "never": pd.Series([None] * 8, dtype=object),
         "mixed": pd.Series(["a", None, "b", "c", ["x"], None, "a", "b"], dtype=object),  # lists in one chunk
         "baseline_chars": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0],
-        "format_changed": pd.Series([True, False, pd.NA, True, False, False, True, pd.NA], dtype="boolean")})
+        "format_changed": pd.Series([True, False, pd.NA, True, False, False, True, pd.NA], dtype="boolean"),
+        "same_tools": pd.Series([True, False, True, True, False, False, True, True], dtype="boolean")})
     expected = compact_behaviour(behaviour)
     assert {c for c in expected.columns if isinstance(expected[c].dtype, pd.CategoricalDtype)} == {
         "language", "missing", "candidate_format", "never"}
+    assert (expected["format_changed"].dtype, expected["same_tools"].dtype) == ("boolean", bool)  # a byte where no NA
+    assert expected["same_tools"].tolist() == behaviour["same_tools"].tolist()
     for bounds in [(2, 4, 6), (4,), (1, 2, 3, 4, 5, 6, 7)]:
         parts = [AnswerEvidence(compact_behaviour(chunk), pd.DataFrame()) for chunk in _chunks_of(behaviour, *bounds)]
         joined = AnswerEvidence.join(parts).behaviour
         pd.testing.assert_frame_equal(joined, expected)
         assert joined["mixed"].tolist() == behaviour["mixed"].tolist()  # None stays None where lists made it text
+
+
+def test_compact_answers_keep_token_counts_in_fewer_bytes_and_the_same_numbers():
+    from workbench.comparison.compare import compact_responses, latency_cost_summary
+
+    _, base, cand = _frames()
+    base = base.assign(prompt_tokens=np.arange(40) * 100_000, completion_tokens=3)  # up to 3.9 million: 4 bytes
+    compact = compact_responses(pd.concat([base, cand], ignore_index=True))
+    assert (compact["prompt_tokens"].dtype, compact["completion_tokens"].dtype) == (np.int32, np.int8)
+    assert compact["prompt_tokens"].tolist() == [*base["prompt_tokens"], *cand["prompt_tokens"]]
+    pd.testing.assert_frame_equal(latency_cost_summary(compact), latency_cost_summary(pd.concat([base, cand])))
+    unknown = compact_responses(cand.assign(prompt_tokens=[np.nan] + [1.0] * 39))  # a count missing: as it was
+    assert unknown["prompt_tokens"].dtype == float and np.isnan(unknown["prompt_tokens"].iloc[0])
+
+
+def test_compact_items_keep_few_valued_text_as_categories_and_slice_as_the_text_does():
+    from workbench.comparison.compare import answer_evidence, compact_items
+
+    items, base, cand = _frames()
+    items = items.assign(tier=pd.Series(["gold", "silver", None, "bronze"] * 10, dtype="str"),
+                         customer=[f"c{k}" for k in range(40)], level=[1, 2] * 20)
+    compact = compact_items(items)
+    assert "input" not in compact.columns and "reference" not in compact.columns
+    assert {c for c in compact.columns if isinstance(compact[c].dtype, pd.CategoricalDtype)} == {"language", "tier"}
+    assert compact["customer"].dtype == items["customer"].dtype and compact["level"].dtype == items["level"].dtype
+    assert compact["tier"].astype(object).where(compact["tier"].notna(), None).tolist() == \
+        items["tier"].astype(object).where(items["tier"].notna(), None).tolist()
+    scores = pd.concat([pd.DataFrame({"item_id": items["item_id"], "model": model, "metric": "chrf", "sample_index": 0,
+                                      "value": values}) for model, values in
+                        (("m/base", np.linspace(40, 60, 40)), ("m/cand", np.linspace(38, 62, 40)))], ignore_index=True)
+    gate = GateConfig(min_items=10, metrics={"chrf": {"max_drop": 1.0, "higher_is_better": True}})
+    whole = compare(items, base, cand, scores=scores, gate=gate, n_resamples=200)
+    kept = compare(compact, base, cand, scores=scores, gate=gate, n_resamples=200,
+                   read=answer_evidence(items, base, cand))  # the texts are gone: the diff read before
+    assert whole.to_dict()["flagged_slices"] == kept.to_dict()["flagged_slices"]
+    pd.testing.assert_frame_equal(whole.slices.astype({"slice": object}), kept.slices.astype({"slice": object}))
+    assert set(kept.slices["column"]) == {"language", "tier", "level"}
