@@ -118,11 +118,14 @@ def join_labels(name: str, pieces: list[pd.Series]) -> pd.Series:
     keeps the whole: labels compacted per chunk (each with the categories it saw) joined into one
     category over all their values (sorted, as a whole column's `astype("category")` gives), not into
     text; any other column as `pd.concat` joins it."""
-    if all(isinstance(piece.dtype, pd.CategoricalDtype) for piece in pieces) and len({p.dtype for p in pieces}) > 1:
+    labels = [isinstance(piece.dtype, pd.CategoricalDtype) for piece in pieces]
+    if all(labels) and len({piece.dtype for piece in pieces}) > 1:
         seen = pd.concat([pd.Series(piece.dtype.categories, dtype=object) for piece in pieces], ignore_index=True)
         dtype = seen.drop_duplicates().astype("category").dtype
-        pieces = [piece.cat.set_categories(dtype.categories) for piece in pieces]
-    elif any(isinstance(piece.dtype, pd.CategoricalDtype) for piece in pieces):  # labels in some chunks only
+        codes = [np.append(dtype.categories.get_indexer(piece.dtype.categories), -1)[piece.cat.codes.to_numpy()]
+                 for piece in pieces]  # each chunk's codes read into the whole's (its -1, missing, stays -1)
+        return pd.Series(pd.Categorical.from_codes(np.concatenate(codes), dtype=dtype), name=pieces[0].name)
+    if any(labels) and not all(labels):  # labels in some chunks only: their values as they were
         pieces = [piece.astype(object).where(piece.notna(), None) if isinstance(piece.dtype, pd.CategoricalDtype)
                   else piece for piece in pieces]
     column = pd.concat(pieces, ignore_index=True)
@@ -150,14 +153,13 @@ def concat_columns(frames: list[pd.DataFrame],
         joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         frames.clear()
         return joined
+    parts = [dict(frame.items()) for frame in frames]  # each column apart: it goes once joined (a block
+    frames.clear()  # shared by several columns, with the last of them)
     columns = {}
     for name in names:
-        pieces = [frame[name] for frame in frames]
-        for frame in frames:
-            del frame[name]  # the part's copy goes with the join (a block shared by columns, with its last one)
+        pieces = [part.pop(name) for part in parts]
         columns[name] = join(name, pieces) if join else pd.concat(pieces, ignore_index=True)
         del pieces
-    frames.clear()
     return pd.DataFrame(columns, copy=False)
 
 
@@ -647,9 +649,12 @@ class AnswerEvidence:
     @classmethod
     def join(cls, parts: list["AnswerEvidence"]) -> "AnswerEvidence":
         """The parts' evidence as one; their behaviour frames (`compact_behaviour` of each chunk's) are
-        emptied as they are joined."""
+        taken from them, and let go of a column at a time as they are joined."""
         keys = [k for k in ("item_id", "sample_index") if k in parts[0].behaviour.columns]
-        behaviour = concat_columns([p.behaviour for p in parts], join_labels)
+        frames = [part.behaviour for part in parts]
+        for part in parts:
+            part.behaviour = pd.DataFrame(columns=part.behaviour.columns)
+        behaviour = concat_columns(frames, join_labels)
         if len(parts) > 1 and not stats.increasing_ids(behaviour["item_id"]):
             # in the order of one behaviour diff over every item (its outer merge sorts the keys);
             # one row per item, in order already: no copy
