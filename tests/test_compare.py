@@ -1,6 +1,7 @@
 """compare(): evidence stays honest when the judge is useless or a model answered nothing."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench.comparison.compare import compare
 from workbench.comparison.gate import GateConfig
@@ -334,15 +335,33 @@ def test_compact_answers_keep_token_counts_in_fewer_bytes_and_the_same_numbers()
     assert unknown["prompt_tokens"].dtype == float and np.isnan(unknown["prompt_tokens"].iloc[0])
 
 
+def test_compact_answers_keep_prices_as_numbers_and_unknown_prices_unknown():
+    from workbench.comparison.compare import compact_responses, latency_cost_summary
+
+    _, base, cand = _frames()
+    priced = base.assign(cost_usd=pd.Series([0.002, 1] * 20, dtype=object))  # floats and ints, as a store gives
+    part = cand.assign(cost_usd=pd.Series([0.001] * 39 + [None], dtype=object))  # one price unknown
+    for frame in (priced, part, cand):
+        compact = compact_responses(frame)
+        assert compact["cost_usd"].dtype == float
+        assert compact["cost_usd"].isna().tolist() == frame["cost_usd"].isna().tolist()
+        pd.testing.assert_frame_equal(latency_cost_summary(compact), latency_cost_summary(frame))
+    assert latency_cost_summary(compact_responses(priced))["cost_usd"].iloc[0] == pytest.approx(20.04)
+    assert latency_cost_summary(compact_responses(part))["cost_usd"].iloc[0] is None  # not a sum of the known ones
+    odd = compact_responses(base.assign(cost_usd=pd.Series(["n/a"] * 40, dtype=object)))  # not numbers: as they are
+    assert odd["cost_usd"].tolist() == ["n/a"] * 40
+
+
 def test_compact_items_keep_few_valued_text_as_categories_and_slice_as_the_text_does():
     from workbench.comparison.compare import answer_evidence, compact_items
 
     items, base, cand = _frames()
     items = items.assign(tier=pd.Series(["gold", "silver", None, "bronze"] * 10, dtype="str"),
-                         customer=[f"c{k}" for k in range(40)], level=[1, 2] * 20)
+                         customer=[f"c{k}" for k in range(40)], level=[1, 2] * 20, channel="web")
     compact = compact_items(items)
     assert "input" not in compact.columns and "reference" not in compact.columns
-    assert {c for c in compact.columns if isinstance(compact[c].dtype, pd.CategoricalDtype)} == {"language", "tier"}
+    assert {c for c in compact.columns if isinstance(compact[c].dtype, pd.CategoricalDtype)} == {
+        "language", "tier", "channel"}  # one value (never a slice) or few
     assert compact["customer"].dtype == items["customer"].dtype and compact["level"].dtype == items["level"].dtype
     assert compact["tier"].astype(object).where(compact["tier"].notna(), None).tolist() == \
         items["tier"].astype(object).where(items["tier"].notna(), None).tolist()
