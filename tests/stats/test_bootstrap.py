@@ -296,3 +296,28 @@ def test_chunks_drawn_ahead_on_a_thread_are_the_plain_loops_and_an_error_stops_c
     with pytest.raises(RuntimeError, match="reducer failed"):
         bootstrap_distribution(x, failing, 50, seed=4)
     assert not [t for t in threading.enumerate() if t.name.startswith("workbench-bootstrap-draw")]
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 19, 101, 1000, 5001])
+@pytest.mark.parametrize("statistic", ["p0", "p5", "p50", "p95", "p97.5", "p99.9", "p99.999", "p99.99999999999999999"])
+def test_quantiles_read_by_rank_equal_the_partitioned_rows_bit_for_bit(n, statistic, monkeypatch):
+    """A resample's quantile comes from the ranks of the values (a count per rank), not from
+    partitioning the gathered row: the same number, whatever the ties, equal values or signs."""
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", max(n, 1000))  # several chunks, the last one short
+    q = float(statistic[1:]) / 100  # the last: 1.0 in floating point, the maximum
+    for name, x in _edge_arrays(n).items():
+        assert bootstrap_module._ByRank.of(x, q) is not None, name
+        idx = bootstrap_indices(n, 37, seed=5)
+        expected = np.quantile(x[idx], q, axis=1)
+        np.testing.assert_array_equal(bootstrap_distribution(x, statistic, n_resamples=37, seed=5), expected,
+                                      err_msg=name)
+
+
+def test_values_with_both_zeros_are_partitioned_not_read_by_rank():
+    both = np.array([0.0, -0.0, 1.0, 2.0])
+    assert bootstrap_module._ByRank.of(both, 0.5) is None  # a partition may return either zero
+    assert bootstrap_module._ByRank.of(np.array([-0.0, -0.0, 1.0]), 0.5) is not None
+    assert bootstrap_module._ByRank.of(np.array([0.0, 3.0, 1.0]), 0.5) is not None
+    idx = bootstrap_indices(4, 50, seed=2)
+    np.testing.assert_array_equal(bootstrap_distribution(both, "p50", n_resamples=50, seed=2),
+                                  np.quantile(both[idx], 0.5, axis=1))
