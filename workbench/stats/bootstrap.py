@@ -144,18 +144,16 @@ def _percentile_ci(
 class Gather:
     """values -> the values at one chunk's resample indices (rows x items), in a buffer that the next
     gather overwrites: a reducer takes what it needs from it before gathering again. `ranks(table)`:
-    the same for a table of integers (`_ByRank`), in a buffer of its own."""
+    the same for a table of 4-byte integers (`_ByRank`), in the same buffer's memory."""
 
-    def __init__(self, idx: np.ndarray, buffer: np.ndarray, whole: dict[tuple[int, ...], np.ndarray]):
-        self.idx, self.buffer, self._whole = idx, buffer, whole
+    def __init__(self, idx: np.ndarray, buffer: np.ndarray):
+        self.idx, self.buffer = idx, buffer
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return np.take(values, self.idx, out=self.buffer, mode="clip")
 
     def ranks(self, table: np.ndarray) -> np.ndarray:
-        out = self._whole.get(self.idx.shape)
-        if out is None:
-            out = self._whole[self.idx.shape] = np.empty(self.idx.shape, dtype=np.intp)
+        out = self.buffer.view(table.dtype).reshape(-1)[:self.idx.size].reshape(self.idx.shape)
         return np.take(table, self.idx, out=out, mode="clip")
 
 
@@ -168,12 +166,11 @@ def _resampled(n: int, reducers: Sequence[Callable[[Gather], np.ndarray]], n_res
     mode): a fresh 8 MB array per gather costs its page faults again, about a third of the gather."""
     chunks: list[list[np.ndarray]] = [[] for _ in reducers]
     buffers: dict[tuple[int, ...], np.ndarray] = {}  # at most two shapes: the full chunk and the last
-    whole: dict[tuple[int, ...], np.ndarray] = {}  # the same for integer gathers
     for idx in _drawn_ahead(_index_chunks(n, n_resamples, _rng(seed)), several=n * n_resamples > _CHUNK_ELEMENTS):
         buffer = buffers.get(idx.shape)
         if buffer is None:
             buffer = buffers[idx.shape] = np.empty(idx.shape, dtype=np.float64)
-        gather = Gather(idx, buffer, whole)
+        gather = Gather(idx, buffer)
         for out, reduce in zip(chunks, reducers):
             out.append(reduce(gather))
     return [np.concatenate(parts) for parts in chunks]
@@ -224,11 +221,10 @@ class _ByRank:
     which a partition may return either."""
 
     def __init__(self, values: np.ndarray, q: float):
-        order = np.argsort(values, kind="stable")
-        self.sorted = values[order]
-        self.rank = np.empty(values.size, dtype=np.intp)
-        self.rank[order] = np.arange(values.size, dtype=np.intp)
-        self.q = q
+        self.values, self.q = values, q
+        self.order = np.argsort(values, kind="stable").astype(np.int32)  # rank -> position (4 bytes: n < 2**31)
+        self.rank = np.empty(values.size, dtype=np.int32)  # position -> rank
+        self.rank[self.order] = np.arange(values.size, dtype=np.int32)
 
     @classmethod
     def of(cls, values: np.ndarray, q: float) -> "_ByRank | None":
@@ -243,9 +239,9 @@ class _ByRank:
         below = np.empty(rows, dtype=np.intp)  # the rank of each row's k-th smallest value
         above = np.empty(rows, dtype=np.intp)  # and of its (k + 1)-th
         for row in range(rows):
-            running = np.cumsum(np.bincount(ranks[row], minlength=self.sorted.size))
+            running = np.cumsum(np.bincount(ranks[row], minlength=n))
             below[row], above[row] = np.searchsorted(running, (k, min(k + 1, n - 1)), side="right")
-        a, b = self.sorted[below], self.sorted[above]
+        a, b = self.values[self.order[below]], self.values[self.order[above]]
         if virtual >= n - 1:
             return a  # row_quantiles: the maximum
         gamma = virtual - k
