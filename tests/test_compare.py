@@ -291,6 +291,7 @@ def test_frames_joined_a_column_at_a_time_equal_their_concat_and_are_let_go_of()
     pd.testing.assert_frame_equal(concat_columns(odd), pd.concat([frame.iloc[:2], frame.iloc[2:][["value", "item_id"]]],
                                                                  ignore_index=True))
     assert concat_columns([]).empty
+    assert len(concat_columns([pd.DataFrame(index=range(3)), pd.DataFrame(index=range(2))])) == 5  # rows, no column
 
 
 def test_a_behaviour_diff_compacted_per_chunk_joins_into_the_whole_one_compacted():

@@ -27,11 +27,11 @@ from workbench import labels as labels_mod
 from workbench.comparison.compare import (
     AnswerEvidence,
     answer_evidence,
-    compact_items,
     compact_behaviour,
+    compact_items,
     compact_responses,
-    concat_columns,
     compare,
+    concat_columns,
     describe_metrics,
     rate_scale,
 )

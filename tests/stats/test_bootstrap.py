@@ -304,6 +304,7 @@ def test_quantiles_read_by_rank_equal_the_partitioned_rows_bit_for_bit(n, statis
     """A resample's quantile comes from the ranks of the values (a count per rank), not from
     partitioning the gathered row: the same number, whatever the ties, equal values or signs."""
     monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", max(n, 1000))  # several chunks, the last one short
+    monkeypatch.setattr(bootstrap_module, "_RANKED_FROM", 2)  # by rank at every n (by default from 2,000)
     q = float(statistic[1:]) / 100  # the last: 1.0 in floating point, the maximum
     for name, x in _edge_arrays(n).items():
         assert bootstrap_module._ByRank.of(x, q) is not None, name
@@ -313,7 +314,10 @@ def test_quantiles_read_by_rank_equal_the_partitioned_rows_bit_for_bit(n, statis
                                       err_msg=name)
 
 
-def test_values_with_both_zeros_are_partitioned_not_read_by_rank():
+def test_values_with_both_zeros_or_few_values_are_partitioned_not_read_by_rank(monkeypatch):
+    assert bootstrap_module._ByRank.of(np.arange(1999.0), 0.95) is None  # few: a partition is faster
+    assert bootstrap_module._ByRank.of(np.arange(2000.0), 0.95) is not None
+    monkeypatch.setattr(bootstrap_module, "_RANKED_FROM", 2)
     both = np.array([0.0, -0.0, 1.0, 2.0])
     assert bootstrap_module._ByRank.of(both, 0.5) is None  # a partition may return either zero
     assert bootstrap_module._ByRank.of(np.array([-0.0, -0.0, 1.0]), 0.5) is not None

@@ -154,9 +154,9 @@ def concat_columns(frames: list[pd.DataFrame],
     default `pd.concat`), each frame's column let go of as soon as it is joined; `frames` is emptied.
     Why: a whole-frame concat holds every part and the whole together, twice the evidence of 100,000
     items where the read in chunks peaks; a column at a time, the parts shrink as the whole grows.
-    Frames whose columns differ are joined whole."""
+    Frames whose columns differ (or that have none) are joined whole."""
     names = list(frames[0].columns) if frames else []
-    if not frames or len(set(names)) < len(names) or any(list(f.columns) != names for f in frames[1:]):
+    if not names or len(set(names)) < len(names) or any(list(f.columns) != names for f in frames[1:]):
         joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         frames.clear()
         return joined

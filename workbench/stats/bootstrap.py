@@ -211,6 +211,9 @@ def _quantile_of(statistic: Statistic) -> float | None:
     return float(match.group(1)) / 100 if match else None
 
 
+_RANKED_FROM = 2_000  # values; 1,000 resamples of p95: 15.5 against 13.8 ms partitioned at 1k, 27 against 38 at 3k
+
+
 class _ByRank:
     """`row_quantiles(gather(values), q)` of each resample, read from the ranks of the values instead of
     partitioning every gathered row: the resample's k-th smallest value is the sorted values' at the
@@ -228,8 +231,12 @@ class _ByRank:
 
     @classmethod
     def of(cls, values: np.ndarray, q: float) -> "_ByRank | None":
+        """None below `_RANKED_FROM` values (a row of a few hundred partitions faster than it is counted) or
+        for values holding both zeros."""
         zeros = values[values == 0]
-        return None if np.signbit(zeros).any() and not np.signbit(zeros).all() else cls(values, q)
+        if values.size < _RANKED_FROM or (np.signbit(zeros).any() and not np.signbit(zeros).all()):
+            return None
+        return cls(values, q)
 
     def __call__(self, gather: Gather) -> np.ndarray:
         ranks = gather.ranks(self.rank)
