@@ -86,15 +86,11 @@ def compact_responses(responses: pd.DataFrame) -> pd.DataFrame:
         response_chars=texts.str.len().astype(float) if len(texts) else pd.Series(dtype=float))
     numbers = {c: pd.to_numeric(out[c], downcast="integer") for c in COUNTS
                if c in out.columns and pd.api.types.is_integer_dtype(out[c].dtype)}  # the same, 4 bytes or fewer
-    if "cost_usd" in out.columns and out["cost_usd"].dtype == object and _only_numbers(out["cost_usd"]):
+    if "cost_usd" in out.columns and out["cost_usd"].dtype == object and _holds_only(out["cost_usd"], float, int):
         numbers["cost_usd"] = out["cost_usd"].astype(float)  # a price per answer: 8 bytes, not a float object (32)
     # a copy: its columns would otherwise stay views of the answers' blocks, and keep the tool calls
     # beside them (and every other row of a slice) alive
     return out.assign(**numbers).astype({c: "category" for c in REPEATED if c in out.columns}).copy()
-
-
-def _only_numbers(values: pd.Series) -> bool:
-    return set(map(type, values.tolist())) <= {float, int, type(None)}
 
 
 def compact_items(items: pd.DataFrame) -> pd.DataFrame:
@@ -103,8 +99,7 @@ def compact_items(items: pd.DataFrame) -> pd.DataFrame:
     items are 22 MiB and more); a text column of a few values over many items as a category (a
     byte an item instead of 10 to 16)."""
     kept = items[[c for c in items.columns if c == "item_id" or c not in SLICE_COLUMNS_EXCLUDED]]
-    repeated = {c: "category" for c in kept.columns if c != "item_id" and _label(c, kept[c])
-                and kept[c].nunique() * 2 < len(kept)}
+    repeated = {c: "category" for c in kept.columns if _label(c, kept[c]) and kept[c].nunique() * 2 < len(kept)}
     return kept.astype(repeated) if repeated else kept
 
 
@@ -141,11 +136,12 @@ def join_labels(name: str, pieces: list[pd.Series]) -> pd.Series:
 
 def _label(name: str, column: pd.Series) -> bool:
     return name not in ("item_id", "sample_index") and (
-        isinstance(column.dtype, pd.StringDtype) or (column.dtype == object and _only_text(column)))
+        isinstance(column.dtype, pd.StringDtype) or (column.dtype == object and _holds_only(column, str)))
 
 
-def _only_text(values: pd.Series) -> bool:
-    return set(map(type, values.tolist())) <= {str, type(None)}
+def _holds_only(values: pd.Series, *kinds: type) -> bool:
+    """Every value is one of `kinds` or None."""
+    return set(map(type, values.tolist())) <= {*kinds, type(None)}
 
 
 def concat_columns(frames: list[pd.DataFrame],

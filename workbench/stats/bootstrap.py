@@ -114,7 +114,11 @@ def row_quantiles(matrix: np.ndarray, q: float, *, overwrite_input: bool = False
     own = overwrite_input and m.flags.c_contiguous and m.flags.writeable and m.flags.owndata
     m = m if own else m.copy()
     m.partition(k, axis=-1)
-    a, b = m[:, k], m[:, k + 1:].min(axis=-1)
+    return _lerp(m[:, k], m[:, k + 1:].min(axis=-1), gamma)
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    """numpy's `_lerp` of the k-th and (k + 1)-th smallest values, step for step (so bit for bit)."""
     diff_b_a = b - a
     result = np.add(a, diff_b_a * gamma)
     if gamma >= 0.5:
@@ -249,14 +253,7 @@ class _ByRank:
             running = np.cumsum(np.bincount(ranks[row], minlength=n))
             below[row], above[row] = np.searchsorted(running, (k, min(k + 1, n - 1)), side="right")
         a, b = self.values[self.order[below]], self.values[self.order[above]]
-        if virtual >= n - 1:
-            return a  # row_quantiles: the maximum
-        gamma = virtual - k
-        diff_b_a = b - a
-        result = np.add(a, diff_b_a * gamma)
-        if gamma >= 0.5:
-            result = np.subtract(b, diff_b_a * (1 - gamma))
-        return result
+        return a if virtual >= n - 1 else _lerp(a, b, virtual - k)  # row_quantiles: the maximum, or between
 
 
 def bootstrap_distribution(
