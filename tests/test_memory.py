@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 import sys
 
 import pandas as pd
@@ -66,3 +67,30 @@ def test_the_commands_that_read_in_chunks_take_arrow_s_buffers_from_the_c_heap(m
     finally:
         pa.set_memory_pool(before)
     assert seen == ["system", "system"] and pa.default_memory_pool().backend_name == before.backend_name
+
+
+@pytest.mark.parametrize("chosen", [None, "mimalloc"])
+def test_arrow_s_own_allocations_follow_into_the_c_heap_unless_the_user_chose_a_pool(chosen):
+    """Arrow's C++ default pool is read from the environment once, as pyarrow loads: the CLI does not
+    load it before `arrow_in_the_c_heap` (a fresh process, as a user's command runs)."""
+    env = {key: value for key, value in os.environ.items() if key != memory.ARROW_POOL_ENV}
+    if chosen:
+        env[memory.ARROW_POOL_ENV] = chosen
+    code = ("import os, sys\nfrom workbench import cli, memory\nloaded = 'pyarrow' in sys.modules\n"
+            "memory.arrow_in_the_c_heap()\nimport pyarrow\n"
+            "print(loaded, os.environ[memory.ARROW_POOL_ENV], pyarrow.default_memory_pool().backend_name)")
+    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["False", chosen or "system", "system"]
+
+
+@pytest.mark.parametrize("command", ["cmd_score", "cmd_compare"])
+def test_the_commands_choose_arrow_s_pool_before_pandas_loads_pyarrow(command):
+    """Each in a fresh process, as a user runs it: a command that imported pandas first (compare did)
+    would leave Arrow's own allocations in its mimalloc pool."""
+    code = ("import sys\nfrom workbench import cli, memory\nseen = []\nreal = memory.arrow_in_the_c_heap\n"
+            "def first():\n    seen.append('pyarrow' in sys.modules)\n    real()\n"
+            "memory.arrow_in_the_c_heap = first\n"
+            "def stop(args):\n    raise SystemExit(0)\n"
+            f"cli._config = stop\ntry:\n    cli.{command}(None)\nexcept SystemExit:\n    pass\nprint(seen)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[False]"

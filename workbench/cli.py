@@ -337,11 +337,11 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
 
 def _read_store(args: argparse.Namespace) -> Any:
     """What `score` and `compare` show: the configuration's store read a chunk of items at a time
-    (memory flat with the items), no call made. The process is the command's own, so Arrow's buffers
-    come from the C heap (`memory.arrow_in_the_c_heap`)."""
+    (no answer text kept past its chunk), no call made. The process is the command's own, so Arrow's
+    buffers come from the C heap (`memory.arrow_in_the_c_heap`)."""
+    memory.arrow_in_the_c_heap()  # before pandas loads pyarrow: Arrow's C++ default pool is chosen then
     from workbench.pipeline import run_pipeline  # heavy (numpy, pandas): not for --help
 
-    memory.arrow_in_the_c_heap()
     return run_pipeline(_config(args), allow_calls=False, texts=False)
 
 
@@ -356,9 +356,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    result = _read_store(args)  # first: it chooses Arrow's pool before pandas loads
     from workbench.pipeline import comparison_json  # heavy (numpy, pandas): not for --help
 
-    result = _read_store(args)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(comparison_json(result), encoding="utf-8")

@@ -12,9 +12,13 @@ heap for their whole process (`arrow_in_the_c_heap`).
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from functools import lru_cache
 from typing import Any, Callable
+
+
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"  # Arrow's C++ default pool, read once as pyarrow loads
 
 
 def arrow_in_the_c_heap() -> None:
@@ -24,7 +28,12 @@ def arrow_in_the_c_heap() -> None:
     processes write into the pool's inherited pages and it keeps what they free; from the C heap the
     freed pages go back (`release_unused`). Measured at 100k items × 2 (docs/bench/scale.md): peak PSS
     with the forked reader 309 → 285 MiB, in one process 239 → 237, at 10k 187 → 183; the same wall
-    time. A notebook's kernel keeps the pool it has."""
+    time. `set_memory_pool` moves what pyarrow's own calls allocate; what Arrow's C++ allocates for
+    itself follows its default pool, which `ARROW_DEFAULT_MEMORY_POOL` chooses when pyarrow first loads:
+    called before that (the commands import pandas after it), the C heap holds those buffers too (peak
+    PSS at 100k × 2 with the forked reader 236-238 → 232 MiB). A user's own choice of that pool is kept.
+    A notebook's kernel keeps the pool it has."""
+    os.environ.setdefault(ARROW_POOL_ENV, "system")
     import pyarrow
 
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
