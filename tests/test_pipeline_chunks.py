@@ -14,7 +14,7 @@ from tests.judge_server import JudgeServer, PointwiseJudgeServer
 from tests.test_pipeline import N, _config, _label, project  # noqa: F401 (the fixture)
 from tests.tool_candidate import CANDIDATE, tools_project_with_broken_candidate
 from workbench import forked, pipeline
-from workbench.comparison.compare import compact_responses
+from workbench.comparison.compare import compact_responses, statistics_columns
 from workbench.stats.pairing import sorted_codes
 from workbench.errors import InputError
 from workbench.pipeline import CHUNK_ENV, run_pipeline
@@ -22,9 +22,11 @@ from workbench.store import Store
 
 
 def _record(result) -> dict:
-    """Everything a comparison shows, and the manifest less what each run measures itself."""
+    """Everything a comparison shows, and the manifest less what each run measures itself; of the
+    behaviour diff, the columns its tables read (what a read in chunks keeps)."""
     manifest = {k: v for k, v in result.manifest.items() if k not in ("pipeline_wall_s", "environment", "git")}
-    tables = {name: {**c.to_dict(), "behaviour": c.behaviour.astype(object).where(c.behaviour.notna(), None)
+    read = {name: statistics_columns(c.behaviour) for name, c in result.comparisons.items()}
+    tables = {name: {**c.to_dict(), "behaviour": read[name].astype(object).where(read[name].notna(), None)
                      .to_dict(orient="records"), "errors": c.errors.to_dict(orient="records")}
               for name, c in result.comparisons.items()}
     return json.loads(json.dumps({"verdict": result.verdict_json(), "tables": tables, "manifest": manifest,
@@ -64,6 +66,9 @@ def _same_in_chunks(config, monkeypatch, sizes=(1, 7, 5000), workers=(1, 3)) -> 
         assert len(chunked.items) == len(held.items) and held.comparisons and all(
             len(c.copy_checks) for c in chunked.comparisons.values()), "the copy checks outlive the inputs"
         assert len(chunked.responses) == len(held.responses)
+        for name, comparison in chunked.comparisons.items():  # the descriptive columns no table reads are gone
+            assert list(comparison.behaviour.columns) == list(statistics_columns(held.comparisons[name].behaviour))
+            assert len(comparison.behaviour.columns) < len(held.comparisons[name].behaviour.columns)
         kept = [chunked.scores, chunked.responses, *(c.behaviour for c in chunked.comparisons.values())]
         assert all(sorted_codes(frame["item_id"]) is not None and frame["item_id"].cat.categories is
                    chunked.scores["item_id"].cat.categories for frame in kept), "ids kept as codes, their text once"

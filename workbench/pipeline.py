@@ -34,6 +34,7 @@ from workbench.comparison.compare import (
     concat_columns,
     describe_metrics,
     rate_scale,
+    statistics_columns,
 )
 from workbench.comparison.defaults import CONFIDENCE
 from workbench.comparison.gate import Retirement, unreachable_rules
@@ -580,7 +581,8 @@ def run_pipeline(config: MigrationConfig, *, allow_calls: bool = True, progress:
     """generate (or read) -> score -> judge -> compare -> gate, everything model-made cached in the store.
     `plan`: the configuration already checked, its items selected and its requests rendered (`plan_run`).
     `texts=False` (read-only: `workbench compare`): the store is read in chunks of items and the result
-    keeps no answer text (`MigrationResult.responses` is compact), so memory stays flat with the items."""
+    keeps no answer text (`MigrationResult.responses` is compact; each comparison's behaviour diff keeps
+    the columns its tables read, `statistics_columns`), so no text outlives its chunk."""
     started = time.perf_counter()
     if not texts:
         if allow_calls:
@@ -774,7 +776,7 @@ class ChunkReader:
         baseline = arm_rows(responses, labels[0])
         for name in labels[1:]:
             read = answer_evidence(chunk, baseline, arm_rows(responses, name), store=kept)
-            part.read[name] = replace(read, behaviour=compact_behaviour(coded(read.behaviour)))  # labels a byte each
+            part.read[name] = replace(read, behaviour=compact_behaviour(coded(statistics_columns(read.behaviour))))
         arms = pd.CategoricalDtype(labels)  # one dtype for every arm's rows: their join stays a category
         part.answers = {label: coded(compact_responses(arm_rows(responses, label)).astype({"model": arms}))
                         for label in labels}

