@@ -294,6 +294,32 @@ def test_frames_joined_a_column_at_a_time_equal_their_concat_and_are_let_go_of()
     assert len(concat_columns([pd.DataFrame(index=range(3)), pd.DataFrame(index=range(2))])) == 5  # rows, no column
 
 
+@pytest.mark.parametrize("bounds", [[(0, 3), (3, 7), (7, 8)], [(0, 8)], [(0, 1), (1, 1), (1, 8)], [(0, 0)]])
+def test_rows_split_a_column_at_a_time_are_the_rows_taken_whole(bounds):
+    """`split_rows` gives each span's rows as `take` gives them (dtypes, index, attrs), from columns
+    it lets go of one by one."""
+    from workbench.comparison.compare import split_rows
+
+    rows = 8 if bounds[-1][1] else 0
+    frame = pd.DataFrame({
+        "item_id": pd.Series([f"i{k}" for k in range(rows)], dtype="str"),
+        "input": pd.Series(["text é", None, "x", "y", "z", "🙂", "", "w"][:rows], dtype="str"),
+        "tools": pd.Series([[{"name": "f"}], None, [], [1], None, [2], [3], [4]][:rows], dtype=object),
+        "n": np.arange(rows, dtype=np.int64), "score": np.linspace(0, 1, rows),
+        "flag": pd.Series([True, pd.NA, False, True, True, False, pd.NA, True][:rows], dtype="boolean"),
+        "task": pd.Series(["a", "b", "a", "a", "b", "a", "b", "a"][:rows], dtype="category")})
+    frame.attrs["source"] = "/data/items.jsonl"
+    columns = dict(frame.items())
+    parts = split_rows(columns, bounds, frame.attrs)
+    assert columns == {} and len(parts) == len(bounds)
+    for (start, stop), part in zip(bounds, parts):
+        expected = frame.take(np.arange(start, stop))
+        pd.testing.assert_frame_equal(part, expected)
+        assert part.attrs == {"source": "/data/items.jsonl"}
+    bare = split_rows({}, [(0, 2), (2, 5)])  # rows without columns keep their count
+    assert [len(part) for part in bare] == [2, 3] and all(part.columns.empty for part in bare)
+
+
 def test_a_behaviour_diff_compacted_per_chunk_joins_into_the_whole_one_compacted():
     """Each chunk's labels become categories of the values it saw; joined, they are the categories a
     whole column's compaction gives (sorted, over every value), never text again: the same frame,

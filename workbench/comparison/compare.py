@@ -174,6 +174,30 @@ def concat_columns(frames: list[pd.DataFrame],
     return pd.DataFrame(columns, copy=False)
 
 
+def split_rows(columns: dict[str, pd.Series], bounds: list[tuple[int, int]],
+               attrs: dict[str, Any] | None = None) -> list[pd.DataFrame]:
+    """`[frame.take(np.arange(start, stop)) for start, stop in bounds]` (with the frame's `attrs`) from
+    the frame's columns (`columns`: `dict(frame.items())`, emptied), made a column at a time, each
+    column let go of once its pieces are made: `concat_columns`' inverse. Why: a frame's rows copied
+    whole hold every text twice (100,000 items' texts are 26 MiB) until the frame goes; where the
+    caller holds the frame no more, only one column is held twice at a time."""
+    names = list(columns)
+    if not names:  # rows without columns: their index alone
+        return [_with_attrs(pd.DataFrame(index=pd.RangeIndex(start, stop)), attrs) for start, stop in bounds]
+    pieces = {}
+    for name in names:
+        column = columns.pop(name)
+        pieces[name] = [column.take(np.arange(start, stop)) for start, stop in bounds]
+        del column
+    return [_with_attrs(pd.DataFrame({name: pieces[name][k] for name in names}, copy=False), attrs)
+            for k in range(len(bounds))]
+
+
+def _with_attrs(frame: pd.DataFrame, attrs: dict[str, Any] | None) -> pd.DataFrame:
+    frame.attrs = dict(attrs or {})
+    return frame
+
+
 def answered(responses: pd.DataFrame) -> pd.DataFrame:
     """The rows with an answer, from a frame of answers or a compact one."""
     return responses[compact_responses(responses)["answered"].to_numpy(bool)]
