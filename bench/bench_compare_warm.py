@@ -126,9 +126,10 @@ def main() -> None:
     project = Path(args.reuse or args.keep or tempfile.mkdtemp(prefix="bench-compare-"))
     project.mkdir(parents=True, exist_ok=True)
     try:
-        print(f"N={args.n:,} items x 2 models; load average {os.getloadavg()[0]:.2f}; {project}")
         if not args.reuse:
             print(f"store written by workbench generate in {make_project(project, args.n):.1f} s")
+        items = sum(1 for line in (project / "data.jsonl").open("rb") if line.strip())  # a reused project's own
+        print(f"N={items:,} items x 2 models; load average {os.getloadavg()[0]:.2f}; {project}")
         modes = [m for m in args.modes.split(",") if m] + (["before"] if args.before else [])
         results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         for k in range(args.rounds):
