@@ -19,6 +19,7 @@ from workbench.items.codes import item_positions
 from workbench.items.fields import APP_FIELDS
 from workbench.judges import candidate_score
 from workbench.metrics import SUMMARIZED, behaviour_diff, copying, metric_info, summarize_behaviour
+from workbench.metrics.behaviour import KEYS as BEHAVIOUR_KEYS
 from workbench.metrics.tool_calls import ERROR_KINDS, verdict_frame
 from workbench.stats.agreement import agreement_table
 
@@ -108,7 +109,7 @@ def statistics_columns(behaviour: pd.DataFrame) -> pd.DataFrame:
     reads (`behaviour.SUMMARIZED`: every rate's flag, the binary checks' and the copy checks' among
     them). What a comparison read in chunks keeps: 100,000 items' diff without the lengths, formats,
     phrases, detected languages, copy shares and calls the tables never read is 5.4 MiB smaller."""
-    return behaviour[[c for c in behaviour.columns if c in ("item_id", "sample_index") or c in SUMMARIZED]]
+    return behaviour[[c for c in behaviour.columns if c in BEHAVIOUR_KEYS or c in SUMMARIZED]]
 
 
 def compact_behaviour(behaviour: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +144,7 @@ def join_labels(name: str, pieces: list[pd.Series]) -> pd.Series:
 
 
 def _label(name: str, column: pd.Series) -> bool:
-    return name not in ("item_id", "sample_index") and (
+    return name not in BEHAVIOUR_KEYS and (
         isinstance(column.dtype, pd.StringDtype) or (column.dtype == object and _holds_only(column, str)))
 
 
@@ -685,7 +686,7 @@ class AnswerEvidence:
     def join(cls, parts: list["AnswerEvidence"]) -> "AnswerEvidence":
         """The parts' evidence as one; their behaviour frames (`compact_behaviour` of each chunk's) are
         taken from them, and let go of a column at a time as they are joined."""
-        keys = [k for k in ("item_id", "sample_index") if k in parts[0].behaviour.columns]
+        keys = [k for k in BEHAVIOUR_KEYS if k in parts[0].behaviour.columns]
         frames = [part.behaviour for part in parts]
         for part in parts:
             part.behaviour = pd.DataFrame(columns=part.behaviour.columns)

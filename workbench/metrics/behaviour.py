@@ -36,6 +36,8 @@ _NUMBERED_RE = re.compile(r"^\s*(?:[0-9０-９]{1,3}[.)．）、]|[(（][0-9０-
 _BULLET_RE = re.compile(r"^\s*(?:[-*+]\s+|[•・●■◆▪◦]\s*)\S", re.M)
 _FENCE_RE = re.compile(r"^\s*```", re.M)
 
+KEYS = ("item_id", "sample_index")  # a diff's row: an item, and a sample of it when both sides have several
+
 
 def detect_format(text: str) -> str:
     """One label from FORMATS, by precedence: JSON object/array (one ``` fence allowed) > code
@@ -145,7 +147,7 @@ def _as_frame(responses: pd.DataFrame | Mapping[str, Any] | pd.Series, side: str
                                  f"holds several models {sorted(responses['model'].unique())[:5]}; pass one"))
     cols = ["item_id", "response"] + [c for c in ("sample_index", "tool_calls") if c in responses.columns]
     frame = responses[cols].assign(item_id=responses["item_id"].astype(str))
-    keys = [c for c in ("item_id", "sample_index") if c in frame.columns]
+    keys = [c for c in KEYS if c in frame.columns]
     if frame.duplicated(keys).any():
         raise InputError(Problem(f"{side} responses", None, "item_id",
                                  f"several rows per {'/'.join(keys)}; pass one prompt version"))
